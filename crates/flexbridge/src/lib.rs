@@ -1,0 +1,3 @@
+//! # flexbridge
+//!
+//! Connects a custom Socket.IO chat channel to Twilio Flex. (Skeleton; being built.)
