@@ -7,10 +7,11 @@
 // (docs/architecture.md §3.4); the page never reloads.
 //
 // Data flow: the Server-Sent Events stream (/_emulator/events) only says
-// "something changed"; the console then refetches the agent list and the
-// chosen agent's view (debounced) and renders from that. The agent view is
-// the single source of truth, so a missed event costs nothing: every
-// (re)connect and every action refetches too.
+// "something changed" (any event type counts, filtered to the chosen agent
+// when the event says whom it is about); the console then refetches the
+// agent list and the chosen agent's view (debounced) and renders from that.
+// The agent view is the single source of truth, so a missed event costs
+// nothing: every (re)connect and every action refetches too.
 //
 // Safety: customer names and messages are untrusted. Every piece of data
 // reaches the page through textContent or attribute setters, never innerHTML.
@@ -25,21 +26,6 @@
   const RECONNECT_MIN_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
   const NOTICE_MS = 10000;
-  /**
-   * SSE event types (docs/architecture.md §3.4). EventSource only delivers the
-   * named events it subscribed to; `message` catches unnamed ones.
-   */
-  const EVENT_TYPES = [
-    'agent.updated',
-    'task.created',
-    'task.updated',
-    'reservation.created',
-    'reservation.updated',
-    'message.added',
-    'channel.updated',
-    'state.reset',
-    'message',
-  ];
   const STATUS_LABELS = {
     pending: 'Incoming',
     assigned: 'Active',
@@ -215,59 +201,104 @@
     }
   }
 
-  /** Is this event about the chosen agent or its tasks? Unknown shapes count as relevant. */
+  /** An event field may name a resource by SID or carry its JSON. */
+  const sidIn = (value) => (typeof value === 'string' ? value : value && typeof value === 'object' ? value.sid : undefined);
+
+  /**
+   * Is this event about the chosen agent or one of its tasks? Events about
+   * agents in general (availability, load: the picker shows them), resets,
+   * and events naming nothing we know how to filter on all count.
+   */
   function isRelevant(type, data) {
-    if (type === 'agent.updated' || type === 'state.reset' || type === 'message') return true;
-    if (!data || typeof data !== 'object') return true;
+    if (type.startsWith('agent') || type.includes('reset') || !data || typeof data !== 'object') return true;
     if (!state.agentSid) return false;
-    const agent = state.view && state.view.agent;
-    if (data.agent && (data.agent === state.agentSid || (agent && data.agent === agent.name))) return true;
+    const agentField = data.agent;
+    const agentSid = sidIn(agentField);
+    const agentName = agentField && typeof agentField === 'object' ? agentField.name : agentField;
+    const ours = state.view && state.view.agent;
+    if (agentSid === state.agentSid || (ours && agentName === ours.name)) return true;
     const items = workItems();
-    if (data.task && items.some((item) => taskSidOf(item) === data.task)) return true;
-    if (data.channel_sid && items.some((item) => item.channel_sid === data.channel_sid)) return true;
-    if (data.reservation && items.some((item) => reservationSidOf(item) === data.reservation)) return true;
-    // A new reservation may be for us even when it names no agent.
-    return !data.agent && !data.task && !data.channel_sid && !data.reservation;
+    const task = sidIn(data.task);
+    const reservation = sidIn(data.reservation);
+    const channel = data.channel_sid || data.conversation_sid || sidIn(data.channel);
+    if (task && items.some((item) => taskSidOf(item) === task)) return true;
+    if (reservation && items.some((item) => reservationSidOf(item) === reservation)) return true;
+    if (channel && items.some((item) => item.channel_sid === channel)) return true;
+    // A reservation for another agent, or a message in someone else's chat.
+    return !agentField && !task && !reservation && !channel;
   }
 
   // ---- the event stream ------------------------------------------------------
+  //
+  // Read with fetch rather than EventSource: EventSource only hands over the
+  // event types one subscribed to by name, and the console must react to every
+  // type the emulator has, including ones added after this file was written.
 
-  let source = null;
   let reconnectDelay = RECONNECT_MIN_MS;
-  let reconnectTimer = null;
 
-  function connectEvents() {
-    reconnectTimer = null;
-    source = new EventSource('/_emulator/events');
-    for (const type of EVENT_TYPES) {
-      source.addEventListener(type, (event) => {
-        let data = null;
-        try {
-          data = JSON.parse(event.data);
-        } catch {
-          data = null;
-        }
-        if (isRelevant(type, data)) scheduleRefresh();
+  async function streamEvents() {
+    setConnection('connecting', 'Connecting to the event stream…');
+    try {
+      const response = await fetch('/_emulator/events', {
+        headers: { Accept: 'text/event-stream' },
+        cache: 'no-store',
       });
-    }
-    source.addEventListener('open', () => {
+      const type = response.headers.get('content-type') || '';
+      if (!response.ok || !type.startsWith('text/event-stream') || !response.body) {
+        throw new Error(`the emulator answered ${response.status} ${type}`);
+      }
       reconnectDelay = RECONNECT_MIN_MS;
       setConnection('open', 'Live');
       // Whatever happened while we were away is in the view.
       scheduleRefresh();
-    });
-    source.addEventListener('error', () => {
-      if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an HTTP error or a wrong content type): retry ourselves.
-        source.close();
-        const seconds = Math.round(reconnectDelay / 1000);
-        setConnection('down', `Event stream down: retrying in ${seconds} s. Changes are not live.`);
-        reconnectTimer = setTimeout(connectEvents, reconnectDelay);
-        reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
-      } else {
-        setConnection('down', 'Event stream down: reconnecting… Changes are not live.');
+      await readEvents(response.body, onServerEvent);
+    } catch {
+      // Reported below; the stream is down either way.
+    }
+    const seconds = Math.round(reconnectDelay / 1000);
+    setConnection('down', `Event stream down: retrying in ${seconds} s. Changes are not live.`);
+    setTimeout(streamEvents, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+  }
+
+  /** Parses a text/event-stream body (the WHATWG format) until it ends. */
+  async function readEvents(body, onEvent) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let type = '';
+    let data = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline).replace(/\r$/, '');
+        buffer = buffer.slice(newline + 1);
+        if (line === '') {
+          if (data.length) onEvent(type || 'message', data.join('\n'));
+          type = '';
+          data = [];
+          continue;
+        }
+        if (line.startsWith(':')) continue; // a comment: keep-alive
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const fieldValue = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') type = fieldValue;
+        else if (field === 'data') data.push(fieldValue);
       }
-    });
+    }
+  }
+
+  function onServerEvent(type, text) {
+    let data = null;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+    if (isRelevant(type, data)) scheduleRefresh();
   }
 
   function setConnection(kind, text) {
@@ -703,6 +734,6 @@
   ui.input.addEventListener('input', typingPing);
   ui.notice.addEventListener('click', clearNotice);
 
-  connectEvents();
+  streamEvents();
   refresh();
 })();
