@@ -89,7 +89,7 @@ impl Target {
     }
 
     fn fail(&self, error: WorldError) -> ApiError {
-        ApiError::from_world(error, &self.path)
+        ApiError::from_world_control(error, &self.path)
     }
 }
 

@@ -108,11 +108,18 @@ pub(super) async fn agent(
     let world = app.lock();
     let worker = world.agent(target.agent()).map_err(|e| target.fail(e))?;
     let render = world.render(&target.base_url);
+    let shown = [
+        ReservationStatus::Pending,
+        ReservationStatus::Accepted,
+        ReservationStatus::Wrapping,
+        ReservationStatus::Completed,
+    ];
     let work: Vec<Value> = world
         .taskrouter
         .reservations
         .iter()
-        .filter(|r| r.worker_sid == worker.sid && r.status.holds_capacity())
+        .rev()
+        .filter(|r| r.worker_sid == worker.sid && shown.contains(&r.status))
         .map(|r| work_item(&world, r, &render))
         .collect();
     Ok(Json(

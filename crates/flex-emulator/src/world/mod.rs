@@ -106,6 +106,13 @@ pub(crate) enum WorldError {
         param: &'static str,
         message: String,
     },
+    /// The resource is not in a state for this action (accepting twice,
+    /// ending a chat that is not assigned…).
+    #[error("{message}")]
+    State {
+        param: &'static str,
+        message: String,
+    },
     #[error("{message}")]
     Conflict { code: u32, message: String },
     #[error("{message}")]
@@ -122,6 +129,13 @@ impl WorldError {
 
     pub fn invalid(param: &'static str, why: &str) -> Self {
         Self::Invalid {
+            param,
+            message: format!("Invalid parameter {param}: {why}"),
+        }
+    }
+
+    pub fn state(param: &'static str, why: &str) -> Self {
+        Self::State {
             param,
             message: format!("Invalid parameter {param}: {why}"),
         }

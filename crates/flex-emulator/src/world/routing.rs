@@ -152,7 +152,7 @@ impl World {
         if wanted.contains(&reservation.status) {
             return Ok(());
         }
-        Err(WorldError::invalid(
+        Err(WorldError::state(
             "ReservationStatus",
             &format!(
                 "reservation {} is {}",
@@ -232,14 +232,14 @@ impl World {
     fn assigned_chat(&self, worker_sid: &str, task_sid: &str) -> Result<String, WorldError> {
         let task = self.agent_task(worker_sid, task_sid)?;
         if task.status != TaskStatus::Assigned {
-            return Err(WorldError::invalid(
+            return Err(WorldError::state(
                 "task",
                 &format!("task {task_sid} is {}, not assigned", task.status.as_str()),
             ));
         }
         match &task.target {
             Some(target) => Ok(target.channel_sid().to_owned()),
-            None => Err(WorldError::invalid(
+            None => Err(WorldError::state(
                 "task",
                 &format!("task {task_sid} has no chat channel (attributes.channelSid)"),
             )),
@@ -283,7 +283,7 @@ impl World {
     pub(crate) fn end_chat(&mut self, worker_sid: &str, task_sid: &str) -> Result<(), WorldError> {
         let task = self.agent_task(worker_sid, task_sid)?;
         if task.status != TaskStatus::Assigned {
-            return Err(WorldError::invalid(
+            return Err(WorldError::state(
                 "task",
                 &format!("task {task_sid} is {}, not assigned", task.status.as_str()),
             ));
@@ -387,7 +387,7 @@ impl World {
         if from.contains(&task.status) {
             return Ok(());
         }
-        Err(WorldError::invalid(
+        Err(WorldError::state(
             "AssignmentStatus",
             &format!(
                 "task {task_sid} is {} and cannot become {to}",
