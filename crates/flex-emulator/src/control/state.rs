@@ -169,6 +169,5 @@ fn work_item(world: &World, reservation: &Reservation, render: &Render<'_>) -> V
         "backend": target.map(ChannelRef::backend),
         "customer": {"identity": identity, "name": name},
         "messages": messages,
-        "pending": reservation.status == ReservationStatus::Pending,
     })
 }
