@@ -42,6 +42,8 @@ async function chooseAgent(page, emulator, name) {
   const agent = agents.find((a) => a.name === name);
   assert.ok(agent, `agent ${name} exists: ${JSON.stringify(agents)}`);
   await page.getByTestId('agent-picker').selectOption(agent.sid);
+  // The agent's own view has loaded once the availability toggle speaks of them.
+  await page.locator(`[data-testid="availability-toggle"]:enabled[title^="${name} is "]`).waitFor();
   return agent;
 }
 
@@ -67,7 +69,7 @@ test('an agent accepts a chat in the console, replies, and ends it; the middlewa
   const { page, requests, errors } = await openConsole(t, emulator, { viewport: { width: 360, height: 740 } });
   await page.getByTestId('connection-status').and(page.locator('[data-state="open"]')).waitFor();
   await chooseAgent(page, emulator, 'alice');
-  await page.getByTestId('tasks-empty').waitFor({ state: 'visible' });
+  await page.getByTestId('tasks-empty').getByText('No tasks yet').waitFor();
 
   const { channel } = await openCustomerChat(client, emulator.bootstrap, {
     identity: 'customer-ada',
