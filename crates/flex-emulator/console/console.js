@@ -26,6 +26,8 @@
   const RECONNECT_MIN_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
   const NOTICE_MS = 10000;
+  /** Event types that never change an agent view (docs/architecture.md §3.4). */
+  const IGNORED_EVENTS = new Set(['webhook.delivery', 'typing']);
   const STATUS_LABELS = {
     pending: 'Incoming',
     assigned: 'Active',
@@ -210,6 +212,7 @@
    * and events naming nothing we know how to filter on all count.
    */
   function isRelevant(type, data) {
+    if (IGNORED_EVENTS.has(type) || type.startsWith('studio_execution.')) return false;
     if (type.startsWith('agent') || type.includes('reset') || !data || typeof data !== 'object') return true;
     if (!state.agentSid) return false;
     const agentField = data.agent;
@@ -220,7 +223,7 @@
     const items = workItems();
     const task = sidIn(data.task);
     const reservation = sidIn(data.reservation);
-    const channel = data.channel_sid || data.conversation_sid || sidIn(data.channel);
+    const channel = data.channel_sid || data.conversation_sid || sidIn(data.channel) || sidIn(data.conversation);
     if (task && items.some((item) => taskSidOf(item) === task)) return true;
     if (reservation && items.some((item) => reservationSidOf(item) === reservation)) return true;
     if (channel && items.some((item) => item.channel_sid === channel)) return true;
