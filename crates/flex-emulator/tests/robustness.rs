@@ -70,6 +70,8 @@ fn value() -> impl Strategy<Value = String> {
         Just("true".to_owned()),
         Just("-1".to_owned()),
         Just("99999999999999999999999".to_owned()),
+        Just(usize::MAX.to_string()),
+        Just(format!("PT{}", usize::MAX)),
         Just("{}".to_owned()),
         Just("[1,2]".to_owned()),
         Just("custom".to_owned()),
