@@ -4,7 +4,7 @@
 //! (`tests/spec_conformance.rs`), so nothing is served that the specs do not
 //! declare.
 //!
-//! Every route runs through [`serve`]: Basic auth → HTTP faults → body
+//! Every route runs through `serve`: Basic auth → HTTP faults → body
 //! (≤ 1 MiB, form-encoded) and query decoding → the handler, which runs
 //! synchronously under the world lock → the answer (and a fault's late
 //! effect: `lands`, delay).
