@@ -28,6 +28,9 @@
   const NOTICE_MS = 10000;
   /** Event types that never change an agent view (docs/architecture.md §3.4). */
   const IGNORED_EVENTS = new Set(['webhook.delivery', 'typing']);
+  /** The layout of console.css below 760 px: task list above the chat. */
+  const ONE_COLUMN = window.matchMedia('(max-width: 759px)');
+  const PAGE_TITLE = document.title;
   const STATUS_LABELS = {
     pending: 'Incoming',
     assigned: 'Active',
@@ -388,7 +391,7 @@
 
   function accept(item) {
     const reservation = reservationSidOf(item);
-    state.selectedTask = taskSidOf(item);
+    selectTask(taskSidOf(item));
     return act(`accept:${reservation}`, () =>
       api('POST', agentPath(`/reservations/${seg(reservation)}/accept`)),
     );
@@ -454,11 +457,14 @@
   }
 
   function selectTask(taskSid) {
-    if (taskSid === state.selectedTask) return;
-    saveDraft();
-    state.selectedTask = taskSid;
-    ui.input.value = state.drafts.get(taskSid) || '';
-    render();
+    if (taskSid !== state.selectedTask) {
+      saveDraft();
+      state.selectedTask = taskSid;
+      ui.input.value = state.drafts.get(taskSid) || '';
+      render();
+    }
+    // On a phone the chat sits below the task list: bring it into view.
+    if (ONE_COLUMN.matches) ui.chatTitle.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
   // ---- rendering ------------------------------------------------------------------------
@@ -514,6 +520,8 @@
       ui.tasksEmpty.textContent = 'No tasks yet. New reservations appear here.';
     }
     ui.tasksEmpty.hidden = items.length > 0;
+    const incoming = items.filter((item) => statusOf(item) === 'pending').length;
+    document.title = incoming ? `(${incoming}) ${PAGE_TITLE}` : PAGE_TITLE;
 
     // Keep the selection on a task that still exists, else pick the most useful one.
     if (!items.some((item) => taskSidOf(item) === state.selectedTask)) {
