@@ -56,7 +56,7 @@ pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         updated: params.timestamp("DateUpdated")?,
     };
     let sid = world
-        .create_channel(call.path_param("ServiceSid"), new, &call.actor())
+        .create_channel(call.path_param("ServiceSid"), new)
         .map_err(|e| call.fail(e))?;
     channel_reply(world, call, &sid).map(Reply::Created)
 }

@@ -132,11 +132,11 @@ impl World {
             .is_some()
     }
 
+    /// Makes a channel. It has no webhooks yet, so nothing fires.
     pub fn create_channel(
         &mut self,
         service_sid: &str,
         new: NewChannel,
-        _actor: &Actor,
     ) -> Result<String, WorldError> {
         self.service(service_sid)?;
         if let Some(unique_name) = &new.unique_name
@@ -485,7 +485,6 @@ impl World {
         service_sid: &str,
         identity: &str,
         friendly_name: Option<&str>,
-        _actor: &Actor,
     ) -> Result<String, WorldError> {
         if let Ok(user) = self.find_user(service_sid, identity) {
             let sid = user.sid.clone();
