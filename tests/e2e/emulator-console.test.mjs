@@ -9,7 +9,7 @@ import { control, emulatorFor, launchChromium, twilioClientFor, waitFor, webhook
 import { openCustomerChat, parseJson, tasksForChannel } from './lib/middleware.mjs';
 
 /** Generous: a loaded 2-core machine runs several suites at once. */
-const UI_TIMEOUT = 15_000;
+const UI_TIMEOUT = 20_000;
 
 let browser;
 before(async () => {
