@@ -21,13 +21,15 @@
 //! - `config.rs`   [`EmulatorConfig`], and the [`Credentials`] and [`Bootstrap`] SIDs a seed derives
 //! - `sid.rs`      deterministic SIDs (SplitMix64 seeded by `--seed`)
 //! - `clock.rs`    Twilio timestamps (whole seconds in REST, milliseconds in webhooks)
-//! - `app.rs`      shared state: the world's one `Mutex`, the event bus, timers
+//! - `app.rs`      shared state: the world's one `Mutex`, the event bus, the background tasks
+//! - `alarms.rs`   the alarm clock: wrap-ups and conversation timers ring the world when due
 //! - `world/`      the emulated account in memory and everything Flex does to it
 //! - `api/`        the Twilio REST surface: the route table, auth, faults, params, pages, handlers
 //! - `webhooks/`   the dispatcher: per-channel FIFO, signatures, retries, delivery log
 //! - `control/`    the `/_emulator/` control API, faults, SSE events
 //! - `console.rs`  the agent console's static files
 
+mod alarms;
 mod app;
 mod clock;
 mod config;
@@ -94,9 +96,9 @@ impl Emulator {
     }
 
     /// Every route: Twilio REST, `/_emulator/` control API, agent console.
-    /// Starts the webhook dispatcher on the current tokio runtime.
+    /// Starts the webhook dispatcher and the alarm clock on the current tokio runtime.
     pub fn router(&self) -> Router {
-        self.app.start_dispatcher();
+        self.app.start_workers();
         Router::new()
             .merge(api::router())
             .merge(control::router())

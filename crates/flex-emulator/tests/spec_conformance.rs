@@ -9,7 +9,9 @@
 //!
 //! Live checks, on a running emulator: each route answers the spec's success
 //! status, with only fields the spec's response schema declares; a POST
-//! without its required parameters is a 400 naming one of them.
+//! without its required parameters is a 400 naming one of them. The
+//! Conversations routes are checked in both URL families (default service
+//! and `/v1/Services/{ChatServiceSid}`), whose shapes differ.
 
 mod common;
 
@@ -37,7 +39,14 @@ struct Specs(HashMap<&'static str, Value>);
 impl Specs {
     fn load() -> Self {
         let dir = specs_dir();
-        let files = [Api::Flex, Api::Chat, Api::TaskRouter, Api::Studio].map(Api::spec_file);
+        let files = [
+            Api::Flex,
+            Api::Chat,
+            Api::Conversations,
+            Api::TaskRouter,
+            Api::Studio,
+        ]
+        .map(Api::spec_file);
         Self(
             files
                 .into_iter()
@@ -140,7 +149,7 @@ impl Specs {
 fn every_served_route_exists_in_the_specs_with_the_same_method_and_operation_id() {
     let specs = Specs::load();
     let mut seen = BTreeSet::new();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         assert!(
             seen.insert((route.verb.as_str(), route.path)),
             "{route:?} is served twice"
@@ -152,9 +161,50 @@ fn every_served_route_exists_in_the_specs_with_the_same_method_and_operation_id(
 }
 
 #[test]
+fn the_flex_conversations_operations_of_issue_4_are_served_in_both_url_families() {
+    let served: BTreeSet<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
+    let conversation_operations = [
+        "CreateConversation",
+        "ListConversation",
+        "FetchConversation",
+        "UpdateConversation",
+        "DeleteConversation",
+        "CreateConversationParticipant",
+        "ListConversationParticipant",
+        "FetchConversationParticipant",
+        "DeleteConversationParticipant",
+        "CreateConversationMessage",
+        "ListConversationMessage",
+        "FetchConversationMessage",
+        "CreateConversationScopedWebhook",
+        "ListConversationScopedWebhook",
+        "FetchConversationScopedWebhook",
+        "DeleteConversationScopedWebhook",
+    ];
+    for operation in conversation_operations {
+        assert!(served.contains(operation), "{operation} is not served");
+        let (verb, rest) = operation.split_at(operation.find("Conversation").unwrap_or(0));
+        let scoped = format!("{verb}Service{rest}");
+        assert!(served.contains(scoped.as_str()), "{scoped} is not served");
+    }
+    for operation in [
+        "CreateInteraction",
+        "FetchInteraction",
+        "ListInteractionChannel",
+        "FetchInteractionChannel",
+        "UpdateInteractionChannel",
+        "CreateInteractionChannelParticipant",
+        "ListInteractionChannelParticipant",
+        "UpdateInteractionChannelParticipant",
+    ] {
+        assert!(served.contains(operation), "{operation} is not served");
+    }
+}
+
+#[test]
 fn every_accepted_parameter_is_declared_for_its_operation() {
     let specs = Specs::load();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let declared = match route.verb {
             Verb::Post => specs.form_params(route),
             Verb::Get | Verb::Delete => specs.parameters(route, "query"),
@@ -180,7 +230,7 @@ fn every_accepted_parameter_is_declared_for_its_operation() {
 #[test]
 fn the_webhook_header_is_taken_exactly_where_the_spec_declares_it() {
     let specs = Specs::load();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let declared = specs
             .parameters(route, "header")
             .contains("X-Twilio-Webhook-Enabled");
@@ -222,6 +272,39 @@ fn valid_form(fixtures: &Fixtures, route: &Route) -> Vec<(&'static str, String)>
             ("Configuration.Url", "http://127.0.0.1:9/x".into()),
         ],
         "CreateMember" => vec![("Identity", "new-member".into())],
+        "CreateConversation" | "CreateServiceConversation" => vec![
+            ("FriendlyName", "Spec".into()),
+            ("Timers.Inactive", "PT1H".into()),
+        ],
+        "UpdateConversation" | "UpdateServiceConversation" => {
+            vec![("Attributes", r#"{"spec":true}"#.into())]
+        }
+        "CreateConversationParticipant" | "CreateServiceConversationParticipant" => {
+            vec![("Identity", "new-participant".into())]
+        }
+        "CreateConversationMessage" | "CreateServiceConversationMessage" => {
+            vec![("Author", "someone".into()), ("Body", "hi".into())]
+        }
+        "CreateConversationScopedWebhook" | "CreateServiceConversationScopedWebhook" => vec![
+            ("Target", "webhook".into()),
+            ("Configuration.Url", "http://127.0.0.1:9/x".into()),
+            ("Configuration.Method", "get".into()),
+        ],
+        "CreateInteraction" => vec![(
+            "Channel",
+            serde_json::json!({
+                "type": "chat",
+                "initiated_by": "customer",
+                "properties": {"media_channel_sid": fixtures.unrouted_conversation},
+            })
+            .to_string(),
+        )],
+        "UpdateInteraction" => vec![("WebhookTtid", "flex_interactionwebhook_spec".into())],
+        "CreateInteractionChannelParticipant" => {
+            vec![("Type", "agent".into()), ("MediaProperties", "{}".into())]
+        }
+        "UpdateInteractionChannelParticipant" => vec![("Status", "wrapup".into())],
+        "UpdateInteractionChannel" => vec![("Status", "closed".into())],
         "CreateUser" => vec![("Identity", "new-user".into())],
         _ => Vec::new(),
     }

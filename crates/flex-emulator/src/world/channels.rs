@@ -362,12 +362,12 @@ impl World {
             .get(channel_sid)
             .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
         if channel.webhooks.len() >= MAX_CHANNEL_WEBHOOKS {
-            return Err(WorldError::Limit {
-                code: 50321,
-                message: format!(
+            return Err(WorldError::refused(
+                50321,
+                format!(
                     "Too many channel webhooks: a channel holds at most {MAX_CHANNEL_WEBHOOKS}"
                 ),
-            });
+            ));
         }
         let sid = self.sid(Prefix::Webhook);
         let now = Instant::now();

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod conversations;
 pub mod fixtures;
 
 use std::collections::VecDeque;
