@@ -152,6 +152,14 @@ impl TestEmulator {
         Answer::read(request.send().await.expect("POST")).await
     }
 
+    /// A DELETE with `X-Twilio-Webhook-Enabled: true`.
+    pub async fn delete_hooked(&self, path: &str) -> Answer {
+        let request = self
+            .authed(self.http.delete(format!("{}{path}", self.url)))
+            .header("X-Twilio-Webhook-Enabled", "true");
+        Answer::read(request.send().await.expect("DELETE")).await
+    }
+
     pub async fn delete(&self, path: &str) -> Answer {
         Answer::read(
             self.authed(self.http.delete(format!("{}{path}", self.url)))

@@ -297,9 +297,10 @@ impl World {
                 format!("Participant already exists: {identity}"),
             ));
         }
-        self.conversation_activity(conversation_sid, actor)?;
+        let now = Instant::now();
+        self.conversation_activity(conversation_sid, now, actor)?;
         let sid = self.sid(Prefix::Member);
-        let created = new.created.unwrap_or_else(Instant::now);
+        let created = new.created.unwrap_or(now);
         let participant = Participant {
             sid: sid.clone(),
             identity: new.identity,
@@ -350,14 +351,15 @@ impl World {
         new: NewConversationMessage,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        self.conversation_activity(conversation_sid, actor)?;
+        let now = Instant::now();
+        self.conversation_activity(conversation_sid, now, actor)?;
         let sid = self.sid(Prefix::Message);
         let conversation = self
             .conversations
             .get_mut(conversation_sid)
             .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
         let author = new.author.unwrap_or_else(|| "system".into());
-        let created = new.created.unwrap_or_else(Instant::now);
+        let created = new.created.unwrap_or(now);
         let message = ConversationMessage {
             sid: sid.clone(),
             index: conversation

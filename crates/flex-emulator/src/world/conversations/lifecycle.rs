@@ -69,11 +69,12 @@ impl World {
         Ok(())
     }
 
-    /// Activity (a message, a participant): an inactive conversation becomes
-    /// active again, and the timers count from now.
+    /// Activity at `at` (a message, a participant): an inactive conversation
+    /// becomes active again, and the timers count from then.
     pub(crate) fn conversation_activity(
         &mut self,
         sid: &str,
+        at: Instant,
         actor: &Actor,
     ) -> Result<(), WorldError> {
         let conversation = self
@@ -89,9 +90,7 @@ impl World {
                 actor,
             ),
             ConversationState::Active => {
-                conversation
-                    .timers
-                    .restart(ConversationState::Active, Instant::now());
+                conversation.timers.restart(ConversationState::Active, at);
                 self.arm_conversation_alarm(sid);
                 Ok(())
             }
