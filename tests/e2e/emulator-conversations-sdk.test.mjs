@@ -3,12 +3,14 @@
 // conversation, its customer participant and scoped webhook, a
 // webhook-enabled message, the interaction that routes it to an agent, the
 // agent's reply and the end of the chat. Every webhook the receiver gets
-// must validate with the package's own `validateRequest`.
+// must validate with the package's own `validateRequest`. The last test
+// shows the agent console (headless Chromium) working a conversations task
+// with no change from the Chat backend.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { control, emulatorFor, twilioClientFor, waitFor, webhookReceiverFor } from './lib/harness.mjs';
+import { control, emulatorFor, launchChromium, twilioClientFor, waitFor, webhookReceiverFor } from './lib/harness.mjs';
 
 const sidOf = (prefix) => new RegExp(`^${prefix}[0-9a-fA-F]{32}$`);
 
@@ -267,4 +269,62 @@ test('closing the interaction channel with the library closes the conversation; 
     (err) => err.status === 409 && err.code === 50377,
   );
   assert.deepEqual(receiver.invalid(authToken), [], 'GET webhooks validate over their full URL');
+});
+
+test('the agent console works a conversations task as it works a chat one', async (t) => {
+  const emulator = await emulatorFor(t, { agents: 1, seed: 203 });
+  const receiver = await webhookReceiverFor(t);
+  const client = twilioClientFor(emulator);
+  const { bootstrap } = emulator;
+  const conversations = client.conversations.v1.conversations;
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${emulator.url}/`);
+  const [alice] = await control(emulator).agents();
+  await page.getByTestId('agent-picker').and(page.locator(':enabled')).waitFor();
+  await page.getByTestId('agent-picker').selectOption(alice.sid);
+
+  const conversation = await conversations.create({ friendlyName: 'Chat with Ada' });
+  await conversations(conversation.sid).participants.create({ identity: 'customer-ada' });
+  await conversations(conversation.sid).webhooks.create({
+    target: 'webhook',
+    'configuration.url': receiver.url,
+    'configuration.filters': ['onMessageAdded', 'onConversationStateUpdated'],
+  });
+  await conversations(conversation.sid).messages.create({
+    author: 'customer-ada',
+    body: 'My parcel is late.',
+    xTwilioWebhookEnabled: 'true',
+  });
+  const interaction = await client.flexApi.v1.interaction.create({
+    channel: chatChannel(conversation.sid),
+    routing: { properties: { workspace_sid: bootstrap.workspace_sid, workflow_sid: bootstrap.workflow_sid, attributes: { name: 'Ada Lovelace' } } },
+  });
+  const taskSid = interaction.routing.properties.sid;
+
+  const item = page.locator(`[data-testid="reservation-item"][data-task-sid="${taskSid}"]`);
+  await item.and(page.locator('[data-status="pending"]')).waitFor();
+  assert.equal(await item.locator('.reservation-name').textContent(), 'Ada Lovelace');
+  await item.getByTestId('accept-button').click();
+  await item.and(page.locator('[data-status="assigned"]')).waitFor();
+  const messages = page.getByTestId('message-list');
+  await messages.locator('[data-testid="message"][data-role="customer"]', { hasText: 'My parcel is late.' }).waitFor();
+
+  const input = page.getByTestId('composer-input');
+  await input.fill('Let me check.');
+  await input.press('Enter');
+  const sent = await receiver.waitFor((r) => r.params.EventType === 'onMessageAdded' && r.params.Source === 'SDK');
+  assert.equal(sent.params.Author, 'alice');
+  await messages.locator('[data-testid="message"][data-role="agent"]', { hasText: 'Let me check.' }).waitFor();
+
+  await page.getByTestId('end-button').click();
+  const closed = await receiver.waitFor((r) => r.params.EventType === 'onConversationStateUpdated');
+  assert.equal(closed.params.StateTo, 'closed');
+  await item.and(page.locator('[data-status="completed"]')).waitFor();
+  assert.equal(await input.isDisabled(), true, 'no replies to an ended chat');
+  assert.deepEqual(errors, [], 'no script errors');
 });
