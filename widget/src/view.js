@@ -55,6 +55,9 @@ export function conversationLine(conversation, phase) {
 }
 
 export class ChatView {
+  /** Scroll to the newest message on the next render (after the customer sends, or opening the chat). */
+  #stickToBottom = false;
+
   /** @param {Document} doc @param {import('./app.js').ChatApp} app */
   constructor(doc, app) {
     this.app = app;
@@ -136,9 +139,7 @@ export class ChatView {
     else node.setAttribute('role', 'alert');
   }
 
-  #stickToBottom = false;
-
-  /** Renders at most once per frame however many events arrive. */
+  /** Renders once per burst of changes (a session applies hundreds of messages at once). */
   #queueRender() {
     if (this.renderQueued) return;
     this.renderQueued = true;
