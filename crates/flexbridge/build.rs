@@ -7,8 +7,8 @@
 //! - `npm run build` runs with `WIDGET_OUT_DIR` set to the output directory
 //!   and must write the three files there (`widget.js` bundles the official
 //!   `socket.io-client`);
-//! - the build reruns when `widget/package.json`, `package-lock.json` or
-//!   anything under `widget/src` or `widget/public` changes.
+//! - the build reruns when `widget/package.json`, `package-lock.json`,
+//!   `build.mjs` or anything under `widget/src` changes.
 //!
 //! When `npm` is not installed or `widget/package.json` does not exist, a
 //! `cargo:warning` is printed and a small page saying how to build the

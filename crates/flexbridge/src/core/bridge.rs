@@ -290,24 +290,18 @@ impl Bridge {
                 })
             }
             FlexEvent::AgentJoined { header, agent } => {
-                let notice = format!("{agent} joined the chat");
-                let changed = store
-                    .record_agent_joined(key(header), agent, &notice)
-                    .await?;
+                let changed = store.record_agent_joined(key(header), agent).await?;
                 Ok(match changed {
-                    Inbound::Applied(change) => {
-                        let customer = change.conversation.customer_id.clone();
+                    Inbound::Applied(conversation) => {
+                        let customer = conversation.customer_id.clone();
                         fanout
-                            .notify(&customer, Notice::Message(change.notice))
-                            .await;
-                        fanout
-                            .notify(&customer, Notice::Conversation(change.conversation.clone()))
+                            .notify(&customer, Notice::Conversation(conversation.clone()))
                             .await;
                         fanout
                             .notify(
                                 &customer,
                                 Notice::AgentJoined {
-                                    conversation: change.conversation,
+                                    conversation,
                                     agent: agent.clone(),
                                 },
                             )
@@ -319,24 +313,19 @@ impl Bridge {
             }
             FlexEvent::ChatEnded { header } => {
                 let reason = CloseReason::AgentEnded;
-                let changed = store
-                    .close_by_channel(key(header), reason, "The agent ended the chat")
-                    .await?;
+                let changed = store.close_by_channel(key(header), reason).await?;
                 Ok(match changed {
-                    Inbound::Applied(change) => {
-                        let customer = change.conversation.customer_id.clone();
-                        tracing::info!(%customer, conversation = %change.conversation.id, "chat ended by the agent");
+                    Inbound::Applied(conversation) => {
+                        let customer = conversation.customer_id.clone();
+                        tracing::info!(%customer, conversation = %conversation.id, "chat ended by the agent");
                         fanout
-                            .notify(&customer, Notice::Message(change.notice))
-                            .await;
-                        fanout
-                            .notify(&customer, Notice::Conversation(change.conversation.clone()))
+                            .notify(&customer, Notice::Conversation(conversation.clone()))
                             .await;
                         fanout
                             .notify(
                                 &customer,
                                 Notice::ChatEnded {
-                                    conversation: change.conversation,
+                                    conversation,
                                     reason,
                                 },
                             )

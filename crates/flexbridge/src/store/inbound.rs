@@ -38,13 +38,6 @@ pub struct StoredAgentMessage {
     pub message: MessageRecord,
 }
 
-/// A conversation that changed, with the system message recording why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationChange {
-    pub conversation: ConversationRecord,
-    pub notice: MessageRecord,
-}
-
 enum Begun {
     Ready(Transaction<'static, Sqlite>, ConversationRecord),
     Done(Inbound<std::convert::Infallible>),
@@ -125,13 +118,12 @@ impl Store {
         }))
     }
 
-    /// Records that an agent joined the channel, with a system message.
+    /// Records that an agent joined the channel (the conversation's agent).
     pub async fn record_agent_joined(
         &self,
         key: EventKey<'_>,
         agent_name: &str,
-        notice: &str,
-    ) -> StoreResult<Inbound<ConversationChange>> {
+    ) -> StoreResult<Inbound<ConversationRecord>> {
         let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
             Begun::Ready(tx, conversation) => (tx, conversation),
             Begun::Done(outcome) => return Ok(widen(outcome)),
@@ -147,21 +139,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         conversation.agent_name = Some(agent_name.to_owned());
-        let notice = system_message(&mut tx, &conversation, notice, key.now).await?;
         tx.commit().await?;
-        Ok(Inbound::Applied(ConversationChange {
-            conversation,
-            notice,
-        }))
+        Ok(Inbound::Applied(conversation))
     }
 
-    /// Closes the channel's conversation (once), with a system message.
+    /// Closes the channel's conversation (once).
     pub async fn close_by_channel(
         &self,
         key: EventKey<'_>,
         reason: CloseReason,
-        notice: &str,
-    ) -> StoreResult<Inbound<ConversationChange>> {
+    ) -> StoreResult<Inbound<ConversationRecord>> {
         let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
             Begun::Ready(tx, conversation) => (tx, conversation),
             Begun::Done(outcome) => return Ok(widen(outcome)),
@@ -181,12 +168,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         conversation.state = next;
-        let notice = system_message(&mut tx, &conversation, notice, key.now).await?;
         tx.commit().await?;
-        Ok(Inbound::Applied(ConversationChange {
-            conversation,
-            notice,
-        }))
+        Ok(Inbound::Applied(conversation))
     }
 
     /// Forgets receipts older than `before` (a retry that late is not one).
@@ -199,30 +182,6 @@ impl Store {
                 .rows_affected(),
         )
     }
-}
-
-async fn system_message(
-    tx: &mut Transaction<'_, Sqlite>,
-    conversation: &ConversationRecord,
-    body: &str,
-    now: i64,
-) -> StoreResult<MessageRecord> {
-    let inserted = insert_message(
-        tx,
-        NewMessage {
-            customer: &conversation.customer_id,
-            conversation: &conversation.id,
-            direction: Direction::System,
-            author: "system",
-            body,
-            client_msg_id: None,
-            twilio_message_sid: None,
-            delivery: None,
-            now,
-        },
-    )
-    .await?;
-    inserted.ok_or_else(|| super::StoreError::Corrupt("a system message conflicted".into()))
 }
 
 fn widen<T>(outcome: Inbound<std::convert::Infallible>) -> Inbound<T> {
