@@ -1,4 +1,4 @@
-//! The `flexbridge` command line: `serve` and `provision`.
+//! The `flexbridge` command line: `serve`, `dev` and `provision`.
 //!
 //! Processes announce themselves with one stdout line once listening,
 //! `flexbridge listening on http://HOST:PORT` (docs/architecture.md §2);
@@ -31,6 +31,9 @@ pub struct Cli {
 pub enum Command {
     /// Runs the bridge against Twilio (or any emulator, via TWILIO_API_BASE).
     Serve(ServeArgs),
+    /// Runs the bridge and a local Flex emulator with its agent console in
+    /// one process, provisioned automatically. No Twilio account needed.
+    Dev(crate::dev::DevArgs),
     /// Finds or creates the Flex Flow the bridge needs and prints the
     /// settings to use.
     Provision(ProvisionArgs),
@@ -178,6 +181,7 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
         Command::Provision(args) => provision(args).await,
     }
 }

@@ -73,6 +73,8 @@ pub struct SentMessage {
     pub message: MessageRecord,
     /// `false` when this client message id was already stored (a retry).
     pub new: bool,
+    /// The conversation this message started, if it started one.
+    pub opened: Option<ConversationRecord>,
 }
 
 /// Errors of the core's API.
@@ -207,7 +209,9 @@ impl Bridge {
     }
 
     /// Accepts a customer message: committed (with its delivery queued)
-    /// before this returns, so the caller may acknowledge it.
+    /// before this returns, so the caller may acknowledge it. Then call
+    /// [`Bridge::announce`] (after the ack, so the client hears of its
+    /// message's fate after its acceptance).
     pub async fn send_message(
         &self,
         customer: &CustomerRecord,
@@ -229,32 +233,49 @@ impl Bridge {
                 now: now_ms(),
             })
             .await?;
-        match accepted {
-            Accepted::Duplicate { message } => Ok(SentMessage {
+        Ok(match accepted {
+            Accepted::Duplicate { message } => SentMessage {
                 message,
                 new: false,
-            }),
+                opened: None,
+            },
             Accepted::New {
                 message,
                 conversation,
                 opened,
             } => {
-                self.inner.outbox.notify_one();
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
-                let fanout = &self.inner.fanout;
                 if opened {
                     tracing::info!(customer = %customer.id, conversation = %conversation.id, "conversation opening");
-                    fanout
-                        .notify(&customer.id, Notice::Conversation(conversation))
-                        .await;
                 }
-                fanout
-                    .notify(&customer.id, Notice::Message(message.clone()))
-                    .await;
-                Ok(SentMessage { message, new: true })
+                SentMessage {
+                    message,
+                    new: true,
+                    opened: opened.then_some(conversation),
+                }
             }
+        })
+    }
+
+    /// Starts the delivery of an accepted message and tells the customer's
+    /// sockets (every tab) about it. Nothing to do for a retried one. (If
+    /// this never runs, e.g. a crash right after the commit, the outbox's
+    /// sweep still delivers the message.)
+    pub async fn announce(&self, customer: &CustomerId, sent: &SentMessage) {
+        if !sent.new {
+            return;
         }
+        self.inner.outbox.notify_one();
+        let fanout = &self.inner.fanout;
+        if let Some(conversation) = &sent.opened {
+            fanout
+                .notify(customer, Notice::Conversation(conversation.clone()))
+                .await;
+        }
+        fanout
+            .notify(customer, Notice::Message(sent.message.clone()))
+            .await;
     }
 
     /// Applies a webhook event; returns once its effect is committed.

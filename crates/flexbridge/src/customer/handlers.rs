@@ -189,6 +189,7 @@ pub(super) async fn message(
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
+    let mut accepted = None;
     let answer: Ack<MessageAccepted> = async {
         let Some(customer) = bound(&socket) else {
             return Ack::error(
@@ -217,12 +218,16 @@ pub(super) async fn message(
             Err(error) => return Ack::error(ErrorCode::EmptyMessage, error.to_string()),
         };
         match bridge.send_message(&customer, &client_msg_id, &body).await {
-            Ok(sent) => Ack::Ok(MessageAccepted {
-                seq: sent.message.seq.0,
-                client_message_id: client_msg_id.as_str().to_owned(),
-                conversation_id: sent.message.conversation_id.to_string(),
-                created_at: format_ms(sent.message.created_at),
-            }),
+            Ok(sent) => {
+                let ack = Ack::Ok(MessageAccepted {
+                    seq: sent.message.seq.0,
+                    client_message_id: client_msg_id.as_str().to_owned(),
+                    conversation_id: sent.message.conversation_id.to_string(),
+                    created_at: format_ms(sent.message.created_at),
+                });
+                accepted = Some((customer.id, sent));
+                ack
+            }
             Err(BridgeError::RateLimited) => {
                 Ack::error(ErrorCode::RateLimited, "too many messages; slow down")
             }
@@ -231,6 +236,9 @@ pub(super) async fn message(
     }
     .await;
     reply(ack, name::MESSAGE, &answer);
+    if let Some((customer, sent)) = accepted {
+        bridge.announce(&customer, &sent).await;
+    }
 }
 
 /// `history { since?, limit? }`.

@@ -241,7 +241,8 @@ impl Harness {
     }
 
     async fn send(&self, client_id: &str) {
-        self.bridge
+        let sent = self
+            .bridge
             .send_message(
                 &self.customer,
                 &ClientMessageId::parse(client_id).expect("valid"),
@@ -249,6 +250,7 @@ impl Harness {
             )
             .await
             .expect("accepted");
+        self.bridge.announce(&self.customer.id, &sent).await;
     }
 }
 
