@@ -197,3 +197,50 @@ async fn an_anonymous_socket_can_neither_send_nor_read() {
     assert_eq!(send["error"]["code"], json!("not_registered"));
     assert_eq!(read["error"]["code"], json!("not_registered"));
 }
+
+#[tokio::test]
+async fn closing_from_the_bridge_marks_the_flex_channel_inactive_and_ends_the_conversation() {
+    use flexbridge::core::ids::ChannelSid;
+    use flexbridge::flex::FlexBackend as _;
+    use flexbridge::flex::chat::ChatBackend;
+    use flexbridge::flex::client::{Timeouts, TwilioClient};
+
+    let app = spawn_app().await;
+    let mut ada = app.customer("Ada").await;
+    say(&mut ada.socket, "m1", "hello").await;
+    let channel = app.channel_of(&ada.id).await;
+    let twilio = &app.settings.twilio;
+    let client = TwilioClient::new(
+        twilio.account_sid.clone(),
+        twilio.rest_auth.clone(),
+        twilio.api_base.clone(),
+        Timeouts::default(),
+    )
+    .expect("client");
+    let backend = ChatBackend::new(
+        client,
+        app.settings.flex_flow_sid.clone(),
+        app.settings.chat_service_sid.clone(),
+        &url::Url::parse(&app.url).expect("url"),
+    )
+    .expect("backend");
+
+    backend
+        .close(&ChannelSid::parse(&channel).expect("CH"))
+        .await
+        .expect("closed");
+
+    let attributes = app.channel(&channel).await["attributes"].clone();
+    let attributes: Value =
+        serde_json::from_str(attributes.as_str().expect("a JSON string")).expect("JSON");
+    assert_eq!(attributes["status"], json!("INACTIVE"));
+    ada.socket.next_event("chat:ended").await;
+    let conversation = app
+        .bridge
+        .store()
+        .latest_conversation(&ada.id)
+        .await
+        .expect("read")
+        .expect("a conversation");
+    assert_eq!(conversation.state, ConversationState::Closed);
+}

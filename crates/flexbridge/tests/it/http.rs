@@ -4,6 +4,8 @@ use flexbridge::core::ids::{ChatServiceSid, StudioFlowSid};
 use flexbridge::flex::client::{Timeouts, TwilioClient};
 use flexbridge::flex::provision::{FlowSpec, ensure_flex_flow};
 
+use serde_json::json;
+
 use crate::spawn_app;
 
 #[tokio::test]
@@ -48,7 +50,25 @@ async fn the_web_chat_is_served_with_a_strict_content_security_policy() {
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let app = spawn_app().await;
-    for (path, needle) in [("/healthz", "ok"), ("/readyz", "ready"), ("/metrics", "")] {
+    let mut ada = app.customer("Ada").await;
+    ada.socket
+        .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hi"}))
+        .await;
+    ada.socket.next_event("delivery").await;
+
+    for (path, needles) in [
+        ("/healthz", vec!["ok"]),
+        ("/readyz", vec!["ready"]),
+        (
+            "/metrics",
+            vec![
+                "flexbridge_messages_in_total{from=\"customer\"} 1",
+                "flexbridge_messages_out_total 1",
+                "flexbridge_delivery_latency_seconds_bucket",
+                "flexbridge_outbox_depth",
+            ],
+        ),
+    ] {
         let response = app
             .http
             .get(format!("{}{path}", app.url))
@@ -56,10 +76,10 @@ async fn health_readiness_and_metrics_answer() {
             .await
             .expect(path);
         assert_eq!(response.status(), 200, "{path}");
-        assert!(
-            response.text().await.expect("text").contains(needle),
-            "{path}"
-        );
+        let text = response.text().await.expect("text");
+        for needle in needles {
+            assert!(text.contains(needle), "{path} lacks {needle}:\n{text}");
+        }
     }
 }
 
