@@ -17,6 +17,7 @@ use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use twilio_signature::RequestValidator;
 use url::Url;
@@ -159,7 +160,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let outbox = tokio::spawn(self.outbox.clone().run(shutdown.clone()));
+        // The worker must not outlive this future: if it is dropped (its
+        // task aborted), deliveries stop with it, as in a crash.
+        let mut outbox = AbortOnDrop(Some(tokio::spawn(
+            self.outbox.clone().run(shutdown.clone()),
+        )));
         let io = self.io.clone();
         let stop = shutdown.clone();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
@@ -177,12 +182,25 @@ impl Application {
                 Ok(())
             }
         };
-        if let Err(error) = outbox.await {
+        if let Some(worker) = outbox.0.take()
+            && let Err(error) = worker.await
+        {
             tracing::error!(%error, "the outbox worker ended abnormally");
         }
         self.store.close().await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
