@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Layers, ProvisionSettings, Setting, Settings, setting};
-use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::startup::Application;
 
@@ -199,12 +198,7 @@ async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     push(&mut flags, setting::STUDIO_FLOW_SID, &args.studio_flow_sid);
     push(&mut flags, setting::FLOW_NAME, &args.flow_name);
     let settings = ProvisionSettings::from_layers(&args.twilio.layers(flags)?)?;
-    let client = TwilioClient::new(
-        settings.twilio.account_sid.clone(),
-        settings.twilio.rest_auth.clone(),
-        settings.twilio.api_base.clone(),
-        Timeouts::default(),
-    )?;
+    let client = settings.twilio.client()?;
     let outcome = ensure_flex_flow(
         &client,
         &FlowSpec {

@@ -31,7 +31,7 @@ use crate::config::{DEFAULT_FLOW_NAME, PublicBaseUrl, Settings, TwilioSettings};
 use crate::core::ids::{AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
-use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
+use crate::flex::client::RestAuth;
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::outbox::OutboxConfig;
 use crate::startup::Application;
@@ -139,12 +139,7 @@ pub async fn bridge_settings(
         .context("the emulator's chat service")?;
     let studio_flow =
         StudioFlowSid::parse(&bootstrap.studio_flow_sid).context("the emulator's Studio flow")?;
-    let client = TwilioClient::new(
-        twilio.account_sid.clone(),
-        twilio.rest_auth.clone(),
-        twilio.api_base.clone(),
-        Timeouts::default(),
-    )?;
+    let client = twilio.client()?;
     let provisioned = ensure_flex_flow(
         &client,
         &FlowSpec {

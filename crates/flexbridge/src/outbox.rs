@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::bridge::{DeliveryOutcome, Fanout, Notice};
 use crate::core::clock::now_ms;
-use crate::core::ids::{ConversationId, FlexIdentity};
+use crate::core::ids::{ConversationId, CustomerId, FlexIdentity, MessageSid, Seq};
 use crate::flex::{Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage};
 use crate::store::outbox::{JobKind, OutboxJob, OutgoingMessage};
 use crate::store::{Store, StoreError};
@@ -286,10 +286,9 @@ impl Outbox {
             // Cannot happen while the open row precedes every send; never
             // post to a channel we do not have (the post's `Channels/undefined`).
             tracing::error!(conversation = %job.conversation_id, "a message is queued for a conversation without a channel");
-            let error = "the conversation has no Flex channel";
-            inner.store.outbox_fail_send(job.id, message, error).await?;
-            self.tell_failed(job, message, error).await;
-            return Ok(Step::Done);
+            return self
+                .settle(job, message, Err("the conversation has no Flex channel"))
+                .await;
         };
         if job.maybe_landed {
             match inner
@@ -299,7 +298,7 @@ impl Outbox {
             {
                 Ok(Some(sid)) => {
                     tracing::info!(conversation = %job.conversation_id, seq = message.seq.0, "an earlier attempt had landed; not sending again");
-                    return self.delivered(job, message, &sid).await;
+                    return self.settle(job, message, Ok(&sid)).await;
                 }
                 Ok(None) => {}
                 Err(error) => return self.failed(job, Some(message), error, true).await,
@@ -314,37 +313,56 @@ impl Outbox {
             body: &message.body,
         };
         match inner.backend.send(channel, &outbound).await {
-            Ok(sid) => self.delivered(job, message, &sid).await,
+            Ok(sid) => self.settle(job, message, Ok(&sid)).await,
             Err(error) => self.failed(job, Some(message), error, false).await,
         }
     }
 
-    async fn delivered(
+    /// Records a message's fate (in Flex as `sid`, or refused for good
+    /// with an error) and tells the customer.
+    async fn settle(
         &self,
         job: &OutboxJob,
         message: &OutgoingMessage,
-        sid: &crate::core::ids::MessageSid,
+        outcome: Result<&MessageSid, &str>,
     ) -> Result<Step, StoreError> {
         let now = now_ms();
         self.inner
             .store
-            .outbox_finish_send(job.id, message, sid, now)
+            .outbox_settle_send(job.id, message, outcome, now)
             .await?;
-        metrics::counter!("flexbridge_messages_out_total").increment(1);
-        metrics::histogram!("flexbridge_delivery_latency_seconds")
-            .record((now - message.accepted_at).max(0) as f64 / 1000.0);
-        self.inner
-            .fanout
-            .notify(
-                &job.customer_id,
-                Notice::Delivery {
-                    seq: message.seq,
-                    client_msg_id: message.client_msg_id.clone(),
-                    outcome: DeliveryOutcome::Delivered,
-                },
-            )
-            .await;
+        if outcome.is_ok() {
+            metrics::counter!("flexbridge_messages_out_total").increment(1);
+            metrics::histogram!("flexbridge_delivery_latency_seconds")
+                .record((now - message.accepted_at).max(0) as f64 / 1000.0);
+        }
+        let outcome = match outcome {
+            Ok(_) => DeliveryOutcome::Delivered,
+            Err(error) => DeliveryOutcome::Failed(error.to_owned()),
+        };
+        self.tell(
+            &job.customer_id,
+            message.seq,
+            &message.client_msg_id,
+            outcome,
+        )
+        .await;
         Ok(Step::Done)
+    }
+
+    async fn tell(
+        &self,
+        customer: &CustomerId,
+        seq: Seq,
+        client_msg_id: &str,
+        outcome: DeliveryOutcome,
+    ) {
+        let notice = Notice::Delivery {
+            seq,
+            client_msg_id: client_msg_id.to_owned(),
+            outcome,
+        };
+        self.inner.fanout.notify(customer, notice).await;
     }
 
     /// Decides what a failure means for the row. `still_maybe_landed`:
@@ -370,17 +388,10 @@ impl Outbox {
         let (delay, maybe_landed) = match disposition {
             Disposition::Permanent => {
                 tracing::warn!(conversation = %job.conversation_id, error = %error_text, "Flex refused; giving up");
-                match message {
-                    Some(message) => {
-                        inner
-                            .store
-                            .outbox_fail_send(job.id, message, &error_text)
-                            .await?;
-                        self.tell_failed(job, message, &error_text).await;
-                    }
-                    None => self.open_failed(job, &error_text).await?,
-                }
-                return Ok(Step::Done);
+                return match message {
+                    Some(message) => self.settle(job, message, Err(&error_text)).await,
+                    None => self.open_failed(job, &error_text).await,
+                };
             }
             Disposition::RateLimited(retry_after) => {
                 let delay = retry_after.unwrap_or_else(|| self.backoff(attempts));
@@ -408,46 +419,30 @@ impl Outbox {
         Ok(Step::Wait)
     }
 
-    async fn open_failed(&self, job: &OutboxJob, error: &str) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let failed = inner
-            .store
+    /// The channel cannot be created: the conversation closes and each of
+    /// its queued messages fails.
+    async fn open_failed(&self, job: &OutboxJob, error: &str) -> Result<Step, StoreError> {
+        let store = &self.inner.store;
+        let failed = store
             .outbox_fail_open(&job.conversation_id, error, now_ms())
             .await?;
         for message in failed {
-            inner
-                .fanout
-                .notify(
-                    &message.customer_id,
-                    Notice::Delivery {
-                        seq: message.seq,
-                        client_msg_id: message.client_msg_id,
-                        outcome: DeliveryOutcome::Failed(error.to_owned()),
-                    },
-                )
-                .await;
+            let outcome = DeliveryOutcome::Failed(error.to_owned());
+            self.tell(
+                &message.customer_id,
+                message.seq,
+                &message.client_msg_id,
+                outcome,
+            )
+            .await;
         }
-        if let Some(conversation) = inner.store.conversation(&job.conversation_id).await? {
-            inner
+        if let Some(conversation) = store.conversation(&job.conversation_id).await? {
+            self.inner
                 .fanout
                 .notify(&job.customer_id, Notice::Conversation(conversation))
                 .await;
         }
-        Ok(())
-    }
-
-    async fn tell_failed(&self, job: &OutboxJob, message: &OutgoingMessage, error: &str) {
-        self.inner
-            .fanout
-            .notify(
-                &job.customer_id,
-                Notice::Delivery {
-                    seq: message.seq,
-                    client_msg_id: message.client_msg_id.clone(),
-                    outcome: DeliveryOutcome::Failed(error.to_owned()),
-                },
-            )
-            .await;
+        Ok(Step::Done)
     }
 
     /// `base · 2^(attempts-1)`, capped, times a random factor in [0.5, 1].

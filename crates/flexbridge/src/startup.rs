@@ -26,7 +26,6 @@ use crate::config::{PublicBaseUrl, Settings};
 use crate::core::Bridge;
 use crate::customer::{self, SocketFanout};
 use crate::flex::chat::ChatBackend;
-use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::flex::{BackendKind, FlexBackend};
 use crate::outbox::Outbox;
@@ -66,12 +65,7 @@ impl Application {
             .local_addr()
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
-        let client = TwilioClient::new(
-            settings.twilio.account_sid.clone(),
-            settings.twilio.rest_auth.clone(),
-            settings.twilio.api_base.clone(),
-            Timeouts::default(),
-        )?;
+        let client = settings.twilio.client()?;
         let backend: Arc<dyn FlexBackend> = match settings.backend {
             BackendKind::Chat => Arc::new(ChatBackend::new(
                 client,

@@ -312,51 +312,46 @@ impl Bridge {
             }
             FlexEvent::AgentJoined { header, agent } => {
                 let changed = store.record_agent_joined(key(header), agent).await?;
-                Ok(match changed {
-                    Inbound::Applied(conversation) => {
-                        let customer = conversation.customer_id.clone();
-                        fanout
-                            .notify(&customer, Notice::Conversation(conversation.clone()))
-                            .await;
-                        fanout
-                            .notify(
-                                &customer,
-                                Notice::AgentJoined {
-                                    conversation,
-                                    agent: agent.clone(),
-                                },
-                            )
-                            .await;
-                        EventOutcome::Applied
-                    }
-                    other => other_outcome(&other),
-                })
+                Ok(self
+                    .changed(changed, |conversation| Notice::AgentJoined {
+                        conversation,
+                        agent: agent.clone(),
+                    })
+                    .await)
             }
             FlexEvent::ChatEnded { header } => {
                 let reason = CloseReason::AgentEnded;
                 let changed = store.close_by_channel(key(header), reason).await?;
-                Ok(match changed {
-                    Inbound::Applied(conversation) => {
-                        let customer = conversation.customer_id.clone();
-                        tracing::info!(%customer, conversation = %conversation.id, "chat ended by the agent");
-                        fanout
-                            .notify(&customer, Notice::Conversation(conversation.clone()))
-                            .await;
-                        fanout
-                            .notify(
-                                &customer,
-                                Notice::ChatEnded {
-                                    conversation,
-                                    reason,
-                                },
-                            )
-                            .await;
-                        EventOutcome::Applied
-                    }
-                    other => other_outcome(&other),
-                })
+                if let Inbound::Applied(conversation) = &changed {
+                    tracing::info!(customer = %conversation.customer_id, conversation = %conversation.id, "chat ended by the agent");
+                }
+                Ok(self
+                    .changed(changed, |conversation| Notice::ChatEnded {
+                        conversation,
+                        reason,
+                    })
+                    .await)
             }
         }
+    }
+
+    /// Tells the customer about a conversation that changed: its new state,
+    /// then the specific event.
+    async fn changed(
+        &self,
+        inbound: Inbound<ConversationRecord>,
+        event: impl FnOnce(ConversationRecord) -> Notice,
+    ) -> EventOutcome {
+        let Inbound::Applied(conversation) = inbound else {
+            return other_outcome(&inbound);
+        };
+        let customer = conversation.customer_id.clone();
+        let fanout = &self.inner.fanout;
+        fanout
+            .notify(&customer, Notice::Conversation(conversation.clone()))
+            .await;
+        fanout.notify(&customer, event(conversation)).await;
+        EventOutcome::Applied
     }
 }
 

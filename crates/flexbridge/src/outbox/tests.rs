@@ -227,6 +227,23 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
+    /// The customer's current (else latest) conversation.
+    async fn conversation(&self) -> crate::store::ConversationRecord {
+        self.store
+            .latest_conversation(&self.customer.id)
+            .await
+            .expect("the store answers")
+            .expect("a conversation")
+    }
+
+    /// Runs a worker until `done` holds, then shuts it down gracefully.
+    async fn run_until(&self, what: &str, done: impl Fn() -> bool) {
+        let (shutdown, worker) = self.worker(quick());
+        eventually(what, done).await;
+        shutdown.cancel();
+        worker.await.expect("the worker ends cleanly");
+    }
+
     fn worker(&self, config: OutboxConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let outbox = Outbox::new(
             self.store.clone(),
@@ -280,14 +297,10 @@ async fn messages_reach_flex_in_order_and_exactly_once_through_500s_and_a_429() 
         h.send(&format!("m{i}")).await;
     }
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("six messages are in Flex", || h.flex.posted().len() >= 6).await;
-    eventually("all six are acknowledged as delivered", || {
-        h.fanout.deliveries().len() >= 6
+    h.run_until("all six are in Flex and acknowledged as delivered", || {
+        h.flex.posted().len() >= 6 && h.fanout.deliveries().len() >= 6
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     let posted = h.flex.posted();
     assert_eq!(ids(&posted), ["m0", "m1", "m2", "m3", "m4", "m5"]);
@@ -307,10 +320,8 @@ async fn retry_after_of_a_429_is_waited_before_the_next_attempt() {
     lock(&h.flex.send_faults).push_back(Fault::RateLimited(Duration::from_secs(1)));
     h.send("only").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is in Flex", || h.flex.posted().len() == 1).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("the message is in Flex", || h.flex.posted().len() == 1)
+        .await;
 
     let times = lock(&h.flex.send_times).clone();
     assert_eq!(times.len(), 2, "one 429, one success");
@@ -327,13 +338,10 @@ async fn a_create_that_landed_but_answered_500_is_not_sent_again() {
     lock(&h.flex.send_faults).push_back(Fault::Lands(500));
     h.send("landed").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is delivered", || {
+    h.run_until("the message is delivered", || {
         !h.fanout.deliveries().is_empty()
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["landed"]);
     assert_eq!(
@@ -349,19 +357,11 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     h.send("m0").await;
     // A first worker opens the channel and marks the send as started, then
     // "crashes" after Flex stored the message but before the commit.
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the first message is in Flex", || {
+    h.run_until("the first message is in Flex", || {
         h.flex.posted().len() == 1
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     let channel = conversation.flex_channel_sid.clone().unwrap();
     h.send("m1").await;
     let job = h
@@ -373,13 +373,10 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     h.store.outbox_begin_attempt(job.id, true).await.unwrap();
     lock(&h.flex.posted).push((channel, "m1".into(), "body of m1".into()));
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the second message is recorded as delivered", || {
+    h.run_until("the second message is recorded as delivered", || {
         h.fanout.deliveries().len() == 2
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["m0", "m1"]);
     assert_eq!(h.flex.send_calls.load(Ordering::SeqCst), 1);
@@ -392,13 +389,10 @@ async fn a_message_flex_refuses_fails_and_the_next_one_still_goes() {
     h.send("refused").await;
     h.send("fine").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("both outcomes are known", || {
+    h.run_until("both outcomes are known", || {
         h.fanout.deliveries().len() == 2
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     let deliveries = h.fanout.deliveries();
     assert_eq!(deliveries[0].0, "refused");
@@ -417,17 +411,10 @@ async fn an_open_flex_refuses_closes_the_conversation_and_fails_its_messages() {
     h.send("a").await;
     h.send("b").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("both messages failed", || h.fanout.deliveries().len() == 2).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("both messages failed", || h.fanout.deliveries().len() == 2)
+        .await;
 
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     assert_eq!(conversation.state, ConversationState::Closed);
     assert!(h.flex.posted().is_empty());
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
@@ -439,19 +426,12 @@ async fn a_transient_open_failure_is_retried_and_creates_one_channel() {
     lock(&h.flex.open_faults).extend([Fault::Status(500), Fault::Lands(502)]);
     h.send("a").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is delivered", || h.flex.posted().len() == 1).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("the message is delivered", || h.flex.posted().len() == 1)
+        .await;
 
     assert_eq!(h.flex.opens.load(Ordering::SeqCst), 3);
     assert_eq!(h.flex.channel_count(), 1);
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     assert_eq!(conversation.state, ConversationState::Open);
 }
 
@@ -461,13 +441,10 @@ async fn shutdown_lets_an_in_flight_delivery_finish() {
     lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(500)));
     h.send("slow").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the send is in flight", || {
+    h.run_until("the send is in flight", || {
         h.flex.send_calls.load(Ordering::SeqCst) == 1
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);

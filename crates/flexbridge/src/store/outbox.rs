@@ -219,45 +219,30 @@ impl Store {
         }))
     }
 
-    /// The message is in Flex.
-    pub async fn outbox_finish_send(
+    /// The message is in Flex (`Ok(sid)`) or refused for good
+    /// (`Err(error)`): record it on the message, drop the row.
+    pub async fn outbox_settle_send(
         &self,
         job: i64,
         message: &OutgoingMessage,
-        sid: &MessageSid,
+        outcome: Result<&MessageSid, &str>,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?, delivered_at = ?
-             WHERE id = ?",
-        )
-        .bind(sid.as_str())
-        .bind(now)
-        .bind(message.message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Flex refused the message for good.
-    pub async fn outbox_fail_send(
-        &self,
-        job: i64,
-        message: &OutgoingMessage,
-        error: &str,
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?")
-            .bind(error)
-            .bind(message.message_id)
-            .execute(&mut *tx)
-            .await?;
+        let update = match outcome {
+            Ok(sid) => sqlx::query(
+                "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
+                        delivered_at = ?
+                 WHERE id = ?",
+            )
+            .bind(sid.as_str())
+            .bind(now),
+            Err(error) => sqlx::query(
+                "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
+            )
+            .bind(error),
+        };
+        update.bind(message.message_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM outbox WHERE id = ?")
             .bind(job)
             .execute(&mut *tx)

@@ -138,14 +138,10 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
     let ended = ada.socket.next_event("chat:ended").await;
     assert_eq!(ended["conversationId"], first["conversationId"]);
     assert_eq!(ended["reason"], json!("agent_ended"));
-    let conversation = app
-        .bridge
-        .store()
-        .latest_conversation(&ada.id)
-        .await
-        .expect("read")
-        .expect("a conversation");
-    assert_eq!(conversation.state, ConversationState::Closed);
+    assert_eq!(
+        app.conversation_of(&ada.id).await.state,
+        ConversationState::Closed
+    );
 
     let second = say(&mut ada.socket, "m2", "one more question").await;
     assert_ne!(second["conversationId"], first["conversationId"]);
@@ -203,20 +199,13 @@ async fn closing_from_the_bridge_marks_the_flex_channel_inactive_and_ends_the_co
     use flexbridge::core::ids::ChannelSid;
     use flexbridge::flex::FlexBackend as _;
     use flexbridge::flex::chat::ChatBackend;
-    use flexbridge::flex::client::{Timeouts, TwilioClient};
 
     let app = spawn_app().await;
     let mut ada = app.customer("Ada").await;
     say(&mut ada.socket, "m1", "hello").await;
     let channel = app.channel_of(&ada.id).await;
     let twilio = &app.settings.twilio;
-    let client = TwilioClient::new(
-        twilio.account_sid.clone(),
-        twilio.rest_auth.clone(),
-        twilio.api_base.clone(),
-        Timeouts::default(),
-    )
-    .expect("client");
+    let client = twilio.client().expect("client");
     let backend = ChatBackend::new(
         client,
         app.settings.flex_flow_sid.clone(),
@@ -235,12 +224,8 @@ async fn closing_from_the_bridge_marks_the_flex_channel_inactive_and_ends_the_co
         serde_json::from_str(attributes.as_str().expect("a JSON string")).expect("JSON");
     assert_eq!(attributes["status"], json!("INACTIVE"));
     ada.socket.next_event("chat:ended").await;
-    let conversation = app
-        .bridge
-        .store()
-        .latest_conversation(&ada.id)
-        .await
-        .expect("read")
-        .expect("a conversation");
-    assert_eq!(conversation.state, ConversationState::Closed);
+    assert_eq!(
+        app.conversation_of(&ada.id).await.state,
+        ConversationState::Closed
+    );
 }

@@ -1,7 +1,6 @@
 //! Plain HTTP: the web chat page, health, metrics; provisioning.
 
 use flexbridge::core::ids::{ChatServiceSid, StudioFlowSid};
-use flexbridge::flex::client::{Timeouts, TwilioClient};
 use flexbridge::flex::provision::{FlowSpec, ensure_flex_flow};
 
 use serde_json::json;
@@ -86,13 +85,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test]
 async fn provisioning_twice_finds_the_flex_flow_the_first_run_created() {
     let app = spawn_app().await;
-    let client = TwilioClient::new(
-        app.settings.twilio.account_sid.clone(),
-        app.settings.twilio.rest_auth.clone(),
-        app.settings.twilio.api_base.clone(),
-        Timeouts::default(),
-    )
-    .expect("client");
+    let client = app.settings.twilio.client().expect("client");
     let bootstrap = app.emulator.emulator.bootstrap();
     let chat = ChatServiceSid::parse(&bootstrap.chat_service_sid).expect("IS");
     let studio = StudioFlowSid::parse(&bootstrap.studio_flow_sid).expect("FW");

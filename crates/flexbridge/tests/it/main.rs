@@ -17,7 +17,7 @@ use flexbridge::core::Bridge;
 use flexbridge::core::ids::CustomerId;
 use flexbridge::dev::{RunningEmulator, bridge_settings, start_emulator};
 use flexbridge::startup::Application;
-use flexbridge::store::Store;
+use flexbridge::store::{ConversationRecord, Store};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -147,15 +147,20 @@ impl TestApp {
     /// The Flex channel of `customer`'s current conversation, once open.
     pub async fn channel_of(&self, customer: &CustomerId) -> String {
         wait_for("the conversation has a Flex channel", || async {
-            let conversation = self
-                .bridge
-                .store()
-                .latest_conversation(customer)
-                .await
-                .ok()??;
+            let conversation = self.conversation_of(customer).await;
             conversation.flex_channel_sid.map(|sid| sid.to_string())
         })
         .await
+    }
+
+    /// The customer's current (else latest) conversation.
+    pub async fn conversation_of(&self, customer: &CustomerId) -> ConversationRecord {
+        self.bridge
+            .store()
+            .latest_conversation(customer)
+            .await
+            .expect("the store answers")
+            .expect("a conversation")
     }
 
     /// The emulator's channel `sid` (from the state dump).

@@ -70,7 +70,7 @@ async fn a_webhook_with_a_missing_or_invalid_signature_is_rejected_with_403_and_
 
     // The same webhook, signed by the account's token over the public URL, is accepted.
     let signature = app.sign(&params);
-    assert_eq!(app.post_webhook(&params, Some(&signature)).await, 204);
+    assert_eq!(app.post_webhook(&params, Some(&signature)).await, 200);
     assert_eq!(agent_messages(&app, &ada.id).await, 1);
     let delivered = ada
         .socket
@@ -91,7 +91,7 @@ async fn the_same_webhook_delivered_three_times_is_stored_and_delivered_once() {
     let signature = app.sign(&params);
 
     for _ in 0..3 {
-        assert_eq!(app.post_webhook(&params, Some(&signature)).await, 204);
+        assert_eq!(app.post_webhook(&params, Some(&signature)).await, 200);
     }
 
     assert_eq!(agent_messages(&app, &ada.id).await, 1);
@@ -157,7 +157,7 @@ async fn a_signed_webhook_for_an_unknown_channel_is_acknowledged_and_ignored() {
     let app = spawn_app().await;
     let params = agent_message("CH000000000000000000000000000000ff", IM);
     let signature = app.sign(&params);
-    assert_eq!(app.post_webhook(&params, Some(&signature)).await, 204);
+    assert_eq!(app.post_webhook(&params, Some(&signature)).await, 200);
 }
 
 #[tokio::test]
