@@ -101,13 +101,17 @@ impl Application {
             settings.rate_limit,
         );
         customer::attach(&io, bridge.clone());
-        let outbox = Outbox::new(
-            store.clone(),
-            backend.clone(),
-            fanout,
-            notify,
-            settings.outbox,
-        );
+        let outbox = Outbox::new(bridge.clone(), backend.clone(), settings.outbox);
+        let resyncs = store
+            .queue_sync_of_open_conversations(crate::core::clock::now_ms())
+            .await
+            .context("queueing the re-attachment of open conversations")?;
+        if resyncs > 0 {
+            tracing::info!(
+                conversations = resyncs,
+                "re-attaching to open conversations"
+            );
+        }
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
             backend,

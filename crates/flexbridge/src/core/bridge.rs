@@ -154,6 +154,11 @@ impl Bridge {
         &self.inner.fanout
     }
 
+    /// What wakes the outbox worker.
+    pub fn outbox_notify(&self) -> &Arc<Notify> {
+        &self.inner.outbox
+    }
+
     /// Issues a new customer identity; the token is returned once.
     pub async fn register(
         &self,

@@ -12,7 +12,7 @@ use crate::core::ids::{
     ChannelSid, ClientMessageId, CustomerId, CustomerName, MessageBody, MessageSid, hex,
 };
 use crate::core::rate_limit::RateLimit;
-use crate::flex::{BackendKind, FlexEvent, Opened, WebhookParseError};
+use crate::flex::{BackendKind, EventHeader, FlexEvent, Opened, WebhookParseError};
 use crate::store::customers::CustomerRecord;
 use crate::store::test_support::temp_store;
 
@@ -41,6 +41,9 @@ struct FakeFlex {
     send_calls: AtomicUsize,
     /// When each send call arrived.
     send_times: Mutex<Vec<Instant>>,
+    /// What `resync` reports as missed.
+    missed: Mutex<Vec<FlexEvent>>,
+    resyncs: AtomicUsize,
 }
 
 fn sid(prefix: &str) -> String {
@@ -139,6 +142,11 @@ impl FlexBackend for FakeFlex {
         Ok(found.then(|| MessageSid::parse(&sid("IM")).expect("valid")))
     }
 
+    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
+        self.resyncs.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.missed).clone())
+    }
+
     async fn close(&self, _channel: &ChannelSid) -> Result<(), FlexError> {
         Ok(())
     }
@@ -179,7 +187,6 @@ struct Harness {
     store: Store,
     flex: Arc<FakeFlex>,
     fanout: Arc<Recorder>,
-    notify: Arc<Notify>,
     bridge: Bridge,
     customer: CustomerRecord,
     _dir: tempfile::TempDir,
@@ -219,7 +226,6 @@ async fn harness() -> Harness {
         store,
         flex,
         fanout,
-        notify,
         bridge,
         customer,
         _dir: dir,
@@ -236,6 +242,18 @@ impl Harness {
             .expect("a conversation")
     }
 
+    /// Queues a sync of the open conversations (as a start does) and runs
+    /// a worker until it happened.
+    async fn sync_once(&self) {
+        let queued = self.store.queue_sync_of_open_conversations(0).await;
+        assert_eq!(queued.expect("queued"), 1);
+        let before = self.flex.resyncs.load(Ordering::SeqCst);
+        self.run_until("the sync ran", || {
+            self.flex.resyncs.load(Ordering::SeqCst) > before
+        })
+        .await;
+    }
+
     /// Runs a worker until `done` holds, then shuts it down gracefully.
     async fn run_until(&self, what: &str, done: impl Fn() -> bool) {
         let (shutdown, worker) = self.worker(quick());
@@ -245,13 +263,7 @@ impl Harness {
     }
 
     fn worker(&self, config: OutboxConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let outbox = Outbox::new(
-            self.store.clone(),
-            self.flex.clone(),
-            self.fanout.clone(),
-            self.notify.clone(),
-            config,
-        );
+        let outbox = Outbox::new(self.bridge.clone(), self.flex.clone(), config);
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(outbox.run(shutdown.clone()));
         (shutdown, handle)
@@ -457,4 +469,55 @@ fn backoff_doubles_per_attempt_up_to_the_cap() {
     assert_eq!(backoff(&config, 2, 1.0), Duration::from_millis(40));
     assert_eq!(backoff(&config, 3, 0.5), Duration::from_millis(40));
     assert_eq!(backoff(&config, 30, 1.0), Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
+    let h = harness().await;
+    h.send("m0").await;
+    h.run_until("the conversation is open", || h.flex.posted().len() == 1)
+        .await;
+    let conversation = h.conversation().await;
+    let channel = conversation.flex_channel_sid.clone().unwrap();
+    let header = |key: &str, event_type: &str| EventHeader {
+        event_type: event_type.into(),
+        idempotency_key: key.into(),
+        channel: channel.clone(),
+    };
+    let missed_reply = FlexEvent::AgentMessage {
+        header: header("chat:message:IM1", "onMessageSent"),
+        message_sid: MessageSid::parse(&sid("IM")).unwrap(),
+        author: "alice".into(),
+        body: "sorry for the wait".into(),
+    };
+    lock(&h.flex.missed).push(missed_reply);
+
+    // Two starts: each queues a sync of the open conversations.
+    for _ in 0..2 {
+        h.sync_once().await;
+    }
+    let history = h.bridge.history(&h.customer.id, Seq(0), 10).await.unwrap();
+    let replies: Vec<_> = history
+        .iter()
+        .filter(|m| m.body == "sorry for the wait")
+        .collect();
+    assert_eq!(replies.len(), 1);
+
+    // The agent also ended the chat meanwhile.
+    lock(&h.flex.missed).push(FlexEvent::ChatEnded {
+        header: header("chat:ended:x", "onChannelUpdated"),
+    });
+    h.sync_once().await;
+    assert_eq!(h.conversation().await.state, ConversationState::Closed);
+    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(
+        h.store.queue_sync_of_open_conversations(0).await.unwrap(),
+        0,
+        "a closed conversation is not re-attached"
+    );
+    let ended = lock(&h.fanout.0)
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::ChatEnded { .. }))
+        .count();
+    assert_eq!(ended, 1);
 }

@@ -104,8 +104,8 @@ async fn an_agent_reply_reaches_a_customer_who_reconnects_later() {
 
     app.agent_says("alice", &task, "Yes, I am here").await;
     eventually("the reply is stored", || async {
-        app.bridge
-            .history(&ada.id, flexbridge::core::ids::Seq(seen), 10)
+        app.store
+            .messages_since(&ada.id, flexbridge::core::ids::Seq(seen), 10)
             .await
             .is_ok_and(|messages| messages.iter().any(|m| m.body == "Yes, I am here"))
     })
@@ -228,4 +228,54 @@ async fn closing_from_the_bridge_marks_the_flex_channel_inactive_and_ends_the_co
         app.conversation_of(&ada.id).await.state,
         ConversationState::Closed
     );
+}
+
+#[tokio::test]
+async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_catches_up() {
+    let mut app = spawn_app().await;
+    let ada = app.customer("Ada").await;
+    let mut socket = ada.socket;
+    say(&mut socket, "m1", "hello").await;
+    let (task, channel) = app.accept("alice").await;
+    drop(socket);
+    app.crash().await;
+
+    // The agent writes while the bridge is down: the webhook finds no one.
+    app.agent_says("alice", &task, "sorry for the wait").await;
+    eventually("the emulator gave up on the webhook", || async {
+        app.emulator_get("/_emulator/webhooks")
+            .await
+            .as_array()
+            .is_some_and(|log| {
+                log.iter().any(|d| {
+                    d["event_type"] == json!("onMessageSent")
+                        && d["params"]["Source"] == json!("SDK")
+                        && !d["error"].is_null()
+                })
+            })
+    })
+    .await;
+    app.restart_elsewhere().await;
+
+    let mut back = app.tab(&ada.token, 1).await;
+    let caught_up = back
+        .next_event_where("message", |m| m["body"] == json!("sorry for the wait"))
+        .await;
+    assert_eq!(caught_up["direction"], json!("agent"));
+    let hooks = app.channel(&channel).await["webhooks"].clone();
+    let ours: Vec<_> = hooks
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .filter_map(|w| w["configuration"]["url"].as_str())
+        .filter(|url| url.ends_with("/webhooks/chat"))
+        .collect();
+    assert_eq!(ours.len(), 2, "{hooks}");
+    assert!(ours.iter().all(|url| url.starts_with(&app.url)), "{hooks}");
+
+    app.agent_says("alice", &task, "welcome back").await;
+    let live = back
+        .next_event_where("message", |m| m["body"] == json!("welcome back"))
+        .await;
+    assert_eq!(live["direction"], json!("agent"));
 }

@@ -47,7 +47,7 @@ async fn a_customer_message_is_in_the_database_before_the_ack() {
     // Flex is down: nothing but the bridge's own commit can make the ack.
     app.fault(json!({"method": "POST", "path": "/v1/Channels", "kind": "error", "status": 503, "count": 1000}))
         .await;
-    let other_connection = app.store().await;
+    let other_connection = &app.store;
 
     let ack = ada
         .socket
@@ -213,6 +213,5 @@ async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exac
     assert!(ack["ok"].is_object());
     assert_eq!(wait_for_bodies(&app, &channel, 5).await, expected(5));
     assert_eq!(app.channels().await.len(), 1);
-    let store = app.store().await;
-    assert_eq!(store.outbox_depth().await.expect("depth"), 0);
+    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
 }

@@ -12,15 +12,13 @@ mod webhooks;
 use std::time::{Duration, Instant};
 
 use flex_emulator::EmulatorConfig;
-use flexbridge::config::Settings;
-use flexbridge::core::Bridge;
+use flexbridge::config::{PublicBaseUrl, Settings};
 use flexbridge::core::ids::CustomerId;
 use flexbridge::dev::{RunningEmulator, bridge_settings, start_emulator};
 use flexbridge::startup::Application;
 use flexbridge::store::{ConversationRecord, Store};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 pub use socketio::SioClient;
@@ -32,27 +30,83 @@ pub struct Customer {
     pub id: CustomerId,
 }
 
+/// A bridge running in its own runtime on its own thread, so that a
+/// "crash" can drop every one of its tasks at once (connections included),
+/// as killing the process would.
+struct RunningBridge {
+    /// Dropping (or sending) it crashes the bridge.
+    crash: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningBridge {
+    async fn start(settings: Settings, listener: std::net::TcpListener) -> Self {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (crash, crashed) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                let app = Application::build_with_listener(settings, listener)
+                    .await
+                    .expect("the bridge builds");
+                let _ = ready_tx.send(());
+                tokio::select! {
+                    _ = app.run_until_stopped(CancellationToken::new()) => {}
+                    _ = crashed => {}
+                }
+            });
+            runtime.shutdown_background();
+        });
+        ready_rx.await.expect("the bridge started");
+        Self {
+            crash: Some(crash),
+            thread: Some(thread),
+        }
+    }
+
+    /// Drops every task of the bridge, without any shutdown work.
+    async fn crash(&mut self) {
+        drop(self.crash.take());
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .expect("joined")
+                .expect("the bridge's thread ends");
+        }
+    }
+}
+
+impl Drop for RunningBridge {
+    fn drop(&mut self) {
+        drop(self.crash.take());
+    }
+}
+
 /// A running bridge and emulator.
 pub struct TestApp {
     /// The bridge's base URL (also its `PUBLIC_BASE_URL`).
     pub url: String,
     pub emulator_url: String,
     pub http: reqwest::Client,
-    /// The running bridge's core.
-    pub bridge: Bridge,
+    /// The bridge's database, through this test's own connection.
+    pub store: Store,
     pub settings: Settings,
     /// The emulator's auth token (it signs webhooks with it).
     pub auth_token: String,
     pub emulator: RunningEmulator,
-    app_shutdown: CancellationToken,
-    app_task: Option<JoinHandle<anyhow::Result<()>>>,
+    bridge: Option<RunningBridge>,
     emulator_shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.app_shutdown.cancel();
         self.emulator_shutdown.cancel();
     }
 }
@@ -71,7 +125,7 @@ pub async fn spawn_app() -> TestApp {
     )
     .await
     .expect("the emulator starts");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let addr = listener.local_addr().expect("an address");
     let mut settings = bridge_settings(&emulator, addr, &database_url)
         .await
@@ -79,54 +133,51 @@ pub async fn spawn_app() -> TestApp {
     settings.outbox.sweep_interval = Duration::from_millis(200);
     settings.outbox.base_backoff = Duration::from_millis(50);
     settings.outbox.max_backoff = Duration::from_millis(500);
-    let app = Application::build_with_listener(settings.clone(), listener)
+    let bridge = RunningBridge::start(settings.clone(), listener).await;
+    let store = Store::connect(&database_url)
         .await
-        .expect("the bridge builds");
-    let app_shutdown = CancellationToken::new();
-    let bridge = app.bridge().clone();
-    let app_task = tokio::spawn(app.run_until_stopped(app_shutdown.clone()));
+        .expect("the database opens");
     TestApp {
         url: format!("http://{addr}"),
         emulator_url: format!("http://{}", emulator.addr),
         http: reqwest::Client::new(),
-        bridge,
+        store,
         settings,
         auth_token: emulator.emulator.credentials().auth_token.clone(),
         emulator,
-        app_shutdown,
-        app_task: Some(app_task),
+        bridge: Some(bridge),
         emulator_shutdown,
         _dir: dir,
     }
 }
 
 impl TestApp {
-    /// Kills the bridge without a graceful shutdown (like SIGKILL: nothing
-    /// in flight gets to finish), then starts it again on the same port and
-    /// database.
+    /// Kills the bridge (like SIGKILL: nothing in flight gets to finish),
+    /// then starts it again on the same port and database.
     pub async fn crash_and_restart(&mut self) {
-        if let Some(task) = self.app_task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-        let listener = TcpListener::bind(("127.0.0.1", self.settings.port))
-            .await
+        self.crash().await;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.settings.port))
             .expect("the bridge's port is free again");
-        let app = Application::build_with_listener(self.settings.clone(), listener)
-            .await
-            .expect("the bridge builds again");
-        self.bridge = app.bridge().clone();
-        self.app_shutdown = CancellationToken::new();
-        self.app_task = Some(tokio::spawn(
-            app.run_until_stopped(self.app_shutdown.clone()),
-        ));
+        self.bridge = Some(RunningBridge::start(self.settings.clone(), listener).await);
     }
 
-    /// A second connection to the bridge's database, to look at it directly.
-    pub async fn store(&self) -> Store {
-        Store::connect(&self.settings.database_url)
-            .await
-            .expect("the database opens")
+    /// Kills the bridge (like SIGKILL).
+    pub async fn crash(&mut self) {
+        if let Some(mut bridge) = self.bridge.take() {
+            bridge.crash().await;
+        }
+    }
+
+    /// Starts the (crashed) bridge again on the same database but another
+    /// port, so with another `PUBLIC_BASE_URL`.
+    pub async fn restart_elsewhere(&mut self) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        self.url = format!("http://{addr}");
+        self.settings.port = addr.port();
+        self.settings.public_base_url =
+            PublicBaseUrl::Fixed(url::Url::parse(&self.url).expect("a URL"));
+        self.bridge = Some(RunningBridge::start(self.settings.clone(), listener).await);
     }
 
     /// A new customer over Socket.IO (its `session` already read).
@@ -155,8 +206,7 @@ impl TestApp {
 
     /// The customer's current (else latest) conversation.
     pub async fn conversation_of(&self, customer: &CustomerId) -> ConversationRecord {
-        self.bridge
-            .store()
+        self.store
             .latest_conversation(customer)
             .await
             .expect("the store answers")

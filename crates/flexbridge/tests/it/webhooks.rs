@@ -25,8 +25,7 @@ fn agent_message<'a>(channel: &'a str, message_sid: &'a str) -> Vec<(&'a str, &'
 }
 
 async fn agent_messages(app: &TestApp, customer: &flexbridge::core::ids::CustomerId) -> usize {
-    app.store()
-        .await
+    app.store
         .messages_since(customer, Seq(0), 500)
         .await
         .expect("messages")
