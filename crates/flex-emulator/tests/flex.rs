@@ -308,3 +308,50 @@ async fn deleting_a_flex_channel_deletes_the_chat_channel() {
         .await
         .twilio_error(404, 20404);
 }
+
+#[tokio::test]
+async fn a_long_lived_channel_starts_a_new_task_on_the_next_message_after_the_end() {
+    let emu = TestEmulator::start().await;
+    let studio = emu.bootstrap().studio_flow_sid.clone();
+    let flow = emu
+        .flex_flow(&[
+            ("IntegrationType", "studio"),
+            ("Integration.FlowSid", &studio),
+            ("LongLived", "true"),
+        ])
+        .await;
+    let channel = emu.flex_channel(&flow, "cust", "Cust").await.sid();
+    assert_eq!(
+        attributes(&emu.get(&emu.channel_path(&channel)).await.json)["long_lived"],
+        true
+    );
+    emu.customer_says(&channel, "cust", "hello").await;
+    let first = emu.tasks_for(&channel).await[0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reservation = emu.reservation_of(&first).await;
+    let accept = format!(
+        "/agents/alice/reservations/{}/accept",
+        reservation["sid"].as_str().unwrap()
+    );
+    emu.control(reqwest::Method::POST, &accept, None).await;
+    emu.control(
+        reqwest::Method::POST,
+        &format!("/agents/alice/tasks/{first}/end"),
+        None,
+    )
+    .await;
+
+    emu.customer_says(&channel, "cust", "one more thing").await;
+    let tasks = emu.tasks_for(&channel).await;
+    assert_eq!(tasks.len(), 2, "a new execution made a new task");
+    let executions = emu.state().await["studio_executions"].clone();
+    let statuses: Vec<&Value> = executions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["status"])
+        .collect();
+    assert_eq!(statuses, ["ended", "active"]);
+}

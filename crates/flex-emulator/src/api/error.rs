@@ -135,7 +135,7 @@ impl ApiError {
             WorldError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
-            WorldError::Limit { code, message } => {
+            WorldError::Refused { code, message } => {
                 Self::new(StatusCode::BAD_REQUEST, code, message)
             }
         }

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod conversations;
+pub mod fixtures;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
