@@ -356,8 +356,9 @@ impl Outbox {
             Err(error) => return self.failed(job, Row::Sync, error, false).await,
         };
         let mut caught_up = 0;
-        for event in &events {
-            match inner.bridge.apply_flex_event(event).await {
+        for event in events {
+            let event = crate::flex::with_agent_name(inner.backend.as_ref(), event).await;
+            match inner.bridge.apply_flex_event(&event).await {
                 Ok(EventOutcome::Applied) => caught_up += 1,
                 Ok(_) => {}
                 Err(BridgeError::Store(error)) => return Err(error),

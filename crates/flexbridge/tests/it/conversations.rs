@@ -282,3 +282,33 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
         .await;
     assert_eq!(live["direction"], json!("agent"));
 }
+
+#[tokio::test]
+async fn customers_see_the_agents_chat_name_rather_than_their_identity() {
+    use flexbridge::flex::FlexBackend as _;
+    use flexbridge::flex::chat::ChatBackend;
+
+    let app = spawn_app().await;
+    let identity = "carol_40example_2Ecom";
+    let service = app.settings.chat_service_sid.to_string();
+    let twilio = &app.settings.twilio;
+    let created = app
+        .http
+        .post(format!("{}/v2/Services/{service}/Users", app.emulator_url))
+        .basic_auth(twilio.account_sid.as_str(), Some(&app.auth_token))
+        .form(&[("Identity", identity), ("FriendlyName", "Carol Example")])
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert_eq!(created.status(), 201);
+    let backend = ChatBackend::new(
+        twilio.client().expect("client"),
+        app.settings.flex_flow_sid.clone(),
+        app.settings.chat_service_sid.clone(),
+        &url::Url::parse(&app.url).expect("url"),
+    )
+    .expect("backend");
+
+    assert_eq!(backend.agent_name(identity).await, "Carol Example");
+    assert_eq!(backend.agent_name("nobody_known").await, "nobody_known");
+}
