@@ -225,6 +225,13 @@ pub enum FlexError {
     BadResponse(String),
 }
 
+impl FlexError {
+    /// Twilio said the resource does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+    }
+}
+
 /// What to do after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
