@@ -20,7 +20,8 @@
 //!   long, since Twilio limits the account); transient errors back off
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
 //!   message and tell the customer (`delivery` … `failed`). Work older than
-//!   `give_up_after` fails too.
+//!   `give_up_after` fails too. A channel Flex cannot create, or no longer
+//!   has (404), ends its conversation (`chat:ended`) and fails its queue.
 //! - At every start, each open conversation gets a "sync" row: its channel
 //!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
 //!   changed, e.g. a new tunnel) and what Flex said while the bridge could
