@@ -1,3 +1,59 @@
 //! # flexbridge
 //!
-//! Connects a custom Socket.IO chat channel to Twilio Flex. (Skeleton; being built.)
+//! Connects a custom chat channel (any Socket.IO client: the bundled web
+//! chat, a mobile app, a bot) to Twilio Flex: every customer conversation
+//! becomes a Flex channel and task, and the agent's replies come back to
+//! that customer only. `docs/protocol.md` is the customer protocol;
+//! `docs/architecture.md` the contracts between the parts.
+//!
+//! # Layout
+//!
+//! - [`core`]: ids, the conversation state machine and the bridge service
+//!   both sides call; owns identity, ordering and deduplication.
+//! - [`customer`]: the Socket.IO side (namespace, auth on connect, events,
+//!   fan-out to a customer's room).
+//! - [`flex`]: the Twilio side: the `FlexBackend` trait, the Chat backend,
+//!   the REST client, the signed webhook routes, provisioning.
+//! - [`store`]: SQLite persistence (customers, conversations, messages,
+//!   outbox, webhook receipts) with uniqueness in the schema.
+//! - [`outbox`]: the worker delivering customer messages to Flex in order,
+//!   exactly once, through retries, rate limits and restarts.
+//! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
+//! - [`config`]: layered settings (defaults → file → env → flags), secrets typed.
+//! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
+//! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
+//! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`).
+//! - [`telemetry`]: logging and Prometheus metrics.
+//!
+//! # Decisions worth knowing
+//!
+//! - A client message id is unique per *customer* (`UNIQUE(customer_id,
+//!   client_msg_id)`), not per conversation: a retry after a lost ack that
+//!   crosses a chat's end still finds the original instead of opening a
+//!   new conversation with a duplicate.
+//! - One bridge per database. SQLite has one writer; the store serialises
+//!   writes through one connection (`BEGIN IMMEDIATE`). WAL with
+//!   `synchronous=NORMAL`: an acked message survives a process crash, not
+//!   necessarily a power loss. PostgreSQL and several instances are future
+//!   work (the SQL is kept portable).
+//! - The bridge writes no `system` messages: an agent joining or ending the
+//!   chat is state (`conversation`, `agent:joined`, `chat:ended`, and the
+//!   `session`'s conversation on reconnect), so clients never show it twice.
+//! - At every start, open conversations are re-attached (webhooks pointed
+//!   at the current `PUBLIC_BASE_URL`, missed agent messages and chat end
+//!   applied), so a restart on another address loses nothing.
+//! - socketioxide 0.18.3 (what the workspace's MSRV resolves) has no
+//!   websocket frame limit setting: the 64 KiB limit holds for polling;
+//!   over websocket every event is still bounded by its validation.
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod customer;
+pub mod dev;
+pub mod flex;
+pub mod outbox;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

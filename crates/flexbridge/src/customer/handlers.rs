@@ -1,0 +1,276 @@
+//! The namespace's handlers: the connect middleware (authentication), the
+//! connect handler (the `session` event) and one named async fn per
+//! client event. [`super::attach`] registers them all, in one place.
+//!
+//! Every client event is answered through its ack, errors included; a
+//! socket that is not bound to a customer can call nothing but `register`.
+
+use std::sync::{Arc, Mutex};
+
+use socketioxide::ParserError;
+use socketioxide::extract::{AckSender, SocketRef};
+
+use super::events::{
+    Ack, AckError, ErrorCode, HandshakeAuth, HistoryPage, HistoryRequest, MessageAccepted,
+    MessagePayload, MessageRequest, RegisterRequest, Registered, SessionPayload, name, refusal,
+};
+use super::order::{Ticket, Turnstile};
+use super::room_of;
+use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY};
+use crate::core::clock::format_ms;
+use crate::core::ids::{ClientMessageId, CustomerName, IdError, MessageBody, ResumeToken, Seq};
+use crate::store::customers::CustomerRecord;
+use crate::telemetry::chain;
+
+/// The customer a socket is bound to (a socket extension).
+#[derive(Debug, Clone)]
+pub(super) struct Bound(pub CustomerRecord);
+
+/// The session to send once connected: the client's cursor, and the first
+/// place in the socket's event order so `session` precedes every ack.
+#[derive(Debug, Clone)]
+pub(super) struct PendingSession {
+    since: Seq,
+    ticket: Arc<Mutex<Option<Ticket>>>,
+}
+
+/// Why a connection is refused; its text is the `connect_error` message.
+#[derive(Debug)]
+pub(super) struct Refusal(&'static str);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+fn bound(socket: &SocketRef) -> Option<CustomerRecord> {
+    socket.extensions.get::<Bound>().map(|b| b.0)
+}
+
+fn bind(socket: &SocketRef, customer: CustomerRecord) {
+    socket.join(room_of(&customer.id));
+    socket.extensions.insert(Bound(customer));
+}
+
+fn reply<T: serde::Serialize>(ack: AckSender, event: &str, answer: &Ack<T>) {
+    if let Err(error) = ack.send(answer) {
+        tracing::debug!(event, %error, "could not send an ack (client gone?)");
+    }
+}
+
+fn internal(event: &str, error: BridgeError) -> AckError {
+    tracing::error!(event, error.cause_chain = %chain(&error), "customer event failed");
+    AckError::new(
+        ErrorCode::Internal,
+        "the bridge could not do that; try again",
+    )
+}
+
+/// Connect middleware: checks the handshake `auth`, binds the socket to its
+/// customer (joining the customer's room) and registers the event
+/// handlers, all before the client is told it is connected.
+pub(super) async fn authenticate(
+    socket: SocketRef,
+    auth: Result<HandshakeAuth, ParserError>,
+    bridge: Bridge,
+) -> Result<(), Refusal> {
+    let auth = auth.map_err(|_| Refusal(refusal::INVALID_AUTH))?;
+    let since = match auth.last_seq {
+        None => Seq(0),
+        Some(seq) if seq >= 0 => Seq(seq),
+        Some(_) => return Err(Refusal(refusal::INVALID_AUTH)),
+    };
+    let turnstile = Arc::new(Turnstile::default());
+    socket.extensions.insert(turnstile.clone());
+    if let Some(token) = auth.token {
+        let token = ResumeToken::parse(&token).map_err(|_| Refusal(refusal::INVALID_TOKEN))?;
+        let customer = bridge
+            .authenticate(&token)
+            .await
+            .map_err(|error| {
+                tracing::error!(error.cause_chain = %chain(&error), "checking a resume token");
+                Refusal(refusal::UNAVAILABLE)
+            })?
+            .ok_or(Refusal(refusal::INVALID_TOKEN))?;
+        socket.extensions.insert(PendingSession {
+            since,
+            ticket: Arc::new(Mutex::new(Some(turnstile.ticket()))),
+        });
+        bind(&socket, customer);
+    }
+    super::register_handlers(&socket, &bridge);
+    Ok(())
+}
+
+/// Connect handler: a socket that resumed gets its `session`.
+pub(super) async fn on_connect(socket: SocketRef, bridge: Bridge) {
+    let Some(pending) = socket.extensions.get::<PendingSession>() else {
+        return;
+    };
+    let ticket = match pending.ticket.lock() {
+        Ok(mut slot) => slot.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    };
+    let _turn = match ticket {
+        Some(ticket) => Some(ticket.wait().await),
+        None => None,
+    };
+    if let Some(customer) = bound(&socket) {
+        send_session(&socket, &bridge, &customer, pending.since).await;
+    }
+}
+
+async fn send_session(socket: &SocketRef, bridge: &Bridge, customer: &CustomerRecord, since: Seq) {
+    match bridge.session(&customer.id, since).await {
+        Ok(session) => {
+            if let Err(error) = socket.emit(name::SESSION, &SessionPayload::from(&session)) {
+                tracing::debug!(%error, "could not send the session (client gone?)");
+            }
+        }
+        Err(error) => {
+            tracing::error!(error.cause_chain = %chain(&error), "loading a session");
+            // The client reconnects (and retries) rather than run without one.
+            socket.clone().disconnect().ok();
+        }
+    }
+}
+
+/// The customer this socket is bound to, or the `not_registered` error.
+fn customer_of(socket: &SocketRef) -> Result<CustomerRecord, AckError> {
+    bound(socket).ok_or_else(|| {
+        AckError::new(
+            ErrorCode::NotRegistered,
+            "register (or connect with a token) first",
+        )
+    })
+}
+
+/// The decoded payload, or the `invalid_payload` error.
+fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
+    request.map_err(|error| AckError::new(ErrorCode::InvalidPayload, error.to_string()))
+}
+
+/// `register { name }`.
+pub(super) async fn register(
+    socket: SocketRef,
+    ticket: Ticket,
+    request: Result<RegisterRequest, ParserError>,
+    ack: AckSender,
+    bridge: Bridge,
+) {
+    let _turn = ticket.wait().await;
+    let answer = async {
+        if bound(&socket).is_some() {
+            return Err(AckError::new(
+                ErrorCode::AlreadyRegistered,
+                "this connection already has a customer",
+            ));
+        }
+        let request = payload(request)?;
+        let name = CustomerName::parse(&request.name)
+            .map_err(|error| AckError::new(ErrorCode::InvalidName, error.to_string()))?;
+        let (customer, token) = bridge
+            .register(&name)
+            .await
+            .map_err(|error| internal(name::REGISTER, error))?;
+        bind(&socket, customer.clone());
+        Ok(Registered {
+            customer_id: customer.id.to_string(),
+            token: token.expose().to_owned(),
+            name: customer.name,
+        })
+    }
+    .await;
+    let registered = answer.is_ok();
+    reply(ack, name::REGISTER, &Ack::from(answer));
+    if registered && let Some(customer) = bound(&socket) {
+        send_session(&socket, &bridge, &customer, Seq(0)).await;
+    }
+}
+
+/// `message { clientMessageId, body }`.
+pub(super) async fn message(
+    socket: SocketRef,
+    ticket: Ticket,
+    request: Result<MessageRequest, ParserError>,
+    ack: AckSender,
+    bridge: Bridge,
+) {
+    let _turn = ticket.wait().await;
+    let answer = async {
+        let customer = customer_of(&socket)?;
+        let request = payload(request)?;
+        let client_msg_id =
+            ClientMessageId::parse(&request.client_message_id).map_err(|error| {
+                AckError::new(
+                    ErrorCode::InvalidPayload,
+                    format!("clientMessageId: {error}"),
+                )
+            })?;
+        let body = MessageBody::parse(&request.body).map_err(|error| {
+            let code = match error {
+                IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
+                _ => ErrorCode::EmptyMessage,
+            };
+            AckError::new(code, error.to_string())
+        })?;
+        let sent = bridge
+            .send_message(&customer, &client_msg_id, &body)
+            .await
+            .map_err(|error| match error {
+                BridgeError::RateLimited => {
+                    AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
+                }
+                error => internal(name::MESSAGE, error),
+            })?;
+        let accepted = MessageAccepted {
+            seq: sent.message.seq.0,
+            client_message_id: client_msg_id.as_str().to_owned(),
+            conversation_id: sent.message.conversation_id.to_string(),
+            created_at: format_ms(sent.message.created_at),
+        };
+        Ok((accepted, customer.id, sent))
+    }
+    .await;
+    match answer {
+        Ok((accepted, customer, sent)) => {
+            reply(ack, name::MESSAGE, &Ack::Ok(accepted));
+            bridge.announce(&customer, &sent).await;
+        }
+        Err(error) => reply(ack, name::MESSAGE, &Ack::<()>::Error(error)),
+    }
+}
+
+/// `history { since?, limit? }`.
+pub(super) async fn history(
+    socket: SocketRef,
+    ticket: Ticket,
+    request: Result<HistoryRequest, ParserError>,
+    ack: AckSender,
+    bridge: Bridge,
+) {
+    let _turn = ticket.wait().await;
+    let answer = async {
+        let customer = customer_of(&socket)?;
+        let request = payload(request)?;
+        let since = request.since.unwrap_or(0);
+        let limit = request.limit.unwrap_or(i64::from(MAX_REPLAY));
+        if since < 0 || limit < 1 {
+            return Err(AckError::new(
+                ErrorCode::InvalidPayload,
+                "since must be ≥ 0 and limit ≥ 1",
+            ));
+        }
+        let limit = u32::try_from(limit.min(i64::from(MAX_REPLAY))).unwrap_or(MAX_REPLAY);
+        let messages = bridge
+            .history(&customer.id, Seq(since), limit)
+            .await
+            .map_err(|error| internal(name::HISTORY, error))?;
+        Ok(HistoryPage {
+            messages: messages.iter().map(MessagePayload::from).collect(),
+        })
+    }
+    .await;
+    reply(ack, name::HISTORY, &Ack::from(answer));
+}
