@@ -7,9 +7,8 @@ import { after, before, test } from 'node:test';
 
 import { control, emulatorFor, launchChromium, twilioClientFor, waitFor, webhookReceiverFor } from './lib/harness.mjs';
 import { openCustomerChat, parseJson, tasksForChannel } from './lib/middleware.mjs';
-
-/** Generous: a loaded 2-core machine runs several suites at once. */
-const UI_TIMEOUT = 20_000;
+import * as pages from './lib/pages.mjs';
+import { chooseAgent, reservationItem, UI_TIMEOUT } from './lib/pages.mjs';
 
 let browser;
 before(async () => {
@@ -19,35 +18,8 @@ after(async () => {
   await browser?.close();
 });
 
-/**
- * Opens the console in a fresh browser context (empty localStorage), and
- * records every request the page makes and every error it raises.
- */
-async function openConsole(t, emulator, { viewport = { width: 1024, height: 768 } } = {}) {
-  const context = await browser.newContext({ viewport });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  const requests = [];
-  const errors = [];
-  page.on('request', (request) => requests.push(request.url()));
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${emulator.url}/`);
-  await page.getByTestId('agent-picker').and(page.locator(':enabled')).waitFor();
-  return { page, requests, errors };
-}
-
-async function chooseAgent(page, emulator, name) {
-  const agents = await control(emulator).agents();
-  const agent = agents.find((a) => a.name === name);
-  assert.ok(agent, `agent ${name} exists: ${JSON.stringify(agents)}`);
-  await page.getByTestId('agent-picker').selectOption(agent.sid);
-  // The agent's own view has loaded once the availability toggle speaks of them.
-  await page.locator(`[data-testid="availability-toggle"]:enabled[title^="${name} is "]`).waitFor();
-  return agent;
-}
-
-const reservationItem = (page, taskSid) => page.locator(`[data-testid="reservation-item"][data-task-sid="${taskSid}"]`);
+/** The console in a fresh browser context (empty localStorage), recording its requests and errors. */
+const openConsole = (t, emulator, options) => pages.openConsole(t, browser, emulator, options);
 
 async function taskFor(client, emulator, channelSid) {
   const [task] = await waitFor(

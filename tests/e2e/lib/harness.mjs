@@ -3,7 +3,10 @@
 // - `startEmulator()` spawns `flex-emulator --port 0` from FLEXBRIDGE_BIN_DIR
 //   (default `<repo>/target/debug`), waits for its "listening on" line
 //   (docs/architecture.md §2) and reads `GET /_emulator/state`.
-//   `startBridge()` will sit beside it on the same `spawnService()`.
+// - `startBridge()` spawns `flexbridge serve --port 0 --public-base-url auto`
+//   against an emulator (its credentials and SIDs as settings, the Chat
+//   backend's Flex Flow from `flexbridge provision`), on a fresh SQLite file
+//   that `restart()` keeps.
 // - `twilioClientFor()` is the official `twilio` package pointed at an
 //   emulator by base URL only.
 // - `webhookReceiver()` is a local HTTP server that records every webhook.
@@ -14,12 +17,15 @@
 // Everything listens on and talks to 127.0.0.1 only. Every process started
 // here is killed by its `stop()` and, at the latest, when the test process exits.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { chromium } from 'playwright-core';
 import twilio from 'twilio';
@@ -31,6 +37,7 @@ export const BIN_DIR = path.resolve(process.env.FLEXBRIDGE_BIN_DIR || path.join(
 const LISTENING_LINE = /(flex-emulator|flexbridge) listening on (http:\/\/\S+)/;
 /** How much of a service's stderr to keep for error messages. */
 const STDERR_TAIL_BYTES = 16 * 1024;
+const execFileAsync = promisify(execFile);
 
 // ---- processes ----------------------------------------------------------------
 
@@ -71,6 +78,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * @property {() => string} stderr the tail of its stderr so far
  * @property {() => boolean} running
  * @property {() => Promise<void>} stop SIGTERM, then SIGKILL after 5 s; safe to call twice
+ * @property {(signal?: NodeJS.Signals) => Promise<void>} kill sends `signal` (default SIGKILL)
+ *   and resolves once the process is gone; an intended death, so not reported
  */
 export async function spawnService({ binary, service, args, env = {}, startTimeoutMs = 30_000 }) {
   const file = path.join(BIN_DIR, binary);
@@ -147,6 +156,12 @@ export async function spawnService({ binary, service, args, env = {}, startTimeo
       await exitPromise;
       clearTimeout(timer);
     },
+    async kill(signal = 'SIGKILL') {
+      stopping = true;
+      if (exited) return;
+      child.kill(signal);
+      await exitPromise;
+    },
   };
 }
 
@@ -207,6 +222,153 @@ export async function emulatorFor(t, options) {
   const emulator = await startEmulator(options);
   t.after(() => emulator.stop());
   return emulator;
+}
+
+// ---- the bridge ---------------------------------------------------------------------
+
+/**
+ * The Flex backends the bridge's scenarios run against (`flexbridge serve
+ * --backend`, docs/architecture.md §4.2); FLEXBRIDGE_E2E_BACKENDS=chat narrows a local run.
+ */
+export const BACKENDS = (process.env.FLEXBRIDGE_E2E_BACKENDS || 'chat,conversations').split(',').map((b) => b.trim());
+
+/**
+ * The settings that point a bridge at an emulator (docs/architecture.md §4.2),
+ * as environment variables: REST with the API key, signatures with the auth token.
+ * @param {Emulator} emulator
+ */
+export function twilioEnvFor(emulator) {
+  const { accountSid, authToken, apiKeySid, apiKeySecret } = emulator.credentials;
+  const { bootstrap } = emulator;
+  return {
+    TWILIO_ACCOUNT_SID: accountSid,
+    TWILIO_AUTH_TOKEN: authToken,
+    TWILIO_API_KEY: apiKeySid,
+    TWILIO_API_SECRET: apiKeySecret,
+    TWILIO_API_BASE: emulator.url,
+    FLEX_CHAT_SERVICE: bootstrap.chat_service_sid,
+    STUDIO_FLOW_SID: bootstrap.studio_flow_sid,
+  };
+}
+
+/**
+ * Runs `flexbridge provision` against the emulator (finds or creates the Flex
+ * Flow) and returns the `NAME=value` settings it prints.
+ * @param {Emulator} emulator
+ * @returns {Promise<Record<string, string>>}
+ */
+export async function provision(emulator) {
+  const file = path.join(BIN_DIR, 'flexbridge');
+  const { stdout } = await execFileAsync(file, ['provision'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...twilioEnvFor(emulator) },
+    timeout: 30_000,
+  }).catch((err) => {
+    throw new Error(`flexbridge provision failed: ${err.message}\n--- stderr ---\n${err.stderr ?? ''}`);
+  });
+  const settings = {};
+  for (const line of stdout.split('\n')) {
+    const match = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
+    if (match) settings[match[1]] = match[2];
+  }
+  if (!settings.FLEX_FLOW_SID) throw new Error(`flexbridge provision printed no FLEX_FLOW_SID:\n${stdout}`);
+  return settings;
+}
+
+/**
+ * The settings one backend needs on top of `twilioEnvFor()`.
+ * @param {Emulator} emulator
+ * @param {string} backend
+ */
+async function backendEnvFor(emulator, backend) {
+  if (backend === 'chat') {
+    // provision is idempotent; remember its answer per emulator anyway.
+    emulator.provisioned ??= provision(emulator);
+    const { FLEX_FLOW_SID } = await emulator.provisioned;
+    return { FLEX_FLOW_SID };
+  }
+  const { bootstrap } = emulator;
+  return {
+    FLEX_WORKSPACE_SID: bootstrap.workspace_sid,
+    FLEX_WORKFLOW_SID: bootstrap.workflow_sid,
+  };
+}
+
+/**
+ * Starts `flexbridge serve` on a free port against an emulator, with a fresh
+ * SQLite database in a temp directory (removed by `stop()`).
+ *
+ * @param {object} options
+ * @param {Emulator} options.emulator
+ * @param {string} [options.backend] `chat` or `conversations`
+ * @param {string} [options.dbPath] a SQLite file to use (kept by `stop()`)
+ * @param {{burst: number, perSecond: number}} [options.rateLimit] per customer;
+ *   the bridge's own default (20, then 5/s) when absent
+ * @param {string[]} [options.extraArgs] more `serve` flags
+ * @param {Record<string, string>} [options.env] more environment (wins over the harness's)
+ * @returns {Promise<Bridge>}
+ *
+ * @typedef {object} Bridge
+ * @property {string} url the current process's URL (a restart picks a new port)
+ * @property {string} backend
+ * @property {string} dbPath
+ * @property {Service} process the current process
+ * @property {() => Promise<void>} restart stops the process if it runs, starts a new one on the same database
+ * @property {(signal?: NodeJS.Signals) => Promise<void>} kill e.g. a crash: `kill('SIGKILL')`
+ * @property {() => Promise<void>} stop stops the process and removes a temp database
+ */
+export async function startBridge({ emulator, backend = 'chat', dbPath, rateLimit, extraArgs = [], env = {} }) {
+  let tempDir;
+  if (!dbPath) {
+    tempDir = await mkdtemp(path.join(os.tmpdir(), 'flexbridge-e2e-'));
+    dbPath = path.join(tempDir, 'flexbridge.db');
+  }
+  const serviceEnv = { ...twilioEnvFor(emulator), ...(await backendEnvFor(emulator, backend)), ...env };
+  const args = [
+    'serve',
+    '--port', '0',
+    '--public-base-url', 'auto',
+    '--backend', backend,
+    '--database-url', `sqlite://${dbPath}`,
+  ];
+  if (rateLimit) args.push('--rate-burst', String(rateLimit.burst), '--rate-per-second', String(rateLimit.perSecond));
+  args.push(...extraArgs);
+  const spawnBridge = () => spawnService({ binary: 'flexbridge', service: 'flexbridge', args, env: serviceEnv });
+
+  const bridge = {
+    url: '',
+    backend,
+    dbPath,
+    process: /** @type {Service | undefined} */ (undefined),
+    async restart() {
+      await bridge.process?.stop();
+      bridge.process = await spawnBridge();
+      bridge.url = bridge.process.url;
+    },
+    kill: (signal) => bridge.process?.kill(signal),
+    async stop() {
+      await bridge.process?.stop();
+      if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await bridge.restart();
+  } catch (err) {
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    throw err;
+  }
+  return bridge;
+}
+
+/**
+ * `startBridge()` for one node:test test: stopped when the test ends.
+ * @param {import('node:test').TestContext} t
+ * @param {Parameters<typeof startBridge>[0]} options
+ */
+export async function bridgeFor(t, options) {
+  const bridge = await startBridge(options);
+  t.after(() => bridge.stop());
+  return bridge;
 }
 
 // ---- clients -------------------------------------------------------------------------
