@@ -24,8 +24,8 @@ for (const backend of BACKENDS) {
       await assert.rejects(connect({ auth: { token: 42 } }), { message: 'invalid_auth' });
 
       const stranger = await connect();
-      assert.deepEqual((await stranger.emit('message', { clientMessageId: 'x-1', body: 'Let me in' })).error?.code, 'not_registered');
-      assert.deepEqual((await stranger.emit('history', {})).error?.code, 'not_registered');
+      assert.equal((await stranger.emit('message', { clientMessageId: 'x-1', body: 'Let me in' })).error?.code, 'not_registered');
+      assert.equal((await stranger.emit('history', {})).error?.code, 'not_registered');
       assert.deepEqual(stranger.received('session'), [], 'no session for an anonymous socket');
       assert.deepEqual(
         stranger.received('message').map((m) => m.body),

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 
 import twilio from 'twilio';
 
-import { startEmulator, webhookReceiverFor } from './lib/harness.mjs';
+import { existsSync } from 'node:fs';
+
+import { emulatorFor, startBridge, startEmulator, webhookReceiverFor } from './lib/harness.mjs';
 
 test('an emulator that cannot start is reported with its own error output', async () => {
   await assert.rejects(startEmulator({ extraArgs: ['--no-such-flag'] }), (err) => {
@@ -46,4 +48,34 @@ test('the webhook receiver records form posts and checks them with twilio.valida
   assert.deepEqual(request.params, params);
   assert.deepEqual(receiver.invalid('token-1'), []);
   assert.deepEqual(receiver.invalid('token-2'), [request]);
+});
+
+test('a bridge that cannot start is reported with its own error output', async (t) => {
+  const emulator = await emulatorFor(t, { agents: 1 });
+  await assert.rejects(startBridge({ emulator, backend: 'chat', extraArgs: ['--rate-burst', 'lots'] }), (err) => {
+    assert.match(err.message, /flexbridge serve .* exited \(code \d+, signal null\) before listening/);
+    assert.match(err.message, /FLEXBRIDGE_RATE_BURST|rate.burst/i, 'the bridge stderr names the setting');
+    return true;
+  });
+});
+
+test('a bridge restarts on its database, dies on kill, and stop() removes its temp database', async (t) => {
+  const emulator = await emulatorFor(t, { agents: 1 });
+  const bridge = await startBridge({ emulator, backend: 'chat' });
+  t.after(() => bridge.stop());
+  assert.match(bridge.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal((await fetch(`${bridge.url}/healthz`)).status, 200);
+  const first = bridge.process;
+
+  await bridge.kill('SIGKILL');
+  assert.equal(first.running(), false);
+  await assert.rejects(fetch(`${bridge.url}/healthz`));
+  await bridge.restart();
+  assert.equal(bridge.process.running(), true);
+  assert.equal((await fetch(`${bridge.url}/readyz`)).status, 200);
+  assert.ok(existsSync(bridge.dbPath), 'the same database file');
+
+  await bridge.stop();
+  assert.equal(bridge.process.running(), false);
+  assert.equal(existsSync(bridge.dbPath), false, 'the temp database is gone');
 });

@@ -70,7 +70,7 @@ export const BACKEND_PROFILES = {
   conversations: {
     webhookPath: '/webhooks/conversations',
     agentMessageEvent: 'onMessageAdded',
-    messageCreatePath: '/v1/Conversations/*/Messages',
+    messageCreatePath: '/v1/Services/*/Conversations/*/Messages',
     channels: (state) =>
       (state.conversations ?? []).map((conversation) => ({
         sid: conversation.sid,

@@ -287,10 +287,12 @@ async function backendEnvFor(emulator, backend) {
     const { FLEX_FLOW_SID } = await emulator.provisioned;
     return { FLEX_FLOW_SID };
   }
+  // Conversations routed with the Interactions API to the bootstrapped workspace.
   const { bootstrap } = emulator;
   return {
-    FLEX_WORKSPACE_SID: bootstrap.workspace_sid,
-    FLEX_WORKFLOW_SID: bootstrap.workflow_sid,
+    FLEX_ROUTING: 'interactions',
+    TASKROUTER_WORKSPACE_SID: bootstrap.workspace_sid,
+    TASKROUTER_WORKFLOW_SID: bootstrap.workflow_sid,
   };
 }
 
