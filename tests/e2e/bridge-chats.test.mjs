@@ -194,3 +194,31 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+if (BACKENDS.includes('conversations')) {
+  describe('conversations backend, routed by Studio', () => {
+    test('a conversation routed by the Studio flow reaches an agent, and the reply and the end come back', async (t) => {
+      const { emulator, flex, customer } = await flexbridgeFor(t, {
+        backend: 'conversations',
+        agents: 1,
+        bridgeEnv: { FLEX_ROUTING: 'studio' },
+      });
+      const rio = await customer('Rio');
+      const first = await rio.send('Routed by Studio, I hope');
+      const channel = await flex.channelWith('Routed by Studio, I hope');
+      const agent = await flex.acceptChat(channel.sid);
+      await agent.say('Studio sent you to me');
+      await rio.agentMessage('Studio sent you to me');
+      await agent.end();
+      assert.deepEqual(await rio.next('chat:ended'), { conversationId: first.conversationId, reason: 'agent_ended' });
+
+      const { state, tasks } = await flex.view();
+      assert.deepEqual(
+        state.studio_executions.map((e) => e.flow_sid),
+        [emulator.bootstrap.studio_flow_sid],
+        'one execution of the Webchat Flow made the task',
+      );
+      assert.deepEqual(tasks.map((task) => task.channelSid), [channel.sid]);
+    });
+  });
+}

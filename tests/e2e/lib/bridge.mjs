@@ -16,10 +16,11 @@ import { flexOf } from './flex.mjs';
  * @param {{burst: number, perSecond: number}} [options.rateLimit]
  * @param {string[]} [options.emulatorArgs]
  * @param {string[]} [options.bridgeArgs]
+ * @param {Record<string, string>} [options.bridgeEnv] settings that win over the harness's
  */
-export async function flexbridgeFor(t, { backend, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [] }) {
+export async function flexbridgeFor(t, { backend, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [], bridgeEnv = {} }) {
   const emulator = await emulatorFor(t, { agents, seed, extraArgs: emulatorArgs });
-  const bridge = await bridgeFor(t, { emulator, backend, rateLimit, extraArgs: bridgeArgs });
+  const bridge = await bridgeFor(t, { emulator, backend, rateLimit, extraArgs: bridgeArgs, env: bridgeEnv });
   const sockets = [];
   t.after(() => {
     for (const customer of sockets) customer.disconnect();
