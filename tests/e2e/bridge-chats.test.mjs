@@ -33,6 +33,7 @@ for (const backend of BACKENDS) {
       // Replies interleave, both customers keep talking.
       await adasAgent.say('Hello Ada, your parcel ships today');
       await beasAgent.say('Hello Bea, your refund is on its way');
+      await Promise.all([ada.agentMessage('Hello Ada, your parcel ships today'), bea.agentMessage('Hello Bea, your refund is on its way')]);
       await Promise.all([ada.send('Thanks!'), bea.send('Great, thank you')]);
       await adasAgent.say('Anything else, Ada?');
       await beasAgent.say('Anything else, Bea?');
@@ -201,7 +202,7 @@ if (BACKENDS.includes('conversations')) {
       const { emulator, flex, customer } = await flexbridgeFor(t, {
         backend: 'conversations',
         agents: 1,
-        bridgeEnv: { FLEX_ROUTING: 'studio' },
+        routing: 'studio',
       });
       const rio = await customer('Rio');
       const first = await rio.send('Routed by Studio, I hope');

@@ -16,11 +16,11 @@ import { flexOf } from './flex.mjs';
  * @param {{burst: number, perSecond: number}} [options.rateLimit]
  * @param {string[]} [options.emulatorArgs]
  * @param {string[]} [options.bridgeArgs]
- * @param {Record<string, string>} [options.bridgeEnv] settings that win over the harness's
+ * @param {string} [options.routing] conversations: `interactions` (default) or `studio`
  */
-export async function flexbridgeFor(t, { backend, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [], bridgeEnv = {} }) {
+export async function flexbridgeFor(t, { backend, routing, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [] }) {
   const emulator = await emulatorFor(t, { agents, seed, extraArgs: emulatorArgs });
-  const bridge = await bridgeFor(t, { emulator, backend, rateLimit, extraArgs: bridgeArgs, env: bridgeEnv });
+  const bridge = await bridgeFor(t, { emulator, backend, routing, rateLimit, extraArgs: bridgeArgs });
   const sockets = [];
   t.after(() => {
     for (const customer of sockets) customer.disconnect();

@@ -4,8 +4,8 @@
 //   (default `<repo>/target/debug`), waits for its "listening on" line
 //   (docs/architecture.md §2) and reads `GET /_emulator/state`.
 // - `startBridge()` spawns `flexbridge serve --port 0 --public-base-url auto`
-//   against an emulator (its credentials and SIDs as settings, the Chat
-//   backend's Flex Flow from `flexbridge provision`), on a fresh SQLite file
+//   against an emulator (its credentials and SIDs as settings, plus what
+//   `flexbridge provision` prints for the backend), on a fresh SQLite file
 //   that `restart()` keeps.
 // - `twilioClientFor()` is the official `twilio` package pointed at an
 //   emulator by base URL only.
@@ -234,7 +234,8 @@ export const BACKENDS = (process.env.FLEXBRIDGE_E2E_BACKENDS || 'chat,conversati
 
 /**
  * The settings that point a bridge at an emulator (docs/architecture.md §4.2),
- * as environment variables: REST with the API key, signatures with the auth token.
+ * as environment variables: REST with the API key, signatures with the auth
+ * token, and the bootstrapped SIDs (`GET /_emulator/state` → `bootstrap`).
  * @param {Emulator} emulator
  */
 export function twilioEnvFor(emulator) {
@@ -247,53 +248,41 @@ export function twilioEnvFor(emulator) {
     TWILIO_API_SECRET: apiKeySecret,
     TWILIO_API_BASE: emulator.url,
     FLEX_CHAT_SERVICE: bootstrap.chat_service_sid,
+    TASKROUTER_WORKSPACE_SID: bootstrap.workspace_sid,
+    TASKROUTER_WORKFLOW_SID: bootstrap.workflow_sid,
     STUDIO_FLOW_SID: bootstrap.studio_flow_sid,
   };
 }
 
 /**
- * Runs `flexbridge provision` against the emulator (finds or creates the Flex
- * Flow) and returns the `NAME=value` settings it prints.
+ * Runs `flexbridge provision --backend … [--routing …]` against the emulator
+ * (Chat: finds or creates the Flex Flow; Conversations: checks the service,
+ * workspace, workflow and flow) and returns the `NAME=value` settings it
+ * prints for `serve`.
  * @param {Emulator} emulator
+ * @param {{backend: string, routing?: string}} options
  * @returns {Promise<Record<string, string>>}
  */
-export async function provision(emulator) {
+export async function provision(emulator, { backend, routing }) {
   const file = path.join(BIN_DIR, 'flexbridge');
-  const { stdout } = await execFileAsync(file, ['provision'], {
+  const args = ['provision', '--backend', backend];
+  if (routing) args.push('--routing', routing);
+  const { stdout } = await execFileAsync(file, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...twilioEnvFor(emulator) },
     timeout: 30_000,
   }).catch((err) => {
-    throw new Error(`flexbridge provision failed: ${err.message}\n--- stderr ---\n${err.stderr ?? ''}`);
+    throw new Error(`flexbridge ${args.join(' ')} failed: ${err.message}\n--- stderr ---\n${err.stderr ?? ''}`);
   });
   const settings = {};
   for (const line of stdout.split('\n')) {
     const match = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
     if (match) settings[match[1]] = match[2];
   }
-  if (!settings.FLEX_FLOW_SID) throw new Error(`flexbridge provision printed no FLEX_FLOW_SID:\n${stdout}`);
-  return settings;
-}
-
-/**
- * The settings one backend needs on top of `twilioEnvFor()`.
- * @param {Emulator} emulator
- * @param {string} backend
- */
-async function backendEnvFor(emulator, backend) {
-  if (backend === 'chat') {
-    // provision is idempotent; remember its answer per emulator anyway.
-    emulator.provisioned ??= provision(emulator);
-    const { FLEX_FLOW_SID } = await emulator.provisioned;
-    return { FLEX_FLOW_SID };
+  if (settings.FLEX_BACKEND !== backend) {
+    throw new Error(`flexbridge ${args.join(' ')} did not print FLEX_BACKEND=${backend}:\n${stdout}`);
   }
-  // Conversations routed with the Interactions API to the bootstrapped workspace.
-  const { bootstrap } = emulator;
-  return {
-    FLEX_ROUTING: 'interactions',
-    TASKROUTER_WORKSPACE_SID: bootstrap.workspace_sid,
-    TASKROUTER_WORKFLOW_SID: bootstrap.workflow_sid,
-  };
+  return settings;
 }
 
 /**
@@ -303,6 +292,7 @@ async function backendEnvFor(emulator, backend) {
  * @param {object} options
  * @param {Emulator} options.emulator
  * @param {string} [options.backend] `chat` or `conversations`
+ * @param {string} [options.routing] conversations: `interactions` (the bridge's default) or `studio`
  * @param {string} [options.dbPath] a SQLite file to use (kept by `stop()`)
  * @param {{burst: number, perSecond: number}} [options.rateLimit] per customer;
  *   the bridge's own default (20, then 5/s) when absent
@@ -319,13 +309,13 @@ async function backendEnvFor(emulator, backend) {
  * @property {(signal?: NodeJS.Signals) => Promise<void>} kill e.g. a crash: `kill('SIGKILL')`
  * @property {() => Promise<void>} stop stops the process and removes a temp database
  */
-export async function startBridge({ emulator, backend = 'chat', dbPath, rateLimit, extraArgs = [], env = {} }) {
+export async function startBridge({ emulator, backend = 'chat', routing, dbPath, rateLimit, extraArgs = [], env = {} }) {
   let tempDir;
   if (!dbPath) {
     tempDir = await mkdtemp(path.join(os.tmpdir(), 'flexbridge-e2e-'));
     dbPath = path.join(tempDir, 'flexbridge.db');
   }
-  const serviceEnv = { ...twilioEnvFor(emulator), ...(await backendEnvFor(emulator, backend)), ...env };
+  const serviceEnv = { ...twilioEnvFor(emulator), ...(await provision(emulator, { backend, routing })), ...env };
   const args = [
     'serve',
     '--port', '0',
