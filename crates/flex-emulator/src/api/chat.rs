@@ -1,0 +1,297 @@
+//! Chat v2 handlers for the service, its channels (by CH SID or unique
+//! name) and channel webhooks (at most 5 per channel). Messages, members
+//! and users are in `messaging.rs`.
+
+use super::error::ApiError;
+use super::page::{self, CHAT, WEBHOOKS};
+use super::params::Params;
+use super::{Call, Reply};
+use crate::sid::Prefix;
+use crate::webhooks::HookMethod;
+use crate::world::World;
+use crate::world::channels::{ChannelUpdate, NewChannel, WebhookConfig, WebhookUpdate};
+use crate::world::chat::{Channel, ChannelType, ServiceRoles, WebhookKind};
+use crate::world::hooks::CHAT_EVENTS;
+
+/// The most trigger words one webhook may hold (Twilio error 50322 beyond).
+const MAX_TRIGGERS: usize = 5;
+
+pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let service = world
+        .service(call.path_param("Sid"))
+        .map_err(|e| call.fail(e))?;
+    let bootstrap = &world.bootstrap;
+    let roles = ServiceRoles {
+        service_user: &bootstrap.service_user_role_sid,
+        channel_user: &bootstrap.channel_user_role_sid,
+        channel_admin: &bootstrap.channel_admin_role_sid,
+    };
+    Ok(Reply::Ok(service.to_json(roles, &call.render(world))))
+}
+
+/// The channel the path names (`{ServiceSid}` + `{Sid}` or `{ChannelSid}`).
+pub(super) fn path_channel<'w>(
+    world: &'w World,
+    call: &Call,
+    param: &str,
+) -> Result<&'w Channel, ApiError> {
+    world
+        .find_channel(call.path_param("ServiceSid"), call.path_param(param))
+        .map_err(|e| call.fail(e))
+}
+
+pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let params = &call.params;
+    let kind = match params.choice("Type", &["public", "private"])?.as_deref() {
+        Some("private") => ChannelType::Private,
+        _ => ChannelType::Public,
+    };
+    let new = NewChannel {
+        friendly_name: params.text("FriendlyName"),
+        unique_name: params.text("UniqueName").filter(|name| !name.is_empty()),
+        attributes: params.json("Attributes")?.unwrap_or_else(|| "{}".into()),
+        kind,
+        created_by: Some(params.text("CreatedBy").unwrap_or_else(|| "system".into())),
+        created: params.timestamp("DateCreated")?,
+        updated: params.timestamp("DateUpdated")?,
+    };
+    let sid = world
+        .create_channel(call.path_param("ServiceSid"), new, &call.actor())
+        .map_err(|e| call.fail(e))?;
+    channel_reply(world, call, &sid).map(Reply::Created)
+}
+
+fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
+    let channel = world
+        .chat
+        .channels
+        .get(sid)
+        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    Ok(channel.to_json(&call.render(world)))
+}
+
+pub(super) fn list_channels(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let service_sid = call.path_param("ServiceSid");
+    world.service(service_sid).map_err(|e| call.fail(e))?;
+    let types = call.params.all("Type");
+    for kind in &types {
+        if !["public", "private"].contains(&kind.as_str()) {
+            return Err(ApiError::invalid_param("Type", "must be public or private"));
+        }
+    }
+    let render = call.render(world);
+    let items = world
+        .chat
+        .channels
+        .iter()
+        .filter(|c| c.service_sid == service_sid)
+        .filter(|c| types.is_empty() || types.iter().any(|t| t == c.kind.as_str()))
+        .map(|c| c.to_json(&render))
+        .collect();
+    page::page(call, CHAT, "channels", items).map(Reply::Ok)
+}
+
+pub(super) fn fetch_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let channel = path_channel(world, call, "Sid")?;
+    Ok(Reply::Ok(channel.to_json(&call.render(world))))
+}
+
+pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let params = &call.params;
+    let update = ChannelUpdate {
+        friendly_name: params.text("FriendlyName"),
+        unique_name: params.text("UniqueName"),
+        attributes: params.json("Attributes")?,
+        created_by: params.text("CreatedBy"),
+        created: params.timestamp("DateCreated")?,
+        updated: params.timestamp("DateUpdated")?,
+    };
+    let sid = world
+        .update_channel(
+            call.path_param("ServiceSid"),
+            call.path_param("Sid"),
+            update,
+            &call.actor(),
+        )
+        .map_err(|e| call.fail(e))?;
+    channel_reply(world, call, &sid).map(Reply::Ok)
+}
+
+pub(super) fn delete_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    world
+        .delete_channel(
+            call.path_param("ServiceSid"),
+            call.path_param("Sid"),
+            &call.actor(),
+        )
+        .map_err(|e| call.fail(e))?;
+    Ok(Reply::NoContent)
+}
+
+/// The `Configuration.*` parameters, checked; `None` = not sent.
+struct ConfigParams {
+    url: Option<String>,
+    method: Option<String>,
+    filters: Option<Vec<String>>,
+    triggers: Option<Vec<String>>,
+    flow_sid: Option<String>,
+    retry_count: Option<u8>,
+}
+
+impl ConfigParams {
+    fn parse(params: &Params) -> Result<Self, ApiError> {
+        let url = params.text("Configuration.Url");
+        if let Some(url) = &url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ApiError::invalid_param(
+                "Configuration.Url",
+                "must be an absolute http(s) URL",
+            ));
+        }
+        let method = params
+            .get("Configuration.Method")
+            .map(|value| {
+                HookMethod::parse(value)
+                    .map(|m| m.as_str().to_owned())
+                    .ok_or_else(|| {
+                        ApiError::invalid_param(
+                            "Configuration.Method",
+                            format!("must be one of {}", HookMethod::NAMES.join(", ")),
+                        )
+                    })
+            })
+            .transpose()?;
+        let filters = params.all("Configuration.Filters");
+        if let Some(unknown) = filters.iter().find(|f| !CHAT_EVENTS.contains(&f.as_str())) {
+            return Err(ApiError::invalid_param(
+                "Configuration.Filters",
+                format!("{unknown} is not a Chat event"),
+            ));
+        }
+        let triggers = params.all("Configuration.Triggers");
+        if triggers.len() > MAX_TRIGGERS {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                50322,
+                format!(
+                    "Too many channel webhook triggers: at most {MAX_TRIGGERS} (Configuration.Triggers)"
+                ),
+            ));
+        }
+        let retry_count: Option<u8> = params.number("Configuration.RetryCount")?;
+        if retry_count.is_some_and(|count| count > 3) {
+            return Err(ApiError::invalid_param(
+                "Configuration.RetryCount",
+                "must be between 0 and 3",
+            ));
+        }
+        Ok(Self {
+            url,
+            method,
+            filters: (!filters.is_empty()).then_some(filters),
+            triggers: (!triggers.is_empty()).then_some(triggers),
+            flow_sid: params.sid("Configuration.FlowSid", Prefix::StudioFlow)?,
+            retry_count,
+        })
+    }
+}
+
+pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let kind_name = call.params.required("Type")?;
+    let kind = WebhookKind::parse(&kind_name).ok_or_else(|| {
+        ApiError::invalid_param(
+            "Type",
+            format!("must be one of {}", WebhookKind::NAMES.join(", ")),
+        )
+    })?;
+    let config = ConfigParams::parse(&call.params)?;
+    match kind {
+        WebhookKind::Webhook if config.url.is_none() => {
+            return Err(ApiError::missing_param("Configuration.Url"));
+        }
+        WebhookKind::Trigger if config.url.is_none() => {
+            return Err(ApiError::missing_param("Configuration.Url"));
+        }
+        WebhookKind::Trigger if config.triggers.is_none() => {
+            return Err(ApiError::missing_param("Configuration.Triggers"));
+        }
+        WebhookKind::Studio if config.flow_sid.is_none() => {
+            return Err(ApiError::missing_param("Configuration.FlowSid"));
+        }
+        _ => {}
+    }
+    let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
+    let webhook = WebhookConfig {
+        kind,
+        url: config.url,
+        method: config.method.unwrap_or_else(|| "POST".into()),
+        filters: config.filters.unwrap_or_default(),
+        triggers: config.triggers.unwrap_or_default(),
+        flow_sid: config.flow_sid,
+        retry_count: config.retry_count.unwrap_or(0),
+    };
+    let sid = world
+        .add_webhook(&channel_sid, webhook)
+        .map_err(|e| call.fail(e))?;
+    webhook_reply(world, call, &channel_sid, &sid).map(Reply::Created)
+}
+
+fn webhook_reply(
+    world: &World,
+    call: &Call,
+    channel_sid: &str,
+    sid: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let channel = world
+        .chat
+        .channels
+        .get(channel_sid)
+        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    let webhook = channel
+        .webhooks
+        .get(sid)
+        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    Ok(webhook.to_json(channel, &call.render(world)))
+}
+
+pub(super) fn list_webhooks(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let channel = path_channel(world, call, "ChannelSid")?;
+    let render = call.render(world);
+    let items = channel
+        .webhooks
+        .iter()
+        .map(|webhook| webhook.to_json(channel, &render))
+        .collect();
+    page::page(call, WEBHOOKS, "webhooks", items).map(Reply::Ok)
+}
+
+pub(super) fn fetch_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
+    webhook_reply(world, call, &channel_sid, call.path_param("Sid")).map(Reply::Ok)
+}
+
+pub(super) fn update_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let config = ConfigParams::parse(&call.params)?;
+    let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
+    let update = WebhookUpdate {
+        url: config.url,
+        method: config.method,
+        filters: config.filters,
+        triggers: config.triggers,
+        flow_sid: config.flow_sid,
+        retry_count: config.retry_count,
+    };
+    world
+        .update_webhook(&channel_sid, call.path_param("Sid"), update)
+        .map_err(|e| call.fail(e))?;
+    webhook_reply(world, call, &channel_sid, call.path_param("Sid")).map(Reply::Ok)
+}
+
+pub(super) fn delete_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
+    world
+        .delete_webhook(&channel_sid, call.path_param("Sid"))
+        .map_err(|e| call.fail(e))?;
+    Ok(Reply::NoContent)
+}

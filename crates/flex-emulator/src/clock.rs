@@ -1,0 +1,71 @@
+//! Timestamps as Twilio writes them: REST JSON uses ISO-8601 UTC with whole
+//! seconds (`2016-08-01T22:10:40Z`), webhook parameters carry milliseconds
+//! (`2022-01-18T10:33:50.399Z`). The emulator keeps millisecond precision
+//! internally and formats at the edge.
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// A point in time, UTC, with millisecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(OffsetDateTime);
+
+impl Instant {
+    pub fn now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        let millis = now.millisecond();
+        // Dropping sub-millisecond digits cannot fail: the value stays in range.
+        Self(now.replace_millisecond(millis).unwrap_or(now))
+    }
+
+    /// `2016-08-01T22:10:40Z`, as in REST JSON.
+    pub fn rest(self) -> String {
+        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        self.0.format(&format).unwrap_or_default()
+    }
+
+    /// `2016-08-01T22:10:40.399Z`, as in webhook parameters.
+    pub fn webhook(self) -> String {
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        self.0.format(&format).unwrap_or_default()
+    }
+
+    /// Whole seconds elapsed since `self` (never negative).
+    pub fn seconds_until(self, later: Instant) -> i64 {
+        (later.0 - self.0).whole_seconds().max(0)
+    }
+
+    /// Parses an ISO-8601 / RFC 3339 timestamp as a client may send it
+    /// (`DateCreated`), keeping millisecond precision.
+    pub fn parse(value: &str) -> Option<Self> {
+        let parsed =
+            OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
+        let utc = parsed.to_offset(time::UtcOffset::UTC);
+        Some(Self(utc.replace_millisecond(utc.millisecond()).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_timestamps_have_whole_seconds_and_webhook_timestamps_milliseconds() {
+        let instant = Instant::parse("2022-01-18T10:33:50.399Z").unwrap();
+        assert_eq!(instant.rest(), "2022-01-18T10:33:50Z");
+        assert_eq!(instant.webhook(), "2022-01-18T10:33:50.399Z");
+    }
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        let instant = Instant::parse("2016-08-01T23:10:40+01:00").unwrap();
+        assert_eq!(instant.rest(), "2016-08-01T22:10:40Z");
+    }
+
+    #[test]
+    fn garbage_is_not_a_timestamp() {
+        assert!(Instant::parse("yesterday").is_none());
+    }
+}

@@ -1,0 +1,153 @@
+//! Outbound webhooks: the job the world queues (`Job`), the dispatcher that
+//! signs and sends it (`dispatcher.rs`), and the delivery log behind
+//! `GET /_emulator/webhooks` (`DeliveryLog`).
+
+mod dispatcher;
+
+use std::collections::VecDeque;
+
+use serde_json::{Value, json};
+
+use crate::clock::Instant;
+
+pub(crate) use dispatcher::Dispatcher;
+
+/// How a webhook is called (`Configuration.Method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HookMethod {
+    Get,
+    Post,
+}
+
+impl HookMethod {
+    pub const NAMES: [&'static str; 2] = ["GET", "POST"];
+
+    /// `GET`/`POST`, any case (Chat documents upper case, Conversations lower).
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.eq_ignore_ascii_case("GET") {
+            Some(Self::Get)
+        } else if value.eq_ignore_ascii_case("POST") {
+            Some(Self::Post)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookMethod::Get => "GET",
+            HookMethod::Post => "POST",
+        }
+    }
+}
+
+/// One webhook to deliver: one event to one channel webhook.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    /// The world generation that queued it; a reset voids older jobs.
+    pub generation: u64,
+    /// Jobs with the same key are delivered one after the other (per-channel FIFO).
+    pub queue: String,
+    pub channel_sid: String,
+    pub webhook_sid: String,
+    pub url: String,
+    pub method: HookMethod,
+    pub event_type: String,
+    /// Every parameter but `RetryCount`, which the dispatcher adds per attempt.
+    pub params: Vec<(String, String)>,
+    /// Extra attempts after a failure (`Configuration.RetryCount`).
+    pub retries: u8,
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Delivered,
+    Failed,
+    Dropped,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryRecord {
+    pub url: String,
+    pub method: HookMethod,
+    pub event_type: String,
+    pub webhook_sid: String,
+    pub channel_sid: String,
+    pub params: Vec<(String, String)>,
+    /// The `RetryCount` sent (0 = first attempt).
+    pub attempt: u8,
+    /// 1-based copy number when a duplicate fault sent the delivery again.
+    pub copy: u32,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub outcome: Outcome,
+    pub at: Instant,
+}
+
+impl DeliveryRecord {
+    pub fn to_json(&self, id: u64) -> Value {
+        let params: serde_json::Map<String, Value> = self
+            .params
+            .iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
+        json!({
+            "id": id,
+            "url": self.url,
+            "method": self.method.as_str(),
+            "event_type": self.event_type,
+            "webhook_sid": self.webhook_sid,
+            "channel_sid": self.channel_sid,
+            "params": params,
+            "attempt": self.attempt,
+            "copy": self.copy,
+            "status": self.status,
+            "error": self.error,
+            "outcome": self.outcome.as_str(),
+            "at": self.at.webhook(),
+        })
+    }
+}
+
+/// The most recent deliveries (oldest dropped beyond [`DeliveryLog::CAPACITY`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeliveryLog {
+    records: VecDeque<(u64, DeliveryRecord)>,
+    next_id: u64,
+}
+
+impl DeliveryLog {
+    pub const CAPACITY: usize = 2_000;
+
+    /// Appends a record and returns its JSON (for the SSE event).
+    pub fn push(&mut self, record: DeliveryRecord) -> Value {
+        self.next_id += 1;
+        let json = record.to_json(self.next_id);
+        if self.records.len() == Self::CAPACITY {
+            self.records.pop_front();
+        }
+        self.records.push_back((self.next_id, record));
+        json
+    }
+
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.records
+                .iter()
+                .map(|(id, record)| record.to_json(*id))
+                .collect(),
+        )
+    }
+}

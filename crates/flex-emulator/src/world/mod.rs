@@ -1,0 +1,388 @@
+//! The emulated account: every resource, in memory, and everything Flex does
+//! to them. One `World` lives behind one `Mutex` (see `app.rs`); every method
+//! here is synchronous and short, so no lock is ever held across an `.await`.
+//!
+//! A change is reported twice, from inside the critical section so the order
+//! is the order of the changes: as an [`Event`] on the broadcast bus (the
+//! SSE stream `/_emulator/events`) and, for Chat events, as webhook jobs on
+//! the dispatcher's queue (`webhooks/`).
+//!
+//! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
+//! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
+//! - `channels.rs`   what REST and agents do to chat channels
+//! - `hooks.rs`      channel events → webhook jobs, Studio and task triggers
+//! - `flex.rs`       Flex Flows and `POST /v1/Channels`
+//! - `studio.rs`     the "Webchat Flow" and its executions ("Send to Flex")
+//! - `taskrouter.rs` workspace, workers, tasks, reservations
+//! - `routing.rs`    tasks → reservations → agents; accept, reject, end, complete
+
+pub(crate) mod channels;
+pub(crate) mod chat;
+pub(crate) mod flex;
+pub(crate) mod hooks;
+pub(crate) mod routing;
+pub(crate) mod studio;
+pub(crate) mod table;
+pub(crate) mod taskrouter;
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use self::chat::{Channel, Service, User};
+use self::flex::FlexFlow;
+use self::studio::Studio;
+use self::table::Table;
+use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Workflow, Workspace};
+use crate::clock::Instant;
+use crate::config::{Bootstrap, Credentials, EmulatorConfig};
+use crate::control::faults::Faults;
+use crate::sid::{Prefix, SidGenerator};
+use crate::webhooks::{DeliveryLog, Job};
+
+/// What turns stored resources into Twilio JSON: the base of absolute URLs
+/// and the account they belong to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Render<'a> {
+    pub base: &'a str,
+    pub account_sid: &'a str,
+}
+
+/// Who acts, as a webhook reports it (`Source`, `ClientIdentity`), and
+/// whether the action fires the channel's webhooks at all.
+#[derive(Debug, Clone)]
+pub(crate) struct Actor {
+    pub source: Source,
+    pub identity: Option<String>,
+    pub fires_webhooks: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Api,
+    Sdk,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "API",
+            Source::Sdk => "SDK",
+        }
+    }
+}
+
+impl Actor {
+    /// A REST call: webhooks fire only with `X-Twilio-Webhook-Enabled: true`.
+    pub fn api(webhook_enabled: bool) -> Self {
+        Self {
+            source: Source::Api,
+            identity: None,
+            fires_webhooks: webhook_enabled,
+        }
+    }
+
+    /// An agent in the Flex UI (console or control API): webhooks always fire.
+    pub fn agent(identity: &str) -> Self {
+        Self {
+            source: Source::Sdk,
+            identity: Some(identity.to_owned()),
+            fires_webhooks: true,
+        }
+    }
+
+    /// Flex's own bookkeeping through the REST API (no webhooks).
+    pub fn system() -> Self {
+        Self::api(false)
+    }
+}
+
+/// Why a change was refused. The API edge turns it into Twilio's error JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WorldError {
+    #[error("{kind} {id} was not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Invalid {
+        param: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Conflict { code: u32, message: String },
+    #[error("{message}")]
+    Limit { code: u32, message: String },
+}
+
+impl WorldError {
+    pub fn not_found(kind: &'static str, id: &str) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn invalid(param: &'static str, why: &str) -> Self {
+        Self::Invalid {
+            param,
+            message: format!("Invalid parameter {param}: {why}"),
+        }
+    }
+
+    pub fn conflict(code: u32, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One change, as the SSE stream carries it.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    /// Increases by one per event; the SSE `id:`.
+    pub seq: u64,
+    /// The SSE `event:` name, e.g. `message.added`.
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+/// Where the world reports changes.
+#[derive(Debug, Clone)]
+pub(crate) struct Bus {
+    pub events: broadcast::Sender<Event>,
+    pub webhooks: mpsc::UnboundedSender<Job>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChatStore {
+    pub services: Table<Service>,
+    pub users: Table<User>,
+    pub channels: Table<Channel>,
+}
+
+pub(crate) struct World {
+    pub credentials: Credentials,
+    pub bootstrap: Bootstrap,
+    /// Chat tasks per agent (`--chat-capacity`), for resets.
+    chat_capacity: u32,
+    /// Where runtime SIDs come from; reset rewinds it to just after bootstrap.
+    sids: SidGenerator,
+    sids_after_bootstrap: SidGenerator,
+    /// Bumped by every reset: timers and queued webhooks of an older
+    /// generation belong to a world that no longer exists.
+    pub generation: u64,
+    /// Base of the absolute URLs inside SSE events (`--public-url`, or the
+    /// address the emulator listens on).
+    pub event_base_url: String,
+    pub chat: ChatStore,
+    pub flex_flows: Table<FlexFlow>,
+    pub taskrouter: TaskRouter,
+    pub studio: Studio,
+    pub faults: Faults,
+    pub deliveries: DeliveryLog,
+    bus: Bus,
+    event_seq: u64,
+}
+
+impl World {
+    pub fn new(config: &EmulatorConfig, bus: Bus) -> Self {
+        let (credentials, bootstrap, sids) = config.derive();
+        let chat_capacity = config.chat_capacity();
+        let event_base_url = config.public_url().unwrap_or("http://localhost").to_owned();
+        let now = Instant::now();
+        let mut world = Self {
+            chat: ChatStore::default(),
+            flex_flows: Table::default(),
+            taskrouter: bootstrap_taskrouter(&bootstrap, chat_capacity, now),
+            studio: Studio::bootstrap(&bootstrap, now),
+            faults: Faults::default(),
+            deliveries: DeliveryLog::default(),
+            sids_after_bootstrap: sids.clone(),
+            sids,
+            credentials,
+            bootstrap,
+            chat_capacity,
+            generation: 0,
+            event_base_url,
+            bus,
+            event_seq: 0,
+        };
+        world.bootstrap_chat(now);
+        world
+    }
+
+    /// Back to the bootstrap state: same SIDs, no faults, empty logs.
+    pub fn reset(&mut self) {
+        let now = Instant::now();
+        self.sids = self.sids_after_bootstrap.clone();
+        self.generation += 1;
+        self.chat = ChatStore::default();
+        self.flex_flows = Table::default();
+        self.taskrouter = bootstrap_taskrouter(&self.bootstrap, self.chat_capacity, now);
+        self.studio = Studio::bootstrap(&self.bootstrap, now);
+        self.faults = Faults::default();
+        self.deliveries = DeliveryLog::default();
+        self.bootstrap_chat(now);
+        self.emit("reset", json!({ "generation": self.generation }));
+    }
+
+    fn bootstrap_chat(&mut self, now: Instant) {
+        let service_sid = self.bootstrap.chat_service_sid.clone();
+        self.chat.services.insert(Service {
+            sid: service_sid.clone(),
+            friendly_name: "Flex Chat Service".into(),
+            created: now,
+        });
+        for agent in &self.bootstrap.agents {
+            self.chat.users.insert(User {
+                sid: agent.user_sid.clone(),
+                service_sid: service_sid.clone(),
+                identity: agent.identity.clone(),
+                friendly_name: Some(agent.name.clone()),
+                attributes: "{}".into(),
+                role_sid: self.bootstrap.service_user_role_sid.clone(),
+                created: now,
+                updated: now,
+            });
+        }
+    }
+
+    /// A fresh SID for a resource made at runtime.
+    pub fn sid(&mut self, prefix: Prefix) -> String {
+        self.sids.sid(prefix)
+    }
+
+    pub fn render<'a>(&'a self, base: &'a str) -> Render<'a> {
+        Render {
+            base,
+            account_sid: &self.credentials.account_sid,
+        }
+    }
+
+    /// The rendering used inside SSE events.
+    pub fn event_render(&self) -> Render<'_> {
+        self.render(&self.event_base_url)
+    }
+
+    /// Publishes a change on the SSE bus. Nobody listening is fine.
+    pub fn emit(&mut self, kind: &'static str, data: Value) {
+        self.event_seq += 1;
+        let _no_subscribers_is_fine = self.bus.events.send(Event {
+            seq: self.event_seq,
+            kind,
+            data,
+        });
+    }
+
+    /// Queues a webhook delivery for the dispatcher.
+    pub fn enqueue_webhook(&mut self, mut job: Job) {
+        job.generation = self.generation;
+        if self.bus.webhooks.send(job).is_err() {
+            tracing::warn!("the webhook dispatcher is not running; a webhook was not queued");
+        }
+    }
+
+    /// Looks a chat service up by SID.
+    pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
+        self.chat
+            .services
+            .get(service_sid)
+            .ok_or_else(|| WorldError::not_found("Service", service_sid))
+    }
+
+    /// A worker by SID or name (how the control API addresses agents).
+    pub fn agent(&self, sid_or_name: &str) -> Result<&Worker, WorldError> {
+        let workers = &self.taskrouter.workers;
+        workers
+            .get(sid_or_name)
+            .or_else(|| workers.find(|worker| worker.name == sid_or_name))
+            .ok_or_else(|| WorldError::not_found("Agent", sid_or_name))
+    }
+}
+
+fn bootstrap_taskrouter(bootstrap: &Bootstrap, capacity: u32, now: Instant) -> TaskRouter {
+    let mut router = TaskRouter {
+        workspace: Workspace {
+            sid: bootstrap.workspace_sid.clone(),
+            friendly_name: "Flex Task Assignment".into(),
+            default_activity_sid: bootstrap.offline_activity_sid.clone(),
+            created: now,
+        },
+        workflows: Table::default(),
+        queues: Table::default(),
+        task_channels: Table::default(),
+        activities: Table::default(),
+        workers: Table::default(),
+        tasks: Table::default(),
+        reservations: Table::default(),
+    };
+    let configuration = json!({
+        "task_routing": {
+            "filters": [{
+                "filter_friendly_name": "Everyone",
+                "expression": "1==1",
+                "targets": [{"queue": bootstrap.task_queue_sid}],
+            }],
+            "default_filter": {"queue": bootstrap.task_queue_sid},
+        }
+    });
+    router.workflows.insert(Workflow {
+        sid: bootstrap.workflow_sid.clone(),
+        friendly_name: "Assign to Anyone".into(),
+        configuration: configuration.to_string(),
+        created: now,
+    });
+    router.queues.insert(TaskQueue {
+        sid: bootstrap.task_queue_sid.clone(),
+        friendly_name: "Everyone".into(),
+    });
+    for (sid, unique_name) in [
+        (&bootstrap.default_task_channel_sid, "default"),
+        (&bootstrap.voice_task_channel_sid, "voice"),
+        (&bootstrap.chat_task_channel_sid, "chat"),
+    ] {
+        router.task_channels.insert(TaskChannel {
+            sid: sid.clone(),
+            unique_name: unique_name.into(),
+        });
+    }
+    for (sid, name, available) in [
+        (&bootstrap.offline_activity_sid, "Offline", false),
+        (&bootstrap.available_activity_sid, "Available", true),
+        (&bootstrap.unavailable_activity_sid, "Unavailable", false),
+        (&bootstrap.break_activity_sid, "Break", false),
+    ] {
+        router.activities.insert(Activity {
+            sid: sid.clone(),
+            friendly_name: name.into(),
+            available,
+        });
+    }
+    for agent in &bootstrap.agents {
+        let full_name = capitalized(&agent.name);
+        router.workers.insert(Worker {
+            sid: agent.worker_sid.clone(),
+            name: agent.name.clone(),
+            identity: agent.identity.clone(),
+            attributes: json!({
+                "contact_uri": format!("client:{}", agent.identity),
+                "full_name": full_name,
+                "routing": {"skills": [], "levels": {}},
+            })
+            .to_string(),
+            activity_sid: bootstrap.available_activity_sid.clone(),
+            available: true,
+            capacity,
+            created: now,
+            status_changed: now,
+        });
+    }
+    router
+}
+
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
