@@ -1,0 +1,273 @@
+//! What a run found, as JSON (every number) and as the Markdown tables the
+//! README shows. Each result says what it measured; `problems` lists every
+//! lost, duplicated or failed message — a run with any problem exits non-zero.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::stats::Summary;
+
+/// Scenario 1 (and 4, against the floor): customers → emulator store.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub target: String,
+    pub customers: usize,
+    pub messages_per_customer: usize,
+    /// Messages emitted in the measured phase (warm-up excluded).
+    pub sent: usize,
+    /// Acked `{ok}` with the right client message id.
+    pub acked: usize,
+    /// Found exactly once in the emulator's store (`/_emulator/state`).
+    pub stored_once: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    /// sent / (last ack − first emit).
+    pub acked_per_s: f64,
+    /// stored / (last store seen − first emit); `None` without an emulator.
+    pub stored_per_s: Option<f64>,
+    /// Emit → ack, on the generator's clock.
+    pub ack: Option<Summary>,
+    /// Emit → `message.added` seen on the emulator's event stream.
+    pub stored: Option<Summary>,
+    /// CPU seconds during the measured phase, per process (when known).
+    pub server_cpu_s: Option<f64>,
+    pub emulator_cpu_s: Option<f64>,
+    pub generator_cpu_s: f64,
+    /// Server CPU per stored (or acked) message, in ms.
+    pub server_cpu_ms_per_message: Option<f64>,
+    pub server_rss_kib: Option<u64>,
+    /// Events the emulator's stream dropped for the observer (latency
+    /// samples missing; counts then come from the state only).
+    pub observer_lagged: u64,
+    pub wall_s: f64,
+}
+
+/// Scenario 2: agent replies → customer sockets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replies {
+    pub target: String,
+    pub conversations: usize,
+    pub replies_per_conversation: usize,
+    pub sent: usize,
+    pub received_once: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    /// Control-API POST issued → `message` event read on the customer socket.
+    pub latency: Option<Summary>,
+    pub received_per_s: f64,
+}
+
+/// One step of scenario 3.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityStep {
+    /// Customers asked for (cumulative).
+    pub target_customers: usize,
+    /// Customers connected and registered (cumulative).
+    pub connected: usize,
+    /// Time this step took (its new connections only).
+    pub step_s: f64,
+    pub server_rss_kib: Option<u64>,
+    /// (RSS now − RSS before any customer) / connected.
+    pub rss_per_customer_kib: Option<f64>,
+}
+
+/// Scenario 3: idle customers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capacity {
+    pub target: String,
+    pub baseline_rss_kib: Option<u64>,
+    pub steps: Vec<CapacityStep>,
+    pub nofile_limit: u64,
+    /// Why the last step stopped short, if it did.
+    pub stopped: Option<String>,
+}
+
+/// The emulator's message-create route alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmulatorAlone {
+    pub channels: usize,
+    pub messages_per_channel: usize,
+    pub created: usize,
+    pub failed: usize,
+    pub created_per_s: f64,
+    /// POST → 201, on the client's clock.
+    pub latency: Option<Summary>,
+    /// POST issued → `message.added` seen: what the observer adds on top of
+    /// the store, compare with the `stored` columns above.
+    pub observed: Option<Summary>,
+    pub emulator_cpu_s: Option<f64>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub quick: bool,
+    pub unix_time: u64,
+    pub load_before: Option<String>,
+    pub load_after: Option<String>,
+    pub bin_dir: String,
+    pub throughput: Vec<Throughput>,
+    pub replies: Vec<Replies>,
+    pub capacity: Vec<Capacity>,
+    pub emulator_alone: Option<EmulatorAlone>,
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn pcts(s: &Option<Summary>) -> String {
+    match s {
+        Some(s) => format!(
+            "{:.2} / {:.2} / {:.2} / {:.2}",
+            s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
+        ),
+        None => "–".to_owned(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+impl Report {
+    /// The Markdown tables.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let load = |l: &Option<String>| l.clone().unwrap_or_else(|| "?".into());
+        let _ = writeln!(
+            md,
+            "flexbridge benchmark{} — load average before {} / after {} — binaries {}\n",
+            if self.quick { " (--quick)" } else { "" },
+            load(&self.load_before),
+            load(&self.load_after),
+            self.bin_dir
+        );
+        if !self.throughput.is_empty() {
+            md.push_str("### 1 + 4. Customer → Flex (emulator store)\n\n");
+            md.push_str("| target | customers × msgs | stored once / lost / dup | stored msg/s | acked msg/s | emit→ack ms p50 / p95 / p99 / max | emit→stored ms p50 / p95 / p99 / max | server CPU ms/msg | server RSS MiB |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+            for t in &self.throughput {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} × {} | {} / {} / {} | {} | {:.0} | {} | {} | {} | {} |",
+                    t.target,
+                    t.customers,
+                    t.messages_per_customer,
+                    t.stored_once,
+                    t.lost,
+                    t.duplicated,
+                    opt(t.stored_per_s, 0),
+                    t.acked_per_s,
+                    pcts(&t.ack),
+                    pcts(&t.stored),
+                    opt(t.server_cpu_ms_per_message, 3),
+                    opt(t.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+                );
+            }
+            let find = |name: &str| self.throughput.iter().find(|t| t.target == name);
+            if let (Some(b), Some(f)) = (find("bridge"), find("floor")) {
+                let _ = writeln!(
+                    md,
+                    "\nbridge / floor: stored msg/s ×{}, emit→stored p50 ×{}, p99 ×{}, server CPU per message ×{}",
+                    opt(ratio(b.stored_per_s, f.stored_per_s), 2),
+                    opt(
+                        ratio(b.stored.map(|s| s.p50_ms), f.stored.map(|s| s.p50_ms)),
+                        2
+                    ),
+                    opt(
+                        ratio(b.stored.map(|s| s.p99_ms), f.stored.map(|s| s.p99_ms)),
+                        2
+                    ),
+                    opt(
+                        ratio(b.server_cpu_ms_per_message, f.server_cpu_ms_per_message),
+                        2
+                    ),
+                );
+            }
+            md.push('\n');
+        }
+        if !self.replies.is_empty() {
+            md.push_str("### 2. Agent → customer\n\n");
+            md.push_str("| target | conversations × replies | received once / lost / dup | received msg/s | agent send→socket ms p50 / p95 / p99 / max |\n");
+            md.push_str("|---|---|---|---|---|\n");
+            for r in &self.replies {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} × {} | {} / {} / {} | {:.0} | {} |",
+                    r.target,
+                    r.conversations,
+                    r.replies_per_conversation,
+                    r.received_once,
+                    r.lost,
+                    r.duplicated,
+                    r.received_per_s,
+                    pcts(&r.latency),
+                );
+            }
+            md.push('\n');
+        }
+        if !self.capacity.is_empty() {
+            md.push_str("### 3. Idle customers (connected + registered)\n\n");
+            md.push_str(
+                "| target | customers | step time s | server RSS MiB | KiB per customer |\n",
+            );
+            md.push_str("|---|---|---|---|---|\n");
+            for c in &self.capacity {
+                let _ = writeln!(
+                    md,
+                    "| {} | 0 | – | {} | – |",
+                    c.target,
+                    opt(c.baseline_rss_kib.map(|k| k as f64 / 1024.0), 1)
+                );
+                for s in &c.steps {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} of {} | {:.2} | {} | {} |",
+                        c.target,
+                        s.connected,
+                        s.target_customers,
+                        s.step_s,
+                        opt(s.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+                        opt(s.rss_per_customer_kib, 1),
+                    );
+                }
+                if let Some(why) = &c.stopped {
+                    let _ = writeln!(md, "| {} | stopped: {} | | | |", c.target, why);
+                }
+            }
+            md.push('\n');
+        }
+        if let Some(e) = &self.emulator_alone {
+            md.push_str("### 4b. The emulator alone (`POST /v2/Services/{IS}/Channels/{CH}/Messages`, webhooks on)\n\n");
+            md.push_str("| channels × msgs | created / failed | created msg/s | POST→201 ms p50 / p95 / p99 / max | POST→observed ms p50 / p95 / p99 / max | emulator CPU s |\n");
+            md.push_str("|---|---|---|---|---|---|\n");
+            let _ = writeln!(
+                md,
+                "| {} × {} | {} / {} | {:.0} | {} | {} | {} |\n",
+                e.channels,
+                e.messages_per_channel,
+                e.created,
+                e.failed,
+                e.created_per_s,
+                pcts(&e.latency),
+                pcts(&e.observed),
+                opt(e.emulator_cpu_s, 2),
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(md, "- note: {note}");
+        }
+        for problem in &self.problems {
+            let _ = writeln!(md, "- PROBLEM: {problem}");
+        }
+        md
+    }
+}

@@ -1,0 +1,245 @@
+//! Scenario 2: agents reply; every reply must reach its customer's socket
+//! exactly once.
+//!
+//! 1. Every agent accepts its pending reservations (the emulator runs with
+//!    enough agents × chat capacity for every conversation of scenario 1).
+//! 2. For every accepted task, the agent sends R replies one after the other
+//!    through `POST /_emulator/agents/{agent}/tasks/{WT}/messages`; the clock
+//!    starts just before each POST (all conversations at once).
+//! 3. Each customer socket is read until its R replies arrived (bounded);
+//!    latency = POST issued → `message` event read. That is the agent's
+//!    send as the control API takes it, through the emulator's store and
+//!    webhook dispatch and the relay, to the customer: an upper bound of
+//!    "webhook send → socket" (the delivery log's `at` is stamped after the
+//!    webhook's answer, in ms, so it cannot start the clock).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::customer::{Customer, MessageIn};
+use crate::emulator::{Emulator, token_of};
+use crate::report::Replies;
+use crate::stats::summarize;
+
+use super::Target;
+
+/// Sizes of one run of the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub replies: usize,
+    pub timeout: Duration,
+}
+
+/// Accepts pending reservations until `wanted` tasks are accepted (or the
+/// timeout); returns `(agent, task, customer identity, customer name)`.
+async fn accept_all(
+    emulator: &Emulator,
+    wanted: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(String, String, Option<String>, Option<String>)>> {
+    let agents = emulator.agent_names().await?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut accepted = Vec::new();
+        for agent in &agents {
+            for work in emulator.work(agent).await? {
+                if work.pending {
+                    emulator
+                        .accept(agent, &work.reservation_sid)
+                        .await
+                        .with_context(|| format!("{agent} accepting {}", work.reservation_sid))?;
+                }
+                accepted.push((
+                    agent.clone(),
+                    work.task_sid,
+                    work.customer_identity,
+                    work.customer_name,
+                ));
+            }
+        }
+        if accepted.len() >= wanted || Instant::now() >= deadline {
+            return Ok(accepted);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads agent `message` events on one socket until `expected` tokens all
+/// arrived or `deadline`; then a short grace to catch duplicates. Returns
+/// every token read with the instant(s) it arrived.
+async fn read_replies(
+    customer: &mut Customer,
+    prefix: &str,
+    expected: usize,
+    deadline: Instant,
+) -> HashMap<String, Vec<Instant>> {
+    let mut got: HashMap<String, Vec<Instant>> = HashMap::new();
+    let mut grace_until: Option<Instant> = None;
+    loop {
+        let until = grace_until.unwrap_or(deadline);
+        let Ok(Some(event)) = tokio::time::timeout_at(until.into(), customer.next_event()).await
+        else {
+            return got;
+        };
+        if event.name != "message" {
+            continue;
+        }
+        let Some(message) = event
+            .args
+            .first()
+            .and_then(|a| serde_json::from_value::<MessageIn>(a.clone()).ok())
+        else {
+            continue;
+        };
+        let token = token_of(&message.body);
+        if message.direction == "agent" && token.starts_with(prefix) {
+            got.entry(token.to_owned()).or_default().push(event.at);
+            if got.len() >= expected && grace_until.is_none() {
+                grace_until = Some(Instant::now() + Duration::from_millis(300));
+            }
+        }
+    }
+}
+
+/// Runs the scenario on the customers of scenario 1 (indexed as registered).
+pub async fn run(
+    target: &Target<'_>,
+    prefix: &str,
+    customers: Vec<Customer>,
+    plan: Plan,
+) -> anyhow::Result<(Replies, Vec<Customer>, Vec<String>)> {
+    let mut problems = Vec::new();
+    let (emulator, _) = target.emulator.context("scenario 2 needs an emulator")?;
+    let tasks = accept_all(emulator, customers.len(), plan.timeout).await?;
+    // Which customer is behind which task: by registered id, else by name.
+    let by_identity: HashMap<String, usize> = customers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.registered.as_ref().map(|r| (r.customer_id.clone(), i)))
+        .collect();
+    let name_prefix = format!("{prefix}-c");
+    let mut work: Vec<(String, String, usize)> = Vec::new();
+    for (agent, task, identity, name) in tasks {
+        let index = identity
+            .as_ref()
+            .and_then(|id| by_identity.get(id).copied())
+            .or_else(|| {
+                name.as_deref()
+                    .and_then(|n| n.strip_prefix(&name_prefix))
+                    .and_then(|i| i.parse().ok())
+            });
+        if let Some(index) = index.filter(|i| *i < customers.len()) {
+            work.push((agent, task, index));
+        }
+    }
+    if work.len() < customers.len() {
+        problems.push(format!(
+            "{}: only {} of {} conversations were assigned to an agent and matched to a customer",
+            target.name,
+            work.len(),
+            customers.len()
+        ));
+    }
+
+    let reply_prefix = format!("{prefix}-r");
+    let started = Instant::now();
+    let deadline = started + plan.timeout;
+    let mut readers = Vec::new();
+    let mut expected_per_customer = vec![0usize; customers.len()];
+    for (_, _, index) in &work {
+        expected_per_customer[*index] += plan.replies;
+    }
+    for (index, mut customer) in customers.into_iter().enumerate() {
+        let reply_prefix = reply_prefix.clone();
+        let expected = expected_per_customer[index];
+        readers.push(tokio::spawn(async move {
+            let got = if expected > 0 {
+                read_replies(&mut customer, &reply_prefix, expected, deadline).await
+            } else {
+                HashMap::new()
+            };
+            (customer, got)
+        }));
+    }
+    let senders = work.iter().map(|(agent, task, index)| {
+        let reply_prefix = &reply_prefix;
+        async move {
+            let mut sent = Vec::new();
+            for r in 0..plan.replies {
+                let token = format!("{reply_prefix}{index}-{r}");
+                let body = format!("{token} thanks for waiting, let me check that for you");
+                let at = Instant::now();
+                let result = emulator.agent_says(agent, task, &body).await;
+                sent.push((token, at, result.err().map(|e| format!("{e:#}"))));
+            }
+            sent
+        }
+    });
+    let sent: Vec<(String, Instant, Option<String>)> = futures::future::join_all(senders)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut received: HashMap<String, Vec<Instant>> = HashMap::new();
+    let mut customers = Vec::new();
+    for reader in readers {
+        let (customer, got) = reader.await.context("a reader task failed")?;
+        customers.push(customer);
+        received.extend(got);
+    }
+
+    let mut latency = Vec::new();
+    let (mut once, mut lost, mut duplicated) = (0, 0, 0);
+    let mut last = None;
+    for (token, at, error) in &sent {
+        if let Some(error) = error {
+            problems.push(format!(
+                "{}: agent reply {token} refused: {error}",
+                target.name
+            ));
+        }
+        match received.get(token).map(Vec::as_slice) {
+            None | Some([]) => lost += 1,
+            Some([first]) => {
+                once += 1;
+                latency.push(first.saturating_duration_since(*at));
+                last = last.max(Some(*first));
+            }
+            Some(many) => {
+                duplicated += 1;
+                latency.push(many[0].saturating_duration_since(*at));
+                problems.push(format!(
+                    "{}: reply {token} reached the customer {} times",
+                    target.name,
+                    many.len()
+                ));
+            }
+        }
+    }
+    if lost > 0 {
+        problems.push(format!(
+            "{}: {lost} of {} agent replies never reached the customer",
+            target.name,
+            sent.len()
+        ));
+    }
+    let elapsed = last.map_or(0.0, |l| l.duration_since(started).as_secs_f64());
+    let result = Replies {
+        target: target.name.to_owned(),
+        conversations: work.len(),
+        replies_per_conversation: plan.replies,
+        sent: sent.len(),
+        received_once: once,
+        lost,
+        duplicated,
+        latency: summarize(&mut latency),
+        received_per_s: if elapsed > 0.0 {
+            (once + duplicated) as f64 / elapsed
+        } else {
+            0.0
+        },
+    };
+    Ok((result, customers, problems))
+}

@@ -1,0 +1,286 @@
+//! Scenario 1 (and 4 against the floor): N customers each send M messages;
+//! the emulator must store every one exactly once.
+//!
+//! 1. Connect and register N customers (not timed here).
+//! 2. Warm-up: each sends one message and waits until the emulator stored
+//!    it, so every conversation (Flex channel, webhooks, task) exists before
+//!    the clock starts: the measured phase is the steady message path.
+//! 3. Measured phase: each customer sends its M messages one after the other
+//!    (the next emit waits for the previous ack: N messages in flight, a
+//!    closed loop; latencies therefore include queueing at saturation).
+//! 4. Wait (bounded) until the observer saw every message stored, then count
+//!    every body token in `/_emulator/state`: each must be there exactly once.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::customer::Customer;
+use crate::emulator::{Observer, token_of};
+use crate::procs;
+use crate::report::Throughput;
+use crate::stats::summarize;
+
+use super::{Target, connect_customers, cpu_s};
+
+/// Sizes of one run of the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub customers: usize,
+    pub messages: usize,
+    /// Bound on the measured phase plus the wait for the store.
+    pub timeout: Duration,
+    pub connect_parallel: usize,
+}
+
+/// One message's life on the generator's clock.
+struct Sent {
+    token: String,
+    emitted: Instant,
+    acked: Option<Instant>,
+}
+
+fn token(prefix: &str, customer: usize, message: &str) -> String {
+    format!("{prefix}-c{customer}-{message}")
+}
+
+fn body(token: &str, customer: usize) -> String {
+    format!("{token} hello from customer {customer}, how can I change my order?")
+}
+
+/// Runs the scenario; returns its result, the still-connected customers
+/// (scenario 2 uses them) and the problems found.
+pub async fn run(
+    target: &Target<'_>,
+    prefix: &str,
+    plan: Plan,
+) -> anyhow::Result<(Throughput, Vec<Customer>, Vec<String>)> {
+    let mut problems = Vec::new();
+    let (customers, error) =
+        connect_customers(target.url, prefix, 0, plan.customers, plan.connect_parallel).await;
+    if let Some(error) = error {
+        anyhow::bail!(
+            "{}: only {} of {} customers connected and registered: {error}",
+            target.name,
+            customers.len(),
+            plan.customers
+        );
+    }
+    let observer = match target.emulator {
+        Some((emulator, _)) => Some(Observer::start(emulator).await?),
+        None => None,
+    };
+
+    // Warm-up: open every conversation.
+    let warmups: Vec<String> = (0..customers.len())
+        .map(|i| token(prefix, i, "w"))
+        .collect();
+    let sends = customers
+        .iter()
+        .zip(&warmups)
+        .enumerate()
+        .map(|(i, (c, t))| async move { c.send(t, &body(t, i)).await });
+    for (i, result) in futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(e) = result {
+            anyhow::bail!(
+                "{}: warm-up message of customer {i} failed: {e}",
+                target.name
+            );
+        }
+    }
+    if let Some(observer) = &observer {
+        let missing = observer.wait_for(&warmups, plan.timeout).await;
+        if missing > 0 && observer.lagged() == 0 {
+            anyhow::bail!(
+                "{}: {missing} warm-up messages never reached the emulator",
+                target.name
+            );
+        }
+    }
+
+    // Measured phase.
+    let cpu_before = (
+        cpu_s(target.process),
+        target.emulator.and_then(|(_, p)| cpu_s(p)),
+        procs::own_cpu().map(|d| d.as_secs_f64()).unwrap_or(0.0),
+    );
+    let started = Instant::now();
+    let deadline = started + plan.timeout;
+    let per_customer = customers.iter().enumerate().map(|(i, customer)| {
+        let prefix = prefix.to_owned();
+        async move {
+            let mut sent = Vec::with_capacity(plan.messages);
+            let mut failures = Vec::new();
+            for m in 0..plan.messages {
+                if Instant::now() >= deadline {
+                    failures.push(format!("customer {i}: timed out before message {m}"));
+                    break;
+                }
+                let token = token(&prefix, i, &format!("m{m}"));
+                let text = body(&token, i);
+                let emitted = Instant::now();
+                let acked = match customer.send(&token, &text).await {
+                    Ok((accepted, at)) if accepted.client_message_id == token => Some(at),
+                    Ok((accepted, _)) => {
+                        failures.push(format!(
+                            "{token}: acked as {:?}",
+                            accepted.client_message_id
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        failures.push(format!("{token}: {e}"));
+                        None
+                    }
+                };
+                sent.push(Sent {
+                    token,
+                    emitted,
+                    acked,
+                });
+            }
+            (sent, failures)
+        }
+    });
+    let results = futures::future::join_all(per_customer).await;
+    let mut sent = Vec::new();
+    for (s, failures) in results {
+        sent.extend(s);
+        problems.extend(
+            failures
+                .into_iter()
+                .map(|f| format!("{}: {f}", target.name)),
+        );
+    }
+    let last_ack = sent.iter().filter_map(|s| s.acked).max();
+    let tokens: Vec<String> = sent.iter().map(|s| s.token.clone()).collect();
+    if let Some(observer) = &observer {
+        let left = deadline.saturating_duration_since(Instant::now());
+        observer
+            .wait_for(&tokens, left.max(Duration::from_secs(5)))
+            .await;
+    }
+    let cpu_after = (
+        cpu_s(target.process),
+        target.emulator.and_then(|(_, p)| cpu_s(p)),
+        procs::own_cpu().map(|d| d.as_secs_f64()).unwrap_or(0.0),
+    );
+    let wall = started.elapsed();
+
+    // Exactly once, from the store itself.
+    let acked = sent.iter().filter(|s| s.acked.is_some()).count();
+    let (mut stored_once, mut lost, mut duplicated) = (acked, 0, 0);
+    if let Some((emulator, _)) = target.emulator {
+        let mut counts = emulator.stored_bodies().await?;
+        // Let the store settle if anything is missing (slow outbox), bounded.
+        let settle = Instant::now() + Duration::from_secs(10);
+        while tokens.iter().any(|t| !counts.contains_key(t)) && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            counts = emulator.stored_bodies().await?;
+        }
+        (stored_once, lost, duplicated) = (0, 0, 0);
+        for t in &tokens {
+            match counts.get(t).copied().unwrap_or(0) {
+                0 => lost += 1,
+                1 => stored_once += 1,
+                n => {
+                    duplicated += 1;
+                    problems.push(format!("{}: {t} stored {n} times", target.name));
+                }
+            }
+        }
+        if lost > 0 {
+            let examples: Vec<&String> = tokens
+                .iter()
+                .filter(|t| !counts.contains_key(*t))
+                .take(5)
+                .collect();
+            problems.push(format!(
+                "{}: {lost} of {} messages never stored (e.g. {examples:?})",
+                target.name,
+                tokens.len()
+            ));
+        }
+        let unexpected = counts
+            .keys()
+            .filter(|k| k.starts_with(prefix) && !k.ends_with("-w") && !tokens.contains(k))
+            .count();
+        if unexpected > 0 {
+            problems.push(format!(
+                "{}: {unexpected} stored messages nobody sent",
+                target.name
+            ));
+        }
+    } else if acked < sent.len() {
+        lost = sent.len() - acked;
+    }
+
+    let first_emit = sent.iter().map(|s| s.emitted).min().unwrap_or(started);
+    let mut ack_latency: Vec<Duration> = sent
+        .iter()
+        .filter_map(|s| s.acked.map(|a| a - s.emitted))
+        .collect();
+    let mut stored_latency = Vec::new();
+    let mut last_stored = None;
+    let mut lagged = 0;
+    if let Some(observer) = &observer {
+        lagged = observer.lagged();
+        let emitted: HashMap<&str, Instant> = sent
+            .iter()
+            .map(|s| (token_of(&s.token), s.emitted))
+            .collect();
+        for (t, at) in &emitted {
+            if let Some(seen) = observer.first_seen(t) {
+                stored_latency.push(seen.saturating_duration_since(*at));
+                last_stored = last_stored.max(Some(seen));
+            }
+            if observer.times_seen(t) > 1 {
+                problems.push(format!(
+                    "{}: the event stream showed {t} stored {} times",
+                    target.name,
+                    observer.times_seen(t)
+                ));
+            }
+        }
+    }
+    let rate = |end: Option<Instant>, n: usize| {
+        end.map(|end| n as f64 / end.duration_since(first_emit).as_secs_f64().max(1e-9))
+    };
+    let server_cpu = cpu_after.0.zip(cpu_before.0).map(|(a, b)| a - b);
+    let per_message = if target.emulator.is_some() {
+        stored_once
+    } else {
+        acked
+    };
+    let result = Throughput {
+        target: target.name.to_owned(),
+        customers: customers.len(),
+        messages_per_customer: plan.messages,
+        sent: sent.len(),
+        acked,
+        stored_once,
+        lost,
+        duplicated,
+        acked_per_s: rate(last_ack, acked).unwrap_or(0.0),
+        stored_per_s: if observer.is_some() && lagged == 0 {
+            rate(last_stored, stored_latency.len())
+        } else {
+            None
+        },
+        ack: summarize(&mut ack_latency),
+        stored: summarize(&mut stored_latency),
+        server_cpu_s: server_cpu,
+        emulator_cpu_s: cpu_after.1.zip(cpu_before.1).map(|(a, b)| a - b),
+        generator_cpu_s: cpu_after.2 - cpu_before.2,
+        server_cpu_ms_per_message: server_cpu
+            .filter(|_| per_message > 0)
+            .map(|cpu| cpu * 1000.0 / per_message as f64),
+        server_rss_kib: target.process.and_then(|p| p.rss_kib().ok()),
+        observer_lagged: lagged,
+        wall_s: wall.as_secs_f64(),
+    };
+    Ok((result, customers, problems))
+}
