@@ -1,3 +1,36 @@
 //! # flexbridge
 //!
-//! Connects a custom Socket.IO chat channel to Twilio Flex. (Skeleton; being built.)
+//! Connects a custom chat channel (any Socket.IO client: the bundled web
+//! chat, a mobile app, a bot) to Twilio Flex: every customer conversation
+//! becomes a Flex channel and task, and the agent's replies come back to
+//! that customer only. `docs/protocol.md` is the customer protocol;
+//! `docs/architecture.md` the contracts between the parts.
+//!
+//! # Layout
+//!
+//! - [`core`]: ids, the conversation state machine and the bridge service
+//!   both sides call; owns identity, ordering and deduplication.
+//! - [`customer`]: the Socket.IO side (namespace, auth on connect, events,
+//!   fan-out to a customer's room).
+//! - [`flex`]: the Twilio side: the `FlexBackend` trait, the Chat backend,
+//!   the REST client, the signed webhook routes, provisioning.
+//! - [`store`]: SQLite persistence (customers, conversations, messages,
+//!   outbox, webhook receipts) with uniqueness in the schema.
+//! - [`outbox`]: the worker delivering customer messages to Flex in order,
+//!   exactly once, through retries, rate limits and restarts.
+//! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
+//! - [`config`]: layered settings (defaults → file → env → flags), secrets typed.
+//! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
+//! - [`cli`]: the `flexbridge` command line (`serve`, `provision`).
+//! - [`telemetry`]: logging and Prometheus metrics.
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod customer;
+pub mod flex;
+pub mod outbox;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,468 @@
+//! Identifiers and validated values, built only by `parse` (or, for ids the
+//! bridge issues, by `generate`). Once a value has one of these types it is
+//! known to be well formed; nothing downstream re-checks it.
+//!
+//! Two families live here:
+//! - the bridge's own ids (`CustomerId`, `ConversationId`) and customer input
+//!   (`ClientMessageId`, `CustomerName`, `MessageBody`, `ResumeToken`);
+//! - Twilio SIDs (`ChannelSid`, `MessageSid`, …): two letters and 32 hex
+//!   digits, the prefix fixed per resource (ENDPOINTS.md §1).
+
+use std::fmt;
+
+use base64::Engine as _;
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// Why a piece of input was refused. The message names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{what} must start with `{prefix}` followed by {hex_len} hex digits")]
+    Malformed {
+        what: &'static str,
+        prefix: &'static str,
+        hex_len: usize,
+    },
+    #[error("a client message id must be 1–64 characters of A–Z, a–z, 0–9, `_` or `-`")]
+    ClientMessageId,
+    #[error("a name must be 1–{max} characters after trimming")]
+    Name { max: usize },
+    #[error("the message is empty")]
+    EmptyBody,
+    #[error("the message is longer than {max} characters")]
+    BodyTooLong { max: usize },
+    #[error("the resume token is malformed")]
+    Token,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex(&buf)
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+fn is_prefixed_hex(s: &str, prefix: &str, hex_len: usize) -> bool {
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == hex_len && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Declares an id issued by the bridge: `prefix` + 32 lower-case hex digits
+/// (16 random bytes).
+macro_rules! bridge_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, random_hex(16)))
+            }
+
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                if is_prefixed_hex(s, $prefix, 32) {
+                    Ok(Self(s.to_ascii_lowercase()))
+                } else {
+                    Err(IdError::Malformed { what: $what, prefix: $prefix, hex_len: 32 })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+bridge_id!(
+    /// A customer: a browser, app or bot the bridge issued an identity to.
+    CustomerId,
+    "cus_",
+    "a customer id"
+);
+bridge_id!(
+    /// One customer conversation, i.e. one Flex channel and task.
+    ConversationId,
+    "conv_",
+    "a conversation id"
+);
+
+/// Declares a Twilio SID type: two upper-case letters + 32 hex digits.
+macro_rules! twilio_sid {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                if is_prefixed_hex(s, $prefix, 32) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(IdError::Malformed { what: $what, prefix: $prefix, hex_len: 32 })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+twilio_sid!(
+    /// A Twilio account.
+    AccountSid,
+    "AC",
+    "an account SID"
+);
+twilio_sid!(
+    /// An API key, usable instead of the account SID for REST Basic auth.
+    ApiKeySid,
+    "SK",
+    "an API key SID"
+);
+twilio_sid!(
+    /// A Chat channel, or (Conversations backend) a conversation: both are CH.
+    ChannelSid,
+    "CH",
+    "a channel SID"
+);
+twilio_sid!(
+    /// A Chat or Conversations message.
+    MessageSid,
+    "IM",
+    "a message SID"
+);
+twilio_sid!(
+    /// A Flex Flow (the post's `FLEX_FLOW_SID`).
+    FlexFlowSid,
+    "FO",
+    "a Flex Flow SID"
+);
+twilio_sid!(
+    /// A Chat (or Conversations) service, e.g. "Flex Chat Service".
+    ChatServiceSid,
+    "IS",
+    "a Chat Service SID"
+);
+twilio_sid!(
+    /// A Studio flow, e.g. "Webchat Flow".
+    StudioFlowSid,
+    "FW",
+    "a Studio Flow SID"
+);
+twilio_sid!(
+    /// A TaskRouter task.
+    TaskSid,
+    "WT",
+    "a task SID"
+);
+twilio_sid!(
+    /// A Chat channel member.
+    MemberSid,
+    "MB",
+    "a member SID"
+);
+
+/// The id a client gives each message so a retried emit is stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientMessageId(String);
+
+impl ClientMessageId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = (1..=Self::MAX_LEN).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::ClientMessageId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A customer's display name: 1–100 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let trimmed = s.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(IdError::Name {
+                max: Self::MAX_CHARS,
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message body: 1–1600 characters after trimming (Twilio's Chat limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    pub const MAX_CHARS: usize = 1600;
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let trimmed = s.trim();
+        if trimmed.is_empty() {
+            return Err(IdError::EmptyBody);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(IdError::BodyTooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The secret a client presents to resume as a customer: 32 random bytes,
+/// base64url without padding. Shown to the client once; the store keeps
+/// only its SHA-256 ([`TokenHash`]). `Debug` never shows it.
+#[derive(Clone)]
+pub struct ResumeToken(SecretString);
+
+impl fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResumeToken(<redacted>)")
+    }
+}
+
+impl ResumeToken {
+    const BYTES: usize = 32;
+    /// 32 bytes in unpadded base64 are 43 characters.
+    const ENCODED_LEN: usize = 43;
+
+    pub fn generate() -> Self {
+        let mut buf = [0u8; Self::BYTES];
+        rand::rng().fill_bytes(&mut buf);
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf);
+        Self(SecretString::from(encoded))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let well_formed = s.len() == Self::ENCODED_LEN
+            && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .is_ok_and(|bytes| bytes.len() == Self::BYTES);
+        if well_formed {
+            Ok(Self(SecretString::from(s.to_owned())))
+        } else {
+            Err(IdError::Token)
+        }
+    }
+
+    /// The token itself, for the one place it is handed to the client.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+    }
+}
+
+/// SHA-256 of a resume token: what the store keeps.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+impl TokenHash {
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Constant-time equality.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+/// The identity a customer has on the Flex side: used as the channel's
+/// `Identity` and `Target` and as every message's `From`, always the same
+/// string, derived from the customer id so it needs no lookup either way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FlexIdentity(String);
+
+impl FlexIdentity {
+    const PREFIX: &'static str = "flexbridge_";
+
+    pub fn for_customer(customer: &CustomerId) -> Self {
+        Self(format!("{}{}", Self::PREFIX, customer.as_str()))
+    }
+
+    /// The customer behind an identity seen in a webhook, if it is one of
+    /// ours (agents have other identities).
+    pub fn customer_of(identity: &str) -> Option<CustomerId> {
+        CustomerId::parse(identity.strip_prefix(Self::PREFIX)?).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A customer's message counter: strictly increasing over all of one
+/// customer's messages, both directions. Clients resume from the last one
+/// they saw (`lastSeq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Seq(pub i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_customer_ids_parse_back_and_differ() {
+        let a = CustomerId::generate();
+        let b = CustomerId::generate();
+        assert_ne!(a, b);
+        assert_eq!(CustomerId::parse(a.as_str()), Ok(a.clone()));
+        assert!(a.as_str().starts_with("cus_"));
+        assert_eq!(a.as_str().len(), 4 + 32);
+    }
+
+    #[test]
+    fn customer_id_parse_rejects_wrong_prefix_length_and_digits() {
+        assert!(CustomerId::parse("conv_00000000000000000000000000000000").is_err());
+        assert!(CustomerId::parse("cus_0000").is_err());
+        assert!(CustomerId::parse("cus_zz000000000000000000000000000000").is_err());
+        assert!(CustomerId::parse("").is_err());
+    }
+
+    #[test]
+    fn twilio_sids_need_their_prefix_and_32_hex_digits() {
+        let ch = "CH0123456789abcdef0123456789ABCDEF";
+        assert_eq!(
+            ChannelSid::parse(ch).map(|s| s.to_string()),
+            Ok(ch.to_owned())
+        );
+        assert!(ChannelSid::parse("IM0123456789abcdef0123456789abcdef").is_err());
+        assert!(ChannelSid::parse("CH0123").is_err());
+        assert!(ChannelSid::parse("undefined").is_err());
+        let err = MessageSid::parse("nope").unwrap_err();
+        assert!(err.to_string().contains("IM"), "{err}");
+    }
+
+    #[test]
+    fn client_message_ids_allow_only_the_documented_alphabet() {
+        assert!(ClientMessageId::parse("a1_B-2").is_ok());
+        assert!(ClientMessageId::parse(&"x".repeat(64)).is_ok());
+        assert!(ClientMessageId::parse(&"x".repeat(65)).is_err());
+        assert!(ClientMessageId::parse("").is_err());
+        assert!(ClientMessageId::parse("has space").is_err());
+        assert!(ClientMessageId::parse("é").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(CustomerName::parse("  Ada ").unwrap().as_str(), "Ada");
+        assert!(CustomerName::parse("   ").is_err());
+        assert!(CustomerName::parse(&"é".repeat(100)).is_ok());
+        assert!(CustomerName::parse(&"é".repeat(101)).is_err());
+        assert!(CustomerName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn bodies_are_trimmed_and_limited_to_1600_characters() {
+        assert_eq!(MessageBody::parse(" hi ").unwrap().as_str(), "hi");
+        assert_eq!(MessageBody::parse(" \n "), Err(IdError::EmptyBody));
+        assert!(MessageBody::parse(&"😀".repeat(1600)).is_ok());
+        assert_eq!(
+            MessageBody::parse(&"a".repeat(1601)),
+            Err(IdError::BodyTooLong { max: 1600 })
+        );
+    }
+
+    #[test]
+    fn resume_tokens_round_trip_and_hash_matches_in_constant_time() {
+        let token = ResumeToken::generate();
+        assert_eq!(token.expose().len(), 43);
+        let again = ResumeToken::parse(token.expose()).unwrap();
+        assert!(token.hash().matches(&again.hash()));
+        assert!(!token.hash().matches(&ResumeToken::generate().hash()));
+        assert!(ResumeToken::parse("short").is_err());
+        assert!(ResumeToken::parse(&"!".repeat(43)).is_err());
+    }
+
+    #[test]
+    fn resume_tokens_never_appear_in_debug_output() {
+        let token = ResumeToken::generate();
+        let printed = format!("{token:?} {:?}", token.hash());
+        assert!(!printed.contains(token.expose()));
+    }
+
+    #[test]
+    fn flex_identity_is_derived_from_and_maps_back_to_the_customer() {
+        let customer = CustomerId::generate();
+        let identity = FlexIdentity::for_customer(&customer);
+        assert_eq!(FlexIdentity::customer_of(identity.as_str()), Some(customer));
+        assert_eq!(FlexIdentity::customer_of("alice"), None);
+        assert_eq!(FlexIdentity::customer_of("flexbridge_cus_bad"), None);
+    }
+}

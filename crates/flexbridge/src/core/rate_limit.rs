@@ -1,0 +1,114 @@
+//! A per-customer token bucket: `burst` messages at once, refilled at
+//! `per_second`. In memory: it protects this process's Flex quota and the
+//! agent's screen from one runaway client; it is not a security boundary
+//! across restarts.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::ids::CustomerId;
+
+/// Limits of the bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub burst: f64,
+    pub per_second: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            burst: 20.0,
+            per_second: 5.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Buckets of every customer seen recently.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<CustomerId, Bucket>>,
+}
+
+/// Above this many buckets, full ones are dropped (they equal a new one).
+const PRUNE_ABOVE: usize = 10_000;
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `customer` at `now`; `false` when empty.
+    pub fn try_acquire(&self, customer: &CustomerId, now: Instant) -> bool {
+        let limit = self.limit;
+        let refill = |bucket: &Bucket| {
+            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            (bucket.tokens + elapsed * limit.per_second).min(limit.burst)
+        };
+        let mut buckets = match self.buckets.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if buckets.len() > PRUNE_ABOVE {
+            buckets.retain(|_, bucket| refill(bucket) < limit.burst);
+        }
+        let bucket = buckets.entry(customer.clone()).or_insert(Bucket {
+            tokens: limit.burst,
+            updated: now,
+        });
+        let tokens = refill(bucket);
+        bucket.updated = now;
+        if tokens >= 1.0 {
+            bucket.tokens = tokens - 1.0;
+            true
+        } else {
+            bucket.tokens = tokens;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_then_refilled_over_time() {
+        let limiter = RateLimiter::new(RateLimit {
+            burst: 3.0,
+            per_second: 2.0,
+        });
+        let customer = CustomerId::generate();
+        let t0 = Instant::now();
+        assert!((0..3).all(|_| limiter.try_acquire(&customer, t0)));
+        assert!(!limiter.try_acquire(&customer, t0));
+        assert!(limiter.try_acquire(&customer, t0 + Duration::from_millis(500)));
+        assert!(!limiter.try_acquire(&customer, t0 + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn customers_have_separate_buckets() {
+        let limiter = RateLimiter::new(RateLimit {
+            burst: 1.0,
+            per_second: 0.1,
+        });
+        let t0 = Instant::now();
+        let (a, b) = (CustomerId::generate(), CustomerId::generate());
+        assert!(limiter.try_acquire(&a, t0));
+        assert!(!limiter.try_acquire(&a, t0));
+        assert!(limiter.try_acquire(&b, t0));
+    }
+}

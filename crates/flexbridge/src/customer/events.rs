@@ -1,0 +1,388 @@
+//! Every Socket.IO event of the customer protocol, defined once, as serde
+//! types. `docs/protocol.md` mirrors this file; the tests at the bottom pin
+//! the JSON shapes the document shows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::bridge::{DeliveryOutcome, Session};
+use crate::core::clock::format_ms;
+use crate::store::{ConversationRecord, MessageRecord};
+
+/// Event names.
+pub mod name {
+    // client → server
+    pub const REGISTER: &str = "register";
+    pub const MESSAGE: &str = "message";
+    pub const HISTORY: &str = "history";
+    // server → client (and `message`)
+    pub const SESSION: &str = "session";
+    pub const CONVERSATION: &str = "conversation";
+    pub const AGENT_JOINED: &str = "agent:joined";
+    pub const CHAT_ENDED: &str = "chat:ended";
+    pub const DELIVERY: &str = "delivery";
+}
+
+/// Reasons a connection is refused (`connect_error` `message`).
+pub mod refusal {
+    /// The token is unknown or malformed: forget it and register again.
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    /// The `auth` object is not what the protocol says.
+    pub const INVALID_AUTH: &str = "invalid_auth";
+    /// The bridge could not check the token (try again later).
+    pub const UNAVAILABLE: &str = "unavailable";
+}
+
+// ---- client → server ----
+
+/// The handshake `auth` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeAuth {
+    pub token: Option<String>,
+    pub last_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RegisterRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRequest {
+    pub client_message_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct HistoryRequest {
+    pub since: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+// ---- acknowledgements ----
+
+/// Every ack: `{ "ok": … }` or `{ "error": { "code", "message" } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Ack<T> {
+    Ok(T),
+    Error(AckError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AckError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl<T> Ack<T> {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error(AckError {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+/// Error codes of acks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidPayload,
+    InvalidName,
+    AlreadyRegistered,
+    NotRegistered,
+    MessageTooLong,
+    EmptyMessage,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registered {
+    pub customer_id: String,
+    pub token: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAccepted {
+    pub seq: i64,
+    pub client_message_id: String,
+    pub conversation_id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryPage {
+    pub messages: Vec<MessagePayload>,
+}
+
+// ---- server → client ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionPayload {
+    pub customer: CustomerPayload,
+    pub conversation: Option<ConversationPayload>,
+    pub messages: Vec<MessagePayload>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerPayload {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePayload {
+    pub seq: i64,
+    pub conversation_id: String,
+    pub direction: &'static str,
+    pub author: String,
+    pub body: String,
+    pub client_message_id: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationPayload {
+    pub id: String,
+    pub state: &'static str,
+    pub agent: Option<AgentPayload>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentPayload {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentJoinedPayload {
+    pub conversation_id: String,
+    pub agent_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEndedPayload {
+    pub conversation_id: String,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPayload {
+    pub seq: i64,
+    pub client_message_id: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&MessageRecord> for MessagePayload {
+    fn from(m: &MessageRecord) -> Self {
+        Self {
+            seq: m.seq.0,
+            conversation_id: m.conversation_id.to_string(),
+            direction: m.direction.as_str(),
+            author: m.author.clone(),
+            body: m.body.clone(),
+            client_message_id: m.client_msg_id.clone(),
+            created_at: format_ms(m.created_at),
+        }
+    }
+}
+
+impl From<&ConversationRecord> for ConversationPayload {
+    fn from(c: &ConversationRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            state: c.state.as_str(),
+            agent: c.agent_name.clone().map(|name| AgentPayload { name }),
+        }
+    }
+}
+
+impl From<&Session> for SessionPayload {
+    fn from(s: &Session) -> Self {
+        Self {
+            customer: CustomerPayload {
+                id: s.customer.id.to_string(),
+                name: s.customer.name.clone(),
+            },
+            conversation: s.conversation.as_ref().map(ConversationPayload::from),
+            messages: s.messages.iter().map(MessagePayload::from).collect(),
+        }
+    }
+}
+
+impl DeliveryPayload {
+    pub fn new(seq: i64, client_message_id: String, outcome: &DeliveryOutcome) -> Self {
+        let (status, error) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", None),
+            DeliveryOutcome::Failed(error) => ("failed", Some(error.clone())),
+        };
+        Self {
+            seq,
+            client_message_id,
+            status,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::conversation::ConversationState;
+    use crate::core::ids::{ConversationId, CustomerId, Seq};
+    use crate::store::Direction;
+
+    #[test]
+    fn acks_are_ok_or_error_objects() {
+        let ok: Ack<HistoryPage> = Ack::Ok(HistoryPage { messages: vec![] });
+        assert_eq!(
+            serde_json::to_value(ok).unwrap(),
+            json!({"ok": {"messages": []}})
+        );
+        let err: Ack<()> = Ack::error(ErrorCode::NotRegistered, "register first");
+        assert_eq!(
+            serde_json::to_value(err).unwrap(),
+            json!({"error": {"code": "not_registered", "message": "register first"}})
+        );
+    }
+
+    #[test]
+    fn every_error_code_is_spelled_as_the_protocol_says() {
+        let codes = [
+            (ErrorCode::InvalidPayload, "invalid_payload"),
+            (ErrorCode::InvalidName, "invalid_name"),
+            (ErrorCode::AlreadyRegistered, "already_registered"),
+            (ErrorCode::NotRegistered, "not_registered"),
+            (ErrorCode::MessageTooLong, "message_too_long"),
+            (ErrorCode::EmptyMessage, "empty_message"),
+            (ErrorCode::RateLimited, "rate_limited"),
+            (ErrorCode::Internal, "internal"),
+        ];
+        for (code, text) in codes {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(text));
+        }
+    }
+
+    #[test]
+    fn requests_read_the_documented_camel_case_fields() {
+        let m: MessageRequest =
+            serde_json::from_value(json!({"clientMessageId": "c1", "body": "hi"})).unwrap();
+        assert_eq!(m.client_message_id, "c1");
+        let auth: HandshakeAuth =
+            serde_json::from_value(json!({"token": "t", "lastSeq": 7})).unwrap();
+        assert_eq!((auth.token.as_deref(), auth.last_seq), (Some("t"), Some(7)));
+        let empty: HandshakeAuth = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(empty, HandshakeAuth::default());
+        assert!(serde_json::from_value::<MessageRequest>(json!({"body": "hi"})).is_err());
+        assert!(serde_json::from_value::<RegisterRequest>(json!({"name": 5})).is_err());
+    }
+
+    #[test]
+    fn a_message_serialises_as_in_the_protocol() {
+        let record = MessageRecord {
+            id: 1,
+            seq: Seq(42),
+            conversation_id: ConversationId::parse("conv_0123456789abcdef0123456789abcdef")
+                .unwrap(),
+            direction: Direction::Agent,
+            author: "alice".into(),
+            body: "Hi".into(),
+            client_msg_id: None,
+            created_at: 1_795_627_200_123,
+        };
+        assert_eq!(
+            serde_json::to_value(MessagePayload::from(&record)).unwrap(),
+            json!({
+                "seq": 42, "conversationId": "conv_0123456789abcdef0123456789abcdef",
+                "direction": "agent", "author": "alice", "body": "Hi",
+                "clientMessageId": null, "createdAt": "2026-11-25T17:20:00.123Z"
+            })
+        );
+    }
+
+    #[test]
+    fn a_conversation_and_the_other_events_serialise_as_in_the_protocol() {
+        let conversation = ConversationRecord {
+            id: ConversationId::parse("conv_0123456789abcdef0123456789abcdef").unwrap(),
+            customer_id: CustomerId::generate(),
+            state: ConversationState::Open,
+            flex_channel_sid: None,
+            agent_name: Some("alice".into()),
+            created_at: 0,
+        };
+        assert_eq!(
+            serde_json::to_value(ConversationPayload::from(&conversation)).unwrap(),
+            json!({"id": "conv_0123456789abcdef0123456789abcdef", "state": "open", "agent": {"name": "alice"}})
+        );
+        assert_eq!(
+            serde_json::to_value(AgentJoinedPayload {
+                conversation_id: "c".into(),
+                agent_name: "alice".into()
+            })
+            .unwrap(),
+            json!({"conversationId": "c", "agentName": "alice"})
+        );
+        assert_eq!(
+            serde_json::to_value(ChatEndedPayload {
+                conversation_id: "c".into(),
+                reason: "agent_ended"
+            })
+            .unwrap(),
+            json!({"conversationId": "c", "reason": "agent_ended"})
+        );
+        assert_eq!(
+            serde_json::to_value(DeliveryPayload::new(
+                3,
+                "m3".into(),
+                &DeliveryOutcome::Delivered
+            ))
+            .unwrap(),
+            json!({"seq": 3, "clientMessageId": "m3", "status": "delivered"})
+        );
+        assert_eq!(
+            serde_json::to_value(DeliveryPayload::new(
+                3,
+                "m3".into(),
+                &DeliveryOutcome::Failed("no".into())
+            ))
+            .unwrap(),
+            json!({"seq": 3, "clientMessageId": "m3", "status": "failed", "error": "no"})
+        );
+    }
+
+    #[test]
+    fn acks_of_register_and_message_use_the_documented_fields() {
+        assert_eq!(
+            serde_json::to_value(Registered {
+                customer_id: "cus_1".into(),
+                token: "t".into(),
+                name: "Ada".into()
+            })
+            .unwrap(),
+            json!({"customerId": "cus_1", "token": "t", "name": "Ada"})
+        );
+        assert_eq!(
+            serde_json::to_value(MessageAccepted {
+                seq: 1,
+                client_message_id: "c".into(),
+                conversation_id: "conv".into(),
+                created_at: "x".into()
+            })
+            .unwrap(),
+            json!({"seq": 1, "clientMessageId": "c", "conversationId": "conv", "createdAt": "x"})
+        );
+    }
+}

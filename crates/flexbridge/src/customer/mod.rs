@@ -1,0 +1,162 @@
+//! The customer side: a Socket.IO server (websocket and polling) speaking
+//! the protocol of `docs/protocol.md` on namespace `/`.
+//!
+//! - [`events`]: every event and ack as serde types (the protocol, in code).
+//! - [`handlers`]: authentication on connect and one handler per event.
+//! - [`order`]: one socket's events are handled in the order they were sent.
+//!
+//! A socket bound to a customer joins that customer's room
+//! (`customer:<id>`); [`SocketFanout`] (the core's [`Fanout`]) emits to that
+//! room only, so every tab of a customer hears everything of theirs and no
+//! one else does. socketioxide has no connection-state recovery: a client
+//! that reconnects gets what it missed from the store (`session`, from its
+//! `lastSeq`).
+
+pub mod events;
+mod handlers;
+pub mod order;
+
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler as _;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, TransportType};
+
+use self::events::{
+    AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, HandshakeAuth,
+    HistoryRequest, MessagePayload, MessageRequest, RegisterRequest, name,
+};
+use self::order::InOrder;
+use crate::core::bridge::{Bridge, Fanout, Notice};
+use crate::core::ids::CustomerId;
+
+/// Largest HTTP long-polling payload accepted (bigger is refused). The
+/// websocket transport of socketioxide 0.18.3 (the version our MSRV allows)
+/// has no such setting; there, oversized events are refused by validation
+/// (bodies are limited to 1600 characters).
+pub const MAX_PACKET_BYTES: usize = 64 * 1024;
+
+/// The Socket.IO layer and its handle. Attach the namespace with
+/// [`attach`] once the core exists (the core needs the handle to emit).
+pub fn socket_io() -> (SocketIoLayer, SocketIo) {
+    SocketIo::builder()
+        .max_payload(MAX_PACKET_BYTES as u64)
+        .transports([TransportType::Polling, TransportType::Websocket])
+        .build_layer()
+}
+
+/// The room of one customer's sockets.
+pub fn room_of(customer: &CustomerId) -> String {
+    format!("customer:{customer}")
+}
+
+/// Registers namespace `/`: authentication middleware and connect handler.
+pub fn attach(io: &SocketIo, bridge: Bridge) {
+    let on_connect = {
+        let bridge = bridge.clone();
+        move |socket: SocketRef| handlers::on_connect(socket, bridge.clone())
+    };
+    let authenticate = move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+        handlers::authenticate(socket, auth, bridge.clone())
+    };
+    io.ns("/", on_connect.with(authenticate));
+}
+
+/// Every client event and its handler: the one place they are registered.
+fn register_handlers(socket: &SocketRef, bridge: &Bridge) {
+    let b = bridge.clone();
+    socket.on(
+        name::REGISTER,
+        move |s: SocketRef,
+              InOrder(ticket): InOrder,
+              TryData(request): TryData<RegisterRequest>,
+              ack: AckSender| { handlers::register(s, ticket, request, ack, b.clone()) },
+    );
+    let b = bridge.clone();
+    socket.on(
+        name::MESSAGE,
+        move |s: SocketRef,
+              InOrder(ticket): InOrder,
+              TryData(request): TryData<MessageRequest>,
+              ack: AckSender| { handlers::message(s, ticket, request, ack, b.clone()) },
+    );
+    let b = bridge.clone();
+    socket.on(
+        name::HISTORY,
+        move |s: SocketRef,
+              InOrder(ticket): InOrder,
+              TryData(request): TryData<HistoryRequest>,
+              ack: AckSender| { handlers::history(s, ticket, request, ack, b.clone()) },
+    );
+}
+
+/// The core's [`Fanout`]: emits to the customer's room.
+#[derive(Clone)]
+pub struct SocketFanout {
+    io: SocketIo,
+}
+
+impl SocketFanout {
+    pub fn new(io: SocketIo) -> Self {
+        Self { io }
+    }
+
+    async fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        customer: &CustomerId,
+        event: &str,
+        data: &T,
+    ) {
+        if let Err(error) = self.io.to(room_of(customer)).emit(event, data).await {
+            // A socket that closed mid-broadcast; it replays on reconnect.
+            tracing::debug!(%customer, event, %error, "emit to a customer's room failed");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Fanout for SocketFanout {
+    async fn notify(&self, customer: &CustomerId, notice: Notice) {
+        match &notice {
+            Notice::Message(message) => {
+                self.emit(customer, name::MESSAGE, &MessagePayload::from(message))
+                    .await;
+            }
+            Notice::Conversation(conversation) => {
+                self.emit(
+                    customer,
+                    name::CONVERSATION,
+                    &ConversationPayload::from(conversation),
+                )
+                .await;
+            }
+            Notice::AgentJoined {
+                conversation,
+                agent,
+            } => {
+                let payload = AgentJoinedPayload {
+                    conversation_id: conversation.id.to_string(),
+                    agent_name: agent.clone(),
+                };
+                self.emit(customer, name::AGENT_JOINED, &payload).await;
+            }
+            Notice::ChatEnded {
+                conversation,
+                reason,
+            } => {
+                let payload = ChatEndedPayload {
+                    conversation_id: conversation.id.to_string(),
+                    reason: reason.as_str(),
+                };
+                self.emit(customer, name::CHAT_ENDED, &payload).await;
+            }
+            Notice::Delivery {
+                seq,
+                client_msg_id,
+                outcome,
+            } => {
+                let payload = DeliveryPayload::new(seq.0, client_msg_id.clone(), outcome);
+                self.emit(customer, name::DELIVERY, &payload).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The Programmable Chat backend: the blog post's flow (DESIGN §2a), with
+//! its defects fixed.
+//!
+//! - open: `POST flex-api /v1/Channels` (`FlexFlowSid`, `Identity`,
+//!   `ChatUserFriendlyName`, `ChatFriendlyName`, `Target` = the identity, so
+//!   Flex hands back the customer's active channel instead of a second one),
+//!   then the channel webhooks that bring the agent back: listed first, and
+//!   only the missing ones created (`Type=webhook`, `Configuration.Url`,
+//!   `Configuration.Method=POST`, `Configuration.Filters`).
+//!   One webhook carries `onMessageSent`; the other `onChannelUpdated` (chat
+//!   end) and `onMemberAdded` (an agent joined).
+//! - send: `POST chat /v2/Services/{IS}/Channels/{CH}/Messages` with
+//!   `From` = the same identity, `Body`, `Attributes` carrying our client
+//!   message id, and `X-Twilio-Webhook-Enabled: true` (no task without it).
+//! - find_sent: the channel's latest messages, newest first, searched for
+//!   that client message id.
+//! - close: the channel's attributes with `"status":"INACTIVE"`, as Flex
+//!   itself marks an ended chat.
+//! - webhooks: `onMessageSent` from an agent (`Source=SDK`) is a message;
+//!   `Source=API` is our own post coming back and is ignored; an
+//!   `onChannelUpdated` whose `Attributes.status` is `INACTIVE` ends the chat.
+
+use url::Url;
+
+use super::client::{Product, TwilioClient};
+use super::{
+    BackendKind, EventHeader, FlexBackend, FlexError, FlexEvent, OpenRequest, Opened,
+    OutboundMessage, WebhookParseError,
+};
+use crate::core::ids::{
+    ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity, MessageSid, TaskSid,
+};
+
+/// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
+pub const WEBHOOK_PATH: &str = "/webhooks/chat";
+
+/// The channel webhooks the bridge needs, one filter list per webhook.
+const WEBHOOKS: &[&[&str]] = &[&["onMessageSent"], &["onChannelUpdated", "onMemberAdded"]];
+
+/// How many times Twilio retries a channel webhook we answer with an error
+/// (`Configuration.RetryCount`, 0–3).
+const WEBHOOK_RETRY_COUNT: &str = "3";
+
+/// The key under which our metadata sits in a message's `Attributes`.
+const ATTRIBUTES_KEY: &str = "flexbridge";
+
+/// How many recent messages `find_sent` searches (one page; Chat's maximum).
+const FIND_SENT_WINDOW: &str = "100";
+
+/// The Chat backend for one Flex Flow and Chat Service.
+#[derive(Debug, Clone)]
+pub struct ChatBackend {
+    client: TwilioClient,
+    flex_flow: FlexFlowSid,
+    chat_service: ChatServiceSid,
+    /// `PUBLIC_BASE_URL` + [`WEBHOOK_PATH`].
+    webhook_url: Url,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct FlexChannel {
+    sid: String,
+    task_sid: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChannelWebhook {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    configuration: Option<WebhookConfiguration>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WebhookConfiguration {
+    url: Option<String>,
+    #[serde(default)]
+    filters: Option<Vec<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatMessage {
+    sid: String,
+    attributes: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatChannel {
+    attributes: Option<String>,
+}
+
+impl ChatBackend {
+    pub fn new(
+        client: TwilioClient,
+        flex_flow: FlexFlowSid,
+        chat_service: ChatServiceSid,
+        public_base_url: &Url,
+    ) -> anyhow::Result<Self> {
+        let webhook_url = join_url(public_base_url, WEBHOOK_PATH)?;
+        Ok(Self {
+            client,
+            flex_flow,
+            chat_service,
+            webhook_url,
+        })
+    }
+
+    fn channel_path(&self, channel: &ChannelSid, rest: &str) -> String {
+        format!(
+            "/v2/Services/{}/Channels/{}{rest}",
+            self.chat_service, channel
+        )
+    }
+
+    /// Creates the webhooks the channel lacks.
+    async fn ensure_webhooks(&self, channel: &ChannelSid) -> Result<(), FlexError> {
+        let path = self.channel_path(channel, "/Webhooks");
+        let existing: Vec<ChannelWebhook> = self
+            .client
+            .list(Product::Chat, &path, &[], "webhooks", 4)
+            .await?;
+        let ours: Vec<&[String]> = existing
+            .iter()
+            .filter(|w| w.kind.as_deref() == Some("webhook"))
+            .filter_map(|w| w.configuration.as_ref())
+            .filter(|c| c.url.as_deref() == Some(self.webhook_url.as_str()))
+            .map(|c| c.filters.as_deref().unwrap_or_default())
+            .collect();
+        for filters in WEBHOOKS {
+            let present = filters
+                .iter()
+                .all(|f| ours.iter().any(|have| have.iter().any(|h| h == f)));
+            if present {
+                continue;
+            }
+            let mut form = vec![
+                ("Type", "webhook"),
+                ("Configuration.Url", self.webhook_url.as_str()),
+                ("Configuration.Method", "POST"),
+                ("Configuration.RetryCount", WEBHOOK_RETRY_COUNT),
+            ];
+            form.extend(filters.iter().map(|f| ("Configuration.Filters", *f)));
+            let _: serde_json::Value = self
+                .client
+                .post_form(Product::Chat, &path, &form, false)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `base` + `path`, keeping any path prefix `base` has.
+pub fn join_url(base: &Url, path: &str) -> anyhow::Result<Url> {
+    use anyhow::Context as _;
+    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/')))
+        .with_context(|| format!("joining {path} to {base}"))
+}
+
+fn sid<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
+) -> Result<T, FlexError> {
+    parse(raw).map_err(|e| FlexError::BadResponse(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl FlexBackend for ChatBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Chat
+    }
+
+    fn webhook_path(&self) -> &'static str {
+        WEBHOOK_PATH
+    }
+
+    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
+        let chat_name = format!("Chat with {}", request.customer_name);
+        let created: FlexChannel = self
+            .client
+            .post_form(
+                Product::Flex,
+                "/v1/Channels",
+                &[
+                    ("FlexFlowSid", self.flex_flow.as_str()),
+                    ("Identity", request.identity.as_str()),
+                    ("ChatUserFriendlyName", request.customer_name),
+                    ("ChatFriendlyName", &chat_name),
+                    ("Target", request.identity.as_str()),
+                ],
+                false,
+            )
+            .await?;
+        let channel = sid(&created.sid, ChannelSid::parse)?;
+        let task = created
+            .task_sid
+            .as_deref()
+            .map(|raw| sid(raw, TaskSid::parse))
+            .transpose()?;
+        self.ensure_webhooks(&channel).await?;
+        Ok(Opened { channel, task })
+    }
+
+    async fn send(
+        &self,
+        channel: &ChannelSid,
+        message: &OutboundMessage<'_>,
+    ) -> Result<MessageSid, FlexError> {
+        let attributes = serde_json::json!({
+            ATTRIBUTES_KEY: { "clientMessageId": message.client_msg_id, "seq": message.seq.0 }
+        })
+        .to_string();
+        let created: ChatMessage = self
+            .client
+            .post_form(
+                Product::Chat,
+                &self.channel_path(channel, "/Messages"),
+                &[
+                    ("From", message.identity.as_str()),
+                    ("Body", message.body),
+                    ("Attributes", &attributes),
+                ],
+                true,
+            )
+            .await?;
+        sid(&created.sid, MessageSid::parse)
+    }
+
+    async fn find_sent(
+        &self,
+        channel: &ChannelSid,
+        client_msg_id: &str,
+    ) -> Result<Option<MessageSid>, FlexError> {
+        let recent: Vec<ChatMessage> = self
+            .client
+            .list(
+                Product::Chat,
+                &self.channel_path(channel, "/Messages"),
+                &[("Order", "desc"), ("PageSize", FIND_SENT_WINDOW)],
+                "messages",
+                1,
+            )
+            .await?;
+        recent
+            .iter()
+            .find(|m| {
+                let attributes = m.attributes.as_deref().unwrap_or("{}");
+                serde_json::from_str::<serde_json::Value>(attributes)
+                    .ok()
+                    .and_then(|a| {
+                        a.get(ATTRIBUTES_KEY)?
+                            .get("clientMessageId")?
+                            .as_str()
+                            .map(|id| id == client_msg_id)
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|m| sid(&m.sid, MessageSid::parse))
+            .transpose()
+    }
+
+    async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError> {
+        let path = self.channel_path(channel, "");
+        let current: ChatChannel = self.client.get(Product::Chat, &path, &[]).await?;
+        let mut attributes = current
+            .attributes
+            .as_deref()
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}));
+        attributes["status"] = serde_json::Value::from("INACTIVE");
+        let attributes = attributes.to_string();
+        let _: serde_json::Value = self
+            .client
+            .post_form(Product::Chat, &path, &[("Attributes", &attributes)], true)
+            .await?;
+        Ok(())
+    }
+
+    fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
+        parse_webhook(params)
+    }
+}
+
+/// The form of a Chat webhook, by name.
+struct Form<'a>(&'a [(String, String)]);
+
+impl<'a> Form<'a> {
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn require(&self, name: &'static str) -> Result<&'a str, WebhookParseError> {
+        self.get(name).ok_or(WebhookParseError::Missing(name))
+    }
+
+    fn sid<T>(
+        &self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
+    ) -> Result<T, WebhookParseError> {
+        parse(self.require(name)?).map_err(|e| WebhookParseError::Malformed {
+            param: name,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A Chat webhook's parameters as a [`FlexEvent`] (ENDPOINTS.md §7.1).
+pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
+    let form = Form(params);
+    let event_type = form.require("EventType")?;
+    let ignored = |reason: &str| {
+        Ok(FlexEvent::Ignored {
+            event_type: event_type.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    match event_type {
+        "onMessageSent" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let message_sid = form.sid("MessageSid", MessageSid::parse)?;
+            let author = form.require("From")?;
+            if form.get("Source") == Some("API") {
+                return ignored("our own message (Source=API)");
+            }
+            if FlexIdentity::customer_of(author).is_some() {
+                return ignored("a customer's message");
+            }
+            let body = form.get("Body").unwrap_or_default();
+            if body.trim().is_empty() {
+                return ignored("an empty message (media is not relayed)");
+            }
+            Ok(FlexEvent::AgentMessage {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: format!("chat:message:{message_sid}"),
+                    channel,
+                },
+                message_sid,
+                author: author.to_owned(),
+                body: body.to_owned(),
+            })
+        }
+        "onChannelUpdated" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let Some(raw) = form.get("Attributes").filter(|a| !a.is_empty()) else {
+                return ignored("no attributes");
+            };
+            let attributes: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| WebhookParseError::Malformed {
+                    param: "Attributes",
+                    reason: e.to_string(),
+                })?;
+            if attributes.get("status").and_then(serde_json::Value::as_str) != Some("INACTIVE") {
+                return ignored("the channel is still active");
+            }
+            Ok(FlexEvent::ChatEnded {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: format!("chat:ended:{channel}"),
+                    channel,
+                },
+            })
+        }
+        "onMemberAdded" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let identity = form.require("Identity")?;
+            if identity.trim().is_empty() {
+                return Err(WebhookParseError::Malformed {
+                    param: "Identity",
+                    reason: "empty".into(),
+                });
+            }
+            if FlexIdentity::customer_of(identity).is_some() {
+                return ignored("the customer joined their own channel");
+            }
+            let member = form.get("MemberSid").unwrap_or(identity);
+            Ok(FlexEvent::AgentJoined {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: format!("chat:member:{channel}:{member}"),
+                    channel,
+                },
+                agent: identity.to_owned(),
+            })
+        }
+        _ => ignored("an event the bridge does not use"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+//! The Twilio side: everything that knows how Flex works lives under here,
+//! behind one small trait, [`FlexBackend`]. The core calls `open`, `send`,
+//! `find_sent` and `close` (through the outbox) and receives typed
+//! [`FlexEvent`]s (through the webhook routes); it never knows which
+//! backend runs.
+//!
+//! - [`client`]: the REST client (reqwest + rustls, Basic auth, timeouts,
+//!   error classification incl. 429 `Retry-After`).
+//! - [`chat`]: the Programmable Chat backend, the blog post's flow
+//!   (DESIGN §2a).
+//! - [`webhooks`]: the signed inbound routes (`/webhooks/{backend}`).
+//! - [`provision`]: finding or creating the Flex Flow.
+//!
+//! A second backend (Flex Conversations, DESIGN §2b) drops in as another
+//! `FlexBackend` implementation with its own `webhook_path` and parser; the
+//! route layer, the outbox and the core stay as they are.
+
+pub mod chat;
+pub mod client;
+pub mod provision;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use crate::core::ids::{ChannelSid, ConversationId, FlexIdentity, MessageSid, Seq, TaskSid};
+
+/// Which Flex integration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Programmable Chat channels created through the Flex Channel API.
+    Chat,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "chat" => Some(Self::Chat),
+            _ => None,
+        }
+    }
+}
+
+/// What opening a conversation needs.
+#[derive(Debug, Clone)]
+pub struct OpenRequest<'a> {
+    pub conversation: &'a ConversationId,
+    /// The customer's identity in Flex (channel `Identity` and `Target`).
+    pub identity: &'a FlexIdentity,
+    /// The customer's display name (shown to the agent).
+    pub customer_name: &'a str,
+}
+
+/// The Flex side of an opened conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub channel: ChannelSid,
+    /// The task, when Flex says it at creation (integration type `task`).
+    pub task: Option<TaskSid>,
+}
+
+/// One customer message for Flex.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage<'a> {
+    /// The same identity the channel was opened with (`From`).
+    pub identity: &'a FlexIdentity,
+    /// Stored in the message attributes, so a retry can tell whether an
+    /// earlier attempt landed.
+    pub client_msg_id: &'a str,
+    pub seq: Seq,
+    pub body: &'a str,
+}
+
+/// One Flex integration.
+#[async_trait::async_trait]
+pub trait FlexBackend: Send + Sync + 'static {
+    fn kind(&self) -> BackendKind;
+
+    /// The path (under `PUBLIC_BASE_URL`) Flex posts this backend's
+    /// webhooks to.
+    fn webhook_path(&self) -> &'static str;
+
+    /// Creates (or, Flex deduplicating by target, finds) the channel for a
+    /// conversation, with the webhooks that bring agent activity back.
+    /// Safe to repeat.
+    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError>;
+
+    /// Posts a customer message; answers the message SID. Not idempotent:
+    /// after an ambiguous failure, call [`FlexBackend::find_sent`] first.
+    async fn send(
+        &self,
+        channel: &ChannelSid,
+        message: &OutboundMessage<'_>,
+    ) -> Result<MessageSid, FlexError>;
+
+    /// Looks for a message this bridge sent with `client_msg_id` among the
+    /// channel's recent messages.
+    async fn find_sent(
+        &self,
+        channel: &ChannelSid,
+        client_msg_id: &str,
+    ) -> Result<Option<MessageSid>, FlexError>;
+
+    /// Ends the conversation on the Flex side.
+    async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError>;
+
+    /// Turns a verified webhook's form parameters into an event.
+    fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError>;
+}
+
+/// What every relevant event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHeader {
+    pub event_type: String,
+    /// Stable across Twilio's retries of the same event; a repeated key is
+    /// not applied again.
+    pub idempotency_key: String,
+    pub channel: ChannelSid,
+}
+
+/// A webhook, typed. Built at the edge; the core sees nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlexEvent {
+    /// An agent wrote to the customer.
+    AgentMessage {
+        header: EventHeader,
+        message_sid: MessageSid,
+        author: String,
+        body: String,
+    },
+    /// An agent joined the channel (accepted the task).
+    AgentJoined { header: EventHeader, agent: String },
+    /// The agent ended the chat.
+    ChatEnded { header: EventHeader },
+    /// Nothing to do (our own message coming back, an event we do not use).
+    Ignored { event_type: String, reason: String },
+}
+
+/// A webhook whose parameters do not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookParseError {
+    #[error("the webhook has no {0} parameter")]
+    Missing(&'static str),
+    #[error("the webhook's {param} parameter is malformed: {reason}")]
+    Malformed { param: &'static str, reason: String },
+}
+
+/// A failed call to Twilio.
+#[derive(Debug, thiserror::Error)]
+pub enum FlexError {
+    #[error("Twilio answered HTTP {status} (code {code:?}): {message}")]
+    Api {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+        /// From `Retry-After` on 429 (and 503).
+        retry_after: Option<Duration>,
+    },
+    /// The request never left (connection refused, DNS, TLS): it did not land.
+    #[error("could not reach Twilio")]
+    Unreachable(#[source] reqwest::Error),
+    /// Sent, but no (complete) answer: it may have landed.
+    #[error("no answer from Twilio")]
+    NoAnswer(#[source] reqwest::Error),
+    /// A 2xx answer that is not what the API documents.
+    #[error("Twilio's answer could not be read: {0}")]
+    BadResponse(String),
+}
+
+/// What to do after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Wait (at least the given time), then retry. Nothing landed.
+    RateLimited(Option<Duration>),
+    /// Retry with backoff; `maybe_landed` when the request may have had its
+    /// effect (look before re-sending a create).
+    Transient { maybe_landed: bool },
+    /// Retrying cannot help.
+    Permanent,
+}
+
+impl FlexError {
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            Self::Api {
+                status: 429,
+                retry_after,
+                ..
+            } => Disposition::RateLimited(*retry_after),
+            // Server errors (and timeouts reported as 408) may have landed.
+            Self::Api { status, .. } if *status >= 500 || *status == 408 => {
+                Disposition::Transient { maybe_landed: true }
+            }
+            // Credentials are an operator's fix; keep the work until then.
+            Self::Api {
+                status: 401 | 403, ..
+            } => Disposition::Transient {
+                maybe_landed: false,
+            },
+            Self::Api { .. } => Disposition::Permanent,
+            Self::Unreachable(_) => Disposition::Transient {
+                maybe_landed: false,
+            },
+            Self::NoAnswer(_) | Self::BadResponse(_) => {
+                Disposition::Transient { maybe_landed: true }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> FlexError {
+        FlexError::Api {
+            status,
+            code: None,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after_and_nothing_landed() {
+        assert_eq!(
+            api(429).disposition(),
+            Disposition::RateLimited(Some(Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
+    fn server_errors_may_have_landed_and_client_errors_are_permanent() {
+        assert_eq!(
+            api(500).disposition(),
+            Disposition::Transient { maybe_landed: true }
+        );
+        assert_eq!(
+            api(503).disposition(),
+            Disposition::Transient { maybe_landed: true }
+        );
+        assert_eq!(api(400).disposition(), Disposition::Permanent);
+        assert_eq!(api(404).disposition(), Disposition::Permanent);
+        assert_eq!(
+            api(401).disposition(),
+            Disposition::Transient {
+                maybe_landed: false
+            }
+        );
+    }
+}

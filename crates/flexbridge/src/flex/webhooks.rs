@@ -1,0 +1,151 @@
+//! The signed inbound routes: `POST {backend.webhook_path()}` (today
+//! `/webhooks/chat`).
+//!
+//! 1. The body is limited (64 KiB) on these routes only.
+//! 2. `X-Twilio-Signature` is validated over the URL Twilio called, which
+//!    is the configured `PUBLIC_BASE_URL` + the request's path and query
+//!    (never the `Host` header, which a client controls), with the
+//!    `twilio-signature` crate (port tolerance, constant time). Missing or
+//!    bad → 403, and nothing is parsed, stored or delivered.
+//! 3. The form becomes a typed [`FlexEvent`] at this edge (malformed → 400).
+//! 4. The core applies it; the answer is 2xx only once the effect is
+//!    committed, so Twilio's retry of a failed delivery is meaningful
+//!    (store failure → 500). An event for an unknown channel is answered
+//!    200 and logged: retrying cannot help.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use twilio_signature::{RequestValidator, SIGNATURE_HEADER, SignatureError};
+use url::Url;
+
+use super::{FlexBackend, FlexEvent, WebhookParseError};
+use crate::core::bridge::{Bridge, BridgeError, EventOutcome};
+use crate::telemetry::chain;
+
+/// Largest webhook body accepted.
+pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+/// What the webhook routes need.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub bridge: Bridge,
+    pub backend: Arc<dyn FlexBackend>,
+    /// Built from the account's auth token: Twilio signs with it even when
+    /// REST calls use an API key.
+    pub validator: RequestValidator,
+    pub public_base_url: Url,
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("invalid webhook signature: {0}")]
+    BadSignature(#[from] SignatureError),
+    #[error("webhooks must be application/x-www-form-urlencoded")]
+    NotAForm,
+    #[error(transparent)]
+    Malformed(#[from] WebhookParseError),
+    #[error("applying the webhook")]
+    Internal(#[from] BridgeError),
+}
+
+impl WebhookError {
+    fn metric(&self) -> &'static str {
+        match self {
+            Self::BadSignature(_) => "bad_signature",
+            Self::NotAForm | Self::Malformed(_) => "malformed",
+            Self::Internal(_) => "error",
+        }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::BadSignature(_) => StatusCode::FORBIDDEN,
+            Self::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let text = match &self {
+            // Say nothing about why a signature failed.
+            Self::BadSignature(_) => "forbidden".to_owned(),
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        (status, text).into_response()
+    }
+}
+
+/// The webhook route of `state.backend`.
+pub fn routes(state: WebhookState) -> Router {
+    Router::new()
+        .route(state.backend.webhook_path(), post(receive))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .with_state(state)
+}
+
+async fn receive(
+    State(state): State<WebhookState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, &uri, &headers, &body).await {
+        Ok(outcome) => {
+            metrics::counter!("flexbridge_webhooks_total", "result" => outcome.as_str())
+                .increment(1);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => {
+            metrics::counter!("flexbridge_webhooks_total", "result" => error.metric()).increment(1);
+            if let WebhookError::Internal(_) = &error {
+                tracing::error!(path = uri.path(), error.cause_chain = %chain(&error), "webhook failed");
+            } else {
+                tracing::warn!(path = uri.path(), error = %error, "webhook refused");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &WebhookState,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<EventOutcome, WebhookError> {
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let url = format!(
+        "{}{}",
+        state.public_base_url.as_str().trim_end_matches('/'),
+        path_and_query
+    );
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    state.validator.validate_request(&url, body, signature)?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(WebhookError::NotAForm);
+    }
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let event = state.backend.parse_webhook(&params)?;
+    if let FlexEvent::Ignored { event_type, reason } = &event {
+        tracing::debug!(%event_type, %reason, "webhook ignored");
+    }
+    let outcome = state.bridge.apply_flex_event(&event).await?;
+    if outcome == EventOutcome::UnknownChannel {
+        tracing::warn!(?event, "webhook for a channel no conversation has");
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,207 @@
+//! Wiring: builds the store, the Flex backend, the core, the Socket.IO
+//! side, the webhook routes and the outbox into one [`Application`] bound to
+//! a listener, and runs it until a cancellation token fires.
+//!
+//! `Application::build(settings)` binds `host:port` (port 0 picks one;
+//! [`Application::port`] says which). `run_until_stopped(shutdown)` serves
+//! until `shutdown` is cancelled, then shuts down gracefully: stop
+//! accepting, close the customer sockets, let in-flight requests and
+//! deliveries finish (bounded), close the database.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use twilio_signature::RequestValidator;
+use url::Url;
+
+use crate::config::{PublicBaseUrl, Settings};
+use crate::core::Bridge;
+use crate::customer::{self, SocketFanout};
+use crate::flex::chat::ChatBackend;
+use crate::flex::client::{Timeouts, TwilioClient};
+use crate::flex::webhooks::{self, WebhookState};
+use crate::flex::{BackendKind, FlexBackend};
+use crate::outbox::Outbox;
+use crate::store::Store;
+use crate::web;
+
+/// How long shutdown waits for open HTTP connections.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
+/// A built, bound, not yet running bridge.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    public_base_url: Url,
+    router: Router,
+    io: SocketIo,
+    outbox: Outbox,
+    store: Store,
+    bridge: Bridge,
+}
+
+impl Application {
+    /// Binds `settings.host:settings.port` and builds everything.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds on an already bound listener, with the backend `settings` name.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let addr = listener
+            .local_addr()
+            .context("reading the listener's address")?;
+        let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
+        let client = TwilioClient::new(
+            settings.twilio.account_sid.clone(),
+            settings.twilio.rest_auth.clone(),
+            settings.twilio.api_base.clone(),
+            Timeouts::default(),
+        )?;
+        let backend: Arc<dyn FlexBackend> = match settings.backend {
+            BackendKind::Chat => Arc::new(ChatBackend::new(
+                client,
+                settings.flex_flow_sid.clone(),
+                settings.chat_service_sid.clone(),
+                &public_base_url,
+            )?),
+        };
+        Self::build_with_backend(settings, listener, public_base_url, backend).await
+    }
+
+    /// Builds with a given backend (tests use this to run against a fake).
+    pub async fn build_with_backend(
+        settings: Settings,
+        listener: TcpListener,
+        public_base_url: Url,
+        backend: Arc<dyn FlexBackend>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener
+            .local_addr()
+            .context("reading the listener's address")?;
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("opening the database {}", settings.database_url))?;
+        let (layer, io) = customer::socket_io();
+        let notify = Arc::new(Notify::new());
+        let fanout = Arc::new(SocketFanout::new(io.clone()));
+        let bridge = Bridge::new(
+            store.clone(),
+            fanout.clone(),
+            notify.clone(),
+            backend.kind(),
+            settings.rate_limit,
+        );
+        customer::attach(&io, bridge.clone());
+        let outbox = Outbox::new(
+            store.clone(),
+            backend.clone(),
+            fanout,
+            notify,
+            settings.outbox,
+        );
+        let webhook_state = WebhookState {
+            bridge: bridge.clone(),
+            backend,
+            validator: RequestValidator::new(secrecy::ExposeSecret::expose_secret(
+                &settings.auth_token,
+            )),
+            public_base_url: public_base_url.clone(),
+        };
+        crate::telemetry::metrics();
+        let router = Router::new()
+            .merge(web::routes(store.clone(), &public_base_url))
+            .merge(webhooks::routes(webhook_state))
+            .layer(layer);
+        Ok(Self {
+            listener,
+            addr,
+            public_base_url,
+            router,
+            io,
+            outbox,
+            store,
+            bridge,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL Twilio is told to call (webhooks) and that signatures are
+    /// checked against.
+    pub fn public_base_url(&self) -> &Url {
+        &self.public_base_url
+    }
+
+    /// The core (tests drive it directly).
+    pub fn bridge(&self) -> &Bridge {
+        &self.bridge
+    }
+
+    /// Serves until `shutdown` is cancelled, then shuts down gracefully.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let outbox = tokio::spawn(self.outbox.clone().run(shutdown.clone()));
+        let io = self.io.clone();
+        let stop = shutdown.clone();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            stop.cancelled().await;
+            tracing::info!("shutting down: closing customer connections");
+            io.close().await;
+        });
+        let served = tokio::select! {
+            served = server.into_future() => served.context("serving HTTP"),
+            () = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(HTTP_GRACE).await;
+            } => {
+                tracing::warn!("HTTP connections still open after the grace period; closing");
+                Ok(())
+            }
+        };
+        if let Err(error) = outbox.await {
+            tracing::error!(%error, "the outbox worker ended abnormally");
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// `PUBLIC_BASE_URL`, or for `auto` the listener's own URL (an unspecified
+/// address becomes loopback).
+pub fn resolve_public_base_url(
+    configured: &PublicBaseUrl,
+    addr: SocketAddr,
+) -> anyhow::Result<Url> {
+    match configured {
+        PublicBaseUrl::Fixed(url) => Ok(url.clone()),
+        PublicBaseUrl::FromListener => {
+            let ip = if addr.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                addr.ip()
+            };
+            let url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+            Url::parse(&url).with_context(|| format!("building the public URL {url}"))
+        }
+    }
+}

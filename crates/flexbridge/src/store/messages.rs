@@ -1,0 +1,390 @@
+//! Customer messages in, replay and history out.
+//!
+//! [`Store::accept_customer_message`] is the bridge's commit point: in one
+//! transaction it finds or opens the customer's live conversation (queueing
+//! the "open" step for a new one), gives the message the next `seq`, stores
+//! it and queues its delivery. Only after the commit is the customer acked.
+
+use super::{
+    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
+    conversation_columns, insert_message, message_columns,
+};
+use crate::core::conversation::ConversationState;
+use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, MessageBody, Seq};
+
+/// A customer message to accept.
+#[derive(Debug)]
+pub struct IncomingCustomerMessage<'a> {
+    pub customer: &'a CustomerId,
+    /// The customer's display name, the message's author.
+    pub author: &'a str,
+    pub client_msg_id: &'a ClientMessageId,
+    pub body: &'a MessageBody,
+    /// Which Flex backend new conversations are opened with.
+    pub backend: &'a str,
+    pub now: i64,
+}
+
+/// What accepting a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now and queued for delivery. `opened` is set when this message
+    /// started a new conversation.
+    New {
+        message: MessageRecord,
+        conversation: ConversationRecord,
+        opened: bool,
+    },
+    /// A message with this client message id was already stored: nothing
+    /// new was written; this is the original.
+    Duplicate { message: MessageRecord },
+}
+
+impl Store {
+    pub async fn accept_customer_message(
+        &self,
+        m: IncomingCustomerMessage<'_>,
+    ) -> StoreResult<Accepted> {
+        let mut tx = self.write().await?;
+        if let Some(message) = message_by_client_id(&mut *tx, m.customer, m.client_msg_id).await? {
+            tx.rollback().await?;
+            return Ok(Accepted::Duplicate { message });
+        }
+
+        let live = sqlx::query(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations
+             WHERE customer_id = ? AND state <> 'closed'"
+        ))
+        .bind(m.customer.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (conversation, opened) = match live {
+            Some(row) => (ConversationRecord::from_row(&row)?, false),
+            None => {
+                let conversation = ConversationRecord {
+                    id: ConversationId::generate(),
+                    customer_id: m.customer.clone(),
+                    state: ConversationState::Opening,
+                    flex_channel_sid: None,
+                    agent_name: None,
+                    created_at: m.now,
+                };
+                sqlx::query(
+                    "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
+                     VALUES (?, ?, ?, 'opening', ?, ?)",
+                )
+                .bind(conversation.id.as_str())
+                .bind(m.customer.as_str())
+                .bind(m.backend)
+                .bind(m.now)
+                .bind(m.now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                     VALUES (?, 'open', ?, ?)",
+                )
+                .bind(conversation.id.as_str())
+                .bind(m.now)
+                .bind(m.now)
+                .execute(&mut *tx)
+                .await?;
+                (conversation, true)
+            }
+        };
+
+        let inserted = insert_message(
+            &mut tx,
+            NewMessage {
+                customer: m.customer,
+                conversation: &conversation.id,
+                direction: Direction::Customer,
+                author: m.author,
+                body: m.body.as_str(),
+                client_msg_id: Some(m.client_msg_id.as_str()),
+                twilio_message_sid: None,
+                delivery: Some("pending"),
+                now: m.now,
+            },
+        )
+        .await?;
+        let Some(message) = inserted else {
+            // Lost a race with the same client message id (another tab).
+            tx.rollback().await?;
+            let message = message_by_client_id(self.writer(), m.customer, m.client_msg_id).await?;
+            return match message {
+                Some(message) => Ok(Accepted::Duplicate { message }),
+                None => Err(super::StoreError::Corrupt(
+                    "a message conflicted but cannot be found".into(),
+                )),
+            };
+        };
+        sqlx::query(
+            "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
+             VALUES (?, 'send', ?, ?, ?)",
+        )
+        .bind(conversation.id.as_str())
+        .bind(message.id)
+        .bind(m.now)
+        .bind(m.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Accepted::New {
+            message,
+            conversation,
+            opened,
+        })
+    }
+
+    /// A customer's messages with `seq > since`, oldest first, at most `limit`.
+    pub async fn messages_since(
+        &self,
+        customer: &CustomerId,
+        since: Seq,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages
+             WHERE customer_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(customer.as_str())
+        .bind(since.0)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(MessageRecord::from_row).collect()
+    }
+
+    /// The customer's live conversation, else the most recent closed one.
+    pub async fn latest_conversation(
+        &self,
+        customer: &CustomerId,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations
+             WHERE customer_id = ?
+             ORDER BY state = 'closed', created_at DESC LIMIT 1"
+        ))
+        .bind(customer.as_str())
+        .fetch_optional(self.reader())
+        .await?
+        .as_ref()
+        .map(ConversationRecord::from_row)
+        .transpose()
+    }
+
+    pub async fn conversation(
+        &self,
+        id: &ConversationId,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE id = ?"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.reader())
+        .await?
+        .as_ref()
+        .map(ConversationRecord::from_row)
+        .transpose()
+    }
+}
+
+/// The customer's message with this client message id, on any executor
+/// (inside a transaction, or the writer after one was rolled back).
+async fn message_by_client_id<'e, E>(
+    executor: E,
+    customer: &CustomerId,
+    client_msg_id: &ClientMessageId,
+) -> StoreResult<Option<MessageRecord>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE customer_id = ? AND client_msg_id = ?"
+    ))
+    .bind(customer.as_str())
+    .bind(client_msg_id.as_str())
+    .fetch_optional(executor)
+    .await?
+    .as_ref()
+    .map(MessageRecord::from_row)
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{CustomerName, ResumeToken};
+    use crate::store::test_support::temp_store;
+
+    async fn customer(store: &Store) -> CustomerId {
+        let id = CustomerId::generate();
+        store
+            .create_customer(
+                &id,
+                &CustomerName::parse("Ada").unwrap(),
+                &ResumeToken::generate().hash(),
+                0,
+            )
+            .await
+            .unwrap();
+        id
+    }
+
+    fn incoming<'a>(
+        customer: &'a CustomerId,
+        id: &'a ClientMessageId,
+        body: &'a MessageBody,
+    ) -> IncomingCustomerMessage<'a> {
+        IncomingCustomerMessage {
+            customer,
+            author: "Ada",
+            client_msg_id: id,
+            body,
+            backend: "chat",
+            now: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let (a, b) = (
+            ClientMessageId::parse("a").unwrap(),
+            ClientMessageId::parse("b").unwrap(),
+        );
+
+        let first = store
+            .accept_customer_message(incoming(&cus, &a, &body))
+            .await
+            .unwrap();
+        let second = store
+            .accept_customer_message(incoming(&cus, &b, &body))
+            .await
+            .unwrap();
+
+        let (
+            Accepted::New {
+                message: m1,
+                conversation: c1,
+                opened: true,
+            },
+            Accepted::New {
+                message: m2,
+                conversation: c2,
+                opened: false,
+            },
+        ) = (first, second)
+        else {
+            panic!("expected a new conversation, then the same one");
+        };
+        assert_eq!(c1.id, c2.id);
+        assert_eq!((m1.seq, m2.seq), (Seq(1), Seq(2)));
+        assert_eq!(store.outbox_depth().await.unwrap(), 3, "open + two sends");
+    }
+
+    #[tokio::test]
+    async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let id = ClientMessageId::parse("retry-me").unwrap();
+
+        let first = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap();
+        let again = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap();
+
+        let Accepted::New { message, .. } = first else {
+            panic!("first is new")
+        };
+        assert_eq!(again, Accepted::Duplicate { message });
+        assert_eq!(
+            store.messages_since(&cus, Seq(0), 10).await.unwrap().len(),
+            1
+        );
+        assert_eq!(store.outbox_depth().await.unwrap(), 2, "open + one send");
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_messages_share_one_conversation() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hi").unwrap();
+        let ids: Vec<ClientMessageId> = (0..5)
+            .map(|i| ClientMessageId::parse(&format!("m{i}")).unwrap())
+            .collect();
+
+        let results = futures::future::join_all(
+            ids.iter()
+                .map(|id| store.accept_customer_message(incoming(&cus, id, &body))),
+        )
+        .await;
+
+        let mut conversations: Vec<_> = results
+            .into_iter()
+            .map(|r| match r.unwrap() {
+                Accepted::New { conversation, .. } => conversation.id,
+                Accepted::Duplicate { .. } => panic!("no duplicates here"),
+            })
+            .collect();
+        conversations.dedup();
+        assert_eq!(conversations.len(), 1);
+        let seqs: Vec<i64> = store
+            .messages_since(&cus, Seq(0), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq.0)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn replay_returns_only_messages_after_the_cursor() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("x").unwrap();
+        for i in 0..4 {
+            let id = ClientMessageId::parse(&format!("m{i}")).unwrap();
+            store
+                .accept_customer_message(incoming(&cus, &id, &body))
+                .await
+                .unwrap();
+        }
+        let after_two = store.messages_since(&cus, Seq(2), 500).await.unwrap();
+        assert_eq!(
+            after_two.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert_eq!(
+            store.messages_since(&cus, Seq(0), 1).await.unwrap().len(),
+            1
+        );
+        let other = customer(&store).await;
+        assert!(
+            store
+                .messages_since(&other, Seq(0), 500)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The store: customers, conversations, messages, outbox and webhook
+//! receipts in SQLite (sqlx, runtime queries, WAL, foreign keys on).
+//!
+//! Everything the bridge promises about "nothing lost, nothing twice" rests
+//! on this module: a customer message and its outbox row commit in one
+//! transaction; uniqueness lives in the schema (`UNIQUE(customer_id,
+//! client_msg_id)`, `UNIQUE(twilio_message_sid)`, one live conversation per
+//! customer, webhook receipts keyed by idempotency key) and duplicates are
+//! detected by `INSERT … ON CONFLICT DO NOTHING` + `rows_affected()`.
+//!
+//! SQLite allows one writer at a time, so the store keeps two pools: a
+//! single-connection writer (writes queue in the pool, in order, instead of
+//! spinning on `SQLITE_BUSY`) whose transactions start with `BEGIN IMMEDIATE`,
+//! and a pool of readers (WAL readers never block the writer).
+//!
+//! The SQL sticks to what PostgreSQL also accepts (`ON CONFLICT`,
+//! `RETURNING`, partial indexes) so a `migrations/postgres/` dialect can be
+//! added for several bridge instances (DESIGN §6); that is future work.
+//!
+//! - [`customers`]: identities and resume-token hashes.
+//! - [`messages`]: accepting customer messages, replay, history.
+//! - [`inbound`]: applying Flex events (agent messages, joins, chat end).
+//! - [`outbox`]: the delivery queue's rows.
+
+pub mod customers;
+pub mod inbound;
+pub mod messages;
+pub mod outbox;
+
+use std::borrow::Cow;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use crate::core::conversation::ConversationState;
+use crate::core::ids::{ChannelSid, ConversationId, CustomerId, Seq};
+
+/// Errors of the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database URL is not a valid SQLite URL: {0}")]
+    BadUrl(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("applying the database migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds a value this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The migrations, embedded in the binary (one folder per SQL dialect).
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        SQLITE_MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+use sqlx::SqlSafeStr as _;
+
+/// The bridge's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// One connection: every write transaction goes through it, in turn.
+    writer: SqlitePool,
+    /// Readers; for an in-memory database this is the writer itself.
+    reader: SqlitePool,
+}
+
+/// How many reader connections to open.
+const READERS: u32 = 4;
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `database_url`
+    /// (`sqlite://path/to.db`, `sqlite::memory:`).
+    pub async fn connect(database_url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(database_url)
+            .map_err(StoreError::BadUrl)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        migrator().run(&writer).await?;
+        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        Ok(Self { writer, reader })
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`: takes the write lock up front,
+    /// so it never fails half-way on a lock upgrade).
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, letting SQLite checkpoint the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Customer,
+    Agent,
+    System,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "customer" => Ok(Self::Customer),
+            "agent" => Ok(Self::Agent),
+            "system" => Ok(Self::System),
+            other => Err(StoreError::Corrupt(format!("message direction {other:?}"))),
+        }
+    }
+}
+
+/// A stored message, as replayed to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: i64,
+    pub seq: Seq,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    pub author: String,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// The columns [`MessageRecord::from_row`] reads (a macro so `concat!` can
+/// build `&'static str` queries from it).
+macro_rules! message_columns {
+    () => {
+        "id, seq, conversation_id, direction, author, body, client_msg_id, created_at"
+    };
+}
+pub(crate) use message_columns;
+
+impl MessageRecord {
+    fn from_row(row: &SqliteRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            seq: Seq(row.try_get("seq")?),
+            conversation_id: parse_id(row, "conversation_id", ConversationId::parse)?,
+            direction: Direction::parse(row.try_get("direction")?)?,
+            author: row.try_get("author")?,
+            body: row.try_get("body")?,
+            client_msg_id: row.try_get("client_msg_id")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// A stored conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub customer_id: CustomerId,
+    pub state: ConversationState,
+    pub flex_channel_sid: Option<ChannelSid>,
+    pub agent_name: Option<String>,
+    pub created_at: i64,
+}
+
+/// The columns [`ConversationRecord::from_row`] reads.
+macro_rules! conversation_columns {
+    () => {
+        "id, customer_id, state, flex_channel_sid, agent_name, created_at"
+    };
+}
+pub(crate) use conversation_columns;
+
+impl ConversationRecord {
+    fn from_row(row: &SqliteRow) -> StoreResult<Self> {
+        let state: &str = row.try_get("state")?;
+        let channel: Option<&str> = row.try_get("flex_channel_sid")?;
+        Ok(Self {
+            id: parse_id(row, "id", ConversationId::parse)?,
+            customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
+            state: ConversationState::parse(state)
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation state {state:?}")))?,
+            flex_channel_sid: channel
+                .map(|sid| {
+                    ChannelSid::parse(sid)
+                        .map_err(|e| StoreError::Corrupt(format!("flex_channel_sid: {e}")))
+                })
+                .transpose()?,
+            agent_name: row.try_get("agent_name")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+fn parse_id<T, E: std::fmt::Display>(
+    row: &SqliteRow,
+    column: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> StoreResult<T> {
+    let raw: &str = row.try_get(column)?;
+    parse(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// The next `seq` of a customer (inside the caller's write transaction).
+async fn next_seq(tx: &mut Transaction<'_, Sqlite>, customer: &CustomerId) -> StoreResult<Seq> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE customers SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+    )
+    .bind(customer.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Seq(seq))
+}
+
+/// One message to insert (inside the caller's write transaction).
+struct NewMessage<'a> {
+    customer: &'a CustomerId,
+    conversation: &'a ConversationId,
+    direction: Direction,
+    author: &'a str,
+    body: &'a str,
+    client_msg_id: Option<&'a str>,
+    twilio_message_sid: Option<&'a str>,
+    delivery: Option<&'static str>,
+    now: i64,
+}
+
+/// Inserts a message with the customer's next `seq`; `None` when a unique
+/// constraint says it is already stored.
+async fn insert_message(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: NewMessage<'_>,
+) -> StoreResult<Option<MessageRecord>> {
+    let seq = next_seq(tx, m.customer).await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
+                               client_msg_id, twilio_message_sid, delivery, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(m.customer.as_str())
+    .bind(m.conversation.as_str())
+    .bind(seq.0)
+    .bind(m.direction.as_str())
+    .bind(m.author)
+    .bind(m.body)
+    .bind(m.client_msg_id)
+    .bind(m.twilio_message_sid)
+    .bind(m.delivery)
+    .bind(m.now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id.map(|id| MessageRecord {
+        id,
+        seq,
+        conversation_id: m.conversation.clone(),
+        direction: m.direction,
+        author: m.author.to_owned(),
+        body: m.body.to_owned(),
+        client_msg_id: m.client_msg_id.map(str::to_owned),
+        created_at: m.now,
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A fresh store in a temporary directory (dropped with the guard).
+    pub async fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::connect(&url).await.expect("store");
+        (store, dir)
+    }
+}

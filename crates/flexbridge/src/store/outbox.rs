@@ -1,0 +1,324 @@
+//! The outbox's rows: work for Flex, in order per conversation (row id
+//! order). The worker (`crate::outbox`) reads the head row of each
+//! conversation, does it, and records the outcome here. Rows are deleted
+//! when done or failed; the message row keeps the outcome.
+
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+
+use super::{ConversationRecord, Store, StoreError, StoreResult, parse_id};
+use crate::core::conversation::{CloseReason, ConversationState, Transition};
+use crate::core::ids::{ChannelSid, ConversationId, CustomerId, MessageSid, Seq, TaskSid};
+
+/// What a row asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// Create the Flex channel and its webhooks.
+    Open,
+    /// Post one customer message to the channel.
+    Send(OutgoingMessage),
+}
+
+/// A customer message waiting for Flex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub message_id: i64,
+    pub seq: Seq,
+    pub client_msg_id: String,
+    pub body: String,
+    /// When the customer's message was accepted (for the latency metric).
+    pub accepted_at: i64,
+}
+
+/// The head row of a conversation, with what is needed to carry it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxJob {
+    pub id: i64,
+    pub conversation_id: ConversationId,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub conversation_state: ConversationState,
+    pub channel: Option<ChannelSid>,
+    pub kind: JobKind,
+    pub attempts: i64,
+    /// An earlier attempt may have reached Flex: look before re-sending.
+    pub maybe_landed: bool,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+}
+
+/// The head of one conversation's queue, for scheduling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHead {
+    pub conversation_id: ConversationId,
+    pub next_attempt_at: i64,
+}
+
+/// A message that will not reach Flex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedMessage {
+    pub customer_id: CustomerId,
+    pub seq: Seq,
+    pub client_msg_id: String,
+}
+
+impl OutboxJob {
+    fn from_row(row: &SqliteRow) -> StoreResult<Self> {
+        let kind: &str = row.try_get("kind")?;
+        let kind = match kind {
+            "open" => JobKind::Open,
+            "send" => JobKind::Send(OutgoingMessage {
+                message_id: row.try_get("message_id")?,
+                seq: Seq(row.try_get("seq")?),
+                client_msg_id: row
+                    .try_get::<Option<String>, _>("client_msg_id")?
+                    .unwrap_or_default(),
+                body: row.try_get("body")?,
+                accepted_at: row.try_get("message_created_at")?,
+            }),
+            other => return Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
+        };
+        let state: &str = row.try_get("state")?;
+        let channel: Option<&str> = row.try_get("flex_channel_sid")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            conversation_id: parse_id(row, "conversation_id", ConversationId::parse)?,
+            customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
+            customer_name: row.try_get("customer_name")?,
+            conversation_state: ConversationState::parse(state)
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation state {state:?}")))?,
+            channel: channel
+                .map(|sid| ChannelSid::parse(sid).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()?,
+            kind,
+            attempts: row.try_get("attempts")?,
+            maybe_landed: row.try_get::<i64, _>("maybe_landed")? != 0,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// The head row of every conversation that has work.
+    pub async fn outbox_heads(&self) -> StoreResult<Vec<QueueHead>> {
+        let rows = sqlx::query(
+            "SELECT o.conversation_id, o.next_attempt_at
+             FROM outbox o
+             JOIN (SELECT conversation_id, MIN(id) AS head FROM outbox GROUP BY conversation_id) h
+               ON h.head = o.id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueHead {
+                    conversation_id: parse_id(row, "conversation_id", ConversationId::parse)?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The next row of one conversation, if any.
+    pub async fn outbox_next(
+        &self,
+        conversation: &ConversationId,
+    ) -> StoreResult<Option<OutboxJob>> {
+        sqlx::query(
+            "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
+                    o.next_attempt_at, o.created_at,
+                    c.customer_id, c.state, c.flex_channel_sid, cu.name AS customer_name,
+                    m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
+             FROM outbox o
+             JOIN conversations c ON c.id = o.conversation_id
+             JOIN customers cu ON cu.id = c.customer_id
+             LEFT JOIN messages m ON m.id = o.message_id
+             WHERE o.conversation_id = ?
+             ORDER BY o.id LIMIT 1",
+        )
+        .bind(conversation.as_str())
+        .fetch_optional(self.reader())
+        .await?
+        .as_ref()
+        .map(OutboxJob::from_row)
+        .transpose()
+    }
+
+    /// Records that an attempt starts; with `may_land`, a crash or an
+    /// ambiguous failure from here on makes the next attempt look first.
+    pub async fn outbox_begin_attempt(&self, job: i64, may_land: bool) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1,
+                               maybe_landed = CASE WHEN ? THEN 1 ELSE maybe_landed END
+             WHERE id = ?",
+        )
+        .bind(may_land)
+        .bind(job)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Schedules another attempt.
+    pub async fn outbox_retry_later(
+        &self,
+        job: i64,
+        next_attempt_at: i64,
+        error: &str,
+        maybe_landed: bool,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ? WHERE id = ?",
+        )
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(maybe_landed)
+        .bind(job)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// The channel exists: the conversation is open, the row done.
+    pub async fn outbox_finish_open(
+        &self,
+        job: &OutboxJob,
+        channel: &ChannelSid,
+        task: Option<&TaskSid>,
+        now: i64,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        let mut tx = self.write().await?;
+        let next = job.conversation_state.apply(Transition::Opened).ok();
+        if let Some(next) = next {
+            sqlx::query(
+                "UPDATE conversations SET state = ?, flex_channel_sid = ?, flex_task_sid = ?,
+                        updated_at = ?
+                 WHERE id = ? AND state = 'opening'",
+            )
+            .bind(next.as_str())
+            .bind(channel.as_str())
+            .bind(task.map(TaskSid::as_str))
+            .bind(now)
+            .bind(job.conversation_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM outbox WHERE id = ?")
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next.map(|state| ConversationRecord {
+            id: job.conversation_id.clone(),
+            customer_id: job.customer_id.clone(),
+            state,
+            flex_channel_sid: Some(channel.clone()),
+            agent_name: None,
+            created_at: job.created_at,
+        }))
+    }
+
+    /// The message is in Flex.
+    pub async fn outbox_finish_send(
+        &self,
+        job: i64,
+        message: &OutgoingMessage,
+        sid: &MessageSid,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?, delivered_at = ?
+             WHERE id = ?",
+        )
+        .bind(sid.as_str())
+        .bind(now)
+        .bind(message.message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ?")
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Flex refused the message for good.
+    pub async fn outbox_fail_send(
+        &self,
+        job: i64,
+        message: &OutgoingMessage,
+        error: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(message.message_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ?")
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The channel cannot be created: the conversation closes and every
+    /// message queued for it fails.
+    pub async fn outbox_fail_open(
+        &self,
+        conversation: &ConversationId,
+        error: &str,
+        now: i64,
+    ) -> StoreResult<Vec<FailedMessage>> {
+        let mut tx = self.write().await?;
+        let reason = CloseReason::OpenFailed;
+        sqlx::query(
+            "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
+             WHERE id = ? AND state = 'opening'",
+        )
+        .bind(reason.as_str())
+        .bind(now)
+        .bind(conversation.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let failed = sqlx::query(
+            "UPDATE messages SET delivery = 'failed', delivery_error = ?
+             WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
+             RETURNING customer_id, seq, client_msg_id",
+        )
+        .bind(error)
+        .bind(conversation.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE conversation_id = ?")
+            .bind(conversation.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut failed = failed
+            .iter()
+            .map(|row| {
+                Ok(FailedMessage {
+                    customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
+                    seq: Seq(row.try_get("seq")?),
+                    client_msg_id: row
+                        .try_get::<Option<String>, _>("client_msg_id")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        failed.sort_by_key(|m| m.seq);
+        Ok(failed)
+    }
+
+    /// How many rows wait (the `outbox depth` metric).
+    pub async fn outbox_depth(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(self.reader())
+            .await?)
+    }
+}

@@ -1,0 +1,81 @@
+//! Logs and metrics. Logs go to stderr (`RUST_LOG` filters them; stdout is
+//! kept for the "listening on" lines a harness waits for). Metrics are
+//! Prometheus text at `/metrics`:
+//!
+//! - `flexbridge_messages_in_total{from="customer"|"agent"}`
+//! - `flexbridge_messages_out_total` (customer messages delivered to Flex)
+//! - `flexbridge_outbox_depth` (rows waiting)
+//! - `flexbridge_delivery_latency_seconds` (accepted → in Flex, histogram)
+//! - `flexbridge_webhooks_total{result=…}` (applied, duplicate, ignored,
+//!   unknown_channel, bad_signature, malformed, error)
+//!
+//! Secrets never reach a log: they are `SecretString`s whose `Debug` is
+//! redacted, and nothing formats them.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the log subscriber (once; later calls do nothing).
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// The process-wide Prometheus recorder (installed on first use; every app
+/// in the process shares it).
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("flexbridge_delivery_latency_seconds".into()),
+                &[
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ],
+            )
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_chain_reads_outer_to_inner() {
+        let error = Outer(std::io::Error::other("disk full"));
+        assert_eq!(chain(&error), "outer: disk full");
+    }
+}
