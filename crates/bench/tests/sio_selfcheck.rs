@@ -23,15 +23,17 @@ impl std::fmt::Display for Refused {
 }
 impl std::error::Error for Refused {}
 
-async fn check_auth(TryData(auth): TryData<Value>) -> Result<(), Refused> {
-    match auth {
-        Ok(auth) if auth.get("token").and_then(Value::as_str) == Some("bad") => Err(Refused),
-        _ => Ok(()),
-    }
-}
-
-async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>) {
+/// Checks the auth and installs the handlers. A middleware, because
+/// socketioxide runs it before answering the connect (the connect handler
+/// is spawned after the answer and would race our first emit).
+async fn check_auth_and_install(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Refused> {
     let auth = auth.unwrap_or(Value::Null);
+    if auth.get("token").and_then(Value::as_str) == Some("bad") {
+        return Err(Refused);
+    }
     socket.on(
         "echo",
         async |ack: AckSender, TryData(data): TryData<Value>| {
@@ -55,7 +57,10 @@ async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>) {
     socket.on("whoami", async move |ack: AckSender| {
         ack.send(&auth).expect("ack sent");
     });
+    Ok(())
 }
+
+async fn on_connect() {}
 
 /// A socketioxide server on port 0 that pings every 100 ms and gives up on a
 /// client after 200 ms without a pong.
@@ -64,7 +69,7 @@ async fn spawn_server() -> String {
         .ping_interval(Duration::from_millis(100))
         .ping_timeout(Duration::from_millis(200))
         .build_layer();
-    io.ns("/", on_connect.with(check_auth));
+    io.ns("/", on_connect.with(check_auth_and_install));
     let app = axum::Router::new().layer(layer);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
