@@ -9,6 +9,12 @@
 //! and stamps it with `Instant::now()`. The stamp is therefore the store
 //! instant plus the SSE push (measured alone in the emulator-capacity
 //! scenario), an upper bound, never a lower one.
+//!
+//! The emulator also says when it created each message, to the millisecond,
+//! in the `DateCreated` of the `onMessageSent` webhook it sends; the observer
+//! reads it from the `webhook.delivery` events of the same stream. That
+//! stamp is on the emulator's side of the SSE push (a second measure of the
+//! same thing, with 1 ms resolution and the wall clock as common clock).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -178,6 +184,9 @@ pub fn token_of(body: &str) -> &str {
 #[derive(Debug, Default)]
 struct Seen {
     stamps: HashMap<String, Vec<Instant>>,
+    /// The emulator's own creation time of each message (unix ms), read from
+    /// the `DateCreated` of its `onMessageSent` webhook delivery.
+    created_ms: HashMap<String, i64>,
 }
 
 /// Follows `/_emulator/events` until dropped.
@@ -196,6 +205,24 @@ struct MessageAdded {
 #[derive(Deserialize)]
 struct StoredMessage {
     body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeliveryEvent {
+    delivery: Delivery,
+}
+
+#[derive(Deserialize)]
+struct Delivery {
+    event_type: String,
+    params: HashMap<String, String>,
+}
+
+/// Unix milliseconds of an RFC 3339 timestamp (`2026-11-25T17:20:00.123Z`).
+pub fn unix_ms(timestamp: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 impl Observer {
@@ -232,6 +259,13 @@ impl Observer {
     pub fn times_seen(&self, token: &str) -> usize {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.stamps.get(token).map_or(0, Vec::len)
+    }
+
+    /// The emulator's creation time of the message with `token` (unix ms,
+    /// whole milliseconds), when its `onMessageSent` delivery was seen.
+    pub fn created_ms(&self, token: &str) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.created_ms.get(token).copied()
     }
 
     /// Events the emulator dropped for this subscriber (it fell behind).
@@ -302,6 +336,26 @@ async fn follow(
                             .push(at);
                     }
                 }
+                "webhook.delivery" => {
+                    let Ok(event) = serde_json::from_str::<DeliveryEvent>(&data) else {
+                        continue;
+                    };
+                    let d = event.delivery;
+                    if d.event_type != "onMessageSent" {
+                        continue;
+                    }
+                    let (Some(body), Some(created)) =
+                        (d.params.get("Body"), d.params.get("DateCreated"))
+                    else {
+                        continue;
+                    };
+                    if let Some(ms) = unix_ms(created) {
+                        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                        seen.created_ms
+                            .entry(token_of(body).to_owned())
+                            .or_insert(ms);
+                    }
+                }
                 _ => {}
             }
         }
@@ -350,6 +404,13 @@ mod tests {
         );
         assert_eq!(next_sse_event(&mut buffer), None);
         assert_eq!(buffer, "event: part");
+    }
+
+    #[test]
+    fn webhook_timestamps_become_unix_milliseconds() {
+        assert_eq!(unix_ms("1970-01-01T00:00:01.234Z"), Some(1234));
+        assert_eq!(unix_ms("2022-01-18T10:33:50.399Z"), Some(1_642_502_030_399));
+        assert_eq!(unix_ms("not a date"), None);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Throughput {
     pub ack: Option<Summary>,
     /// Emit → `message.added` seen on the emulator's event stream.
     pub stored: Option<Summary>,
+    /// Emit (wall clock, µs) → the emulator's own creation stamp (`DateCreated`
+    /// of its `onMessageSent` webhook, whole ms).
+    pub created: Option<Summary>,
     /// CPU seconds during the measured phase, per process (when known).
     pub server_cpu_s: Option<f64>,
     pub emulator_cpu_s: Option<f64>,
@@ -152,12 +155,12 @@ impl Report {
         );
         if !self.throughput.is_empty() {
             md.push_str("### 1 + 4. Customer → Flex (emulator store)\n\n");
-            md.push_str("| target | customers × msgs | stored once / lost / dup | stored msg/s | acked msg/s | emit→ack ms p50 / p95 / p99 / max | emit→stored ms p50 / p95 / p99 / max | server CPU ms/msg | server RSS MiB |\n");
-            md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+            md.push_str("| target | customers × msgs | stored once / lost / dup | stored msg/s | acked msg/s | emit→ack ms p50 / p95 / p99 / max | emit→stored (seen) ms p50 / p95 / p99 / max | emit→stored (emulator stamp) ms p50 / p95 / p99 / max | server CPU ms/msg | server RSS MiB |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for t in &self.throughput {
                 let _ = writeln!(
                     md,
-                    "| {} | {} × {} | {} / {} / {} | {} | {:.0} | {} | {} | {} | {} |",
+                    "| {} | {} × {} | {} / {} / {} | {} | {:.0} | {} | {} | {} | {} | {} |",
                     t.target,
                     t.customers,
                     t.messages_per_customer,
@@ -168,6 +171,7 @@ impl Report {
                     t.acked_per_s,
                     pcts(&t.ack),
                     pcts(&t.stored),
+                    pcts(&t.created),
                     opt(t.server_cpu_ms_per_message, 3),
                     opt(t.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
                 );
@@ -176,8 +180,16 @@ impl Report {
             if let (Some(b), Some(f)) = (find("bridge"), find("floor")) {
                 let _ = writeln!(
                     md,
-                    "\nbridge / floor: stored msg/s ×{}, emit→stored p50 ×{}, p99 ×{}, server CPU per message ×{}",
+                    "\nbridge / floor: stored msg/s ×{}, emit→stored (emulator stamp) p50 ×{}, p99 ×{}; (seen) p50 ×{}, p99 ×{}; server CPU per message ×{}",
                     opt(ratio(b.stored_per_s, f.stored_per_s), 2),
+                    opt(
+                        ratio(b.created.map(|s| s.p50_ms), f.created.map(|s| s.p50_ms)),
+                        2
+                    ),
+                    opt(
+                        ratio(b.created.map(|s| s.p99_ms), f.created.map(|s| s.p99_ms)),
+                        2
+                    ),
                     opt(
                         ratio(b.stored.map(|s| s.p50_ms), f.stored.map(|s| s.p50_ms)),
                         2

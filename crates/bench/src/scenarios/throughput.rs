@@ -12,7 +12,7 @@
 //!    every body token in `/_emulator/state`: each must be there exactly once.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::customer::Customer;
 use crate::emulator::{Observer, token_of};
@@ -36,7 +36,16 @@ pub struct Plan {
 struct Sent {
     token: String,
     emitted: Instant,
+    /// The same instant on the wall clock (unix µs), to compare with the
+    /// emulator's own millisecond stamp.
+    emitted_unix_us: i64,
     acked: Option<Instant>,
+}
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn token(prefix: &str, customer: usize, message: &str) -> String {
@@ -121,6 +130,7 @@ pub async fn run(
                 }
                 let token = token(&prefix, i, &format!("m{m}"));
                 let text = body(&token, i);
+                let emitted_unix_us = unix_us();
                 let emitted = Instant::now();
                 let acked = match customer.send(&token, &text).await {
                     Ok((accepted, at)) if accepted.client_message_id == token => Some(at),
@@ -139,6 +149,7 @@ pub async fn run(
                 sent.push(Sent {
                     token,
                     emitted,
+                    emitted_unix_us,
                     acked,
                 });
             }
@@ -224,10 +235,19 @@ pub async fn run(
         .filter_map(|s| s.acked.map(|a| a - s.emitted))
         .collect();
     let mut stored_latency = Vec::new();
+    let mut created_latency = Vec::new();
     let mut last_stored = None;
     let mut lagged = 0;
     if let Some(observer) = &observer {
         lagged = observer.lagged();
+        for s in &sent {
+            if let Some(ms) = observer.created_ms(&s.token) {
+                // The stamp is truncated to the millisecond: the store
+                // happened within [ms, ms + 1); below zero means "same ms".
+                let us = (ms * 1000 - s.emitted_unix_us).max(0);
+                created_latency.push(Duration::from_micros(us.unsigned_abs()));
+            }
+        }
         let emitted: HashMap<&str, Instant> = sent
             .iter()
             .map(|s| (token_of(&s.token), s.emitted))
@@ -272,6 +292,7 @@ pub async fn run(
         },
         ack: summarize(&mut ack_latency),
         stored: summarize(&mut stored_latency),
+        created: summarize(&mut created_latency),
         server_cpu_s: server_cpu,
         emulator_cpu_s: cpu_after.1.zip(cpu_before.1).map(|(a, b)| a - b),
         generator_cpu_s: cpu_after.2 - cpu_before.2,
