@@ -90,6 +90,10 @@ pub struct RunArgs {
     /// conversation of scenario 2 gets an agent).
     #[arg(long, default_value_t = 10)]
     pub agents: usize,
+    /// Extra environment for the spawned bridge, e.g.
+    /// `--bridge-env FLEXBRIDGE_OUTBOX_CONCURRENCY=256` (repeatable; for tuning runs).
+    #[arg(long, value_parser = parse_key_value)]
+    pub bridge_env: Vec<(String, String)>,
     /// Skip scenario 4b (the emulator alone).
     #[arg(long)]
     pub no_emulator_alone: bool,
@@ -118,4 +122,40 @@ pub struct FloorArgs {
     /// Ack every message at once, relay nothing.
     #[arg(long)]
     pub echo: bool,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_env_is_key_equals_value() {
+        assert_eq!(
+            parse_key_value("A=b=c"),
+            Ok(("A".to_owned(), "b=c".to_owned()))
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+
+    #[test]
+    fn quick_and_floor_command_lines_parse() {
+        let cli = Cli::try_parse_from(["flexbridge-bench", "--quick", "--targets", "floor,echo"])
+            .unwrap();
+        assert!(cli.run.quick);
+        assert_eq!(cli.run.targets, Some(vec![Which::Floor, Which::Echo]));
+        let cli =
+            Cli::try_parse_from(["flexbridge-bench", "floor", "--echo", "--port", "0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Floor(ref f)) if f.echo));
+    }
 }

@@ -155,12 +155,12 @@ impl Report {
         );
         if !self.throughput.is_empty() {
             md.push_str("### 1 + 4. Customer → Flex (emulator store)\n\n");
-            md.push_str("| target | customers × msgs | stored once / lost / dup | stored msg/s | acked msg/s | emit→ack ms p50 / p95 / p99 / max | emit→stored (seen) ms p50 / p95 / p99 / max | emit→stored (emulator stamp) ms p50 / p95 / p99 / max | server CPU ms/msg | server RSS MiB |\n");
-            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+            md.push_str("| target | customers × msgs | stored once / lost / dup | stored msg/s | acked msg/s | emit→ack ms p50 / p95 / p99 / max | emit→stored (seen) ms p50 / p95 / p99 / max | emit→stored (emulator stamp) ms p50 / p95 / p99 / max | server CPU ms/msg | CPU s server / emulator / generator | server RSS MiB |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
             for t in &self.throughput {
                 let _ = writeln!(
                     md,
-                    "| {} | {} × {} | {} / {} / {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+                    "| {} | {} × {} | {} / {} / {} | {} | {:.0} | {} | {} | {} | {} | {} / {} / {:.2} | {} |",
                     t.target,
                     t.customers,
                     t.messages_per_customer,
@@ -173,6 +173,9 @@ impl Report {
                     pcts(&t.stored),
                     pcts(&t.created),
                     opt(t.server_cpu_ms_per_message, 3),
+                    opt(t.server_cpu_s, 2),
+                    opt(t.emulator_cpu_s, 2),
+                    t.generator_cpu_s,
                     opt(t.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
                 );
             }

@@ -169,6 +169,7 @@ async fn start_server(
     places: &Places,
     flex: Option<&Flex>,
     label: &str,
+    bridge_env: &[(String, String)],
 ) -> anyhow::Result<Process> {
     match which {
         Which::Echo => {
@@ -199,6 +200,7 @@ async fn start_server(
             // aggregate of many, so it is lifted (and said so in the notes).
             env.push(("FLEXBRIDGE_RATE_BURST".into(), "1000000".into()));
             env.push(("FLEXBRIDGE_RATE_PER_SECOND".into(), "1000000".into()));
+            env.extend(bridge_env.iter().cloned());
             let args = ["serve", "--port", &port.to_string()].map(String::from);
             Process::spawn(label, &program, &args, &env, &places.logs).await
         }
@@ -214,6 +216,14 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
     let sizes = Sizes::from(args);
     let places = places(args, unix)?;
     let nofile = procs::raise_nofile_limit()?;
+    let bridge_env_note = (!args.bridge_env.is_empty()).then(|| {
+        let pairs: Vec<String> = args
+            .bridge_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("extra bridge environment: {}", pairs.join(" "))
+    });
     let prefix = format!("b{:x}", unix % 0xfffff);
     let mut report = Report {
         command,
@@ -226,9 +236,13 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
         replies: Vec::new(),
         capacity: Vec::new(),
         emulator_alone: None,
-        notes: vec![format!("open-files limit raised to {nofile}")],
+        notes: vec![
+            format!("open-files limit raised to {nofile}"),
+            "the bridge runs with its per-customer rate limit lifted (FLEXBRIDGE_RATE_BURST/PER_SECOND=1000000)".into(),
+        ],
         problems: Vec::new(),
     };
+    report.notes.extend(bridge_env_note);
     let agents = args.agents.max(1);
     let capacity = sizes.customers.div_ceil(agents).max(1);
 
@@ -314,7 +328,7 @@ async fn run_spawned(
     let name = which.name();
     let prefix = format!("{prefix}-{name}");
     if which == Which::Echo {
-        let server = start_server(which, places, None, "echo").await?;
+        let server = start_server(which, places, None, "echo", &[]).await?;
         let target = Target {
             name,
             url: &server.url,
@@ -336,7 +350,7 @@ async fn run_spawned(
     }
     let flex = start_emulator(places, &format!("emulator-{name}"), agents, capacity).await?;
     let outcome = async {
-        let server = start_server(which, places, Some(&flex), name).await?;
+        let server = start_server(which, places, Some(&flex), name, &args.bridge_env).await?;
         let target = Target {
             name,
             url: &server.url,
@@ -418,7 +432,7 @@ async fn run_capacity_fresh(
     nofile: u64,
 ) -> anyhow::Result<crate::report::Capacity> {
     let label = format!("{}-idle", which.name());
-    let server = start_server(which, places, Some(flex), &label).await?;
+    let server = start_server(which, places, Some(flex), &label, &args.bridge_env).await?;
     let target = Target {
         name: which.name(),
         url: &server.url,
@@ -443,7 +457,7 @@ async fn run_emulator_alone(
 ) -> anyhow::Result<()> {
     let flex = start_emulator(places, "emulator-alone", 1, 1).await?;
     let outcome = async {
-        let sink = start_server(Which::Floor, places, Some(&flex), "webhook-sink").await?;
+        let sink = start_server(Which::Floor, places, Some(&flex), "webhook-sink", &[]).await?;
         let plan = emulator_alone::Plan {
             channels: sizes.customers,
             messages: sizes.messages,
