@@ -100,6 +100,8 @@ pub struct EmulatorAlone {
     /// the store, compare with the `stored` columns above.
     pub observed: Option<Summary>,
     pub emulator_cpu_s: Option<f64>,
+    /// CPU of the benchmark process (the HTTP client) meanwhile.
+    pub client_cpu_s: Option<f64>,
 }
 
 /// A whole run.
@@ -130,6 +132,16 @@ fn pcts(s: &Option<Summary>) -> String {
             s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
         ),
         None => "–".to_owned(),
+    }
+}
+
+/// Percentiles, and "(k of n)" when only k of the n messages have a sample.
+fn coverage(s: &Option<Summary>, n: usize) -> String {
+    match s {
+        Some(summary) if summary.count < n => {
+            format!("{} ({} of {n})", pcts(s), summary.count)
+        }
+        _ => pcts(s),
     }
 }
 
@@ -167,11 +179,15 @@ impl Report {
                     t.stored_once,
                     t.lost,
                     t.duplicated,
-                    opt(t.stored_per_s, 0),
+                    if t.observer_lagged > 0 {
+                        format!("~{}", opt(t.stored_per_s, 0))
+                    } else {
+                        opt(t.stored_per_s, 0)
+                    },
                     t.acked_per_s,
                     pcts(&t.ack),
-                    pcts(&t.stored),
-                    pcts(&t.created),
+                    coverage(&t.stored, t.stored_once),
+                    coverage(&t.created, t.stored_once),
                     opt(t.server_cpu_ms_per_message, 3),
                     opt(t.server_cpu_s, 2),
                     opt(t.emulator_cpu_s, 2),
@@ -262,11 +278,11 @@ impl Report {
         }
         if let Some(e) = &self.emulator_alone {
             md.push_str("### 4b. The emulator alone (`POST /v2/Services/{IS}/Channels/{CH}/Messages`, webhooks on)\n\n");
-            md.push_str("| channels × msgs | created / failed | created msg/s | POST→201 ms p50 / p95 / p99 / max | POST→observed ms p50 / p95 / p99 / max | emulator CPU s |\n");
+            md.push_str("| channels × msgs | created / failed | created msg/s | POST→201 ms p50 / p95 / p99 / max | POST→observed ms p50 / p95 / p99 / max | CPU s emulator / client |\n");
             md.push_str("|---|---|---|---|---|---|\n");
             let _ = writeln!(
                 md,
-                "| {} × {} | {} / {} | {:.0} | {} | {} | {} |\n",
+                "| {} × {} | {} / {} | {:.0} | {} | {} | {} / {} |\n",
                 e.channels,
                 e.messages_per_channel,
                 e.created,
@@ -275,7 +291,11 @@ impl Report {
                 pcts(&e.latency),
                 pcts(&e.observed),
                 opt(e.emulator_cpu_s, 2),
+                opt(e.client_cpu_s, 2),
             );
+        }
+        if self.throughput.iter().any(|t| t.observer_lagged > 0) {
+            md.push_str("- note: ~ marks a rate where the emulator's event stream dropped events for the observer (its buffer overflowed); latency columns then say how many messages have a sample\n");
         }
         for note in &self.notes {
             let _ = writeln!(md, "- note: {note}");

@@ -6,7 +6,9 @@
 //! 200), then C concurrent senders each post M messages one after the other
 //! (`POST …/Messages`, `X-Twilio-Webhook-Enabled: true`): the emulator does
 //! exactly the work a relayed customer message costs it (store, event,
-//! Studio/task bookkeeping, one signed webhook). Latency is POST → 201 on the
+//! Studio/task bookkeeping, one signed webhook); one warm-up message per
+//! channel first starts its Studio execution and task, as in scenario 1.
+//! Latency is POST → 201 on the
 //! client's clock; "observed" is POST → `message.added` on the event stream,
 //! i.e. what the observer of scenario 1 adds to a store it did not wait for.
 
@@ -51,8 +53,25 @@ pub async fn run(
             .await?;
         channels.push((identity, channel));
     }
+    // Warm-up: the first webhook-enabled message of a channel starts its
+    // Studio execution and task; scenario 1 does that before its clock
+    // starts, so this one does too.
+    let warmups = channels.iter().map(|(identity, channel)| {
+        let body = format!("{prefix}-warm {identity}");
+        let twilio = &twilio;
+        let service = &account.chat_service_sid;
+        async move {
+            twilio
+                .create_message(service, channel, identity, &body, "{}")
+                .await
+        }
+    });
+    for result in futures::future::join_all(warmups).await {
+        result?;
+    }
     let observer = Observer::start(emulator).await?;
     let cpu_before = process.and_then(|p| p.cpu().ok());
+    let own_before = crate::procs::own_cpu().ok();
     let started = Instant::now();
     let deadline = started + plan.timeout;
     let senders = channels.iter().enumerate().map(|(i, (identity, channel))| {
@@ -82,6 +101,7 @@ pub async fn run(
         .collect();
     let elapsed = started.elapsed();
     let cpu_after = process.and_then(|p| p.cpu().ok());
+    let own_after = crate::procs::own_cpu().ok();
     let tokens: Vec<String> = done.iter().map(|d| d.0.clone()).collect();
     observer.wait_for(&tokens, Duration::from_secs(10)).await;
 
@@ -117,6 +137,9 @@ pub async fn run(
             observed: summarize(&mut observed),
             emulator_cpu_s: cpu_after
                 .zip(cpu_before)
+                .map(|(a, b)| (a - b).as_secs_f64()),
+            client_cpu_s: own_after
+                .zip(own_before)
                 .map(|(a, b)| (a - b).as_secs_f64()),
         },
         problems,

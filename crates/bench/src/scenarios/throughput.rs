@@ -285,8 +285,10 @@ pub async fn run(
         lost,
         duplicated,
         acked_per_s: rate(last_ack, acked).unwrap_or(0.0),
-        stored_per_s: if observer.is_some() && lagged == 0 {
-            rate(last_stored, stored_latency.len())
+        // When the observer lagged, the last store it saw may not be the
+        // last one: the rate is then marked approximate in the report.
+        stored_per_s: if observer.is_some() {
+            rate(last_stored, stored_once)
         } else {
             None
         },
