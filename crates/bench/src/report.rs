@@ -306,3 +306,97 @@ impl Report {
         md
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(p50: f64) -> Summary {
+        Summary {
+            count: 10,
+            p50_ms: p50,
+            p95_ms: p50 * 2.0,
+            p99_ms: p50 * 3.0,
+            max_ms: p50 * 4.0,
+            mean_ms: p50,
+        }
+    }
+
+    fn row(target: &str, rate: f64, p50: f64, cpu: f64) -> Throughput {
+        Throughput {
+            target: target.into(),
+            customers: 2,
+            messages_per_customer: 5,
+            sent: 10,
+            acked: 10,
+            stored_once: 10,
+            lost: 0,
+            duplicated: 0,
+            acked_per_s: rate,
+            stored_per_s: Some(rate),
+            ack: Some(summary(1.0)),
+            stored: Some(summary(p50)),
+            created: Some(summary(p50)),
+            server_cpu_s: Some(cpu),
+            emulator_cpu_s: None,
+            generator_cpu_s: 0.1,
+            server_cpu_ms_per_message: Some(cpu * 100.0),
+            server_rss_kib: Some(2048),
+            observer_lagged: 0,
+            wall_s: 1.0,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            command: "flexbridge-bench".into(),
+            quick: true,
+            unix_time: 0,
+            load_before: None,
+            load_after: None,
+            bin_dir: "target/debug".into(),
+            throughput: vec![
+                row("floor", 1000.0, 2.0, 0.1),
+                row("bridge", 250.0, 8.0, 0.4),
+            ],
+            replies: Vec::new(),
+            capacity: Vec::new(),
+            emulator_alone: None,
+            notes: Vec::new(),
+            problems: vec!["bridge: 1 of 10 messages never stored".into()],
+        }
+    }
+
+    #[test]
+    fn the_markdown_has_a_row_per_target_and_the_bridge_over_floor_ratios() {
+        let md = report().markdown();
+        assert!(md.contains("| floor | 2 × 5 | 10 / 0 / 0 | 1000 |"), "{md}");
+        assert!(md.contains("| bridge | 2 × 5 | 10 / 0 / 0 | 250 |"), "{md}");
+        assert!(
+            md.contains(
+                "bridge / floor: stored msg/s ×0.25, emit→stored (emulator stamp) p50 ×4.00"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("server CPU per message ×4.00"), "{md}");
+        assert!(md.contains("- PROBLEM: bridge: 1 of 10 messages never stored"));
+    }
+
+    #[test]
+    fn partial_samples_and_lagged_rates_are_marked() {
+        let mut r = report();
+        r.throughput[1].observer_lagged = 3;
+        r.throughput[1].stored_once = 12;
+        let md = r.markdown();
+        assert!(md.contains("| ~250 |"), "{md}");
+        assert!(md.contains("(10 of 12)"), "{md}");
+        assert!(md.contains("dropped events for the observer"));
+    }
+
+    #[test]
+    fn the_json_carries_every_number() {
+        let json = serde_json::to_value(report()).unwrap();
+        assert_eq!(json["throughput"][1]["stored_per_s"], 250.0);
+        assert_eq!(json["throughput"][0]["stored"]["p99_ms"], 6.0);
+    }
+}
