@@ -58,6 +58,9 @@ pub struct Replies {
     pub duplicated: usize,
     /// Control-API POST issued → `message` event read on the customer socket.
     pub latency: Option<Summary>,
+    /// The emulator's creation stamp of the reply (whole ms) → the socket's
+    /// receipt, on the wall clock.
+    pub created_to_socket: Option<Summary>,
     pub received_per_s: f64,
 }
 
@@ -227,12 +230,12 @@ impl Report {
         }
         if !self.replies.is_empty() {
             md.push_str("### 2. Agent → customer\n\n");
-            md.push_str("| target | conversations × replies | received once / lost / dup | received msg/s | agent send→socket ms p50 / p95 / p99 / max |\n");
-            md.push_str("|---|---|---|---|---|\n");
+            md.push_str("| target | conversations × replies | received once / lost / dup | received msg/s | agent send→socket ms p50 / p95 / p99 / max | emulator stamp→socket ms p50 / p95 / p99 / max |\n");
+            md.push_str("|---|---|---|---|---|---|\n");
             for r in &self.replies {
                 let _ = writeln!(
                     md,
-                    "| {} | {} × {} | {} / {} / {} | {:.0} | {} |",
+                    "| {} | {} × {} | {} / {} / {} | {:.0} | {} | {} |",
                     r.target,
                     r.conversations,
                     r.replies_per_conversation,
@@ -241,6 +244,7 @@ impl Report {
                     r.duplicated,
                     r.received_per_s,
                     pcts(&r.latency),
+                    coverage(&r.created_to_socket, r.received_once),
                 );
             }
             md.push('\n');

@@ -12,14 +12,19 @@
 //!    webhook dispatch and the relay, to the customer: an upper bound of
 //!    "webhook send → socket" (the delivery log's `at` is stamped after the
 //!    webhook's answer, in ms, so it cannot start the clock).
+//! 4. Second measure, closer to the webhook send: the emulator's creation
+//!    stamp of the reply (`DateCreated` of its `onMessageSent` webhook, whole
+//!    ms, read off the event stream) → the socket's receipt on the wall
+//!    clock. The webhook is queued right after that stamp, so this covers
+//!    the dispatcher queue, the signed POST, the relay and the socket.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
 use crate::customer::{Customer, MessageIn};
-use crate::emulator::{Emulator, token_of};
+use crate::emulator::{Emulator, Observer, token_of};
 use crate::report::Replies;
 use crate::stats::summarize;
 
@@ -143,6 +148,15 @@ pub async fn run(
         ));
     }
 
+    let observer = Observer::start(emulator).await?;
+    // One (monotonic, wall clock) pair to put socket receipts on the wall
+    // clock the emulator's millisecond stamps use.
+    let anchor = (Instant::now(), SystemTime::now());
+    let wall_us = |at: Instant| -> i64 {
+        let wall = anchor.1 + at.saturating_duration_since(anchor.0);
+        wall.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+    };
     let reply_prefix = format!("{prefix}-r");
     let started = Instant::now();
     let deadline = started + plan.timeout;
@@ -190,7 +204,10 @@ pub async fn run(
         received.extend(got);
     }
 
+    // Give the stream a moment to deliver the last webhook.delivery events.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut latency = Vec::new();
+    let mut from_created = Vec::new();
     let (mut once, mut lost, mut duplicated) = (0, 0, 0);
     let mut last = None;
     for (token, at, error) in &sent {
@@ -206,6 +223,10 @@ pub async fn run(
                 once += 1;
                 latency.push(first.saturating_duration_since(*at));
                 last = last.max(Some(*first));
+                if let Some(ms) = observer.created_ms(token) {
+                    let us = (wall_us(*first) - ms * 1000).max(0);
+                    from_created.push(Duration::from_micros(us.unsigned_abs()));
+                }
             }
             Some(many) => {
                 duplicated += 1;
@@ -235,6 +256,7 @@ pub async fn run(
         lost,
         duplicated,
         latency: summarize(&mut latency),
+        created_to_socket: summarize(&mut from_created),
         received_per_s: if elapsed > 0.0 {
             (once + duplicated) as f64 / elapsed
         } else {
