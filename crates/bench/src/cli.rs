@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// Agent replies per conversation in scenario 2 [default: 5, quick 3].
     #[arg(long)]
     pub replies: Option<usize>,
+    /// Aggregate rate (messages/s) of the extra open-loop phase of scenario 1,
+    /// for latencies below saturation; 0 skips it [default: 200, quick 100].
+    #[arg(long)]
+    pub paced_rate: Option<f64>,
     /// Cumulative idle-customer steps of scenario 3 [default: 1000,5000,10000; quick 200].
     #[arg(long, value_delimiter = ',')]
     pub idle: Option<Vec<usize>>,

@@ -14,6 +14,10 @@ pub struct Throughput {
     pub target: String,
     pub customers: usize,
     pub messages_per_customer: usize,
+    /// `None`: closed loop (each customer waits for its ack before the next
+    /// emit). `Some(r)`: open loop, r messages/s in aggregate, latencies
+    /// counted from each message's due time.
+    pub offered_per_s: Option<f64>,
     /// Messages emitted in the measured phase (warm-up excluded).
     pub sent: usize,
     /// Acked `{ok}` with the right client message id.
@@ -198,11 +202,26 @@ impl Report {
                     opt(t.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
                 );
             }
-            let find = |name: &str| self.throughput.iter().find(|t| t.target == name);
-            if let (Some(b), Some(f)) = (find("bridge"), find("floor")) {
+            let find = |name: &str, pace: Option<f64>| {
+                self.throughput
+                    .iter()
+                    .find(|t| t.target.split(' ').next() == Some(name) && t.offered_per_s == pace)
+            };
+            let paces: Vec<Option<f64>> = self
+                .throughput
+                .iter()
+                .filter(|t| t.target.starts_with("bridge"))
+                .map(|t| t.offered_per_s)
+                .collect();
+            for pace in paces {
+                let (Some(b), Some(f)) = (find("bridge", pace), find("floor", pace)) else {
+                    continue;
+                };
                 let _ = writeln!(
                     md,
-                    "\nbridge / floor: stored msg/s ×{}, emit→stored (emulator stamp) p50 ×{}, p99 ×{}; (seen) p50 ×{}, p99 ×{}; server CPU per message ×{}",
+                    "\n{} / {}: stored msg/s ×{}, emit→stored (emulator stamp) p50 ×{}, p99 ×{}; (seen) p50 ×{}, p99 ×{}; server CPU per message ×{}",
+                    b.target,
+                    f.target,
                     opt(ratio(b.stored_per_s, f.stored_per_s), 2),
                     opt(
                         ratio(b.created.map(|s| s.p50_ms), f.created.map(|s| s.p50_ms)),
@@ -329,6 +348,7 @@ mod tests {
     fn row(target: &str, rate: f64, p50: f64, cpu: f64) -> Throughput {
         Throughput {
             target: target.into(),
+            offered_per_s: None,
             customers: 2,
             messages_per_customer: 5,
             sent: 10,

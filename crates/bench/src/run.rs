@@ -32,6 +32,7 @@ struct Sizes {
     replies: usize,
     idle: Vec<usize>,
     timeout: Duration,
+    paced_rate: Option<f64>,
 }
 
 impl Sizes {
@@ -47,6 +48,8 @@ impl Sizes {
                 vec![1000, 5000, 10000]
             }),
             timeout: Duration::from_secs(args.timeout_s.unwrap_or(if q { 30 } else { 120 })),
+            paced_rate: Some(args.paced_rate.unwrap_or(if q { 100.0 } else { 200.0 }))
+                .filter(|rate| *rate > 0.0),
         }
     }
 }
@@ -340,11 +343,12 @@ async fn run_spawned(
             messages: sizes.messages,
             timeout: sizes.timeout,
             connect_parallel: args.connect_parallel,
+            paced_rate: None,
         };
         let result = throughput::run(&target, &prefix, plan).await;
         server.stop().await;
-        let (result, _customers, problems) = result?;
-        report.throughput.push(result);
+        let (results, _customers, problems) = result?;
+        report.throughput.extend(results);
         report.problems.extend(problems);
         return Ok(());
     }
@@ -383,10 +387,11 @@ async fn run_target(
         messages: sizes.messages,
         timeout: sizes.timeout,
         connect_parallel: args.connect_parallel,
+        paced_rate: sizes.paced_rate,
     };
     match throughput::run(target, prefix, plan).await {
-        Ok((result, customers, problems)) => {
-            report.throughput.push(result);
+        Ok((results, customers, problems)) => {
+            report.throughput.extend(results);
             report.problems.extend(problems);
             let plan = replies::Plan {
                 replies: sizes.replies,

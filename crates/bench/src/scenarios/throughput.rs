@@ -10,6 +10,10 @@
 //!    closed loop; latencies therefore include queueing at saturation).
 //! 4. Wait (bounded) until the observer saw every message stored, then count
 //!    every body token in `/_emulator/state`: each must be there exactly once.
+//! 5. With a paced rate R: the same again as an open loop (message m of
+//!    customer i due at (m·N + i)/R s, emitted without waiting for earlier
+//!    acks, latencies counted from the due time), for latencies below
+//!    saturation.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,16 +34,20 @@ pub struct Plan {
     /// Bound on the measured phase plus the wait for the store.
     pub timeout: Duration,
     pub connect_parallel: usize,
+    /// Also run an open-loop phase at this aggregate rate (messages/s).
+    pub paced_rate: Option<f64>,
 }
 
 /// One message's life on the generator's clock.
 struct Sent {
     token: String,
+    /// When the emit was due (closed loop: when it was made).
     emitted: Instant,
     /// The same instant on the wall clock (unix µs), to compare with the
     /// emulator's own millisecond stamp.
     emitted_unix_us: i64,
-    acked: Option<Instant>,
+    /// When the ack arrived, or why there was none.
+    outcome: Result<Instant, String>,
 }
 
 fn unix_us() -> i64 {
@@ -62,7 +70,7 @@ pub async fn run(
     target: &Target<'_>,
     prefix: &str,
     plan: Plan,
-) -> anyhow::Result<(Throughput, Vec<Customer>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Throughput>, Vec<Customer>, Vec<String>)> {
     let mut problems = Vec::new();
     let (customers, error) =
         connect_customers(target.url, prefix, 0, plan.customers, plan.connect_parallel).await;
@@ -110,6 +118,43 @@ pub async fn run(
         }
     }
 
+    let mut results = Vec::new();
+    let (closed, found) =
+        measure(target, observer.as_ref(), &customers, prefix, plan, None).await?;
+    results.push(closed);
+    problems.extend(found);
+    if let Some(rate) = plan.paced_rate {
+        let (paced, found) = measure(
+            target,
+            observer.as_ref(),
+            &customers,
+            prefix,
+            plan,
+            Some(rate),
+        )
+        .await?;
+        results.push(paced);
+        problems.extend(found);
+    }
+    Ok((results, customers, problems))
+}
+
+/// One measured phase: closed loop (`pace` = None) or paced at `pace`
+/// messages per second in aggregate.
+async fn measure(
+    target: &Target<'_>,
+    observer: Option<&Observer>,
+    customers: &[Customer],
+    prefix: &str,
+    plan: Plan,
+    pace: Option<f64>,
+) -> anyhow::Result<(Throughput, Vec<String>)> {
+    let mut problems = Vec::new();
+    let tag = if pace.is_some() { "p" } else { "m" };
+    let label = match pace {
+        Some(rate) => format!("{} @ {rate:.0}/s", target.name),
+        None => target.name.to_owned(),
+    };
     // Measured phase.
     let cpu_before = (
         cpu_s(target.process),
@@ -118,57 +163,65 @@ pub async fn run(
     );
     let started = Instant::now();
     let deadline = started + plan.timeout;
-    let per_customer = customers.iter().enumerate().map(|(i, customer)| {
-        let prefix = prefix.to_owned();
-        async move {
-            let mut sent = Vec::with_capacity(plan.messages);
-            let mut failures = Vec::new();
-            for m in 0..plan.messages {
-                if Instant::now() >= deadline {
-                    failures.push(format!("customer {i}: timed out before message {m}"));
-                    break;
-                }
-                let token = token(&prefix, i, &format!("m{m}"));
-                let text = body(&token, i);
-                let emitted_unix_us = unix_us();
-                let emitted = Instant::now();
-                let acked = match customer.send(&token, &text).await {
-                    Ok((accepted, at)) if accepted.client_message_id == token => Some(at),
-                    Ok((accepted, _)) => {
-                        failures.push(format!(
-                            "{token}: acked as {:?}",
-                            accepted.client_message_id
-                        ));
-                        None
-                    }
-                    Err(e) => {
-                        failures.push(format!("{token}: {e}"));
-                        None
-                    }
-                };
-                sent.push(Sent {
-                    token,
-                    emitted,
-                    emitted_unix_us,
-                    acked,
-                });
-            }
-            (sent, failures)
-        }
-    });
-    let results = futures::future::join_all(per_customer).await;
     let mut sent = Vec::new();
-    for (s, failures) in results {
-        sent.extend(s);
-        problems.extend(
-            failures
-                .into_iter()
-                .map(|f| format!("{}: {f}", target.name)),
-        );
+    match pace {
+        None => {
+            // Closed loop: each customer's next emit waits for its ack.
+            let per_customer = customers
+                .iter()
+                .enumerate()
+                .map(|(i, customer)| async move {
+                    let mut sent = Vec::with_capacity(plan.messages);
+                    for m in 0..plan.messages {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        let token = token(prefix, i, &format!("{tag}{m}"));
+                        sent.push(emit(customer, token, i, Instant::now()).await);
+                    }
+                    sent
+                });
+            for s in futures::future::join_all(per_customer).await {
+                sent.extend(s);
+            }
+        }
+        Some(rate) => {
+            // Open loop: message m of customer i is due at (m·N + i) / rate;
+            // latency counts from the due time, so a late generator shows.
+            let n = customers.len();
+            let emits = (0..plan.messages).flat_map(|m| {
+                customers.iter().enumerate().map(move |(i, customer)| {
+                    let due = started + Duration::from_secs_f64((m * n + i) as f64 / rate);
+                    async move {
+                        tokio::time::sleep_until(due.into()).await;
+                        let token = token(prefix, i, &format!("{tag}{m}"));
+                        emit(customer, token, i, due).await
+                    }
+                })
+            });
+            sent = futures::future::join_all(emits).await;
+        }
     }
-    let last_ack = sent.iter().filter_map(|s| s.acked).max();
+    for s in &sent {
+        if let Err(failure) = &s.outcome {
+            problems.push(format!("{label}: {}: {failure}", s.token));
+        }
+    }
+    let expected = customers.len() * plan.messages;
+    if sent.len() < expected {
+        problems.push(format!(
+            "{label}: only {} of {expected} messages were emitted within {:?}",
+            sent.len(),
+            plan.timeout
+        ));
+    }
+    let last_ack = sent
+        .iter()
+        .filter_map(|s| s.outcome.as_ref().ok())
+        .max()
+        .copied();
     let tokens: Vec<String> = sent.iter().map(|s| s.token.clone()).collect();
-    if let Some(observer) = &observer {
+    if let Some(observer) = observer {
         let left = deadline.saturating_duration_since(Instant::now());
         observer
             .wait_for(&tokens, left.max(Duration::from_secs(5)))
@@ -182,7 +235,7 @@ pub async fn run(
     let wall = started.elapsed();
 
     // Exactly once, from the store itself.
-    let acked = sent.iter().filter(|s| s.acked.is_some()).count();
+    let acked = sent.iter().filter(|s| s.outcome.is_ok()).count();
     let (mut stored_once, mut lost, mut duplicated) = (acked, 0, 0);
     if let Some((emulator, _)) = target.emulator {
         let mut counts = emulator.stored_bodies().await?;
@@ -199,7 +252,7 @@ pub async fn run(
                 1 => stored_once += 1,
                 n => {
                     duplicated += 1;
-                    problems.push(format!("{}: {t} stored {n} times", target.name));
+                    problems.push(format!("{label}: {t} stored {n} times"));
                 }
             }
         }
@@ -210,20 +263,21 @@ pub async fn run(
                 .take(5)
                 .collect();
             problems.push(format!(
-                "{}: {lost} of {} messages never stored (e.g. {examples:?})",
-                target.name,
+                "{label}: {lost} of {} messages never stored (e.g. {examples:?})",
                 tokens.len()
             ));
         }
+        let phase = format!("{prefix}-c");
         let unexpected = counts
             .keys()
-            .filter(|k| k.starts_with(prefix) && !k.ends_with("-w") && !tokens.contains(k))
+            .filter(|k| {
+                k.starts_with(&phase)
+                    && k.rsplit('-').next().is_some_and(|m| m.starts_with(tag))
+                    && !tokens.contains(k)
+            })
             .count();
         if unexpected > 0 {
-            problems.push(format!(
-                "{}: {unexpected} stored messages nobody sent",
-                target.name
-            ));
+            problems.push(format!("{label}: {unexpected} stored messages nobody sent"));
         }
     } else if acked < sent.len() {
         lost = sent.len() - acked;
@@ -232,13 +286,18 @@ pub async fn run(
     let first_emit = sent.iter().map(|s| s.emitted).min().unwrap_or(started);
     let mut ack_latency: Vec<Duration> = sent
         .iter()
-        .filter_map(|s| s.acked.map(|a| a - s.emitted))
+        .filter_map(|s| {
+            s.outcome
+                .as_ref()
+                .ok()
+                .map(|a| a.saturating_duration_since(s.emitted))
+        })
         .collect();
     let mut stored_latency = Vec::new();
     let mut created_latency = Vec::new();
     let mut last_stored = None;
     let mut lagged = 0;
-    if let Some(observer) = &observer {
+    if let Some(observer) = observer {
         lagged = observer.lagged();
         for s in &sent {
             if let Some(ms) = observer.created_ms(&s.token) {
@@ -259,8 +318,7 @@ pub async fn run(
             }
             if observer.times_seen(t) > 1 {
                 problems.push(format!(
-                    "{}: the event stream showed {t} stored {} times",
-                    target.name,
+                    "{label}: the event stream showed {t} stored {} times",
                     observer.times_seen(t)
                 ));
             }
@@ -276,7 +334,8 @@ pub async fn run(
         acked
     };
     let result = Throughput {
-        target: target.name.to_owned(),
+        target: label,
+        offered_per_s: pace,
         customers: customers.len(),
         messages_per_customer: plan.messages,
         sent: sent.len(),
@@ -305,5 +364,23 @@ pub async fn run(
         observer_lagged: lagged,
         wall_s: wall.as_secs_f64(),
     };
-    Ok((result, customers, problems))
+    Ok((result, problems))
+}
+
+/// Emits one message and waits for its ack; `emitted` is when it was due.
+async fn emit(customer: &Customer, token: String, i: usize, emitted: Instant) -> Sent {
+    let late = Instant::now().saturating_duration_since(emitted);
+    let emitted_unix_us = unix_us() - i64::try_from(late.as_micros()).unwrap_or(0);
+    let text = body(&token, i);
+    let outcome = match customer.send(&token, &text).await {
+        Ok((accepted, at)) if accepted.client_message_id == token => Ok(at),
+        Ok((accepted, _)) => Err(format!("acked as {:?}", accepted.client_message_id)),
+        Err(e) => Err(e.to_string()),
+    };
+    Sent {
+        token,
+        emitted,
+        emitted_unix_us,
+        outcome,
+    }
 }
