@@ -9,7 +9,7 @@ import { control, emulatorFor, launchChromium, twilioClientFor, waitFor, webhook
 import { openCustomerChat, parseJson, tasksForChannel } from './lib/middleware.mjs';
 
 /** Generous: a loaded 2-core machine runs several suites at once. */
-const UI_TIMEOUT = 15_000;
+const UI_TIMEOUT = 20_000;
 
 let browser;
 before(async () => {
@@ -42,6 +42,8 @@ async function chooseAgent(page, emulator, name) {
   const agent = agents.find((a) => a.name === name);
   assert.ok(agent, `agent ${name} exists: ${JSON.stringify(agents)}`);
   await page.getByTestId('agent-picker').selectOption(agent.sid);
+  // The agent's own view has loaded once the availability toggle speaks of them.
+  await page.locator(`[data-testid="availability-toggle"]:enabled[title^="${name} is "]`).waitFor();
   return agent;
 }
 
@@ -66,8 +68,8 @@ test('an agent accepts a chat in the console, replies, and ends it; the middlewa
   // A phone-sized console, open before anything happens: everything after this arrives live.
   const { page, requests, errors } = await openConsole(t, emulator, { viewport: { width: 360, height: 740 } });
   await page.getByTestId('connection-status').and(page.locator('[data-state="open"]')).waitFor();
-  await chooseAgent(page, emulator, 'alice');
-  await page.getByTestId('tasks-empty').waitFor({ state: 'visible' });
+  const alice = await chooseAgent(page, emulator, 'alice');
+  await page.getByTestId('tasks-empty').getByText('No tasks yet').waitFor();
 
   const { channel } = await openCustomerChat(client, emulator.bootstrap, {
     identity: 'customer-ada',
@@ -126,6 +128,10 @@ test('an agent accepts a chat in the console, replies, and ends it; the middlewa
   // Usable at 360 px: nothing overflows sideways. Self-contained: nothing fetched from elsewhere.
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 360, `the page is ${width} px wide at a 360 px viewport`);
+  assert.ok(
+    requests.some((url) => url === `${emulator.url}/_emulator/agents/${alice.sid}/tasks/${task.sid}/typing`),
+    'typing in the composer pinged the typing endpoint',
+  );
   const foreign = requests.filter((url) => !url.startsWith(`${emulator.url}/`) && !url.startsWith('data:'));
   assert.deepEqual(foreign, [], 'the console fetches only from the emulator');
   assert.deepEqual(errors, [], 'no script errors');
@@ -211,4 +217,35 @@ test('the console remembers the agent, switches availability, passes on rejected
   await emulator.stop();
   await status.and(page.locator('[data-state="down"]')).waitFor();
   assert.match(await status.textContent(), /down/i);
+});
+
+test('with a wrap-up time, an ended chat stays wrapping until the agent completes it', async (t) => {
+  const emulator = await emulatorFor(t, { agents: 1, seed: 204, extraArgs: ['--wrapup-seconds', '3600'] });
+  const receiver = await webhookReceiverFor(t);
+  const client = twilioClientFor(emulator);
+  const { page } = await openConsole(t, emulator);
+  await chooseAgent(page, emulator, 'alice');
+
+  const { channel } = await openCustomerChat(client, emulator.bootstrap, {
+    identity: 'customer-wren',
+    name: 'Wren',
+    body: 'Quick question',
+    webhookUrl: receiver.url,
+  });
+  const task = await taskFor(client, emulator, channel.sid);
+  const item = reservationItem(page, task.sid);
+  await item.getByTestId('accept-button').click();
+  await page.getByTestId('end-button').click();
+
+  await item.and(page.locator('[data-status="wrapping"]')).waitFor();
+  assert.equal(await page.getByTestId('chat-status').textContent(), 'Wrapping up');
+  assert.equal(await page.getByTestId('end-button').isVisible(), false);
+  const wrapping = await client.taskrouter.v1.workspaces(emulator.bootstrap.workspace_sid).tasks(task.sid).fetch();
+  assert.equal(wrapping.assignmentStatus, 'wrapping');
+
+  await page.getByTestId('complete-button').click();
+  await item.and(page.locator('[data-status="completed"]')).waitFor();
+  const completed = await client.taskrouter.v1.workspaces(emulator.bootstrap.workspace_sid).tasks(task.sid).fetch();
+  assert.equal(completed.assignmentStatus, 'completed');
+  assert.equal(await page.getByTestId('complete-button').isVisible(), false);
 });

@@ -86,7 +86,15 @@ test('the blog post flow runs unchanged against the emulator with only the base 
     .services(bootstrap.chat_service_sid)
     .channels(channel.sid)
     .webhooks.list();
-  assert.deepEqual(listedWebhooks.map((w) => w.sid).sort(), [onMessageSent.sid, onChannelUpdated.sid].sort());
+  // Ours, plus the studio webhook Flex put on the channel for the flow's integration.
+  assert.deepEqual(
+    listedWebhooks.filter((w) => w.type === 'webhook').map((w) => w.sid).sort(),
+    [onMessageSent.sid, onChannelUpdated.sid].sort(),
+  );
+  assert.deepEqual(
+    listedWebhooks.filter((w) => w.type === 'studio').map((w) => w.configuration.flow_sid),
+    [bootstrap.studio_flow_sid],
+  );
 
   // sendChatMessage(): a webhook-enabled REST message.
   const body = 'Hi! Where is my order <#1234>?';

@@ -26,6 +26,11 @@
   const RECONNECT_MIN_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
   const NOTICE_MS = 10000;
+  /** Event types that never change an agent view (docs/architecture.md §3.4). */
+  const IGNORED_EVENTS = new Set(['webhook.delivery', 'typing']);
+  /** The layout of console.css below 760 px: task list above the chat. */
+  const ONE_COLUMN = window.matchMedia('(max-width: 759px)');
+  const PAGE_TITLE = document.title;
   const STATUS_LABELS = {
     pending: 'Incoming',
     assigned: 'Active',
@@ -210,6 +215,7 @@
    * and events naming nothing we know how to filter on all count.
    */
   function isRelevant(type, data) {
+    if (IGNORED_EVENTS.has(type) || type.startsWith('studio_execution.')) return false;
     if (type.startsWith('agent') || type.includes('reset') || !data || typeof data !== 'object') return true;
     if (!state.agentSid) return false;
     const agentField = data.agent;
@@ -220,7 +226,7 @@
     const items = workItems();
     const task = sidIn(data.task);
     const reservation = sidIn(data.reservation);
-    const channel = data.channel_sid || data.conversation_sid || sidIn(data.channel);
+    const channel = data.channel_sid || data.conversation_sid || sidIn(data.channel) || sidIn(data.conversation);
     if (task && items.some((item) => taskSidOf(item) === task)) return true;
     if (reservation && items.some((item) => reservationSidOf(item) === reservation)) return true;
     if (channel && items.some((item) => item.channel_sid === channel)) return true;
@@ -385,7 +391,7 @@
 
   function accept(item) {
     const reservation = reservationSidOf(item);
-    state.selectedTask = taskSidOf(item);
+    selectTask(taskSidOf(item));
     return act(`accept:${reservation}`, () =>
       api('POST', agentPath(`/reservations/${seg(reservation)}/accept`)),
     );
@@ -451,11 +457,14 @@
   }
 
   function selectTask(taskSid) {
-    if (taskSid === state.selectedTask) return;
-    saveDraft();
-    state.selectedTask = taskSid;
-    ui.input.value = state.drafts.get(taskSid) || '';
-    render();
+    if (taskSid !== state.selectedTask) {
+      saveDraft();
+      state.selectedTask = taskSid;
+      ui.input.value = state.drafts.get(taskSid) || '';
+      render();
+    }
+    // On a phone the chat sits below the task list: bring it into view.
+    if (ONE_COLUMN.matches) ui.chatTitle.scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
   // ---- rendering ------------------------------------------------------------------------
@@ -511,6 +520,8 @@
       ui.tasksEmpty.textContent = 'No tasks yet. New reservations appear here.';
     }
     ui.tasksEmpty.hidden = items.length > 0;
+    const incoming = items.filter((item) => statusOf(item) === 'pending').length;
+    document.title = incoming ? `(${incoming}) ${PAGE_TITLE}` : PAGE_TITLE;
 
     // Keep the selection on a task that still exists, else pick the most useful one.
     if (!items.some((item) => taskSidOf(item) === state.selectedTask)) {

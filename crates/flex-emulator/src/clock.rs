@@ -32,9 +32,26 @@ impl Instant {
         self.0.format(&format).unwrap_or_default()
     }
 
+    /// Seconds since the Unix epoch (how Flex Interactions show task dates).
+    pub fn unix(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
     /// Whole seconds elapsed since `self` (never negative).
     pub fn seconds_until(self, later: Instant) -> i64 {
         (later.0 - self.0).whole_seconds().max(0)
+    }
+
+    /// The instant `duration` later (saturating at the calendar's end).
+    pub fn after(self, duration: std::time::Duration) -> Self {
+        let far_future = time::PrimitiveDateTime::MAX.assume_utc();
+        let step = time::Duration::try_from(duration).unwrap_or(time::Duration::MAX);
+        Self(self.0.checked_add(step).unwrap_or(far_future))
+    }
+
+    /// How long from `self` until `later` (zero when `later` has passed).
+    pub fn until(self, later: Instant) -> std::time::Duration {
+        (later.0 - self.0).try_into().unwrap_or_default()
     }
 
     /// Parses an ISO-8601 / RFC 3339 timestamp as a client may send it
@@ -62,6 +79,19 @@ mod tests {
     fn offsets_are_converted_to_utc() {
         let instant = Instant::parse("2016-08-01T23:10:40+01:00").unwrap();
         assert_eq!(instant.rest(), "2016-08-01T22:10:40Z");
+    }
+
+    #[test]
+    fn durations_move_instants_and_never_go_negative() {
+        let start = Instant::parse("2022-01-18T10:33:50.399Z").unwrap();
+        let later = start.after(std::time::Duration::from_millis(1_601));
+        assert_eq!(later.webhook(), "2022-01-18T10:33:52.000Z");
+        assert_eq!(start.until(later), std::time::Duration::from_millis(1_601));
+        assert_eq!(later.until(start), std::time::Duration::ZERO);
+        assert!(
+            start.after(std::time::Duration::MAX) > later,
+            "out of range saturates"
+        );
     }
 
     #[test]

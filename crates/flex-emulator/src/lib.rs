@@ -21,13 +21,15 @@
 //! - `config.rs`   [`EmulatorConfig`], and the [`Credentials`] and [`Bootstrap`] SIDs a seed derives
 //! - `sid.rs`      deterministic SIDs (SplitMix64 seeded by `--seed`)
 //! - `clock.rs`    Twilio timestamps (whole seconds in REST, milliseconds in webhooks)
-//! - `app.rs`      shared state: the world's one `Mutex`, the event bus, timers
+//! - `app.rs`      shared state: the world's one `Mutex`, the event bus, the background tasks
+//! - `alarms.rs`   the alarm clock: wrap-ups and conversation timers ring the world when due
 //! - `world/`      the emulated account in memory and everything Flex does to it
 //! - `api/`        the Twilio REST surface: the route table, auth, faults, params, pages, handlers
 //! - `webhooks/`   the dispatcher: per-channel FIFO, signatures, retries, delivery log
 //! - `control/`    the `/_emulator/` control API, faults, SSE events
 //! - `console.rs`  the agent console's static files
 
+mod alarms;
 mod app;
 mod clock;
 mod config;
@@ -43,8 +45,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Uri};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -91,15 +96,16 @@ impl Emulator {
     }
 
     /// Every route: Twilio REST, `/_emulator/` control API, agent console.
-    /// Starts the webhook dispatcher on the current tokio runtime.
+    /// Starts the webhook dispatcher and the alarm clock on the current tokio runtime.
     pub fn router(&self) -> Router {
-        self.app.start_dispatcher();
+        self.app.start_workers();
         Router::new()
             .merge(api::router())
             .merge(control::router())
             .merge(console::router())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(read_whole_body))
             .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .with_state(self.app.clone())
@@ -127,6 +133,27 @@ impl Emulator {
                     streams.cancel();
                 })
                 .await
+        }
+    }
+}
+
+/// Reads every request body (up to the limit) before any handler runs, so
+/// that an early answer (401, 404, a fault) never leaves unread bytes that
+/// would make hyper drop a keep-alive connection a client is about to reuse.
+async fn read_whole_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let limited = Request::from_parts(parts.clone(), body);
+    match Bytes::from_request(limited, &()).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::payload_too_large(api::MAX_BODY_BYTES).into_response()
+        }
+        Err(rejection) => {
+            ApiError::bad_request(format!("The request body could not be read: {rejection}"))
+                .into_response()
         }
     }
 }

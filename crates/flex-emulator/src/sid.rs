@@ -33,6 +33,11 @@ pub enum Prefix {
     Webhook,
     Role,
     StudioContact,
+    Interaction,
+    InteractionChannel,
+    InteractionParticipant,
+    InteractionContext,
+    MessagingService,
 }
 
 impl Prefix {
@@ -59,6 +64,11 @@ impl Prefix {
             Prefix::Webhook => "WH",
             Prefix::Role => "RL",
             Prefix::StudioContact => "FC",
+            Prefix::Interaction => "KD",
+            Prefix::InteractionChannel => "UO",
+            Prefix::InteractionParticipant => "UT",
+            Prefix::InteractionContext => "HQ",
+            Prefix::MessagingService => "MG",
         }
     }
 }

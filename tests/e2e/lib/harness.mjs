@@ -412,7 +412,7 @@ export async function webhookReceiverFor(t, options) {
  * @param {{timeout?: number, interval?: number, message?: string, describe?: () => string}} [options]
  * @returns {Promise<T>}
  */
-export async function waitFor(fn, { timeout = 10_000, interval = 50, message = 'condition not met', describe } = {}) {
+export async function waitFor(fn, { timeout = 20_000, interval = 50, message = 'condition not met', describe } = {}) {
   const deadline = Date.now() + timeout;
   let lastError;
   for (;;) {

@@ -5,16 +5,12 @@
 use super::error::ApiError;
 use super::page::{self, CHAT, WEBHOOKS};
 use super::params::Params;
+use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
-use crate::sid::Prefix;
-use crate::webhooks::HookMethod;
 use crate::world::World;
 use crate::world::channels::{ChannelUpdate, NewChannel, WebhookConfig, WebhookUpdate};
 use crate::world::chat::{Channel, ChannelType, ServiceRoles, WebhookKind};
 use crate::world::hooks::CHAT_EVENTS;
-
-/// The most trigger words one webhook may hold (Twilio error 50322 beyond).
-const MAX_TRIGGERS: usize = 5;
 
 pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let service = world
@@ -56,7 +52,7 @@ pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         updated: params.timestamp("DateUpdated")?,
     };
     let sid = world
-        .create_channel(call.path_param("ServiceSid"), new, &call.actor())
+        .create_channel(call.path_param("ServiceSid"), new)
         .map_err(|e| call.fail(e))?;
     channel_reply(world, call, &sid).map(Reply::Created)
 }
@@ -128,73 +124,25 @@ pub(super) fn delete_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
     Ok(Reply::NoContent)
 }
 
-/// The `Configuration.*` parameters, checked; `None` = not sent.
-struct ConfigParams {
-    url: Option<String>,
-    method: Option<String>,
-    filters: Option<Vec<String>>,
-    triggers: Option<Vec<String>>,
-    flow_sid: Option<String>,
-    retry_count: Option<u8>,
-}
+/// Chat's flavour of the webhook settings.
+const DIALECT: Dialect = Dialect {
+    events: &CHAT_EVENTS,
+    product: "a Chat event",
+    lowercase_method: false,
+    too_many_triggers: 50322,
+    bad_trigger: 20001,
+};
 
-impl ConfigParams {
-    fn parse(params: &Params) -> Result<Self, ApiError> {
-        let url = params.text("Configuration.Url");
-        if let Some(url) = &url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ApiError::invalid_param(
-                "Configuration.Url",
-                "must be an absolute http(s) URL",
-            ));
-        }
-        let method = params
-            .get("Configuration.Method")
-            .map(|value| {
-                HookMethod::parse(value)
-                    .map(|m| m.as_str().to_owned())
-                    .ok_or_else(|| {
-                        ApiError::invalid_param(
-                            "Configuration.Method",
-                            format!("must be one of {}", HookMethod::NAMES.join(", ")),
-                        )
-                    })
-            })
-            .transpose()?;
-        let filters = params.all("Configuration.Filters");
-        if let Some(unknown) = filters.iter().find(|f| !CHAT_EVENTS.contains(&f.as_str())) {
-            return Err(ApiError::invalid_param(
-                "Configuration.Filters",
-                format!("{unknown} is not a Chat event"),
-            ));
-        }
-        let triggers = params.all("Configuration.Triggers");
-        if triggers.len() > MAX_TRIGGERS {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                50322,
-                format!(
-                    "Too many channel webhook triggers: at most {MAX_TRIGGERS} (Configuration.Triggers)"
-                ),
-            ));
-        }
-        let retry_count: Option<u8> = params.number("Configuration.RetryCount")?;
-        if retry_count.is_some_and(|count| count > 3) {
-            return Err(ApiError::invalid_param(
-                "Configuration.RetryCount",
-                "must be between 0 and 3",
-            ));
-        }
-        Ok(Self {
-            url,
-            method,
-            filters: (!filters.is_empty()).then_some(filters),
-            triggers: (!triggers.is_empty()).then_some(triggers),
-            flow_sid: params.sid("Configuration.FlowSid", Prefix::StudioFlow)?,
-            retry_count,
-        })
+/// `Configuration.RetryCount`: 0–3.
+fn retry_count(params: &Params) -> Result<Option<u8>, ApiError> {
+    let retry_count: Option<u8> = params.number("Configuration.RetryCount")?;
+    if retry_count.is_some_and(|count| count > 3) {
+        return Err(ApiError::invalid_param(
+            "Configuration.RetryCount",
+            "must be between 0 and 3",
+        ));
     }
+    Ok(retry_count)
 }
 
 pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
@@ -205,22 +153,9 @@ pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, Ap
             format!("must be one of {}", WebhookKind::NAMES.join(", ")),
         )
     })?;
-    let config = ConfigParams::parse(&call.params)?;
-    match kind {
-        WebhookKind::Webhook if config.url.is_none() => {
-            return Err(ApiError::missing_param("Configuration.Url"));
-        }
-        WebhookKind::Trigger if config.url.is_none() => {
-            return Err(ApiError::missing_param("Configuration.Url"));
-        }
-        WebhookKind::Trigger if config.triggers.is_none() => {
-            return Err(ApiError::missing_param("Configuration.Triggers"));
-        }
-        WebhookKind::Studio if config.flow_sid.is_none() => {
-            return Err(ApiError::missing_param("Configuration.FlowSid"));
-        }
-        _ => {}
-    }
+    let config = ConfigParams::parse(&call.params, DIALECT)?;
+    config.require_for(kind)?;
+    let retries = retry_count(&call.params)?;
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
     let webhook = WebhookConfig {
         kind,
@@ -229,7 +164,7 @@ pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, Ap
         filters: config.filters.unwrap_or_default(),
         triggers: config.triggers.unwrap_or_default(),
         flow_sid: config.flow_sid,
-        retry_count: config.retry_count.unwrap_or(0),
+        retry_count: retries.unwrap_or(0),
     };
     let sid = world
         .add_webhook(&channel_sid, webhook)
@@ -272,7 +207,8 @@ pub(super) fn fetch_webhook(world: &mut World, call: &Call) -> Result<Reply, Api
 }
 
 pub(super) fn update_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
-    let config = ConfigParams::parse(&call.params)?;
+    let config = ConfigParams::parse(&call.params, DIALECT)?;
+    let retry_count = retry_count(&call.params)?;
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
     let update = WebhookUpdate {
         url: config.url,
@@ -280,7 +216,7 @@ pub(super) fn update_webhook(world: &mut World, call: &Call) -> Result<Reply, Ap
         filters: config.filters,
         triggers: config.triggers,
         flow_sid: config.flow_sid,
-        retry_count: config.retry_count,
+        retry_count,
     };
     world
         .update_webhook(&channel_sid, call.path_param("Sid"), update)

@@ -3,7 +3,7 @@
 //!
 //! Codes: 20001 bad or missing parameter (400), 20003 authentication (401,
 //! with `WWW-Authenticate`), 20004 method not allowed (405), 20404 not found,
-//! 20413 body too large, 20429 rate limited (with `Retry-After`), 20500 and
+//! 20409 control-API action in the wrong state, 20413 body too large, 20429 rate limited (with `Retry-After`), 20500 and
 //! other `20000 + status` codes for server errors; Chat's own codes where
 //! Twilio has one (50201 user exists, 50307 channel unique name taken,
 //! 50321 too many channel webhooks, 50404 member exists).
@@ -116,15 +116,26 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, 20500, message)
     }
 
+    /// A refused control-API action: like [`ApiError::from_world`], except
+    /// that an action the resource is not in a state for is a 409.
+    pub(crate) fn from_world_control(error: WorldError, path: &str) -> Self {
+        match error {
+            WorldError::State { message, .. } => Self::new(StatusCode::CONFLICT, 20409, message),
+            other => Self::from_world(other, path),
+        }
+    }
+
     /// A refused change; `path` is the request path (for 404 messages).
     pub(crate) fn from_world(error: WorldError, path: &str) -> Self {
         match error {
             WorldError::NotFound { .. } => Self::not_found(path),
-            WorldError::Invalid { message, .. } => Self::bad_request(message),
+            WorldError::Invalid { message, .. } | WorldError::State { message, .. } => {
+                Self::bad_request(message)
+            }
             WorldError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
-            WorldError::Limit { code, message } => {
+            WorldError::Refused { code, message } => {
                 Self::new(StatusCode::BAD_REQUEST, code, message)
             }
         }

@@ -4,7 +4,7 @@
 //! (`tests/spec_conformance.rs`), so nothing is served that the specs do not
 //! declare.
 //!
-//! Every route runs through [`serve`]: Basic auth → HTTP faults → body
+//! Every route runs through `serve`: Basic auth → HTTP faults → body
 //! (≤ 1 MiB, form-encoded) and query decoding → the handler, which runs
 //! synchronously under the world lock → the answer (and a fault's late
 //! effect: `lands`, delay).
@@ -13,19 +13,24 @@
 //! - `auth.rs`    HTTP Basic with account or API key credentials
 //! - `params.rs`  strict form decoding, typed parameter getters
 //! - `page.rs`    `PageSize`/`Page`/`PageToken` and the `meta` envelope
-//! - `flex.rs`, `chat.rs`, `messaging.rs`, `taskrouter.rs`, `studio.rs`: handlers
+//! - `webhook_config.rs` the `Configuration.*` of Chat channel and conversation-scoped webhooks
+//! - `flex.rs`, `chat.rs`, `messaging.rs`, `taskrouter.rs`, `studio.rs`,
+//!   `conversations.rs`, `interactions.rs`: handlers
 
 pub mod error;
 
 mod auth;
 mod chat;
+mod conversations;
 mod flex;
+mod interactions;
 mod messaging;
 mod page;
 mod params;
 mod routes;
 mod studio;
 mod taskrouter;
+mod webhook_config;
 
 use std::sync::Arc;
 
@@ -53,6 +58,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub enum Api {
     Flex,
     Chat,
+    Conversations,
     TaskRouter,
     Studio,
 }
@@ -63,6 +69,7 @@ impl Api {
         match self {
             Api::Flex => "twilio_flex_v1.json",
             Api::Chat => "twilio_chat_v2.json",
+            Api::Conversations => "twilio_conversations_v1.json",
             Api::TaskRouter => "twilio_taskrouter_v1.json",
             Api::Studio => "twilio_studio_v2.json",
         }
@@ -116,6 +123,7 @@ impl IntoResponse for Reply {
 pub(crate) type Handler = fn(&mut World, &Call) -> Result<Reply, ApiError>;
 
 /// One served Twilio operation.
+#[derive(Clone, Copy)]
 pub struct Route {
     pub api: Api,
     pub verb: Verb,
@@ -218,7 +226,7 @@ impl Call {
 /// The router of every REST route (state: the app).
 pub(crate) fn router() -> Router<Arc<App>> {
     let mut by_path: Vec<(String, MethodRouter<Arc<App>>)> = Vec::new();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let path = route.axum_path();
         let handler = move |axum::extract::State(app): axum::extract::State<Arc<App>>,
                             request: Request| serve(app, route, request);

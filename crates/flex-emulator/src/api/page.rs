@@ -102,7 +102,12 @@ pub(crate) fn page(
         format!("{}{}?{}", call.base_url, call.path, query.finish())
     };
     let has_next = window.offset.saturating_add(window.size) < total;
-    let next = has_next.then(|| url_for(window.number + 1, Some(window.offset + window.size)));
+    let next = has_next.then(|| {
+        url_for(
+            window.number.saturating_add(1),
+            Some(window.offset + window.size),
+        )
+    });
     let previous = (window.number > 0 && window.offset > 0).then(|| {
         url_for(
             window.number - 1,

@@ -24,11 +24,24 @@ pub(crate) struct HttpFaultSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub(crate) enum HttpFaultKind {
     Error,
     RateLimit,
     Delay,
+}
+
+impl TryFrom<String> for HttpFaultKind {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "error" => Ok(Self::Error),
+            "rate_limit" => Ok(Self::RateLimit),
+            "delay" => Ok(Self::Delay),
+            _ => Err(format!("kind: {value:?} is not error, rate_limit or delay")),
+        }
+    }
 }
 
 /// The body of `POST /_emulator/faults/webhooks`.
@@ -42,10 +55,22 @@ pub(crate) struct WebhookFaultSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub(crate) enum WebhookFaultKind {
     Drop,
     Duplicate,
+}
+
+impl TryFrom<String> for WebhookFaultKind {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "drop" => Ok(Self::Drop),
+            "duplicate" => Ok(Self::Duplicate),
+            _ => Err(format!("kind: {value:?} is not drop or duplicate")),
+        }
+    }
 }
 
 /// What a matched HTTP fault does to the request.

@@ -89,7 +89,7 @@ impl Target {
     }
 
     fn fail(&self, error: WorldError) -> ApiError {
-        ApiError::from_world(error, &self.path)
+        ApiError::from_world_control(error, &self.path)
     }
 }
 
@@ -214,19 +214,13 @@ async fn send(
         .ok_or_else(|| ApiError::missing_param("body"))?;
     let mut world = app.lock();
     let agent = agent_sid(&world, &target)?;
-    let (channel_sid, message_sid) = world
+    let (place, message_sid) = world
         .agent_send(&agent, target.item(), &body)
         .map_err(|e| target.fail(e))?;
-    let channel = world
-        .chat
-        .channels
-        .get(&channel_sid)
-        .ok_or_else(|| ApiError::not_found(&target.path))?;
-    let message = channel
-        .messages
-        .iter()
-        .find(|m| m.sid == message_sid)
-        .map(|m| m.to_json(channel, &world.render(&target.base_url)));
+    let render = world.render(&target.base_url);
+    let message = state::messages(&world, &place, &render)
+        .into_iter()
+        .find(|m| m["sid"] == message_sid.as_str());
     Ok((StatusCode::CREATED, Json(json!({ "message": message }))).into_response())
 }
 
@@ -240,16 +234,12 @@ async fn typing(State(app): State<Arc<App>>, target: Target) -> Result<StatusCod
 }
 
 async fn end(State(app): State<Arc<App>>, target: Target) -> Result<Json<Value>, ApiError> {
-    let answer = {
-        let mut world = app.lock();
-        let agent = agent_sid(&world, &target)?;
-        world
-            .end_chat(&agent, target.item())
-            .map_err(|e| target.fail(e))?;
-        task_answer(&world, &target, target.item())?
-    };
-    app.schedule_wrapup(target.item().to_owned());
-    Ok(Json(answer))
+    let mut world = app.lock();
+    let agent = agent_sid(&world, &target)?;
+    world
+        .end_chat(&agent, target.item())
+        .map_err(|e| target.fail(e))?;
+    task_answer(&world, &target, target.item()).map(Json)
 }
 
 async fn complete(State(app): State<Arc<App>>, target: Target) -> Result<Json<Value>, ApiError> {

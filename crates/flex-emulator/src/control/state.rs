@@ -12,6 +12,7 @@ use super::Target;
 use crate::api::base_url;
 use crate::api::error::ApiError;
 use crate::app::App;
+use crate::world::conversations::Scope;
 use crate::world::flex::flex_channel_json;
 use crate::world::taskrouter::{ChannelRef, Reservation, ReservationStatus};
 use crate::world::{Render, World};
@@ -54,6 +55,26 @@ fn dump(world: &World, render: &Render<'_>) -> Value {
             ))
         })
         .collect();
+    let conversations: Vec<Value> = world
+        .conversations
+        .iter()
+        .map(|conversation| {
+            let mut json = conversation.to_json(Scope::Default, render);
+            if let Value::Object(map) = &mut json {
+                let scope = Scope::Default;
+                let participants = conversation.participants.iter();
+                let webhooks = conversation.webhooks.iter();
+                let messages = conversation.messages.iter();
+                let participants = participants.map(|p| p.to_json(conversation, scope, render));
+                let webhooks = webhooks.map(|w| w.to_json(conversation, scope, render));
+                let messages = messages.map(|m| m.to_json(conversation, scope, render));
+                map.insert("participants".into(), Value::Array(participants.collect()));
+                map.insert("webhooks".into(), Value::Array(webhooks.collect()));
+                map.insert("messages".into(), Value::Array(messages.collect()));
+            }
+            json
+        })
+        .collect();
     let services: Vec<Value> = chat
         .services
         .iter()
@@ -81,8 +102,8 @@ fn dump(world: &World, render: &Render<'_>) -> Value {
         "flex_flows": world.flex_flows.iter().map(|f| f.to_json(render)).collect::<Vec<_>>(),
         "flex_chat_channels": flex_channels,
         "chat": {"services": services, "users": users, "channels": channels},
-        "conversations": [],
-        "interactions": [],
+        "conversations": conversations,
+        "interactions": world.interactions.iter().map(|i| world.interaction_dump(i, render)).collect::<Vec<_>>(),
         "tasks": tr.tasks.iter().map(|t| tr.task_json(t, render)).collect::<Vec<_>>(),
         "reservations": tr.reservations.iter().map(|r| tr.reservation_json(r, render)).collect::<Vec<_>>(),
         "studio_flows": world.studio.flows.iter().map(|f| json!({"sid": f.sid, "friendly_name": f.friendly_name})).collect::<Vec<_>>(),
@@ -108,11 +129,18 @@ pub(super) async fn agent(
     let world = app.lock();
     let worker = world.agent(target.agent()).map_err(|e| target.fail(e))?;
     let render = world.render(&target.base_url);
+    let shown = [
+        ReservationStatus::Pending,
+        ReservationStatus::Accepted,
+        ReservationStatus::Wrapping,
+        ReservationStatus::Completed,
+    ];
     let work: Vec<Value> = world
         .taskrouter
         .reservations
         .iter()
-        .filter(|r| r.worker_sid == worker.sid && r.status.holds_capacity())
+        .rev()
+        .filter(|r| r.worker_sid == worker.sid && shown.contains(&r.status))
         .map(|r| work_item(&world, r, &render))
         .collect();
     Ok(Json(
@@ -120,8 +148,76 @@ pub(super) async fn agent(
     ))
 }
 
-/// One reservation as the console shows it: the task, the channel, who the
-/// customer is, and the conversation so far.
+/// The messages of a chat channel (`from`) or conversation (`author`), in
+/// index order, in their Twilio JSON.
+pub(super) fn messages(world: &World, place: &ChannelRef, render: &Render<'_>) -> Vec<Value> {
+    match place {
+        ChannelRef::Chat { channel_sid, .. } => world
+            .chat
+            .channels
+            .get(channel_sid)
+            .map(|c| c.messages.iter().map(|m| m.to_json(c, render)).collect())
+            .unwrap_or_default(),
+        ChannelRef::Conversation {
+            conversation_sid, ..
+        } => world
+            .conversations
+            .get(conversation_sid)
+            .map(|c| {
+                c.messages
+                    .iter()
+                    .map(|m| m.to_json(c, Scope::Default, render))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Who the customer of a chat channel or conversation is: `(identity, name)`.
+fn customer(world: &World, place: &ChannelRef) -> (Option<String>, Option<String>) {
+    match place {
+        ChannelRef::Chat { channel_sid, .. } => {
+            let Some(channel) = world.chat.channels.get(channel_sid) else {
+                return (None, None);
+            };
+            let agents: Vec<&str> = world
+                .taskrouter
+                .workers
+                .iter()
+                .map(|w| w.identity.as_str())
+                .collect();
+            let identity = channel
+                .flex
+                .as_ref()
+                .map(|b| b.identity.clone())
+                .or_else(|| {
+                    channel
+                        .members
+                        .iter()
+                        .find(|m| !agents.contains(&m.identity.as_str()))
+                        .map(|m| m.identity.clone())
+                });
+            let name = channel
+                .attributes_object()
+                .get("from")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (identity, name)
+        }
+        ChannelRef::Conversation {
+            conversation_sid, ..
+        } => {
+            let name = world
+                .conversations
+                .get(conversation_sid)
+                .and_then(|c| c.friendly_name.clone());
+            (world.customer_of(conversation_sid), name)
+        }
+    }
+}
+
+/// One reservation as the console shows it: the task, the channel or
+/// conversation, who the customer is, and the messages so far.
 fn work_item(world: &World, reservation: &Reservation, render: &Render<'_>) -> Value {
     let tr = &world.taskrouter;
     let task = tr.tasks.get(&reservation.task_sid);
@@ -129,32 +225,13 @@ fn work_item(world: &World, reservation: &Reservation, render: &Render<'_>) -> V
         .and_then(|t| serde_json::from_str(&t.attributes).ok())
         .unwrap_or(Value::Null);
     let target = task.and_then(|t| t.target.as_ref());
-    let channel = target
-        .and_then(|ChannelRef::Chat { channel_sid, .. }| world.chat.channels.get(channel_sid));
-    let agent_identities: Vec<&str> = tr.workers.iter().map(|w| w.identity.as_str()).collect();
-    let identity = channel.and_then(|c| {
-        c.flex.as_ref().map(|b| b.identity.clone()).or_else(|| {
-            c.members
-                .iter()
-                .find(|m| !agent_identities.contains(&m.identity.as_str()))
-                .map(|m| m.identity.clone())
-        })
-    });
+    let (identity, place_name) = target.map_or((None, None), |place| customer(world, place));
     let name = task_attributes
         .get("name")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| {
-            channel.and_then(|c| {
-                c.attributes_object()
-                    .get("from")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-        });
-    let messages: Vec<Value> = channel
-        .map(|c| c.messages.iter().map(|m| m.to_json(c, render)).collect())
-        .unwrap_or_default();
+        .or(place_name);
+    let messages = target.map_or_else(Vec::new, |place| messages(world, place, render));
     json!({
         "reservation": tr.reservation_json(reservation, render),
         "task": task.map(|t| tr.task_json(t, render)),
@@ -162,6 +239,5 @@ fn work_item(world: &World, reservation: &Reservation, render: &Render<'_>) -> V
         "backend": target.map(ChannelRef::backend),
         "customer": {"identity": identity, "name": name},
         "messages": messages,
-        "pending": reservation.status == ReservationStatus::Pending,
     })
 }

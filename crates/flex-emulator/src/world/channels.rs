@@ -132,11 +132,11 @@ impl World {
             .is_some()
     }
 
+    /// Makes a channel. It has no webhooks yet, so nothing fires.
     pub fn create_channel(
         &mut self,
         service_sid: &str,
         new: NewChannel,
-        _actor: &Actor,
     ) -> Result<String, WorldError> {
         self.service(service_sid)?;
         if let Some(unique_name) = &new.unique_name
@@ -362,12 +362,12 @@ impl World {
             .get(channel_sid)
             .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
         if channel.webhooks.len() >= MAX_CHANNEL_WEBHOOKS {
-            return Err(WorldError::Limit {
-                code: 50321,
-                message: format!(
+            return Err(WorldError::refused(
+                50321,
+                format!(
                     "Too many channel webhooks: a channel holds at most {MAX_CHANNEL_WEBHOOKS}"
                 ),
-            });
+            ));
         }
         let sid = self.sid(Prefix::Webhook);
         let now = Instant::now();
@@ -485,7 +485,6 @@ impl World {
         service_sid: &str,
         identity: &str,
         friendly_name: Option<&str>,
-        _actor: &Actor,
     ) -> Result<String, WorldError> {
         if let Ok(user) = self.find_user(service_sid, identity) {
             let sid = user.sid.clone();

@@ -210,7 +210,6 @@ impl World {
             &flow.chat_service_sid,
             &new.identity,
             Some(&new.user_friendly_name),
-            &system,
         )?;
         let long_lived = new.long_lived.unwrap_or(flow.long_lived);
         let mut attributes = serde_json::Map::new();
@@ -234,7 +233,6 @@ impl World {
                 created: None,
                 updated: None,
             },
-            &system,
         )?;
         let creates_task_now = flow.integration_type == IntegrationType::Task
             && !flow.integration.creation_on_message.unwrap_or(false);

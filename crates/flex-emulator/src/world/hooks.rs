@@ -50,7 +50,7 @@ pub(crate) struct Fired {
 }
 
 impl Fired {
-    fn new(event_type: &'static str) -> Self {
+    pub fn new(event_type: &'static str) -> Self {
         Self {
             event_type,
             params: Vec::new(),
@@ -63,10 +63,27 @@ impl Fired {
         self.params.push((name, value));
     }
 
-    fn push_some(&mut self, name: &'static str, value: Option<&str>) {
+    /// Adds a parameter when it has a value.
+    pub fn push_some(&mut self, name: &'static str, value: Option<&str>) {
         if let Some(value) = value {
             self.push(name, value.to_owned());
         }
+    }
+
+    /// Marks a message event: its body (trigger words) and author (Studio).
+    pub fn with_message(mut self, body: Option<String>, author: String) -> Self {
+        self.message = Some((body, author));
+        self
+    }
+
+    /// The message's body, for a message event.
+    pub fn body(&self) -> Option<&str> {
+        self.message.as_ref().and_then(|(body, _)| body.as_deref())
+    }
+
+    /// The message's author, for a message event.
+    pub fn author(&self) -> Option<&str> {
+        self.message.as_ref().map(|(_, author)| author.as_str())
     }
 
     /// `onChannelUpdated` / `onChannelDestroyed` parameters.
@@ -111,13 +128,12 @@ impl Fired {
         fired.push("Attributes", message.attributes.clone());
         fired.push("From", message.from.clone());
         fired.push("DateCreated", message.created.webhook());
-        fired.message = Some((message.body.clone(), message.from.clone()));
-        fired
+        fired.with_message(message.body.clone(), message.from.clone())
     }
 }
 
 /// True when the body holds one of the trigger words (whole word, any case).
-fn triggers_match(triggers: &[String], body: Option<&str>) -> bool {
+pub(crate) fn triggers_match(triggers: &[String], body: Option<&str>) -> bool {
     let Some(body) = body else { return false };
     body.split(|c: char| !c.is_alphanumeric())
         .any(|word| triggers.iter().any(|t| t.eq_ignore_ascii_case(word)))
@@ -136,7 +152,7 @@ impl World {
         let waiting_for_task = channel.flex.as_ref().is_some_and(|b| b.task_on_message);
         let webhooks: Vec<ChannelWebhook> = channel.webhooks.iter().cloned().collect();
         let is_message = fired.event_type == MESSAGE_SENT;
-        let body = fired.message.as_ref().and_then(|(body, _)| body.as_deref());
+        let body = fired.body();
         let mut studio_flows = Vec::new();
         for webhook in webhooks {
             let named = webhook.filters.iter().any(|f| f == fired.event_type);
@@ -154,16 +170,23 @@ impl World {
                 }
             };
             if deliver && let Some(url) = webhook.url.clone() {
-                let job = self.job(&service_sid, channel_sid, &webhook, url, &fired, actor);
-                self.enqueue_webhook(job);
+                let delivery = Delivery {
+                    queue: channel_sid.to_owned(),
+                    service: ("InstanceSid", service_sid.clone()),
+                    webhook_sid: webhook.sid.clone(),
+                    extra: vec![
+                        ("WebhookSid", webhook.sid.clone()),
+                        ("WebhookType", webhook.kind.as_str().to_owned()),
+                    ],
+                    url,
+                    method: HookMethod::parse(&webhook.method).unwrap_or(HookMethod::Post),
+                    retries: webhook.retry_count,
+                };
+                self.deliver(delivery, &fired, actor);
             }
         }
         if is_message {
-            let author = fired
-                .message
-                .as_ref()
-                .map(|(_, author)| author.clone())
-                .unwrap_or_default();
+            let author = fired.author().unwrap_or_default().to_owned();
             for flow_sid in studio_flows {
                 self.send_to_flex(channel_sid, &flow_sid, &author);
             }
@@ -172,44 +195,53 @@ impl World {
             }
         }
     }
+}
 
-    fn job(
-        &self,
-        service_sid: &str,
-        channel_sid: &str,
-        webhook: &ChannelWebhook,
-        url: String,
-        fired: &Fired,
-        actor: &Actor,
-    ) -> Job {
+/// Where one webhook delivery goes, and the parameters that head it after
+/// `AccountSid`, `EventType`, `Source` and `ClientIdentity`.
+pub(crate) struct Delivery {
+    /// Deliveries with the same queue key keep their order (the channel or conversation).
+    pub queue: String,
+    /// The service parameter: `InstanceSid` (Chat) or `ChatServiceSid` (Conversations).
+    pub service: (&'static str, String),
+    pub webhook_sid: String,
+    /// `WebhookSid`, `WebhookType`, …
+    pub extra: Vec<(&'static str, String)>,
+    pub url: String,
+    pub method: HookMethod,
+    pub retries: u8,
+}
+
+impl World {
+    /// Queues one signed delivery of `fired` for the dispatcher.
+    pub(crate) fn deliver(&mut self, delivery: Delivery, fired: &Fired, actor: &Actor) {
+        let (service_name, service_sid) = delivery.service;
         let mut params: Vec<(String, String)> = vec![
             ("AccountSid".into(), self.credentials.account_sid.clone()),
-            ("InstanceSid".into(), service_sid.to_owned()),
+            (service_name.into(), service_sid),
             ("EventType".into(), fired.event_type.to_owned()),
             ("Source".into(), actor.source.as_str().to_owned()),
         ];
         if let Some(identity) = &actor.identity {
             params.push(("ClientIdentity".into(), identity.clone()));
         }
-        params.push(("WebhookSid".into(), webhook.sid.clone()));
-        params.push(("WebhookType".into(), webhook.kind.as_str().to_owned()));
-        params.extend(
-            fired
-                .params
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), value.clone())),
-        );
-        Job {
+        let named = delivery
+            .extra
+            .into_iter()
+            .chain(fired.params.iter().cloned());
+        params.extend(named.map(|(name, value)| (name.to_owned(), value)));
+        let job = Job {
             generation: self.generation,
-            queue: channel_sid.to_owned(),
-            channel_sid: channel_sid.to_owned(),
-            webhook_sid: webhook.sid.clone(),
-            url,
-            method: HookMethod::parse(&webhook.method).unwrap_or(HookMethod::Post),
+            channel_sid: delivery.queue.clone(),
+            queue: delivery.queue,
+            webhook_sid: delivery.webhook_sid,
+            url: delivery.url,
+            method: delivery.method,
             event_type: fired.event_type.to_owned(),
             params,
-            retries: webhook.retry_count,
-        }
+            retries: delivery.retries,
+        };
+        self.enqueue_webhook(job);
     }
 }
 

@@ -4,22 +4,31 @@
 //!
 //! A change is reported twice, from inside the critical section so the order
 //! is the order of the changes: as an [`Event`] on the broadcast bus (the
-//! SSE stream `/_emulator/events`) and, for Chat events, as webhook jobs on
-//! the dispatcher's queue (`webhooks/`).
+//! SSE stream `/_emulator/events`) and, for Chat and Conversations events,
+//! as webhook jobs on the dispatcher's queue (`webhooks/`). Timed changes
+//! (wrap-up, conversation timers) ask the alarm clock (`alarms.rs`) to wake
+//! the world when due.
 //!
 //! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
 //! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
 //! - `channels.rs`   what REST and agents do to chat channels
 //! - `hooks.rs`      channel events → webhook jobs, Studio and task triggers
+//! - `conversations/` Conversations v1: conversations, participants, messages,
+//!   scoped webhooks, states and timers, their events
+//! - `interactions.rs` Flex Interactions: a conversation routed to an agent
 //! - `flex.rs`       Flex Flows and `POST /v1/Channels`
 //! - `studio.rs`     the "Webchat Flow" and its executions ("Send to Flex")
 //! - `taskrouter.rs` workspace, workers, tasks, reservations
-//! - `routing.rs`    tasks → reservations → agents; accept, reject, end, complete
+//! - `routing.rs`    tasks → reservations → agents; accept, reject, wrap, complete
+//! - `agents.rs`     what an agent does: write, type, end the chat
 
+pub(crate) mod agents;
 pub(crate) mod channels;
 pub(crate) mod chat;
+pub(crate) mod conversations;
 pub(crate) mod flex;
 pub(crate) mod hooks;
+pub(crate) mod interactions;
 pub(crate) mod routing;
 pub(crate) mod studio;
 pub(crate) mod table;
@@ -29,10 +38,13 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use self::chat::{Channel, Service, User};
+use self::conversations::Conversation;
 use self::flex::FlexFlow;
+use self::interactions::Interaction;
 use self::studio::Studio;
 use self::table::Table;
 use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Workflow, Workspace};
+use crate::alarms::{Alarm, AlarmRequest};
 use crate::clock::Instant;
 use crate::config::{Bootstrap, Credentials, EmulatorConfig};
 use crate::control::faults::Faults;
@@ -94,6 +106,12 @@ impl Actor {
     pub fn system() -> Self {
         Self::api(false)
     }
+
+    /// Twilio itself — conversation timers, Flex closing an interaction
+    /// channel: `Source=API`, and webhooks always fire.
+    pub fn service() -> Self {
+        Self::api(true)
+    }
 }
 
 /// Why a change was refused. The API edge turns it into Twilio's error JSON.
@@ -106,10 +124,19 @@ pub(crate) enum WorldError {
         param: &'static str,
         message: String,
     },
+    /// The resource is not in a state for this action (accepting twice,
+    /// ending a chat that is not assigned…).
+    #[error("{message}")]
+    State {
+        param: &'static str,
+        message: String,
+    },
     #[error("{message}")]
     Conflict { code: u32, message: String },
+    /// A request Twilio refuses with a code of its own (400): a sixth
+    /// webhook, a conversation created closed…
     #[error("{message}")]
-    Limit { code: u32, message: String },
+    Refused { code: u32, message: String },
 }
 
 impl WorldError {
@@ -127,8 +154,22 @@ impl WorldError {
         }
     }
 
+    pub fn state(param: &'static str, why: &str) -> Self {
+        Self::State {
+            param,
+            message: format!("Invalid parameter {param}: {why}"),
+        }
+    }
+
     pub fn conflict(code: u32, message: impl Into<String>) -> Self {
         Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn refused(code: u32, message: impl Into<String>) -> Self {
+        Self::Refused {
             code,
             message: message.into(),
         }
@@ -150,6 +191,7 @@ pub(crate) struct Event {
 pub(crate) struct Bus {
     pub events: broadcast::Sender<Event>,
     pub webhooks: mpsc::UnboundedSender<Job>,
+    pub alarms: mpsc::UnboundedSender<AlarmRequest>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -164,6 +206,8 @@ pub(crate) struct World {
     pub bootstrap: Bootstrap,
     /// Chat tasks per agent (`--chat-capacity`), for resets.
     chat_capacity: u32,
+    /// How long an ended task stays wrapping (`--wrapup-seconds`).
+    wrapup: std::time::Duration,
     /// Where runtime SIDs come from; reset rewinds it to just after bootstrap.
     sids: SidGenerator,
     sids_after_bootstrap: SidGenerator,
@@ -174,6 +218,9 @@ pub(crate) struct World {
     /// address the emulator listens on).
     pub event_base_url: String,
     pub chat: ChatStore,
+    /// Conversations of the Flex Chat Service (Flex Conversations' media).
+    pub conversations: Table<Conversation>,
+    pub interactions: Table<Interaction>,
     pub flex_flows: Table<FlexFlow>,
     pub taskrouter: TaskRouter,
     pub studio: Studio,
@@ -187,10 +234,13 @@ impl World {
     pub fn new(config: &EmulatorConfig, bus: Bus) -> Self {
         let (credentials, bootstrap, sids) = config.derive();
         let chat_capacity = config.chat_capacity();
+        let wrapup = config.wrapup();
         let event_base_url = config.public_url().unwrap_or("http://localhost").to_owned();
         let now = Instant::now();
         let mut world = Self {
             chat: ChatStore::default(),
+            conversations: Table::default(),
+            interactions: Table::default(),
             flex_flows: Table::default(),
             taskrouter: bootstrap_taskrouter(&bootstrap, chat_capacity, now),
             studio: Studio::bootstrap(&bootstrap, now),
@@ -201,6 +251,7 @@ impl World {
             credentials,
             bootstrap,
             chat_capacity,
+            wrapup,
             generation: 0,
             event_base_url,
             bus,
@@ -216,6 +267,8 @@ impl World {
         self.sids = self.sids_after_bootstrap.clone();
         self.generation += 1;
         self.chat = ChatStore::default();
+        self.conversations = Table::default();
+        self.interactions = Table::default();
         self.flex_flows = Table::default();
         self.taskrouter = bootstrap_taskrouter(&self.bootstrap, self.chat_capacity, now);
         self.studio = Studio::bootstrap(&self.bootstrap, now);
@@ -278,6 +331,46 @@ impl World {
         job.generation = self.generation;
         if self.bus.webhooks.send(job).is_err() {
             tracing::warn!("the webhook dispatcher is not running; a webhook was not queued");
+        }
+    }
+
+    /// Asks the alarm clock to wake the world about `alarm` at `at`
+    /// (replacing the alarm's earlier instant, if any).
+    pub fn set_alarm(&mut self, alarm: Alarm, at: Instant) {
+        let request = AlarmRequest {
+            generation: self.generation,
+            alarm,
+            delay: Instant::now().until(at),
+        };
+        if self.bus.alarms.send(request).is_err() {
+            tracing::warn!("the alarm clock is not running; an alarm was not set");
+        }
+    }
+
+    /// The task completes after the wrap-up time if it is still wrapping then.
+    pub fn schedule_wrapup(&mut self, task_sid: &str) {
+        let at = Instant::now().after(self.wrapup);
+        let task_sid = task_sid.to_owned();
+        self.set_alarm(Alarm::Wrapup { task_sid }, at);
+    }
+
+    /// An alarm rang: do what is due now (see `alarms.rs`).
+    pub fn wake(&mut self, alarm: &Alarm, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
+        match alarm {
+            Alarm::Wrapup { task_sid } => {
+                let wrapping = self
+                    .taskrouter
+                    .tasks
+                    .get(task_sid)
+                    .is_some_and(|task| task.status == taskrouter::TaskStatus::Wrapping);
+                if wrapping && let Err(error) = self.complete_task(task_sid, "wrap-up finished") {
+                    tracing::warn!(%error, task_sid, "could not complete a task after wrap-up");
+                }
+            }
+            Alarm::Conversation { sid } => self.apply_due_timers(sid),
         }
     }
 

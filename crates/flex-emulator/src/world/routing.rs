@@ -3,16 +3,19 @@
 //! (ties → the first agent) whose load is below its capacity and who has not
 //! rejected it; the reservation waits for accept or reject (control API,
 //! console, or `ReservationStatus` over REST). Accept → the task is
-//! `assigned` and the agent joins the channel; reject → the task goes to the
-//! next eligible agent, or waits. Ending the chat marks the channel
-//! `INACTIVE`, the agent leaves, the task and reservation go `wrapping`, and
-//! after the wrap-up time (scheduled by the caller) `completed`. Capacity
-//! frees on completion or cancellation, and waiting tasks are then reserved.
+//! `assigned` and the agent joins the channel or conversation (and the
+//! interaction channel); reject → the task goes to the next eligible agent,
+//! or waits. Ending the chat (`agents.rs`) wraps the task and reservation,
+//! and after the wrap-up time (an alarm, `alarms.rs`) they are `completed`.
+//! Capacity frees on completion or cancellation, and waiting tasks are then
+//! reserved.
 //! Reservations never time out in the emulator.
 
 use serde_json::{Value, json};
 
-use super::channels::{ChannelUpdate, NewMember, NewMessage};
+use super::channels::NewMember;
+use super::conversations::ConversationState;
+use super::conversations::changes::NewParticipant;
 use super::taskrouter::{ChannelRef, Reservation, ReservationStatus, Task, TaskStatus, Worker};
 use super::{Actor, World, WorldError};
 use crate::clock::Instant;
@@ -45,18 +48,7 @@ impl World {
             .or_else(|| tr.task_channel("default"))
             .map(|c| (c.sid.clone(), c.unique_name.clone()))
             .unwrap_or_default();
-        let target = serde_json::from_str::<Value>(&new.attributes)
-            .ok()
-            .and_then(|a| {
-                a.get("channelSid")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .and_then(|sid| self.chat.channels.get(&sid))
-            .map(|channel| ChannelRef::Chat {
-                service_sid: channel.service_sid.clone(),
-                channel_sid: channel.sid.clone(),
-            });
+        let target = self.target_of(&new.attributes);
         let sid = self.sid(Prefix::Task);
         let now = Instant::now();
         self.taskrouter.tasks.insert(Task {
@@ -80,6 +72,25 @@ impl World {
         self.emit_task("task.created", &sid);
         self.assign_pending();
         sid
+    }
+
+    /// The chat channel (`channelSid`) or conversation (`conversationSid`)
+    /// that task attributes name, if it exists.
+    fn target_of(&self, attributes: &str) -> Option<ChannelRef> {
+        let attributes = serde_json::from_str::<Value>(attributes).ok()?;
+        let text = |key: &str| attributes.get(key).and_then(Value::as_str);
+        if let Some(channel) = text("channelSid").and_then(|sid| self.chat.channels.get(sid)) {
+            return Some(ChannelRef::Chat {
+                service_sid: channel.service_sid.clone(),
+                channel_sid: channel.sid.clone(),
+            });
+        }
+        let conversation = text("conversationSid").and_then(|sid| self.conversations.get(sid))?;
+        let interaction = text("flexInteractionSid").zip(text("flexInteractionChannelSid"));
+        Some(ChannelRef::Conversation {
+            conversation_sid: conversation.sid.clone(),
+            interaction: interaction.map(|(kd, uo)| (kd.to_owned(), uo.to_owned())),
+        })
     }
 
     /// Reserves every pending task an agent can take, highest priority and
@@ -152,7 +163,7 @@ impl World {
         if wanted.contains(&reservation.status) {
             return Ok(());
         }
-        Err(WorldError::invalid(
+        Err(WorldError::state(
             "ReservationStatus",
             &format!(
                 "reservation {} is {}",
@@ -174,19 +185,43 @@ impl World {
         self.set_reservation_status(sid, ReservationStatus::Accepted);
         self.set_task_status(&task_sid, TaskStatus::Assigned, None);
         let identity = self.agent(&worker_sid)?.identity.clone();
-        if let Some(ChannelRef::Chat { channel_sid, .. }) = self.task_target(&task_sid) {
-            let already_member = self
-                .chat
-                .channels
-                .get(&channel_sid)
-                .is_none_or(|c| c.member_by_identity(&identity).is_some());
-            if !already_member {
-                self.add_member(
-                    &channel_sid,
-                    NewMember::identity(&identity),
-                    &Actor::agent(&identity),
-                )?;
+        let agent = Actor::agent(&identity);
+        match self.task_target(&task_sid) {
+            Some(ChannelRef::Chat { channel_sid, .. }) => {
+                let already_member = self
+                    .chat
+                    .channels
+                    .get(&channel_sid)
+                    .is_none_or(|c| c.member_by_identity(&identity).is_some());
+                if !already_member {
+                    self.add_member(&channel_sid, NewMember::identity(&identity), &agent)?;
+                }
             }
+            Some(ChannelRef::Conversation {
+                conversation_sid,
+                interaction,
+            }) => {
+                let joins = self.conversations.get(&conversation_sid).is_some_and(|c| {
+                    c.state != ConversationState::Closed
+                        && c.participant_by_identity(&identity).is_none()
+                });
+                if joins {
+                    let new = NewParticipant {
+                        identity: Some(identity.clone()),
+                        ..NewParticipant::default()
+                    };
+                    self.add_participant(&conversation_sid, new, &agent)?;
+                }
+                if let Some((interaction_sid, channel_sid)) = interaction {
+                    let routing = json!({
+                        "task_sid": task_sid,
+                        "worker_sid": worker_sid,
+                        "reservation_sid": sid,
+                    });
+                    self.agent_joined_interaction(&interaction_sid, &channel_sid, routing)?;
+                }
+            }
+            None => {}
         }
         Ok(())
     }
@@ -208,113 +243,6 @@ impl World {
         self.emit_agent(&worker_sid);
         self.assign_pending();
         Ok(())
-    }
-
-    /// The task, if its live reservation belongs to this agent.
-    pub(crate) fn agent_task(&self, worker_sid: &str, task_sid: &str) -> Result<&Task, WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
-        let mine = self
-            .taskrouter
-            .reservations
-            .iter()
-            .any(|r| r.task_sid == task_sid && r.worker_sid == worker_sid);
-        if mine {
-            Ok(task)
-        } else {
-            Err(WorldError::not_found("Task", task_sid))
-        }
-    }
-
-    fn assigned_chat(&self, worker_sid: &str, task_sid: &str) -> Result<String, WorldError> {
-        let task = self.agent_task(worker_sid, task_sid)?;
-        if task.status != TaskStatus::Assigned {
-            return Err(WorldError::invalid(
-                "task",
-                &format!("task {task_sid} is {}, not assigned", task.status.as_str()),
-            ));
-        }
-        match &task.target {
-            Some(target) => Ok(target.channel_sid().to_owned()),
-            None => Err(WorldError::invalid(
-                "task",
-                &format!("task {task_sid} has no chat channel (attributes.channelSid)"),
-            )),
-        }
-    }
-
-    /// The agent writes in the task's channel (an SDK message).
-    pub(crate) fn agent_send(
-        &mut self,
-        worker_sid: &str,
-        task_sid: &str,
-        body: &str,
-    ) -> Result<(String, String), WorldError> {
-        let channel_sid = self.assigned_chat(worker_sid, task_sid)?;
-        let identity = self.agent(worker_sid)?.identity.clone();
-        let message = NewMessage {
-            from: Some(identity.clone()),
-            body: Some(body.to_owned()),
-            ..NewMessage::default()
-        };
-        let message_sid = self.post_message(&channel_sid, message, &Actor::agent(&identity))?;
-        Ok((channel_sid, message_sid))
-    }
-
-    /// The agent is typing (an SSE event only: Chat has no typing webhook).
-    pub(crate) fn agent_typing(
-        &mut self,
-        worker_sid: &str,
-        task_sid: &str,
-    ) -> Result<(), WorldError> {
-        let channel_sid = self.assigned_chat(worker_sid, task_sid)?;
-        let identity = self.agent(worker_sid)?.identity.clone();
-        self.emit(
-            "typing",
-            json!({"task_sid": task_sid, "channel_sid": channel_sid, "identity": identity}),
-        );
-        Ok(())
-    }
-
-    /// The agent ends the chat: channel `INACTIVE`, agent leaves, task wraps.
-    pub(crate) fn end_chat(&mut self, worker_sid: &str, task_sid: &str) -> Result<(), WorldError> {
-        let task = self.agent_task(worker_sid, task_sid)?;
-        if task.status != TaskStatus::Assigned {
-            return Err(WorldError::invalid(
-                "task",
-                &format!("task {task_sid} is {}, not assigned", task.status.as_str()),
-            ));
-        }
-        let target = task.target.clone();
-        let identity = self.agent(worker_sid)?.identity.clone();
-        let agent = Actor::agent(&identity);
-        if let Some(ChannelRef::Chat {
-            service_sid,
-            channel_sid,
-        }) = target
-            && let Some(channel) = self.chat.channels.get(&channel_sid)
-        {
-            let mut attributes = channel.attributes_object();
-            attributes.insert("status".into(), json!("INACTIVE"));
-            let update = ChannelUpdate {
-                attributes: Some(Value::Object(attributes).to_string()),
-                ..ChannelUpdate::default()
-            };
-            self.update_channel(&service_sid, &channel_sid, update, &agent)?;
-            let is_member = self
-                .chat
-                .channels
-                .get(&channel_sid)
-                .is_some_and(|c| c.member_by_identity(&identity).is_some());
-            if is_member {
-                self.remove_member(&channel_sid, &identity, &agent)?;
-            }
-            self.end_executions(&channel_sid);
-        }
-        self.wrap_task(task_sid)
     }
 
     /// `assigned` → `wrapping` (task and reservation).
@@ -387,7 +315,7 @@ impl World {
         if from.contains(&task.status) {
             return Ok(());
         }
-        Err(WorldError::invalid(
+        Err(WorldError::state(
             "AssignmentStatus",
             &format!(
                 "task {task_sid} is {} and cannot become {to}",

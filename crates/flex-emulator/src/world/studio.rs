@@ -9,6 +9,13 @@
 //! the execution; on a channel that is not long-lived the studio webhook is
 //! removed too (Flex's janitor), so a dead channel makes no more tasks, while
 //! a long-lived channel's next message starts a new execution and task.
+//!
+//! The same flow on a conversation (a `Target=studio` scoped webhook, on the
+//! first `onMessageAdded`) makes an interaction instead, whose task has
+//! `{conversationSid, name (the author), channelType: "chat"}` plus the
+//! interaction SIDs (`interactions/orchestration.rs`); a conversation that
+//! already has a live interaction starts no execution. The execution ends
+//! when the interaction channel or the conversation closes.
 
 use serde_json::{Value, json};
 
@@ -129,16 +136,27 @@ impl World {
         }
         let sid = self.sid(Prefix::Execution);
         let contact_sid = self.sid(Prefix::StudioContact);
-        let attributes = self.flex_task_attributes(channel_sid, author);
-        let task_sid = self.create_task(NewTask {
-            attributes: Value::Object(attributes).to_string(),
-            workflow_sid: None,
-            task_channel: Some("chat".into()),
-            priority: 0,
-            timeout: 86_400,
-            routing_target: None,
-        });
-        self.link_task_to_channel(channel_sid, &task_sid);
+        let task_sid = if self.conversations.contains(channel_sid) {
+            match self.route_from_studio(channel_sid, author) {
+                Ok(task_sid) => task_sid,
+                Err(error) => {
+                    tracing::warn!(%error, flow_sid, channel_sid, "Send to Flex routed nothing");
+                    return;
+                }
+            }
+        } else {
+            let attributes = self.flex_task_attributes(channel_sid, author);
+            let task_sid = self.create_task(NewTask {
+                attributes: Value::Object(attributes).to_string(),
+                workflow_sid: None,
+                task_channel: Some("chat".into()),
+                priority: 0,
+                timeout: 86_400,
+                routing_target: None,
+            });
+            self.link_task_to_channel(channel_sid, &task_sid);
+            task_sid
+        };
         let now = Instant::now();
         self.studio.executions.insert(Execution {
             sid: sid.clone(),

@@ -105,28 +105,40 @@ impl TaskStatus {
     }
 }
 
-/// What a task is about: the place the customer and the agent talk. A task
-/// made by Flex points at a Chat channel; Flex Conversations (a later
-/// backend) will add a `Conversation` variant.
+/// What a task is about: the place the customer and the agent talk. Flex
+/// with Programmable Chat points a task at a Chat channel (attributes
+/// `channelSid`); Flex Conversations at a conversation (`conversationSid`),
+/// routed through an interaction channel (`flexInteractionSid`,
+/// `flexInteractionChannelSid`) when the task came from one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChannelRef {
     Chat {
         service_sid: String,
         channel_sid: String,
     },
+    Conversation {
+        conversation_sid: String,
+        /// `(KD…, UO…)` of the interaction channel that made the task.
+        interaction: Option<(String, String)>,
+    },
 }
 
 impl ChannelRef {
-    /// `chat` (later also `conversations`), as the control API reports it.
+    /// `chat` or `conversations`, as the control API reports it.
     pub fn backend(&self) -> &'static str {
         match self {
             ChannelRef::Chat { .. } => "chat",
+            ChannelRef::Conversation { .. } => "conversations",
         }
     }
 
+    /// The CH SID: the chat channel or the conversation.
     pub fn channel_sid(&self) -> &str {
         match self {
             ChannelRef::Chat { channel_sid, .. } => channel_sid,
+            ChannelRef::Conversation {
+                conversation_sid, ..
+            } => conversation_sid,
         }
     }
 }

@@ -2,9 +2,28 @@
 //! `operationId`s and parameter names are copied from the OpenAPI specs in
 //! `shared/twilio-oai/`; `tests/spec_conformance.rs` checks every row
 //! against them.
+//!
+//! - `mod.rs`            the Programmable Chat era: Flex Flows and channels, Chat v2, TaskRouter, Studio
+//! - `conversations.rs`  Flex Conversations: Conversations v1 (both URL families), Flex Interactions
+
+mod conversations;
+
+use std::sync::LazyLock;
 
 use super::page::{CHAT, PageLimits, WEBHOOKS, WIDE};
 use super::{Api, Handler, Route, Verb, chat, flex, messaging, studio, taskrouter};
+
+/// Every Twilio operation served, in this order: the Chat era, then
+/// Conversations (default service, then service-scoped), then Interactions.
+pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    [
+        CHAT_ERA,
+        &conversations::DEFAULT_SERVICE,
+        &conversations::SERVICE_SCOPED,
+        &conversations::INTERACTIONS,
+    ]
+    .concat()
+});
 
 const fn route(
     api: Api,
@@ -91,8 +110,8 @@ const RESERVATION: &str = "/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}/Reserva
 use Api::{Chat, Flex, Studio, TaskRouter};
 use Verb::{Delete, Get, Post};
 
-/// Every Twilio operation served.
-pub static ROUTES: &[Route] = &[
+/// The routes of the Programmable Chat era.
+const CHAT_ERA: &[Route] = &[
     // Flex v1
     route(
         Flex,

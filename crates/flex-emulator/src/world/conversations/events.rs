@@ -1,0 +1,202 @@
+//! Conversation events (ENDPOINTS.md §7.2) and where they go: a `webhook`
+//! scoped webhook gets the events its `Configuration.Filters` name; a
+//! `trigger` webhook gets `onMessageAdded` when the body holds one of its
+//! words; a `studio` webhook runs its flow ("Send to Flex", `studio.rs`) on
+//! `onMessageAdded`. Deliveries are queued per conversation (FIFO), signed
+//! and retried by the shared dispatcher.
+//!
+//! Every delivery carries `AccountSid`, `ChatServiceSid`, `EventType`,
+//! `Source`, `ClientIdentity` (agents), `WebhookSid`, `RetryCount` (added per
+//! attempt), then the event's own parameters. Nothing fires unless the actor
+//! allows it: REST calls need `X-Twilio-Webhook-Enabled: true`; agents,
+//! timers and Flex itself always fire. Conversation-scoped webhooks get no
+//! retries (the Conversations API has no `RetryCount` setting for them).
+
+use super::model::{Conversation, ConversationMessage, ConversationState, Participant};
+use crate::clock::Instant;
+use crate::webhooks::HookMethod;
+use crate::world::chat::WebhookKind;
+use crate::world::hooks::{Delivery, Fired, triggers_match};
+use crate::world::{Actor, World};
+
+/// The post-events of ENDPOINTS.md §7.2, which scoped webhooks may filter
+/// on (scoped webhooks carry post-events only). The emulator fires
+/// `onMessageAdded`, `onConversationUpdated`, `onConversationRemoved`,
+/// `onConversationStateUpdated`, `onParticipantAdded` and `onParticipantRemoved`.
+pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
+    "onMessageAdded",
+    "onMessageUpdated",
+    "onMessageRemoved",
+    "onConversationAdded",
+    "onConversationUpdated",
+    "onConversationRemoved",
+    "onConversationStateUpdated",
+    "onParticipantAdded",
+    "onParticipantUpdated",
+    "onParticipantRemoved",
+    "onDeliveryUpdated",
+    "onUserAdded",
+    "onUserUpdated",
+];
+
+const MESSAGE_ADDED: &str = "onMessageAdded";
+
+/// Why a conversation changed state (`Reason` of `onConversationStateUpdated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateReason {
+    /// A REST update of the conversation (`State`).
+    Api,
+    /// `Timers.Inactive` or `Timers.Closed` elapsed.
+    Timer,
+    /// Something happened: a message reactivated it, the agent ended the
+    /// chat, Flex closed the interaction channel.
+    Event,
+}
+
+impl StateReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "API",
+            Self::Timer => "TIMER",
+            Self::Event => "EVENT",
+        }
+    }
+}
+
+/// `onConversationUpdated` / `onConversationRemoved` parameters.
+pub(crate) fn conversation_event(event_type: &'static str, conversation: &Conversation) -> Fired {
+    let mut fired = Fired::new(event_type);
+    fired.push("ConversationSid", conversation.sid.clone());
+    fired.push("DateCreated", conversation.created.webhook());
+    fired.push("DateUpdated", conversation.updated.webhook());
+    fired.push_some("FriendlyName", conversation.friendly_name.as_deref());
+    fired.push_some("UniqueName", conversation.unique_name.as_deref());
+    fired.push("Attributes", conversation.attributes.clone());
+    fired.push_some(
+        "MessagingServiceSid",
+        conversation.messaging_service_sid.as_deref(),
+    );
+    fired.push("State", conversation.state.as_str().to_owned());
+    fired
+}
+
+/// `onConversationStateUpdated` parameters.
+pub(crate) fn state_event(
+    conversation: &Conversation,
+    from: ConversationState,
+    reason: StateReason,
+    at: Instant,
+) -> Fired {
+    let mut fired = Fired::new("onConversationStateUpdated");
+    fired.push("ConversationSid", conversation.sid.clone());
+    fired.push("StateUpdated", at.webhook());
+    fired.push("StateFrom", from.as_str().to_owned());
+    fired.push("StateTo", conversation.state.as_str().to_owned());
+    fired.push("Reason", reason.as_str().to_owned());
+    fired.push_some(
+        "MessagingServiceSid",
+        conversation.messaging_service_sid.as_deref(),
+    );
+    fired
+}
+
+/// `onParticipantAdded` / `onParticipantRemoved` parameters.
+pub(crate) fn participant_event(
+    event_type: &'static str,
+    conversation_sid: &str,
+    participant: &Participant,
+) -> Fired {
+    let mut fired = Fired::new(event_type);
+    fired.push("ConversationSid", conversation_sid.to_owned());
+    fired.push("ParticipantSid", participant.sid.clone());
+    fired.push("DateCreated", participant.created.webhook());
+    fired.push_some("Identity", participant.identity.as_deref());
+    fired.push("RoleSid", participant.role_sid.clone());
+    fired.push("Attributes", participant.attributes.clone());
+    if let Some(binding) = &participant.binding {
+        fired.push_some("MessagingBinding.Address", binding.address.as_deref());
+        fired.push_some(
+            "MessagingBinding.ProxyAddress",
+            binding.proxy_address.as_deref(),
+        );
+        fired.push_some(
+            "MessagingBinding.ProjectedAddress",
+            binding.projected_address.as_deref(),
+        );
+        fired.push("MessagingBinding.Type", "SMS".to_owned());
+    }
+    fired
+}
+
+/// `onMessageAdded` parameters.
+pub(crate) fn message_event(conversation: &Conversation, message: &ConversationMessage) -> Fired {
+    let mut fired = Fired::new(MESSAGE_ADDED);
+    fired.push("ConversationSid", conversation.sid.clone());
+    fired.push("MessageSid", message.sid.clone());
+    fired.push_some(
+        "MessagingServiceSid",
+        conversation.messaging_service_sid.as_deref(),
+    );
+    fired.push("Index", message.index.to_string());
+    fired.push("DateCreated", message.created.webhook());
+    fired.push_some("Body", message.body.as_deref());
+    fired.push("Author", message.author.clone());
+    fired.push_some("ParticipantSid", message.participant_sid.as_deref());
+    fired.push("Attributes", message.attributes.clone());
+    fired.with_message(message.body.clone(), message.author.clone())
+}
+
+impl World {
+    /// Fires a conversation event (see the module docs).
+    pub(crate) fn fire_conversation(
+        &mut self,
+        conversation_sid: &str,
+        fired: Fired,
+        actor: &Actor,
+    ) {
+        if !actor.fires_webhooks {
+            return;
+        }
+        let Some(conversation) = self.conversations.get(conversation_sid) else {
+            return;
+        };
+        let service_sid = conversation.service_sid.clone();
+        let webhooks: Vec<_> = conversation.webhooks.iter().cloned().collect();
+        let is_message = fired.event_type == MESSAGE_ADDED;
+        let mut studio_flows = Vec::new();
+        for webhook in webhooks {
+            let named = webhook.filters.iter().any(|f| f == fired.event_type);
+            let deliver = match webhook.target {
+                WebhookKind::Webhook => named,
+                WebhookKind::Trigger => {
+                    is_message && triggers_match(&webhook.triggers, fired.body())
+                }
+                WebhookKind::Studio => {
+                    if is_message
+                        && (named || webhook.filters.is_empty())
+                        && let Some(flow_sid) = &webhook.flow_sid
+                    {
+                        studio_flows.push(flow_sid.clone());
+                    }
+                    false
+                }
+            };
+            if deliver && let Some(url) = webhook.url.clone() {
+                let delivery = Delivery {
+                    queue: conversation_sid.to_owned(),
+                    service: ("ChatServiceSid", service_sid.clone()),
+                    webhook_sid: webhook.sid.clone(),
+                    extra: vec![("WebhookSid", webhook.sid.clone())],
+                    url,
+                    method: HookMethod::parse(&webhook.method).unwrap_or(HookMethod::Post),
+                    retries: 0,
+                };
+                self.deliver(delivery, &fired, actor);
+            }
+        }
+        let author = fired.author().unwrap_or_default().to_owned();
+        for flow_sid in studio_flows {
+            self.send_to_flex(conversation_sid, &flow_sid, &author);
+        }
+    }
+}
