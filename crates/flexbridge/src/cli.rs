@@ -1,4 +1,4 @@
-//! The `flexbridge` command line: `serve` and `provision`.
+//! The `flexbridge` command line: `serve`, `dev` and `provision`.
 //!
 //! Processes announce themselves with one stdout line once listening,
 //! `flexbridge listening on http://HOST:PORT` (docs/architecture.md §2);
@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Layers, ProvisionSettings, Setting, Settings, setting};
-use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::startup::Application;
 
@@ -31,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Runs the bridge against Twilio (or any emulator, via TWILIO_API_BASE).
     Serve(ServeArgs),
+    /// Runs the bridge and a local Flex emulator with its agent console in
+    /// one process, provisioned automatically. No Twilio account needed.
+    Dev(crate::dev::DevArgs),
     /// Finds or creates the Flex Flow the bridge needs and prints the
     /// settings to use.
     Provision(ProvisionArgs),
@@ -178,6 +180,7 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
         Command::Provision(args) => provision(args).await,
     }
 }
@@ -195,12 +198,7 @@ async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     push(&mut flags, setting::STUDIO_FLOW_SID, &args.studio_flow_sid);
     push(&mut flags, setting::FLOW_NAME, &args.flow_name);
     let settings = ProvisionSettings::from_layers(&args.twilio.layers(flags)?)?;
-    let client = TwilioClient::new(
-        settings.twilio.account_sid.clone(),
-        settings.twilio.rest_auth.clone(),
-        settings.twilio.api_base.clone(),
-        Timeouts::default(),
-    )?;
+    let client = settings.twilio.client()?;
     let outcome = ensure_flex_flow(
         &client,
         &FlowSpec {

@@ -21,7 +21,7 @@ use url::Url;
 use crate::core::ids::{AccountSid, ApiKeySid, ChatServiceSid, FlexFlowSid, StudioFlowSid};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
-use crate::flex::client::RestAuth;
+use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
 use crate::outbox::OutboxConfig;
 
 /// One setting: its names in each layer.
@@ -235,6 +235,18 @@ pub struct TwilioSettings {
     pub rest_auth: RestAuth,
     /// Replaces every Twilio host (an emulator).
     pub api_base: Option<Url>,
+}
+
+impl TwilioSettings {
+    /// A REST client for this account.
+    pub fn client(&self) -> anyhow::Result<TwilioClient> {
+        TwilioClient::new(
+            self.account_sid.clone(),
+            self.rest_auth.clone(),
+            self.api_base.clone(),
+            Timeouts::default(),
+        )
+    }
 }
 
 /// The public URL Twilio reaches the bridge at.

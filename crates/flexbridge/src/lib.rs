@@ -21,13 +21,15 @@
 //! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
 //! - [`config`]: layered settings (defaults → file → env → flags), secrets typed.
 //! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
-//! - [`cli`]: the `flexbridge` command line (`serve`, `provision`).
+//! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
+//! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`).
 //! - [`telemetry`]: logging and Prometheus metrics.
 
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod customer;
+pub mod dev;
 pub mod flex;
 pub mod outbox;
 pub mod startup;

@@ -21,6 +21,11 @@
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
 //!   message and tell the customer (`delivery` … `failed`). Work older than
 //!   `give_up_after` fails too.
+//! - At every start, each open conversation gets a "sync" row: its channel
+//!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
+//!   changed, e.g. a new tunnel) and what Flex said while the bridge could
+//!   not hear it (agent messages, the chat's end) is applied through the
+//!   same idempotent path as webhooks.
 //! - Shutdown: no new work starts; in-flight deliveries get `shutdown_grace`
 //!   to finish; anything cut short stays queued (marked) for the next start.
 
@@ -33,10 +38,12 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::bridge::{DeliveryOutcome, Fanout, Notice};
+use crate::core::bridge::{Bridge, BridgeError, DeliveryOutcome, EventOutcome, Fanout, Notice};
 use crate::core::clock::now_ms;
-use crate::core::ids::{ConversationId, FlexIdentity};
-use crate::flex::{Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage};
+use crate::core::ids::{ConversationId, CustomerId, FlexIdentity, MessageSid, Seq};
+use crate::flex::{
+    Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage, ResyncRequest,
+};
 use crate::store::outbox::{JobKind, OutboxJob, OutgoingMessage};
 use crate::store::{Store, StoreError};
 use crate::telemetry::chain;
@@ -81,6 +88,8 @@ pub struct Outbox {
 }
 
 struct Inner {
+    /// Applies what a `sync` row brings back, like a webhook.
+    bridge: Bridge,
     store: Store,
     backend: Arc<dyn FlexBackend>,
     fanout: Arc<dyn Fanout>,
@@ -92,6 +101,14 @@ struct Inner {
     paused_until: Mutex<i64>,
 }
 
+/// The row a failure belongs to.
+#[derive(Clone, Copy)]
+enum Row<'a> {
+    Open,
+    Send(&'a OutgoingMessage),
+    Sync,
+}
+
 /// What one attempt at a row ended in.
 enum Step {
     /// The row is done; the conversation's next row may go.
@@ -101,19 +118,15 @@ enum Step {
 }
 
 impl Outbox {
-    pub fn new(
-        store: Store,
-        backend: Arc<dyn FlexBackend>,
-        fanout: Arc<dyn Fanout>,
-        notify: Arc<Notify>,
-        config: OutboxConfig,
-    ) -> Self {
+    /// The worker for `bridge`'s store, delivering through `backend`.
+    pub fn new(bridge: Bridge, backend: Arc<dyn FlexBackend>, config: OutboxConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: bridge.store().clone(),
+                fanout: bridge.fanout().clone(),
+                notify: bridge.outbox_notify().clone(),
+                bridge,
                 backend,
-                fanout,
-                notify,
                 config,
                 busy: Mutex::new(HashSet::new()),
                 paused_until: Mutex::new(0),
@@ -249,6 +262,7 @@ impl Outbox {
         match &job.kind {
             JobKind::Open => self.open(&job).await,
             JobKind::Send(message) => self.send(&job, message).await,
+            JobKind::Sync => self.sync(&job).await,
         }
     }
 
@@ -276,7 +290,7 @@ impl Outbox {
                 }
                 Ok(Step::Done)
             }
-            Err(error) => self.failed(job, None, error, false).await,
+            Err(error) => self.failed(job, Row::Open, error, false).await,
         }
     }
 
@@ -286,10 +300,9 @@ impl Outbox {
             // Cannot happen while the open row precedes every send; never
             // post to a channel we do not have (the post's `Channels/undefined`).
             tracing::error!(conversation = %job.conversation_id, "a message is queued for a conversation without a channel");
-            let error = "the conversation has no Flex channel";
-            inner.store.outbox_fail_send(job.id, message, error).await?;
-            self.tell_failed(job, message, error).await;
-            return Ok(Step::Done);
+            return self
+                .settle(job, message, Err("the conversation has no Flex channel"))
+                .await;
         };
         if job.maybe_landed {
             match inner
@@ -299,10 +312,10 @@ impl Outbox {
             {
                 Ok(Some(sid)) => {
                     tracing::info!(conversation = %job.conversation_id, seq = message.seq.0, "an earlier attempt had landed; not sending again");
-                    return self.delivered(job, message, &sid).await;
+                    return self.settle(job, message, Ok(&sid)).await;
                 }
                 Ok(None) => {}
-                Err(error) => return self.failed(job, Some(message), error, true).await,
+                Err(error) => return self.failed(job, Row::Send(message), error, true).await,
             }
         }
         inner.store.outbox_begin_attempt(job.id, true).await?;
@@ -314,37 +327,97 @@ impl Outbox {
             body: &message.body,
         };
         match inner.backend.send(channel, &outbound).await {
-            Ok(sid) => self.delivered(job, message, &sid).await,
-            Err(error) => self.failed(job, Some(message), error, false).await,
+            Ok(sid) => self.settle(job, message, Ok(&sid)).await,
+            Err(error) => self.failed(job, Row::Send(message), error, false).await,
         }
     }
 
-    async fn delivered(
+    /// Re-attaches to an open conversation after a start: webhooks pointed
+    /// here, missed agent messages and a missed chat end applied (through
+    /// the same idempotent path as webhooks).
+    async fn sync(&self, job: &OutboxJob) -> Result<Step, StoreError> {
+        let inner = &self.inner;
+        let Some(channel) = job
+            .channel
+            .as_ref()
+            .filter(|_| job.conversation_state.is_live())
+        else {
+            inner.store.outbox_done(job.id).await?;
+            return Ok(Step::Done);
+        };
+        inner.store.outbox_begin_attempt(job.id, false).await?;
+        let identity = FlexIdentity::for_customer(&job.customer_id);
+        let request = ResyncRequest {
+            channel,
+            identity: &identity,
+        };
+        let events = match inner.backend.resync(&request).await {
+            Ok(events) => events,
+            Err(error) => return self.failed(job, Row::Sync, error, false).await,
+        };
+        let mut caught_up = 0;
+        for event in &events {
+            match inner.bridge.apply_flex_event(event).await {
+                Ok(EventOutcome::Applied) => caught_up += 1,
+                Ok(_) => {}
+                Err(BridgeError::Store(error)) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = %chain(&error), "applying a missed event")
+                }
+            }
+        }
+        if caught_up > 0 {
+            tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
+        }
+        inner.store.outbox_done(job.id).await?;
+        Ok(Step::Done)
+    }
+
+    /// Records a message's fate (in Flex as `sid`, or refused for good
+    /// with an error) and tells the customer.
+    async fn settle(
         &self,
         job: &OutboxJob,
         message: &OutgoingMessage,
-        sid: &crate::core::ids::MessageSid,
+        outcome: Result<&MessageSid, &str>,
     ) -> Result<Step, StoreError> {
         let now = now_ms();
         self.inner
             .store
-            .outbox_finish_send(job.id, message, sid, now)
+            .outbox_settle_send(job.id, message, outcome, now)
             .await?;
-        metrics::counter!("flexbridge_messages_out_total").increment(1);
-        metrics::histogram!("flexbridge_delivery_latency_seconds")
-            .record((now - message.accepted_at).max(0) as f64 / 1000.0);
-        self.inner
-            .fanout
-            .notify(
-                &job.customer_id,
-                Notice::Delivery {
-                    seq: message.seq,
-                    client_msg_id: message.client_msg_id.clone(),
-                    outcome: DeliveryOutcome::Delivered,
-                },
-            )
-            .await;
+        if outcome.is_ok() {
+            metrics::counter!("flexbridge_messages_out_total").increment(1);
+            metrics::histogram!("flexbridge_delivery_latency_seconds")
+                .record((now - message.accepted_at).max(0) as f64 / 1000.0);
+        }
+        let outcome = match outcome {
+            Ok(_) => DeliveryOutcome::Delivered,
+            Err(error) => DeliveryOutcome::Failed(error.to_owned()),
+        };
+        self.tell(
+            &job.customer_id,
+            message.seq,
+            &message.client_msg_id,
+            outcome,
+        )
+        .await;
         Ok(Step::Done)
+    }
+
+    async fn tell(
+        &self,
+        customer: &CustomerId,
+        seq: Seq,
+        client_msg_id: &str,
+        outcome: DeliveryOutcome,
+    ) {
+        let notice = Notice::Delivery {
+            seq,
+            client_msg_id: client_msg_id.to_owned(),
+            outcome,
+        };
+        self.inner.fanout.notify(customer, notice).await;
     }
 
     /// Decides what a failure means for the row. `still_maybe_landed`:
@@ -353,7 +426,7 @@ impl Outbox {
     async fn failed(
         &self,
         job: &OutboxJob,
-        message: Option<&OutgoingMessage>,
+        row: Row<'_>,
         error: FlexError,
         still_maybe_landed: bool,
     ) -> Result<Step, StoreError> {
@@ -370,17 +443,14 @@ impl Outbox {
         let (delay, maybe_landed) = match disposition {
             Disposition::Permanent => {
                 tracing::warn!(conversation = %job.conversation_id, error = %error_text, "Flex refused; giving up");
-                match message {
-                    Some(message) => {
-                        inner
-                            .store
-                            .outbox_fail_send(job.id, message, &error_text)
-                            .await?;
-                        self.tell_failed(job, message, &error_text).await;
+                return match row {
+                    Row::Send(message) => self.settle(job, message, Err(&error_text)).await,
+                    Row::Open => self.open_failed(job, &error_text).await,
+                    Row::Sync => {
+                        inner.store.outbox_done(job.id).await?;
+                        Ok(Step::Done)
                     }
-                    None => self.open_failed(job, &error_text).await?,
-                }
-                return Ok(Step::Done);
+                };
             }
             Disposition::RateLimited(retry_after) => {
                 let delay = retry_after.unwrap_or_else(|| self.backoff(attempts));
@@ -408,46 +478,30 @@ impl Outbox {
         Ok(Step::Wait)
     }
 
-    async fn open_failed(&self, job: &OutboxJob, error: &str) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let failed = inner
-            .store
+    /// The channel cannot be created: the conversation closes and each of
+    /// its queued messages fails.
+    async fn open_failed(&self, job: &OutboxJob, error: &str) -> Result<Step, StoreError> {
+        let store = &self.inner.store;
+        let failed = store
             .outbox_fail_open(&job.conversation_id, error, now_ms())
             .await?;
         for message in failed {
-            inner
-                .fanout
-                .notify(
-                    &message.customer_id,
-                    Notice::Delivery {
-                        seq: message.seq,
-                        client_msg_id: message.client_msg_id,
-                        outcome: DeliveryOutcome::Failed(error.to_owned()),
-                    },
-                )
-                .await;
+            let outcome = DeliveryOutcome::Failed(error.to_owned());
+            self.tell(
+                &message.customer_id,
+                message.seq,
+                &message.client_msg_id,
+                outcome,
+            )
+            .await;
         }
-        if let Some(conversation) = inner.store.conversation(&job.conversation_id).await? {
-            inner
+        if let Some(conversation) = store.conversation(&job.conversation_id).await? {
+            self.inner
                 .fanout
                 .notify(&job.customer_id, Notice::Conversation(conversation))
                 .await;
         }
-        Ok(())
-    }
-
-    async fn tell_failed(&self, job: &OutboxJob, message: &OutgoingMessage, error: &str) {
-        self.inner
-            .fanout
-            .notify(
-                &job.customer_id,
-                Notice::Delivery {
-                    seq: message.seq,
-                    client_msg_id: message.client_msg_id.clone(),
-                    outcome: DeliveryOutcome::Failed(error.to_owned()),
-                },
-            )
-            .await;
+        Ok(Step::Done)
     }
 
     /// `base · 2^(attempts-1)`, capped, times a random factor in [0.5, 1].

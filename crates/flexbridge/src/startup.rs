@@ -17,6 +17,7 @@ use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use twilio_signature::RequestValidator;
 use url::Url;
@@ -25,7 +26,6 @@ use crate::config::{PublicBaseUrl, Settings};
 use crate::core::Bridge;
 use crate::customer::{self, SocketFanout};
 use crate::flex::chat::ChatBackend;
-use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::flex::{BackendKind, FlexBackend};
 use crate::outbox::Outbox;
@@ -65,12 +65,7 @@ impl Application {
             .local_addr()
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
-        let client = TwilioClient::new(
-            settings.twilio.account_sid.clone(),
-            settings.twilio.rest_auth.clone(),
-            settings.twilio.api_base.clone(),
-            Timeouts::default(),
-        )?;
+        let client = settings.twilio.client()?;
         let backend: Arc<dyn FlexBackend> = match settings.backend {
             BackendKind::Chat => Arc::new(ChatBackend::new(
                 client,
@@ -106,13 +101,17 @@ impl Application {
             settings.rate_limit,
         );
         customer::attach(&io, bridge.clone());
-        let outbox = Outbox::new(
-            store.clone(),
-            backend.clone(),
-            fanout,
-            notify,
-            settings.outbox,
-        );
+        let outbox = Outbox::new(bridge.clone(), backend.clone(), settings.outbox);
+        let resyncs = store
+            .queue_sync_of_open_conversations(crate::core::clock::now_ms())
+            .await
+            .context("queueing the re-attachment of open conversations")?;
+        if resyncs > 0 {
+            tracing::info!(
+                conversations = resyncs,
+                "re-attaching to open conversations"
+            );
+        }
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
             backend,
@@ -159,7 +158,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let outbox = tokio::spawn(self.outbox.clone().run(shutdown.clone()));
+        // The worker must not outlive this future: if it is dropped (its
+        // task aborted), deliveries stop with it, as in a crash.
+        let mut outbox = AbortOnDrop(Some(tokio::spawn(
+            self.outbox.clone().run(shutdown.clone()),
+        )));
         let io = self.io.clone();
         let stop = shutdown.clone();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
@@ -177,12 +180,25 @@ impl Application {
                 Ok(())
             }
         };
-        if let Err(error) = outbox.await {
+        if let Some(worker) = outbox.0.take()
+            && let Err(error) = worker.await
+        {
             tracing::error!(%error, "the outbox worker ended abnormally");
         }
         self.store.close().await;
         tracing::info!("stopped");
         served
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub struct SentMessage {
     pub message: MessageRecord,
     /// `false` when this client message id was already stored (a retry).
     pub new: bool,
+    /// The conversation this message started, if it started one.
+    pub opened: Option<ConversationRecord>,
 }
 
 /// Errors of the core's API.
@@ -152,6 +154,11 @@ impl Bridge {
         &self.inner.fanout
     }
 
+    /// What wakes the outbox worker.
+    pub fn outbox_notify(&self) -> &Arc<Notify> {
+        &self.inner.outbox
+    }
+
     /// Issues a new customer identity; the token is returned once.
     pub async fn register(
         &self,
@@ -207,7 +214,9 @@ impl Bridge {
     }
 
     /// Accepts a customer message: committed (with its delivery queued)
-    /// before this returns, so the caller may acknowledge it.
+    /// before this returns, so the caller may acknowledge it. Then call
+    /// [`Bridge::announce`] (after the ack, so the client hears of its
+    /// message's fate after its acceptance).
     pub async fn send_message(
         &self,
         customer: &CustomerRecord,
@@ -229,32 +238,49 @@ impl Bridge {
                 now: now_ms(),
             })
             .await?;
-        match accepted {
-            Accepted::Duplicate { message } => Ok(SentMessage {
+        Ok(match accepted {
+            Accepted::Duplicate { message } => SentMessage {
                 message,
                 new: false,
-            }),
+                opened: None,
+            },
             Accepted::New {
                 message,
                 conversation,
                 opened,
             } => {
-                self.inner.outbox.notify_one();
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
-                let fanout = &self.inner.fanout;
                 if opened {
                     tracing::info!(customer = %customer.id, conversation = %conversation.id, "conversation opening");
-                    fanout
-                        .notify(&customer.id, Notice::Conversation(conversation))
-                        .await;
                 }
-                fanout
-                    .notify(&customer.id, Notice::Message(message.clone()))
-                    .await;
-                Ok(SentMessage { message, new: true })
+                SentMessage {
+                    message,
+                    new: true,
+                    opened: opened.then_some(conversation),
+                }
             }
+        })
+    }
+
+    /// Starts the delivery of an accepted message and tells the customer's
+    /// sockets (every tab) about it. Nothing to do for a retried one. (If
+    /// this never runs, e.g. a crash right after the commit, the outbox's
+    /// sweep still delivers the message.)
+    pub async fn announce(&self, customer: &CustomerId, sent: &SentMessage) {
+        if !sent.new {
+            return;
         }
+        self.inner.outbox.notify_one();
+        let fanout = &self.inner.fanout;
+        if let Some(conversation) = &sent.opened {
+            fanout
+                .notify(customer, Notice::Conversation(conversation.clone()))
+                .await;
+        }
+        fanout
+            .notify(customer, Notice::Message(sent.message.clone()))
+            .await;
     }
 
     /// Applies a webhook event; returns once its effect is committed.
@@ -291,51 +317,46 @@ impl Bridge {
             }
             FlexEvent::AgentJoined { header, agent } => {
                 let changed = store.record_agent_joined(key(header), agent).await?;
-                Ok(match changed {
-                    Inbound::Applied(conversation) => {
-                        let customer = conversation.customer_id.clone();
-                        fanout
-                            .notify(&customer, Notice::Conversation(conversation.clone()))
-                            .await;
-                        fanout
-                            .notify(
-                                &customer,
-                                Notice::AgentJoined {
-                                    conversation,
-                                    agent: agent.clone(),
-                                },
-                            )
-                            .await;
-                        EventOutcome::Applied
-                    }
-                    other => other_outcome(&other),
-                })
+                Ok(self
+                    .changed(changed, |conversation| Notice::AgentJoined {
+                        conversation,
+                        agent: agent.clone(),
+                    })
+                    .await)
             }
             FlexEvent::ChatEnded { header } => {
                 let reason = CloseReason::AgentEnded;
                 let changed = store.close_by_channel(key(header), reason).await?;
-                Ok(match changed {
-                    Inbound::Applied(conversation) => {
-                        let customer = conversation.customer_id.clone();
-                        tracing::info!(%customer, conversation = %conversation.id, "chat ended by the agent");
-                        fanout
-                            .notify(&customer, Notice::Conversation(conversation.clone()))
-                            .await;
-                        fanout
-                            .notify(
-                                &customer,
-                                Notice::ChatEnded {
-                                    conversation,
-                                    reason,
-                                },
-                            )
-                            .await;
-                        EventOutcome::Applied
-                    }
-                    other => other_outcome(&other),
-                })
+                if let Inbound::Applied(conversation) = &changed {
+                    tracing::info!(customer = %conversation.customer_id, conversation = %conversation.id, "chat ended by the agent");
+                }
+                Ok(self
+                    .changed(changed, |conversation| Notice::ChatEnded {
+                        conversation,
+                        reason,
+                    })
+                    .await)
             }
         }
+    }
+
+    /// Tells the customer about a conversation that changed: its new state,
+    /// then the specific event.
+    async fn changed(
+        &self,
+        inbound: Inbound<ConversationRecord>,
+        event: impl FnOnce(ConversationRecord) -> Notice,
+    ) -> EventOutcome {
+        let Inbound::Applied(conversation) = inbound else {
+            return other_outcome(&inbound);
+        };
+        let customer = conversation.customer_id.clone();
+        let fanout = &self.inner.fanout;
+        fanout
+            .notify(&customer, Notice::Conversation(conversation.clone()))
+            .await;
+        fanout.notify(&customer, event(conversation)).await;
+        EventOutcome::Applied
     }
 }
 

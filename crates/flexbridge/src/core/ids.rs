@@ -59,67 +59,11 @@ fn is_prefixed_hex(s: &str, prefix: &str, hex_len: usize) -> bool {
         .is_some_and(|rest| rest.len() == hex_len && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Declares an id issued by the bridge: `prefix` + 32 lower-case hex digits
-/// (16 random bytes).
-macro_rules! bridge_id {
+/// Declares an id type: a fixed prefix + 32 hex digits, built by `parse`.
+macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
-            /// A fresh random id.
-            pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, random_hex(16)))
-            }
-
-            pub fn parse(s: &str) -> Result<Self, IdError> {
-                if is_prefixed_hex(s, $prefix, 32) {
-                    Ok(Self(s.to_ascii_lowercase()))
-                } else {
-                    Err(IdError::Malformed { what: $what, prefix: $prefix, hex_len: 32 })
-                }
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-    };
-}
-
-bridge_id!(
-    /// A customer: a browser, app or bot the bridge issued an identity to.
-    CustomerId,
-    "cus_",
-    "a customer id"
-);
-bridge_id!(
-    /// One customer conversation, i.e. one Flex channel and task.
-    ConversationId,
-    "conv_",
-    "a conversation id"
-);
-
-/// Declares a Twilio SID type: two upper-case letters + 32 hex digits.
-macro_rules! twilio_sid {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
 
         impl $name {
@@ -146,55 +90,83 @@ macro_rules! twilio_sid {
     };
 }
 
-twilio_sid!(
+/// Declares an id the bridge issues: [`prefixed_id!`] plus `generate`
+/// (16 random bytes, lower-case hex).
+macro_rules! bridge_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        prefixed_id!($(#[$doc])* $name, $prefix, $what);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, random_hex(16)))
+            }
+        }
+    };
+}
+
+bridge_id!(
+    /// A customer: a browser, app or bot the bridge issued an identity to.
+    CustomerId,
+    "cus_",
+    "a customer id"
+);
+bridge_id!(
+    /// One customer conversation, i.e. one Flex channel and task.
+    ConversationId,
+    "conv_",
+    "a conversation id"
+);
+
+prefixed_id!(
     /// A Twilio account.
     AccountSid,
     "AC",
     "an account SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// An API key, usable instead of the account SID for REST Basic auth.
     ApiKeySid,
     "SK",
     "an API key SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Chat channel, or (Conversations backend) a conversation: both are CH.
     ChannelSid,
     "CH",
     "a channel SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Chat or Conversations message.
     MessageSid,
     "IM",
     "a message SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Flex Flow (the post's `FLEX_FLOW_SID`).
     FlexFlowSid,
     "FO",
     "a Flex Flow SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Chat (or Conversations) service, e.g. "Flex Chat Service".
     ChatServiceSid,
     "IS",
     "a Chat Service SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Studio flow, e.g. "Webchat Flow".
     StudioFlowSid,
     "FW",
     "a Studio Flow SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A TaskRouter task.
     TaskSid,
     "WT",
     "a task SID"
 );
-twilio_sid!(
+prefixed_id!(
     /// A Chat channel member.
     MemberSid,
     "MB",

@@ -78,10 +78,25 @@ pub struct AckError {
 
 impl<T> Ack<T> {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error(AckError {
+        Self::Error(AckError::new(code, message))
+    }
+}
+
+impl AckError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
             code,
             message: message.into(),
-        })
+        }
+    }
+}
+
+impl<T> From<Result<T, AckError>> for Ack<T> {
+    fn from(result: Result<T, AckError>) -> Self {
+        match result {
+            Ok(value) => Self::Ok(value),
+            Err(error) => Self::Error(error),
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use socketioxide::ParserError;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::events::{
-    Ack, ErrorCode, HandshakeAuth, HistoryPage, HistoryRequest, MessageAccepted, MessagePayload,
-    MessageRequest, RegisterRequest, Registered, SessionPayload, name, refusal,
+    Ack, AckError, ErrorCode, HandshakeAuth, HistoryPage, HistoryRequest, MessageAccepted,
+    MessagePayload, MessageRequest, RegisterRequest, Registered, SessionPayload, name, refusal,
 };
 use super::order::{Ticket, Turnstile};
 use super::room_of;
@@ -59,9 +59,9 @@ fn reply<T: serde::Serialize>(ack: AckSender, event: &str, answer: &Ack<T>) {
     }
 }
 
-fn internal<T>(event: &str, error: BridgeError) -> Ack<T> {
+fn internal(event: &str, error: BridgeError) -> AckError {
     tracing::error!(event, error.cause_chain = %chain(&error), "customer event failed");
-    Ack::error(
+    AckError::new(
         ErrorCode::Internal,
         "the bridge could not do that; try again",
     )
@@ -136,6 +136,21 @@ async fn send_session(socket: &SocketRef, bridge: &Bridge, customer: &CustomerRe
     }
 }
 
+/// The customer this socket is bound to, or the `not_registered` error.
+fn customer_of(socket: &SocketRef) -> Result<CustomerRecord, AckError> {
+    bound(socket).ok_or_else(|| {
+        AckError::new(
+            ErrorCode::NotRegistered,
+            "register (or connect with a token) first",
+        )
+    })
+}
+
+/// The decoded payload, or the `invalid_payload` error.
+fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
+    request.map_err(|error| AckError::new(ErrorCode::InvalidPayload, error.to_string()))
+}
+
 /// `register { name }`.
 pub(super) async fn register(
     socket: SocketRef,
@@ -147,34 +162,28 @@ pub(super) async fn register(
     let _turn = ticket.wait().await;
     let answer = async {
         if bound(&socket).is_some() {
-            return Ack::error(
+            return Err(AckError::new(
                 ErrorCode::AlreadyRegistered,
                 "this connection already has a customer",
-            );
+            ));
         }
-        let request = match request {
-            Ok(request) => request,
-            Err(error) => return Ack::error(ErrorCode::InvalidPayload, error.to_string()),
-        };
-        let name = match CustomerName::parse(&request.name) {
-            Ok(name) => name,
-            Err(error) => return Ack::error(ErrorCode::InvalidName, error.to_string()),
-        };
-        match bridge.register(&name).await {
-            Ok((customer, token)) => {
-                bind(&socket, customer.clone());
-                Ack::Ok(Registered {
-                    customer_id: customer.id.to_string(),
-                    token: token.expose().to_owned(),
-                    name: customer.name,
-                })
-            }
-            Err(error) => internal(name::REGISTER, error),
-        }
+        let request = payload(request)?;
+        let name = CustomerName::parse(&request.name)
+            .map_err(|error| AckError::new(ErrorCode::InvalidName, error.to_string()))?;
+        let (customer, token) = bridge
+            .register(&name)
+            .await
+            .map_err(|error| internal(name::REGISTER, error))?;
+        bind(&socket, customer.clone());
+        Ok(Registered {
+            customer_id: customer.id.to_string(),
+            token: token.expose().to_owned(),
+            name: customer.name,
+        })
     }
     .await;
-    let registered = matches!(answer, Ack::Ok(_));
-    reply(ack, name::REGISTER, &answer);
+    let registered = answer.is_ok();
+    reply(ack, name::REGISTER, &Ack::from(answer));
     if registered && let Some(customer) = bound(&socket) {
         send_session(&socket, &bridge, &customer, Seq(0)).await;
     }
@@ -189,48 +198,48 @@ pub(super) async fn message(
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
-    let answer: Ack<MessageAccepted> = async {
-        let Some(customer) = bound(&socket) else {
-            return Ack::error(
-                ErrorCode::NotRegistered,
-                "register (or connect with a token) first",
-            );
-        };
-        let request = match request {
-            Ok(request) => request,
-            Err(error) => return Ack::error(ErrorCode::InvalidPayload, error.to_string()),
-        };
-        let client_msg_id = match ClientMessageId::parse(&request.client_message_id) {
-            Ok(id) => id,
-            Err(error) => {
-                return Ack::error(
+    let answer = async {
+        let customer = customer_of(&socket)?;
+        let request = payload(request)?;
+        let client_msg_id =
+            ClientMessageId::parse(&request.client_message_id).map_err(|error| {
+                AckError::new(
                     ErrorCode::InvalidPayload,
                     format!("clientMessageId: {error}"),
-                );
-            }
+                )
+            })?;
+        let body = MessageBody::parse(&request.body).map_err(|error| {
+            let code = match error {
+                IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
+                _ => ErrorCode::EmptyMessage,
+            };
+            AckError::new(code, error.to_string())
+        })?;
+        let sent = bridge
+            .send_message(&customer, &client_msg_id, &body)
+            .await
+            .map_err(|error| match error {
+                BridgeError::RateLimited => {
+                    AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
+                }
+                error => internal(name::MESSAGE, error),
+            })?;
+        let accepted = MessageAccepted {
+            seq: sent.message.seq.0,
+            client_message_id: client_msg_id.as_str().to_owned(),
+            conversation_id: sent.message.conversation_id.to_string(),
+            created_at: format_ms(sent.message.created_at),
         };
-        let body = match MessageBody::parse(&request.body) {
-            Ok(body) => body,
-            Err(error @ IdError::BodyTooLong { .. }) => {
-                return Ack::error(ErrorCode::MessageTooLong, error.to_string());
-            }
-            Err(error) => return Ack::error(ErrorCode::EmptyMessage, error.to_string()),
-        };
-        match bridge.send_message(&customer, &client_msg_id, &body).await {
-            Ok(sent) => Ack::Ok(MessageAccepted {
-                seq: sent.message.seq.0,
-                client_message_id: client_msg_id.as_str().to_owned(),
-                conversation_id: sent.message.conversation_id.to_string(),
-                created_at: format_ms(sent.message.created_at),
-            }),
-            Err(BridgeError::RateLimited) => {
-                Ack::error(ErrorCode::RateLimited, "too many messages; slow down")
-            }
-            Err(error) => internal(name::MESSAGE, error),
-        }
+        Ok((accepted, customer.id, sent))
     }
     .await;
-    reply(ack, name::MESSAGE, &answer);
+    match answer {
+        Ok((accepted, customer, sent)) => {
+            reply(ack, name::MESSAGE, &Ack::Ok(accepted));
+            bridge.announce(&customer, &sent).await;
+        }
+        Err(error) => reply(ack, name::MESSAGE, &Ack::<()>::Error(error)),
+    }
 }
 
 /// `history { since?, limit? }`.
@@ -242,30 +251,26 @@ pub(super) async fn history(
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
-    let answer: Ack<HistoryPage> = async {
-        let Some(customer) = bound(&socket) else {
-            return Ack::error(
-                ErrorCode::NotRegistered,
-                "register (or connect with a token) first",
-            );
-        };
-        let request = match request {
-            Ok(request) => request,
-            Err(error) => return Ack::error(ErrorCode::InvalidPayload, error.to_string()),
-        };
+    let answer = async {
+        let customer = customer_of(&socket)?;
+        let request = payload(request)?;
         let since = request.since.unwrap_or(0);
         let limit = request.limit.unwrap_or(i64::from(MAX_REPLAY));
         if since < 0 || limit < 1 {
-            return Ack::error(ErrorCode::InvalidPayload, "since must be ≥ 0 and limit ≥ 1");
+            return Err(AckError::new(
+                ErrorCode::InvalidPayload,
+                "since must be ≥ 0 and limit ≥ 1",
+            ));
         }
         let limit = u32::try_from(limit.min(i64::from(MAX_REPLAY))).unwrap_or(MAX_REPLAY);
-        match bridge.history(&customer.id, Seq(since), limit).await {
-            Ok(messages) => Ack::Ok(HistoryPage {
-                messages: messages.iter().map(MessagePayload::from).collect(),
-            }),
-            Err(error) => internal(name::HISTORY, error),
-        }
+        let messages = bridge
+            .history(&customer.id, Seq(since), limit)
+            .await
+            .map_err(|error| internal(name::HISTORY, error))?;
+        Ok(HistoryPage {
+            messages: messages.iter().map(MessagePayload::from).collect(),
+        })
     }
     .await;
-    reply(ack, name::HISTORY, &answer);
+    reply(ack, name::HISTORY, &Ack::from(answer));
 }

@@ -61,31 +61,44 @@ pub fn attach(io: &SocketIo, bridge: Bridge) {
     io.ns("/", on_connect.with(authenticate));
 }
 
+/// Registers `$handler` for `$event`: the socket, the event's place in the
+/// socket's order, the payload (`TryData`: a bad one still reaches the
+/// handler, which acks the error), the ack, and the core.
+macro_rules! on {
+    ($socket:expr, $bridge:expr, $event:expr, $handler:path, $request:ty) => {{
+        let bridge = $bridge.clone();
+        $socket.on(
+            $event,
+            move |s: SocketRef,
+                  InOrder(ticket): InOrder,
+                  TryData(request): TryData<$request>,
+                  ack: AckSender| { $handler(s, ticket, request, ack, bridge.clone()) },
+        );
+    }};
+}
+
 /// Every client event and its handler: the one place they are registered.
 fn register_handlers(socket: &SocketRef, bridge: &Bridge) {
-    let b = bridge.clone();
-    socket.on(
+    on!(
+        socket,
+        bridge,
         name::REGISTER,
-        move |s: SocketRef,
-              InOrder(ticket): InOrder,
-              TryData(request): TryData<RegisterRequest>,
-              ack: AckSender| { handlers::register(s, ticket, request, ack, b.clone()) },
+        handlers::register,
+        RegisterRequest
     );
-    let b = bridge.clone();
-    socket.on(
+    on!(
+        socket,
+        bridge,
         name::MESSAGE,
-        move |s: SocketRef,
-              InOrder(ticket): InOrder,
-              TryData(request): TryData<MessageRequest>,
-              ack: AckSender| { handlers::message(s, ticket, request, ack, b.clone()) },
+        handlers::message,
+        MessageRequest
     );
-    let b = bridge.clone();
-    socket.on(
+    on!(
+        socket,
+        bridge,
         name::HISTORY,
-        move |s: SocketRef,
-              InOrder(ticket): InOrder,
-              TryData(request): TryData<HistoryRequest>,
-              ack: AckSender| { handlers::history(s, ticket, request, ack, b.clone()) },
+        handlers::history,
+        HistoryRequest
     );
 }
 

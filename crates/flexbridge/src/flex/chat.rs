@@ -14,6 +14,10 @@
 //!   message id, and `X-Twilio-Webhook-Enabled: true` (no task without it).
 //! - find_sent: the channel's latest messages, newest first, searched for
 //!   that client message id.
+//! - resync (after a restart): webhooks of an earlier address of this bridge
+//!   (same path, other base URL) are updated to the current one, missing
+//!   ones created; the channel's latest messages by anyone but the customer
+//!   become agent-message events, and `status: INACTIVE` a chat end.
 //! - close: the channel's attributes with `"status":"INACTIVE"`, as Flex
 //!   itself marks an ended chat.
 //! - webhooks: `onMessageSent` from an agent (`Source=SDK`) is a message;
@@ -25,7 +29,7 @@ use url::Url;
 use super::client::{Product, TwilioClient};
 use super::{
     BackendKind, EventHeader, FlexBackend, FlexError, FlexEvent, OpenRequest, Opened,
-    OutboundMessage, WebhookParseError,
+    OutboundMessage, ResyncRequest, WebhookParseError,
 };
 use crate::core::ids::{
     ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity, MessageSid, TaskSid,
@@ -47,6 +51,9 @@ const ATTRIBUTES_KEY: &str = "flexbridge";
 /// How many recent messages `find_sent` searches (one page; Chat's maximum).
 const FIND_SENT_WINDOW: &str = "100";
 
+/// How many recent messages `resync` looks at for missed agent messages.
+const RESYNC_WINDOW: &str = "100";
+
 /// The Chat backend for one Flex Flow and Chat Service.
 #[derive(Debug, Clone)]
 pub struct ChatBackend {
@@ -65,6 +72,7 @@ struct FlexChannel {
 
 #[derive(Debug, serde::Deserialize)]
 struct ChannelWebhook {
+    sid: String,
     #[serde(rename = "type")]
     kind: Option<String>,
     configuration: Option<WebhookConfiguration>,
@@ -81,6 +89,8 @@ struct WebhookConfiguration {
 struct ChatMessage {
     sid: String,
     attributes: Option<String>,
+    from: Option<String>,
+    body: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -111,20 +121,49 @@ impl ChatBackend {
         )
     }
 
-    /// Creates the webhooks the channel lacks.
+    /// Creates the webhooks the channel lacks. A webhook of an earlier
+    /// address of this bridge (same path, other base URL: the public URL
+    /// changed) is pointed here instead of being left to fail.
     async fn ensure_webhooks(&self, channel: &ChannelSid) -> Result<(), FlexError> {
         let path = self.channel_path(channel, "/Webhooks");
         let existing: Vec<ChannelWebhook> = self
             .client
             .list(Product::Chat, &path, &[], "webhooks", 4)
             .await?;
-        let ours: Vec<&[String]> = existing
+        let mut ours: Vec<Vec<String>> = Vec::new();
+        for webhook in existing
             .iter()
             .filter(|w| w.kind.as_deref() == Some("webhook"))
-            .filter_map(|w| w.configuration.as_ref())
-            .filter(|c| c.url.as_deref() == Some(self.webhook_url.as_str()))
-            .map(|c| c.filters.as_deref().unwrap_or_default())
-            .collect();
+        {
+            let Some(configuration) = &webhook.configuration else {
+                continue;
+            };
+            let filters = configuration.filters.clone().unwrap_or_default();
+            let url = configuration.url.as_deref().unwrap_or_default();
+            if url == self.webhook_url.as_str() {
+                ours.push(filters);
+            } else if is_earlier_address(url) {
+                let mut form = vec![
+                    ("Configuration.Url", self.webhook_url.as_str()),
+                    ("Configuration.Method", "POST"),
+                ];
+                form.extend(
+                    filters
+                        .iter()
+                        .map(|f| ("Configuration.Filters", f.as_str())),
+                );
+                let _: serde_json::Value = self
+                    .client
+                    .post_form(
+                        Product::Chat,
+                        &format!("{path}/{}", webhook.sid),
+                        &form,
+                        false,
+                    )
+                    .await?;
+                ours.push(filters);
+            }
+        }
         for filters in WEBHOOKS {
             let present = filters
                 .iter()
@@ -146,6 +185,83 @@ impl ChatBackend {
         }
         Ok(())
     }
+
+    /// The events a channel's current state implies: its recent agent
+    /// messages, oldest first, and its end if it is INACTIVE.
+    async fn events_of(
+        &self,
+        channel: &ChannelSid,
+        identity: &FlexIdentity,
+    ) -> Result<Vec<FlexEvent>, FlexError> {
+        let recent: Vec<ChatMessage> = self
+            .client
+            .list(
+                Product::Chat,
+                &self.channel_path(channel, "/Messages"),
+                &[("Order", "desc"), ("PageSize", RESYNC_WINDOW)],
+                "messages",
+                1,
+            )
+            .await?;
+        let mut events: Vec<FlexEvent> = recent
+            .iter()
+            .rev()
+            .filter_map(|m| {
+                let author = m.from.as_deref()?;
+                let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
+                let message_sid = MessageSid::parse(&m.sid).ok()?;
+                let agent = author != identity.as_str()
+                    && author != "system"
+                    && FlexIdentity::customer_of(author).is_none();
+                agent.then(|| FlexEvent::AgentMessage {
+                    header: EventHeader {
+                        event_type: "onMessageSent".to_owned(),
+                        idempotency_key: message_key(&message_sid),
+                        channel: channel.clone(),
+                    },
+                    message_sid,
+                    author: author.to_owned(),
+                    body: body.to_owned(),
+                })
+            })
+            .collect();
+        let current: ChatChannel = self
+            .client
+            .get(Product::Chat, &self.channel_path(channel, ""), &[])
+            .await?;
+        if status_of(current.attributes.as_deref()) == Some("INACTIVE".to_owned()) {
+            events.push(FlexEvent::ChatEnded {
+                header: EventHeader {
+                    event_type: "onChannelUpdated".to_owned(),
+                    idempotency_key: ended_key(channel),
+                    channel: channel.clone(),
+                },
+            });
+        }
+        Ok(events)
+    }
+}
+
+/// Whether `url` is where an earlier address of this bridge took this
+/// backend's webhooks (same path).
+fn is_earlier_address(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|url| url.path().ends_with(WEBHOOK_PATH))
+}
+
+/// The idempotency key of an agent message (webhook or catch-up alike).
+fn message_key(sid: &MessageSid) -> String {
+    format!("chat:message:{sid}")
+}
+
+/// The idempotency key of a chat's end.
+fn ended_key(channel: &ChannelSid) -> String {
+    format!("chat:ended:{channel}")
+}
+
+/// `status` of a channel's attributes JSON, if it has one.
+fn status_of(attributes: Option<&str>) -> Option<String> {
+    let attributes: serde_json::Value = serde_json::from_str(attributes?).ok()?;
+    attributes.get("status")?.as_str().map(str::to_owned)
 }
 
 /// `base` + `path`, keeping any path prefix `base` has.
@@ -257,6 +373,11 @@ impl FlexBackend for ChatBackend {
             .transpose()
     }
 
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
+        self.ensure_webhooks(request.channel).await?;
+        self.events_of(request.channel, request.identity).await
+    }
+
     async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError> {
         let path = self.channel_path(channel, "");
         let current: ChatChannel = self.client.get(Product::Chat, &path, &[]).await?;
@@ -335,7 +456,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
             Ok(FlexEvent::AgentMessage {
                 header: EventHeader {
                     event_type: event_type.to_owned(),
-                    idempotency_key: format!("chat:message:{message_sid}"),
+                    idempotency_key: message_key(&message_sid),
                     channel,
                 },
                 message_sid,
@@ -359,7 +480,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
             Ok(FlexEvent::ChatEnded {
                 header: EventHeader {
                     event_type: event_type.to_owned(),
-                    idempotency_key: format!("chat:ended:{channel}"),
+                    idempotency_key: ended_key(&channel),
                     channel,
                 },
             })

@@ -1,6 +1,6 @@
 //! The Twilio side: everything that knows how Flex works lives under here,
 //! behind one small trait, [`FlexBackend`]. The core calls `open`, `send`,
-//! `find_sent` and `close` (through the outbox) and receives typed
+//! `find_sent`, `resync` and `close` (through the outbox) and receives typed
 //! [`FlexEvent`]s (through the webhook routes); it never knows which
 //! backend runs.
 //!
@@ -76,6 +76,14 @@ pub struct OutboundMessage<'a> {
     pub body: &'a str,
 }
 
+/// What re-attaching to an open conversation needs.
+#[derive(Debug, Clone)]
+pub struct ResyncRequest<'a> {
+    pub channel: &'a ChannelSid,
+    /// The customer's identity in Flex.
+    pub identity: &'a FlexIdentity,
+}
+
 /// One Flex integration.
 #[async_trait::async_trait]
 pub trait FlexBackend: Send + Sync + 'static {
@@ -105,6 +113,14 @@ pub trait FlexBackend: Send + Sync + 'static {
         channel: &ChannelSid,
         client_msg_id: &str,
     ) -> Result<Option<MessageSid>, FlexError>;
+
+    /// Re-attaches to an open conversation after a restart: points its
+    /// webhooks at this bridge again (`PUBLIC_BASE_URL` may have changed)
+    /// and returns what Flex said that the bridge may have missed (recent
+    /// agent messages, the chat's end). The events go through the same
+    /// idempotent path as webhooks, so what was already applied is not
+    /// applied twice.
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError>;
 
     /// Ends the conversation on the Flex side.
     async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError>;

@@ -8,7 +8,7 @@
 //!    `twilio-signature` crate (port tolerance, constant time). Missing or
 //!    bad → 403, and nothing is parsed, stored or delivered.
 //! 3. The form becomes a typed [`FlexEvent`] at this edge (malformed → 400).
-//! 4. The core applies it; the answer is 2xx only once the effect is
+//! 4. The core applies it; the answer (200, empty) comes only once the effect is
 //!    committed, so Twilio's retry of a failed delivery is meaningful
 //!    (store failure → 500). An event for an unknown channel is answered
 //!    200 and logged: retrying cannot help.
@@ -101,7 +101,7 @@ async fn receive(
         Ok(outcome) => {
             metrics::counter!("flexbridge_webhooks_total", "result" => outcome.as_str())
                 .increment(1);
-            StatusCode::NO_CONTENT.into_response()
+            StatusCode::OK.into_response()
         }
         Err(error) => {
             metrics::counter!("flexbridge_webhooks_total", "result" => error.metric()).increment(1);

@@ -12,7 +12,7 @@ use crate::core::ids::{
     ChannelSid, ClientMessageId, CustomerId, CustomerName, MessageBody, MessageSid, hex,
 };
 use crate::core::rate_limit::RateLimit;
-use crate::flex::{BackendKind, FlexEvent, Opened, WebhookParseError};
+use crate::flex::{BackendKind, EventHeader, FlexEvent, Opened, WebhookParseError};
 use crate::store::customers::CustomerRecord;
 use crate::store::test_support::temp_store;
 
@@ -41,6 +41,9 @@ struct FakeFlex {
     send_calls: AtomicUsize,
     /// When each send call arrived.
     send_times: Mutex<Vec<Instant>>,
+    /// What `resync` reports as missed.
+    missed: Mutex<Vec<FlexEvent>>,
+    resyncs: AtomicUsize,
 }
 
 fn sid(prefix: &str) -> String {
@@ -139,6 +142,11 @@ impl FlexBackend for FakeFlex {
         Ok(found.then(|| MessageSid::parse(&sid("IM")).expect("valid")))
     }
 
+    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
+        self.resyncs.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.missed).clone())
+    }
+
     async fn close(&self, _channel: &ChannelSid) -> Result<(), FlexError> {
         Ok(())
     }
@@ -179,7 +187,6 @@ struct Harness {
     store: Store,
     flex: Arc<FakeFlex>,
     fanout: Arc<Recorder>,
-    notify: Arc<Notify>,
     bridge: Bridge,
     customer: CustomerRecord,
     _dir: tempfile::TempDir,
@@ -219,7 +226,6 @@ async fn harness() -> Harness {
         store,
         flex,
         fanout,
-        notify,
         bridge,
         customer,
         _dir: dir,
@@ -227,21 +233,45 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
+    /// The customer's current (else latest) conversation.
+    async fn conversation(&self) -> crate::store::ConversationRecord {
+        self.store
+            .latest_conversation(&self.customer.id)
+            .await
+            .expect("the store answers")
+            .expect("a conversation")
+    }
+
+    /// Queues a sync of the open conversations (as a start does) and runs
+    /// a worker until it happened.
+    async fn sync_once(&self) {
+        let queued = self.store.queue_sync_of_open_conversations(0).await;
+        assert_eq!(queued.expect("queued"), 1);
+        let before = self.flex.resyncs.load(Ordering::SeqCst);
+        self.run_until("the sync ran", || {
+            self.flex.resyncs.load(Ordering::SeqCst) > before
+        })
+        .await;
+    }
+
+    /// Runs a worker until `done` holds, then shuts it down gracefully.
+    async fn run_until(&self, what: &str, done: impl Fn() -> bool) {
+        let (shutdown, worker) = self.worker(quick());
+        eventually(what, done).await;
+        shutdown.cancel();
+        worker.await.expect("the worker ends cleanly");
+    }
+
     fn worker(&self, config: OutboxConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let outbox = Outbox::new(
-            self.store.clone(),
-            self.flex.clone(),
-            self.fanout.clone(),
-            self.notify.clone(),
-            config,
-        );
+        let outbox = Outbox::new(self.bridge.clone(), self.flex.clone(), config);
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(outbox.run(shutdown.clone()));
         (shutdown, handle)
     }
 
     async fn send(&self, client_id: &str) {
-        self.bridge
+        let sent = self
+            .bridge
             .send_message(
                 &self.customer,
                 &ClientMessageId::parse(client_id).expect("valid"),
@@ -249,6 +279,7 @@ impl Harness {
             )
             .await
             .expect("accepted");
+        self.bridge.announce(&self.customer.id, &sent).await;
     }
 }
 
@@ -278,14 +309,10 @@ async fn messages_reach_flex_in_order_and_exactly_once_through_500s_and_a_429() 
         h.send(&format!("m{i}")).await;
     }
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("six messages are in Flex", || h.flex.posted().len() >= 6).await;
-    eventually("all six are acknowledged as delivered", || {
-        h.fanout.deliveries().len() >= 6
+    h.run_until("all six are in Flex and acknowledged as delivered", || {
+        h.flex.posted().len() >= 6 && h.fanout.deliveries().len() >= 6
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     let posted = h.flex.posted();
     assert_eq!(ids(&posted), ["m0", "m1", "m2", "m3", "m4", "m5"]);
@@ -305,10 +332,8 @@ async fn retry_after_of_a_429_is_waited_before_the_next_attempt() {
     lock(&h.flex.send_faults).push_back(Fault::RateLimited(Duration::from_secs(1)));
     h.send("only").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is in Flex", || h.flex.posted().len() == 1).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("the message is in Flex", || h.flex.posted().len() == 1)
+        .await;
 
     let times = lock(&h.flex.send_times).clone();
     assert_eq!(times.len(), 2, "one 429, one success");
@@ -325,13 +350,10 @@ async fn a_create_that_landed_but_answered_500_is_not_sent_again() {
     lock(&h.flex.send_faults).push_back(Fault::Lands(500));
     h.send("landed").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is delivered", || {
+    h.run_until("the message is delivered", || {
         !h.fanout.deliveries().is_empty()
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["landed"]);
     assert_eq!(
@@ -347,19 +369,11 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     h.send("m0").await;
     // A first worker opens the channel and marks the send as started, then
     // "crashes" after Flex stored the message but before the commit.
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the first message is in Flex", || {
+    h.run_until("the first message is in Flex", || {
         h.flex.posted().len() == 1
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     let channel = conversation.flex_channel_sid.clone().unwrap();
     h.send("m1").await;
     let job = h
@@ -371,13 +385,10 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     h.store.outbox_begin_attempt(job.id, true).await.unwrap();
     lock(&h.flex.posted).push((channel, "m1".into(), "body of m1".into()));
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the second message is recorded as delivered", || {
+    h.run_until("the second message is recorded as delivered", || {
         h.fanout.deliveries().len() == 2
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["m0", "m1"]);
     assert_eq!(h.flex.send_calls.load(Ordering::SeqCst), 1);
@@ -390,13 +401,10 @@ async fn a_message_flex_refuses_fails_and_the_next_one_still_goes() {
     h.send("refused").await;
     h.send("fine").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("both outcomes are known", || {
+    h.run_until("both outcomes are known", || {
         h.fanout.deliveries().len() == 2
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     let deliveries = h.fanout.deliveries();
     assert_eq!(deliveries[0].0, "refused");
@@ -415,17 +423,10 @@ async fn an_open_flex_refuses_closes_the_conversation_and_fails_its_messages() {
     h.send("a").await;
     h.send("b").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("both messages failed", || h.fanout.deliveries().len() == 2).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("both messages failed", || h.fanout.deliveries().len() == 2)
+        .await;
 
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     assert_eq!(conversation.state, ConversationState::Closed);
     assert!(h.flex.posted().is_empty());
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
@@ -437,19 +438,12 @@ async fn a_transient_open_failure_is_retried_and_creates_one_channel() {
     lock(&h.flex.open_faults).extend([Fault::Status(500), Fault::Lands(502)]);
     h.send("a").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the message is delivered", || h.flex.posted().len() == 1).await;
-    shutdown.cancel();
-    worker.await.unwrap();
+    h.run_until("the message is delivered", || h.flex.posted().len() == 1)
+        .await;
 
     assert_eq!(h.flex.opens.load(Ordering::SeqCst), 3);
     assert_eq!(h.flex.channel_count(), 1);
-    let conversation = h
-        .store
-        .latest_conversation(&h.customer.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = h.conversation().await;
     assert_eq!(conversation.state, ConversationState::Open);
 }
 
@@ -459,13 +453,10 @@ async fn shutdown_lets_an_in_flight_delivery_finish() {
     lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(500)));
     h.send("slow").await;
 
-    let (shutdown, worker) = h.worker(quick());
-    eventually("the send is in flight", || {
+    h.run_until("the send is in flight", || {
         h.flex.send_calls.load(Ordering::SeqCst) == 1
     })
     .await;
-    shutdown.cancel();
-    worker.await.unwrap();
 
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
@@ -478,4 +469,55 @@ fn backoff_doubles_per_attempt_up_to_the_cap() {
     assert_eq!(backoff(&config, 2, 1.0), Duration::from_millis(40));
     assert_eq!(backoff(&config, 3, 0.5), Duration::from_millis(40));
     assert_eq!(backoff(&config, 30, 1.0), Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
+    let h = harness().await;
+    h.send("m0").await;
+    h.run_until("the conversation is open", || h.flex.posted().len() == 1)
+        .await;
+    let conversation = h.conversation().await;
+    let channel = conversation.flex_channel_sid.clone().unwrap();
+    let header = |key: &str, event_type: &str| EventHeader {
+        event_type: event_type.into(),
+        idempotency_key: key.into(),
+        channel: channel.clone(),
+    };
+    let missed_reply = FlexEvent::AgentMessage {
+        header: header("chat:message:IM1", "onMessageSent"),
+        message_sid: MessageSid::parse(&sid("IM")).unwrap(),
+        author: "alice".into(),
+        body: "sorry for the wait".into(),
+    };
+    lock(&h.flex.missed).push(missed_reply);
+
+    // Two starts: each queues a sync of the open conversations.
+    for _ in 0..2 {
+        h.sync_once().await;
+    }
+    let history = h.bridge.history(&h.customer.id, Seq(0), 10).await.unwrap();
+    let replies: Vec<_> = history
+        .iter()
+        .filter(|m| m.body == "sorry for the wait")
+        .collect();
+    assert_eq!(replies.len(), 1);
+
+    // The agent also ended the chat meanwhile.
+    lock(&h.flex.missed).push(FlexEvent::ChatEnded {
+        header: header("chat:ended:x", "onChannelUpdated"),
+    });
+    h.sync_once().await;
+    assert_eq!(h.conversation().await.state, ConversationState::Closed);
+    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(
+        h.store.queue_sync_of_open_conversations(0).await.unwrap(),
+        0,
+        "a closed conversation is not re-attached"
+    );
+    let ended = lock(&h.fanout.0)
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::ChatEnded { .. }))
+        .count();
+    assert_eq!(ended, 1);
 }

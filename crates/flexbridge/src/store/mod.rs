@@ -57,11 +57,18 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The migrations, embedded in the binary (one folder per SQL dialect).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "outbox sync",
+        include_str!("../../migrations/sqlite/0002_outbox_sync.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(

@@ -17,6 +17,9 @@ pub enum JobKind {
     Open,
     /// Post one customer message to the channel.
     Send(OutgoingMessage),
+    /// Re-point the channel's webhooks here and catch up on what Flex said
+    /// while the bridge could not hear it (queued at start-up).
+    Sync,
 }
 
 /// A customer message waiting for Flex.
@@ -67,6 +70,7 @@ impl OutboxJob {
         let kind: &str = row.try_get("kind")?;
         let kind = match kind {
             "open" => JobKind::Open,
+            "sync" => JobKind::Sync,
             "send" => JobKind::Send(OutgoingMessage {
                 message_id: row.try_get("message_id")?,
                 seq: Seq(row.try_get("seq")?),
@@ -219,45 +223,30 @@ impl Store {
         }))
     }
 
-    /// The message is in Flex.
-    pub async fn outbox_finish_send(
+    /// The message is in Flex (`Ok(sid)`) or refused for good
+    /// (`Err(error)`): record it on the message, drop the row.
+    pub async fn outbox_settle_send(
         &self,
         job: i64,
         message: &OutgoingMessage,
-        sid: &MessageSid,
+        outcome: Result<&MessageSid, &str>,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?, delivered_at = ?
-             WHERE id = ?",
-        )
-        .bind(sid.as_str())
-        .bind(now)
-        .bind(message.message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Flex refused the message for good.
-    pub async fn outbox_fail_send(
-        &self,
-        job: i64,
-        message: &OutgoingMessage,
-        error: &str,
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?")
-            .bind(error)
-            .bind(message.message_id)
-            .execute(&mut *tx)
-            .await?;
+        let update = match outcome {
+            Ok(sid) => sqlx::query(
+                "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
+                        delivered_at = ?
+                 WHERE id = ?",
+            )
+            .bind(sid.as_str())
+            .bind(now),
+            Err(error) => sqlx::query(
+                "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
+            )
+            .bind(error),
+        };
+        update.bind(message.message_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM outbox WHERE id = ?")
             .bind(job)
             .execute(&mut *tx)
@@ -313,6 +302,31 @@ impl Store {
             .collect::<StoreResult<Vec<_>>>()?;
         failed.sort_by_key(|m| m.seq);
         Ok(failed)
+    }
+
+    /// Queues a `sync` row for every open conversation that has none yet.
+    pub async fn queue_sync_of_open_conversations(&self, now: i64) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+             SELECT c.id, 'sync', ?, ? FROM conversations c
+             WHERE c.state = 'open' AND c.flex_channel_sid IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                               WHERE o.conversation_id = c.id AND o.kind = 'sync')",
+        )
+        .bind(now)
+        .bind(now)
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
+
+    /// Drops a row that is done (or cannot be done).
+    pub async fn outbox_done(&self, job: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM outbox WHERE id = ?")
+            .bind(job)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     /// How many rows wait (the `outbox depth` metric).

@@ -1,0 +1,166 @@
+//! `flexbridge dev`: the Flex emulator (with its agent console) and the
+//! bridge in one process, no Twilio account needed.
+//!
+//! 1. The emulator (the `flex_emulator` library) starts on
+//!    `--emulator-port` (default 3001) and announces itself.
+//! 2. Provisioning runs against it (the same code as `flexbridge
+//!    provision`): the custom-channel Flex Flow on the bootstrapped "Flex
+//!    Chat Service" and "Webchat Flow".
+//! 3. The bridge starts on `--port` (default 3000) with the emulator as its
+//!    Twilio API base, REST calls authenticated with the emulator's API key
+//!    (webhook signatures checked with its auth token, as with Twilio), its
+//!    own URL as `PUBLIC_BASE_URL`, and a database file (default
+//!    `flexbridge-dev.db`).
+//! 4. Both "listening on" lines are printed, then the two URLs to open.
+//!
+//! [`start_emulator`] and [`bridge_settings`] are also how the integration
+//! tests run the real thing on port 0 with a temporary database.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Args;
+use flex_emulator::{Emulator, EmulatorConfig};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::{DEFAULT_FLOW_NAME, PublicBaseUrl, Settings, TwilioSettings};
+use crate::core::ids::{AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid};
+use crate::core::rate_limit::RateLimit;
+use crate::flex::BackendKind;
+use crate::flex::client::RestAuth;
+use crate::flex::provision::{FlowSpec, ensure_flex_flow};
+use crate::outbox::OutboxConfig;
+use crate::startup::Application;
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Address both servers listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The bridge's port (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The emulator's port (0 picks a free one).
+    #[arg(long, default_value_t = 3001)]
+    pub emulator_port: u16,
+    /// The bridge's database.
+    #[arg(long, default_value = "sqlite://flexbridge-dev.db")]
+    pub database_url: String,
+    /// Seed of the emulator's SIDs and credentials (same seed, same account).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of agents in the emulator.
+    #[arg(long, default_value_t = 2)]
+    pub agents: usize,
+}
+
+/// A running emulator.
+pub struct RunningEmulator {
+    pub emulator: Emulator,
+    pub addr: SocketAddr,
+    /// Serving until the shutdown token given to [`start_emulator`] fires.
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the emulator on `host:port` (0 picks a port).
+pub async fn start_emulator(
+    host: &str,
+    port: u16,
+    config: EmulatorConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningEmulator> {
+    let emulator = Emulator::new(config);
+    let listener = TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("binding the emulator to {host}:{port}"))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the emulator's address")?;
+    let task = tokio::spawn(emulator.run(listener, shutdown.clone()));
+    Ok(RunningEmulator {
+        emulator,
+        addr,
+        task,
+    })
+}
+
+/// Runs `flexbridge dev` until `shutdown`.
+pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = EmulatorConfig::from_seed(args.seed).with_agents(args.agents);
+    let emulator = start_emulator(&args.host, args.emulator_port, config, &shutdown).await?;
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding the bridge to {}:{}", args.host, args.port))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the bridge's address")?;
+    let settings = bridge_settings(&emulator, addr, &args.database_url).await?;
+    let app = Application::build_with_listener(settings, listener).await?;
+    println!("flex-emulator listening on http://{}", emulator.addr);
+    println!("flexbridge listening on http://{}", app.local_addr());
+    println!();
+    println!("Customer chat: http://localhost:{}", app.port());
+    println!("Agent console: http://localhost:{}", emulator.addr.port());
+    let served = app.run_until_stopped(shutdown.clone()).await;
+    shutdown.cancel();
+    match emulator.task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "the emulator stopped with an error"),
+        Err(error) => tracing::warn!(%error, "the emulator task failed"),
+    }
+    served
+}
+
+/// The settings of a bridge on `bridge_addr` against `running`,
+/// provisioning the emulator's Flex Flow (idempotently).
+pub async fn bridge_settings(
+    running: &RunningEmulator,
+    bridge_addr: SocketAddr,
+    database_url: &str,
+) -> anyhow::Result<Settings> {
+    let credentials = running.emulator.credentials();
+    let bootstrap = running.emulator.bootstrap();
+    let api_base = Url::parse(&format!("http://{}", running.addr)).context("the emulator's URL")?;
+    let public = Url::parse(&format!("http://{bridge_addr}")).context("the bridge's URL")?;
+    let twilio = TwilioSettings {
+        account_sid: AccountSid::parse(&credentials.account_sid)
+            .context("the emulator's account SID")?,
+        rest_auth: RestAuth::ApiKey {
+            sid: ApiKeySid::parse(&credentials.api_key_sid).context("the emulator's API key")?,
+            secret: SecretString::from(credentials.api_key_secret.clone()),
+        },
+        api_base: Some(api_base),
+    };
+    let chat_service_sid = ChatServiceSid::parse(&bootstrap.chat_service_sid)
+        .context("the emulator's chat service")?;
+    let studio_flow =
+        StudioFlowSid::parse(&bootstrap.studio_flow_sid).context("the emulator's Studio flow")?;
+    let client = twilio.client()?;
+    let provisioned = ensure_flex_flow(
+        &client,
+        &FlowSpec {
+            friendly_name: DEFAULT_FLOW_NAME,
+            chat_service: &chat_service_sid,
+            studio_flow: &studio_flow,
+        },
+    )
+    .await
+    .context("provisioning the emulator's Flex Flow")?;
+    Ok(Settings {
+        host: bridge_addr.ip().to_string(),
+        port: bridge_addr.port(),
+        public_base_url: PublicBaseUrl::Fixed(public),
+        database_url: database_url.to_owned(),
+        twilio,
+        auth_token: SecretString::from(credentials.auth_token.clone()),
+        backend: BackendKind::Chat,
+        flex_flow_sid: provisioned.flow_sid,
+        chat_service_sid,
+        outbox: OutboxConfig::default(),
+        rate_limit: RateLimit::default(),
+    })
+}
