@@ -123,7 +123,8 @@ impl Emulator {
                 Some(Work {
                     reservation_sid: text(item, "/reservation/sid")?,
                     task_sid: text(item, "/task/sid")?,
-                    pending: item.get("pending").and_then(Value::as_bool) == Some(true),
+                    pending: text(item, "/reservation/reservation_status").as_deref()
+                        == Some("pending"),
                     customer_identity: text(item, "/customer/identity"),
                     customer_name: text(item, "/customer/name"),
                 })

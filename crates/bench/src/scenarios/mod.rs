@@ -78,3 +78,29 @@ pub async fn connect_customers(
 pub fn cpu_s(process: Option<&Process>) -> Option<f64> {
     process.and_then(|p| p.cpu().ok()).map(|d| d.as_secs_f64())
 }
+
+/// At most `keep` of `items`, then one line saying how many more there were
+/// (a run that loses a thousand messages should not print a thousand lines).
+pub fn capped(items: Vec<String>, keep: usize) -> Vec<String> {
+    let total = items.len();
+    let mut kept: Vec<String> = items.into_iter().take(keep).collect();
+    if total > keep {
+        kept.push(format!("… and {} more like these", total - keep));
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_problem_lists_are_capped_with_a_count() {
+        let items: Vec<String> = (0..7).map(|i| format!("p{i}")).collect();
+        assert_eq!(
+            capped(items.clone(), 3),
+            vec!["p0", "p1", "p2", "… and 4 more like these"]
+        );
+        assert_eq!(capped(items[..2].to_vec(), 3), vec!["p0", "p1"]);
+    }
+}

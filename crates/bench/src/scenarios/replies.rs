@@ -19,6 +19,8 @@
 //!    the dispatcher queue, the signed POST, the relay and the socket.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -74,19 +76,30 @@ async fn accept_all(
 /// Reads agent `message` events on one socket until `expected` tokens all
 /// arrived or `deadline`; then a short grace to catch duplicates. Returns
 /// every token read with the instant(s) it arrived.
+/// `expected` shrinks when an agent's POST is refused (that reply will
+/// never come), so a reader does not wait for the deadline in vain.
 async fn read_replies(
     customer: &mut Customer,
     prefix: &str,
-    expected: usize,
+    expected: &AtomicUsize,
     deadline: Instant,
 ) -> HashMap<String, Vec<Instant>> {
     let mut got: HashMap<String, Vec<Instant>> = HashMap::new();
     let mut grace_until: Option<Instant> = None;
     loop {
+        if grace_until.is_none() && got.len() >= expected.load(Ordering::Relaxed) {
+            grace_until = Some(Instant::now() + Duration::from_millis(300));
+        }
         let until = grace_until.unwrap_or(deadline);
-        let Ok(Some(event)) = tokio::time::timeout_at(until.into(), customer.next_event()).await
-        else {
+        if Instant::now() >= until {
             return got;
+        }
+        // Wake up now and then to notice a shrinking `expected`.
+        let wake = until.min(Instant::now() + Duration::from_millis(100));
+        let event = match tokio::time::timeout_at(wake.into(), customer.next_event()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => return got,
+            Err(_) => continue,
         };
         if event.name != "message" {
             continue;
@@ -101,9 +114,6 @@ async fn read_replies(
         let token = token_of(&message.body);
         if message.direction == "agent" && token.starts_with(prefix) {
             got.entry(token.to_owned()).or_default().push(event.at);
-            if got.len() >= expected && grace_until.is_none() {
-                grace_until = Some(Instant::now() + Duration::from_millis(300));
-            }
         }
     }
 }
@@ -161,16 +171,18 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + plan.timeout;
     let mut readers = Vec::new();
-    let mut expected_per_customer = vec![0usize; customers.len()];
+    let expected: Vec<Arc<AtomicUsize>> = (0..customers.len())
+        .map(|_| Arc::new(AtomicUsize::new(0)))
+        .collect();
     for (_, _, index) in &work {
-        expected_per_customer[*index] += plan.replies;
+        expected[*index].fetch_add(plan.replies, Ordering::Relaxed);
     }
     for (index, mut customer) in customers.into_iter().enumerate() {
         let reply_prefix = reply_prefix.clone();
-        let expected = expected_per_customer[index];
+        let expected = expected[index].clone();
         readers.push(tokio::spawn(async move {
-            let got = if expected > 0 {
-                read_replies(&mut customer, &reply_prefix, expected, deadline).await
+            let got = if expected.load(Ordering::Relaxed) > 0 {
+                read_replies(&mut customer, &reply_prefix, &expected, deadline).await
             } else {
                 HashMap::new()
             };
@@ -179,6 +191,7 @@ pub async fn run(
     }
     let senders = work.iter().map(|(agent, task, index)| {
         let reply_prefix = &reply_prefix;
+        let expected = &expected[*index];
         async move {
             let mut sent = Vec::new();
             for r in 0..plan.replies {
@@ -186,6 +199,9 @@ pub async fn run(
                 let body = format!("{token} thanks for waiting, let me check that for you");
                 let at = Instant::now();
                 let result = emulator.agent_says(agent, task, &body).await;
+                if result.is_err() {
+                    expected.fetch_sub(1, Ordering::Relaxed);
+                }
                 sent.push((token, at, result.err().map(|e| format!("{e:#}"))));
             }
             sent
@@ -210,9 +226,10 @@ pub async fn run(
     let mut from_created = Vec::new();
     let (mut once, mut lost, mut duplicated) = (0, 0, 0);
     let mut last = None;
+    let mut refused = Vec::new();
     for (token, at, error) in &sent {
         if let Some(error) = error {
-            problems.push(format!(
+            refused.push(format!(
                 "{}: agent reply {token} refused: {error}",
                 target.name
             ));
@@ -239,6 +256,7 @@ pub async fn run(
             }
         }
     }
+    problems.extend(super::capped(refused, 3));
     if lost > 0 {
         problems.push(format!(
             "{}: {lost} of {} agent replies never reached the customer",

@@ -202,11 +202,16 @@ async fn measure(
             sent = futures::future::join_all(emits).await;
         }
     }
-    for s in &sent {
-        if let Err(failure) = &s.outcome {
-            problems.push(format!("{label}: {}: {failure}", s.token));
-        }
-    }
+    let failures = sent
+        .iter()
+        .filter_map(|s| {
+            s.outcome
+                .as_ref()
+                .err()
+                .map(|e| format!("{label}: {}: {e}", s.token))
+        })
+        .collect();
+    problems.extend(super::capped(failures, 5));
     let expected = customers.len() * plan.messages;
     if sent.len() < expected {
         problems.push(format!(
@@ -246,16 +251,18 @@ async fn measure(
             counts = emulator.stored_bodies().await?;
         }
         (stored_once, lost, duplicated) = (0, 0, 0);
+        let mut dups = Vec::new();
         for t in &tokens {
             match counts.get(t).copied().unwrap_or(0) {
                 0 => lost += 1,
                 1 => stored_once += 1,
                 n => {
                     duplicated += 1;
-                    problems.push(format!("{label}: {t} stored {n} times"));
+                    dups.push(format!("{label}: {t} stored {n} times"));
                 }
             }
         }
+        problems.extend(super::capped(dups, 5));
         if lost > 0 {
             let examples: Vec<&String> = tokens
                 .iter()
@@ -297,6 +304,7 @@ async fn measure(
     let mut created_latency = Vec::new();
     let mut last_stored = None;
     let mut lagged = 0;
+    let mut seen_twice = Vec::new();
     if let Some(observer) = observer {
         lagged = observer.lagged();
         for s in &sent {
@@ -317,13 +325,14 @@ async fn measure(
                 last_stored = last_stored.max(Some(seen));
             }
             if observer.times_seen(t) > 1 {
-                problems.push(format!(
+                seen_twice.push(format!(
                     "{label}: the event stream showed {t} stored {} times",
                     observer.times_seen(t)
                 ));
             }
         }
     }
+    problems.extend(super::capped(seen_twice, 5));
     let rate = |end: Option<Instant>, n: usize| {
         end.map(|end| n as f64 / end.duration_since(first_emit).as_secs_f64().max(1e-9))
     };
