@@ -276,14 +276,28 @@ impl Observer {
 
     /// Waits until every token was seen, or `timeout`; returns how many are missing.
     pub async fn wait_for(&self, tokens: &[String], timeout: Duration) -> usize {
+        self.wait_until(tokens, timeout, |seen, t| seen.stamps.contains_key(t))
+            .await
+    }
+
+    /// Waits until the emulator's creation stamp of every token arrived (its
+    /// webhook deliveries may trail the stores), or `timeout`.
+    pub async fn wait_for_stamps(&self, tokens: &[String], timeout: Duration) -> usize {
+        self.wait_until(tokens, timeout, |seen, t| seen.created_ms.contains_key(t))
+            .await
+    }
+
+    async fn wait_until(
+        &self,
+        tokens: &[String],
+        timeout: Duration,
+        has: impl Fn(&Seen, &str) -> bool,
+    ) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
             let missing = {
                 let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-                tokens
-                    .iter()
-                    .filter(|t| !seen.stamps.contains_key(t.as_str()))
-                    .count()
+                tokens.iter().filter(|t| !has(&seen, t.as_str())).count()
             };
             if missing == 0 || Instant::now() >= deadline || self.lagged() > 0 {
                 return missing;

@@ -220,8 +220,15 @@ pub async fn run(
         received.extend(got);
     }
 
-    // Give the stream a moment to deliver the last webhook.delivery events.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The last webhook.delivery events may trail the socket receipts.
+    let delivered: Vec<String> = sent
+        .iter()
+        .filter(|(_, _, error)| error.is_none())
+        .map(|(token, _, _)| token.clone())
+        .collect();
+    observer
+        .wait_for_stamps(&delivered, Duration::from_secs(5))
+        .await;
     let mut latency = Vec::new();
     let mut from_created = Vec::new();
     let (mut once, mut lost, mut duplicated) = (0, 0, 0);

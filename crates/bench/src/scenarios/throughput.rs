@@ -231,6 +231,9 @@ async fn measure(
         observer
             .wait_for(&tokens, left.max(Duration::from_secs(5)))
             .await;
+        observer
+            .wait_for_stamps(&tokens, Duration::from_secs(10))
+            .await;
     }
     let cpu_after = (
         cpu_s(target.process),
