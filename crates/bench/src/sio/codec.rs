@@ -60,9 +60,8 @@ pub enum Engine<'a> {
 
 /// Splits one websocket text frame into its Engine.IO packet.
 pub fn decode_engine(frame: &str) -> Result<Engine<'_>, FrameError> {
-    let mut chars = frame.chars();
-    let kind = chars.next().ok_or(FrameError::Empty)?;
-    let rest = &frame[1..];
+    let kind = frame.chars().next().ok_or(FrameError::Empty)?;
+    let rest = &frame[kind.len_utf8()..];
     Ok(match kind {
         '0' => Engine::Open(rest),
         '1' => Engine::Close,
@@ -98,9 +97,8 @@ pub enum Packet {
 
 /// Decodes the Socket.IO packet carried by an Engine.IO message.
 pub fn decode_socket(message: &str) -> Result<Packet, FrameError> {
-    let mut chars = message.chars();
-    let kind = chars.next().ok_or(FrameError::Empty)?;
-    let mut rest = &message[1..];
+    let kind = message.chars().next().ok_or(FrameError::Empty)?;
+    let mut rest = &message[kind.len_utf8()..];
     if matches!(kind, '5' | '6') {
         return Err(FrameError::Binary);
     }
@@ -220,6 +218,8 @@ mod tests {
         assert_eq!(decode_engine("40"), Ok(Engine::Message("0")));
         assert_eq!(decode_engine(""), Err(FrameError::Empty));
         assert_eq!(decode_engine("9x"), Err(FrameError::EngineType('9')));
+        assert_eq!(decode_engine("é"), Err(FrameError::EngineType('é')));
+        assert_eq!(decode_socket("€[]"), Err(FrameError::SocketType('€')));
     }
 
     #[test]
