@@ -31,7 +31,12 @@ fn main() -> ExitCode {
             Some(Command::Floor(args)) => serve_floor(args).await.map(|()| ExitCode::SUCCESS),
             None => {
                 let command = std::env::args().collect::<Vec<_>>().join(" ");
-                let report = run::run(&cli.run, command).await?;
+                // On Ctrl-C or SIGTERM the run is dropped, and with it every
+                // child process (they are killed on drop).
+                let report = tokio::select! {
+                    report = run::run(&cli.run, command) => report?,
+                    signal = stop_signal() => anyhow::bail!("stopped by {signal}"),
+                };
                 println!("{}", report.markdown());
                 Ok(if report.problems.is_empty() {
                     ExitCode::SUCCESS
@@ -51,6 +56,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM, naming it.
+async fn stop_signal() -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        () = terminate => "SIGTERM",
     }
 }
 
@@ -82,7 +103,7 @@ async fn serve_floor(args: FloorArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         stop.cancel();
     });
     floor::run(listener, upstream, args.public_url, shutdown).await
