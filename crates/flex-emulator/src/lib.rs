@@ -1,10 +1,12 @@
 //! # flex-emulator
 //!
-//! A local Twilio Flex: the REST subset the bridge uses (Flex v1, Chat v2,
-//! TaskRouter v1, Studio v2 executions), Flex's behaviour (flows, channels,
-//! Studio "Send to Flex", tasks, reservations, agents, signed webhooks), a
-//! control API for tests, and an agent console — all on one port, no Twilio
-//! account. Contracts: `docs/architecture.md` §3.
+//! A local Twilio Flex: the REST subset the bridge uses (Flex v1 with
+//! Interactions, Chat v2, Conversations v1, TaskRouter v1, Studio v2
+//! executions), Flex's behaviour for both backends — Programmable Chat
+//! (flows, channels) and Flex Conversations (conversations, interactions,
+//! states and timers) — with Studio "Send to Flex", tasks, reservations,
+//! agents and signed webhooks, a control API for tests, and an agent console
+//! — all on one port, no Twilio account. Contracts: `docs/architecture.md` §3.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -25,7 +27,7 @@
 //! - `alarms.rs`   the alarm clock: wrap-ups and conversation timers ring the world when due
 //! - `world/`      the emulated account in memory and everything Flex does to it
 //! - `api/`        the Twilio REST surface: the route table, auth, faults, params, pages, handlers
-//! - `webhooks/`   the dispatcher: per-channel FIFO, signatures, retries, delivery log
+//! - `webhooks/`   the dispatcher: per-channel/conversation FIFO, signatures, retries, delivery log
 //! - `control/`    the `/_emulator/` control API, faults, SSE events
 //! - `console.rs`  the agent console's static files
 

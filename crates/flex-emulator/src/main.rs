@@ -11,7 +11,7 @@ use flex_emulator::{Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// A local Twilio Flex (Flex, Chat, TaskRouter, Studio) with an agent console.
+/// A local Twilio Flex (Flex, Chat, Conversations, TaskRouter, Studio) with an agent console.
 #[derive(Debug, Parser)]
 #[command(name = "flex-emulator", version)]
 struct Cli {

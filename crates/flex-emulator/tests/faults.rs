@@ -347,3 +347,35 @@ async fn the_same_seed_gives_the_same_account_and_the_same_sids() {
     }
     assert_eq!(made[0], made[1]);
 }
+
+#[tokio::test]
+async fn faults_match_the_conversations_and_interactions_routes_and_a_landed_create_is_kept() {
+    let emu = TestEmulator::start().await;
+    let conversation = emu.conversation(&[]).await;
+    let messages = format!("{}/Messages", emu.conversation_path(&conversation));
+    fault(&emu, "http", json!({"method": "POST", "path": "/v1/Conversations/*/Messages", "kind": "error", "status": 500, "lands": true, "count": 1})).await;
+    let failed = emu
+        .post(&messages, &[("Author", "ada"), ("Body", "did it land?")])
+        .await;
+    failed.twilio_error(500, 20500);
+    let listed = emu.get(&messages).await;
+    assert_eq!(
+        listed.json["messages"][0]["body"], "did it land?",
+        "the create landed"
+    );
+
+    fault(
+        &emu,
+        "http",
+        json!({"path": "/v1/Interactions", "kind": "rate_limit", "retry_after": 2, "count": 1}),
+    )
+    .await;
+    let limited = emu.interaction(&conversation, json!({})).await;
+    limited.twilio_error(429, 20429);
+    assert_eq!(limited.headers["retry-after"], "2");
+    assert!(
+        emu.tasks_for_conversation(&conversation).await.is_empty(),
+        "nothing was routed"
+    );
+    assert_eq!(emu.interaction(&conversation, json!({})).await.status, 200);
+}

@@ -1,8 +1,10 @@
-//! No input panics the server: random methods, paths (real routes with real
-//! or random SIDs, random segments, control paths), headers, forms built
-//! from the real parameter names with random values, random bytes and
-//! oversized bodies. Every answer comes back, is never a 5xx (no faults are
-//! injected), and every error is Twilio's error JSON.
+//! No input panics the server: random methods, paths (real routes — Chat
+//! era, Conversations in both URL families, Interactions — with real or
+//! random SIDs, random segments, control paths), headers, forms built from
+//! the real parameter names with random values (among them durations,
+//! states, methods, event names and a live interaction `Channel`), random
+//! bytes and oversized bodies. Every answer comes back, is never a 5xx (no
+//! faults are injected), and every error is Twilio's error JSON.
 
 mod common;
 
@@ -80,9 +82,28 @@ fn value() -> impl Strategy<Value = String> {
         Just("completed".to_owned()),
         Just("accepted".to_owned()),
         Just("http://127.0.0.1:9/x".to_owned()),
+        Just("PT1S".to_owned()),
+        Just("P1M".to_owned()),
+        Just("closed".to_owned()),
+        Just("inactive".to_owned()),
+        Just("get".to_owned()),
+        Just("onMessageAdded".to_owned()),
+        Just(r#"{"status":"closed"}"#.to_owned()),
+        Just(()).prop_map(|()| interaction_channel()),
         "[A-Z]{2}[0-9a-f]{32}",
         ".{0,40}",
     ]
+}
+
+/// A `Channel` naming a live fixture conversation (or a broken variant of it).
+fn interaction_channel() -> String {
+    let conversation = &world().fixtures.unrouted_conversation;
+    serde_json::json!({
+        "type": "chat",
+        "initiated_by": "customer",
+        "properties": {"media_channel_sid": conversation},
+    })
+    .to_string()
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +258,9 @@ fn one_request(
 #[test]
 fn any_request_gets_an_answer_and_every_error_is_twilio_json() {
     let statuses = Mutex::new(BTreeMap::<u16, usize>::new());
+    // Successes per family of the Flex Conversations routes.
+    let families = ["/v1/Conversations", "/v1/Services/", "/v1/Interactions"];
+    let reached = Mutex::new(BTreeMap::<&str, usize>::new());
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 500,
         ..ProptestConfig::default()
@@ -249,8 +273,14 @@ fn any_request_gets_an_answer_and_every_error_is_twilio_json() {
         prop::option::of(prop::sample::select(vec!["true", "false", "maybe"])),
     );
     let outcome = runner.run(&inputs, |input| {
+        let path = input.0.1.clone();
         let status = one_request(input)?;
         *statuses.lock().unwrap().entry(status).or_default() += 1;
+        if let Some(family) = families.iter().find(|f| path.starts_with(**f))
+            && status < 300
+        {
+            *reached.lock().unwrap().entry(family).or_default() += 1;
+        }
         Ok(())
     });
     if let Err(failure) = outcome {
@@ -261,6 +291,13 @@ fn any_request_gets_an_answer_and_every_error_is_twilio_json() {
     let seen = statuses.into_inner().unwrap();
     for status in [200, 201, 400, 401, 404, 405, 413] {
         assert!(seen.contains_key(&status), "no {status} among {seen:?}");
+    }
+    let reached = reached.into_inner().unwrap();
+    for family in families {
+        assert!(
+            reached.contains_key(family),
+            "no success under {family}: {reached:?}"
+        );
     }
     // …and the server still works afterwards.
     let world = world();

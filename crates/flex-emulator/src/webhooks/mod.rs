@@ -41,12 +41,13 @@ impl HookMethod {
     }
 }
 
-/// One webhook to deliver: one event to one channel webhook.
+/// One webhook to deliver: one event to one channel or conversation-scoped webhook.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
     /// The world generation that queued it; a reset voids older jobs.
     pub generation: u64,
-    /// Jobs with the same key are delivered one after the other (per-channel FIFO).
+    /// Jobs with the same key are delivered one after the other (per channel
+    /// or conversation FIFO).
     pub queue: String,
     pub channel_sid: String,
     pub webhook_sid: String,

@@ -7,6 +7,10 @@
 //!
 //! Nothing fires unless the actor allows it: REST calls need
 //! `X-Twilio-Webhook-Enabled: true`; agent actions always fire.
+//!
+//! [`Fired`] (an event and its parameters) and [`Delivery`] (where it goes)
+//! also serve the Conversations events (`conversations/events.rs`), so both
+//! backends queue signed jobs the same way.
 
 use super::chat::{Channel, ChannelWebhook, Member, Message, WebhookKind};
 use super::{Actor, World};
