@@ -24,6 +24,27 @@
 //! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
 //! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`).
 //! - [`telemetry`]: logging and Prometheus metrics.
+//!
+//! # Decisions worth knowing
+//!
+//! - A client message id is unique per *customer* (`UNIQUE(customer_id,
+//!   client_msg_id)`), not per conversation: a retry after a lost ack that
+//!   crosses a chat's end still finds the original instead of opening a
+//!   new conversation with a duplicate.
+//! - One bridge per database. SQLite has one writer; the store serialises
+//!   writes through one connection (`BEGIN IMMEDIATE`). WAL with
+//!   `synchronous=NORMAL`: an acked message survives a process crash, not
+//!   necessarily a power loss. PostgreSQL and several instances are future
+//!   work (the SQL is kept portable).
+//! - The bridge writes no `system` messages: an agent joining or ending the
+//!   chat is state (`conversation`, `agent:joined`, `chat:ended`, and the
+//!   `session`'s conversation on reconnect), so clients never show it twice.
+//! - At every start, open conversations are re-attached (webhooks pointed
+//!   at the current `PUBLIC_BASE_URL`, missed agent messages and chat end
+//!   applied), so a restart on another address loses nothing.
+//! - socketioxide 0.18.3 (what the workspace's MSRV resolves) has no
+//!   websocket frame limit setting: the 64 KiB limit holds for polling;
+//!   over websocket every event is still bounded by its validation.
 
 pub mod cli;
 pub mod config;

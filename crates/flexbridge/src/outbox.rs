@@ -20,7 +20,8 @@
 //!   long, since Twilio limits the account); transient errors back off
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
 //!   message and tell the customer (`delivery` … `failed`). Work older than
-//!   `give_up_after` fails too.
+//!   `give_up_after` fails too. A channel Flex cannot create, or no longer
+//!   has (404), ends its conversation (`chat:ended`) and fails its queue.
 //! - At every start, each open conversation gets a "sync" row: its channel
 //!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
 //!   changed, e.g. a new tunnel) and what Flex said while the bridge could
@@ -40,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::bridge::{Bridge, BridgeError, DeliveryOutcome, EventOutcome, Fanout, Notice};
 use crate::core::clock::now_ms;
+use crate::core::conversation::CloseReason;
 use crate::core::ids::{ConversationId, CustomerId, FlexIdentity, MessageSid, Seq};
 use crate::flex::{
     Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage, ResyncRequest,
@@ -356,8 +358,9 @@ impl Outbox {
             Err(error) => return self.failed(job, Row::Sync, error, false).await,
         };
         let mut caught_up = 0;
-        for event in &events {
-            match inner.bridge.apply_flex_event(event).await {
+        for event in events {
+            let event = crate::flex::with_agent_name(inner.backend.as_ref(), event).await;
+            match inner.bridge.apply_flex_event(&event).await {
                 Ok(EventOutcome::Applied) => caught_up += 1,
                 Ok(_) => {}
                 Err(BridgeError::Store(error)) => return Err(error),
@@ -443,9 +446,18 @@ impl Outbox {
         let (delay, maybe_landed) = match disposition {
             Disposition::Permanent => {
                 tracing::warn!(conversation = %job.conversation_id, error = %error_text, "Flex refused; giving up");
+                // A channel Flex no longer has ends its conversation.
+                let gone = error.is_not_found() && !matches!(row, Row::Open);
                 return match row {
+                    _ if gone => {
+                        self.abandon(job, CloseReason::ChannelGone, &error_text)
+                            .await
+                    }
                     Row::Send(message) => self.settle(job, message, Err(&error_text)).await,
-                    Row::Open => self.open_failed(job, &error_text).await,
+                    Row::Open => {
+                        self.abandon(job, CloseReason::OpenFailed, &error_text)
+                            .await
+                    }
                     Row::Sync => {
                         inner.store.outbox_done(job.id).await?;
                         Ok(Step::Done)
@@ -478,14 +490,21 @@ impl Outbox {
         Ok(Step::Wait)
     }
 
-    /// The channel cannot be created: the conversation closes and each of
-    /// its queued messages fails.
-    async fn open_failed(&self, job: &OutboxJob, error: &str) -> Result<Step, StoreError> {
-        let store = &self.inner.store;
-        let failed = store
-            .outbox_fail_open(&job.conversation_id, error, now_ms())
+    /// The conversation cannot go on in Flex: it closes, each of its queued
+    /// messages fails, and the customer is told (their next message opens
+    /// a new conversation).
+    async fn abandon(
+        &self,
+        job: &OutboxJob,
+        reason: CloseReason,
+        error: &str,
+    ) -> Result<Step, StoreError> {
+        let abandoned = self
+            .inner
+            .store
+            .outbox_abandon(&job.conversation_id, reason, error, now_ms())
             .await?;
-        for message in failed {
+        for message in abandoned.failed {
             let outcome = DeliveryOutcome::Failed(error.to_owned());
             self.tell(
                 &message.customer_id,
@@ -495,10 +514,20 @@ impl Outbox {
             )
             .await;
         }
-        if let Some(conversation) = store.conversation(&job.conversation_id).await? {
-            self.inner
-                .fanout
-                .notify(&job.customer_id, Notice::Conversation(conversation))
+        if let Some(conversation) = abandoned.closed {
+            tracing::warn!(conversation = %conversation.id, reason = reason.as_str(), "conversation abandoned");
+            let fanout = &self.inner.fanout;
+            fanout
+                .notify(&job.customer_id, Notice::Conversation(conversation.clone()))
+                .await;
+            fanout
+                .notify(
+                    &job.customer_id,
+                    Notice::ChatEnded {
+                        conversation,
+                        reason,
+                    },
+                )
                 .await;
         }
         Ok(Step::Done)

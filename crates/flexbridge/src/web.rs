@@ -1,5 +1,6 @@
 //! Plain HTTP: the customer web chat (embedded at build time by `build.rs`
-//! from `widget/`), `/healthz`, `/readyz` and `/metrics`.
+//! from `widget/`), `/healthz`, `/readyz` and `/metrics` (and an empty
+//! `/favicon.ico`).
 //!
 //! The widget's files are served with a strict Content-Security-Policy
 //! (`default-src 'self'`; scripts, styles and connections only to this
@@ -54,6 +55,7 @@ pub fn routes(store: Store, public_base_url: &Url) -> Router {
         .route("/", get(index))
         .route("/widget.js", get(script))
         .route("/widget.css", get(style))
+        .route("/favicon.ico", get(favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -127,6 +129,18 @@ async fn script(State(state): State<WebState>, headers: HeaderMap) -> Response {
 
 async fn style(State(state): State<WebState>, headers: HeaderMap) -> Response {
     serve(&STYLE, &headers, &state.csp)
+}
+
+/// No icon; answering 204 keeps browsers from logging a 404 on every load.
+async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=86400"),
+        )],
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

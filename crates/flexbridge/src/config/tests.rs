@@ -205,3 +205,14 @@ fn provisioning_needs_the_studio_flow_and_chat_service() {
     let p = ProvisionSettings::from_layers(&layers).unwrap();
     assert_eq!(p.flow_name, DEFAULT_FLOW_NAME);
 }
+
+#[test]
+fn the_example_config_file_uses_only_known_keys() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flexbridge.example.toml");
+    let layers = Layers::load(Some(&path), env(&[("TWILIO_AUTH_TOKEN", "t")]), &[]).unwrap();
+    let settings = Settings::from_layers(&layers);
+    // The placeholders are not real SIDs: the first one is refused by name.
+    let err = settings.unwrap_err();
+    assert!(err.to_string().contains("TWILIO_ACCOUNT_SID"), "{err}");
+    assert!(err.to_string().contains("flexbridge.example.toml"), "{err}");
+}

@@ -29,6 +29,9 @@ pub enum CloseReason {
     AgentEnded,
     /// Flex refused to create the channel (a permanent error).
     OpenFailed,
+    /// The channel no longer exists in Flex (deleted, or another account
+    /// or emulator run).
+    ChannelGone,
 }
 
 impl CloseReason {
@@ -36,6 +39,7 @@ impl CloseReason {
         match self {
             Self::AgentEnded => "agent_ended",
             Self::OpenFailed => "open_failed",
+            Self::ChannelGone => "channel_gone",
         }
     }
 }

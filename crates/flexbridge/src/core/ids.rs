@@ -429,6 +429,25 @@ mod tests {
         assert!(!printed.contains(token.expose()));
     }
 
+    proptest::proptest! {
+        /// Parsing never panics, and what parses satisfies the rule.
+        #[test]
+        fn parsing_any_text_is_safe_and_what_parses_is_valid(text in ".{0,80}") {
+            if let Ok(id) = ClientMessageId::parse(&text) {
+                proptest::prop_assert!((1..=64).contains(&id.as_str().len()));
+            }
+            if let Ok(body) = MessageBody::parse(&text) {
+                proptest::prop_assert!(!body.as_str().trim().is_empty());
+            }
+            if let Ok(name) = CustomerName::parse(&text) {
+                proptest::prop_assert_eq!(name.as_str(), text.trim());
+            }
+            let _ = ResumeToken::parse(&text);
+            let _ = ChannelSid::parse(&text);
+            let _ = FlexIdentity::customer_of(&text);
+        }
+    }
+
     #[test]
     fn flex_identity_is_derived_from_and_maps_back_to_the_customer() {
         let customer = CustomerId::generate();

@@ -2,7 +2,7 @@
 //! the protocol of `docs/protocol.md` on namespace `/`.
 //!
 //! - [`events`]: every event and ack as serde types (the protocol, in code).
-//! - [`handlers`]: authentication on connect and one handler per event.
+//! - `handlers`: authentication on connect and one handler per event.
 //! - [`order`]: one socket's events are handled in the order they were sent.
 //!
 //! A socket bound to a customer joins that customer's room

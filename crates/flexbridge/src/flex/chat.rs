@@ -23,9 +23,19 @@
 //! - webhooks: `onMessageSent` from an agent (`Source=SDK`) is a message;
 //!   `Source=API` is our own post coming back and is ignored; an
 //!   `onChannelUpdated` whose `Attributes.status` is `INACTIVE` ends the chat.
+//! - agent names: customers see the agent's chat user `friendly_name`
+//!   (`GET chat /v2/Services/{IS}/Users/{identity}`, remembered), not the
+//!   identity Flex derives from an e-mail address.
+
+mod parse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use url::Url;
 
+pub use self::parse::parse_webhook;
+use self::parse::{ended_key, message_key};
 use super::client::{Product, TwilioClient};
 use super::{
     BackendKind, EventHeader, FlexBackend, FlexError, FlexEvent, OpenRequest, Opened,
@@ -62,6 +72,8 @@ pub struct ChatBackend {
     chat_service: ChatServiceSid,
     /// `PUBLIC_BASE_URL` + [`WEBHOOK_PATH`].
     webhook_url: Url,
+    /// Agent identity → display name, so each agent is looked up once.
+    agent_names: Arc<Mutex<HashMap<String, String>>>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -94,6 +106,11 @@ struct ChatMessage {
 }
 
 #[derive(Debug, serde::Deserialize)]
+struct ChatUser {
+    friendly_name: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
 struct ChatChannel {
     attributes: Option<String>,
 }
@@ -111,6 +128,7 @@ impl ChatBackend {
             flex_flow,
             chat_service,
             webhook_url,
+            agent_names: Arc::default(),
         })
     }
 
@@ -246,16 +264,6 @@ impl ChatBackend {
 /// backend's webhooks (same path).
 fn is_earlier_address(url: &str) -> bool {
     Url::parse(url).is_ok_and(|url| url.path().ends_with(WEBHOOK_PATH))
-}
-
-/// The idempotency key of an agent message (webhook or catch-up alike).
-fn message_key(sid: &MessageSid) -> String {
-    format!("chat:message:{sid}")
-}
-
-/// The idempotency key of a chat's end.
-fn ended_key(channel: &ChannelSid) -> String {
-    format!("chat:ended:{channel}")
 }
 
 /// `status` of a channel's attributes JSON, if it has one.
@@ -399,115 +407,42 @@ impl FlexBackend for ChatBackend {
     fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
         parse_webhook(params)
     }
+
+    /// The agent's chat user `friendly_name` (Flex sets it to the agent's
+    /// full name), remembered per identity.
+    async fn agent_name(&self, identity: &str) -> String {
+        if let Some(name) = lock(&self.agent_names).get(identity) {
+            return name.clone();
+        }
+        let encoded =
+            percent_encoding::utf8_percent_encode(identity, percent_encoding::NON_ALPHANUMERIC);
+        let path = format!("/v2/Services/{}/Users/{encoded}", self.chat_service);
+        let name = match self.client.get::<ChatUser>(Product::Chat, &path, &[]).await {
+            Ok(user) => user
+                .friendly_name
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(|| identity.to_owned()),
+            Err(error) => {
+                tracing::debug!(identity, %error, "no display name for an agent");
+                return identity.to_owned();
+            }
+        };
+        let mut names = lock(&self.agent_names);
+        if names.len() >= MAX_AGENT_NAMES {
+            names.clear();
+        }
+        names.insert(identity.to_owned(), name.clone());
+        name
+    }
 }
 
-/// The form of a Chat webhook, by name.
-struct Form<'a>(&'a [(String, String)]);
+/// How many agent display names are remembered.
+const MAX_AGENT_NAMES: usize = 10_000;
 
-impl<'a> Form<'a> {
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn require(&self, name: &'static str) -> Result<&'a str, WebhookParseError> {
-        self.get(name).ok_or(WebhookParseError::Missing(name))
-    }
-
-    fn sid<T>(
-        &self,
-        name: &'static str,
-        parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
-    ) -> Result<T, WebhookParseError> {
-        parse(self.require(name)?).map_err(|e| WebhookParseError::Malformed {
-            param: name,
-            reason: e.to_string(),
-        })
-    }
-}
-
-/// A Chat webhook's parameters as a [`FlexEvent`] (ENDPOINTS.md §7.1).
-pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
-    let form = Form(params);
-    let event_type = form.require("EventType")?;
-    let ignored = |reason: &str| {
-        Ok(FlexEvent::Ignored {
-            event_type: event_type.to_owned(),
-            reason: reason.to_owned(),
-        })
-    };
-    match event_type {
-        "onMessageSent" => {
-            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
-            let message_sid = form.sid("MessageSid", MessageSid::parse)?;
-            let author = form.require("From")?;
-            if form.get("Source") == Some("API") {
-                return ignored("our own message (Source=API)");
-            }
-            if FlexIdentity::customer_of(author).is_some() {
-                return ignored("a customer's message");
-            }
-            let body = form.get("Body").unwrap_or_default();
-            if body.trim().is_empty() {
-                return ignored("an empty message (media is not relayed)");
-            }
-            Ok(FlexEvent::AgentMessage {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: message_key(&message_sid),
-                    channel,
-                },
-                message_sid,
-                author: author.to_owned(),
-                body: body.to_owned(),
-            })
-        }
-        "onChannelUpdated" => {
-            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
-            let Some(raw) = form.get("Attributes").filter(|a| !a.is_empty()) else {
-                return ignored("no attributes");
-            };
-            let attributes: serde_json::Value =
-                serde_json::from_str(raw).map_err(|e| WebhookParseError::Malformed {
-                    param: "Attributes",
-                    reason: e.to_string(),
-                })?;
-            if attributes.get("status").and_then(serde_json::Value::as_str) != Some("INACTIVE") {
-                return ignored("the channel is still active");
-            }
-            Ok(FlexEvent::ChatEnded {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: ended_key(&channel),
-                    channel,
-                },
-            })
-        }
-        "onMemberAdded" => {
-            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
-            let identity = form.require("Identity")?;
-            if identity.trim().is_empty() {
-                return Err(WebhookParseError::Malformed {
-                    param: "Identity",
-                    reason: "empty".into(),
-                });
-            }
-            if FlexIdentity::customer_of(identity).is_some() {
-                return ignored("the customer joined their own channel");
-            }
-            let member = form.get("MemberSid").unwrap_or(identity);
-            Ok(FlexEvent::AgentJoined {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: format!("chat:member:{channel}:{member}"),
-                    channel,
-                },
-                agent: identity.to_owned(),
-            })
-        }
-        _ => ignored("an event the bridge does not use"),
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

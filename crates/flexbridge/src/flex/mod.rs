@@ -122,11 +122,48 @@ pub trait FlexBackend: Send + Sync + 'static {
     /// applied twice.
     async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError>;
 
+    /// The name customers see for an agent identity (Flex identities are
+    /// often encoded e-mail addresses). Best effort: the identity itself
+    /// when nothing better is known.
+    async fn agent_name(&self, identity: &str) -> String {
+        identity.to_owned()
+    }
+
     /// Ends the conversation on the Flex side.
     async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError>;
 
     /// Turns a verified webhook's form parameters into an event.
     fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError>;
+}
+
+/// How long naming an agent may delay a webhook.
+const AGENT_NAME_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `event` with the agent's display name in place of its identity.
+pub async fn with_agent_name(backend: &dyn FlexBackend, event: FlexEvent) -> FlexEvent {
+    let name = |identity: String| async move {
+        tokio::time::timeout(AGENT_NAME_TIMEOUT, backend.agent_name(&identity))
+            .await
+            .unwrap_or(identity)
+    };
+    match event {
+        FlexEvent::AgentMessage {
+            header,
+            message_sid,
+            author,
+            body,
+        } => FlexEvent::AgentMessage {
+            header,
+            message_sid,
+            author: name(author).await,
+            body,
+        },
+        FlexEvent::AgentJoined { header, agent } => FlexEvent::AgentJoined {
+            header,
+            agent: name(agent).await,
+        },
+        other => other,
+    }
 }
 
 /// What every relevant event carries.
@@ -186,6 +223,13 @@ pub enum FlexError {
     /// A 2xx answer that is not what the API documents.
     #[error("Twilio's answer could not be read: {0}")]
     BadResponse(String),
+}
+
+impl FlexError {
+    /// Twilio said the resource does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Api { status: 404, .. })
+    }
 }
 
 /// What to do after a failure.

@@ -140,6 +140,7 @@ async fn handle(
     }
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let event = state.backend.parse_webhook(&params)?;
+    let event = super::with_agent_name(state.backend.as_ref(), event).await;
     if let FlexEvent::Ignored { event_type, reason } = &event {
         tracing::debug!(%event_type, %reason, "webhook ignored");
     }

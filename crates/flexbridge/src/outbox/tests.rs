@@ -43,6 +43,7 @@ struct FakeFlex {
     send_times: Mutex<Vec<Instant>>,
     /// What `resync` reports as missed.
     missed: Mutex<Vec<FlexEvent>>,
+    sync_faults: Mutex<VecDeque<Fault>>,
     resyncs: AtomicUsize,
 }
 
@@ -144,6 +145,8 @@ impl FlexBackend for FakeFlex {
 
     async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
         self.resyncs.fetch_add(1, Ordering::SeqCst);
+        let fault = lock(&self.sync_faults).pop_front();
+        Self::apply(fault).await?;
         Ok(lock(&self.missed).clone())
     }
 
@@ -520,4 +523,32 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
         .filter(|(_, n)| matches!(n, Notice::ChatEnded { .. }))
         .count();
     assert_eq!(ended, 1);
+}
+
+#[tokio::test]
+async fn a_conversation_whose_channel_is_gone_closes_and_the_next_message_opens_a_new_one() {
+    let h = harness().await;
+    h.send("m0").await;
+    h.run_until("the conversation is open", || h.flex.posted().len() == 1)
+        .await;
+    let first = h.conversation().await;
+    lock(&h.flex.sync_faults).push_back(Fault::Status(404));
+
+    h.sync_once().await;
+
+    assert_eq!(h.conversation().await.state, ConversationState::Closed);
+    let ended: Vec<_> = lock(&h.fanout.0)
+        .iter()
+        .filter_map(|(_, n)| match n {
+            Notice::ChatEnded { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, [CloseReason::ChannelGone]);
+    h.send("m1").await;
+    h.run_until("the next message is in Flex", || h.flex.posted().len() == 2)
+        .await;
+    let second = h.conversation().await;
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.state, ConversationState::Open);
 }

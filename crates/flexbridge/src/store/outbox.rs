@@ -6,7 +6,7 @@
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use super::{ConversationRecord, Store, StoreError, StoreResult, parse_id};
+use super::{ConversationRecord, Store, StoreError, StoreResult, conversation_columns, parse_id};
 use crate::core::conversation::{CloseReason, ConversationState, Transition};
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, MessageSid, Seq, TaskSid};
 
@@ -55,6 +55,15 @@ pub struct OutboxJob {
 pub struct QueueHead {
     pub conversation_id: ConversationId,
     pub next_attempt_at: i64,
+}
+
+/// What abandoning a conversation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// The conversation, if this closed it.
+    pub closed: Option<ConversationRecord>,
+    /// Its queued messages, which failed.
+    pub failed: Vec<FailedMessage>,
 }
 
 /// A message that will not reach Flex.
@@ -255,25 +264,30 @@ impl Store {
         Ok(())
     }
 
-    /// The channel cannot be created: the conversation closes and every
+    /// The conversation cannot go on in Flex (its channel cannot be
+    /// created, or is gone): it closes (if it was not closed yet) and every
     /// message queued for it fails.
-    pub async fn outbox_fail_open(
+    pub async fn outbox_abandon(
         &self,
         conversation: &ConversationId,
+        reason: CloseReason,
         error: &str,
         now: i64,
-    ) -> StoreResult<Vec<FailedMessage>> {
+    ) -> StoreResult<Abandoned> {
         let mut tx = self.write().await?;
-        let reason = CloseReason::OpenFailed;
-        sqlx::query(
+        let closed = sqlx::query(concat!(
             "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
-             WHERE id = ? AND state = 'opening'",
-        )
+             WHERE id = ? AND state <> 'closed' RETURNING ",
+            conversation_columns!()
+        ))
         .bind(reason.as_str())
         .bind(now)
         .bind(conversation.as_str())
-        .execute(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(ConversationRecord::from_row)
+        .transpose()?;
         let failed = sqlx::query(
             "UPDATE messages SET delivery = 'failed', delivery_error = ?
              WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
@@ -301,7 +315,7 @@ impl Store {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         failed.sort_by_key(|m| m.seq);
-        Ok(failed)
+        Ok(Abandoned { closed, failed })
     }
 
     /// Queues a `sync` row for every open conversation that has none yet.

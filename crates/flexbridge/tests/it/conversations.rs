@@ -32,9 +32,9 @@ async fn two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies(
 
     // Each agent answers on the channel they were given, naming it.
     for agent in ["alice", "bob"] {
-        let (task, channel) = app.accept(agent).await;
-        app.agent_says(agent, &task, &format!("reply on {channel}"))
-            .await;
+        let work = app.accept(Some(agent)).await;
+        let reply = format!("reply on {}", work.channel);
+        app.agent_says(agent, &work.task, &reply).await;
     }
 
     let to_ada = ada
@@ -99,10 +99,11 @@ async fn an_agent_reply_reaches_a_customer_who_reconnects_later() {
     let mut socket = ada.socket;
     let ack = say(&mut socket, "m1", "anyone there?").await;
     let seen = ack["seq"].as_i64().expect("seq");
-    let (task, _) = app.accept("alice").await;
+    let work = app.accept(None).await;
     drop(socket);
 
-    app.agent_says("alice", &task, "Yes, I am here").await;
+    app.agent_says(&work.agent, &work.task, "Yes, I am here")
+        .await;
     eventually("the reply is stored", || async {
         app.store
             .messages_since(&ada.id, flexbridge::core::ids::Seq(seen), 10)
@@ -120,7 +121,7 @@ async fn an_agent_reply_reaches_a_customer_who_reconnects_later() {
         .filter_map(|m| m["body"].as_str())
         .collect();
     assert_eq!(replayed, ["Yes, I am here"]);
-    assert_eq!(session["conversation"]["agent"]["name"], json!("alice"));
+    assert_eq!(session["conversation"]["agent"]["name"], json!(work.agent));
 }
 
 #[tokio::test]
@@ -129,11 +130,11 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
     let app = spawn_app().await;
     let mut ada = app.customer("Ada").await;
     let first = say(&mut ada.socket, "m1", "hello").await;
-    let (task, channel) = app.accept("alice").await;
+    let work = app.accept(None).await;
     let joined = ada.socket.next_event("agent:joined").await;
-    assert_eq!(joined["agentName"], json!("alice"));
+    assert_eq!(joined["agentName"], json!(work.agent));
 
-    app.agent_ends("alice", &task).await;
+    app.agent_ends(&work.agent, &work.task).await;
 
     let ended = ada.socket.next_event("chat:ended").await;
     assert_eq!(ended["conversationId"], first["conversationId"]);
@@ -146,7 +147,7 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
     let second = say(&mut ada.socket, "m2", "one more question").await;
     assert_ne!(second["conversationId"], first["conversationId"]);
     let new_channel = app.channel_of(&ada.id).await;
-    assert_ne!(new_channel, channel);
+    assert_ne!(new_channel, work.channel);
     eventually("a second task exists", || async {
         app.state().await["tasks"].as_array().map(Vec::len) == Some(2)
     })
@@ -236,12 +237,13 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
     let ada = app.customer("Ada").await;
     let mut socket = ada.socket;
     say(&mut socket, "m1", "hello").await;
-    let (task, channel) = app.accept("alice").await;
+    let work = app.accept(None).await;
     drop(socket);
     app.crash().await;
 
     // The agent writes while the bridge is down: the webhook finds no one.
-    app.agent_says("alice", &task, "sorry for the wait").await;
+    app.agent_says(&work.agent, &work.task, "sorry for the wait")
+        .await;
     eventually("the emulator gave up on the webhook", || async {
         app.emulator_get("/_emulator/webhooks")
             .await
@@ -262,7 +264,7 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
         .next_event_where("message", |m| m["body"] == json!("sorry for the wait"))
         .await;
     assert_eq!(caught_up["direction"], json!("agent"));
-    let hooks = app.channel(&channel).await["webhooks"].clone();
+    let hooks = app.channel(&work.channel).await["webhooks"].clone();
     let ours: Vec<_> = hooks
         .as_array()
         .expect("webhooks")
@@ -273,9 +275,40 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
     assert_eq!(ours.len(), 2, "{hooks}");
     assert!(ours.iter().all(|url| url.starts_with(&app.url)), "{hooks}");
 
-    app.agent_says("alice", &task, "welcome back").await;
+    app.agent_says(&work.agent, &work.task, "welcome back")
+        .await;
     let live = back
         .next_event_where("message", |m| m["body"] == json!("welcome back"))
         .await;
     assert_eq!(live["direction"], json!("agent"));
+}
+
+#[tokio::test]
+async fn customers_see_the_agents_chat_name_rather_than_their_identity() {
+    use flexbridge::flex::FlexBackend as _;
+    use flexbridge::flex::chat::ChatBackend;
+
+    let app = spawn_app().await;
+    let identity = "carol_40example_2Ecom";
+    let service = app.settings.chat_service_sid.to_string();
+    let twilio = &app.settings.twilio;
+    let created = app
+        .http
+        .post(format!("{}/v2/Services/{service}/Users", app.emulator_url))
+        .basic_auth(twilio.account_sid.as_str(), Some(&app.auth_token))
+        .form(&[("Identity", identity), ("FriendlyName", "Carol Example")])
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert_eq!(created.status(), 201);
+    let backend = ChatBackend::new(
+        twilio.client().expect("client"),
+        app.settings.flex_flow_sid.clone(),
+        app.settings.chat_service_sid.clone(),
+        &url::Url::parse(&app.url).expect("url"),
+    )
+    .expect("backend");
+
+    assert_eq!(backend.agent_name(identity).await, "Carol Example");
+    assert_eq!(backend.agent_name("nobody_known").await, "nobody_known");
 }

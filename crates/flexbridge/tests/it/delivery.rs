@@ -215,3 +215,46 @@ async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exac
     assert_eq!(app.channels().await.len(), 1);
     assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
 }
+
+#[tokio::test]
+async fn a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the_customer_starts_anew()
+ {
+    let mut app = spawn_app().await;
+    let mut ada = app.customer("Ada").await;
+    send_all(&mut ada.socket, 0..1).await;
+    let first_conversation = app.conversation_of(&ada.id).await;
+    app.channel_of(&ada.id).await;
+    let token = ada.token.clone();
+    drop(ada);
+
+    // Flex forgets everything (like `flexbridge dev` started again with an
+    // old database); provisioning runs again, then the bridge restarts.
+    app.emulator_post("/_emulator/reset", json!({})).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], app.settings.port));
+    let reprovisioned =
+        flexbridge::dev::bridge_settings(&app.emulator, addr, &app.settings.database_url)
+            .await
+            .expect("provisioning again");
+    app.settings.flex_flow_sid = reprovisioned.flex_flow_sid;
+    app.crash_and_restart().await;
+
+    eventually("the old conversation is closed", || async {
+        app.conversation_of(&first_conversation.customer_id)
+            .await
+            .state
+            == flexbridge::core::conversation::ConversationState::Closed
+    })
+    .await;
+    let mut tab = app.tab(&token, 1).await;
+    let session = tab.next_event("session").await;
+    assert_eq!(session["conversation"]["state"], json!("closed"));
+    send_all(&mut tab, 1..2).await;
+    let channel = app.channel_of(&first_conversation.customer_id).await;
+    assert_eq!(wait_for_bodies(&app, &channel, 1).await, ["message 1"]);
+    assert_ne!(
+        app.conversation_of(&first_conversation.customer_id)
+            .await
+            .id,
+        first_conversation.id
+    );
+}

@@ -23,6 +23,14 @@ use tokio_util::sync::CancellationToken;
 
 pub use socketio::SioClient;
 
+/// A reservation an agent got: who, and for which task and channel.
+pub struct Work {
+    pub agent: String,
+    pub reservation: String,
+    pub task: String,
+    pub channel: String,
+}
+
 /// A registered customer with one open socket.
 pub struct Customer {
     pub socket: SioClient,
@@ -289,37 +297,58 @@ impl TestApp {
             .collect()
     }
 
-    /// The pending reservation of `agent` (waits for one), as
-    /// `(reservation_sid, task_sid, channel_sid)`.
-    pub async fn pending_work(&self, agent: &str) -> (String, String, String) {
-        let path = format!("/_emulator/agents/{agent}");
-        wait_for("the agent gets a reservation", || async {
-            let work = self.emulator_get(&path).await;
-            work["work"].as_array().and_then(|items| {
-                items.iter().find(|w| w["pending"] == json!(true)).map(|w| {
-                    (
-                        w["reservation"]["sid"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        w["task"]["sid"].as_str().unwrap_or_default().to_owned(),
-                        w["channel_sid"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-            })
+    /// The first pending reservation of `agent` (any agent when `None`),
+    /// waiting for one.
+    pub async fn pending_work(&self, agent: Option<&str>) -> Work {
+        wait_for("an agent gets a reservation", || async {
+            let agents = match agent {
+                Some(agent) => vec![agent.to_owned()],
+                None => self
+                    .emulator_get("/_emulator/agents")
+                    .await
+                    .as_array()?
+                    .iter()
+                    .filter_map(|a| a["name"].as_str().map(str::to_owned))
+                    .collect(),
+            };
+            for name in agents {
+                let work = self
+                    .emulator_get(&format!("/_emulator/agents/{name}"))
+                    .await;
+                let pending = work["work"].as_array().and_then(|items| {
+                    items
+                        .iter()
+                        .find(|w| w["reservation"]["reservation_status"] == json!("pending"))
+                        .cloned()
+                });
+                if let Some(w) = pending {
+                    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                    return Some(Work {
+                        agent: name,
+                        reservation: text(&w["reservation"]["sid"]),
+                        task: text(&w["task"]["sid"]),
+                        channel: text(&w["channel_sid"]),
+                    });
+                }
+            }
+            None
         })
         .await
     }
 
-    /// Accepts `agent`'s pending reservation; returns `(task_sid, channel_sid)`.
-    pub async fn accept(&self, agent: &str) -> (String, String) {
-        let (reservation, task, channel) = self.pending_work(agent).await;
+    /// Accepts a pending reservation (of `agent`, or of whichever agent
+    /// got one).
+    pub async fn accept(&self, agent: Option<&str>) -> Work {
+        let work = self.pending_work(agent).await;
         self.emulator_post(
-            &format!("/_emulator/agents/{agent}/reservations/{reservation}/accept"),
+            &format!(
+                "/_emulator/agents/{}/reservations/{}/accept",
+                work.agent, work.reservation
+            ),
             json!({}),
         )
         .await;
-        (task, channel)
+        work
     }
 
     pub async fn agent_says(&self, agent: &str, task: &str, body: &str) {

@@ -114,14 +114,14 @@ async fn an_agent_message_the_emulator_sends_three_times_reaches_the_customer_on
     ada.socket
         .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hello"}))
         .await;
-    let (task, _) = app.accept("alice").await;
+    let work = app.accept(None).await;
     app.emulator_post(
         "/_emulator/faults/webhooks",
         json!({"kind": "duplicate", "event_type": "onMessageSent", "copies": 3, "count": 1}),
     )
     .await;
 
-    app.agent_says("alice", &task, "Hi Ada").await;
+    app.agent_says(&work.agent, &work.task, "Hi Ada").await;
 
     let reply = ada
         .socket

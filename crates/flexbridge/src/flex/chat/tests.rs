@@ -202,3 +202,37 @@ fn the_webhook_url_keeps_a_path_prefix_of_the_public_base_url() {
         "http://localhost:3000/webhooks/chat"
     );
 }
+
+proptest::proptest! {
+    /// No form, however odd, makes the parser panic: it answers an event,
+    /// an ignore, or an error naming a parameter.
+    #[test]
+    fn any_form_parses_to_an_event_or_an_error_without_panicking(
+        pairs in proptest::collection::vec(
+            (
+                proptest::prop_oneof![
+                    proptest::strategy::Just("EventType".to_owned()),
+                    proptest::strategy::Just("ChannelSid".to_owned()),
+                    proptest::strategy::Just("MessageSid".to_owned()),
+                    proptest::strategy::Just("Attributes".to_owned()),
+                    proptest::strategy::Just("Source".to_owned()),
+                    proptest::strategy::Just("From".to_owned()),
+                    proptest::strategy::Just("Identity".to_owned()),
+                    ".{0,12}",
+                ],
+                proptest::prop_oneof![
+                    proptest::strategy::Just("onMessageSent".to_owned()),
+                    proptest::strategy::Just("onChannelUpdated".to_owned()),
+                    proptest::strategy::Just("onMemberAdded".to_owned()),
+                    proptest::strategy::Just(CH.to_owned()),
+                    proptest::strategy::Just(IM.to_owned()),
+                    proptest::strategy::Just(r#"{"status":"INACTIVE"}"#.to_owned()),
+                    ".{0,40}",
+                ],
+            ),
+            0..12,
+        )
+    ) {
+        let _ = parse_webhook(&pairs);
+    }
+}

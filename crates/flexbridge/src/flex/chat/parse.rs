@@ -1,0 +1,129 @@
+//! Chat webhook forms (ENDPOINTS.md §7.1) as typed [`FlexEvent`]s: an
+//! agent's message (`onMessageSent`, not `Source=API`, not from a
+//! customer), an agent joining (`onMemberAdded`), the chat's end
+//! (`onChannelUpdated` with `Attributes.status` `INACTIVE`). Everything else
+//! is ignored; a form that names a malformed SID or JSON is an error.
+//! The idempotency keys are shared with the catch-up after a restart.
+
+use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid};
+use crate::flex::{EventHeader, FlexEvent, WebhookParseError};
+
+/// The idempotency key of an agent message (webhook or catch-up alike).
+pub(super) fn message_key(sid: &MessageSid) -> String {
+    format!("chat:message:{sid}")
+}
+
+/// The idempotency key of a chat's end.
+pub(super) fn ended_key(channel: &ChannelSid) -> String {
+    format!("chat:ended:{channel}")
+}
+
+/// The form of a Chat webhook, by name.
+struct Form<'a>(&'a [(String, String)]);
+
+impl<'a> Form<'a> {
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn require(&self, name: &'static str) -> Result<&'a str, WebhookParseError> {
+        self.get(name).ok_or(WebhookParseError::Missing(name))
+    }
+
+    fn sid<T>(
+        &self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
+    ) -> Result<T, WebhookParseError> {
+        parse(self.require(name)?).map_err(|e| WebhookParseError::Malformed {
+            param: name,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A Chat webhook's parameters as a [`FlexEvent`] (ENDPOINTS.md §7.1).
+pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
+    let form = Form(params);
+    let event_type = form.require("EventType")?;
+    let ignored = |reason: &str| {
+        Ok(FlexEvent::Ignored {
+            event_type: event_type.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    match event_type {
+        "onMessageSent" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let message_sid = form.sid("MessageSid", MessageSid::parse)?;
+            let author = form.require("From")?;
+            if form.get("Source") == Some("API") {
+                return ignored("our own message (Source=API)");
+            }
+            if FlexIdentity::customer_of(author).is_some() {
+                return ignored("a customer's message");
+            }
+            let body = form.get("Body").unwrap_or_default();
+            if body.trim().is_empty() {
+                return ignored("an empty message (media is not relayed)");
+            }
+            Ok(FlexEvent::AgentMessage {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: message_key(&message_sid),
+                    channel,
+                },
+                message_sid,
+                author: author.to_owned(),
+                body: body.to_owned(),
+            })
+        }
+        "onChannelUpdated" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let Some(raw) = form.get("Attributes").filter(|a| !a.is_empty()) else {
+                return ignored("no attributes");
+            };
+            let attributes: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| WebhookParseError::Malformed {
+                    param: "Attributes",
+                    reason: e.to_string(),
+                })?;
+            if attributes.get("status").and_then(serde_json::Value::as_str) != Some("INACTIVE") {
+                return ignored("the channel is still active");
+            }
+            Ok(FlexEvent::ChatEnded {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: ended_key(&channel),
+                    channel,
+                },
+            })
+        }
+        "onMemberAdded" => {
+            let channel = form.sid("ChannelSid", ChannelSid::parse)?;
+            let identity = form.require("Identity")?;
+            if identity.trim().is_empty() {
+                return Err(WebhookParseError::Malformed {
+                    param: "Identity",
+                    reason: "empty".into(),
+                });
+            }
+            if FlexIdentity::customer_of(identity).is_some() {
+                return ignored("the customer joined their own channel");
+            }
+            let member = form.get("MemberSid").unwrap_or(identity);
+            Ok(FlexEvent::AgentJoined {
+                header: EventHeader {
+                    event_type: event_type.to_owned(),
+                    idempotency_key: format!("chat:member:{channel}:{member}"),
+                    channel,
+                },
+                agent: identity.to_owned(),
+            })
+        }
+        _ => ignored("an event the bridge does not use"),
+    }
+}
