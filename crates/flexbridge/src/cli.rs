@@ -11,7 +11,8 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Layers, ProvisionSettings, Setting, Settings, setting};
+use crate::config::{Layers, ProvisionSettings, ProvisionTarget, Setting, Settings, setting};
+use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::startup::Application;
 
@@ -29,13 +30,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the bridge against Twilio (or any emulator, via TWILIO_API_BASE).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Runs the bridge and a local Flex emulator with its agent console in
     /// one process, provisioned automatically. No Twilio account needed.
     Dev(crate::dev::DevArgs),
-    /// Finds or creates the Flex Flow the bridge needs and prints the
-    /// settings to use.
-    Provision(ProvisionArgs),
+    /// Finds what the bridge needs in Twilio (Conversations: the Flex Chat
+    /// Service, workspace, workflow and task channel; Chat: finds or
+    /// creates the Flex Flow) and prints the settings to use.
+    Provision(Box<ProvisionArgs>),
 }
 
 /// Flags shared by every command that calls Twilio.
@@ -56,6 +58,25 @@ pub struct TwilioFlags {
     /// FLEX_CHAT_SERVICE: the "Flex Chat Service" SID.
     #[arg(long, value_name = "IS…")]
     pub flex_chat_service: Option<String>,
+    /// FLEX_BACKEND: `conversations` (default) or `chat`.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// FLEX_ROUTING (conversations): `interactions` (default) or `studio`.
+    #[arg(long)]
+    pub routing: Option<String>,
+    /// TASKROUTER_WORKSPACE_SID (conversations): "Flex Task Assignment".
+    #[arg(long, value_name = "WS…")]
+    pub workspace_sid: Option<String>,
+    /// TASKROUTER_WORKFLOW_SID (conversations): e.g. "Assign to Anyone".
+    #[arg(long, value_name = "WW…")]
+    pub workflow_sid: Option<String>,
+    /// FLEX_TASK_CHANNEL (conversations; default chat).
+    #[arg(long)]
+    pub task_channel: Option<String>,
+    /// STUDIO_FLOW_SID: the Studio flow that sends chats to Flex (chat
+    /// provisioning; conversations with FLEX_ROUTING=studio).
+    #[arg(long, value_name = "FW…")]
+    pub studio_flow_sid: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -75,12 +96,15 @@ pub struct ServeArgs {
     /// DATABASE_URL (default sqlite://flexbridge.db).
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// FLEX_BACKEND (default chat).
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// FLEX_FLOW_SID: the Flex Flow (see `flexbridge provision`).
+    /// FLEX_FLOW_SID (chat): the Flex Flow (see `flexbridge provision`).
     #[arg(long, value_name = "FO…")]
     pub flex_flow_sid: Option<String>,
+    /// CONVERSATIONS_TIMER_INACTIVE: new conversations' `Timers.Inactive` (e.g. PT30M).
+    #[arg(long, value_name = "DURATION")]
+    pub timers_inactive: Option<String>,
+    /// CONVERSATIONS_TIMER_CLOSED: new conversations' `Timers.Closed` (e.g. P1D).
+    #[arg(long, value_name = "DURATION")]
+    pub timers_closed: Option<String>,
     /// FLEXBRIDGE_OUTBOX_CONCURRENCY: conversations delivered at once (default 32).
     #[arg(long)]
     pub outbox_concurrency: Option<String>,
@@ -96,10 +120,7 @@ pub struct ServeArgs {
 pub struct ProvisionArgs {
     #[command(flatten)]
     pub twilio: TwilioFlags,
-    /// STUDIO_FLOW_SID: the Studio flow that sends chats to Flex.
-    #[arg(long, value_name = "FW…")]
-    pub studio_flow_sid: Option<String>,
-    /// FLEX_FLOW_NAME: the Flex Flow's friendly name (default "flexbridge custom chat").
+    /// FLEX_FLOW_NAME (chat): the Flex Flow's friendly name (default "flexbridge custom chat").
     #[arg(long)]
     pub flow_name: Option<String>,
 }
@@ -116,6 +137,12 @@ impl TwilioFlags {
         push(flags, setting::API_KEY, &self.twilio_api_key);
         push(flags, setting::API_BASE, &self.twilio_api_base);
         push(flags, setting::CHAT_SERVICE, &self.flex_chat_service);
+        push(flags, setting::BACKEND, &self.backend);
+        push(flags, setting::ROUTING, &self.routing);
+        push(flags, setting::WORKSPACE, &self.workspace_sid);
+        push(flags, setting::WORKFLOW, &self.workflow_sid);
+        push(flags, setting::TASK_CHANNEL, &self.task_channel);
+        push(flags, setting::STUDIO_FLOW_SID, &self.studio_flow_sid);
     }
 
     fn layers(&self, extra: Vec<(Setting, String)>) -> anyhow::Result<Layers> {
@@ -142,8 +169,9 @@ impl ServeArgs {
         push(&mut flags, setting::PORT, &self.port);
         push(&mut flags, setting::PUBLIC_BASE_URL, &self.public_base_url);
         push(&mut flags, setting::DATABASE_URL, &self.database_url);
-        push(&mut flags, setting::BACKEND, &self.backend);
         push(&mut flags, setting::FLEX_FLOW_SID, &self.flex_flow_sid);
+        push(&mut flags, setting::TIMER_INACTIVE, &self.timers_inactive);
+        push(&mut flags, setting::TIMER_CLOSED, &self.timers_closed);
         push(
             &mut flags,
             setting::OUTBOX_CONCURRENCY,
@@ -182,9 +210,9 @@ pub fn main(cli: Cli) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
-        Command::Provision(args) => provision(args).await,
+        Command::Provision(args) => provision(*args).await,
     }
 }
 
@@ -198,33 +226,82 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
     let mut flags = Vec::new();
-    push(&mut flags, setting::STUDIO_FLOW_SID, &args.studio_flow_sid);
     push(&mut flags, setting::FLOW_NAME, &args.flow_name);
     let settings = ProvisionSettings::from_layers(&args.twilio.layers(flags)?)?;
-    let client = settings.twilio.client()?;
-    let outcome = ensure_flex_flow(
-        &client,
-        &FlowSpec {
-            friendly_name: &settings.flow_name,
-            chat_service: &settings.chat_service_sid,
-            studio_flow: &settings.studio_flow_sid,
-        },
-    )
-    .await
-    .context("finding or creating the Flex Flow")?;
-    let verb = if outcome.created { "Created" } else { "Found" };
-    println!(
-        "{verb} Flex Flow {} \"{}\" (custom channel, Studio flow {}, chat service {})",
-        outcome.flow_sid, settings.flow_name, settings.studio_flow_sid, settings.chat_service_sid
-    );
-    for difference in &outcome.differences {
-        println!("  warning: {difference}; fix it in Twilio or choose another --flow-name");
+    for line in provision_lines(&settings).await? {
+        println!("{line}");
     }
-    println!("\nSet these for `flexbridge serve`:\n");
-    println!("TWILIO_ACCOUNT_SID={}", settings.twilio.account_sid);
-    println!("FLEX_FLOW_SID={}", outcome.flow_sid);
-    println!("FLEX_CHAT_SERVICE={}", settings.chat_service_sid);
     Ok(())
+}
+
+/// Runs provisioning; what to print.
+pub async fn provision_lines(settings: &ProvisionSettings) -> anyhow::Result<Vec<String>> {
+    let client = settings.twilio.client()?;
+    let account = format!("TWILIO_ACCOUNT_SID={}", settings.twilio.account_sid);
+    let mut lines = Vec::new();
+    let env = match &settings.target {
+        ProvisionTarget::Chat {
+            chat_service_sid,
+            studio_flow_sid,
+            flow_name,
+        } => {
+            let outcome = ensure_flex_flow(
+                &client,
+                &FlowSpec {
+                    friendly_name: flow_name,
+                    chat_service: chat_service_sid,
+                    studio_flow: studio_flow_sid,
+                },
+            )
+            .await
+            .context("finding or creating the Flex Flow")?;
+            let verb = if outcome.created { "Created" } else { "Found" };
+            lines.push(format!(
+                "{verb} Flex Flow {} \"{flow_name}\" (custom channel, Studio flow {studio_flow_sid}, chat service {chat_service_sid})",
+                outcome.flow_sid
+            ));
+            for difference in &outcome.differences {
+                lines.push(format!(
+                    "  warning: {difference}; fix it in Twilio or choose another --flow-name"
+                ));
+            }
+            vec![
+                "FLEX_BACKEND=chat".to_owned(),
+                format!("FLEX_FLOW_SID={}", outcome.flow_sid),
+                format!("FLEX_CHAT_SERVICE={chat_service_sid}"),
+            ]
+        }
+        ProvisionTarget::Conversations {
+            chat_service_sid,
+            workspace,
+            workflow,
+            task_channel,
+            routing,
+            studio_flow_sid,
+        } => {
+            let found = conversations_provision::find(
+                &client,
+                &Wanted {
+                    chat_service: chat_service_sid.as_ref(),
+                    workspace: workspace.as_ref(),
+                    workflow: workflow.as_ref(),
+                    task_channel,
+                    routing: *routing,
+                    studio_flow: studio_flow_sid.as_ref(),
+                },
+            )
+            .await
+            .context("finding what Flex Conversations routes with")?;
+            lines.extend(found.report());
+            found.env_lines()
+        }
+    };
+    lines.push(String::new());
+    lines.push("Set these for `flexbridge serve`:".to_owned());
+    lines.push(String::new());
+    lines.push(account);
+    lines.extend(env);
+    Ok(lines)
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.

@@ -18,10 +18,13 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::core::ids::{AccountSid, ApiKeySid, ChatServiceSid, FlexFlowSid, StudioFlowSid};
+pub mod flex;
+
+use crate::core::ids::{AccountSid, ApiKeySid};
 use crate::core::rate_limit::RateLimit;
-use crate::flex::BackendKind;
 use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
+
+pub use self::flex::{FlexSettings, ProvisionTarget, RoutingKind};
 use crate::outbox::OutboxConfig;
 
 /// One setting: its names in each layer.
@@ -61,6 +64,12 @@ pub mod setting {
         CHAT_SERVICE = "FLEX_CHAT_SERVICE", "flex.chat_service_sid", Some("--flex-chat-service");
         STUDIO_FLOW_SID = "STUDIO_FLOW_SID", "flex.studio_flow_sid", Some("--studio-flow-sid");
         FLOW_NAME = "FLEX_FLOW_NAME", "flex.flow_name", Some("--flow-name");
+        ROUTING = "FLEX_ROUTING", "flex.routing", Some("--routing");
+        WORKSPACE = "TASKROUTER_WORKSPACE_SID", "flex.workspace_sid", Some("--workspace-sid");
+        WORKFLOW = "TASKROUTER_WORKFLOW_SID", "flex.workflow_sid", Some("--workflow-sid");
+        TASK_CHANNEL = "FLEX_TASK_CHANNEL", "flex.task_channel", Some("--task-channel");
+        TIMER_INACTIVE = "CONVERSATIONS_TIMER_INACTIVE", "flex.timers_inactive", Some("--timers-inactive");
+        TIMER_CLOSED = "CONVERSATIONS_TIMER_CLOSED", "flex.timers_closed", Some("--timers-closed");
         OUTBOX_CONCURRENCY = "FLEXBRIDGE_OUTBOX_CONCURRENCY", "outbox.concurrency", Some("--outbox-concurrency");
         RATE_BURST = "FLEXBRIDGE_RATE_BURST", "limits.messages_burst", Some("--rate-burst");
         RATE_PER_SECOND = "FLEXBRIDGE_RATE_PER_SECOND", "limits.messages_per_second", Some("--rate-per-second");
@@ -267,9 +276,8 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     /// Validates webhook signatures; Twilio signs with the auth token.
     pub auth_token: SecretString,
-    pub backend: BackendKind,
-    pub flex_flow_sid: FlexFlowSid,
-    pub chat_service_sid: ChatServiceSid,
+    /// The backends and what they need.
+    pub flex: FlexSettings,
     pub outbox: OutboxConfig,
     pub rate_limit: RateLimit,
 }
@@ -278,9 +286,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ProvisionSettings {
     pub twilio: TwilioSettings,
-    pub chat_service_sid: ChatServiceSid,
-    pub studio_flow_sid: StudioFlowSid,
-    pub flow_name: String,
+    pub target: ProvisionTarget,
 }
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -315,10 +321,6 @@ fn parse_database_url(raw: &str) -> Result<String, String> {
     } else {
         Err("expected a SQLite URL such as sqlite://flexbridge.db (PostgreSQL is not supported yet)".into())
     }
-}
-
-fn parse_backend(raw: &str) -> Result<BackendKind, String> {
-    BackendKind::parse(raw).ok_or_else(|| format!("unknown backend {raw:?} (available: chat)"))
 }
 
 fn parse_positive<T: std::str::FromStr + PartialOrd + Default>(raw: &str) -> Result<T, String> {
@@ -400,19 +402,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             twilio,
             auth_token,
-            backend: layers
-                .optional(setting::BACKEND, parse_backend)?
-                .unwrap_or(BackendKind::Chat),
-            flex_flow_sid: layers.require(
-                setting::FLEX_FLOW_SID,
-                FlexFlowSid::parse,
-                " (run `flexbridge provision` to create the Flex Flow)",
-            )?,
-            chat_service_sid: layers.require(
-                setting::CHAT_SERVICE,
-                ChatServiceSid::parse,
-                " (the SID of the \"Flex Chat Service\")",
-            )?,
+            flex: FlexSettings::from_layers(layers)?,
             outbox: OutboxConfig {
                 concurrency: layers
                     .optional(setting::OUTBOX_CONCURRENCY, parse_positive::<usize>)?
@@ -433,27 +423,18 @@ impl Settings {
 
 impl ProvisionSettings {
     pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let flow_name = layers
+            .optional(setting::FLOW_NAME, |n| {
+                if n.is_empty() {
+                    Err("empty")
+                } else {
+                    Ok(n.to_owned())
+                }
+            })?
+            .unwrap_or_else(|| DEFAULT_FLOW_NAME.to_owned());
         Ok(Self {
             twilio: twilio(layers)?,
-            chat_service_sid: layers.require(
-                setting::CHAT_SERVICE,
-                ChatServiceSid::parse,
-                " (the SID of the \"Flex Chat Service\")",
-            )?,
-            studio_flow_sid: layers.require(
-                setting::STUDIO_FLOW_SID,
-                StudioFlowSid::parse,
-                " (the Studio flow that sends chats to Flex, e.g. \"Webchat Flow\")",
-            )?,
-            flow_name: layers
-                .optional(setting::FLOW_NAME, |n| {
-                    if n.is_empty() {
-                        Err("empty")
-                    } else {
-                        Ok(n.to_owned())
-                    }
-                })?
-                .unwrap_or_else(|| DEFAULT_FLOW_NAME.to_owned()),
+            target: ProvisionTarget::from_layers(layers, flow_name)?,
         })
     }
 }

@@ -4,9 +4,15 @@
 //! 1. The emulator (the `flex_emulator` library) starts on
 //!    `--emulator-port` (default 3001) and announces itself.
 //! 2. Provisioning runs against it (the same code as `flexbridge
-//!    provision`): the custom-channel Flex Flow on the bootstrapped "Flex
-//!    Chat Service" and "Webchat Flow".
-//! 3. The bridge starts on `--port` (default 3000) with the emulator as its
+//!    provision`), for both backends, so one dev database can switch
+//!    `--backend` (each conversation stays with the backend that opened
+//!    it): the Conversations backend's workflow and task channel in the
+//!    bootstrapped workspace (its "Flex Chat Service" and workspace SIDs
+//!    come from the emulator, which lists neither), and the Chat backend's
+//!    custom-channel Flex Flow on the "Flex Chat Service" and "Webchat
+//!    Flow".
+//! 3. The bridge starts on `--port` (default 3000) with `--backend`
+//!    (default `conversations`; `--routing studio` for Studio routing), the emulator as its
 //!    Twilio API base, REST calls authenticated with the emulator's API key
 //!    (webhook signatures checked with its auth token, as with Twilio), its
 //!    own URL as `PUBLIC_BASE_URL`, and a database file (default
@@ -27,11 +33,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::config::{DEFAULT_FLOW_NAME, PublicBaseUrl, Settings, TwilioSettings};
-use crate::core::ids::{AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid};
+use crate::config::{
+    DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, RoutingKind, Settings, TwilioSettings,
+};
+use crate::core::ids::{
+    AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
+};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
 use crate::flex::client::RestAuth;
+use crate::flex::conversations::{InteractionRouting, Routing, Timers};
+use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::outbox::OutboxConfig;
 use crate::startup::Application;
@@ -56,6 +68,41 @@ pub struct DevArgs {
     /// Number of agents in the emulator.
     #[arg(long, default_value_t = 2)]
     pub agents: usize,
+    /// The Flex backend new conversations open with.
+    #[arg(long, default_value = "conversations", value_parser = parse_backend)]
+    pub backend: BackendKind,
+    /// How the Conversations backend routes: `interactions` or `studio`
+    /// (the emulator's "Webchat Flow").
+    #[arg(long, default_value = "interactions", value_parser = parse_routing)]
+    pub routing: RoutingKind,
+}
+
+fn parse_backend(raw: &str) -> Result<BackendKind, String> {
+    BackendKind::parse(raw).ok_or_else(|| "expected conversations or chat".to_owned())
+}
+
+fn parse_routing(raw: &str) -> Result<RoutingKind, String> {
+    match raw {
+        "interactions" => Ok(RoutingKind::Interactions),
+        "studio" => Ok(RoutingKind::Studio),
+        _ => Err("expected interactions or studio".to_owned()),
+    }
+}
+
+/// What a dev bridge runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevFlex {
+    pub backend: BackendKind,
+    pub routing: RoutingKind,
+}
+
+impl Default for DevFlex {
+    fn default() -> Self {
+        Self {
+            backend: BackendKind::Conversations,
+            routing: RoutingKind::Interactions,
+        }
+    }
 }
 
 /// A running emulator.
@@ -98,7 +145,11 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let addr = listener
         .local_addr()
         .context("reading the bridge's address")?;
-    let settings = bridge_settings(&emulator, addr, &args.database_url).await?;
+    let flex = DevFlex {
+        backend: args.backend,
+        routing: args.routing,
+    };
+    let settings = bridge_settings(&emulator, addr, &args.database_url, flex).await?;
     let app = Application::build_with_listener(settings, listener).await?;
     println!("flex-emulator listening on http://{}", emulator.addr);
     println!("flexbridge listening on http://{}", app.local_addr());
@@ -116,11 +167,12 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
 }
 
 /// The settings of a bridge on `bridge_addr` against `running`,
-/// provisioning the emulator's Flex Flow (idempotently).
+/// provisioning both backends in the emulator (idempotently).
 pub async fn bridge_settings(
     running: &RunningEmulator,
     bridge_addr: SocketAddr,
     database_url: &str,
+    flex: DevFlex,
 ) -> anyhow::Result<Settings> {
     let credentials = running.emulator.credentials();
     let bootstrap = running.emulator.bootstrap();
@@ -137,9 +189,25 @@ pub async fn bridge_settings(
     };
     let chat_service_sid = ChatServiceSid::parse(&bootstrap.chat_service_sid)
         .context("the emulator's chat service")?;
+    let workspace =
+        WorkspaceSid::parse(&bootstrap.workspace_sid).context("the emulator's workspace")?;
     let studio_flow =
         StudioFlowSid::parse(&bootstrap.studio_flow_sid).context("the emulator's Studio flow")?;
     let client = twilio.client()?;
+    let task_channel = TaskChannelName::chat();
+    let found = conversations_provision::find(
+        &client,
+        &Wanted {
+            chat_service: Some(&chat_service_sid),
+            workspace: Some(&workspace),
+            workflow: None,
+            task_channel: &task_channel,
+            routing: flex.routing,
+            studio_flow: Some(&studio_flow),
+        },
+    )
+    .await
+    .context("finding the emulator's workspace, workflow and task channel")?;
     let provisioned = ensure_flex_flow(
         &client,
         &FlowSpec {
@@ -150,6 +218,14 @@ pub async fn bridge_settings(
     )
     .await
     .context("provisioning the emulator's Flex Flow")?;
+    let routing = match flex.routing {
+        RoutingKind::Interactions => Routing::Interactions(InteractionRouting {
+            workspace: found.workspace.sid,
+            workflow: found.workflow.sid,
+            task_channel,
+        }),
+        RoutingKind::Studio => Routing::Studio { flow: studio_flow },
+    };
     Ok(Settings {
         host: bridge_addr.ip().to_string(),
         port: bridge_addr.port(),
@@ -157,9 +233,13 @@ pub async fn bridge_settings(
         database_url: database_url.to_owned(),
         twilio,
         auth_token: SecretString::from(credentials.auth_token.clone()),
-        backend: BackendKind::Chat,
-        flex_flow_sid: provisioned.flow_sid,
-        chat_service_sid,
+        flex: FlexSettings {
+            backend: flex.backend,
+            chat_service_sid,
+            flex_flow_sid: Some(provisioned.flow_sid),
+            routing: Some(routing),
+            timers: Timers::default(),
+        },
         outbox: OutboxConfig::default(),
         rate_limit: RateLimit::default(),
     })

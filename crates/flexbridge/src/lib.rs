@@ -12,14 +12,16 @@
 //!   both sides call; owns identity, ordering and deduplication.
 //! - [`customer`]: the Socket.IO side (namespace, auth on connect, events,
 //!   fan-out to a customer's room).
-//! - [`flex`]: the Twilio side: the `FlexBackend` trait, the Chat backend,
-//!   the REST client, the signed webhook routes, provisioning.
+//! - [`flex`]: the Twilio side: the `FlexBackend` trait, the Conversations
+//!   backend (the default) and the Chat backend, the REST client, the
+//!   signed webhook routes, provisioning.
 //! - [`store`]: SQLite persistence (customers, conversations, messages,
 //!   outbox, webhook receipts) with uniqueness in the schema.
 //! - [`outbox`]: the worker delivering customer messages to Flex in order,
 //!   exactly once, through retries, rate limits and restarts.
 //! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
-//! - [`config`]: layered settings (defaults → file → env → flags), secrets typed.
+//! - [`config`]: layered settings (defaults → file → env → flags), secrets
+//!   typed; `config::flex`: which backend, and what each one needs.
 //! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
 //! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
 //! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`).
@@ -42,9 +44,11 @@
 //! - At every start, open conversations are re-attached (webhooks pointed
 //!   at the current `PUBLIC_BASE_URL`, missed agent messages and chat end
 //!   applied), so a restart on another address loses nothing.
-//! - socketioxide 0.18.3 (what the workspace's MSRV resolves) has no
-//!   websocket frame limit setting: the 64 KiB limit holds for polling;
-//!   over websocket every event is still bounded by its validation.
+//! - A client payload over 64 KiB is refused on both transports (polling
+//!   body, websocket message and frame; socketioxide ≥ 0.18.9).
+//! - Each conversation keeps the Flex backend that opened it (stored with
+//!   it): `FLEX_BACKEND` only chooses how new conversations open, so a
+//!   switch needs no drain (`docs/migrating-to-conversations.md`).
 
 pub mod cli;
 pub mod config;

@@ -22,6 +22,8 @@
 //!   message and tell the customer (`delivery` … `failed`). Work older than
 //!   `give_up_after` fails too. A channel Flex cannot create, or no longer
 //!   has (404), ends its conversation (`chat:ended`) and fails its queue.
+//! - Each row goes through the backend of its conversation (the one that
+//!   opened it), whichever backend new conversations use now.
 //! - At every start, each open conversation gets a "sync" row: its channel
 //!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
 //!   changed, e.g. a new tunnel) and what Flex said while the bridge could
@@ -44,7 +46,7 @@ use crate::core::clock::now_ms;
 use crate::core::conversation::CloseReason;
 use crate::core::ids::{ConversationId, CustomerId, FlexIdentity, MessageSid, Seq};
 use crate::flex::{
-    Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage, ResyncRequest,
+    Backends, Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage, ResyncRequest,
 };
 use crate::store::outbox::{JobKind, OutboxJob, OutgoingMessage};
 use crate::store::{Store, StoreError};
@@ -93,7 +95,7 @@ struct Inner {
     /// Applies what a `sync` row brings back, like a webhook.
     bridge: Bridge,
     store: Store,
-    backend: Arc<dyn FlexBackend>,
+    backends: Backends,
     fanout: Arc<dyn Fanout>,
     notify: Arc<Notify>,
     config: OutboxConfig,
@@ -120,15 +122,15 @@ enum Step {
 }
 
 impl Outbox {
-    /// The worker for `bridge`'s store, delivering through `backend`.
-    pub fn new(bridge: Bridge, backend: Arc<dyn FlexBackend>, config: OutboxConfig) -> Self {
+    /// The worker for `bridge`'s store, delivering through `backends`.
+    pub fn new(bridge: Bridge, backends: Backends, config: OutboxConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store: bridge.store().clone(),
                 fanout: bridge.fanout().clone(),
                 notify: bridge.outbox_notify().clone(),
                 bridge,
-                backend,
+                backends,
                 config,
                 busy: Mutex::new(HashSet::new()),
                 paused_until: Mutex::new(0),
@@ -261,27 +263,43 @@ impl Outbox {
         if now_ms() < *lock(&self.inner.paused_until) {
             return Ok(Step::Wait);
         }
-        match &job.kind {
-            JobKind::Open => self.open(&job).await,
-            JobKind::Send(message) => self.send(&job, message).await,
-            JobKind::Sync => self.sync(&job).await,
+        let row = match &job.kind {
+            JobKind::Open => Row::Open,
+            JobKind::Send(message) => Row::Send(message),
+            JobKind::Sync => Row::Sync,
+        };
+        let Some(backend) = self.inner.backends.get(job.backend).map(AsRef::as_ref) else {
+            let missing = FlexError::NotConfigured(format!("no {} backend", job.backend));
+            return self.failed(&job, row, missing, false).await;
+        };
+        match row {
+            Row::Open => self.open(&job, backend).await,
+            Row::Send(message) => self.send(&job, message, backend).await,
+            Row::Sync => self.sync(&job, backend).await,
         }
     }
 
-    async fn open(&self, job: &OutboxJob) -> Result<Step, StoreError> {
+    async fn open(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
         let inner = &self.inner;
         inner.store.outbox_begin_attempt(job.id, false).await?;
         let identity = FlexIdentity::for_customer(&job.customer_id);
         let request = OpenRequest {
             conversation: &job.conversation_id,
+            customer: &job.customer_id,
             identity: &identity,
             customer_name: &job.customer_name,
         };
-        match inner.backend.open(&request).await {
+        match backend.open(&request).await {
             Ok(opened) => {
                 let conversation = inner
                     .store
-                    .outbox_finish_open(job, &opened.channel, opened.task.as_ref(), now_ms())
+                    .outbox_finish_open(
+                        job,
+                        &opened.channel,
+                        opened.task.as_ref(),
+                        opened.flex_ref.as_ref(),
+                        now_ms(),
+                    )
                     .await?;
                 tracing::info!(conversation = %job.conversation_id, channel = %opened.channel, "Flex channel open");
                 if let Some(conversation) = conversation {
@@ -296,7 +314,12 @@ impl Outbox {
         }
     }
 
-    async fn send(&self, job: &OutboxJob, message: &OutgoingMessage) -> Result<Step, StoreError> {
+    async fn send(
+        &self,
+        job: &OutboxJob,
+        message: &OutgoingMessage,
+        backend: &dyn FlexBackend,
+    ) -> Result<Step, StoreError> {
         let inner = &self.inner;
         let Some(channel) = &job.channel else {
             // Cannot happen while the open row precedes every send; never
@@ -307,11 +330,7 @@ impl Outbox {
                 .await;
         };
         if job.maybe_landed {
-            match inner
-                .backend
-                .find_sent(channel, &message.client_msg_id)
-                .await
-            {
+            match backend.find_sent(channel, &message.client_msg_id).await {
                 Ok(Some(sid)) => {
                     tracing::info!(conversation = %job.conversation_id, seq = message.seq.0, "an earlier attempt had landed; not sending again");
                     return self.settle(job, message, Ok(&sid)).await;
@@ -328,7 +347,7 @@ impl Outbox {
             seq: message.seq,
             body: &message.body,
         };
-        match inner.backend.send(channel, &outbound).await {
+        match backend.send(channel, &outbound).await {
             Ok(sid) => self.settle(job, message, Ok(&sid)).await,
             Err(error) => self.failed(job, Row::Send(message), error, false).await,
         }
@@ -337,7 +356,7 @@ impl Outbox {
     /// Re-attaches to an open conversation after a start: webhooks pointed
     /// here, missed agent messages and a missed chat end applied (through
     /// the same idempotent path as webhooks).
-    async fn sync(&self, job: &OutboxJob) -> Result<Step, StoreError> {
+    async fn sync(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
         let inner = &self.inner;
         let Some(channel) = job
             .channel
@@ -352,14 +371,15 @@ impl Outbox {
         let request = ResyncRequest {
             channel,
             identity: &identity,
+            flex_ref: job.flex_ref.as_ref(),
         };
-        let events = match inner.backend.resync(&request).await {
+        let events = match backend.resync(&request).await {
             Ok(events) => events,
             Err(error) => return self.failed(job, Row::Sync, error, false).await,
         };
         let mut caught_up = 0;
         for event in events {
-            let event = crate::flex::with_agent_name(inner.backend.as_ref(), event).await;
+            let event = crate::flex::with_agent_name(backend, event).await;
             match inner.bridge.apply_flex_event(&event).await {
                 Ok(EventOutcome::Applied) => caught_up += 1,
                 Ok(_) => {}

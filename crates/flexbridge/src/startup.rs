@@ -26,8 +26,9 @@ use crate::config::{PublicBaseUrl, Settings};
 use crate::core::Bridge;
 use crate::customer::{self, SocketFanout};
 use crate::flex::chat::ChatBackend;
+use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
-use crate::flex::{BackendKind, FlexBackend};
+use crate::flex::{BackendKind, Backends, FlexBackend};
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::web;
@@ -56,7 +57,8 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    /// Builds on an already bound listener, with the backend `settings` name.
+    /// Builds on an already bound listener: both backends, the one
+    /// `settings` name opening new conversations.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
@@ -65,24 +67,16 @@ impl Application {
             .local_addr()
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
-        let client = settings.twilio.client()?;
-        let backend: Arc<dyn FlexBackend> = match settings.backend {
-            BackendKind::Chat => Arc::new(ChatBackend::new(
-                client,
-                settings.flex_flow_sid.clone(),
-                settings.chat_service_sid.clone(),
-                &public_base_url,
-            )?),
-        };
-        Self::build_with_backend(settings, listener, public_base_url, backend).await
+        let backends = backends(&settings, &public_base_url)?;
+        Self::build_with_backends(settings, listener, public_base_url, backends).await
     }
 
-    /// Builds with a given backend (tests use this to run against a fake).
-    pub async fn build_with_backend(
+    /// Builds with given backends (tests use this to run against a fake).
+    pub async fn build_with_backends(
         settings: Settings,
         listener: TcpListener,
         public_base_url: Url,
-        backend: Arc<dyn FlexBackend>,
+        backends: Backends,
     ) -> anyhow::Result<Self> {
         let addr = listener
             .local_addr()
@@ -93,15 +87,27 @@ impl Application {
         let (layer, io) = customer::socket_io();
         let notify = Arc::new(Notify::new());
         let fanout = Arc::new(SocketFanout::new(io.clone()));
+        let current = backends.current().kind();
         let bridge = Bridge::new(
             store.clone(),
             fanout.clone(),
             notify.clone(),
-            backend.kind(),
+            current,
             settings.rate_limit,
         );
         customer::attach(&io, bridge.clone());
-        let outbox = Outbox::new(bridge.clone(), backend.clone(), settings.outbox);
+        let outbox = Outbox::new(bridge.clone(), backends.clone(), settings.outbox);
+        let adopted = store
+            .adopt_unopened_conversations(current)
+            .await
+            .context("moving conversations not yet in Flex to the configured backend")?;
+        if adopted > 0 {
+            tracing::info!(
+                conversations = adopted,
+                backend = %current,
+                "conversations not yet in Flex will open with the configured backend"
+            );
+        }
         let resyncs = store
             .queue_sync_of_open_conversations(crate::core::clock::now_ms())
             .await
@@ -114,7 +120,7 @@ impl Application {
         }
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
-            backend,
+            backends,
             validator: RequestValidator::new(secrecy::ExposeSecret::expose_secret(
                 &settings.auth_token,
             )),
@@ -189,6 +195,31 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// One backend of each kind, the configured one current. The other serves
+/// the conversations it opened before a switch (and opens none unless its
+/// own settings are complete).
+fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backends> {
+    let flex = &settings.flex;
+    let client = settings.twilio.client()?;
+    let chat: Arc<dyn FlexBackend> = Arc::new(ChatBackend::new(
+        client.clone(),
+        flex.flex_flow_sid.clone(),
+        flex.chat_service_sid.clone(),
+        public_base_url,
+    )?);
+    let conversations: Arc<dyn FlexBackend> = Arc::new(ConversationsBackend::new(
+        client,
+        flex.chat_service_sid.clone(),
+        public_base_url,
+        flex.routing.clone(),
+        flex.timers.clone(),
+    )?);
+    Ok(match flex.backend {
+        BackendKind::Chat => Backends::new(chat, vec![conversations]),
+        BackendKind::Conversations => Backends::new(conversations, vec![chat]),
+    })
 }
 
 /// Aborts a background task when dropped.

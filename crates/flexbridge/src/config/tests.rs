@@ -6,10 +6,16 @@ use std::io::Write as _;
 use secrecy::ExposeSecret as _;
 
 use super::*;
+use crate::core::ids::{StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid};
+use crate::flex::BackendKind;
+use crate::flex::conversations::{InteractionRouting, Routing, Timers};
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
 const FO: &str = "FO0123456789abcdef0123456789abcdef";
 const IS: &str = "IS0123456789abcdef0123456789abcdef";
+const WS: &str = "WS0123456789abcdef0123456789abcdef";
+const WW: &str = "WW0123456789abcdef0123456789abcdef";
+const FW: &str = "FW0123456789abcdef0123456789abcdef";
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
@@ -19,14 +25,48 @@ fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     move |name| map.get(name).cloned()
 }
 
+/// Everything the default (Conversations, interactions) backend needs.
 fn complete_env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("TWILIO_ACCOUNT_SID", AC),
         ("TWILIO_AUTH_TOKEN", "tok-secret-123"),
+        ("TASKROUTER_WORKSPACE_SID", WS),
+        ("FLEX_CHAT_SERVICE", IS),
+        ("PUBLIC_BASE_URL", "https://chat.example.com"),
+        ("TASKROUTER_WORKFLOW_SID", WW),
+    ]
+}
+
+/// Everything the Chat backend needs.
+fn complete_chat_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("TWILIO_ACCOUNT_SID", AC),
+        ("TWILIO_AUTH_TOKEN", "tok-secret-123"),
+        ("FLEX_BACKEND", "chat"),
         ("FLEX_FLOW_SID", FO),
         ("FLEX_CHAT_SERVICE", IS),
         ("PUBLIC_BASE_URL", "https://chat.example.com"),
     ]
+}
+
+/// `pairs` plus `extra`.
+fn plus<'a>(
+    mut pairs: Vec<(&'a str, &'a str)>,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    pairs.extend_from_slice(extra);
+    pairs
+}
+
+/// `pairs` without `key`, plus `extra`.
+fn without<'a>(
+    pairs: Vec<(&'a str, &'a str)>,
+    key: &str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut pairs: Vec<_> = pairs.into_iter().filter(|(k, _)| *k != key).collect();
+    pairs.extend_from_slice(extra);
+    pairs
 }
 
 fn settings(pairs: &[(&str, &str)], flags: &[(Setting, String)]) -> Result<Settings, ConfigError> {
@@ -39,7 +79,18 @@ fn a_complete_environment_gives_settings_with_defaults_for_the_rest() {
     assert_eq!(s.port, 3000);
     assert_eq!(s.host, "127.0.0.1");
     assert_eq!(s.database_url, "sqlite://flexbridge.db");
-    assert_eq!(s.flex_flow_sid.as_str(), FO);
+    assert_eq!(s.flex.backend, BackendKind::Conversations);
+    assert_eq!(s.flex.chat_service_sid.as_str(), IS);
+    assert_eq!(s.flex.flex_flow_sid, None);
+    assert_eq!(
+        s.flex.routing,
+        Some(Routing::Interactions(InteractionRouting {
+            workspace: WorkspaceSid::parse(WS).unwrap(),
+            workflow: WorkflowSid::parse(WW).unwrap(),
+            task_channel: TaskChannelName::chat(),
+        }))
+    );
+    assert_eq!(s.flex.timers, Timers::default());
     assert_eq!(
         s.public_base_url,
         PublicBaseUrl::Fixed(Url::parse("https://chat.example.com").unwrap())
@@ -48,26 +99,154 @@ fn a_complete_environment_gives_settings_with_defaults_for_the_rest() {
     assert_eq!(s.auth_token.expose_secret(), "tok-secret-123");
 }
 
-#[test]
-fn each_missing_required_setting_is_named_in_the_error() {
-    for missing in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-        "FLEX_FLOW_SID",
-        "FLEX_CHAT_SERVICE",
-        "PUBLIC_BASE_URL",
-    ] {
-        let pairs: Vec<_> = complete_env()
-            .into_iter()
-            .filter(|(k, _)| *k != missing)
-            .collect();
+/// Removing each of `required` from `complete` is an error naming it.
+fn assert_each_is_required(complete: fn() -> Vec<(&'static str, &'static str)>, required: &[&str]) {
+    for missing in required {
+        let pairs = without(complete(), missing, &[]);
         let err = settings(&pairs, &[]).unwrap_err();
         assert!(
-            matches!(&err, ConfigError::Missing { setting, .. } if setting.env == missing),
+            matches!(&err, ConfigError::Missing { setting, .. } if setting.env == *missing),
             "{missing}: {err}"
         );
         assert!(err.to_string().contains(missing), "{err}");
     }
+}
+
+#[test]
+fn each_missing_required_setting_of_the_conversations_backend_is_named_in_the_error() {
+    assert_each_is_required(
+        complete_env,
+        &[
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "FLEX_CHAT_SERVICE",
+            "TASKROUTER_WORKSPACE_SID",
+            "TASKROUTER_WORKFLOW_SID",
+            "PUBLIC_BASE_URL",
+        ],
+    );
+}
+
+#[test]
+fn each_missing_required_setting_of_the_chat_backend_is_named_in_the_error() {
+    assert_each_is_required(
+        complete_chat_env,
+        &[
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "FLEX_FLOW_SID",
+            "FLEX_CHAT_SERVICE",
+            "PUBLIC_BASE_URL",
+        ],
+    );
+}
+
+#[test]
+fn the_conversations_backend_needs_no_flex_flow_and_the_chat_backend_no_workspace() {
+    let conversations = settings(&complete_env(), &[]).unwrap();
+    assert_eq!(conversations.flex.flex_flow_sid, None);
+
+    let chat = settings(&complete_chat_env(), &[]).unwrap();
+    assert_eq!(chat.flex.backend, BackendKind::Chat);
+    assert_eq!(
+        chat.flex.flex_flow_sid.map(|f| f.to_string()),
+        Some(FO.to_owned())
+    );
+    assert_eq!(
+        chat.flex.routing, None,
+        "the other backend's routing is optional"
+    );
+
+    // The other backend's settings, when complete, are kept (it may still
+    // open what it was asked to before a switch).
+    let both = plus(complete_env(), &[("FLEX_FLOW_SID", FO)]);
+    assert!(settings(&both, &[]).unwrap().flex.flex_flow_sid.is_some());
+}
+
+#[test]
+fn a_chat_configuration_of_an_earlier_version_stops_at_start_up_instead_of_switching_silently() {
+    let earlier = without(complete_chat_env(), "FLEX_BACKEND", &[]);
+
+    let err = settings(&earlier, &[]).unwrap_err();
+
+    assert!(
+        matches!(&err, ConfigError::Missing { setting, .. } if setting.env == "TASKROUTER_WORKSPACE_SID"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("FLEX_BACKEND=chat"), "{err}");
+}
+
+#[test]
+fn studio_routing_needs_the_studio_flow_instead_of_the_workspace_and_workflow() {
+    let studio = vec![
+        ("TWILIO_ACCOUNT_SID", AC),
+        ("TWILIO_AUTH_TOKEN", "tok"),
+        ("FLEX_CHAT_SERVICE", IS),
+        ("PUBLIC_BASE_URL", "https://chat.example.com"),
+        ("FLEX_ROUTING", "studio"),
+    ];
+    let err = settings(&studio, &[]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Missing { setting, .. } if setting.env == "STUDIO_FLOW_SID"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("FLEX_ROUTING=studio"), "{err}");
+
+    let s = settings(&plus(studio, &[("STUDIO_FLOW_SID", FW)]), &[]).unwrap();
+    assert_eq!(
+        s.flex.routing,
+        Some(Routing::Studio {
+            flow: StudioFlowSid::parse(FW).unwrap()
+        })
+    );
+}
+
+#[test]
+fn malformed_conversations_settings_are_named() {
+    for (key, value) in [
+        ("FLEX_BACKEND", "programmable-chat"),
+        ("FLEX_ROUTING", "taskrouter"),
+        (
+            "TASKROUTER_WORKSPACE_SID",
+            "WW0123456789abcdef0123456789abcdef",
+        ),
+        ("TASKROUTER_WORKFLOW_SID", "assign to anyone"),
+        ("FLEX_TASK_CHANNEL", "chat channel"),
+        ("CONVERSATIONS_TIMER_INACTIVE", "10 minutes"),
+        ("CONVERSATIONS_TIMER_CLOSED", "PT0S"),
+    ] {
+        let pairs = without(complete_env(), key, &[(key, value)]);
+        let err = settings(&pairs, &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Malformed { setting, .. } if setting.env == key),
+            "{key}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_task_channel_and_the_conversation_timers_are_taken_from_the_settings() {
+    let pairs = plus(
+        complete_env(),
+        &[
+            ("FLEX_TASK_CHANNEL", "web-chat"),
+            ("CONVERSATIONS_TIMER_INACTIVE", "PT30M"),
+            ("CONVERSATIONS_TIMER_CLOSED", "P1D"),
+        ],
+    );
+    let s = settings(&pairs, &[]).unwrap();
+    let Some(Routing::Interactions(routing)) = s.flex.routing else {
+        panic!("interactions routing");
+    };
+    assert_eq!(routing.task_channel.as_str(), "web-chat");
+    assert_eq!(
+        s.flex.timers.inactive.map(|t| t.as_str().to_owned()),
+        Some("PT30M".into())
+    );
+    assert_eq!(
+        s.flex.timers.closed.map(|t| t.as_str().to_owned()),
+        Some("P1D".into())
+    );
 }
 
 #[test]
@@ -177,33 +356,82 @@ fn public_base_url_auto_means_the_listening_address() {
     );
 }
 
+fn provision(pairs: &[(&str, &str)]) -> Result<ProvisionSettings, ConfigError> {
+    ProvisionSettings::from_layers(&Layers::load(None, env(pairs), &[])?)
+}
+
 #[test]
-fn provisioning_needs_the_studio_flow_and_chat_service() {
-    let layers = Layers::load(
-        None,
-        env(&[
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_AUTH_TOKEN", "t"),
-            ("FLEX_CHAT_SERVICE", IS),
-        ]),
-        &[],
-    )
-    .unwrap();
-    let err = ProvisionSettings::from_layers(&layers).unwrap_err();
+fn provisioning_the_chat_backend_needs_the_studio_flow_and_chat_service() {
+    let account = [
+        ("TWILIO_ACCOUNT_SID", AC),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("FLEX_BACKEND", "chat"),
+    ];
+    let err = provision(&[&account[..], &[("FLEX_CHAT_SERVICE", IS)]].concat()).unwrap_err();
     assert!(err.to_string().contains("STUDIO_FLOW_SID"), "{err}");
-    let layers = Layers::load(
-        None,
-        env(&[
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_AUTH_TOKEN", "t"),
-            ("FLEX_CHAT_SERVICE", IS),
-            ("STUDIO_FLOW_SID", "FW0123456789abcdef0123456789abcdef"),
-        ]),
-        &[],
+    let err = provision(&[&account[..], &[("STUDIO_FLOW_SID", FW)]].concat()).unwrap_err();
+    assert!(err.to_string().contains("FLEX_CHAT_SERVICE"), "{err}");
+
+    let p = provision(
+        &[
+            &account[..],
+            &[("FLEX_CHAT_SERVICE", IS), ("STUDIO_FLOW_SID", FW)],
+        ]
+        .concat(),
     )
     .unwrap();
-    let p = ProvisionSettings::from_layers(&layers).unwrap();
-    assert_eq!(p.flow_name, DEFAULT_FLOW_NAME);
+    let ProvisionTarget::Chat { flow_name, .. } = p.target else {
+        panic!("chat provisioning");
+    };
+    assert_eq!(flow_name, DEFAULT_FLOW_NAME);
+}
+
+#[test]
+fn provisioning_the_conversations_backend_needs_only_the_account_and_takes_given_sids() {
+    let p = provision(&[("TWILIO_ACCOUNT_SID", AC), ("TWILIO_AUTH_TOKEN", "t")]).unwrap();
+    let ProvisionTarget::Conversations {
+        chat_service_sid,
+        workspace,
+        workflow,
+        task_channel,
+        routing,
+        studio_flow_sid,
+    } = p.target
+    else {
+        panic!("conversations provisioning by default");
+    };
+    assert_eq!((chat_service_sid, workspace, workflow), (None, None, None));
+    assert_eq!(task_channel, TaskChannelName::chat());
+    assert_eq!(
+        (routing, studio_flow_sid),
+        (RoutingKind::Interactions, None)
+    );
+
+    let p = provision(&[
+        ("TWILIO_ACCOUNT_SID", AC),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("FLEX_CHAT_SERVICE", IS),
+        ("TASKROUTER_WORKSPACE_SID", WS),
+    ])
+    .unwrap();
+    let ProvisionTarget::Conversations {
+        chat_service_sid,
+        workspace,
+        ..
+    } = p.target
+    else {
+        panic!("conversations provisioning");
+    };
+    assert_eq!(chat_service_sid.map(|s| s.to_string()), Some(IS.to_owned()));
+    assert_eq!(workspace.map(|s| s.to_string()), Some(WS.to_owned()));
+
+    let err = provision(&[
+        ("TWILIO_ACCOUNT_SID", AC),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("FLEX_ROUTING", "studio"),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("STUDIO_FLOW_SID"), "{err}");
 }
 
 #[test]

@@ -234,7 +234,7 @@ impl Bridge {
                 author: &customer.name,
                 client_msg_id,
                 body,
-                backend: self.inner.backend.as_str(),
+                backend: self.inner.backend,
                 now: now_ms(),
             })
             .await?;

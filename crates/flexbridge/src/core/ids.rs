@@ -35,6 +35,8 @@ pub enum IdError {
     BodyTooLong { max: usize },
     #[error("the resume token is malformed")]
     Token,
+    #[error("a task channel name must be 1–64 characters of A–Z, a–z, 0–9, `_` or `-`")]
+    TaskChannel,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -167,11 +169,68 @@ prefixed_id!(
     "a task SID"
 );
 prefixed_id!(
-    /// A Chat channel member.
+    /// A Chat channel member, or a Conversations participant: both are MB.
     MemberSid,
     "MB",
     "a member SID"
 );
+prefixed_id!(
+    /// A TaskRouter workspace ("Flex Task Assignment").
+    WorkspaceSid,
+    "WS",
+    "a workspace SID"
+);
+prefixed_id!(
+    /// A TaskRouter workflow ("Assign to Anyone").
+    WorkflowSid,
+    "WW",
+    "a workflow SID"
+);
+prefixed_id!(
+    /// A Flex interaction (Interactions API).
+    InteractionSid,
+    "KD",
+    "an interaction SID"
+);
+prefixed_id!(
+    /// A channel of a Flex interaction.
+    InteractionChannelSid,
+    "UO",
+    "an interaction channel SID"
+);
+
+/// A TaskRouter task channel's unique name (`chat`, `default`, …): 1–64
+/// characters of `A–Z a–z 0–9 _ -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskChannelName(String);
+
+impl TaskChannelName {
+    /// `chat`, Flex's task channel for chats.
+    pub fn chat() -> Self {
+        Self("chat".to_owned())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::TaskChannel)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TaskChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// The id a client gives each message so a retried emit is stored once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -315,9 +374,11 @@ impl TokenHash {
     }
 }
 
-/// The identity a customer has on the Flex side: used as the channel's
-/// `Identity` and `Target` and as every message's `From`, always the same
-/// string, derived from the customer id so it needs no lookup either way.
+/// The identity a customer has on the Flex side: the Chat channel's
+/// `Identity` and `Target` and every Chat message's `From`; the
+/// Conversations participant's `Identity` and every message's `Author`.
+/// Always the same string, derived from the customer id so it needs no
+/// lookup either way.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlexIdentity(String);
 

@@ -334,7 +334,9 @@ mod tests {
             id: ConversationId::parse("conv_0123456789abcdef0123456789abcdef").unwrap(),
             customer_id: CustomerId::generate(),
             state: ConversationState::Open,
+            backend: crate::flex::BackendKind::Conversations,
             flex_channel_sid: None,
+            flex_ref: None,
             agent_name: Some("alice".into()),
             created_at: 0,
         };

@@ -29,10 +29,9 @@ use self::order::InOrder;
 use crate::core::bridge::{Bridge, Fanout, Notice};
 use crate::core::ids::CustomerId;
 
-/// Largest HTTP long-polling payload accepted (bigger is refused). The
-/// websocket transport of socketioxide 0.18.3 (the version our MSRV allows)
-/// has no such setting; there, oversized events are refused by validation
-/// (bodies are limited to 1600 characters).
+/// Largest payload accepted from a client on either transport: an HTTP
+/// long-polling body, or a websocket message (and frame). Bigger is
+/// refused: polling answers an error, a websocket is closed.
 pub const MAX_PACKET_BYTES: usize = 64 * 1024;
 
 /// The Socket.IO layer and its handle. Attach the namespace with
@@ -40,6 +39,8 @@ pub const MAX_PACKET_BYTES: usize = 64 * 1024;
 pub fn socket_io() -> (SocketIoLayer, SocketIo) {
     SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES as u64)
+        .ws_max_message_size(MAX_PACKET_BYTES)
+        .ws_max_frame_size(MAX_PACKET_BYTES)
         .transports([TransportType::Polling, TransportType::Websocket])
         .build_layer()
 }

@@ -16,8 +16,9 @@
 //!   that client message id.
 //! - resync (after a restart): webhooks of an earlier address of this bridge
 //!   (same path, other base URL) are updated to the current one, missing
-//!   ones created; the channel's latest messages by anyone but the customer
-//!   become agent-message events, and `status: INACTIVE` a chat end.
+//!   ones created; the channel's agent members become "agent joined"
+//!   events, its latest messages by anyone but the customer agent-message
+//!   events, and `status: INACTIVE` a chat end.
 //! - close: the channel's attributes with `"status":"INACTIVE"`, as Flex
 //!   itself marks an ended chat.
 //! - webhooks: `onMessageSent` from an agent (`Source=SDK`) is a message;
@@ -29,21 +30,18 @@
 
 mod parse;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use url::Url;
 
 pub use self::parse::parse_webhook;
-use self::parse::{ended_key, message_key};
+use self::parse::{ended_key, member_key, message_key};
+use super::agents::{self, AgentNames};
 use super::client::{Product, TwilioClient};
+use super::form::header;
 use super::{
-    BackendKind, EventHeader, FlexBackend, FlexError, FlexEvent, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    BackendKind, FlexBackend, FlexError, FlexEvent, FlexRef, OpenRequest, Opened, OutboundMessage,
+    ResyncRequest, WebhookParseError, is_earlier_address, join_url, messages, parse_sid,
 };
-use crate::core::ids::{
-    ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity, MessageSid, TaskSid,
-};
+use crate::core::ids::{ChannelSid, ChatServiceSid, FlexFlowSid, MessageSid, TaskSid};
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/chat";
@@ -55,25 +53,19 @@ const WEBHOOKS: &[&[&str]] = &[&["onMessageSent"], &["onChannelUpdated", "onMemb
 /// (`Configuration.RetryCount`, 0–3).
 const WEBHOOK_RETRY_COUNT: &str = "3";
 
-/// The key under which our metadata sits in a message's `Attributes`.
-const ATTRIBUTES_KEY: &str = "flexbridge";
-
-/// How many recent messages `find_sent` searches (one page; Chat's maximum).
-const FIND_SENT_WINDOW: &str = "100";
-
-/// How many recent messages `resync` looks at for missed agent messages.
-const RESYNC_WINDOW: &str = "100";
-
 /// The Chat backend for one Flex Flow and Chat Service.
 #[derive(Debug, Clone)]
 pub struct ChatBackend {
     client: TwilioClient,
-    flex_flow: FlexFlowSid,
+    /// The Flex Flow new channels are created with; without one this
+    /// backend only serves the channels it opened earlier (the bridge
+    /// moved to the Conversations backend).
+    flex_flow: Option<FlexFlowSid>,
     chat_service: ChatServiceSid,
     /// `PUBLIC_BASE_URL` + [`WEBHOOK_PATH`].
     webhook_url: Url,
     /// Agent identity → display name, so each agent is looked up once.
-    agent_names: Arc<Mutex<HashMap<String, String>>>,
+    agent_names: AgentNames,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -100,14 +92,6 @@ struct WebhookConfiguration {
 #[derive(Debug, serde::Deserialize)]
 struct ChatMessage {
     sid: String,
-    attributes: Option<String>,
-    from: Option<String>,
-    body: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ChatUser {
-    friendly_name: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -116,9 +100,10 @@ struct ChatChannel {
 }
 
 impl ChatBackend {
+    /// The backend; without `flex_flow` it cannot open new channels.
     pub fn new(
         client: TwilioClient,
-        flex_flow: FlexFlowSid,
+        flex_flow: Option<FlexFlowSid>,
         chat_service: ChatServiceSid,
         public_base_url: &Url,
     ) -> anyhow::Result<Self> {
@@ -128,7 +113,7 @@ impl ChatBackend {
             flex_flow,
             chat_service,
             webhook_url,
-            agent_names: Arc::default(),
+            agent_names: AgentNames::default(),
         })
     }
 
@@ -160,7 +145,7 @@ impl ChatBackend {
             let url = configuration.url.as_deref().unwrap_or_default();
             if url == self.webhook_url.as_str() {
                 ours.push(filters);
-            } else if is_earlier_address(url) {
+            } else if is_earlier_address(url, WEBHOOK_PATH) {
                 let mut form = vec![
                     ("Configuration.Url", self.webhook_url.as_str()),
                     ("Configuration.Method", "POST"),
@@ -209,81 +194,47 @@ impl ChatBackend {
     async fn events_of(
         &self,
         channel: &ChannelSid,
-        identity: &FlexIdentity,
+        identity: &crate::core::ids::FlexIdentity,
     ) -> Result<Vec<FlexEvent>, FlexError> {
-        let recent: Vec<ChatMessage> = self
+        let members = self
             .client
             .list(
                 Product::Chat,
-                &self.channel_path(channel, "/Messages"),
-                &[("Order", "desc"), ("PageSize", RESYNC_WINDOW)],
-                "messages",
+                &self.channel_path(channel, "/Members"),
+                &[("PageSize", "100")],
+                "members",
                 1,
             )
             .await?;
-        let mut events: Vec<FlexEvent> = recent
-            .iter()
-            .rev()
-            .filter_map(|m| {
-                let author = m.from.as_deref()?;
-                let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
-                let message_sid = MessageSid::parse(&m.sid).ok()?;
-                let agent = author != identity.as_str()
-                    && author != "system"
-                    && FlexIdentity::customer_of(author).is_none();
-                agent.then(|| FlexEvent::AgentMessage {
-                    header: EventHeader {
-                        event_type: "onMessageSent".to_owned(),
-                        idempotency_key: message_key(&message_sid),
-                        channel: channel.clone(),
-                    },
-                    message_sid,
-                    author: author.to_owned(),
-                    body: body.to_owned(),
-                })
-            })
-            .collect();
+        let mut events = agents::joined(members, identity, channel, "onMemberAdded", |m| {
+            member_key(channel, m)
+        });
+        let path = self.channel_path(channel, "/Messages");
+        let recent = messages::recent(&self.client, Product::Chat, &path).await?;
+        events.extend(messages::agent_messages(
+            &recent,
+            identity,
+            channel,
+            "onMessageSent",
+            message_key,
+        ));
         let current: ChatChannel = self
             .client
             .get(Product::Chat, &self.channel_path(channel, ""), &[])
             .await?;
         if status_of(current.attributes.as_deref()) == Some("INACTIVE".to_owned()) {
             events.push(FlexEvent::ChatEnded {
-                header: EventHeader {
-                    event_type: "onChannelUpdated".to_owned(),
-                    idempotency_key: ended_key(channel),
-                    channel: channel.clone(),
-                },
+                header: header("onChannelUpdated", ended_key(channel), channel.clone()),
             });
         }
         Ok(events)
     }
 }
 
-/// Whether `url` is where an earlier address of this bridge took this
-/// backend's webhooks (same path).
-fn is_earlier_address(url: &str) -> bool {
-    Url::parse(url).is_ok_and(|url| url.path().ends_with(WEBHOOK_PATH))
-}
-
 /// `status` of a channel's attributes JSON, if it has one.
 fn status_of(attributes: Option<&str>) -> Option<String> {
     let attributes: serde_json::Value = serde_json::from_str(attributes?).ok()?;
     attributes.get("status")?.as_str().map(str::to_owned)
-}
-
-/// `base` + `path`, keeping any path prefix `base` has.
-pub fn join_url(base: &Url, path: &str) -> anyhow::Result<Url> {
-    use anyhow::Context as _;
-    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/')))
-        .with_context(|| format!("joining {path} to {base}"))
-}
-
-fn sid<T>(
-    raw: &str,
-    parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
-) -> Result<T, FlexError> {
-    parse(raw).map_err(|e| FlexError::BadResponse(e.to_string()))
 }
 
 #[async_trait::async_trait]
@@ -297,6 +248,11 @@ impl FlexBackend for ChatBackend {
     }
 
     async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
+        let Some(flex_flow) = &self.flex_flow else {
+            return Err(FlexError::NotConfigured(
+                "the Chat backend cannot open channels without FLEX_FLOW_SID".into(),
+            ));
+        };
         let chat_name = format!("Chat with {}", request.customer_name);
         let created: FlexChannel = self
             .client
@@ -304,7 +260,7 @@ impl FlexBackend for ChatBackend {
                 Product::Flex,
                 "/v1/Channels",
                 &[
-                    ("FlexFlowSid", self.flex_flow.as_str()),
+                    ("FlexFlowSid", flex_flow.as_str()),
                     ("Identity", request.identity.as_str()),
                     ("ChatUserFriendlyName", request.customer_name),
                     ("ChatFriendlyName", &chat_name),
@@ -313,14 +269,18 @@ impl FlexBackend for ChatBackend {
                 false,
             )
             .await?;
-        let channel = sid(&created.sid, ChannelSid::parse)?;
+        let channel = parse_sid(&created.sid, ChannelSid::parse)?;
         let task = created
             .task_sid
             .as_deref()
-            .map(|raw| sid(raw, TaskSid::parse))
+            .map(|raw| parse_sid(raw, TaskSid::parse))
             .transpose()?;
         self.ensure_webhooks(&channel).await?;
-        Ok(Opened { channel, task })
+        Ok(Opened {
+            channel,
+            task,
+            flex_ref: None,
+        })
     }
 
     async fn send(
@@ -328,10 +288,7 @@ impl FlexBackend for ChatBackend {
         channel: &ChannelSid,
         message: &OutboundMessage<'_>,
     ) -> Result<MessageSid, FlexError> {
-        let attributes = serde_json::json!({
-            ATTRIBUTES_KEY: { "clientMessageId": message.client_msg_id, "seq": message.seq.0 }
-        })
-        .to_string();
+        let attributes = messages::attributes(message.client_msg_id, message.seq);
         let created: ChatMessage = self
             .client
             .post_form(
@@ -345,7 +302,7 @@ impl FlexBackend for ChatBackend {
                 true,
             )
             .await?;
-        sid(&created.sid, MessageSid::parse)
+        parse_sid(&created.sid, MessageSid::parse)
     }
 
     async fn find_sent(
@@ -353,32 +310,9 @@ impl FlexBackend for ChatBackend {
         channel: &ChannelSid,
         client_msg_id: &str,
     ) -> Result<Option<MessageSid>, FlexError> {
-        let recent: Vec<ChatMessage> = self
-            .client
-            .list(
-                Product::Chat,
-                &self.channel_path(channel, "/Messages"),
-                &[("Order", "desc"), ("PageSize", FIND_SENT_WINDOW)],
-                "messages",
-                1,
-            )
-            .await?;
-        recent
-            .iter()
-            .find(|m| {
-                let attributes = m.attributes.as_deref().unwrap_or("{}");
-                serde_json::from_str::<serde_json::Value>(attributes)
-                    .ok()
-                    .and_then(|a| {
-                        a.get(ATTRIBUTES_KEY)?
-                            .get("clientMessageId")?
-                            .as_str()
-                            .map(|id| id == client_msg_id)
-                    })
-                    .unwrap_or(false)
-            })
-            .map(|m| sid(&m.sid, MessageSid::parse))
-            .transpose()
+        let path = self.channel_path(channel, "/Messages");
+        let recent = messages::recent(&self.client, Product::Chat, &path).await?;
+        messages::find_ours(&recent, client_msg_id)
     }
 
     async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
@@ -386,7 +320,7 @@ impl FlexBackend for ChatBackend {
         self.events_of(request.channel, request.identity).await
     }
 
-    async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError> {
+    async fn close(&self, channel: &ChannelSid, _: Option<&FlexRef>) -> Result<(), FlexError> {
         let path = self.channel_path(channel, "");
         let current: ChatChannel = self.client.get(Product::Chat, &path, &[]).await?;
         let mut attributes = current
@@ -411,38 +345,10 @@ impl FlexBackend for ChatBackend {
     /// The agent's chat user `friendly_name` (Flex sets it to the agent's
     /// full name), remembered per identity.
     async fn agent_name(&self, identity: &str) -> String {
-        if let Some(name) = lock(&self.agent_names).get(identity) {
-            return name.clone();
-        }
-        let encoded =
-            percent_encoding::utf8_percent_encode(identity, percent_encoding::NON_ALPHANUMERIC);
-        let path = format!("/v2/Services/{}/Users/{encoded}", self.chat_service);
-        let name = match self.client.get::<ChatUser>(Product::Chat, &path, &[]).await {
-            Ok(user) => user
-                .friendly_name
-                .filter(|name| !name.trim().is_empty())
-                .unwrap_or_else(|| identity.to_owned()),
-            Err(error) => {
-                tracing::debug!(identity, %error, "no display name for an agent");
-                return identity.to_owned();
-            }
-        };
-        let mut names = lock(&self.agent_names);
-        if names.len() >= MAX_AGENT_NAMES {
-            names.clear();
-        }
-        names.insert(identity.to_owned(), name.clone());
-        name
-    }
-}
-
-/// How many agent display names are remembered.
-const MAX_AGENT_NAMES: usize = 10_000;
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+        let users = format!("/v2/Services/{}/Users", self.chat_service);
+        self.agent_names
+            .lookup(&self.client, Product::Chat, &users, identity)
+            .await
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Product {
     Flex,
     Chat,
     Conversations,
+    TaskRouter,
+    Studio,
 }
 
 impl Product {
@@ -32,6 +34,8 @@ impl Product {
             Self::Flex => "https://flex-api.twilio.com",
             Self::Chat => "https://chat.twilio.com",
             Self::Conversations => "https://conversations.twilio.com",
+            Self::TaskRouter => "https://taskrouter.twilio.com",
+            Self::Studio => "https://studio.twilio.com",
         }
     }
 }
@@ -185,6 +189,14 @@ impl TwilioClient {
         self.execute(self.authorize(self.http.get(url))).await
     }
 
+    /// `DELETE` (Twilio answers 204 with no body).
+    pub async fn delete(&self, product: Product, path: &str) -> Result<(), FlexError> {
+        let url = self.url(product, path)?;
+        self.send(self.authorize(self.http.delete(url)))
+            .await
+            .map(drop)
+    }
+
     /// Every item of a list (the array under `key`), following
     /// `next_page_url` for at most `max_pages` pages.
     pub async fn list<T: DeserializeOwned>(
@@ -223,17 +235,27 @@ impl TwilioClient {
         Ok(items)
     }
 
+    /// Sends `request`; a success's JSON answer read as `T`.
     async fn execute<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, FlexError> {
+        let (status, bytes) = self.send(request).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| FlexError::BadResponse(format!("HTTP {status}: {e}")))
+    }
+
+    /// Sends `request`; a success's status and body, or the error.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(http::StatusCode, axum::body::Bytes), FlexError> {
         let response = request.send().await.map_err(classify_transport)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(FlexError::NoAnswer)?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| FlexError::BadResponse(format!("HTTP {status}: {e}")));
+            return Ok((status, bytes));
         }
         let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         Err(FlexError::Api {

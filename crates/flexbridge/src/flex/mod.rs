@@ -8,41 +8,90 @@
 //!   error classification incl. 429 `Retry-After`).
 //! - [`chat`]: the Programmable Chat backend, the blog post's flow
 //!   (DESIGN §2a).
-//! - [`webhooks`]: the signed inbound routes (`/webhooks/{backend}`).
-//! - [`provision`]: finding or creating the Flex Flow.
+//! - [`conversations`]: the Flex Conversations backend (DESIGN §2b), the
+//!   default.
+//! - [`messages`], [`form`], [`agents`]: what both backends do alike — our
+//!   mark in message attributes and finding it again, reading a webhook
+//!   form, telling agents from customers and naming them.
+//! - [`webhooks`]: the signed inbound routes (`/webhooks/{backend}`), one
+//!   code path for every backend.
+//! - [`provision`]: finding or creating what a backend needs in Twilio.
 //!
-//! A second backend (Flex Conversations, DESIGN §2b) drops in as another
-//! `FlexBackend` implementation with its own `webhook_path` and parser; the
-//! route layer, the outbox and the core stay as they are.
+//! Every conversation remembers the backend that opened it, and [`Backends`]
+//! holds one of each: the configured one opens new conversations, and any
+//! backend still serves the conversations it opened (sends, webhooks,
+//! re-attachment), so switching `FLEX_BACKEND` needs no drain.
 
+pub mod agents;
 pub mod chat;
 pub mod client;
+pub mod conversations;
+pub mod form;
+pub mod messages;
 pub mod provision;
 pub mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::ids::{ChannelSid, ConversationId, FlexIdentity, MessageSid, Seq, TaskSid};
+use url::Url;
+
+use crate::core::ids::{
+    ChannelSid, ConversationId, CustomerId, FlexIdentity, IdError, MessageSid, Seq, TaskSid,
+};
 
 /// Which Flex integration runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// Programmable Chat channels created through the Flex Channel API.
     Chat,
+    /// Conversations routed to Flex with the Interactions API (or Studio).
+    Conversations,
 }
 
 impl BackendKind {
+    /// Every backend, the default first.
+    pub const ALL: [Self; 2] = [Self::Conversations, Self::Chat];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Chat => "chat",
+            Self::Conversations => "conversations",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "chat" => Some(Self::Chat),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a backend recorded about a conversation when it opened it (e.g.
+/// the Flex interaction), for its own later use (`resync`, `close`). The
+/// core and the store keep it as JSON text without looking inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlexRef(serde_json::Value);
+
+impl FlexRef {
+    pub fn new(value: serde_json::Value) -> Self {
+        Self(value)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text).map(Self)
+    }
+
+    pub fn value(&self) -> &serde_json::Value {
+        &self.0
+    }
+
+    pub fn to_text(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -50,7 +99,9 @@ impl BackendKind {
 #[derive(Debug, Clone)]
 pub struct OpenRequest<'a> {
     pub conversation: &'a ConversationId,
-    /// The customer's identity in Flex (channel `Identity` and `Target`).
+    pub customer: &'a CustomerId,
+    /// The customer's identity in Flex (channel `Identity` and `Target`,
+    /// or the conversation participant's `Identity`).
     pub identity: &'a FlexIdentity,
     /// The customer's display name (shown to the agent).
     pub customer_name: &'a str,
@@ -60,14 +111,16 @@ pub struct OpenRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
     pub channel: ChannelSid,
-    /// The task, when Flex says it at creation (integration type `task`).
+    /// The task, when Flex says it at creation.
     pub task: Option<TaskSid>,
+    /// What the backend wants back in `resync` and `close`.
+    pub flex_ref: Option<FlexRef>,
 }
 
 /// One customer message for Flex.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage<'a> {
-    /// The same identity the channel was opened with (`From`).
+    /// The same identity the channel was opened with (`From` / `Author`).
     pub identity: &'a FlexIdentity,
     /// Stored in the message attributes, so a retry can tell whether an
     /// earlier attempt landed.
@@ -82,6 +135,8 @@ pub struct ResyncRequest<'a> {
     pub channel: &'a ChannelSid,
     /// The customer's identity in Flex.
     pub identity: &'a FlexIdentity,
+    /// What `open` recorded.
+    pub flex_ref: Option<&'a FlexRef>,
 }
 
 /// One Flex integration.
@@ -93,9 +148,9 @@ pub trait FlexBackend: Send + Sync + 'static {
     /// webhooks to.
     fn webhook_path(&self) -> &'static str;
 
-    /// Creates (or, Flex deduplicating by target, finds) the channel for a
-    /// conversation, with the webhooks that bring agent activity back.
-    /// Safe to repeat.
+    /// Creates (or finds, after an earlier attempt) the channel or
+    /// conversation, with the webhooks that bring agent activity back, and
+    /// has Flex route it to an agent. Safe to repeat.
     async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError>;
 
     /// Posts a customer message; answers the message SID. Not idempotent:
@@ -129,11 +184,55 @@ pub trait FlexBackend: Send + Sync + 'static {
         identity.to_owned()
     }
 
-    /// Ends the conversation on the Flex side.
-    async fn close(&self, channel: &ChannelSid) -> Result<(), FlexError>;
+    /// Ends the conversation on the Flex side (its end comes back as a
+    /// webhook, like an agent's). Ending an ended one is not an error.
+    async fn close(
+        &self,
+        channel: &ChannelSid,
+        flex_ref: Option<&FlexRef>,
+    ) -> Result<(), FlexError>;
 
     /// Turns a verified webhook's form parameters into an event.
     fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError>;
+}
+
+/// The backends of one bridge: one opens new conversations, every one
+/// serves the conversations it opened.
+#[derive(Clone)]
+pub struct Backends {
+    current: Arc<dyn FlexBackend>,
+    others: Vec<Arc<dyn FlexBackend>>,
+}
+
+impl Backends {
+    /// `current` opens new conversations; `others` serve what they opened.
+    pub fn new(current: Arc<dyn FlexBackend>, others: Vec<Arc<dyn FlexBackend>>) -> Self {
+        let others = others
+            .into_iter()
+            .filter(|other| other.kind() != current.kind())
+            .collect();
+        Self { current, others }
+    }
+
+    /// Only `backend`.
+    pub fn single(backend: Arc<dyn FlexBackend>) -> Self {
+        Self::new(backend, Vec::new())
+    }
+
+    /// The backend new conversations open with.
+    pub fn current(&self) -> &Arc<dyn FlexBackend> {
+        &self.current
+    }
+
+    /// The backend of `kind`, if this bridge has one.
+    pub fn get(&self, kind: BackendKind) -> Option<&Arc<dyn FlexBackend>> {
+        self.all().find(|backend| backend.kind() == kind)
+    }
+
+    /// Every backend, the current one first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn FlexBackend>> {
+        std::iter::once(&self.current).chain(&self.others)
+    }
 }
 
 /// How long naming an agent may delay a webhook.
@@ -223,6 +322,10 @@ pub enum FlexError {
     /// A 2xx answer that is not what the API documents.
     #[error("Twilio's answer could not be read: {0}")]
     BadResponse(String),
+    /// This bridge lacks the settings for the call (e.g. opening a
+    /// conversation with a backend that only serves what it opened).
+    #[error("{0}")]
+    NotConfigured(String),
 }
 
 impl FlexError {
@@ -230,6 +333,32 @@ impl FlexError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api { status: 404, .. })
     }
+
+    /// Twilio answered `status` with error `code` (e.g. 409 and 50353).
+    pub fn is_api(&self, status: u16, code: i64) -> bool {
+        matches!(self, Self::Api { status: s, code: Some(c), .. } if *s == status && *c == code)
+    }
+}
+
+/// A SID in an answer from Twilio, parsed (malformed: a bad answer).
+pub(crate) fn parse_sid<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, IdError>,
+) -> Result<T, FlexError> {
+    parse(raw).map_err(|e| FlexError::BadResponse(e.to_string()))
+}
+
+/// `base` + `path`, keeping any path prefix `base` has.
+pub fn join_url(base: &Url, path: &str) -> anyhow::Result<Url> {
+    use anyhow::Context as _;
+    Url::parse(&format!("{}{path}", base.as_str().trim_end_matches('/')))
+        .with_context(|| format!("joining {path} to {base}"))
+}
+
+/// Whether `url` is where an earlier address of this bridge took webhooks
+/// of `path` (same path, another base URL: `PUBLIC_BASE_URL` changed).
+pub(crate) fn is_earlier_address(url: &str, path: &str) -> bool {
+    Url::parse(url).is_ok_and(|url| url.path().ends_with(path))
 }
 
 /// What to do after a failure.
@@ -262,7 +391,7 @@ impl FlexError {
             } => Disposition::Transient {
                 maybe_landed: false,
             },
-            Self::Api { .. } => Disposition::Permanent,
+            Self::Api { .. } | Self::NotConfigured(_) => Disposition::Permanent,
             Self::Unreachable(_) => Disposition::Transient {
                 maybe_landed: false,
             },

@@ -1,4 +1,6 @@
-//! Provisioning: the Flex Flow the blog post creates with the Twilio CLI
+//! Provisioning, per backend. [`conversations`]: finding what the
+//! Conversations backend routes with. Chat (here): the Flex Flow the blog
+//! post creates with the Twilio CLI
 //! (`twilio api:flex:v1:flex-flows:create --channel-type=custom …`), found
 //! by friendly name (`GET /v1/FlexFlows?FriendlyName=…`) or created
 //! (`POST /v1/FlexFlows` with `ChannelType=custom`, `IntegrationType=studio`,
@@ -6,6 +8,8 @@
 //! `Enabled=true`). Running it twice finds what the first run created.
 //! A found flow that differs from what the bridge needs is reported, not
 //! changed.
+
+pub mod conversations;
 
 use super::FlexError;
 use super::client::{Product, TwilioClient};

@@ -1,5 +1,6 @@
-//! The signed inbound routes: `POST {backend.webhook_path()}` (today
-//! `/webhooks/chat`).
+//! The signed inbound routes: `POST {backend.webhook_path()}` for every
+//! backend (`/webhooks/conversations`, `/webhooks/chat`), one code path;
+//! only the form's parser is the backend's.
 //!
 //! 1. The body is limited (64 KiB) on these routes only.
 //! 2. `X-Twilio-Signature` is validated over the URL Twilio called, which
@@ -24,7 +25,7 @@ use axum::routing::post;
 use twilio_signature::{RequestValidator, SIGNATURE_HEADER, SignatureError};
 use url::Url;
 
-use super::{FlexBackend, FlexEvent, WebhookParseError};
+use super::{Backends, FlexBackend, FlexEvent, WebhookParseError};
 use crate::core::bridge::{Bridge, BridgeError, EventOutcome};
 use crate::telemetry::chain;
 
@@ -35,11 +36,18 @@ pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct WebhookState {
     pub bridge: Bridge,
-    pub backend: Arc<dyn FlexBackend>,
+    pub backends: Backends,
     /// Built from the account's auth token: Twilio signs with it even when
     /// REST calls use an API key.
     pub validator: RequestValidator,
     pub public_base_url: Url,
+}
+
+/// One route's state: the shared state and the backend whose path it is.
+#[derive(Clone)]
+struct RouteState {
+    shared: WebhookState,
+    backend: Arc<dyn FlexBackend>,
 }
 
 /// Why a webhook was refused.
@@ -83,16 +91,21 @@ impl IntoResponse for WebhookError {
     }
 }
 
-/// The webhook route of `state.backend`.
+/// The webhook route of every backend in `state.backends`.
 pub fn routes(state: WebhookState) -> Router {
-    Router::new()
-        .route(state.backend.webhook_path(), post(receive))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
-        .with_state(state)
+    let mut router = Router::new();
+    for backend in state.backends.all() {
+        let route = RouteState {
+            shared: state.clone(),
+            backend: backend.clone(),
+        };
+        router = router.route(backend.webhook_path(), post(receive).with_state(route));
+    }
+    router.layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
 }
 
 async fn receive(
-    State(state): State<WebhookState>,
+    State(state): State<RouteState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
@@ -116,11 +129,12 @@ async fn receive(
 }
 
 async fn handle(
-    state: &WebhookState,
+    route: &RouteState,
     uri: &http::Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<EventOutcome, WebhookError> {
+    let state = &route.shared;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let url = format!(
         "{}{}",
@@ -139,8 +153,8 @@ async fn handle(
         return Err(WebhookError::NotAForm);
     }
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let event = state.backend.parse_webhook(&params)?;
-    let event = super::with_agent_name(state.backend.as_ref(), event).await;
+    let event = route.backend.parse_webhook(&params)?;
+    let event = super::with_agent_name(route.backend.as_ref(), event).await;
     if let FlexEvent::Ignored { event_type, reason } = &event {
         tracing::debug!(%event_type, %reason, "webhook ignored");
     }

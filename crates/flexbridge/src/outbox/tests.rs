@@ -12,7 +12,7 @@ use crate::core::ids::{
     ChannelSid, ClientMessageId, CustomerId, CustomerName, MessageBody, MessageSid, hex,
 };
 use crate::core::rate_limit::RateLimit;
-use crate::flex::{BackendKind, EventHeader, FlexEvent, Opened, WebhookParseError};
+use crate::flex::{BackendKind, EventHeader, FlexEvent, FlexRef, Opened, WebhookParseError};
 use crate::store::customers::CustomerRecord;
 use crate::store::test_support::temp_store;
 
@@ -109,6 +109,7 @@ impl FlexBackend for FakeFlex {
         Ok(Opened {
             channel,
             task: None,
+            flex_ref: None,
         })
     }
 
@@ -150,7 +151,7 @@ impl FlexBackend for FakeFlex {
         Ok(lock(&self.missed).clone())
     }
 
-    async fn close(&self, _channel: &ChannelSid) -> Result<(), FlexError> {
+    async fn close(&self, _: &ChannelSid, _: Option<&FlexRef>) -> Result<(), FlexError> {
         Ok(())
     }
 
@@ -266,7 +267,11 @@ impl Harness {
     }
 
     fn worker(&self, config: OutboxConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let outbox = Outbox::new(self.bridge.clone(), self.flex.clone(), config);
+        let outbox = Outbox::new(
+            self.bridge.clone(),
+            Backends::single(self.flex.clone()),
+            config,
+        );
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(outbox.run(shutdown.clone()));
         (shutdown, handle)

@@ -39,7 +39,7 @@ pub struct StoredAgentMessage {
 }
 
 enum Begun {
-    Ready(Transaction<'static, Sqlite>, ConversationRecord),
+    Ready(Transaction<'static, Sqlite>, Box<ConversationRecord>),
     Done(Inbound<std::convert::Infallible>),
 }
 
@@ -71,7 +71,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         match row {
-            Some(row) => Ok(Begun::Ready(tx, ConversationRecord::from_row(&row)?)),
+            Some(row) => Ok(Begun::Ready(
+                tx,
+                Box::new(ConversationRecord::from_row(&row)?),
+            )),
             None => {
                 // Not ours: keep no receipt, so a later retry is judged afresh.
                 tx.rollback().await?;
@@ -89,7 +92,7 @@ impl Store {
         body: &str,
     ) -> StoreResult<Inbound<StoredAgentMessage>> {
         let (mut tx, conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, conversation),
+            Begun::Ready(tx, conversation) => (tx, *conversation),
             Begun::Done(outcome) => return Ok(widen(outcome)),
         };
         let inserted = insert_message(
@@ -125,7 +128,7 @@ impl Store {
         agent_name: &str,
     ) -> StoreResult<Inbound<ConversationRecord>> {
         let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, conversation),
+            Begun::Ready(tx, conversation) => (tx, *conversation),
             Begun::Done(outcome) => return Ok(widen(outcome)),
         };
         if conversation.agent_name.as_deref() == Some(agent_name) {
@@ -150,7 +153,7 @@ impl Store {
         reason: CloseReason,
     ) -> StoreResult<Inbound<ConversationRecord>> {
         let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, conversation),
+            Begun::Ready(tx, conversation) => (tx, *conversation),
             Begun::Done(outcome) => return Ok(widen(outcome)),
         };
         let Ok(next) = conversation.state.apply(Transition::Closed(reason)) else {

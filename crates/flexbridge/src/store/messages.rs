@@ -11,6 +11,7 @@ use super::{
 };
 use crate::core::conversation::ConversationState;
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, MessageBody, Seq};
+use crate::flex::BackendKind;
 
 /// A customer message to accept.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct IncomingCustomerMessage<'a> {
     pub client_msg_id: &'a ClientMessageId,
     pub body: &'a MessageBody,
     /// Which Flex backend new conversations are opened with.
-    pub backend: &'a str,
+    pub backend: BackendKind,
     pub now: i64,
 }
 
@@ -67,7 +68,9 @@ impl Store {
                     id: ConversationId::generate(),
                     customer_id: m.customer.clone(),
                     state: ConversationState::Opening,
+                    backend: m.backend,
                     flex_channel_sid: None,
+                    flex_ref: None,
                     agent_name: None,
                     created_at: m.now,
                 };
@@ -77,7 +80,7 @@ impl Store {
                 )
                 .bind(conversation.id.as_str())
                 .bind(m.customer.as_str())
-                .bind(m.backend)
+                .bind(m.backend.as_str())
                 .bind(m.now)
                 .bind(m.now)
                 .execute(&mut *tx)
@@ -252,7 +255,7 @@ mod tests {
             author: "Ada",
             client_msg_id: id,
             body,
-            backend: "chat",
+            backend: BackendKind::Chat,
             now: 10,
         }
     }

@@ -40,6 +40,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use crate::core::conversation::ConversationState;
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, Seq};
+use crate::flex::{BackendKind, FlexRef};
 
 /// Errors of the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "outbox sync",
         include_str!("../../migrations/sqlite/0002_outbox_sync.sql"),
+    ),
+    (
+        3,
+        "flex ref",
+        include_str!("../../migrations/sqlite/0003_flex_ref.sql"),
     ),
 ];
 
@@ -229,7 +235,11 @@ pub struct ConversationRecord {
     pub id: ConversationId,
     pub customer_id: CustomerId,
     pub state: ConversationState,
+    /// The backend that opens (opened) it and serves it to its end.
+    pub backend: BackendKind,
     pub flex_channel_sid: Option<ChannelSid>,
+    /// What that backend recorded when it opened it (opaque here).
+    pub flex_ref: Option<FlexRef>,
     pub agent_name: Option<String>,
     pub created_at: i64,
 }
@@ -237,7 +247,7 @@ pub struct ConversationRecord {
 /// The columns [`ConversationRecord::from_row`] reads.
 macro_rules! conversation_columns {
     () => {
-        "id, customer_id, state, flex_channel_sid, agent_name, created_at"
+        "id, customer_id, state, backend, flex_channel_sid, flex_ref, agent_name, created_at"
     };
 }
 pub(crate) use conversation_columns;
@@ -251,16 +261,32 @@ impl ConversationRecord {
             customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
             state: ConversationState::parse(state)
                 .ok_or_else(|| StoreError::Corrupt(format!("conversation state {state:?}")))?,
+            backend: backend_of(row)?,
             flex_channel_sid: channel
                 .map(|sid| {
                     ChannelSid::parse(sid)
                         .map_err(|e| StoreError::Corrupt(format!("flex_channel_sid: {e}")))
                 })
                 .transpose()?,
+            flex_ref: flex_ref_of(row)?,
             agent_name: row.try_get("agent_name")?,
             created_at: row.try_get("created_at")?,
         })
     }
+}
+
+/// A conversation's `backend` column.
+fn backend_of(row: &SqliteRow) -> StoreResult<BackendKind> {
+    parse_id(row, "backend", |raw| {
+        BackendKind::parse(raw).ok_or_else(|| format!("unknown backend {raw:?}"))
+    })
+}
+
+/// A conversation's `flex_ref` column.
+fn flex_ref_of(row: &SqliteRow) -> StoreResult<Option<FlexRef>> {
+    let text: Option<&str> = row.try_get("flex_ref")?;
+    text.map(|text| FlexRef::parse(text).map_err(|e| StoreError::Corrupt(format!("flex_ref: {e}"))))
+        .transpose()
 }
 
 fn parse_id<T, E: std::fmt::Display>(

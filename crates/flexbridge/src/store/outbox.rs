@@ -6,9 +6,13 @@
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use super::{ConversationRecord, Store, StoreError, StoreResult, conversation_columns, parse_id};
+use super::{
+    ConversationRecord, Store, StoreError, StoreResult, backend_of, conversation_columns,
+    flex_ref_of, parse_id,
+};
 use crate::core::conversation::{CloseReason, ConversationState, Transition};
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, MessageSid, Seq, TaskSid};
+use crate::flex::{BackendKind, FlexRef};
 
 /// What a row asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +45,11 @@ pub struct OutboxJob {
     pub customer_id: CustomerId,
     pub customer_name: String,
     pub conversation_state: ConversationState,
+    /// The backend that opens (opened) the conversation and serves it.
+    pub backend: BackendKind,
     pub channel: Option<ChannelSid>,
+    /// What that backend recorded when it opened the conversation.
+    pub flex_ref: Option<FlexRef>,
     pub kind: JobKind,
     pub attempts: i64,
     /// An earlier attempt may have reached Flex: look before re-sending.
@@ -100,9 +108,11 @@ impl OutboxJob {
             customer_name: row.try_get("customer_name")?,
             conversation_state: ConversationState::parse(state)
                 .ok_or_else(|| StoreError::Corrupt(format!("conversation state {state:?}")))?,
+            backend: backend_of(row)?,
             channel: channel
                 .map(|sid| ChannelSid::parse(sid).map_err(|e| StoreError::Corrupt(e.to_string())))
                 .transpose()?,
+            flex_ref: flex_ref_of(row)?,
             kind,
             attempts: row.try_get("attempts")?,
             maybe_landed: row.try_get::<i64, _>("maybe_landed")? != 0,
@@ -141,7 +151,8 @@ impl Store {
         sqlx::query(
             "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
                     o.next_attempt_at, o.created_at,
-                    c.customer_id, c.state, c.flex_channel_sid, cu.name AS customer_name,
+                    c.customer_id, c.state, c.backend, c.flex_channel_sid, c.flex_ref,
+                    cu.name AS customer_name,
                     m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
              FROM outbox o
              JOIN conversations c ON c.id = o.conversation_id
@@ -199,6 +210,7 @@ impl Store {
         job: &OutboxJob,
         channel: &ChannelSid,
         task: Option<&TaskSid>,
+        flex_ref: Option<&FlexRef>,
         now: i64,
     ) -> StoreResult<Option<ConversationRecord>> {
         let mut tx = self.write().await?;
@@ -206,12 +218,13 @@ impl Store {
         if let Some(next) = next {
             sqlx::query(
                 "UPDATE conversations SET state = ?, flex_channel_sid = ?, flex_task_sid = ?,
-                        updated_at = ?
+                        flex_ref = ?, updated_at = ?
                  WHERE id = ? AND state = 'opening'",
             )
             .bind(next.as_str())
             .bind(channel.as_str())
             .bind(task.map(TaskSid::as_str))
+            .bind(flex_ref.map(FlexRef::to_text))
             .bind(now)
             .bind(job.conversation_id.as_str())
             .execute(&mut *tx)
@@ -226,7 +239,9 @@ impl Store {
             id: job.conversation_id.clone(),
             customer_id: job.customer_id.clone(),
             state,
+            backend: job.backend,
             flex_channel_sid: Some(channel.clone()),
+            flex_ref: flex_ref.cloned(),
             agent_name: None,
             created_at: job.created_at,
         }))
@@ -334,6 +349,26 @@ impl Store {
         .rows_affected())
     }
 
+    /// Moves the conversations that have not reached Flex yet — `opening`,
+    /// with an "open" row never attempted — from another backend to
+    /// `current` (FLEX_BACKEND changed): nothing of them exists in Flex, so
+    /// they open with the configured backend. Those whose opening was
+    /// attempted stay with their backend, which may have made something.
+    pub async fn adopt_unopened_conversations(&self, current: BackendKind) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE conversations SET backend = ?
+             WHERE state = 'opening' AND backend <> ?
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                               WHERE o.conversation_id = conversations.id
+                                 AND o.kind = 'open' AND o.attempts > 0)",
+        )
+        .bind(current.as_str())
+        .bind(current.as_str())
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
+
     /// Drops a row that is done (or cannot be done).
     pub async fn outbox_done(&self, job: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM outbox WHERE id = ?")
@@ -348,5 +383,88 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(self.reader())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{ClientMessageId, CustomerName, MessageBody, ResumeToken};
+    use crate::store::messages::IncomingCustomerMessage;
+    use crate::store::test_support::temp_store;
+
+    /// A new customer whose first message opens a conversation with `backend`.
+    async fn opening(store: &Store, backend: BackendKind) -> ConversationRecord {
+        let id = CustomerId::generate();
+        let name = CustomerName::parse("Ada").expect("a name");
+        store
+            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
+            .await
+            .expect("a customer");
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer: &id,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
+                body: &MessageBody::parse("hello").expect("a body"),
+                backend,
+                now: 0,
+            })
+            .await
+            .expect("accepted");
+        store
+            .latest_conversation(&id)
+            .await
+            .expect("read")
+            .expect("a conversation")
+    }
+
+    async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendKind {
+        store
+            .latest_conversation(&conversation.customer_id)
+            .await
+            .expect("read")
+            .expect("a conversation")
+            .backend
+    }
+
+    #[tokio::test]
+    async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay()
+     {
+        let (store, _dir) = temp_store().await;
+        let untried = opening(&store, BackendKind::Chat).await;
+        let tried = opening(&store, BackendKind::Chat).await;
+        let job = store
+            .outbox_next(&tried.id)
+            .await
+            .expect("read")
+            .expect("its open row");
+        store
+            .outbox_begin_attempt(job.id, false)
+            .await
+            .expect("attempted");
+        let already = opening(&store, BackendKind::Conversations).await;
+
+        let moved = store
+            .adopt_unopened_conversations(BackendKind::Conversations)
+            .await
+            .expect("adopted");
+
+        assert_eq!(moved, 1);
+        assert_eq!(
+            backend_now(&store, &untried).await,
+            BackendKind::Conversations
+        );
+        assert_eq!(backend_now(&store, &tried).await, BackendKind::Chat);
+        assert_eq!(
+            backend_now(&store, &already).await,
+            BackendKind::Conversations
+        );
+        let job = store
+            .outbox_next(&untried.id)
+            .await
+            .expect("read")
+            .expect("its open row");
+        assert_eq!(job.backend, BackendKind::Conversations);
     }
 }

@@ -1,27 +1,32 @@
-//! Customers, agents and conversations, end to end through the emulator.
+//! Customers, agents and conversations, end to end through the emulator,
+//! on both backends.
 
 use std::time::Duration;
 
 use flexbridge::core::conversation::ConversationState;
+use flexbridge::flex::BackendKind;
 use serde_json::{Value, json};
 
-use crate::{SioClient, TestApp, eventually, spawn_app};
+use crate::{SioClient, TestApp, eventually, on_both_backends, say, spawn_app};
+
+on_both_backends!(
+    two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies,
+    two_tabs_of_one_customer_share_one_flex_channel_and_see_each_others_messages,
+    an_agent_reply_reaches_a_customer_who_reconnects_later,
+    when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_opens_a_new_channel_and_task,
+    closing_from_the_bridge_ends_the_chat_in_flex_and_the_conversation,
+    after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_catches_up,
+    a_chat_the_agent_ended_while_the_bridge_was_down_is_ended_at_restart,
+);
 
 fn is_agent_message(message: &Value) -> bool {
     message["direction"] == json!("agent")
 }
 
-async fn say(socket: &mut SioClient, id: &str, body: &str) -> Value {
-    let ack = socket
-        .emit_with_ack("message", json!({"clientMessageId": id, "body": body}))
-        .await;
-    assert!(ack["ok"].is_object(), "{ack}");
-    ack["ok"].clone()
-}
-
-#[tokio::test]
-async fn two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies() {
-    let app = spawn_app().await;
+async fn two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     let mut bob = app.customer("Bob").await;
     say(&mut ada.socket, "a1", "I am Ada").await;
@@ -59,9 +64,10 @@ async fn two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies(
     }
 }
 
-#[tokio::test]
-async fn two_tabs_of_one_customer_share_one_flex_channel_and_see_each_others_messages() {
-    let app = spawn_app().await;
+async fn two_tabs_of_one_customer_share_one_flex_channel_and_see_each_others_messages(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut first = app.customer("Ada").await;
     let mut second = app.tab(&first.token, 0).await;
     second.next_event("session").await;
@@ -92,9 +98,8 @@ async fn two_tabs_of_one_customer_share_one_flex_channel_and_see_each_others_mes
     assert_eq!(app.channels().await.len(), 1);
 }
 
-#[tokio::test]
-async fn an_agent_reply_reaches_a_customer_who_reconnects_later() {
-    let app = spawn_app().await;
+async fn an_agent_reply_reaches_a_customer_who_reconnects_later(backend: BackendKind) {
+    let app = spawn_app(backend).await;
     let ada = app.customer("Ada").await;
     let mut socket = ada.socket;
     let ack = say(&mut socket, "m1", "anyone there?").await;
@@ -124,10 +129,10 @@ async fn an_agent_reply_reaches_a_customer_who_reconnects_later() {
     assert_eq!(session["conversation"]["agent"]["name"], json!(work.agent));
 }
 
-#[tokio::test]
-async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_opens_a_new_channel_and_task()
- {
-    let app = spawn_app().await;
+async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_opens_a_new_channel_and_task(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     let first = say(&mut ada.socket, "m1", "hello").await;
     let work = app.accept(None).await;
@@ -152,6 +157,14 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
         app.state().await["tasks"].as_array().map(Vec::len) == Some(2)
     })
     .await;
+    if backend == BackendKind::Conversations {
+        let interactions = app.state().await["interactions"].clone();
+        assert_eq!(
+            interactions.as_array().map(Vec::len),
+            Some(2),
+            "{interactions}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ended_again = ada
         .socket
@@ -164,7 +177,7 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
 
 #[tokio::test]
 async fn a_wrong_token_is_refused_and_a_right_one_resumes_the_customer() {
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Conversations).await;
     let ada = app.customer("Ada").await;
 
     let wrong = SioClient::connect(&app.url, json!({"token": "A".repeat(43)})).await;
@@ -181,7 +194,7 @@ async fn a_wrong_token_is_refused_and_a_right_one_resumes_the_customer() {
 
 #[tokio::test]
 async fn an_anonymous_socket_can_neither_send_nor_read() {
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Conversations).await;
     let mut anonymous = SioClient::connect(&app.url, json!({}))
         .await
         .expect("connects");
@@ -195,68 +208,116 @@ async fn an_anonymous_socket_can_neither_send_nor_read() {
     assert_eq!(read["error"]["code"], json!("not_registered"));
 }
 
-#[tokio::test]
-async fn closing_from_the_bridge_marks_the_flex_channel_inactive_and_ends_the_conversation() {
-    use flexbridge::core::ids::ChannelSid;
-    use flexbridge::flex::FlexBackend as _;
+/// The bridge's own backend for `app` (as `Application` builds it).
+fn backend_of(app: &TestApp) -> Box<dyn flexbridge::flex::FlexBackend> {
     use flexbridge::flex::chat::ChatBackend;
+    use flexbridge::flex::conversations::ConversationsBackend;
 
-    let app = spawn_app().await;
+    let flex = &app.settings.flex;
+    let client = app.settings.twilio.client().expect("client");
+    let public = url::Url::parse(&app.url).expect("url");
+    match app.backend {
+        BackendKind::Chat => Box::new(
+            ChatBackend::new(
+                client,
+                flex.flex_flow_sid.clone(),
+                flex.chat_service_sid.clone(),
+                &public,
+            )
+            .expect("backend"),
+        ),
+        BackendKind::Conversations => Box::new(
+            ConversationsBackend::new(
+                client,
+                flex.chat_service_sid.clone(),
+                &public,
+                flex.routing.clone(),
+                flex.timers.clone(),
+            )
+            .expect("backend"),
+        ),
+    }
+}
+
+async fn closing_from_the_bridge_ends_the_chat_in_flex_and_the_conversation(backend: BackendKind) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     say(&mut ada.socket, "m1", "hello").await;
     let channel = app.channel_of(&ada.id).await;
-    let twilio = &app.settings.twilio;
-    let client = twilio.client().expect("client");
-    let backend = ChatBackend::new(
-        client,
-        app.settings.flex_flow_sid.clone(),
-        app.settings.chat_service_sid.clone(),
-        &url::Url::parse(&app.url).expect("url"),
-    )
-    .expect("backend");
+    let work = app.accept(None).await;
+    let conversation = app.conversation_of(&ada.id).await;
+    let sid = conversation.flex_channel_sid.expect("a channel");
 
-    backend
-        .close(&ChannelSid::parse(&channel).expect("CH"))
+    backend_of(&app)
+        .close(&sid, conversation.flex_ref.as_ref())
         .await
         .expect("closed");
 
-    let attributes = app.channel(&channel).await["attributes"].clone();
-    let attributes: Value =
-        serde_json::from_str(attributes.as_str().expect("a JSON string")).expect("JSON");
-    assert_eq!(attributes["status"], json!("INACTIVE"));
     ada.socket.next_event("chat:ended").await;
     assert_eq!(
         app.conversation_of(&ada.id).await.state,
         ConversationState::Closed
     );
+    let flex_side = app.channel(&channel).await;
+    match backend {
+        BackendKind::Chat => {
+            let attributes: Value =
+                serde_json::from_str(flex_side["attributes"].as_str().expect("a JSON string"))
+                    .expect("JSON");
+            assert_eq!(attributes["status"], json!("INACTIVE"));
+        }
+        BackendKind::Conversations => {
+            assert_eq!(flex_side["state"], json!("closed"));
+            // Closed by closing the interaction channel (Reason=EVENT), not
+            // by a REST update of the conversation (Reason=API).
+            let log = app.emulator_get("/_emulator/webhooks").await;
+            let reasons: Vec<_> = log
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["params"]["StateTo"] == json!("closed"))
+                .map(|d| d["params"]["Reason"].clone())
+                .collect();
+            assert_eq!(reasons, [json!("EVENT")]);
+            // Through the interaction: its channel closed, the task wraps up.
+            let interaction = &app.state().await["interactions"][0];
+            assert_eq!(
+                interaction["channels"][0]["status"],
+                json!("closed"),
+                "{interaction}"
+            );
+            let task = app.state().await["tasks"]
+                .as_array()
+                .and_then(|tasks| tasks.iter().find(|t| t["sid"] == json!(work.task)).cloned())
+                .expect("the task");
+            assert_ne!(task["assignment_status"], json!("assigned"), "{task}");
+        }
+    }
+    // Closing again is not an error.
+    backend_of(&app)
+        .close(&sid, conversation.flex_ref.as_ref())
+        .await
+        .expect("closing twice");
 }
 
-#[tokio::test]
-async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_catches_up() {
-    let mut app = spawn_app().await;
+async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_catches_up(
+    backend: BackendKind,
+) {
+    let mut app = spawn_app(backend).await;
     let ada = app.customer("Ada").await;
     let mut socket = ada.socket;
     say(&mut socket, "m1", "hello").await;
-    let work = app.accept(None).await;
+    app.channel_of(&ada.id).await;
+    app.pending_work(None).await;
     drop(socket);
     app.crash().await;
 
-    // The agent writes while the bridge is down: the webhook finds no one.
+    // The agent joins and writes while the bridge is down: the webhooks
+    // find no one.
+    let work = app.accept(None).await;
     app.agent_says(&work.agent, &work.task, "sorry for the wait")
         .await;
-    eventually("the emulator gave up on the webhook", || async {
-        app.emulator_get("/_emulator/webhooks")
-            .await
-            .as_array()
-            .is_some_and(|log| {
-                log.iter().any(|d| {
-                    d["event_type"] == json!("onMessageSent")
-                        && d["params"]["Source"] == json!("SDK")
-                        && !d["error"].is_null()
-                })
-            })
-    })
-    .await;
+    wait_until_a_webhook_failed(&app, app.flavour().message_event).await;
     app.restart_elsewhere().await;
 
     let mut back = app.tab(&ada.token, 1).await;
@@ -264,16 +325,14 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
         .next_event_where("message", |m| m["body"] == json!("sorry for the wait"))
         .await;
     assert_eq!(caught_up["direction"], json!("agent"));
-    let hooks = app.channel(&work.channel).await["webhooks"].clone();
-    let ours: Vec<_> = hooks
-        .as_array()
-        .expect("webhooks")
-        .iter()
-        .filter_map(|w| w["configuration"]["url"].as_str())
-        .filter(|url| url.ends_with("/webhooks/chat"))
-        .collect();
-    assert_eq!(ours.len(), 2, "{hooks}");
-    assert!(ours.iter().all(|url| url.starts_with(&app.url)), "{hooks}");
+    eventually("the agent who joined meanwhile is known", || async {
+        app.conversation_of(&ada.id).await.agent_name.as_deref() == Some(work.agent.as_str())
+    })
+    .await;
+    let channel = app.channel(&work.channel).await;
+    let ours = app.bridge_webhook_urls(&channel);
+    assert_eq!(ours.len(), app.flavour().bridge_webhooks, "{ours:?}");
+    assert!(ours.iter().all(|url| url.starts_with(&app.url)), "{ours:?}");
 
     app.agent_says(&work.agent, &work.task, "welcome back")
         .await;
@@ -283,14 +342,75 @@ async fn after_a_restart_at_a_new_address_the_bridge_repoints_the_webhooks_and_c
     assert_eq!(live["direction"], json!("agent"));
 }
 
+/// Waits until the emulator failed to deliver an `event_type` webhook
+/// (the bridge is down).
+async fn wait_until_a_webhook_failed(app: &TestApp, event_type: &str) {
+    eventually("the emulator gave up on the webhook", || async {
+        app.emulator_get("/_emulator/webhooks")
+            .await
+            .as_array()
+            .is_some_and(|log| {
+                log.iter()
+                    .any(|d| d["event_type"] == json!(event_type) && !d["error"].is_null())
+            })
+    })
+    .await;
+}
+
+async fn a_chat_the_agent_ended_while_the_bridge_was_down_is_ended_at_restart(
+    backend: BackendKind,
+) {
+    let mut app = spawn_app(backend).await;
+    let ada = app.customer("Ada").await;
+    let mut socket = ada.socket;
+    say(&mut socket, "m1", "hello").await;
+    app.channel_of(&ada.id).await;
+    let work = app.accept(None).await;
+    drop(socket);
+    app.crash().await;
+
+    app.agent_says(&work.agent, &work.task, "bye now").await;
+    app.agent_ends(&work.agent, &work.task).await;
+    let ended = match backend {
+        BackendKind::Chat => "onChannelUpdated",
+        BackendKind::Conversations => "onConversationStateUpdated",
+    };
+    wait_until_a_webhook_failed(&app, ended).await;
+    app.restart_elsewhere().await;
+
+    eventually("the conversation is closed", || async {
+        app.conversation_of(&ada.id).await.state == ConversationState::Closed
+    })
+    .await;
+    let mut back = app.tab(&ada.token, 1).await;
+    let session = back.next_event("session").await;
+    assert_eq!(session["conversation"]["state"], json!("closed"));
+    let bodies: Vec<_> = session["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["bye now"]);
+    say(&mut back, "m2", "one more thing").await;
+    let next = crate::wait_for("a new conversation opens", || async {
+        app.conversation_of(&ada.id)
+            .await
+            .flex_channel_sid
+            .filter(|sid| sid.as_str() != work.channel)
+    })
+    .await;
+    assert_ne!(next.as_str(), work.channel);
+}
+
+/// Chat only: the emulator serves Chat users, not Conversations users
+/// (the Conversations backend asks `/v1/Services/{IS}/Users/{identity}`
+/// and falls back to the identity).
 #[tokio::test]
 async fn customers_see_the_agents_chat_name_rather_than_their_identity() {
-    use flexbridge::flex::FlexBackend as _;
-    use flexbridge::flex::chat::ChatBackend;
-
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Chat).await;
     let identity = "carol_40example_2Ecom";
-    let service = app.settings.chat_service_sid.to_string();
+    let service = app.settings.flex.chat_service_sid.to_string();
     let twilio = &app.settings.twilio;
     let created = app
         .http
@@ -301,13 +421,7 @@ async fn customers_see_the_agents_chat_name_rather_than_their_identity() {
         .await
         .expect("the emulator answers");
     assert_eq!(created.status(), 201);
-    let backend = ChatBackend::new(
-        twilio.client().expect("client"),
-        app.settings.flex_flow_sid.clone(),
-        app.settings.chat_service_sid.clone(),
-        &url::Url::parse(&app.url).expect("url"),
-    )
-    .expect("backend");
+    let backend = backend_of(&app);
 
     assert_eq!(backend.agent_name(identity).await, "Carol Example");
     assert_eq!(backend.agent_name("nobody_known").await, "nobody_known");

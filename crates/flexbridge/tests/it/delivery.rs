@@ -1,15 +1,23 @@
 //! Customer messages to Flex: committed before the ack, then delivered in
-//! order, exactly once, through faults and a crash.
+//! order, exactly once, through faults and a crash — on both backends.
 
 use std::time::Duration;
 
 use flexbridge::core::ids::Seq;
+use flexbridge::flex::BackendKind;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::{TestApp, eventually, spawn_app};
+use crate::{TestApp, eventually, on_both_backends, spawn_app};
 
-const MESSAGES_PATH: &str = "/v2/Services/*/Channels/*/Messages";
+on_both_backends!(
+    a_customer_message_is_in_the_database_before_the_ack,
+    messages_reach_the_agent_in_order_and_exactly_once_through_500s_and_a_429,
+    a_message_create_that_lands_but_answers_500_is_not_duplicated,
+    concurrent_first_messages_of_one_customer_create_exactly_one_flex_channel,
+    a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exactly_once,
+    a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the_customer_starts_anew,
+);
 
 /// Sends messages `m{i}` / `message {i}` for each `i`, one after the
 /// other, each acked.
@@ -40,12 +48,11 @@ fn expected(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("message {i}")).collect()
 }
 
-#[tokio::test]
-async fn a_customer_message_is_in_the_database_before_the_ack() {
-    let app = spawn_app().await;
+async fn a_customer_message_is_in_the_database_before_the_ack(backend: BackendKind) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     // Flex is down: nothing but the bridge's own commit can make the ack.
-    app.fault(json!({"method": "POST", "path": "/v1/Channels", "kind": "error", "status": 503, "count": 1000}))
+    app.fault(json!({"method": "POST", "path": app.flavour().open_path, "kind": "error", "status": 503, "count": 1000}))
         .await;
     let other_connection = &app.store;
 
@@ -69,18 +76,19 @@ async fn a_customer_message_is_in_the_database_before_the_ack() {
     assert!(other_connection.outbox_depth().await.expect("depth") >= 1);
 }
 
-#[tokio::test]
-async fn messages_reach_the_agent_in_order_and_exactly_once_through_500s_and_a_429() {
-    let app = spawn_app().await;
+async fn messages_reach_the_agent_in_order_and_exactly_once_through_500s_and_a_429(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     send_all(&mut ada.socket, 0..1).await;
     let channel = app.channel_of(&ada.id).await;
     wait_for_bodies(&app, &channel, 1).await;
-    app.fault(json!({"method": "POST", "path": MESSAGES_PATH, "kind": "error", "status": 500, "count": 2}))
+    app.fault(json!({"method": "POST", "path": app.flavour().messages_path, "kind": "error", "status": 500, "count": 2}))
         .await;
-    app.fault(json!({"method": "POST", "path": MESSAGES_PATH, "kind": "rate_limit", "retry_after": 1, "count": 1}))
+    app.fault(json!({"method": "POST", "path": app.flavour().messages_path, "kind": "rate_limit", "retry_after": 1, "count": 1}))
         .await;
-    app.fault(json!({"method": "POST", "path": MESSAGES_PATH, "kind": "error", "status": 503, "count": 1}))
+    app.fault(json!({"method": "POST", "path": app.flavour().messages_path, "kind": "error", "status": 503, "count": 1}))
         .await;
 
     send_all(&mut ada.socket, 1..8).await;
@@ -90,14 +98,13 @@ async fn messages_reach_the_agent_in_order_and_exactly_once_through_500s_and_a_4
     assert_eq!(faults["http"], json!([]), "every fault fired");
 }
 
-#[tokio::test]
-async fn a_message_create_that_lands_but_answers_500_is_not_duplicated() {
-    let app = spawn_app().await;
+async fn a_message_create_that_lands_but_answers_500_is_not_duplicated(backend: BackendKind) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     send_all(&mut ada.socket, 0..1).await;
     let channel = app.channel_of(&ada.id).await;
     wait_for_bodies(&app, &channel, 1).await;
-    app.fault(json!({"method": "POST", "path": MESSAGES_PATH, "kind": "error", "status": 500, "lands": true, "count": 1}))
+    app.fault(json!({"method": "POST", "path": app.flavour().messages_path, "kind": "error", "status": 500, "lands": true, "count": 1}))
         .await;
 
     let ack = ada
@@ -115,9 +122,10 @@ async fn a_message_create_that_lands_but_answers_500_is_not_duplicated() {
     assert_eq!(wait_for_bodies(&app, &channel, 2).await, expected(2));
 }
 
-#[tokio::test]
-async fn concurrent_first_messages_of_one_customer_create_exactly_one_flex_channel() {
-    let app = spawn_app().await;
+async fn concurrent_first_messages_of_one_customer_create_exactly_one_flex_channel(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let ada = app.customer("Ada").await;
     let mut tabs = Vec::new();
     for _ in 0..5 {
@@ -146,34 +154,45 @@ async fn concurrent_first_messages_of_one_customer_create_exactly_one_flex_chann
     assert_eq!(wait_for_bodies(&app, &channel, 5).await.len(), 5);
     let state = app.state().await;
     let identity = format!("flexbridge_{}", ada.id);
-    let channels = state["flex_chat_channels"]
-        .as_array()
-        .expect("channels")
-        .len();
-    assert_eq!(
-        channels, 1,
-        "Flex channels: {}",
-        state["flex_chat_channels"]
-    );
-    let tasks = state["tasks"].as_array().expect("tasks").len();
+    let count = |list: &serde_json::Value| list.as_array().expect("a list").len();
+    let tasks = count(&state["tasks"]);
     assert_eq!(tasks, 1, "tasks: {}", state["tasks"]);
-    let users: Vec<_> = state["chat"]["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter(|u| u["identity"] == json!(identity))
-        .collect();
-    assert_eq!(users.len(), 1);
+    match backend {
+        BackendKind::Chat => {
+            let channels = &state["flex_chat_channels"];
+            assert_eq!(count(channels), 1, "Flex channels: {channels}");
+            let users: Vec<_> = state["chat"]["users"]
+                .as_array()
+                .expect("users")
+                .iter()
+                .filter(|u| u["identity"] == json!(identity))
+                .collect();
+            assert_eq!(users.len(), 1);
+        }
+        BackendKind::Conversations => {
+            let conversations = &state["conversations"];
+            assert_eq!(count(conversations), 1, "conversations: {conversations}");
+            assert_eq!(count(&state["interactions"]), 1);
+            let participants: Vec<_> = conversations[0]["participants"]
+                .as_array()
+                .expect("participants")
+                .iter()
+                .filter(|p| p["identity"] == json!(identity))
+                .collect();
+            assert_eq!(participants.len(), 1);
+        }
+    }
 }
 
-#[tokio::test]
-async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exactly_once() {
-    let mut app = spawn_app().await;
+async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exactly_once(
+    backend: BackendKind,
+) {
+    let mut app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     send_all(&mut ada.socket, 0..1).await;
     let channel = app.channel_of(&ada.id).await;
     wait_for_bodies(&app, &channel, 1).await;
-    app.fault(json!({"method": "POST", "path": MESSAGES_PATH, "kind": "error", "status": 500, "count": 100000}))
+    app.fault(json!({"method": "POST", "path": app.flavour().messages_path, "kind": "error", "status": 500, "count": 100000}))
         .await;
     send_all(&mut ada.socket, 1..4).await;
     eventually("a delivery was attempted and failed", || async {
@@ -216,10 +235,10 @@ async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exac
     assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
 }
 
-#[tokio::test]
-async fn a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the_customer_starts_anew()
- {
-    let mut app = spawn_app().await;
+async fn a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the_customer_starts_anew(
+    backend: BackendKind,
+) {
+    let mut app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     send_all(&mut ada.socket, 0..1).await;
     let first_conversation = app.conversation_of(&ada.id).await;
@@ -231,11 +250,18 @@ async fn a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the
     // old database); provisioning runs again, then the bridge restarts.
     app.emulator_post("/_emulator/reset", json!({})).await;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], app.settings.port));
-    let reprovisioned =
-        flexbridge::dev::bridge_settings(&app.emulator, addr, &app.settings.database_url)
-            .await
-            .expect("provisioning again");
-    app.settings.flex_flow_sid = reprovisioned.flex_flow_sid;
+    let reprovisioned = flexbridge::dev::bridge_settings(
+        &app.emulator,
+        addr,
+        &app.settings.database_url,
+        flexbridge::dev::DevFlex {
+            backend,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("provisioning again");
+    app.settings.flex = reprovisioned.flex;
     app.crash_and_restart().await;
 
     eventually("the old conversation is closed", || async {

@@ -1,6 +1,7 @@
 //! Plain HTTP: the web chat page, health, metrics; provisioning.
 
 use flexbridge::core::ids::{ChatServiceSid, StudioFlowSid};
+use flexbridge::flex::BackendKind;
 use flexbridge::flex::provision::{FlowSpec, ensure_flex_flow};
 
 use serde_json::json;
@@ -9,7 +10,7 @@ use crate::spawn_app;
 
 #[tokio::test]
 async fn the_web_chat_is_served_with_a_strict_content_security_policy() {
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Conversations).await;
 
     let page = app.http.get(&app.url).send().await.expect("page");
 
@@ -48,7 +49,7 @@ async fn the_web_chat_is_served_with_a_strict_content_security_policy() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;
     ada.socket
         .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hi"}))
@@ -84,7 +85,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn provisioning_twice_finds_the_flex_flow_the_first_run_created() {
-    let app = spawn_app().await;
+    let app = spawn_app(BackendKind::Conversations).await;
     let client = app.settings.twilio.client().expect("client");
     let bootstrap = app.emulator.emulator.bootstrap();
     let chat = ChatServiceSid::parse(&bootstrap.chat_service_sid).expect("IS");

@@ -2,33 +2,57 @@
 //! the Flex emulator in-process on port 0 (its control API plays the
 //! agents and injects faults), customers over a real Socket.IO connection
 //! (long-polling) or the core's API. One binary, several modules.
+//!
+//! Every scenario that involves Flex runs against both backends:
+//! [`on_both_backends!`] turns `async fn scenario(backend: BackendKind)`
+//! into the tests `scenario::chat` and `scenario::conversations`, and the
+//! helpers in [`flex`] read the emulator in the backend's terms.
 
 mod conversations;
+mod conversations_only;
 mod delivery;
+mod flex;
 mod http;
+mod migration;
 mod socketio;
 mod webhooks;
+mod websocket;
 
 use std::time::{Duration, Instant};
 
 use flex_emulator::EmulatorConfig;
-use flexbridge::config::{PublicBaseUrl, Settings};
+use flexbridge::config::{PublicBaseUrl, RoutingKind, Settings};
 use flexbridge::core::ids::CustomerId;
-use flexbridge::dev::{RunningEmulator, bridge_settings, start_emulator};
+use flexbridge::dev::{DevFlex, RunningEmulator, bridge_settings, start_emulator};
+use flexbridge::flex::BackendKind;
 use flexbridge::startup::Application;
 use flexbridge::store::{ConversationRecord, Store};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+pub use flex::Work;
 pub use socketio::SioClient;
 
-/// A reservation an agent got: who, and for which task and channel.
-pub struct Work {
-    pub agent: String,
-    pub reservation: String,
-    pub task: String,
-    pub channel: String,
+/// Runs each `async fn scenario(backend: BackendKind)` once per backend,
+/// as the tests `scenario::chat` and `scenario::conversations`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn chat() {
+                    super::$scenario(flexbridge::flex::BackendKind::Chat).await;
+                }
+
+                #[tokio::test]
+                async fn conversations() {
+                    super::$scenario(flexbridge::flex::BackendKind::Conversations).await;
+                }
+            }
+        )+
+    };
 }
 
 /// A registered customer with one open socket.
@@ -98,6 +122,8 @@ impl Drop for RunningBridge {
 
 /// A running bridge and emulator.
 pub struct TestApp {
+    /// The backend new conversations open with.
+    pub backend: BackendKind,
     /// The bridge's base URL (also its `PUBLIC_BASE_URL`).
     pub url: String,
     pub emulator_url: String,
@@ -119,8 +145,21 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the emulator and the bridge on port 0 with a fresh database.
-pub async fn spawn_app() -> TestApp {
+/// Starts the emulator and a bridge with `backend` on port 0 with a fresh
+/// database.
+pub async fn spawn_app(backend: BackendKind) -> TestApp {
+    spawn_app_with(
+        DevFlex {
+            backend,
+            routing: RoutingKind::Interactions,
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// [`spawn_app`] with `flex` and the settings changed by `adjust`.
+pub async fn spawn_app_with(flex: DevFlex, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     flexbridge::telemetry::init_logging();
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("bridge.db").display());
@@ -135,17 +174,19 @@ pub async fn spawn_app() -> TestApp {
     .expect("the emulator starts");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let addr = listener.local_addr().expect("an address");
-    let mut settings = bridge_settings(&emulator, addr, &database_url)
+    let mut settings = bridge_settings(&emulator, addr, &database_url, flex)
         .await
         .expect("provisioning the emulator");
     settings.outbox.sweep_interval = Duration::from_millis(200);
     settings.outbox.base_backoff = Duration::from_millis(50);
     settings.outbox.max_backoff = Duration::from_millis(500);
+    adjust(&mut settings);
     let bridge = RunningBridge::start(settings.clone(), listener).await;
     let store = Store::connect(&database_url)
         .await
         .expect("the database opens");
     TestApp {
+        backend: flex.backend,
         url: format!("http://{addr}"),
         emulator_url: format!("http://{}", emulator.addr),
         http: reqwest::Client::new(),
@@ -164,6 +205,12 @@ impl TestApp {
     /// then starts it again on the same port and database.
     pub async fn crash_and_restart(&mut self) {
         self.crash().await;
+        self.restart().await;
+    }
+
+    /// Starts the (crashed) bridge again on the same port and database,
+    /// with `self.settings` as they are now.
+    pub async fn restart(&mut self) {
         let listener = std::net::TcpListener::bind(("127.0.0.1", self.settings.port))
             .expect("the bridge's port is free again");
         self.bridge = Some(RunningBridge::start(self.settings.clone(), listener).await);
@@ -221,15 +268,6 @@ impl TestApp {
             .expect("a conversation")
     }
 
-    /// The emulator's channel `sid` (from the state dump).
-    pub async fn channel(&self, sid: &str) -> Value {
-        self.channels()
-            .await
-            .into_iter()
-            .find(|c| c["sid"] == json!(sid))
-            .unwrap_or(Value::Null)
-    }
-
     /// Another connection (tab) of the customer with `token`.
     pub async fn tab(&self, token: &str, last_seq: i64) -> SioClient {
         SioClient::connect(&self.url, json!({ "token": token, "lastSeq": last_seq }))
@@ -272,122 +310,15 @@ impl TestApp {
     pub async fn fault(&self, fault: Value) {
         self.emulator_post("/_emulator/faults/http", fault).await;
     }
+}
 
-    /// The emulator's chat channels whose Flex identity is `identity`-like
-    /// (created for one customer), from the state dump.
-    pub async fn channels(&self) -> Vec<Value> {
-        self.state().await["chat"]["channels"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Bodies of the non-agent messages in `channel` (what customers sent).
-    pub fn customer_bodies(channel: &Value) -> Vec<String> {
-        channel["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| {
-                m["from"]
-                    .as_str()
-                    .is_some_and(|from| from.starts_with("flexbridge_"))
-            })
-            .filter_map(|m| m["body"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// The first pending reservation of `agent` (any agent when `None`),
-    /// waiting for one.
-    pub async fn pending_work(&self, agent: Option<&str>) -> Work {
-        wait_for("an agent gets a reservation", || async {
-            let agents = match agent {
-                Some(agent) => vec![agent.to_owned()],
-                None => self
-                    .emulator_get("/_emulator/agents")
-                    .await
-                    .as_array()?
-                    .iter()
-                    .filter_map(|a| a["name"].as_str().map(str::to_owned))
-                    .collect(),
-            };
-            for name in agents {
-                let work = self
-                    .emulator_get(&format!("/_emulator/agents/{name}"))
-                    .await;
-                let pending = work["work"].as_array().and_then(|items| {
-                    items
-                        .iter()
-                        .find(|w| w["reservation"]["reservation_status"] == json!("pending"))
-                        .cloned()
-                });
-                if let Some(w) = pending {
-                    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                    return Some(Work {
-                        agent: name,
-                        reservation: text(&w["reservation"]["sid"]),
-                        task: text(&w["task"]["sid"]),
-                        channel: text(&w["channel_sid"]),
-                    });
-                }
-            }
-            None
-        })
-        .await
-    }
-
-    /// Accepts a pending reservation (of `agent`, or of whichever agent
-    /// got one).
-    pub async fn accept(&self, agent: Option<&str>) -> Work {
-        let work = self.pending_work(agent).await;
-        self.emulator_post(
-            &format!(
-                "/_emulator/agents/{}/reservations/{}/accept",
-                work.agent, work.reservation
-            ),
-            json!({}),
-        )
+/// Sends a message and waits for its ack, which must be `ok`.
+pub async fn say(socket: &mut SioClient, id: &str, body: &str) -> Value {
+    let ack = socket
+        .emit_with_ack("message", json!({"clientMessageId": id, "body": body}))
         .await;
-        work
-    }
-
-    pub async fn agent_says(&self, agent: &str, task: &str, body: &str) {
-        self.emulator_post(
-            &format!("/_emulator/agents/{agent}/tasks/{task}/messages"),
-            json!({ "body": body }),
-        )
-        .await;
-    }
-
-    pub async fn agent_ends(&self, agent: &str, task: &str) {
-        self.emulator_post(
-            &format!("/_emulator/agents/{agent}/tasks/{task}/end"),
-            json!({}),
-        )
-        .await;
-    }
-
-    /// Posts a form to the bridge's Chat webhook route with `signature`.
-    pub async fn post_webhook(
-        &self,
-        params: &[(&str, &str)],
-        signature: Option<&str>,
-    ) -> reqwest::StatusCode {
-        let mut request = self
-            .http
-            .post(format!("{}/webhooks/chat", self.url))
-            .form(params);
-        if let Some(signature) = signature {
-            request = request.header("X-Twilio-Signature", signature);
-        }
-        request.send().await.expect("the bridge answers").status()
-    }
-
-    /// The signature Twilio (here: the emulator's token) puts on `params`.
-    pub fn sign(&self, params: &[(&str, &str)]) -> String {
-        twilio_signature::RequestValidator::new(&self.auth_token)
-            .sign(&format!("{}/webhooks/chat", self.url), params)
-    }
+    assert!(ack["ok"].is_object(), "{ack}");
+    ack["ok"].clone()
 }
 
 /// Polls `check` until it gives a value; fails (rather than hangs) after 20 s.

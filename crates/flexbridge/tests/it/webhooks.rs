@@ -1,28 +1,25 @@
-//! The signed webhook route: signatures, duplicates, malformed input.
+//! The signed webhook routes: signatures, duplicates, malformed input —
+//! the same checks on `/webhooks/chat` and `/webhooks/conversations`.
 
 use std::time::Duration;
 
 use flexbridge::core::ids::Seq;
+use flexbridge::flex::BackendKind;
 use flexbridge::store::Direction;
 use serde_json::json;
 
-use crate::{TestApp, eventually, spawn_app};
+use crate::{TestApp, eventually, on_both_backends, spawn_app};
 
 const IM: &str = "IM00000000000000000000000000000001";
 
-fn agent_message<'a>(channel: &'a str, message_sid: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("AccountSid", "AC00000000000000000000000000000000"),
-        ("EventType", "onMessageSent"),
-        ("ChannelSid", channel),
-        ("MessageSid", message_sid),
-        ("Index", "1"),
-        ("Body", "Hello from the agent"),
-        ("From", "alice"),
-        ("Source", "SDK"),
-        ("RetryCount", "0"),
-    ]
-}
+on_both_backends!(
+    a_webhook_with_a_missing_or_invalid_signature_is_rejected_with_403_and_nothing_is_delivered,
+    the_same_webhook_delivered_three_times_is_stored_and_delivered_once,
+    an_agent_message_the_emulator_sends_three_times_reaches_the_customer_once,
+    a_signed_webhook_for_an_unknown_channel_is_acknowledged_and_ignored,
+    a_signed_but_malformed_webhook_is_refused_with_400,
+    an_oversized_webhook_is_refused_before_anything_else,
+);
 
 async fn agent_messages(app: &TestApp, customer: &flexbridge::core::ids::CustomerId) -> usize {
     app.store
@@ -34,21 +31,19 @@ async fn agent_messages(app: &TestApp, customer: &flexbridge::core::ids::Custome
         .count()
 }
 
-#[tokio::test]
-async fn a_webhook_with_a_missing_or_invalid_signature_is_rejected_with_403_and_nothing_is_delivered()
- {
-    let app = spawn_app().await;
+async fn a_webhook_with_a_missing_or_invalid_signature_is_rejected_with_403_and_nothing_is_delivered(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     ada.socket
         .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hello"}))
         .await;
     let channel = app.channel_of(&ada.id).await;
-    let params = agent_message(&channel, IM);
-    let forged = twilio_signature::RequestValidator::new("not-the-auth-token")
-        .sign(&format!("{}/webhooks/chat", app.url), &params);
+    let params = app.agent_message_form(&channel, IM, "Hello from the agent");
+    let forged = app.sign_for(&app.url, "not-the-auth-token", &params);
     let host_url = app.url.replace("127.0.0.1", "localhost");
-    let over_host = twilio_signature::RequestValidator::new(&app.auth_token)
-        .sign(&format!("{host_url}/webhooks/chat"), &params);
+    let over_host = app.sign_for(&host_url, &app.auth_token, &params);
 
     let missing = app.post_webhook(&params, None).await;
     let wrong_key = app.post_webhook(&params, Some(&forged)).await;
@@ -78,15 +73,14 @@ async fn a_webhook_with_a_missing_or_invalid_signature_is_rejected_with_403_and_
     assert_eq!(delivered["body"], json!("Hello from the agent"));
 }
 
-#[tokio::test]
-async fn the_same_webhook_delivered_three_times_is_stored_and_delivered_once() {
-    let app = spawn_app().await;
+async fn the_same_webhook_delivered_three_times_is_stored_and_delivered_once(backend: BackendKind) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     ada.socket
         .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hello"}))
         .await;
     let channel = app.channel_of(&ada.id).await;
-    let params = agent_message(&channel, IM);
+    let params = app.agent_message_form(&channel, IM, "Hello from the agent");
     let signature = app.sign(&params);
 
     for _ in 0..3 {
@@ -107,17 +101,19 @@ async fn the_same_webhook_delivered_three_times_is_stored_and_delivered_once() {
     assert!(more.is_empty(), "delivered again: {more:?}");
 }
 
-#[tokio::test]
-async fn an_agent_message_the_emulator_sends_three_times_reaches_the_customer_once() {
-    let app = spawn_app().await;
+async fn an_agent_message_the_emulator_sends_three_times_reaches_the_customer_once(
+    backend: BackendKind,
+) {
+    let app = spawn_app(backend).await;
     let mut ada = app.customer("Ada").await;
     ada.socket
         .emit_with_ack("message", json!({"clientMessageId": "m1", "body": "hello"}))
         .await;
     let work = app.accept(None).await;
+    let event = app.flavour().message_event;
     app.emulator_post(
         "/_emulator/faults/webhooks",
-        json!({"kind": "duplicate", "event_type": "onMessageSent", "copies": 3, "count": 1}),
+        json!({"kind": "duplicate", "event_type": event, "copies": 3, "count": 1}),
     )
     .await;
 
@@ -133,9 +129,7 @@ async fn an_agent_message_the_emulator_sends_three_times_reaches_the_customer_on
         log.as_array()
             .into_iter()
             .flatten()
-            .filter(|d| {
-                d["event_type"] == json!("onMessageSent") && d["params"]["Source"] == json!("SDK")
-            })
+            .filter(|d| d["event_type"] == json!(event) && d["params"]["Source"] == json!("SDK"))
             .count()
             >= 3
     })
@@ -151,27 +145,23 @@ async fn an_agent_message_the_emulator_sends_three_times_reaches_the_customer_on
     assert_eq!(again, 0, "the reply arrived more than once");
 }
 
-#[tokio::test]
-async fn a_signed_webhook_for_an_unknown_channel_is_acknowledged_and_ignored() {
-    let app = spawn_app().await;
-    let params = agent_message("CH000000000000000000000000000000ff", IM);
+async fn a_signed_webhook_for_an_unknown_channel_is_acknowledged_and_ignored(backend: BackendKind) {
+    let app = spawn_app(backend).await;
+    let params = app.agent_message_form("CH000000000000000000000000000000ff", IM, "Hi");
     let signature = app.sign(&params);
     assert_eq!(app.post_webhook(&params, Some(&signature)).await, 200);
 }
 
-#[tokio::test]
-async fn a_signed_but_malformed_webhook_is_refused_with_400() {
-    let app = spawn_app().await;
-    let params = agent_message("undefined", IM);
+async fn a_signed_but_malformed_webhook_is_refused_with_400(backend: BackendKind) {
+    let app = spawn_app(backend).await;
+    let params = app.agent_message_form("undefined", IM, "Hi");
     let signature = app.sign(&params);
     assert_eq!(app.post_webhook(&params, Some(&signature)).await, 400);
 }
 
-#[tokio::test]
-async fn an_oversized_webhook_is_refused_before_anything_else() {
-    let app = spawn_app().await;
-    let body = "x".repeat(70 * 1024);
-    let params = [("Body", body.as_str())];
+async fn an_oversized_webhook_is_refused_before_anything_else(backend: BackendKind) {
+    let app = spawn_app(backend).await;
+    let params = [("Body".to_owned(), "x".repeat(70 * 1024))];
     let status = app.post_webhook(&params, Some("anything")).await;
     assert_eq!(status, 413);
 }

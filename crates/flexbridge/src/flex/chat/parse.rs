@@ -6,43 +6,22 @@
 //! The idempotency keys are shared with the catch-up after a restart.
 
 use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid};
-use crate::flex::{EventHeader, FlexEvent, WebhookParseError};
+use crate::flex::form::{Form, header};
+use crate::flex::{FlexEvent, WebhookParseError};
 
 /// The idempotency key of an agent message (webhook or catch-up alike).
 pub(super) fn message_key(sid: &MessageSid) -> String {
     format!("chat:message:{sid}")
 }
 
+/// The idempotency key of a member (an agent) joining.
+pub(super) fn member_key(channel: &ChannelSid, member: &str) -> String {
+    format!("chat:member:{channel}:{member}")
+}
+
 /// The idempotency key of a chat's end.
 pub(super) fn ended_key(channel: &ChannelSid) -> String {
     format!("chat:ended:{channel}")
-}
-
-/// The form of a Chat webhook, by name.
-struct Form<'a>(&'a [(String, String)]);
-
-impl<'a> Form<'a> {
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn require(&self, name: &'static str) -> Result<&'a str, WebhookParseError> {
-        self.get(name).ok_or(WebhookParseError::Missing(name))
-    }
-
-    fn sid<T>(
-        &self,
-        name: &'static str,
-        parse: impl Fn(&str) -> Result<T, crate::core::ids::IdError>,
-    ) -> Result<T, WebhookParseError> {
-        parse(self.require(name)?).map_err(|e| WebhookParseError::Malformed {
-            param: name,
-            reason: e.to_string(),
-        })
-    }
 }
 
 /// A Chat webhook's parameters as a [`FlexEvent`] (ENDPOINTS.md §7.1).
@@ -71,11 +50,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("an empty message (media is not relayed)");
             }
             Ok(FlexEvent::AgentMessage {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: message_key(&message_sid),
-                    channel,
-                },
+                header: header(event_type, message_key(&message_sid), channel),
                 message_sid,
                 author: author.to_owned(),
                 body: body.to_owned(),
@@ -83,44 +58,25 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
         }
         "onChannelUpdated" => {
             let channel = form.sid("ChannelSid", ChannelSid::parse)?;
-            let Some(raw) = form.get("Attributes").filter(|a| !a.is_empty()) else {
+            let Some(attributes) = form.json("Attributes")? else {
                 return ignored("no attributes");
             };
-            let attributes: serde_json::Value =
-                serde_json::from_str(raw).map_err(|e| WebhookParseError::Malformed {
-                    param: "Attributes",
-                    reason: e.to_string(),
-                })?;
             if attributes.get("status").and_then(serde_json::Value::as_str) != Some("INACTIVE") {
                 return ignored("the channel is still active");
             }
             Ok(FlexEvent::ChatEnded {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: ended_key(&channel),
-                    channel,
-                },
+                header: header(event_type, ended_key(&channel), channel),
             })
         }
         "onMemberAdded" => {
             let channel = form.sid("ChannelSid", ChannelSid::parse)?;
-            let identity = form.require("Identity")?;
-            if identity.trim().is_empty() {
-                return Err(WebhookParseError::Malformed {
-                    param: "Identity",
-                    reason: "empty".into(),
-                });
-            }
+            let identity = form.require_text("Identity")?;
             if FlexIdentity::customer_of(identity).is_some() {
                 return ignored("the customer joined their own channel");
             }
             let member = form.get("MemberSid").unwrap_or(identity);
             Ok(FlexEvent::AgentJoined {
-                header: EventHeader {
-                    event_type: event_type.to_owned(),
-                    idempotency_key: format!("chat:member:{channel}:{member}"),
-                    channel,
-                },
+                header: header(event_type, member_key(&channel, member), channel),
                 agent: identity.to_owned(),
             })
         }

@@ -1,7 +1,7 @@
 //! Chat webhook forms → `FlexEvent`, including malformed forms.
 
 use super::*;
-use crate::core::ids::CustomerId;
+use crate::core::ids::{CustomerId, FlexIdentity};
 
 const CH: &str = "CH0123456789abcdef0123456789abcdef";
 const IM: &str = "IM0123456789abcdef0123456789abcdef";

@@ -1,0 +1,243 @@
+//! The Flex side's settings: which backend opens new conversations
+//! (`FLEX_BACKEND`, `conversations` by default) and what each backend
+//! needs.
+//!
+//! - Both: `FLEX_CHAT_SERVICE` (the "Flex Chat Service", home of Chat
+//!   channels and conversations alike).
+//! - Chat: `FLEX_FLOW_SID`.
+//! - Conversations: `FLEX_ROUTING` (`interactions`, the default, or
+//!   `studio`); for interactions `TASKROUTER_WORKSPACE_SID`,
+//!   `TASKROUTER_WORKFLOW_SID` and `FLEX_TASK_CHANNEL` (default `chat`); for
+//!   studio `STUDIO_FLOW_SID`. Optional `CONVERSATIONS_TIMER_INACTIVE` and
+//!   `CONVERSATIONS_TIMER_CLOSED` (ISO-8601 durations) become the new
+//!   conversations' `Timers.*`.
+//!
+//! What the configured backend needs is required (a missing setting is
+//! named); the other backend's settings are optional: with them it can
+//! still open conversations it was asked to before a switch, without them
+//! it only serves the conversations it opened.
+
+use super::{ConfigError, Layers, setting};
+use crate::core::ids::{
+    ChatServiceSid, FlexFlowSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
+};
+use crate::flex::BackendKind;
+use crate::flex::conversations::{InteractionRouting, Routing, TimerDuration, Timers};
+
+/// How the Conversations backend routes (`FLEX_ROUTING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingKind {
+    Interactions,
+    Studio,
+}
+
+impl RoutingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactions => "interactions",
+            Self::Studio => "studio",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "interactions" => Ok(Self::Interactions),
+            "studio" => Ok(Self::Studio),
+            other => Err(format!(
+                "unknown routing {other:?} (available: interactions, studio)"
+            )),
+        }
+    }
+}
+
+/// The Flex side of `flexbridge serve`.
+#[derive(Debug, Clone)]
+pub struct FlexSettings {
+    /// The backend new conversations open with.
+    pub backend: BackendKind,
+    pub chat_service_sid: ChatServiceSid,
+    /// The Chat backend's Flex Flow (required when it is the backend).
+    pub flex_flow_sid: Option<FlexFlowSid>,
+    /// How the Conversations backend routes (required when it is the
+    /// backend).
+    pub routing: Option<Routing>,
+    pub timers: Timers,
+}
+
+fn parse_backend(raw: &str) -> Result<BackendKind, String> {
+    BackendKind::parse(raw)
+        .ok_or_else(|| format!("unknown backend {raw:?} (available: conversations, chat)"))
+}
+
+/// `FLEX_BACKEND`, `conversations` unless set.
+pub fn backend(layers: &Layers) -> Result<BackendKind, ConfigError> {
+    Ok(layers
+        .optional(setting::BACKEND, parse_backend)?
+        .unwrap_or(BackendKind::Conversations))
+}
+
+/// `FLEX_ROUTING`, `interactions` unless set.
+pub fn routing_kind(layers: &Layers) -> Result<RoutingKind, ConfigError> {
+    Ok(layers
+        .optional(setting::ROUTING, RoutingKind::parse)?
+        .unwrap_or(RoutingKind::Interactions))
+}
+
+/// `FLEX_TASK_CHANNEL`, `chat` unless set.
+pub fn task_channel(layers: &Layers) -> Result<TaskChannelName, ConfigError> {
+    Ok(layers
+        .optional(setting::TASK_CHANNEL, TaskChannelName::parse)?
+        .unwrap_or_else(TaskChannelName::chat))
+}
+
+/// A setting that is required when `required`, else optional.
+fn needed<T, E: std::fmt::Display>(
+    layers: &Layers,
+    required: bool,
+    setting: super::Setting,
+    parse: impl Fn(&str) -> Result<T, E>,
+    why: &str,
+) -> Result<Option<T>, ConfigError> {
+    if required {
+        layers.require(setting, parse, why).map(Some)
+    } else {
+        layers.optional(setting, parse)
+    }
+}
+
+const STUDIO_WHY: &str = " (FLEX_ROUTING=studio: the Studio flow whose \"Send to Flex\" routes \
+                          the conversation, e.g. \"Webchat Flow\")";
+
+/// The Conversations backend's routing; `None` when not `required` and
+/// incomplete.
+fn routing(layers: &Layers, required: bool) -> Result<Option<Routing>, ConfigError> {
+    Ok(match routing_kind(layers)? {
+        RoutingKind::Studio => needed(
+            layers,
+            required,
+            setting::STUDIO_FLOW_SID,
+            StudioFlowSid::parse,
+            STUDIO_WHY,
+        )?
+        .map(|flow| Routing::Studio { flow }),
+        RoutingKind::Interactions => {
+            let workspace = needed(
+                layers,
+                required,
+                setting::WORKSPACE,
+                WorkspaceSid::parse,
+                " (the TaskRouter workspace \"Flex Task Assignment\", which Flex \
+                 Conversations routes to; `flexbridge provision` prints it, or set \
+                 FLEX_BACKEND=chat to stay on Programmable Chat)",
+            )?;
+            let workflow = needed(
+                layers,
+                required,
+                setting::WORKFLOW,
+                WorkflowSid::parse,
+                " (the TaskRouter workflow, e.g. \"Assign to Anyone\"; `flexbridge provision` \
+                 prints it)",
+            )?;
+            let task_channel = task_channel(layers)?;
+            workspace.zip(workflow).map(|(workspace, workflow)| {
+                Routing::Interactions(InteractionRouting {
+                    workspace,
+                    workflow,
+                    task_channel,
+                })
+            })
+        }
+    })
+}
+
+fn timers(layers: &Layers) -> Result<Timers, ConfigError> {
+    Ok(Timers {
+        inactive: layers.optional(setting::TIMER_INACTIVE, TimerDuration::parse)?,
+        closed: layers.optional(setting::TIMER_CLOSED, TimerDuration::parse)?,
+    })
+}
+
+impl FlexSettings {
+    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let backend = backend(layers)?;
+        let chat_service_sid = layers.require(
+            setting::CHAT_SERVICE,
+            ChatServiceSid::parse,
+            " (the SID of the \"Flex Chat Service\"; `flexbridge provision` prints it)",
+        )?;
+        let flex_flow_sid = needed(
+            layers,
+            backend == BackendKind::Chat,
+            setting::FLEX_FLOW_SID,
+            FlexFlowSid::parse,
+            " (FLEX_BACKEND=chat: run `flexbridge provision --backend chat` to create the Flex \
+             Flow)",
+        )?;
+        Ok(Self {
+            backend,
+            chat_service_sid,
+            flex_flow_sid,
+            routing: routing(layers, backend == BackendKind::Conversations)?,
+            timers: timers(layers)?,
+        })
+    }
+}
+
+/// What `flexbridge provision` looks for (Conversations) or makes (Chat).
+#[derive(Debug, Clone)]
+pub enum ProvisionTarget {
+    /// The Flex Flow of the Chat backend, found by name or created.
+    Chat {
+        chat_service_sid: ChatServiceSid,
+        studio_flow_sid: StudioFlowSid,
+        flow_name: String,
+    },
+    /// What the Conversations backend routes with, found (never created);
+    /// given SIDs are checked, missing ones looked up by Flex's names.
+    Conversations {
+        chat_service_sid: Option<ChatServiceSid>,
+        workspace: Option<WorkspaceSid>,
+        workflow: Option<WorkflowSid>,
+        task_channel: TaskChannelName,
+        routing: RoutingKind,
+        studio_flow_sid: Option<StudioFlowSid>,
+    },
+}
+
+impl ProvisionTarget {
+    pub fn from_layers(layers: &Layers, flow_name: String) -> Result<Self, ConfigError> {
+        Ok(match backend(layers)? {
+            BackendKind::Chat => Self::Chat {
+                chat_service_sid: layers.require(
+                    setting::CHAT_SERVICE,
+                    ChatServiceSid::parse,
+                    " (the SID of the \"Flex Chat Service\")",
+                )?,
+                studio_flow_sid: layers.require(
+                    setting::STUDIO_FLOW_SID,
+                    StudioFlowSid::parse,
+                    " (the Studio flow that sends chats to Flex, e.g. \"Webchat Flow\")",
+                )?,
+                flow_name,
+            },
+            BackendKind::Conversations => {
+                let routing = routing_kind(layers)?;
+                Self::Conversations {
+                    chat_service_sid: layers
+                        .optional(setting::CHAT_SERVICE, ChatServiceSid::parse)?,
+                    workspace: layers.optional(setting::WORKSPACE, WorkspaceSid::parse)?,
+                    workflow: layers.optional(setting::WORKFLOW, WorkflowSid::parse)?,
+                    task_channel: task_channel(layers)?,
+                    studio_flow_sid: needed(
+                        layers,
+                        routing == RoutingKind::Studio,
+                        setting::STUDIO_FLOW_SID,
+                        StudioFlowSid::parse,
+                        STUDIO_WHY,
+                    )?,
+                    routing,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,179 @@
+//! Messages as both backends write and read them.
+//!
+//! - Our mark: every customer message carries `{"flexbridge":
+//!   {"clientMessageId", "seq"}}` in its `Attributes`, so a retry after an
+//!   ambiguous failure can find out whether an earlier attempt landed.
+//! - The recent messages of a channel or conversation (one page, newest
+//!   first): searched for our mark (`find_sent`), and for the agents'
+//!   messages the bridge may have missed while it was down (`resync`).
+//!
+//! Chat names a message's author `from`, Conversations `author`; one type
+//! reads both.
+
+use super::client::{Product, TwilioClient};
+use super::form::header;
+use super::{FlexError, FlexEvent, agents, parse_sid};
+use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid, Seq};
+
+/// The key under which our metadata sits in a message's `Attributes`.
+const ATTRIBUTES_KEY: &str = "flexbridge";
+
+/// How many recent messages are read (one page; the maximum page size of
+/// both Chat and Conversations).
+const RECENT_WINDOW: &str = "100";
+
+/// The `Attributes` of a customer message: our client message id and seq.
+pub fn attributes(client_msg_id: &str, seq: Seq) -> String {
+    serde_json::json!({
+        ATTRIBUTES_KEY: { "clientMessageId": client_msg_id, "seq": seq.0 }
+    })
+    .to_string()
+}
+
+/// A message as both APIs list it (the fields the bridge reads).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RecentMessage {
+    pub sid: String,
+    #[serde(alias = "from")]
+    pub author: Option<String>,
+    pub body: Option<String>,
+    pub attributes: Option<String>,
+}
+
+impl RecentMessage {
+    /// Whether this is our message with `client_msg_id`.
+    fn carries(&self, client_msg_id: &str) -> bool {
+        let attributes = self.attributes.as_deref().unwrap_or("{}");
+        serde_json::from_str::<serde_json::Value>(attributes)
+            .ok()
+            .and_then(|a| {
+                a.get(ATTRIBUTES_KEY)?
+                    .get("clientMessageId")?
+                    .as_str()
+                    .map(|id| id == client_msg_id)
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// The latest messages at `path` (a `…/Messages` list), newest first.
+pub async fn recent(
+    client: &TwilioClient,
+    product: Product,
+    path: &str,
+) -> Result<Vec<RecentMessage>, FlexError> {
+    client
+        .list(
+            product,
+            path,
+            &[("Order", "desc"), ("PageSize", RECENT_WINDOW)],
+            "messages",
+            1,
+        )
+        .await
+}
+
+/// The SID of our message with `client_msg_id` among `messages`.
+pub fn find_ours(
+    messages: &[RecentMessage],
+    client_msg_id: &str,
+) -> Result<Option<MessageSid>, FlexError> {
+    messages
+        .iter()
+        .find(|m| m.carries(client_msg_id))
+        .map(|m| parse_sid(&m.sid, MessageSid::parse))
+        .transpose()
+}
+
+/// The agents' messages among `newest_first`, oldest first, as the events
+/// their webhooks would have been (`event_type`, keyed by `key`).
+pub fn agent_messages(
+    newest_first: &[RecentMessage],
+    customer: &FlexIdentity,
+    channel: &ChannelSid,
+    event_type: &str,
+    key: impl Fn(&MessageSid) -> String,
+) -> Vec<FlexEvent> {
+    newest_first
+        .iter()
+        .rev()
+        .filter_map(|m| {
+            let author = m.author.as_deref()?;
+            let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
+            let message_sid = MessageSid::parse(&m.sid).ok()?;
+            agents::is_agent(author, customer).then(|| FlexEvent::AgentMessage {
+                header: header(event_type, key(&message_sid), channel.clone()),
+                message_sid,
+                author: author.to_owned(),
+                body: body.to_owned(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::CustomerId;
+
+    const CH: &str = "CH0123456789abcdef0123456789abcdef";
+
+    fn message(sid: u8, author: &str, body: &str, attributes: Option<String>) -> RecentMessage {
+        RecentMessage {
+            sid: format!("IM{sid:032x}"),
+            author: Some(author.to_owned()),
+            body: Some(body.to_owned()),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn our_message_is_found_by_the_client_message_id_in_its_attributes() {
+        let customer = FlexIdentity::for_customer(&CustomerId::generate());
+        let messages = [
+            message(3, "alice", "hi", Some("{}".into())),
+            message(2, customer.as_str(), "b", Some(attributes("b", Seq(2)))),
+            message(1, customer.as_str(), "a", Some(attributes("a", Seq(1)))),
+        ];
+
+        let found = find_ours(&messages, "a").unwrap();
+
+        assert_eq!(found.map(|s| s.to_string()), Some(format!("IM{:032x}", 1)));
+        assert_eq!(find_ours(&messages, "c").unwrap(), None);
+    }
+
+    #[test]
+    fn chat_messages_name_their_author_from_and_read_the_same() {
+        let chat: RecentMessage = serde_json::from_value(serde_json::json!({
+            "sid": format!("IM{:032x}", 1), "from": "alice", "body": "hi", "attributes": "{}"
+        }))
+        .unwrap();
+        assert_eq!(chat.author.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn only_agents_messages_with_a_body_become_events_oldest_first() {
+        let customer = FlexIdentity::for_customer(&CustomerId::generate());
+        let channel = ChannelSid::parse(CH).unwrap();
+        let newest_first = [
+            message(4, "bob", "second", None),
+            message(3, "system", "Chat started", None),
+            message(2, customer.as_str(), "mine", None),
+            message(1, "alice", "first", None),
+            message(0, "alice", "  ", None),
+        ];
+
+        let events = agent_messages(&newest_first, &customer, &channel, "onX", |sid| {
+            format!("k:{sid}")
+        });
+
+        let bodies: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                FlexEvent::AgentMessage { body, .. } => Some(body.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bodies, ["first", "second"]);
+    }
+}
