@@ -158,6 +158,9 @@ fn relay_env(flex: &Flex) -> Vec<(String, String)> {
             flex.account.account_sid.clone(),
         ),
         ("TWILIO_AUTH_TOKEN".into(), flex.account.auth_token.clone()),
+        // The floor speaks the Chat-era API, so the bridge is measured on
+        // the same backend (the default became `conversations`).
+        ("FLEX_BACKEND".into(), "chat".into()),
         ("FLEX_FLOW_SID".into(), flex.flow_sid.clone()),
         (
             "FLEX_CHAT_SERVICE".into(),
