@@ -6,7 +6,7 @@
 //! service explicitly, so they mean the same whether or not the Flex Chat
 //! Service is the account's default Conversations service.
 //!
-//! - open ([`setup`]): `POST …/Conversations` with `UniqueName` = our
+//! - open (`setup`): `POST …/Conversations` with `UniqueName` = our
 //!   conversation id (a retry after a crash or an ambiguous failure gets
 //!   409 and fetches it by that name), `FriendlyName`, `Attributes` (the
 //!   customer's name, our ids) and the optional `Timers.*`; the customer as
@@ -31,7 +31,7 @@
 //! - close: the interaction channel `Status=closed` when the interaction
 //!   is known (Flex then wraps the task and closes the conversation), else
 //!   the conversation's `State=closed`.
-//! - webhooks ([`parse`]): `onMessageAdded` by anyone but a customer is an
+//! - webhooks (`parse`): `onMessageAdded` by anyone but a customer is an
 //!   agent message, the customer's own is ignored; `onParticipantAdded` of
 //!   an agent is "agent joined"; `onConversationStateUpdated` with
 //!   `StateTo=closed` ends the chat. `StateTo=inactive` (Twilio's idle

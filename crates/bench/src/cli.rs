@@ -1,0 +1,165 @@
+//! Command line: `flexbridge-bench [run options]` runs the benchmark;
+//! `flexbridge-bench floor …` serves the floor relay (the run starts it
+//! that way, as a process of its own).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Benchmarks flexbridge against a minimal relay (the floor) and the Flex emulator.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flexbridge-bench",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the floor relay (Socket.IO in, one Twilio REST POST per message out).
+    Floor(FloorArgs),
+}
+
+/// Which servers a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// flexbridge serve, with its store and outbox.
+    Bridge,
+    /// The floor relay (same libraries, nothing else).
+    Floor,
+    /// The floor with no upstream: acks at once (the generator's ceiling).
+    Echo,
+}
+
+impl Which {
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Bridge => "bridge",
+            Which::Floor => "floor",
+            Which::Echo => "echo",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Every scenario small (20 customers × 5 messages, 200 idle customers):
+    /// checks that the benchmark works and nothing is lost; asserts no speed.
+    #[arg(long)]
+    pub quick: bool,
+    /// Customers of scenarios 1, 2 and 4 [default: 200, quick 20].
+    #[arg(long)]
+    pub customers: Option<usize>,
+    /// Messages per customer in the measured phase [default: 20, quick 5].
+    #[arg(long)]
+    pub messages: Option<usize>,
+    /// Agent replies per conversation in scenario 2 [default: 5, quick 3].
+    #[arg(long)]
+    pub replies: Option<usize>,
+    /// Aggregate rate (messages/s) of the extra open-loop phase of scenario 1,
+    /// for latencies below saturation; 0 skips it [default: 200, quick 100].
+    #[arg(long)]
+    pub paced_rate: Option<f64>,
+    /// Cumulative idle-customer steps of scenario 3 [default: 1000,5000,10000; quick 200].
+    #[arg(long, value_delimiter = ',')]
+    pub idle: Option<Vec<usize>>,
+    /// Servers to measure, in this order [default: echo,floor,bridge].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub targets: Option<Vec<Which>>,
+    /// Where `flex-emulator` and `flexbridge` are [default: this executable's directory].
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Benchmark an already running bridge (no RSS/CPU then); needs --emulator-url.
+    #[arg(long, requires = "emulator_url")]
+    pub bridge_url: Option<String>,
+    /// The emulator behind --bridge-url.
+    #[arg(long, requires = "bridge_url")]
+    pub emulator_url: Option<String>,
+    /// JSON results file [default: <target>/bench/bench-<unix time>.json].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Bound of each scenario, in seconds [default: 120, quick 30].
+    #[arg(long)]
+    pub timeout_s: Option<u64>,
+    /// Handshakes in flight while connecting customers.
+    #[arg(long, default_value_t = 128)]
+    pub connect_parallel: usize,
+    /// Agents of the spawned emulators (their chat capacity is set so every
+    /// conversation of scenario 2 gets an agent).
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    /// Extra environment for the spawned bridge, e.g.
+    /// `--bridge-env FLEXBRIDGE_OUTBOX_CONCURRENCY=256` (repeatable; for tuning runs).
+    #[arg(long, value_parser = parse_key_value)]
+    pub bridge_env: Vec<(String, String)>,
+    /// Skip scenario 4b (the emulator alone).
+    #[arg(long)]
+    pub no_emulator_alone: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FloorArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Twilio API base (an emulator URL); without it and with --echo, no upstream.
+    #[arg(long, env = "TWILIO_API_BASE")]
+    pub emulator: Option<String>,
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub account_sid: Option<String>,
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    #[arg(long, env = "FLEX_FLOW_SID")]
+    pub flex_flow_sid: Option<String>,
+    #[arg(long, env = "FLEX_CHAT_SERVICE")]
+    pub chat_service_sid: Option<String>,
+    /// Base of the webhook URL given to the emulator [default: the listening address].
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_url: Option<String>,
+    /// Ack every message at once, relay nothing.
+    #[arg(long)]
+    pub echo: bool,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_env_is_key_equals_value() {
+        assert_eq!(
+            parse_key_value("A=b=c"),
+            Ok(("A".to_owned(), "b=c".to_owned()))
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+
+    #[test]
+    fn quick_and_floor_command_lines_parse() {
+        let cli = Cli::try_parse_from(["flexbridge-bench", "--quick", "--targets", "floor,echo"])
+            .unwrap();
+        assert!(cli.run.quick);
+        assert_eq!(cli.run.targets, Some(vec![Which::Floor, Which::Echo]));
+        let cli =
+            Cli::try_parse_from(["flexbridge-bench", "floor", "--echo", "--port", "0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Floor(ref f)) if f.echo));
+    }
+}

@@ -1,0 +1,110 @@
+//! `flexbridge-bench`: wiring only (see the library's docs).
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use flexbridge_bench::cli::{Cli, Command, FloorArgs};
+use flexbridge_bench::{floor, run, twilio};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Some(Command::Floor(args)) => serve_floor(args).await.map(|()| ExitCode::SUCCESS),
+            None => {
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                // On Ctrl-C or SIGTERM the run is dropped, and with it every
+                // child process (they are killed on drop).
+                let report = tokio::select! {
+                    report = run::run(&cli.run, command) => report?,
+                    signal = stop_signal() => anyhow::bail!("stopped by {signal}"),
+                };
+                println!("{}", report.markdown());
+                Ok(if report.problems.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "{} problem(s): see PROBLEM lines above",
+                        report.problems.len()
+                    );
+                    ExitCode::FAILURE
+                })
+            }
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM, naming it.
+async fn stop_signal() -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        () = terminate => "SIGTERM",
+    }
+}
+
+async fn serve_floor(args: FloorArgs) -> anyhow::Result<()> {
+    let upstream = if args.echo {
+        None
+    } else {
+        let need = |v: Option<String>, name: &str| {
+            v.with_context(|| format!("the floor needs {name} (or --echo)"))
+        };
+        let base = need(args.emulator, "TWILIO_API_BASE")?;
+        let twilio = twilio::Twilio::new(
+            &base,
+            &need(args.account_sid, "TWILIO_ACCOUNT_SID")?,
+            &need(args.auth_token, "TWILIO_AUTH_TOKEN")?,
+        )?;
+        Some(floor::Upstream {
+            twilio,
+            flex_flow_sid: need(args.flex_flow_sid, "FLEX_FLOW_SID")?,
+            chat_service_sid: need(args.chat_service_sid, "FLEX_CHAT_SERVICE")?,
+        })
+    };
+    let listener = TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    let address = listener.local_addr()?;
+    println!("floor listening on http://{address}");
+    std::io::stdout().flush().ok();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop_signal().await;
+        stop.cancel();
+    });
+    floor::run(listener, upstream, args.public_url, shutdown).await
+}

@@ -1,0 +1,491 @@
+//! One benchmark run: start what each target needs, run the scenarios in a
+//! fixed order, stop every process, print the Markdown tables and write the
+//! JSON. Any lost or duplicated message (or a scenario that could not run)
+//! is a problem and makes the exit status non-zero.
+//!
+//! Per target (default order echo, floor, bridge):
+//! - `echo`: the floor in echo mode; scenario 1 (acks only).
+//! - `floor` / `bridge`: a fresh emulator (`--agents A --chat-capacity ⌈N/A⌉`),
+//!   a Flex Flow, the server; scenarios 1 and 2; the server is stopped and a
+//!   fresh one serves scenario 3 (so its RSS baseline is clean).
+//!
+//! Then scenario 4b on a fresh emulator, with the floor as webhook sink.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+
+use crate::cli::{RunArgs, Which};
+use crate::emulator::Emulator;
+use crate::procs::{self, Process};
+use crate::report::Report;
+use crate::scenarios::{Target, capacity, emulator_alone, replies, throughput};
+use crate::twilio::{Account, Twilio};
+
+/// Every size a run uses, after `--quick` and the flags.
+#[derive(Debug, Clone)]
+struct Sizes {
+    customers: usize,
+    messages: usize,
+    replies: usize,
+    idle: Vec<usize>,
+    timeout: Duration,
+    paced_rate: Option<f64>,
+}
+
+impl Sizes {
+    fn from(args: &RunArgs) -> Self {
+        let q = args.quick;
+        Sizes {
+            customers: args.customers.unwrap_or(if q { 20 } else { 200 }),
+            messages: args.messages.unwrap_or(if q { 5 } else { 20 }),
+            replies: args.replies.unwrap_or(if q { 3 } else { 5 }),
+            idle: args.idle.clone().unwrap_or(if q {
+                vec![200]
+            } else {
+                vec![1000, 5000, 10000]
+            }),
+            timeout: Duration::from_secs(args.timeout_s.unwrap_or(if q { 30 } else { 120 })),
+            paced_rate: Some(args.paced_rate.unwrap_or(if q { 100.0 } else { 200.0 }))
+                .filter(|rate| *rate > 0.0),
+        }
+    }
+}
+
+/// Binaries and output places.
+struct Places {
+    bin_dir: PathBuf,
+    out: PathBuf,
+    logs: PathBuf,
+    run_dir: PathBuf,
+}
+
+fn places(args: &RunArgs, unix: u64) -> anyhow::Result<Places> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => exe
+            .parent()
+            .context("this executable has no directory")?
+            .to_path_buf(),
+    };
+    // target/<profile>/ → target/bench/
+    let bench_dir = bin_dir
+        .parent()
+        .map(|t| t.join("bench"))
+        .unwrap_or_else(|| PathBuf::from("bench-results"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| bench_dir.join(format!("bench-{unix}.json")));
+    let run_dir = bench_dir.join(format!("run-{unix}"));
+    Ok(Places {
+        logs: run_dir.join("logs"),
+        bin_dir,
+        out,
+        run_dir,
+    })
+}
+
+fn binary(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} not found (build it: cargo build -p {name}; or pass --bin-dir)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A port that was free a moment ago (for servers that must know their own
+/// public URL before they start).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = StdListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A started emulator with a Flex Flow for the relays.
+struct Flex {
+    process: Process,
+    client: Emulator,
+    account: Account,
+    flow_sid: String,
+}
+
+async fn start_emulator(
+    places: &Places,
+    label: &str,
+    agents: usize,
+    capacity: usize,
+) -> anyhow::Result<Flex> {
+    let program = binary(&places.bin_dir, "flex-emulator")?;
+    let args: Vec<String> = [
+        "--port",
+        "0",
+        "--agents",
+        &agents.to_string(),
+        "--chat-capacity",
+        &capacity.to_string(),
+        "--seed",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let process = Process::spawn(label, &program, &args, &[], &places.logs).await?;
+    let client = Emulator::new(&process.url)?;
+    let account = Account::from_state(&client.state().await?)?;
+    let twilio = Twilio::new(&process.url, &account.account_sid, &account.auth_token)?;
+    let flow_sid = twilio
+        .create_flex_flow(&account.chat_service_sid, &account.studio_flow_sid)
+        .await?;
+    Ok(Flex {
+        process,
+        client,
+        account,
+        flow_sid,
+    })
+}
+
+/// The environment both relays read (the bridge's variable names).
+fn relay_env(flex: &Flex) -> Vec<(String, String)> {
+    vec![
+        (
+            "TWILIO_ACCOUNT_SID".into(),
+            flex.account.account_sid.clone(),
+        ),
+        ("TWILIO_AUTH_TOKEN".into(), flex.account.auth_token.clone()),
+        // The floor speaks the Chat-era API, so the bridge is measured on
+        // the same backend (the default became `conversations`).
+        ("FLEX_BACKEND".into(), "chat".into()),
+        ("FLEX_FLOW_SID".into(), flex.flow_sid.clone()),
+        (
+            "FLEX_CHAT_SERVICE".into(),
+            flex.account.chat_service_sid.clone(),
+        ),
+        ("TWILIO_API_BASE".into(), flex.process.url.clone()),
+    ]
+}
+
+async fn start_server(
+    which: Which,
+    places: &Places,
+    flex: Option<&Flex>,
+    label: &str,
+    bridge_env: &[(String, String)],
+) -> anyhow::Result<Process> {
+    match which {
+        Which::Echo => {
+            let exe = std::env::current_exe()?;
+            let args = ["floor", "--port", "0", "--echo"].map(String::from);
+            Process::spawn(label, &exe, &args, &[], &places.logs).await
+        }
+        Which::Floor => {
+            let flex = flex.context("the floor needs an emulator")?;
+            let exe = std::env::current_exe()?;
+            let args = ["floor", "--port", "0"].map(String::from);
+            Process::spawn(label, &exe, &args, &relay_env(flex), &places.logs).await
+        }
+        Which::Bridge => {
+            let flex = flex.context("the bridge needs an emulator")?;
+            let program = binary(&places.bin_dir, "flexbridge")?;
+            let port = free_port()?;
+            let mut env = relay_env(flex);
+            env.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+            std::fs::create_dir_all(&places.run_dir)?;
+            let db = places.run_dir.join(format!("{label}.db"));
+            env.push((
+                "DATABASE_URL".into(),
+                format!("sqlite://{}?mode=rwc", db.display()),
+            ));
+            // The per-customer rate limit (default 5/s, burst 20) guards
+            // against one abusive customer; this benchmark measures the
+            // aggregate of many, so it is lifted (and said so in the notes).
+            env.push(("FLEXBRIDGE_RATE_BURST".into(), "1000000".into()));
+            env.push(("FLEXBRIDGE_RATE_PER_SECOND".into(), "1000000".into()));
+            env.extend(bridge_env.iter().cloned());
+            let args = ["serve", "--port", &port.to_string()].map(String::from);
+            Process::spawn(label, &program, &args, &env, &places.logs).await
+        }
+    }
+}
+
+/// Runs everything `args` asks for and returns the report.
+pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let sizes = Sizes::from(args);
+    let places = places(args, unix)?;
+    let nofile = procs::raise_nofile_limit()?;
+    let bridge_env_note = (!args.bridge_env.is_empty()).then(|| {
+        let pairs: Vec<String> = args
+            .bridge_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("extra bridge environment: {}", pairs.join(" "))
+    });
+    let prefix = format!("b{:x}", unix % 0xfffff);
+    let mut report = Report {
+        command,
+        quick: args.quick,
+        unix_time: unix,
+        load_before: procs::load_average(),
+        load_after: None,
+        bin_dir: places.bin_dir.display().to_string(),
+        throughput: Vec::new(),
+        replies: Vec::new(),
+        capacity: Vec::new(),
+        emulator_alone: None,
+        notes: vec![
+            format!("open-files limit raised to {nofile}"),
+            "the bridge runs with its per-customer rate limit lifted (FLEXBRIDGE_RATE_BURST/PER_SECOND=1000000)".into(),
+        ],
+        problems: Vec::new(),
+    };
+    report.notes.extend(bridge_env_note);
+    let agents = args.agents.max(1);
+    let capacity = sizes.customers.div_ceil(agents).max(1);
+
+    if let (Some(bridge), Some(emulator)) = (&args.bridge_url, &args.emulator_url) {
+        report.notes.push(
+            "bridge and emulator given by URL: no RSS or CPU measured, scenario 2 needs enough agents"
+                .into(),
+        );
+        let client = Emulator::new(emulator)?;
+        let target = Target {
+            name: "bridge",
+            url: bridge,
+            process: None,
+            emulator: Some((&client, None)),
+        };
+        run_target(
+            &target,
+            &sizes,
+            args,
+            &format!("{prefix}-bridge"),
+            nofile,
+            &mut report,
+        )
+        .await;
+    } else {
+        let targets = args
+            .targets
+            .clone()
+            .unwrap_or_else(|| vec![Which::Echo, Which::Floor, Which::Bridge]);
+        for which in targets {
+            if let Err(e) = run_spawned(
+                which,
+                &places,
+                &sizes,
+                args,
+                &prefix,
+                agents,
+                capacity,
+                nofile,
+                &mut report,
+            )
+            .await
+            {
+                report.problems.push(format!("{}: {e:#}", which.name()));
+            }
+        }
+        if !args.no_emulator_alone
+            && let Err(e) = run_emulator_alone(&places, &sizes, &prefix, &mut report).await
+        {
+            report.problems.push(format!("emulator alone: {e:#}"));
+        }
+    }
+    report.load_after = procs::load_average();
+    report
+        .notes
+        .push(format!("process logs: {}", places.logs.display()));
+    write_json(&places.out, &report)?;
+    report.notes.push(format!("JSON: {}", places.out.display()));
+    Ok(report)
+}
+
+fn write_json(out: &Path, report: &Report) -> anyhow::Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(report)?;
+    std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))
+}
+
+/// Scenarios 1–3 against a target this run starts.
+#[allow(clippy::too_many_arguments)]
+async fn run_spawned(
+    which: Which,
+    places: &Places,
+    sizes: &Sizes,
+    args: &RunArgs,
+    prefix: &str,
+    agents: usize,
+    capacity: usize,
+    nofile: u64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let name = which.name();
+    let prefix = format!("{prefix}-{name}");
+    if which == Which::Echo {
+        let server = start_server(which, places, None, "echo", &[]).await?;
+        let target = Target {
+            name,
+            url: &server.url,
+            process: Some(&server),
+            emulator: None,
+        };
+        let plan = throughput::Plan {
+            customers: sizes.customers,
+            messages: sizes.messages,
+            timeout: sizes.timeout,
+            connect_parallel: args.connect_parallel,
+            paced_rate: None,
+        };
+        let result = throughput::run(&target, &prefix, plan).await;
+        server.stop().await;
+        let (results, _customers, problems) = result?;
+        report.throughput.extend(results);
+        report.problems.extend(problems);
+        return Ok(());
+    }
+    let flex = start_emulator(places, &format!("emulator-{name}"), agents, capacity).await?;
+    let outcome = async {
+        let server = start_server(which, places, Some(&flex), name, &args.bridge_env).await?;
+        let target = Target {
+            name,
+            url: &server.url,
+            process: Some(&server),
+            emulator: Some((&flex.client, Some(&flex.process))),
+        };
+        run_target(&target, sizes, args, &prefix, nofile, report).await;
+        server.stop().await;
+        let idle = run_capacity_fresh(which, places, &flex, sizes, args, &prefix, nofile).await?;
+        report.capacity.push(idle);
+        anyhow::Ok(())
+    }
+    .await;
+    flex.process.stop().await;
+    outcome
+}
+
+/// Scenarios 1 and 2 on `target`, then 3 on a fresh server of the same kind
+/// when this run started it (else on `target` itself, without RSS).
+async fn run_target(
+    target: &Target<'_>,
+    sizes: &Sizes,
+    args: &RunArgs,
+    prefix: &str,
+    nofile: u64,
+    report: &mut Report,
+) {
+    let plan = throughput::Plan {
+        customers: sizes.customers,
+        messages: sizes.messages,
+        timeout: sizes.timeout,
+        connect_parallel: args.connect_parallel,
+        paced_rate: sizes.paced_rate,
+    };
+    match throughput::run(target, prefix, plan).await {
+        Ok((results, customers, problems)) => {
+            report.throughput.extend(results);
+            report.problems.extend(problems);
+            let plan = replies::Plan {
+                replies: sizes.replies,
+                timeout: sizes.timeout,
+            };
+            match replies::run(target, prefix, customers, plan).await {
+                Ok((result, customers, problems)) => {
+                    report.replies.push(result);
+                    report.problems.extend(problems);
+                    drop(customers);
+                }
+                Err(e) => report
+                    .problems
+                    .push(format!("{} scenario 2: {e:#}", target.name)),
+            }
+        }
+        Err(e) => report
+            .problems
+            .push(format!("{} scenario 1: {e:#}", target.name)),
+    }
+    let plan = capacity::Plan {
+        steps: sizes.idle.clone(),
+        parallel: args.connect_parallel,
+        nofile_limit: nofile,
+    };
+    // Scenario 3 wants a server nobody used yet; the caller restarts it
+    // when it owns the process ([`run_capacity_fresh`]).
+    if target.process.is_none() {
+        report
+            .capacity
+            .push(capacity::run(target, &format!("{prefix}-idle"), &plan).await);
+    }
+}
+
+/// Scenario 3 on a fresh server.
+async fn run_capacity_fresh(
+    which: Which,
+    places: &Places,
+    flex: &Flex,
+    sizes: &Sizes,
+    args: &RunArgs,
+    prefix: &str,
+    nofile: u64,
+) -> anyhow::Result<crate::report::Capacity> {
+    let label = format!("{}-idle", which.name());
+    let server = start_server(which, places, Some(flex), &label, &args.bridge_env).await?;
+    let target = Target {
+        name: which.name(),
+        url: &server.url,
+        process: Some(&server),
+        emulator: Some((&flex.client, Some(&flex.process))),
+    };
+    let plan = capacity::Plan {
+        steps: sizes.idle.clone(),
+        parallel: args.connect_parallel,
+        nofile_limit: nofile,
+    };
+    let result = capacity::run(&target, &format!("{prefix}-idle"), &plan).await;
+    server.stop().await;
+    Ok(result)
+}
+
+async fn run_emulator_alone(
+    places: &Places,
+    sizes: &Sizes,
+    prefix: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let flex = start_emulator(places, "emulator-alone", 1, 1).await?;
+    let outcome = async {
+        let sink = start_server(Which::Floor, places, Some(&flex), "webhook-sink", &[]).await?;
+        let plan = emulator_alone::Plan {
+            channels: sizes.customers,
+            messages: sizes.messages,
+            timeout: sizes.timeout,
+        };
+        let result = emulator_alone::run(
+            &flex.client,
+            Some(&flex.process),
+            &sink.url,
+            &format!("{prefix}-alone"),
+            plan,
+        )
+        .await;
+        sink.stop().await;
+        result
+    }
+    .await;
+    flex.process.stop().await;
+    let (result, problems) = outcome?;
+    report.emulator_alone = Some(result);
+    report.problems.extend(problems);
+    Ok(())
+}
