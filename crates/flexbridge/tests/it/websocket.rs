@@ -34,13 +34,17 @@ async fn connect(base: &str) -> Socket {
     socket
 }
 
-/// The next text frame, or `None` once the connection is closed.
+/// The next text frame other than an Engine.IO ping (answered with a
+/// pong, as any client must), or `None` once the connection is closed.
 async fn next_text(socket: &mut Socket) -> Option<String> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
             .expect("the server answers in time");
         match frame {
+            Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                socket.send(Message::text("3")).await.ok()?;
+            }
             Some(Ok(Message::Text(text))) => return Some(text.to_string()),
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
             Some(Ok(_)) => {}
