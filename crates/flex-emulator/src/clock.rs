@@ -2,6 +2,10 @@
 //! seconds (`2016-08-01T22:10:40Z`), webhook parameters carry milliseconds
 //! (`2022-01-18T10:33:50.399Z`). The emulator keeps millisecond precision
 //! internally and formats at the edge.
+//!
+//! Beside them, [`unix_micros`] stamps what the benchmark measures (a message
+//! committed, a webhook sent or answered) in microseconds, shown only in the
+//! control API and the SSE events, never in Twilio's JSON.
 
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -64,6 +68,13 @@ impl Instant {
     }
 }
 
+/// Microseconds since the Unix epoch, now, on the wall clock (the clock a
+/// client on the same machine compares with; a clock step can move it back).
+pub fn unix_micros() -> u64 {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    u64::try_from(nanos / 1_000).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +102,18 @@ mod tests {
         assert!(
             start.after(std::time::Duration::MAX) > later,
             "out of range saturates"
+        );
+    }
+
+    #[test]
+    fn microsecond_stamps_count_from_the_unix_epoch() {
+        let before = Instant::now().unix();
+        let micros = unix_micros();
+        let after = Instant::now().unix();
+        let seconds = i64::try_from(micros / 1_000_000).unwrap();
+        assert!(
+            (before..=after).contains(&seconds),
+            "{micros} µs is not now"
         );
     }
 

@@ -174,6 +174,8 @@ async fn a_dropped_webhook_is_logged_and_never_sent() {
         })
         .collect();
     assert_eq!(outcomes, [("lost", "dropped"), ("found", "delivered")]);
+    assert_eq!(log[0]["sent_at_us"], Value::Null, "nothing was sent");
+    assert_eq!(log[0]["answered_at_us"], Value::Null);
 }
 
 #[tokio::test]
@@ -268,6 +270,13 @@ async fn an_unreachable_webhook_is_logged_as_failed_after_its_retries() {
             .unwrap()
             .iter()
             .all(|d| d["outcome"] == "failed" && d["error"].is_string())
+    );
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["sent_at_us"].is_u64() && d["answered_at_us"].is_null()),
+        "each attempt was sent and never answered: {log}"
     );
 }
 

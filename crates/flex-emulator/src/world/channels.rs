@@ -11,7 +11,7 @@ use super::chat::{
 use super::hooks::Fired;
 use super::table::Table;
 use super::{Actor, Source, World, WorldError};
-use crate::clock::Instant;
+use crate::clock::{Instant, unix_micros};
 use crate::sid::Prefix;
 
 /// A channel to make (`CreateChannel` parameters, parsed).
@@ -334,6 +334,7 @@ impl World {
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
             updated: new.updated.unwrap_or(created),
+            received_at_us: unix_micros(),
         };
         let fired = Fired::message(channel_sid, &message);
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
@@ -341,7 +342,8 @@ impl World {
         }
         let data = self.chat.channels.get(channel_sid).and_then(|channel| {
             let render = self.event_render();
-            channel.messages.last().map(|m| m.to_json(channel, &render))
+            let last = channel.messages.last();
+            last.map(|m| m.to_control_json(channel, &render))
         });
         self.emit(
             "message.added",

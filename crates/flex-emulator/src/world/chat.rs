@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::Render;
 use super::table::{Keyed, Table};
+use super::{Render, with_received_at};
 use crate::clock::Instant;
 
 /// The most webhooks one channel may hold (Twilio error 50321 beyond).
@@ -208,9 +208,17 @@ pub(crate) struct Message {
     pub attributes: String,
     pub created: Instant,
     pub updated: Instant,
+    /// When the emulator stored it (µs since the Unix epoch), whatever
+    /// `DateCreated` says: the benchmark's receive instant.
+    pub received_at_us: u64,
 }
 
 impl Message {
+    /// The control-API and SSE shape: the REST JSON plus `received_at_us`.
+    pub fn to_control_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
+        with_received_at(self.to_json(channel, render), self.received_at_us)
+    }
+
     pub fn to_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
         json!({
             "sid": self.sid,

@@ -59,6 +59,16 @@ pub(crate) struct Render<'a> {
     pub account_sid: &'a str,
 }
 
+/// A stored message's Twilio JSON plus `received_at_us`, the instant (µs
+/// since the Unix epoch) the emulator committed it: the shape the control API
+/// and the SSE events show. REST answers stay Twilio's.
+pub(crate) fn with_received_at(mut json: Value, received_at_us: u64) -> Value {
+    if let Value::Object(map) = &mut json {
+        map.insert("received_at_us".into(), json!(received_at_us));
+    }
+    json
+}
+
 /// Who acts, as a webhook reports it (`Source`, `ClientIdentity`), and
 /// whether the action fires the channel's webhooks at all.
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod conversations;
+pub mod events;
 pub mod fixtures;
 
 use std::collections::VecDeque;
@@ -23,6 +24,15 @@ use tokio_util::sync::CancellationToken;
 
 /// How long `eventually` waits before failing the test.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Microseconds since the Unix epoch, now: the clock the emulator's
+/// `received_at_us` / `sent_at_us` / `answered_at_us` are read on.
+pub fn now_us() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_micros()).expect("µs fit in u64")
+}
 
 pub struct TestEmulator {
     pub url: String,
@@ -360,6 +370,8 @@ pub struct Received {
     pub idempotency_token: Option<String>,
     pub content_type: Option<String>,
     pub params: Vec<(String, String)>,
+    /// When the receiver got it ([`now_us`]).
+    pub received_at_us: u64,
 }
 
 impl Received {
@@ -399,6 +411,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let received_at_us = now_us();
     let (state, base) = state;
     let header = |name: &str| {
         headers
@@ -419,6 +432,7 @@ async fn record(
         idempotency_token: header("I-Twilio-Idempotency-Token"),
         content_type: header("content-type"),
         params,
+        received_at_us,
     };
     let mut state = state.lock().unwrap();
     state.requests.push(received);

@@ -17,7 +17,7 @@ use super::model::{
     MAX_CONVERSATION_WEBHOOKS, MessagingBinding, Participant, Scope,
 };
 use super::timers::{TimerDuration, Timers};
-use crate::clock::Instant;
+use crate::clock::{Instant, unix_micros};
 use crate::sid::{Prefix, has_shape};
 use crate::world::chat::WebhookKind;
 use crate::world::table::Table;
@@ -374,14 +374,13 @@ impl World {
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
             updated: new.updated.unwrap_or(created),
+            received_at_us: unix_micros(),
         };
         let fired = message_event(conversation, &message);
         conversation.messages.push(message);
         let data = self.conversations.get(conversation_sid).and_then(|c| {
             let render = self.event_render();
-            c.messages
-                .last()
-                .map(|m| m.to_json(c, Scope::Default, &render))
+            c.messages.last().map(|m| m.to_control_json(c, &render))
         });
         self.emit(
             "message.added",

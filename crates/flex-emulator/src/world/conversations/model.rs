@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::timers::Timers;
 use crate::clock::Instant;
-use crate::world::Render;
 use crate::world::chat::WebhookKind;
 use crate::world::table::{Keyed, Table};
+use crate::world::{Render, with_received_at};
 
 /// The most webhooks one conversation may hold (Twilio error 50361 beyond).
 pub(crate) const MAX_CONVERSATION_WEBHOOKS: usize = 5;
@@ -219,9 +219,19 @@ pub(crate) struct ConversationMessage {
     pub participant_sid: Option<String>,
     pub created: Instant,
     pub updated: Instant,
+    /// When the emulator stored it (µs since the Unix epoch), whatever
+    /// `DateCreated` says: the benchmark's receive instant.
+    pub received_at_us: u64,
 }
 
 impl ConversationMessage {
+    /// The control-API and SSE shape (default scope): the REST JSON plus
+    /// `received_at_us`.
+    pub fn to_control_json(&self, conversation: &Conversation, render: &Render<'_>) -> Value {
+        let json = self.to_json(conversation, Scope::Default, render);
+        with_received_at(json, self.received_at_us)
+    }
+
     pub fn to_json(&self, conversation: &Conversation, scope: Scope, render: &Render<'_>) -> Value {
         let url = format!("{}/Messages/{}", conversation.url(scope, render), self.sid);
         let json = json!({
