@@ -8,8 +8,8 @@ use super::params::Params;
 use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
 use crate::world::World;
-use crate::world::channels::{ChannelUpdate, NewChannel, WebhookConfig, WebhookUpdate};
-use crate::world::chat::{Channel, ChannelType, ServiceRoles, WebhookKind};
+use crate::world::channels::{ChannelUpdate, NewChannel, WebhookUpdate};
+use crate::world::chat::{Channel, ChannelType, ServiceRoles};
 use crate::world::hooks::CHAT_EVENTS;
 
 pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
@@ -146,28 +146,11 @@ fn retry_count(params: &Params) -> Result<Option<u8>, ApiError> {
 }
 
 pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
-    let kind_name = call.params.required("Type")?;
-    let kind = WebhookKind::parse(&kind_name).ok_or_else(|| {
-        ApiError::invalid_param(
-            "Type",
-            format!("must be one of {}", WebhookKind::NAMES.join(", ")),
-        )
-    })?;
-    let config = ConfigParams::parse(&call.params, DIALECT)?;
-    config.require_for(kind)?;
+    let settings = ConfigParams::new_webhook(&call.params, "Type", DIALECT)?;
     let retries = retry_count(&call.params)?;
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
-    let webhook = WebhookConfig {
-        kind,
-        url: config.url,
-        method: config.method.unwrap_or_else(|| "POST".into()),
-        filters: config.filters.unwrap_or_default(),
-        triggers: config.triggers.unwrap_or_default(),
-        flow_sid: config.flow_sid,
-        retry_count: retries.unwrap_or(0),
-    };
     let sid = world
-        .add_webhook(&channel_sid, webhook)
+        .add_webhook(&channel_sid, settings, retries.unwrap_or(0))
         .map_err(|e| call.fail(e))?;
     webhook_reply(world, call, &channel_sid, &sid).map(Reply::Created)
 }

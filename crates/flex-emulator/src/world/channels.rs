@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::chat::{
-    Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User, WebhookKind,
+    Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User,
 };
-use super::hooks::Fired;
+use super::hooks::{Fired, HookSettings};
 use super::table::Table;
 use super::{Actor, Source, World, WorldError};
 use crate::clock::{Instant, unix_micros};
@@ -71,18 +71,6 @@ pub(crate) struct NewMessage {
     pub attributes: Option<String>,
     pub created: Option<Instant>,
     pub updated: Option<Instant>,
-}
-
-/// A channel webhook's settings (`CreateChannelWebhook`, parsed and checked).
-#[derive(Debug, Clone)]
-pub(crate) struct WebhookConfig {
-    pub kind: WebhookKind,
-    pub url: Option<String>,
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
-    pub retry_count: u8,
 }
 
 /// `UpdateChannelWebhook` parameters; `None` leaves a field as it is.
@@ -353,10 +341,13 @@ impl World {
         Ok(sid)
     }
 
+    /// Adds a channel webhook (`CreateChannelWebhook`, checked) that makes
+    /// `retry_count` extra attempts after a failed delivery.
     pub fn add_webhook(
         &mut self,
         channel_sid: &str,
-        config: WebhookConfig,
+        settings: HookSettings,
+        retry_count: u8,
     ) -> Result<String, WorldError> {
         let channel = self
             .chat
@@ -376,13 +367,8 @@ impl World {
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
             channel.webhooks.insert(ChannelWebhook {
                 sid: sid.clone(),
-                kind: config.kind,
-                url: config.url,
-                method: config.method,
-                filters: config.filters,
-                triggers: config.triggers,
-                flow_sid: config.flow_sid,
-                retry_count: config.retry_count,
+                settings,
+                retry_count,
                 created: now,
                 updated: now,
             });
@@ -404,20 +390,21 @@ impl World {
             .webhooks
             .get_mut(webhook_sid)
             .ok_or_else(|| WorldError::not_found("Webhook", webhook_sid))?;
+        let settings = &mut webhook.settings;
         if let Some(url) = update.url {
-            webhook.url = Some(url);
+            settings.url = Some(url);
         }
         if let Some(method) = update.method {
-            webhook.method = method;
+            settings.method = method;
         }
         if let Some(filters) = update.filters {
-            webhook.filters = filters;
+            settings.filters = filters;
         }
         if let Some(triggers) = update.triggers {
-            webhook.triggers = triggers;
+            settings.triggers = triggers;
         }
         if let Some(flow_sid) = update.flow_sid {
-            webhook.flow_sid = Some(flow_sid);
+            settings.flow_sid = Some(flow_sid);
         }
         if let Some(retry_count) = update.retry_count {
             webhook.retry_count = retry_count;

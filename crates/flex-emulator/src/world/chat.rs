@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::hooks::HookSettings;
 use super::table::{Keyed, Table};
 use super::{Render, with_received_at};
 use crate::clock::Instant;
@@ -277,13 +278,8 @@ impl WebhookKind {
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelWebhook {
     pub sid: String,
-    pub kind: WebhookKind,
-    pub url: Option<String>,
-    /// `GET` or `POST`.
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
+    /// `Type` and `Configuration.*` (method `GET` or `POST`).
+    pub settings: HookSettings,
     /// Extra attempts after a failed delivery (0–3).
     pub retry_count: u8,
     pub created: Instant,
@@ -298,29 +294,14 @@ impl Keyed for ChannelWebhook {
 
 impl ChannelWebhook {
     pub fn to_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
-        let mut configuration = serde_json::Map::new();
-        if let Some(url) = &self.url {
-            configuration.insert("url".into(), json!(url));
-        }
-        if self.kind != WebhookKind::Studio {
-            configuration.insert("method".into(), json!(self.method));
-        }
-        if !self.filters.is_empty() {
-            configuration.insert("filters".into(), json!(self.filters));
-        }
-        if !self.triggers.is_empty() {
-            configuration.insert("triggers".into(), json!(self.triggers));
-        }
-        if let Some(flow_sid) = &self.flow_sid {
-            configuration.insert("flow_sid".into(), json!(flow_sid));
-        }
+        let mut configuration = self.settings.configuration();
         configuration.insert("retry_count".into(), json!(self.retry_count));
         json!({
             "sid": self.sid,
             "account_sid": render.account_sid,
             "service_sid": channel.service_sid,
             "channel_sid": channel.sid,
-            "type": self.kind.as_str(),
+            "type": self.settings.kind.as_str(),
             "url": format!(
                 "{}/v2/Services/{}/Channels/{}/Webhooks/{}",
                 render.base, channel.service_sid, channel.sid, self.sid

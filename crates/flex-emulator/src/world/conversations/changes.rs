@@ -19,7 +19,7 @@ use super::model::{
 use super::timers::{TimerDuration, Timers};
 use crate::clock::{Instant, unix_micros};
 use crate::sid::{Prefix, has_shape};
-use crate::world::chat::WebhookKind;
+use crate::world::hooks::HookSettings;
 use crate::world::table::Table;
 use crate::world::{Actor, World, WorldError};
 
@@ -87,18 +87,6 @@ pub(crate) struct NewConversationMessage {
     pub attributes: Option<String>,
     pub created: Option<Instant>,
     pub updated: Option<Instant>,
-}
-
-/// A scoped webhook's settings (`CreateConversationScopedWebhook`, checked).
-#[derive(Debug, Clone)]
-pub(crate) struct ConversationWebhookConfig {
-    pub target: WebhookKind,
-    pub url: Option<String>,
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
-    pub replay_after: Option<u64>,
 }
 
 impl World {
@@ -390,10 +378,12 @@ impl World {
         Ok(sid)
     }
 
+    /// Adds a scoped webhook (`CreateConversationScopedWebhook`, checked).
     pub fn add_conversation_webhook(
         &mut self,
         conversation_sid: &str,
-        config: ConversationWebhookConfig,
+        settings: HookSettings,
+        replay_after: Option<u64>,
     ) -> Result<String, WorldError> {
         let conversation = self
             .conversations
@@ -412,13 +402,8 @@ impl World {
         if let Some(conversation) = self.conversations.get_mut(conversation_sid) {
             conversation.webhooks.insert(ConversationWebhook {
                 sid: sid.clone(),
-                target: config.target,
-                url: config.url,
-                method: config.method,
-                filters: config.filters,
-                triggers: config.triggers,
-                flow_sid: config.flow_sid,
-                replay_after: config.replay_after,
+                settings,
+                replay_after,
                 created: now,
                 updated: now,
             });

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::timers::Timers;
 use crate::clock::Instant;
-use crate::world::chat::WebhookKind;
+use crate::world::hooks::HookSettings;
 use crate::world::table::{Keyed, Table};
 use crate::world::{Render, with_received_at};
 
@@ -261,13 +261,9 @@ impl ConversationMessage {
 #[derive(Debug, Clone)]
 pub(crate) struct ConversationWebhook {
     pub sid: String,
-    pub target: WebhookKind,
-    pub url: Option<String>,
-    /// `get` or `post` (lower case, as the Conversations spec has it).
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
+    /// `Target` and `Configuration.*` (method `get` or `post`, lower case as
+    /// the Conversations spec has it).
+    pub settings: HookSettings,
     pub replay_after: Option<u64>,
     pub created: Instant,
     pub updated: Instant,
@@ -281,22 +277,7 @@ impl Keyed for ConversationWebhook {
 
 impl ConversationWebhook {
     pub fn to_json(&self, conversation: &Conversation, scope: Scope, render: &Render<'_>) -> Value {
-        let mut configuration = serde_json::Map::new();
-        if let Some(url) = &self.url {
-            configuration.insert("url".into(), json!(url));
-        }
-        if self.target != WebhookKind::Studio {
-            configuration.insert("method".into(), json!(self.method));
-        }
-        if !self.filters.is_empty() {
-            configuration.insert("filters".into(), json!(self.filters));
-        }
-        if !self.triggers.is_empty() {
-            configuration.insert("triggers".into(), json!(self.triggers));
-        }
-        if let Some(flow_sid) = &self.flow_sid {
-            configuration.insert("flow_sid".into(), json!(flow_sid));
-        }
+        let mut configuration = self.settings.configuration();
         if let Some(replay_after) = self.replay_after {
             configuration.insert("replay_after".into(), json!(replay_after));
         }
@@ -304,7 +285,7 @@ impl ConversationWebhook {
             "sid": self.sid,
             "account_sid": render.account_sid,
             "conversation_sid": conversation.sid,
-            "target": self.target.as_str(),
+            "target": self.settings.kind.as_str(),
             "url": format!("{}/Webhooks/{}", conversation.url(scope, render), self.sid),
             "configuration": configuration,
             "date_created": self.created.rest(),
