@@ -173,16 +173,29 @@ impl World {
         ))
     }
 
+    /// A pending reservation (of `worker`, when given) is answered: it moves
+    /// to `status`. Returns its task and worker SIDs.
+    fn answer_reservation(
+        &mut self,
+        sid: &str,
+        worker: Option<&str>,
+        status: ReservationStatus,
+    ) -> Result<(String, String), WorldError> {
+        let reservation = self.reservation_of(sid, worker)?;
+        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
+        let sids = (reservation.task_sid.clone(), reservation.worker_sid.clone());
+        self.set_reservation_status(sid, status);
+        Ok(sids)
+    }
+
     /// Accept: the task is assigned and the agent joins its channel.
     pub(crate) fn accept_reservation(
         &mut self,
         sid: &str,
         worker: Option<&str>,
     ) -> Result<(), WorldError> {
-        let reservation = self.reservation_of(sid, worker)?;
-        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
-        let (task_sid, worker_sid) = (reservation.task_sid.clone(), reservation.worker_sid.clone());
-        self.set_reservation_status(sid, ReservationStatus::Accepted);
+        let (task_sid, worker_sid) =
+            self.answer_reservation(sid, worker, ReservationStatus::Accepted)?;
         self.set_task_status(&task_sid, TaskStatus::Assigned, None);
         let identity = self.agent(&worker_sid)?.identity.clone();
         let agent = Actor::agent(&identity);
@@ -232,10 +245,8 @@ impl World {
         sid: &str,
         worker: Option<&str>,
     ) -> Result<(), WorldError> {
-        let reservation = self.reservation_of(sid, worker)?;
-        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
-        let (task_sid, worker_sid) = (reservation.task_sid.clone(), reservation.worker_sid.clone());
-        self.set_reservation_status(sid, ReservationStatus::Rejected);
+        let (task_sid, worker_sid) =
+            self.answer_reservation(sid, worker, ReservationStatus::Rejected)?;
         if let Some(task) = self.taskrouter.tasks.get_mut(&task_sid) {
             task.declined_by.push(worker_sid.clone());
         }
