@@ -7,10 +7,10 @@ use super::page::{self, CHAT, WEBHOOKS};
 use super::params::Params;
 use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
-use crate::world::World;
 use crate::world::channels::{ChannelUpdate, NewChannel, WebhookUpdate};
-use crate::world::chat::{Channel, ChannelType, ServiceRoles};
+use crate::world::chat::{Channel, ChannelType, ChannelWebhook, ServiceRoles};
 use crate::world::hooks::CHAT_EVENTS;
+use crate::world::{Render, World};
 
 pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let service = world
@@ -48,13 +48,30 @@ pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         attributes: params.json("Attributes")?.unwrap_or_else(|| "{}".into()),
         kind,
         created_by: Some(params.text("CreatedBy").unwrap_or_else(|| "system".into())),
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let sid = world
         .create_channel(call.path_param("ServiceSid"), new)
         .map_err(|e| call.fail(e))?;
     channel_reply(world, call, &sid).map(Reply::Created)
+}
+
+/// One item of a stored channel (a message, a member, a webhook) in its
+/// REST JSON, or a 404 of the request path.
+pub(super) fn channel_item<'w, T: 'w>(
+    world: &'w World,
+    call: &Call,
+    channel_sid: &str,
+    find: impl FnOnce(&'w Channel) -> Option<&'w T>,
+    to_json: impl FnOnce(&T, &Channel, &Render<'_>) -> serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let channel = world
+        .chat
+        .channels
+        .get(channel_sid)
+        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    let item = find(channel).ok_or_else(|| ApiError::not_found(&call.path))?;
+    Ok(to_json(item, channel, &call.render(world)))
 }
 
 fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
@@ -99,8 +116,7 @@ pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         unique_name: params.text("UniqueName"),
         attributes: params.json("Attributes")?,
         created_by: params.text("CreatedBy"),
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let sid = world
         .update_channel(
@@ -161,16 +177,13 @@ fn webhook_reply(
     channel_sid: &str,
     sid: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let channel = world
-        .chat
-        .channels
-        .get(channel_sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    let webhook = channel
-        .webhooks
-        .get(sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    Ok(webhook.to_json(channel, &call.render(world)))
+    channel_item(
+        world,
+        call,
+        channel_sid,
+        |channel| channel.webhooks.get(sid),
+        ChannelWebhook::to_json,
+    )
 }
 
 pub(super) fn list_webhooks(world: &mut World, call: &Call) -> Result<Reply, ApiError> {

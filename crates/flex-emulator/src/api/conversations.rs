@@ -93,8 +93,7 @@ impl ConversationChange {
             },
             email_address: params.text("Bindings.Email.Address"),
             email_name: params.text("Bindings.Email.Name"),
-            created: params.timestamp("DateCreated")?,
-            updated: params.timestamp("DateUpdated")?,
+            dates: params.dates()?,
         })
     }
 }
@@ -219,8 +218,7 @@ pub(super) fn create_participant(world: &mut World, call: &Call) -> Result<Reply
         binding,
         attributes: params.json("Attributes")?,
         role_sid: params.sid("RoleSid", Prefix::Role)?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world
@@ -268,8 +266,7 @@ pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, Ap
         author: params.text("Author").filter(|author| !author.is_empty()),
         body: Some(params.required("Body")?),
         attributes: params.json("Attributes")?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world

@@ -11,7 +11,7 @@ use super::chat::{
 use super::hooks::{Fired, HookSettings};
 use super::table::Table;
 use super::{Actor, Source, World, WorldError};
-use crate::clock::{Instant, unix_micros};
+use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 
 /// A channel to make (`CreateChannel` parameters, parsed).
@@ -22,8 +22,8 @@ pub(crate) struct NewChannel {
     pub attributes: String,
     pub kind: ChannelType,
     pub created_by: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `UpdateChannel` parameters; `None` leaves a field as it is.
@@ -33,32 +33,27 @@ pub(crate) struct ChannelUpdate {
     pub unique_name: Option<String>,
     pub attributes: Option<String>,
     pub created_by: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// A member to add (`CreateMember` parameters, parsed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NewMember {
     pub identity: String,
     pub role_sid: Option<String>,
     pub attributes: Option<String>,
     pub last_consumed_message_index: Option<u64>,
     pub last_consumption: Option<Instant>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 impl NewMember {
     pub fn identity(identity: &str) -> Self {
         Self {
             identity: identity.to_owned(),
-            role_sid: None,
-            attributes: None,
-            last_consumed_message_index: None,
-            last_consumption: None,
-            created: None,
-            updated: None,
+            ..Self::default()
         }
     }
 }
@@ -69,8 +64,8 @@ pub(crate) struct NewMessage {
     pub from: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `UpdateChannelWebhook` parameters; `None` leaves a field as it is.
@@ -136,8 +131,7 @@ impl World {
             ));
         }
         let sid = self.sid(Prefix::Channel);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         self.chat.channels.insert(Channel {
             sid: sid.clone(),
             service_sid: service_sid.to_owned(),
@@ -147,7 +141,7 @@ impl World {
             kind: new.kind,
             created_by: new.created_by,
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             members: Table::default(),
             messages: Vec::new(),
             webhooks: Table::default(),
@@ -186,10 +180,10 @@ impl World {
             if let Some(value) = update.created_by {
                 channel.created_by = Some(value);
             }
-            if let Some(value) = update.created {
-                channel.created = value;
-            }
-            channel.updated = update.updated.unwrap_or_else(Instant::now);
+            let now = Instant::now();
+            update
+                .dates
+                .update(&mut channel.created, &mut channel.updated, now);
         }
         self.emit_channel("channel.updated", &sid);
         if let Some(channel) = self.chat.channels.get(&sid) {
@@ -233,8 +227,7 @@ impl World {
             ));
         }
         let sid = self.sid(Prefix::Member);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         let member = Member {
             sid: sid.clone(),
             identity: new.identity,
@@ -245,7 +238,7 @@ impl World {
             last_consumed_message_index: new.last_consumed_message_index,
             last_consumption: new.last_consumption,
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
         };
         let reason = match actor.source {
             Source::Sdk => "JOINED",
@@ -312,8 +305,7 @@ impl World {
             .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
         let index = channel.messages.last().map_or(0, |last| last.index + 1);
         let sid = self.sid(Prefix::Message);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         let message = Message {
             sid: sid.clone(),
             index,
@@ -321,7 +313,7 @@ impl World {
             body: new.body,
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             received_at_us: unix_micros(),
         };
         let fired = Fired::message(channel_sid, &message);

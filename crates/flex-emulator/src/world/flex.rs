@@ -25,7 +25,7 @@ use super::hooks::HookSettings;
 use super::routing::NewTask;
 use super::table::Keyed;
 use super::{Actor, Render, World, WorldError};
-use crate::clock::Instant;
+use crate::clock::{Instant, SentDates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IntegrationType {
@@ -230,8 +230,7 @@ impl World {
                 attributes: Value::Object(attributes).to_string(),
                 kind: ChannelType::Private,
                 created_by: Some("system".into()),
-                created: None,
-                updated: None,
+                dates: SentDates::default(),
             },
         )?;
         let creates_task_now = flow.integration_type == IntegrationType::Task

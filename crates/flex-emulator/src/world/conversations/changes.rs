@@ -17,7 +17,7 @@ use super::model::{
     MAX_CONVERSATION_WEBHOOKS, MessagingBinding, Participant, Scope,
 };
 use super::timers::{TimerDuration, Timers};
-use crate::clock::{Instant, unix_micros};
+use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::{Prefix, has_shape};
 use crate::world::hooks::HookSettings;
 use crate::world::table::Table;
@@ -64,8 +64,8 @@ pub(crate) struct ConversationChange {
     pub timers: TimerSettings,
     pub email_address: Option<String>,
     pub email_name: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `CreateConversationParticipant` parameters, parsed.
@@ -75,8 +75,8 @@ pub(crate) struct NewParticipant {
     pub binding: Option<MessagingBinding>,
     pub attributes: Option<String>,
     pub role_sid: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `CreateConversationMessage` parameters, parsed.
@@ -85,8 +85,8 @@ pub(crate) struct NewConversationMessage {
     pub author: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 impl World {
@@ -158,7 +158,7 @@ impl World {
         }
         let sid = self.sid(Prefix::Channel);
         let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let mut timers = Timers::default();
         new.timers.apply(&mut timers);
         timers.restart(state, now);
@@ -173,7 +173,7 @@ impl World {
             timers,
             email_binding: (new.email_address, new.email_name),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             participants: Table::default(),
             messages: Vec::new(),
             webhooks: Table::default(),
@@ -219,14 +219,12 @@ impl World {
             if change.email_name.is_some() {
                 conversation.email_binding.1 = change.email_name;
             }
-            if let Some(created) = change.created {
-                conversation.created = created;
-            }
             if !change.timers.is_empty() {
                 change.timers.apply(&mut conversation.timers);
                 conversation.timers.restart(conversation.state, now);
             }
-            conversation.updated = change.updated.unwrap_or(now);
+            let (created, updated) = (&mut conversation.created, &mut conversation.updated);
+            change.dates.update(created, updated, now);
         }
         self.emit_conversation("conversation.updated", &sid);
         if let Some(conversation) = self.conversations.get(&sid) {
@@ -288,7 +286,7 @@ impl World {
         let now = Instant::now();
         self.conversation_activity(conversation_sid, now, actor)?;
         let sid = self.sid(Prefix::Member);
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let participant = Participant {
             sid: sid.clone(),
             identity: new.identity,
@@ -298,7 +296,7 @@ impl World {
                 .role_sid
                 .unwrap_or_else(|| self.bootstrap.channel_user_role_sid.clone()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
         };
         let fired = participant_event("onParticipantAdded", conversation_sid, &participant);
         if let Some(conversation) = self.conversations.get_mut(conversation_sid) {
@@ -347,7 +345,7 @@ impl World {
             .get_mut(conversation_sid)
             .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
         let author = new.author.unwrap_or_else(|| "system".into());
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let message = ConversationMessage {
             sid: sid.clone(),
             index: conversation
@@ -361,7 +359,7 @@ impl World {
             body: new.body,
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             received_at_us: unix_micros(),
         };
         let fired = message_event(conversation, &message);
