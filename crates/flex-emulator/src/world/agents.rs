@@ -22,11 +22,7 @@ use super::{Actor, World, WorldError};
 impl World {
     /// The task, if its live reservation belongs to this agent.
     pub(crate) fn agent_task(&self, worker_sid: &str, task_sid: &str) -> Result<&Task, WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require("Task", task_sid)?;
         let mine = self
             .taskrouter
             .reservations

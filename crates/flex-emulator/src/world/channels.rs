@@ -215,11 +215,7 @@ impl World {
         new: NewMember,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         if channel.member_by_identity(&new.identity).is_some() {
             return Err(WorldError::conflict(
                 50404,
@@ -259,11 +255,7 @@ impl World {
         id: &str,
         actor: &Actor,
     ) -> Result<(), WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         let member = channel
             .member(id)
             .cloned()
@@ -298,11 +290,7 @@ impl World {
         new: NewMessage,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         let index = channel.messages.last().map_or(0, |last| last.index + 1);
         let sid = self.sid(Prefix::Message);
         let (created, updated) = new.dates.new_resource(Instant::now());
@@ -341,11 +329,7 @@ impl World {
         settings: HookSettings,
         retry_count: u8,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         if channel.webhooks.len() >= MAX_CHANNEL_WEBHOOKS {
             return Err(WorldError::refused(
                 50321,
@@ -377,11 +361,9 @@ impl World {
         let webhook = self
             .chat
             .channels
-            .get_mut(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?
+            .require_mut("Channel", channel_sid)?
             .webhooks
-            .get_mut(webhook_sid)
-            .ok_or_else(|| WorldError::not_found("Webhook", webhook_sid))?;
+            .require_mut("Webhook", webhook_sid)?;
         let settings = &mut webhook.settings;
         if let Some(url) = update.url {
             settings.url = Some(url);
@@ -412,8 +394,7 @@ impl World {
     ) -> Result<(), WorldError> {
         self.chat
             .channels
-            .get_mut(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?
+            .require_mut("Channel", channel_sid)?
             .webhooks
             .remove(webhook_sid)
             .map(drop)

@@ -386,10 +386,7 @@ impl World {
 
     /// Looks a chat service up by SID.
     pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
-        self.chat
-            .services
-            .get(service_sid)
-            .ok_or_else(|| WorldError::not_found("Service", service_sid))
+        self.chat.services.require("Service", service_sid)
     }
 
     /// A worker by SID or name (how the control API addresses agents).

@@ -318,11 +318,7 @@ impl World {
     }
 
     fn expect_task(&self, task_sid: &str, from: &[TaskStatus], to: &str) -> Result<(), WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require("Task", task_sid)?;
         if from.contains(&task.status) {
             return Ok(());
         }
@@ -342,11 +338,7 @@ impl World {
         attributes: Option<String>,
         priority: Option<i64>,
     ) -> Result<(), WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get_mut(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require_mut("Task", task_sid)?;
         if let Some(attributes) = attributes {
             task.attributes = attributes;
         }
@@ -375,11 +367,7 @@ impl World {
             .get(activity_sid)
             .map(|a| (a.sid.clone(), a.available))
             .ok_or_else(|| WorldError::not_found("Activity", activity_sid))?;
-        let worker = self
-            .taskrouter
-            .workers
-            .get_mut(worker_sid)
-            .ok_or_else(|| WorldError::not_found("Agent", worker_sid))?;
+        let worker = self.taskrouter.workers.require_mut("Agent", worker_sid)?;
         if worker.activity_sid != activity.0 {
             worker.activity_sid = activity.0;
             worker.available = activity.1;

@@ -258,10 +258,7 @@ impl World {
     }
 
     fn open_conversation(&self, sid: &str) -> Result<&Conversation, WorldError> {
-        let conversation = self
-            .conversations
-            .get(sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", sid))?;
+        let conversation = self.conversations.require("Conversation", sid)?;
         if conversation.state == ConversationState::Closed {
             return Err(closed_error(sid));
         }
@@ -342,8 +339,7 @@ impl World {
         let sid = self.sid(Prefix::Message);
         let conversation = self
             .conversations
-            .get_mut(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
+            .require_mut("Conversation", conversation_sid)?;
         let author = new.author.unwrap_or_else(|| "system".into());
         let (created, updated) = new.dates.new_resource(now);
         let message = ConversationMessage {
@@ -385,8 +381,7 @@ impl World {
     ) -> Result<String, WorldError> {
         let conversation = self
             .conversations
-            .get(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
+            .require("Conversation", conversation_sid)?;
         if conversation.webhooks.len() >= MAX_CONVERSATION_WEBHOOKS {
             return Err(WorldError::refused(
                 50361,
@@ -415,8 +410,7 @@ impl World {
         webhook_sid: &str,
     ) -> Result<(), WorldError> {
         self.conversations
-            .get_mut(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?
+            .require_mut("Conversation", conversation_sid)?
             .webhooks
             .remove(webhook_sid)
             .map(drop)
