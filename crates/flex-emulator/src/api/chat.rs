@@ -7,7 +7,7 @@ use super::page::{self, CHAT, WEBHOOKS};
 use super::params::Params;
 use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
-use crate::world::channels::{ChannelUpdate, NewChannel, WebhookUpdate};
+use crate::world::channels::{ChannelChange, WebhookUpdate};
 use crate::world::chat::{Channel, ChannelType, ChannelWebhook, ServiceRoles};
 use crate::world::hooks::CHAT_EVENTS;
 use crate::world::{Render, World};
@@ -42,16 +42,11 @@ pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         Some("private") => ChannelType::Private,
         _ => ChannelType::Public,
     };
-    let new = NewChannel {
-        friendly_name: params.text("FriendlyName"),
-        unique_name: params.text("UniqueName").filter(|name| !name.is_empty()),
-        attributes: params.json("Attributes")?.unwrap_or_else(|| "{}".into()),
-        kind,
-        created_by: Some(params.text("CreatedBy").unwrap_or_else(|| "system".into())),
-        dates: params.dates()?,
-    };
+    let mut new = channel_change(params)?;
+    new.unique_name.take_if(|name| name.is_empty());
+    new.created_by.get_or_insert_with(|| "system".into());
     let sid = world
-        .create_channel(call.path_param("ServiceSid"), new)
+        .create_channel(call.path_param("ServiceSid"), kind, new)
         .map_err(|e| call.fail(e))?;
     channel_reply(world, call, &sid).map(Reply::Created)
 }
@@ -72,6 +67,17 @@ pub(super) fn channel_item<'w, T: 'w>(
         .ok_or_else(|| ApiError::not_found(&call.path))?;
     let item = find(channel).ok_or_else(|| ApiError::not_found(&call.path))?;
     Ok(to_json(item, channel, &call.render(world)))
+}
+
+/// The fields `CreateChannel` and `UpdateChannel` share.
+fn channel_change(params: &Params) -> Result<ChannelChange, ApiError> {
+    Ok(ChannelChange {
+        friendly_name: params.text("FriendlyName"),
+        unique_name: params.text("UniqueName"),
+        attributes: params.json("Attributes")?,
+        created_by: params.text("CreatedBy"),
+        dates: params.dates()?,
+    })
 }
 
 fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
@@ -110,14 +116,7 @@ pub(super) fn fetch_channel(world: &mut World, call: &Call) -> Result<Reply, Api
 }
 
 pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
-    let params = &call.params;
-    let update = ChannelUpdate {
-        friendly_name: params.text("FriendlyName"),
-        unique_name: params.text("UniqueName"),
-        attributes: params.json("Attributes")?,
-        created_by: params.text("CreatedBy"),
-        dates: params.dates()?,
-    };
+    let update = channel_change(&call.params)?;
     let sid = world
         .update_channel(
             call.path_param("ServiceSid"),

@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::channels::{ChannelUpdate, NewMessage};
+use super::channels::{ChannelChange, NewMessage};
 use super::conversations::ConversationState;
 use super::conversations::changes::NewConversationMessage;
 use super::conversations::events::StateReason;
@@ -132,9 +132,9 @@ impl World {
         {
             let mut attributes = channel.attributes_object();
             attributes.insert("status".into(), json!("INACTIVE"));
-            let update = ChannelUpdate {
+            let update = ChannelChange {
                 attributes: Some(Value::Object(attributes).to_string()),
-                ..ChannelUpdate::default()
+                ..ChannelChange::default()
             };
             self.update_channel(&service_sid, &channel_sid, update, &agent)?;
             let is_member = self

@@ -14,21 +14,10 @@ use super::{Actor, Source, World, WorldError};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 
-/// A channel to make (`CreateChannel` parameters, parsed).
-#[derive(Debug, Clone)]
-pub(crate) struct NewChannel {
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    pub attributes: String,
-    pub kind: ChannelType,
-    pub created_by: Option<String>,
-    /// `DateCreated` / `DateUpdated`, when sent.
-    pub dates: SentDates,
-}
-
-/// `UpdateChannel` parameters; `None` leaves a field as it is.
+/// `CreateChannel` / `UpdateChannel` parameters, parsed. On an update `None`
+/// leaves a field as it is; on a create it is unset (attributes `{}`).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ChannelUpdate {
+pub(crate) struct ChannelChange {
     pub friendly_name: Option<String>,
     pub unique_name: Option<String>,
     pub attributes: Option<String>,
@@ -104,32 +93,40 @@ impl World {
             .ok_or_else(|| WorldError::not_found("Channel", id))
     }
 
-    fn unique_name_taken(&self, service_sid: &str, unique_name: &str, except: &str) -> bool {
-        self.chat
-            .channels
-            .find(|c| {
-                c.service_sid == service_sid
-                    && c.sid != except
-                    && c.unique_name.as_deref() == Some(unique_name)
-            })
-            .is_some()
+    /// 409 50307 when another channel (`except` aside) of the service has
+    /// this unique name.
+    fn check_channel_unique_name(
+        &self,
+        service_sid: &str,
+        unique_name: Option<&str>,
+        except: &str,
+    ) -> Result<(), WorldError> {
+        let Some(unique_name) = unique_name else {
+            return Ok(());
+        };
+        let taken = self.chat.channels.find(|c| {
+            c.service_sid == service_sid
+                && c.sid != except
+                && c.unique_name.as_deref() == Some(unique_name)
+        });
+        match taken {
+            Some(_) => Err(WorldError::conflict(
+                50307,
+                format!("Channel with provided unique name already exists: {unique_name}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Makes a channel. It has no webhooks yet, so nothing fires.
     pub fn create_channel(
         &mut self,
         service_sid: &str,
-        new: NewChannel,
+        kind: ChannelType,
+        new: ChannelChange,
     ) -> Result<String, WorldError> {
         self.service(service_sid)?;
-        if let Some(unique_name) = &new.unique_name
-            && self.unique_name_taken(service_sid, unique_name, "")
-        {
-            return Err(WorldError::conflict(
-                50307,
-                format!("Channel with provided unique name already exists: {unique_name}"),
-            ));
-        }
+        self.check_channel_unique_name(service_sid, new.unique_name.as_deref(), "")?;
         let sid = self.sid(Prefix::Channel);
         let (created, updated) = new.dates.new_resource(Instant::now());
         self.chat.channels.insert(Channel {
@@ -137,8 +134,8 @@ impl World {
             service_sid: service_sid.to_owned(),
             friendly_name: new.friendly_name,
             unique_name: new.unique_name,
-            attributes: new.attributes,
-            kind: new.kind,
+            attributes: new.attributes.unwrap_or_else(|| "{}".into()),
+            kind,
             created_by: new.created_by,
             created,
             updated,
@@ -155,18 +152,11 @@ impl World {
         &mut self,
         service_sid: &str,
         id: &str,
-        update: ChannelUpdate,
+        update: ChannelChange,
         actor: &Actor,
     ) -> Result<String, WorldError> {
         let sid = self.find_channel(service_sid, id)?.sid.clone();
-        if let Some(unique_name) = &update.unique_name
-            && self.unique_name_taken(service_sid, unique_name, &sid)
-        {
-            return Err(WorldError::conflict(
-                50307,
-                format!("Channel with provided unique name already exists: {unique_name}"),
-            ));
-        }
+        self.check_channel_unique_name(service_sid, update.unique_name.as_deref(), &sid)?;
         if let Some(channel) = self.chat.channels.get_mut(&sid) {
             if let Some(value) = update.friendly_name {
                 channel.friendly_name = Some(value);

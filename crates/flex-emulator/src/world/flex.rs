@@ -19,7 +19,7 @@
 
 use serde_json::{Value, json};
 
-use super::channels::{NewChannel, NewMember};
+use super::channels::{ChannelChange, NewMember};
 use super::chat::{ChannelType, FlexBinding, WebhookKind};
 use super::hooks::HookSettings;
 use super::routing::NewTask;
@@ -224,11 +224,11 @@ impl World {
         }
         let channel_sid = self.create_channel(
             &flow.chat_service_sid,
-            NewChannel {
+            ChannelType::Private,
+            ChannelChange {
                 friendly_name: Some(new.chat_friendly_name.clone()),
                 unique_name: new.unique_name.clone(),
-                attributes: Value::Object(attributes).to_string(),
-                kind: ChannelType::Private,
+                attributes: Some(Value::Object(attributes).to_string()),
                 created_by: Some("system".into()),
                 dates: SentDates::default(),
             },
