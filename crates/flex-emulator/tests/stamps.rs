@@ -81,10 +81,7 @@ async fn rest_messages_are_stamped(
 async fn chat_messages_carry_the_microsecond_they_were_stored_in_state_and_events_only() {
     let emu = TestEmulator::start().await;
     let mut events = EventStream::open(&emu).await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
     rest_messages_are_stamped(&emu, &mut events, &messages, |state| {
         state["chat"]["channels"][0]["messages"]
@@ -116,10 +113,7 @@ async fn each_webhook_attempt_records_when_it_was_sent_and_when_it_was_answered(
     let receiver = Receiver::start().await;
     let mut events = EventStream::open(&emu).await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 1)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 1)
         .await;
     receiver.answer_next(&[500]);
     emu.customer_says(&channel, "c", "twice").await;
@@ -170,18 +164,13 @@ async fn an_agent_message_is_stamped_in_the_answer_and_the_view_before_its_webho
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let (_, task) = emu.open_chat(&receiver.url, "customer-ada").await;
-    let reservation = emu.reservation_of(&task).await;
-    let accept = format!(
-        "/agents/alice/reservations/{}/accept",
-        reservation["sid"].as_str().unwrap()
-    );
-    emu.control(Method::POST, &accept, None).await;
+    emu.accept(&task).await;
 
     let before = now_us();
     let sent = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
+        .as_agent(
+            "alice",
+            &format!("tasks/{task}/messages"),
             Some(json!({"body": "Hi Ada"})),
         )
         .await;

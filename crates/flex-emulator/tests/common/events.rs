@@ -68,6 +68,21 @@ impl EventStream {
         }
     }
 
+    /// Reads events until each of `kinds` has come at least once; returns
+    /// every event read.
+    pub async fn until_every(&mut self, kinds: &[&str]) -> Vec<SseEvent> {
+        let mut seen: Vec<SseEvent> = Vec::new();
+        while let Some(missing) = kinds.iter().find(|k| seen.iter().all(|e| e.kind != **k)) {
+            let read = tokio::time::timeout(PATIENCE, self.read_event()).await;
+            let event = read.unwrap_or_else(|_| {
+                let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
+                panic!("no {missing} event within {PATIENCE:?}; read {kinds:?}")
+            });
+            seen.push(event);
+        }
+        seen
+    }
+
     async fn read_event(&mut self) -> SseEvent {
         loop {
             if let Some(end) = self.pending.find("\n\n") {
