@@ -12,7 +12,8 @@
 //! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
 //! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
 //! - `channels.rs`   what REST and agents do to chat channels
-//! - `hooks.rs`      channel events → webhook jobs, Studio and task triggers
+//! - `hooks.rs`      webhook settings and the fan-out both backends share; channel
+//!   events → webhook jobs, Studio and task triggers
 //! - `conversations/` Conversations v1: conversations, participants, messages,
 //!   scoped webhooks, states and timers, their events
 //! - `interactions.rs` Flex Interactions: a conversation routed to an agent
