@@ -61,13 +61,7 @@ async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_sign
     assert_eq!(identities, ["alice", "customer-ada"]);
 
     // Alice writes: an SDK message, signed with the auth token.
-    let sent = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "Hi Ada <b>!</b>"})),
-        )
-        .await;
+    let sent = emu.agent_writes("alice", &task, "Hi Ada <b>!</b>").await;
     assert_eq!(sent.status, 201, "{}", sent.json);
     assert_eq!(sent.json["message"]["from"], "alice");
     let reply = receiver
@@ -304,13 +298,7 @@ async fn agents_cannot_act_on_work_that_is_not_theirs_or_not_ready() {
         .as_agent("bob", &format!("reservations/{sid}/accept"), None)
         .await;
     bobs.twilio_error(404, 20404);
-    let early = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "x"})),
-        )
-        .await;
+    let early = emu.agent_writes("alice", &task, "x").await;
     early.twilio_error(409, 20409);
     emu.as_agent("alice", &format!("reservations/{sid}/accept"), None)
         .await;
@@ -318,13 +306,7 @@ async fn agents_cannot_act_on_work_that_is_not_theirs_or_not_ready() {
         .as_agent("alice", &format!("reservations/{sid}/accept"), None)
         .await;
     twice.twilio_error(409, 20409);
-    let empty = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "  "})),
-        )
-        .await;
+    let empty = emu.agent_writes("alice", &task, "  ").await;
     empty.twilio_error(400, 20001);
     let nobody = emu.control(Method::GET, "/agents/zed", None).await;
     nobody.twilio_error(404, 20404);

@@ -79,11 +79,7 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
 
     // Alice writes: a conversation message by her, onMessageAdded with Source=SDK.
     let sent = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "Hi Ada, how can I help?"})),
-        )
+        .agent_writes("alice", &task, "Hi Ada, how can I help?")
         .await;
     assert_eq!(sent.status, 201, "{}", sent.json);
     assert_eq!(sent.json["message"]["author"], "alice");
@@ -131,13 +127,7 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
     emu.task_reaches(&task, "completed").await;
     let state = emu.state().await;
     assert_eq!(state["agents"][0]["load"], 0);
-    let again = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "late"})),
-        )
-        .await;
+    let again = emu.agent_writes("alice", &task, "late").await;
     again.twilio_error(409, 20409);
 
     let all = receiver.requests();

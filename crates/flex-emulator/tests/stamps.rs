@@ -12,7 +12,7 @@ use common::events::EventStream;
 use common::{Receiver, TestEmulator, eventually, now_us};
 use flex_emulator::EmulatorConfig;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The `received_at_us` of a stored message, checked to fall within the
 /// call that stored it.
@@ -28,14 +28,14 @@ fn stamp_within(message: &Value, before: u64, after: u64) -> u64 {
 }
 
 /// Posts three messages over REST to `messages` and checks that each one
-/// `stored` in `/_emulator/state` carries the microsecond of its own POST,
+/// stored in `/_emulator/state` (at the JSON pointer `stored`) carries the microsecond of its own POST,
 /// that the stamps increase, that its `message.added` event carries the
 /// same, and that no REST answer shows it.
 async fn rest_messages_are_stamped(
     emu: &TestEmulator,
     events: &mut EventStream,
     messages: &str,
-    stored: impl Fn(&Value) -> Vec<Value>,
+    stored: &str,
 ) {
     let mut calls = Vec::new();
     for n in 0..3 {
@@ -62,7 +62,11 @@ async fn rest_messages_are_stamped(
     let fetched = emu.get(&format!("{messages}/{}", calls[0].0)).await.json;
     assert_eq!(fetched.get("received_at_us"), None, "{fetched}");
 
-    let state = stored(&emu.state().await);
+    let state = emu.state().await;
+    let state = state
+        .pointer(stored)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("no messages at {stored}"));
     assert_eq!(state.len(), calls.len());
     let mut previous = 0;
     for (message, (sid, before, after)) in state.iter().zip(&calls) {
@@ -83,13 +87,8 @@ async fn chat_messages_carry_the_microsecond_they_were_stored_in_state_and_event
     let mut events = EventStream::open(&emu).await;
     let channel = emu.chat_channel(&[]).await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
-    rest_messages_are_stamped(&emu, &mut events, &messages, |state| {
-        state["chat"]["channels"][0]["messages"]
-            .as_array()
-            .unwrap()
-            .clone()
-    })
-    .await;
+    let stored = "/chat/channels/0/messages";
+    rest_messages_are_stamped(&emu, &mut events, &messages, stored).await;
 }
 
 #[tokio::test]
@@ -98,13 +97,8 @@ async fn conversation_messages_carry_the_microsecond_they_were_stored_in_state_a
     let mut events = EventStream::open(&emu).await;
     let conversation = emu.conversation(&[]).await;
     let messages = format!("{}/Messages", emu.conversation_path(&conversation));
-    rest_messages_are_stamped(&emu, &mut events, &messages, |state| {
-        state["conversations"][0]["messages"]
-            .as_array()
-            .unwrap()
-            .clone()
-    })
-    .await;
+    let stored = "/conversations/0/messages";
+    rest_messages_are_stamped(&emu, &mut events, &messages, stored).await;
 }
 
 #[tokio::test]
@@ -167,13 +161,7 @@ async fn an_agent_message_is_stamped_in_the_answer_and_the_view_before_its_webho
     emu.accept(&task).await;
 
     let before = now_us();
-    let sent = emu
-        .as_agent(
-            "alice",
-            &format!("tasks/{task}/messages"),
-            Some(json!({"body": "Hi Ada"})),
-        )
-        .await;
+    let sent = emu.agent_writes("alice", &task, "Hi Ada").await;
     let after = now_us();
     assert_eq!(sent.status, 201, "{}", sent.json);
     let stamp = stamp_within(&sent.json["message"], before, after);

@@ -60,11 +60,7 @@ pub(super) fn channel_item<'w, T: 'w>(
     find: impl FnOnce(&'w Channel) -> Option<&'w T>,
     to_json: impl FnOnce(&T, &Channel, &Render<'_>) -> serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
-    let channel = world
-        .chat
-        .channels
-        .get(channel_sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    let channel = stored_channel(world, call, channel_sid)?;
     let item = find(channel).ok_or_else(|| ApiError::not_found(&call.path))?;
     Ok(to_json(item, channel, &call.render(world)))
 }
@@ -80,12 +76,21 @@ fn channel_change(params: &Params) -> Result<ChannelChange, ApiError> {
     })
 }
 
-fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
-    let channel = world
+/// A channel the call just made or changed, or a 404 of the request path.
+pub(super) fn stored_channel<'w>(
+    world: &'w World,
+    call: &Call,
+    sid: &str,
+) -> Result<&'w Channel, ApiError> {
+    world
         .chat
         .channels
         .get(sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
+        .ok_or_else(|| ApiError::not_found(&call.path))
+}
+
+fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
+    let channel = stored_channel(world, call, sid)?;
     Ok(channel.to_json(&call.render(world)))
 }
 

@@ -64,6 +64,13 @@ impl TestEmulator {
         self.control(reqwest::Method::POST, &path, body).await
     }
 
+    /// The agent writes in the task's chat (an SDK message); returns the answer.
+    pub async fn agent_writes(&self, agent: &str, task: &str, body: &str) -> Answer {
+        let action = format!("tasks/{task}/messages");
+        let body = serde_json::json!({ "body": body });
+        self.as_agent(agent, &action, Some(body)).await
+    }
+
     /// The task's pending reservation, accepted by the agent it went to.
     pub async fn accept(&self, task: &str) -> Answer {
         let reservation = self.reservation_of(task).await;
