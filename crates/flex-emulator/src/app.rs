@@ -13,9 +13,6 @@ use crate::config::{Bootstrap, Credentials, EmulatorConfig};
 use crate::webhooks::Dispatcher;
 use crate::world::{Bus, Event, World};
 
-/// How many SSE events a slow subscriber may fall behind before it misses some.
-const EVENT_BUFFER: usize = 1024;
-
 pub(crate) struct App {
     world: Arc<Mutex<World>>,
     pub config: EmulatorConfig,
@@ -34,7 +31,7 @@ pub(crate) struct App {
 
 impl App {
     pub fn new(config: EmulatorConfig) -> Self {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (events, _) = broadcast::channel(config.event_buffer());
         let (webhooks, jobs) = mpsc::unbounded_channel();
         let (alarms, alarm_requests) = mpsc::unbounded_channel();
         let bus = Bus {

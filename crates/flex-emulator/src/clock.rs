@@ -2,6 +2,10 @@
 //! seconds (`2016-08-01T22:10:40Z`), webhook parameters carry milliseconds
 //! (`2022-01-18T10:33:50.399Z`). The emulator keeps millisecond precision
 //! internally and formats at the edge.
+//!
+//! Beside them, [`unix_micros`] stamps what the benchmark measures (a message
+//! committed, a webhook sent or answered) in microseconds, shown only in the
+//! control API and the SSE events, never in Twilio's JSON.
 
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -64,6 +68,39 @@ impl Instant {
     }
 }
 
+/// `DateCreated` / `DateUpdated` as a client may send them (Chat and
+/// Conversations let an import set both); `None` = not sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentDates {
+    pub created: Option<Instant>,
+    pub updated: Option<Instant>,
+}
+
+impl SentDates {
+    /// A new resource's `(created, updated)` at `now`: as sent, else created
+    /// now and updated when created.
+    pub fn new_resource(self, now: Instant) -> (Instant, Instant) {
+        let created = self.created.unwrap_or(now);
+        (created, self.updated.unwrap_or(created))
+    }
+
+    /// An update at `now`: `created` moves only when sent; `updated` is as
+    /// sent, else now.
+    pub fn update(self, created: &mut Instant, updated: &mut Instant, now: Instant) {
+        if let Some(sent) = self.created {
+            *created = sent;
+        }
+        *updated = self.updated.unwrap_or(now);
+    }
+}
+
+/// Microseconds since the Unix epoch, now, on the wall clock (the clock a
+/// client on the same machine compares with; a clock step can move it back).
+pub fn unix_micros() -> u64 {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    u64::try_from(nanos / 1_000).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +128,45 @@ mod tests {
         assert!(
             start.after(std::time::Duration::MAX) > later,
             "out of range saturates"
+        );
+    }
+
+    #[test]
+    fn sent_dates_win_and_an_unsent_update_date_follows_the_creation_or_now() {
+        let now = Instant::parse("2024-05-01T12:00:00Z").unwrap();
+        let sent = Instant::parse("2020-01-01T00:00:00Z").unwrap();
+        let nothing = SentDates::default();
+        assert_eq!(nothing.new_resource(now), (now, now));
+        let created_only = SentDates {
+            created: Some(sent),
+            updated: None,
+        };
+        assert_eq!(created_only.new_resource(now), (sent, sent));
+
+        let (mut created, mut updated) = (sent, sent);
+        nothing.update(&mut created, &mut updated, now);
+        assert_eq!(
+            (created, updated),
+            (sent, now),
+            "creation kept, updated now"
+        );
+        let both = SentDates {
+            created: Some(now),
+            updated: Some(sent),
+        };
+        both.update(&mut created, &mut updated, now);
+        assert_eq!((created, updated), (now, sent));
+    }
+
+    #[test]
+    fn microsecond_stamps_count_from_the_unix_epoch() {
+        let before = Instant::now().unix();
+        let micros = unix_micros();
+        let after = Instant::now().unix();
+        let seconds = i64::try_from(micros / 1_000_000).unwrap();
+        assert!(
+            (before..=after).contains(&seconds),
+            "{micros} µs is not now"
         );
     }
 

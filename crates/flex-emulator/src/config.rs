@@ -29,7 +29,16 @@ pub enum ConfigError {
     EmptyAuthToken,
     #[error("public URL {0:?} must be an absolute http(s) URL without query or fragment")]
     PublicUrl(String),
+    #[error("the event buffer must hold from 1 to {MAX_EVENT_BUFFER} events, not {0}")]
+    EventBuffer(usize),
 }
+
+/// How many SSE events a subscriber may fall behind by default before it
+/// misses some (a busy benchmark emits thousands a second).
+pub const DEFAULT_EVENT_BUFFER: usize = 16_384;
+
+/// The largest event buffer: every slot is allocated up front.
+pub const MAX_EVENT_BUFFER: usize = 1 << 20;
 
 /// How to build an emulator. Start from [`EmulatorConfig::from_seed`].
 #[derive(Clone)]
@@ -41,6 +50,8 @@ pub struct EmulatorConfig {
     chat_capacity: u32,
     wrapup: Duration,
     public_url: Option<String>,
+    /// Capacity of the broadcast channel behind `/_emulator/events`.
+    event_buffer: usize,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -56,13 +67,15 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("chat_capacity", &self.chat_capacity)
             .field("wrapup", &self.wrapup)
             .field("public_url", &self.public_url)
+            .field("event_buffer", &self.event_buffer)
             .finish()
     }
 }
 
 impl EmulatorConfig {
     /// Two agents, chat capacity 1, no wrap-up delay, credentials and SIDs
-    /// derived from `seed`, URLs built from each request's `Host` header.
+    /// derived from `seed`, URLs built from each request's `Host` header,
+    /// an event buffer of [`DEFAULT_EVENT_BUFFER`].
     pub fn from_seed(seed: u64) -> Self {
         Self {
             seed,
@@ -72,6 +85,7 @@ impl EmulatorConfig {
             chat_capacity: 1,
             wrapup: Duration::ZERO,
             public_url: None,
+            event_buffer: DEFAULT_EVENT_BUFFER,
         }
     }
 
@@ -125,6 +139,17 @@ impl EmulatorConfig {
         Ok(self)
     }
 
+    /// How many SSE events a subscriber of `/_emulator/events` may fall
+    /// behind before it misses some (and gets a `lagged` event); the channel
+    /// rounds it up to a power of two.
+    pub fn with_event_buffer(mut self, events: usize) -> Result<Self, ConfigError> {
+        if !(1..=MAX_EVENT_BUFFER).contains(&events) {
+            return Err(ConfigError::EventBuffer(events));
+        }
+        self.event_buffer = events;
+        Ok(self)
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -143,6 +168,10 @@ impl EmulatorConfig {
 
     pub fn public_url(&self) -> Option<&str> {
         self.public_url.as_deref()
+    }
+
+    pub fn event_buffer(&self) -> usize {
+        self.event_buffer
     }
 
     /// Draws the credentials and the bootstrap SIDs, returning the generator
@@ -298,6 +327,17 @@ mod tests {
         assert!(config.clone().with_account_sid("AC123").is_err());
         assert!(config.clone().with_auth_token("").is_err());
         assert!(config.clone().with_public_url("localhost:3000").is_err());
+        assert!(config.clone().with_event_buffer(0).is_err());
+        assert!(
+            config
+                .clone()
+                .with_event_buffer(MAX_EVENT_BUFFER + 1)
+                .is_err()
+        );
+        assert_eq!(
+            config.clone().with_event_buffer(64).unwrap().event_buffer(),
+            64
+        );
         let ok = config.with_public_url("http://localhost:3000/").unwrap();
         assert_eq!(ok.public_url(), Some("http://localhost:3000"));
     }

@@ -57,7 +57,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
 use crate::app::App;
-pub use crate::config::{Bootstrap, BootstrapAgent, ConfigError, Credentials, EmulatorConfig};
+pub use crate::config::{
+    Bootstrap, BootstrapAgent, ConfigError, Credentials, DEFAULT_EVENT_BUFFER, EmulatorConfig,
+    MAX_EVENT_BUFFER,
+};
 
 /// A running (or ready to run) emulator. Cheap to clone: clones share the
 /// same account.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use flex_emulator::{Emulator, EmulatorConfig};
+use flex_emulator::{DEFAULT_EVENT_BUFFER, Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +42,10 @@ struct Cli {
     /// Seconds an ended task stays wrapping before it is completed.
     #[arg(long, default_value_t = 0)]
     wrapup_seconds: u64,
+    /// SSE events a subscriber of /_emulator/events may fall behind before it
+    /// misses some (then it gets a `lagged` event).
+    #[arg(long, default_value_t = DEFAULT_EVENT_BUFFER)]
+    event_buffer: usize,
 }
 
 impl Cli {
@@ -49,7 +53,9 @@ impl Cli {
         let mut config = EmulatorConfig::from_seed(self.seed)
             .with_agents(self.agents)
             .with_chat_capacity(self.chat_capacity)
-            .with_wrapup(Duration::from_secs(self.wrapup_seconds));
+            .with_wrapup(Duration::from_secs(self.wrapup_seconds))
+            .with_event_buffer(self.event_buffer)
+            .context("--event-buffer")?;
         if let Some(sid) = &self.account_sid {
             config = config.with_account_sid(sid).context("--account-sid")?;
         }

@@ -5,21 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Receiver, TestEmulator, eventually, signed_with};
+use common::events::EventStream;
+use common::{Receiver, TestEmulator, signed_with};
 use flex_emulator::EmulatorConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn task_status(emu: &TestEmulator, task: &str) -> String {
-    let path = format!(
-        "/v1/Workspaces/{}/Tasks/{task}",
-        emu.bootstrap().workspace_sid
-    );
-    emu.get(&path).await.json["assignment_status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_signed() {
@@ -40,9 +30,9 @@ async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_sign
     assert_eq!(reservation["worker_name"], "alice");
     let reservation_sid = reservation["sid"].as_str().unwrap();
     let accepted = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/reservations/{reservation_sid}/accept"),
+        .as_agent(
+            "alice",
+            &format!("reservations/{reservation_sid}/accept"),
             None,
         )
         .await;
@@ -71,13 +61,7 @@ async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_sign
     assert_eq!(identities, ["alice", "customer-ada"]);
 
     // Alice writes: an SDK message, signed with the auth token.
-    let sent = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
-            Some(json!({"body": "Hi Ada <b>!</b>"})),
-        )
-        .await;
+    let sent = emu.agent_writes("alice", &task, "Hi Ada <b>!</b>").await;
     assert_eq!(sent.status, 201, "{}", sent.json);
     assert_eq!(sent.json["message"]["from"], "alice");
     let reply = receiver
@@ -116,11 +100,7 @@ async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_sign
 
     // Alice ends the chat: INACTIVE, she leaves, the task wraps and completes.
     let ended = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/end"),
-            None,
-        )
+        .as_agent("alice", &format!("tasks/{task}/end"), None)
         .await;
     assert_eq!(ended.status, 200, "{}", ended.json);
     assert_eq!(ended.json["task"]["assignment_status"], "wrapping");
@@ -135,7 +115,7 @@ async fn an_agent_accepts_chats_and_ends_and_every_step_reaches_the_webhook_sign
         .await;
     assert_eq!(left.param("Identity"), Some("alice"));
     assert_eq!(left.param("Reason"), Some("LEFT"));
-    eventually(|| async { (task_status(&emu, &task).await == "completed").then_some(()) }).await;
+    emu.task_reaches(&task, "completed").await;
     let state = emu.state().await;
     assert_eq!(state["reservations"][0]["reservation_status"], "completed");
     assert_eq!(state["agents"][0]["load"], 0);
@@ -157,10 +137,7 @@ async fn without_the_header_rest_messages_fire_no_webhook() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 0)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 0)
         .await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
     emu.post(&messages, &[("Body", "quiet")]).await;
@@ -180,10 +157,7 @@ async fn webhooks_of_one_channel_arrive_in_the_order_of_their_events() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 0)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 0)
         .await;
     for n in 0..20 {
         emu.customer_says(&channel, "c", &format!("m{n}")).await;
@@ -206,16 +180,13 @@ async fn a_rejected_reservation_goes_to_the_next_agent_then_waits() {
     let (_, task) = emu.open_chat(&receiver.url, "c").await;
     let first = emu.reservation_of(&task).await;
     assert_eq!(first["worker_name"], "alice");
-    let rejected = emu
-        .control(
-            Method::POST,
-            &format!(
-                "/agents/alice/reservations/{}/reject",
-                first["sid"].as_str().unwrap()
-            ),
-            None,
+    let reject = |reservation: &Value| {
+        format!(
+            "reservations/{}/reject",
+            reservation["sid"].as_str().unwrap()
         )
-        .await;
+    };
+    let rejected = emu.as_agent("alice", &reject(&first), None).await;
     assert_eq!(rejected.status, 200);
     assert_eq!(
         rejected.json["reservation"]["reservation_status"],
@@ -224,17 +195,9 @@ async fn a_rejected_reservation_goes_to_the_next_agent_then_waits() {
 
     let second = emu.reservation_of(&task).await;
     assert_eq!(second["worker_name"], "bob");
-    emu.control(
-        Method::POST,
-        &format!(
-            "/agents/bob/reservations/{}/reject",
-            second["sid"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
+    emu.as_agent("bob", &reject(&second), None).await;
     assert_eq!(
-        task_status(&emu, &task).await,
+        emu.task_status(&task).await,
         "pending",
         "nobody left who has not rejected it"
     );
@@ -246,28 +209,17 @@ async fn a_second_chat_waits_until_the_only_agent_has_capacity_again() {
     let receiver = Receiver::start().await;
     let (_, first) = emu.open_chat(&receiver.url, "one").await;
     let (_, second) = emu.open_chat(&receiver.url, "two").await;
-    assert_eq!(task_status(&emu, &first).await, "reserved");
+    assert_eq!(emu.task_status(&first).await, "reserved");
     assert_eq!(
-        task_status(&emu, &second).await,
+        emu.task_status(&second).await,
         "pending",
         "alice's capacity is 1"
     );
 
-    let reservation = emu.reservation_of(&first).await;
-    let sid = reservation["sid"].as_str().unwrap();
-    emu.control(
-        Method::POST,
-        &format!("/agents/alice/reservations/{sid}/accept"),
-        None,
-    )
-    .await;
-    emu.control(
-        Method::POST,
-        &format!("/agents/alice/tasks/{first}/end"),
-        None,
-    )
-    .await;
-    eventually(|| async { (task_status(&emu, &second).await == "reserved").then_some(()) }).await;
+    emu.accept(&first).await;
+    emu.as_agent("alice", &format!("tasks/{first}/end"), None)
+        .await;
+    emu.task_reaches(&second, "reserved").await;
 }
 
 #[tokio::test]
@@ -275,23 +227,15 @@ async fn an_unavailable_agent_is_offered_nothing_until_available_again() {
     let emu = TestEmulator::with(EmulatorConfig::from_seed(4).with_agents(1)).await;
     let receiver = Receiver::start().await;
     let away = emu
-        .control(
-            Method::POST,
-            "/agents/alice/activity",
-            Some(json!({"available": false})),
-        )
+        .as_agent("alice", "activity", Some(json!({"available": false})))
         .await;
     assert_eq!(away.json["available"], false);
     assert_eq!(away.json["activity"], "Offline");
     let (_, task) = emu.open_chat(&receiver.url, "c").await;
-    assert_eq!(task_status(&emu, &task).await, "pending");
-    emu.control(
-        Method::POST,
-        "/agents/alice/activity",
-        Some(json!({"available": true})),
-    )
-    .await;
-    assert_eq!(task_status(&emu, &task).await, "reserved");
+    assert_eq!(emu.task_status(&task).await, "pending");
+    emu.as_agent("alice", "activity", Some(json!({"available": true})))
+        .await;
+    assert_eq!(emu.task_status(&task).await, "reserved");
 }
 
 #[tokio::test]
@@ -331,12 +275,7 @@ async fn reservations_can_be_accepted_over_the_taskrouter_rest_api_too() {
             &[("AssignmentStatus", "completed")],
         )
         .await;
-    assert!(
-        no_reason.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Reason")
-    );
+    no_reason.refused_naming("Reason");
     let completed = emu
         .post(
             &format!("/v1/Workspaces/{workspace}/Tasks/{task}"),
@@ -356,42 +295,18 @@ async fn agents_cannot_act_on_work_that_is_not_theirs_or_not_ready() {
     let sid = reservation["sid"].as_str().unwrap();
 
     let bobs = emu
-        .control(
-            Method::POST,
-            &format!("/agents/bob/reservations/{sid}/accept"),
-            None,
-        )
+        .as_agent("bob", &format!("reservations/{sid}/accept"), None)
         .await;
     bobs.twilio_error(404, 20404);
-    let early = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
-            Some(json!({"body": "x"})),
-        )
-        .await;
+    let early = emu.agent_writes("alice", &task, "x").await;
     early.twilio_error(409, 20409);
-    emu.control(
-        Method::POST,
-        &format!("/agents/alice/reservations/{sid}/accept"),
-        None,
-    )
-    .await;
+    emu.as_agent("alice", &format!("reservations/{sid}/accept"), None)
+        .await;
     let twice = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/reservations/{sid}/accept"),
-            None,
-        )
+        .as_agent("alice", &format!("reservations/{sid}/accept"), None)
         .await;
     twice.twilio_error(409, 20409);
-    let empty = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
-            Some(json!({"body": "  "})),
-        )
-        .await;
+    let empty = emu.agent_writes("alice", &task, "  ").await;
     empty.twilio_error(400, 20001);
     let nobody = emu.control(Method::GET, "/agents/zed", None).await;
     nobody.twilio_error(404, 20404);
@@ -449,70 +364,31 @@ async fn a_wrapup_time_keeps_the_task_wrapping_until_it_passes() {
     let emu = TestEmulator::with(config).await;
     let receiver = Receiver::start().await;
     let (_, task) = emu.open_chat(&receiver.url, "c").await;
-    let reservation = emu.reservation_of(&task).await;
-    emu.control(
-        Method::POST,
-        &format!(
-            "/agents/alice/reservations/{}/accept",
-            reservation["sid"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
-    emu.control(
-        Method::POST,
-        &format!("/agents/alice/tasks/{task}/end"),
-        None,
-    )
-    .await;
-    assert_eq!(task_status(&emu, &task).await, "wrapping");
-    eventually(|| async { (task_status(&emu, &task).await == "completed").then_some(()) }).await;
+    emu.accept(&task).await;
+    emu.as_agent("alice", &format!("tasks/{task}/end"), None)
+        .await;
+    assert_eq!(emu.task_status(&task).await, "wrapping");
+    emu.task_reaches(&task, "completed").await;
 }
 
 #[tokio::test]
 async fn the_event_stream_reports_each_change_as_it_happens() {
     let emu = TestEmulator::start().await;
-    let mut stream = emu
-        .http
-        .get(format!("{}/_emulator/events", emu.url))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        stream.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let mut seen = String::new();
-    while !seen.contains("event: ready") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let mut events = EventStream::open(&emu).await;
     let flow = emu.studio_flow().await;
     let channel = emu.flex_channel(&flow, "c", "C").await.sid();
     emu.customer_says(&channel, "c", "hi").await;
-    let wanted = [
-        "event: channel.created",
-        "event: member.added",
-        "event: message.added",
-        "event: task.created",
-        "event: reservation.created",
-    ];
-    let read = tokio::time::timeout(common::PATIENCE, async {
-        while !wanted.iter().all(|w| seen.contains(w)) {
-            match stream.chunk().await.unwrap() {
-                Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-                None => break,
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "missing events in:\n{seen}");
+    let seen = events
+        .until_every(&[
+            "channel.created",
+            "member.added",
+            "message.added",
+            "task.created",
+            "reservation.created",
+        ])
+        .await;
     assert!(
-        wanted.iter().all(|w| seen.contains(w)),
-        "missing events in:\n{seen}"
+        seen.iter().any(|e| e.data["channel_sid"] == channel),
+        "{seen:?}"
     );
-    assert!(seen.contains(&format!("\"channel_sid\":\"{channel}\"")));
 }

@@ -73,8 +73,8 @@ async fn a_sixth_channel_webhook_is_refused() {
             .await;
     }
     let sixth = emu
-        .post(
-            &format!("{}/Webhooks", emu.channel_path(&channel)),
+        .add_channel_webhook(
+            &channel,
             &[
                 ("Type", "webhook"),
                 ("Configuration.Url", "http://127.0.0.1:9/hook"),
@@ -91,10 +91,7 @@ async fn a_sixth_channel_webhook_is_refused() {
 #[tokio::test]
 async fn channel_webhooks_keep_repeated_filters_and_can_be_updated_and_deleted() {
     let emu = TestEmulator::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let sid = emu
         .channel_webhook(
             &channel,
@@ -129,12 +126,7 @@ async fn channel_webhooks_keep_repeated_filters_and_can_be_updated_and_deleted()
     let unknown = emu
         .post(&path, &[("Configuration.Filters", "onNothing")])
         .await;
-    assert!(
-        unknown.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Configuration.Filters")
-    );
+    unknown.refused_naming("Configuration.Filters");
     assert_eq!(emu.delete(&path).await.status, 204);
     emu.get(&path).await.twilio_error(404, 20404);
 }

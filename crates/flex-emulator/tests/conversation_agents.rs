@@ -6,24 +6,10 @@
 
 mod common;
 
-use common::{Receiver, TestEmulator, eventually, signed_with};
+use common::events::EventStream;
+use common::{Receiver, TestEmulator, attributes, signed_with};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn task_status(emu: &TestEmulator, task: &str) -> String {
-    let path = format!(
-        "/v1/Workspaces/{}/Tasks/{task}",
-        emu.bootstrap().workspace_sid
-    );
-    emu.get(&path).await.json["assignment_status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn attributes(task: &Value) -> Value {
-    serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap()
-}
 
 #[tokio::test]
 async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_is_signed() {
@@ -48,17 +34,7 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
     assert_eq!(item["messages"][0]["body"], "Hello?");
 
     // Accept: alice joins the conversation (an SDK action) and the interaction channel.
-    let accepted = emu
-        .control(
-            Method::POST,
-            &format!(
-                "/agents/alice/reservations/{}/accept",
-                reservation["sid"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{}", accepted.json);
+    let accepted = emu.accept(&task).await;
     assert_eq!(accepted.json["task"]["assignment_status"], "assigned");
     let joined = receiver
         .wait_for(|r| {
@@ -103,11 +79,7 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
 
     // Alice writes: a conversation message by her, onMessageAdded with Source=SDK.
     let sent = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
-            Some(json!({"body": "Hi Ada, how can I help?"})),
-        )
+        .agent_writes("alice", &task, "Hi Ada, how can I help?")
         .await;
     assert_eq!(sent.status, 201, "{}", sent.json);
     assert_eq!(sent.json["message"]["author"], "alice");
@@ -124,21 +96,13 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
     assert_eq!(reply.param("ConversationSid"), Some(conversation.as_str()));
     assert!(signed_with(&reply, &token));
     let typing = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/typing"),
-            None,
-        )
+        .as_agent("alice", &format!("tasks/{task}/typing"), None)
         .await;
     assert_eq!(typing.status, 204);
 
     // Alice ends the chat: the channel and the conversation close, the task wraps up.
     let ended = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/end"),
-            None,
-        )
+        .as_agent("alice", &format!("tasks/{task}/end"), None)
         .await;
     assert_eq!(ended.status, 200, "{}", ended.json);
     assert_eq!(ended.json["task"]["assignment_status"], "wrapping");
@@ -160,16 +124,10 @@ async fn an_agent_accepts_answers_and_ends_a_routed_conversation_and_every_step_
         emu.get(&emu.conversation_path(&conversation)).await.json["state"],
         "closed"
     );
-    eventually(|| async { (task_status(&emu, &task).await == "completed").then_some(()) }).await;
+    emu.task_reaches(&task, "completed").await;
     let state = emu.state().await;
     assert_eq!(state["agents"][0]["load"], 0);
-    let again = emu
-        .control(
-            Method::POST,
-            &format!("/agents/alice/tasks/{task}/messages"),
-            Some(json!({"body": "late"})),
-        )
-        .await;
+    let again = emu.agent_writes("alice", &task, "late").await;
     again.twilio_error(409, 20409);
 
     let all = receiver.requests();
@@ -213,18 +171,7 @@ async fn the_state_dump_shows_conversations_and_interactions_and_a_reset_clears_
 #[tokio::test]
 async fn the_event_stream_reports_conversation_and_interaction_changes() {
     let emu = TestEmulator::start().await;
-    let mut stream = emu
-        .http
-        .get(format!("{}/_emulator/events", emu.url))
-        .send()
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    while !seen.contains("event: ready") {
-        seen.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let mut events = EventStream::open(&emu).await;
     let (conversation, ..) = emu
         .routed_conversation("http://127.0.0.1:9/hook", "customer-ada")
         .await;
@@ -233,27 +180,26 @@ async fn the_event_stream_reports_conversation_and_interaction_changes() {
         &[("State", "closed")],
     )
     .await;
-    let wanted = [
-        "event: conversation.created",
-        "event: participant.added",
-        "event: message.added",
-        "event: interaction.created",
-        "event: task.created",
-        "event: reservation.created",
-        "event: conversation.updated",
-        "event: interaction.updated",
-        "event: task.updated",
-    ];
-    let read = tokio::time::timeout(common::PATIENCE, async {
-        while !wanted.iter().all(|w| seen.contains(w)) {
-            match stream.chunk().await.unwrap() {
-                Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-                None => break,
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "missing events in:\n{seen}");
-    assert!(seen.contains(&format!("\"channel_sid\":\"{conversation}\"")));
-    assert!(seen.contains(&format!("\"conversation_sid\":\"{conversation}\"")));
+    let seen = events
+        .until_every(&[
+            "conversation.created",
+            "participant.added",
+            "message.added",
+            "interaction.created",
+            "task.created",
+            "reservation.created",
+            "conversation.updated",
+            "interaction.updated",
+            "task.updated",
+        ])
+        .await;
+    assert!(
+        seen.iter().any(|e| e.data["channel_sid"] == conversation),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.data["conversation_sid"] == conversation),
+        "{seen:?}"
+    );
 }

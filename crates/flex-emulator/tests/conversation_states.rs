@@ -19,13 +19,12 @@ fn parse_time(value: &Value) -> time::OffsetDateTime {
 async fn the_api_moves_a_conversation_and_a_message_reactivates_it_until_it_is_closed_for_good() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
-    let conversation = emu.conversation(&[]).await;
-    emu.conversation_webhook(
-        &conversation,
-        &receiver.url,
-        &["onConversationStateUpdated", "onConversationRemoved"],
-    )
-    .await;
+    let conversation = emu
+        .hooked_conversation(
+            &receiver.url,
+            &["onConversationStateUpdated", "onConversationRemoved"],
+        )
+        .await;
     let path = emu.conversation_path(&conversation);
 
     let inactive = emu.post_hooked(&path, &[("State", "inactive")]).await;
@@ -96,10 +95,7 @@ async fn a_closed_start_and_malformed_timers_are_refused_naming_the_parameter() 
         ("Timers.Closed", "PT"),
     ] {
         let refused = emu.post("/v1/Conversations", &[(param, value)]).await;
-        let message = refused.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap();
-        assert!(message.contains(param), "{param}={value}: {message}");
+        refused.refused_naming(param);
     }
     let conversation = emu.conversation(&[]).await;
     let refused = emu
@@ -108,25 +104,16 @@ async fn a_closed_start_and_malformed_timers_are_refused_naming_the_parameter() 
             &[("Timers.Inactive", "soon")],
         )
         .await;
-    assert!(
-        refused.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Timers.Inactive")
-    );
+    refused.refused_naming("Timers.Inactive");
 }
 
 #[tokio::test]
 async fn timers_make_a_conversation_inactive_then_closed_with_reason_timer() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
-    let conversation = emu.conversation(&[]).await;
-    emu.conversation_webhook(
-        &conversation,
-        &receiver.url,
-        &["onConversationStateUpdated"],
-    )
-    .await;
+    let conversation = emu
+        .hooked_conversation(&receiver.url, &["onConversationStateUpdated"])
+        .await;
     let path = emu.conversation_path(&conversation);
     let set = emu
         .post(

@@ -21,10 +21,7 @@ async fn fault(emu: &TestEmulator, kind: &str, spec: Value) -> u64 {
 #[tokio::test]
 async fn an_error_fault_fails_the_next_n_matching_calls_then_lets_them_through() {
     let emu = TestEmulator::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
     fault(&emu, "http", json!({"method": "POST", "path": "/v2/Services/*/Channels/*/Messages", "kind": "error", "status": 503, "count": 2})).await;
     let listed = emu.control(Method::GET, "/faults", None).await;
@@ -73,10 +70,7 @@ async fn a_rate_limit_fault_answers_429_with_retry_after() {
 #[tokio::test]
 async fn a_fault_that_lands_keeps_the_effect_but_answers_the_error() {
     let emu = TestEmulator::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
     fault(&emu, "http", json!({"path": "/v2/Services/*/Channels/*/Messages", "method": "POST", "kind": "error", "lands": true})).await;
     emu.post(&messages, &[("Body", "timed out but landed")])
@@ -118,11 +112,7 @@ async fn bad_fault_specs_are_refused_naming_the_field() {
         (json!({"path": "/v1", "kind": "explode"}), "kind"),
     ] {
         let answer = emu.control(Method::POST, "/faults/http", Some(spec)).await;
-        let message = answer.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(message.contains(named), "{message} should name {named}");
+        answer.refused_naming(named);
     }
     let webhook = emu
         .control(
@@ -139,10 +129,7 @@ async fn a_dropped_webhook_is_logged_and_never_sent() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 0)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 0)
         .await;
     fault(
         &emu,
@@ -174,6 +161,8 @@ async fn a_dropped_webhook_is_logged_and_never_sent() {
         })
         .collect();
     assert_eq!(outcomes, [("lost", "dropped"), ("found", "delivered")]);
+    assert_eq!(log[0]["sent_at_us"], Value::Null, "nothing was sent");
+    assert_eq!(log[0]["answered_at_us"], Value::Null);
 }
 
 #[tokio::test]
@@ -181,10 +170,7 @@ async fn a_duplicated_webhook_arrives_copies_times_with_one_idempotency_token() 
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 0)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 0)
         .await;
     fault(&emu, "webhooks", json!({"kind": "duplicate", "copies": 3})).await;
     emu.customer_says(&channel, "c", "echo").await;
@@ -211,10 +197,7 @@ async fn a_failing_webhook_is_retried_retry_count_times_carrying_the_attempt_num
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
     let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &receiver.url, &["onMessageSent"], 2)
+        .hooked_channel(&receiver.url, &["onMessageSent"], 2)
         .await;
     receiver.answer_next(&[500, 502]);
     emu.customer_says(&channel, "c", "persist").await;
@@ -251,12 +234,7 @@ async fn an_unreachable_webhook_is_logged_as_failed_after_its_retries() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/gone", closed.local_addr().unwrap());
     drop(closed);
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
-    emu.channel_webhook(&channel, &url, &["onMessageSent"], 1)
-        .await;
+    let channel = emu.hooked_channel(&url, &["onMessageSent"], 1).await;
     emu.customer_says(&channel, "c", "anyone?").await;
     let log = eventually(|| async {
         let log = emu.control(Method::GET, "/webhooks", None).await.json;
@@ -269,19 +247,23 @@ async fn an_unreachable_webhook_is_logged_as_failed_after_its_retries() {
             .iter()
             .all(|d| d["outcome"] == "failed" && d["error"].is_string())
     );
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["sent_at_us"].is_u64() && d["answered_at_us"].is_null()),
+        "each attempt was sent and never answered: {log}"
+    );
 }
 
 #[tokio::test]
 async fn get_webhooks_carry_the_params_in_the_signed_query() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let answer = emu
-        .post(
-            &format!("{}/Webhooks", emu.channel_path(&channel)),
+        .add_channel_webhook(
+            &channel,
             &[
                 ("Type", "webhook"),
                 ("Configuration.Url", &receiver.url),

@@ -3,12 +3,8 @@
 
 mod common;
 
-use common::TestEmulator;
+use common::{TestEmulator, attributes};
 use serde_json::Value;
-
-fn attributes(json: &Value) -> Value {
-    serde_json::from_str(json["attributes"].as_str().unwrap()).unwrap()
-}
 
 #[tokio::test]
 async fn a_flex_channel_makes_the_user_the_private_channel_and_the_member() {
@@ -228,23 +224,12 @@ async fn after_the_chat_ends_the_same_target_gets_a_new_channel_and_a_new_task()
         .as_str()
         .unwrap()
         .to_owned();
-    let reservation = emu.reservation_of(&task).await;
-    let accept = format!(
-        "/agents/alice/reservations/{}/accept",
-        reservation["sid"].as_str().unwrap()
-    );
     assert_eq!(
-        emu.control(reqwest::Method::POST, &accept, None)
-            .await
-            .status,
-        200
+        emu.accept(&task).await.json["reservation"]["worker_name"],
+        "alice"
     );
     let end = emu
-        .control(
-            reqwest::Method::POST,
-            &format!("/agents/alice/tasks/{task}/end"),
-            None,
-        )
+        .as_agent("alice", &format!("tasks/{task}/end"), None)
         .await;
     assert_eq!(end.status, 200, "{}", end.json);
 
@@ -276,23 +261,13 @@ async fn channel_create_refuses_unknown_or_disabled_flows() {
     let unknown = emu
         .flex_channel(&format!("FO{}", "0".repeat(32)), "c", "C")
         .await;
-    assert!(
-        unknown.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("FlexFlowSid")
-    );
+    unknown.refused_naming("FlexFlowSid");
 
     let flow = emu.studio_flow().await;
     emu.post(&format!("/v1/FlexFlows/{flow}"), &[("Enabled", "false")])
         .await;
     let disabled = emu.flex_channel(&flow, "c", "C").await;
-    assert!(
-        disabled.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("disabled")
-    );
+    disabled.refused_naming("disabled");
 }
 
 #[tokio::test]
@@ -330,18 +305,9 @@ async fn a_long_lived_channel_starts_a_new_task_on_the_next_message_after_the_en
         .as_str()
         .unwrap()
         .to_owned();
-    let reservation = emu.reservation_of(&first).await;
-    let accept = format!(
-        "/agents/alice/reservations/{}/accept",
-        reservation["sid"].as_str().unwrap()
-    );
-    emu.control(reqwest::Method::POST, &accept, None).await;
-    emu.control(
-        reqwest::Method::POST,
-        &format!("/agents/alice/tasks/{first}/end"),
-        None,
-    )
-    .await;
+    emu.accept(&first).await;
+    emu.as_agent("alice", &format!("tasks/{first}/end"), None)
+        .await;
 
     emu.customer_says(&channel, "cust", "one more thing").await;
     let tasks = emu.tasks_for(&channel).await;

@@ -6,36 +6,8 @@
 
 mod common;
 
-use common::{Receiver, TestEmulator, eventually};
-use reqwest::Method;
+use common::{Receiver, TestEmulator, attributes};
 use serde_json::{Value, json};
-
-fn attributes(task: &Value) -> Value {
-    serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap()
-}
-
-async fn task_status(emu: &TestEmulator, task: &str) -> String {
-    let path = format!(
-        "/v1/Workspaces/{}/Tasks/{task}",
-        emu.bootstrap().workspace_sid
-    );
-    emu.get(&path).await.json["assignment_status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Accepts the task's reservation as its agent.
-async fn accept(emu: &TestEmulator, task: &str) {
-    let reservation = emu.reservation_of(task).await;
-    let path = format!(
-        "/agents/{}/reservations/{}/accept",
-        reservation["worker_name"].as_str().unwrap(),
-        reservation["sid"].as_str().unwrap()
-    );
-    let accepted = emu.control(Method::POST, &path, None).await;
-    assert_eq!(accepted.status, 200, "{}", accepted.json);
-}
 
 #[tokio::test]
 async fn an_interaction_makes_one_channel_a_customer_participant_and_the_task_answering_200() {
@@ -205,10 +177,7 @@ async fn one_live_interaction_per_conversation_and_bad_channels_or_routing_are_r
     ] {
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let refused = emu.post("/v1/Interactions", &form).await;
-        let message = refused.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap();
-        assert!(message.contains(param), "{param}: {message}");
+        refused.refused_naming(param);
     }
     let good_channel = channel(
         json!({"type": "chat", "initiated_by": "customer", "properties": {"media_channel_sid": fresh}}),
@@ -256,7 +225,7 @@ async fn closing_the_interaction_channel_over_rest_closes_the_conversation_and_w
     let receiver = Receiver::start().await;
     let (conversation, interaction, channel, task) =
         emu.routed_conversation(&receiver.url, "customer-ada").await;
-    accept(&emu, &task).await;
+    emu.accept(&task).await;
     let path = format!("/v1/Interactions/{interaction}/Channels/{channel}");
     let closed = emu.post(&path, &[("Status", "closed")]).await;
     assert_eq!(closed.status, 200, "{}", closed.json);
@@ -272,17 +241,12 @@ async fn closing_the_interaction_channel_over_rest_closes_the_conversation_and_w
         emu.get(&emu.conversation_path(&conversation)).await.json["state"],
         "closed"
     );
-    eventually(|| async { (task_status(&emu, &task).await == "completed").then_some(()) }).await;
+    emu.task_reaches(&task, "completed").await;
     let state = emu.state().await;
     assert_eq!(state["reservations"][0]["reservation_status"], "completed");
 
     let again = emu.post(&path, &[("Status", "closed")]).await;
-    assert!(
-        again.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("closed")
-    );
+    again.refused_naming("closed");
     emu.post(&path, &[("Status", "open")])
         .await
         .twilio_error(400, 20001);
@@ -295,15 +259,10 @@ async fn parking_a_channel_needs_routing_closed_completes_the_task_and_makes_the
     let receiver = Receiver::start().await;
     let (conversation, interaction, channel, task) =
         emu.routed_conversation(&receiver.url, "customer-ada").await;
-    accept(&emu, &task).await;
+    emu.accept(&task).await;
     let path = format!("/v1/Interactions/{interaction}/Channels/{channel}");
     let refused = emu.post(&path, &[("Status", "inactive")]).await;
-    assert!(
-        refused.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Routing")
-    );
+    refused.refused_naming("Routing");
     emu.post(
         &path,
         &[("Status", "inactive"), ("Routing", r#"{"status":"open"}"#)],
@@ -323,7 +282,7 @@ async fn parking_a_channel_needs_routing_closed_completes_the_task_and_makes_the
     assert_eq!(parked.status, 200, "{}", parked.json);
     assert_eq!(parked.json["status"], "inactive");
     assert_eq!(
-        task_status(&emu, &task).await,
+        emu.task_status(&task).await,
         "completed",
         "Routing closed completes at once"
     );
@@ -355,7 +314,7 @@ async fn a_conversation_closed_by_the_api_closes_its_channel_and_cancels_a_task_
         ))
         .await;
     assert_eq!(fetched.json["status"], "closed");
-    assert_eq!(task_status(&emu, &task).await, "canceled");
+    assert_eq!(emu.task_status(&task).await, "canceled");
     let state = emu.state().await;
     assert_eq!(state["reservations"][0]["reservation_status"], "canceled");
     assert_eq!(state["agents"][0]["load"], 0);
@@ -367,7 +326,7 @@ async fn channel_participants_are_added_listed_and_an_agent_in_wrapup_wraps_the_
     let (_, interaction, channel, task) = emu
         .routed_conversation("http://127.0.0.1:9/hook", "customer-ada")
         .await;
-    accept(&emu, &task).await;
+    emu.accept(&task).await;
     let participants = format!("/v1/Interactions/{interaction}/Channels/{channel}/Participants");
     let added = emu
         .post(
@@ -392,10 +351,7 @@ async fn channel_participants_are_added_listed_and_an_agent_in_wrapup_wraps_the_
         ),
     ] {
         let refused = emu.post(&participants, &form).await;
-        let message = refused.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap();
-        assert!(message.contains(param), "{param}: {message}");
+        refused.refused_naming(param);
     }
     let listed = emu.get(&participants).await;
     let kinds: Vec<&Value> = listed.json["participants"]
@@ -418,7 +374,7 @@ async fn channel_participants_are_added_listed_and_an_agent_in_wrapup_wraps_the_
         .await;
     assert_eq!(wrapup.status, 200, "{}", wrapup.json);
     assert_eq!(wrapup.json["routing_properties"]["task_sid"], task);
-    eventually(|| async { (task_status(&emu, &task).await == "completed").then_some(()) }).await;
+    emu.task_reaches(&task, "completed").await;
     emu.post(&format!("{participants}/{agent}"), &[("Status", "gone")])
         .await
         .twilio_error(400, 20001);
@@ -487,13 +443,9 @@ async fn a_studio_webhook_to_the_webchat_flow_makes_one_task_on_the_first_fired_
     );
 
     let task = tasks[0]["sid"].as_str().unwrap();
-    accept(&emu, task).await;
-    emu.control(
-        Method::POST,
-        &format!("/agents/alice/tasks/{task}/end"),
-        None,
-    )
-    .await;
+    emu.accept(task).await;
+    emu.as_agent("alice", &format!("tasks/{task}/end"), None)
+        .await;
     let state = emu.state().await;
     assert_eq!(state["studio_executions"][0]["status"], "ended");
 }

@@ -108,12 +108,7 @@ async fn missing_required_parameters_are_named_in_a_400() {
             ],
         )
         .await;
-    assert!(
-        channel.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Identity")
-    );
+    channel.refused_naming("Identity");
 
     let studio_without_flow = emu
         .post(
@@ -126,34 +121,15 @@ async fn missing_required_parameters_are_named_in_a_400() {
             ],
         )
         .await;
-    assert!(
-        studio_without_flow.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Integration.FlowSid")
-    );
+    studio_without_flow.refused_naming("Integration.FlowSid");
 
-    let chat = emu
-        .post(&format!("/v2/Services/{service}/Channels"), &[])
-        .await;
+    let chat = emu.chat_channel(&[]).await;
     let members = emu
-        .post(&format!("{}/Members", emu.channel_path(&chat.sid())), &[])
+        .post(&format!("{}/Members", emu.channel_path(&chat)), &[])
         .await;
-    assert!(
-        members.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Identity")
-    );
-    let webhook = emu
-        .post(&format!("{}/Webhooks", emu.channel_path(&chat.sid())), &[])
-        .await;
-    assert!(
-        webhook.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Type")
-    );
+    members.refused_naming("Identity");
+    let webhook = emu.add_channel_webhook(&chat, &[]).await;
+    webhook.refused_naming("Type");
 }
 
 #[tokio::test]
@@ -184,21 +160,12 @@ async fn bad_parameter_values_are_named_in_a_400() {
         let mut form = base.to_vec();
         form.extend_from_slice(extra);
         let answer = emu.post("/v1/FlexFlows", &form).await;
-        let message = answer.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(message.contains(named), "{message} should name {named}");
+        answer.refused_naming(named);
     }
 
     let channels = format!("/v2/Services/{service}/Channels");
     let attributes = emu.post(&channels, &[("Attributes", "{not json")]).await;
-    assert!(
-        attributes.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Attributes")
-    );
+    attributes.refused_naming("Attributes");
 
     let header = emu
         .http
@@ -318,10 +285,7 @@ async fn flex_flows_can_be_created_fetched_updated_filtered_and_deleted() {
 #[tokio::test]
 async fn pages_follow_next_page_url_verbatim_to_the_end() {
     let emu = TestEmulator::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let messages = format!("{}/Messages", emu.channel_path(&channel));
     for n in 0..7 {
         let body = format!("message {n}");

@@ -6,13 +6,8 @@ mod common;
 use common::{Receiver, TestEmulator, signed_with};
 
 async fn channel_with_hook(emu: &TestEmulator, receiver: &Receiver, filters: &[&str]) -> String {
-    let channel = emu
-        .post(
-            &format!("/v2/Services/{}/Channels", emu.service()),
-            &[("FriendlyName", "Room"), ("UniqueName", "room-1")],
-        )
-        .await
-        .sid();
+    let room = [("FriendlyName", "Room"), ("UniqueName", "room-1")];
+    let channel = emu.chat_channel(&room).await;
     emu.channel_webhook(&channel, &receiver.url, filters, 0)
         .await;
     channel
@@ -39,18 +34,8 @@ async fn rest_member_changes_fire_added_and_removed_with_the_api_reasons() {
         Some(emu.bootstrap().channel_user_role_sid.as_str())
     );
 
-    let removed = emu
-        .http
-        .delete(format!("{}{members}/ada", emu.url))
-        .basic_auth(
-            &emu.emulator.credentials().account_sid,
-            Some(&emu.emulator.credentials().auth_token),
-        )
-        .header("X-Twilio-Webhook-Enabled", "true")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
+    let removed = emu.delete_hooked(&format!("{members}/ada")).await;
+    assert_eq!(removed.status, 204);
     let gone = receiver
         .wait_for(|r| r.param("EventType") == Some("onMemberRemoved"))
         .await;
@@ -81,18 +66,8 @@ async fn updating_and_destroying_a_channel_fire_with_the_channel_params() {
     assert_eq!(updated.param("ChannelType"), Some("public"));
     assert_eq!(updated.param("CreatedBy"), Some("system"));
 
-    let destroyed = emu
-        .http
-        .delete(format!("{}{}", emu.url, emu.channel_path(&channel)))
-        .basic_auth(
-            &emu.emulator.credentials().account_sid,
-            Some(&emu.emulator.credentials().auth_token),
-        )
-        .header("X-Twilio-Webhook-Enabled", "true")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(destroyed.status(), 204);
+    let destroyed = emu.delete_hooked(&emu.channel_path(&channel)).await;
+    assert_eq!(destroyed.status, 204);
     let last = receiver
         .wait_for(|r| r.param("EventType") == Some("onChannelDestroyed"))
         .await;
@@ -105,13 +80,10 @@ async fn updating_and_destroying_a_channel_fire_with_the_channel_params() {
 async fn a_trigger_webhook_gets_only_messages_holding_one_of_its_words() {
     let emu = TestEmulator::start().await;
     let receiver = Receiver::start().await;
-    let channel = emu
-        .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-        .await
-        .sid();
+    let channel = emu.chat_channel(&[]).await;
     let created = emu
-        .post(
-            &format!("{}/Webhooks", emu.channel_path(&channel)),
+        .add_channel_webhook(
+            &channel,
             &[
                 ("Type", "trigger"),
                 ("Configuration.Url", &receiver.url),
@@ -126,17 +98,12 @@ async fn a_trigger_webhook_gets_only_messages_holding_one_of_its_words() {
         serde_json::json!(["help", "agent"])
     );
     let no_words = emu
-        .post(
-            &format!("{}/Webhooks", emu.channel_path(&channel)),
+        .add_channel_webhook(
+            &channel,
             &[("Type", "trigger"), ("Configuration.Url", &receiver.url)],
         )
         .await;
-    assert!(
-        no_words.twilio_error(400, 20001)["message"]
-            .as_str()
-            .unwrap()
-            .contains("Configuration.Triggers")
-    );
+    no_words.refused_naming("Configuration.Triggers");
 
     emu.customer_says(&channel, "c", "hello there").await;
     emu.customer_says(&channel, "c", "I need HELP").await;

@@ -7,10 +7,10 @@ use super::page::{self, CHAT, WEBHOOKS};
 use super::params::Params;
 use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
-use crate::world::World;
-use crate::world::channels::{ChannelUpdate, NewChannel, WebhookConfig, WebhookUpdate};
-use crate::world::chat::{Channel, ChannelType, ServiceRoles, WebhookKind};
+use crate::world::channels::{ChannelChange, WebhookUpdate};
+use crate::world::chat::{Channel, ChannelType, ChannelWebhook, ServiceRoles};
 use crate::world::hooks::CHAT_EVENTS;
+use crate::world::{Render, World};
 
 pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let service = world
@@ -42,27 +42,55 @@ pub(super) fn create_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
         Some("private") => ChannelType::Private,
         _ => ChannelType::Public,
     };
-    let new = NewChannel {
-        friendly_name: params.text("FriendlyName"),
-        unique_name: params.text("UniqueName").filter(|name| !name.is_empty()),
-        attributes: params.json("Attributes")?.unwrap_or_else(|| "{}".into()),
-        kind,
-        created_by: Some(params.text("CreatedBy").unwrap_or_else(|| "system".into())),
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
-    };
+    let mut new = channel_change(params)?;
+    new.unique_name.take_if(|name| name.is_empty());
+    new.created_by.get_or_insert_with(|| "system".into());
     let sid = world
-        .create_channel(call.path_param("ServiceSid"), new)
+        .create_channel(call.path_param("ServiceSid"), kind, new)
         .map_err(|e| call.fail(e))?;
     channel_reply(world, call, &sid).map(Reply::Created)
 }
 
-fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
-    let channel = world
+/// One item of a stored channel (a message, a member, a webhook) in its
+/// REST JSON, or a 404 of the request path.
+pub(super) fn channel_item<'w, T: 'w>(
+    world: &'w World,
+    call: &Call,
+    channel_sid: &str,
+    find: impl FnOnce(&'w Channel) -> Option<&'w T>,
+    to_json: impl FnOnce(&T, &Channel, &Render<'_>) -> serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let channel = stored_channel(world, call, channel_sid)?;
+    let item = find(channel).ok_or_else(|| ApiError::not_found(&call.path))?;
+    Ok(to_json(item, channel, &call.render(world)))
+}
+
+/// The fields `CreateChannel` and `UpdateChannel` share.
+fn channel_change(params: &Params) -> Result<ChannelChange, ApiError> {
+    Ok(ChannelChange {
+        friendly_name: params.text("FriendlyName"),
+        unique_name: params.text("UniqueName"),
+        attributes: params.json("Attributes")?,
+        created_by: params.text("CreatedBy"),
+        dates: params.dates()?,
+    })
+}
+
+/// A channel the call just made or changed, or a 404 of the request path.
+pub(super) fn stored_channel<'w>(
+    world: &'w World,
+    call: &Call,
+    sid: &str,
+) -> Result<&'w Channel, ApiError> {
+    world
         .chat
         .channels
         .get(sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
+        .ok_or_else(|| ApiError::not_found(&call.path))
+}
+
+fn channel_reply(world: &World, call: &Call, sid: &str) -> Result<serde_json::Value, ApiError> {
+    let channel = stored_channel(world, call, sid)?;
     Ok(channel.to_json(&call.render(world)))
 }
 
@@ -93,15 +121,7 @@ pub(super) fn fetch_channel(world: &mut World, call: &Call) -> Result<Reply, Api
 }
 
 pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
-    let params = &call.params;
-    let update = ChannelUpdate {
-        friendly_name: params.text("FriendlyName"),
-        unique_name: params.text("UniqueName"),
-        attributes: params.json("Attributes")?,
-        created_by: params.text("CreatedBy"),
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
-    };
+    let update = channel_change(&call.params)?;
     let sid = world
         .update_channel(
             call.path_param("ServiceSid"),
@@ -146,28 +166,11 @@ fn retry_count(params: &Params) -> Result<Option<u8>, ApiError> {
 }
 
 pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
-    let kind_name = call.params.required("Type")?;
-    let kind = WebhookKind::parse(&kind_name).ok_or_else(|| {
-        ApiError::invalid_param(
-            "Type",
-            format!("must be one of {}", WebhookKind::NAMES.join(", ")),
-        )
-    })?;
-    let config = ConfigParams::parse(&call.params, DIALECT)?;
-    config.require_for(kind)?;
+    let settings = ConfigParams::new_webhook(&call.params, "Type", DIALECT)?;
     let retries = retry_count(&call.params)?;
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
-    let webhook = WebhookConfig {
-        kind,
-        url: config.url,
-        method: config.method.unwrap_or_else(|| "POST".into()),
-        filters: config.filters.unwrap_or_default(),
-        triggers: config.triggers.unwrap_or_default(),
-        flow_sid: config.flow_sid,
-        retry_count: retries.unwrap_or(0),
-    };
     let sid = world
-        .add_webhook(&channel_sid, webhook)
+        .add_webhook(&channel_sid, settings, retries.unwrap_or(0))
         .map_err(|e| call.fail(e))?;
     webhook_reply(world, call, &channel_sid, &sid).map(Reply::Created)
 }
@@ -178,16 +181,13 @@ fn webhook_reply(
     channel_sid: &str,
     sid: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let channel = world
-        .chat
-        .channels
-        .get(channel_sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    let webhook = channel
-        .webhooks
-        .get(sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    Ok(webhook.to_json(channel, &call.render(world)))
+    channel_item(
+        world,
+        call,
+        channel_sid,
+        |channel| channel.webhooks.get(sid),
+        ChannelWebhook::to_json,
+    )
 }
 
 pub(super) fn list_webhooks(world: &mut World, call: &Call) -> Result<Reply, ApiError> {

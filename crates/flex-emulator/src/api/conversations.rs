@@ -22,10 +22,8 @@ use super::{Call, Reply};
 use crate::clock::Instant;
 use crate::sid::Prefix;
 use crate::world::World;
-use crate::world::chat::WebhookKind;
 use crate::world::conversations::changes::{
-    ConversationChange, ConversationWebhookConfig, NewConversationMessage, NewParticipant,
-    TimerSettings,
+    ConversationChange, NewConversationMessage, NewParticipant, TimerSettings,
 };
 use crate::world::conversations::events::CONVERSATION_EVENTS;
 use crate::world::conversations::model::MessagingBinding;
@@ -95,8 +93,7 @@ impl ConversationChange {
             },
             email_address: params.text("Bindings.Email.Address"),
             email_name: params.text("Bindings.Email.Name"),
-            created: params.timestamp("DateCreated")?,
-            updated: params.timestamp("DateUpdated")?,
+            dates: params.dates()?,
         })
     }
 }
@@ -221,8 +218,7 @@ pub(super) fn create_participant(world: &mut World, call: &Call) -> Result<Reply
         binding,
         attributes: params.json("Attributes")?,
         role_sid: params.sid("RoleSid", Prefix::Role)?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world
@@ -270,8 +266,7 @@ pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, Ap
         author: params.text("Author").filter(|author| !author.is_empty()),
         body: Some(params.required("Body")?),
         attributes: params.json("Attributes")?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world
@@ -310,16 +305,8 @@ fn webhook_reply(world: &World, call: &Call, sid: &str) -> Result<Value, ApiErro
 
 pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let params = &call.params;
-    let target_name = params.required("Target")?;
-    let target = WebhookKind::parse(&target_name).ok_or_else(|| {
-        ApiError::invalid_param(
-            "Target",
-            format!("must be one of {}", WebhookKind::NAMES.join(", ")),
-        )
-    })?;
-    let config = ConfigParams::parse(params, DIALECT)?;
-    config.require_for(target)?;
-    if let Some(flow_sid) = &config.flow_sid
+    let settings = ConfigParams::new_webhook(params, "Target", DIALECT)?;
+    if let Some(flow_sid) = &settings.flow_sid
         && !world.studio.flows.contains(flow_sid)
     {
         return Err(ApiError::invalid_param(
@@ -327,18 +314,10 @@ pub(super) fn create_webhook(world: &mut World, call: &Call) -> Result<Reply, Ap
             "no Studio Flow has this SID",
         ));
     }
-    let webhook = ConversationWebhookConfig {
-        target,
-        url: config.url,
-        method: config.method.unwrap_or_else(|| "post".into()),
-        filters: config.filters.unwrap_or_default(),
-        triggers: config.triggers.unwrap_or_default(),
-        flow_sid: config.flow_sid,
-        replay_after: params.number("Configuration.ReplayAfter")?,
-    };
+    let replay_after = params.number("Configuration.ReplayAfter")?;
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world
-        .add_conversation_webhook(&conversation_sid, webhook)
+        .add_conversation_webhook(&conversation_sid, settings, replay_after)
         .map_err(|e| call.fail(e))?;
     webhook_reply(world, call, &sid).map(Reply::Created)
 }

@@ -2,6 +2,7 @@
 //! update, delete) and Flex chat channels (create, list, fetch, delete).
 //! The behaviour of `POST /v1/Channels` lives in `world/flex.rs`.
 
+use super::chat::stored_channel;
 use super::error::ApiError;
 use super::page::{self, WIDE};
 use super::params::Params;
@@ -272,11 +273,7 @@ fn flex_channel_reply(
     call: &Call,
     sid: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let channel = world
-        .chat
-        .channels
-        .get(sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    let channel = stored_channel(world, call, sid)?;
     let binding = channel
         .flex
         .as_ref()

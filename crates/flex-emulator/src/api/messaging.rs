@@ -2,13 +2,14 @@
 //! members (create, list with `Identity`, delete by MB SID or identity) and
 //! users (create, fetch by US SID or identity).
 
-use super::chat::path_channel;
+use super::chat::{channel_item, path_channel};
 use super::error::ApiError;
 use super::page::{self, CHAT};
 use super::{Call, Reply};
 use crate::sid::Prefix;
 use crate::world::World;
 use crate::world::channels::{NewMember, NewMessage, NewUser};
+use crate::world::chat::{Member, Message};
 
 pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let params = &call.params;
@@ -16,8 +17,7 @@ pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, Ap
         from: params.text("From").filter(|from| !from.is_empty()),
         body: params.text("Body"),
         attributes: params.json("Attributes")?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
     let sid = world
@@ -32,24 +32,20 @@ fn message_reply(
     channel_sid: &str,
     sid: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let channel = world
-        .chat
-        .channels
-        .get(channel_sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    let message = channel
-        .messages
-        .iter()
-        .find(|message| message.sid == sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    Ok(message.to_json(channel, &call.render(world)))
+    channel_item(
+        world,
+        call,
+        channel_sid,
+        |channel| channel.messages.iter().find(|m| m.sid == sid),
+        Message::to_json,
+    )
 }
 
 pub(super) fn list_messages(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let descending = call.params.choice("Order", &["asc", "desc"])?.as_deref() == Some("desc");
     let channel = path_channel(world, call, "ChannelSid")?;
     let render = call.render(world);
-    let json = |message: &crate::world::chat::Message| message.to_json(channel, &render);
+    let json = |message: &Message| message.to_json(channel, &render);
     let items = if descending {
         channel.messages.iter().rev().map(json).collect()
     } else {
@@ -71,23 +67,20 @@ pub(super) fn create_member(world: &mut World, call: &Call) -> Result<Reply, Api
         attributes: params.json("Attributes")?,
         last_consumed_message_index: params.number("LastConsumedMessageIndex")?,
         last_consumption: params.timestamp("LastConsumptionTimestamp")?,
-        created: params.timestamp("DateCreated")?,
-        updated: params.timestamp("DateUpdated")?,
+        dates: params.dates()?,
     };
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
     let sid = world
         .add_member(&channel_sid, new, &call.actor())
         .map_err(|e| call.fail(e))?;
-    let channel = world
-        .chat
-        .channels
-        .get(&channel_sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    let member = channel
-        .members
-        .get(&sid)
-        .ok_or_else(|| ApiError::not_found(&call.path))?;
-    Ok(Reply::Created(member.to_json(channel, &call.render(world))))
+    channel_item(
+        world,
+        call,
+        &channel_sid,
+        |channel| channel.members.get(&sid),
+        Member::to_json,
+    )
+    .map(Reply::Created)
 }
 
 pub(super) fn list_members(world: &mut World, call: &Call) -> Result<Reply, ApiError> {

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::clock::Instant;
+use crate::clock::{Instant, SentDates};
 use crate::sid::{Prefix, has_shape};
 
 /// The parameters of one request.
@@ -202,6 +202,15 @@ impl Params {
                     .ok_or_else(|| ApiError::invalid_param(name, "must be an ISO-8601 date-time"))
             })
             .transpose()
+    }
+
+    /// `DateCreated` / `DateUpdated`, which Chat and Conversations let a
+    /// client set.
+    pub fn dates(&self) -> Result<SentDates, ApiError> {
+        Ok(SentDates {
+            created: self.timestamp("DateCreated")?,
+            updated: self.timestamp("DateUpdated")?,
+        })
     }
 
     /// A SID with the given prefix.

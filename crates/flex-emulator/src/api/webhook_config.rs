@@ -11,6 +11,7 @@ use super::params::Params;
 use crate::sid::Prefix;
 use crate::webhooks::HookMethod;
 use crate::world::chat::WebhookKind;
+use crate::world::hooks::HookSettings;
 
 /// The most trigger words one webhook may hold.
 const MAX_TRIGGERS: usize = 5;
@@ -99,20 +100,43 @@ impl ConfigParams {
         })
     }
 
-    /// The parameters a webhook of this kind (`Type`/`Target`) cannot do without.
-    pub fn require_for(&self, kind: WebhookKind) -> Result<(), ApiError> {
+    /// A new webhook's settings: its kind from `kind_param` (`Type` in
+    /// Chat, `Target` in Conversations), the `Configuration.*` that kind
+    /// cannot do without, and the method `POST` in the dialect's case when
+    /// none is given.
+    pub fn new_webhook(
+        params: &Params,
+        kind_param: &'static str,
+        dialect: Dialect,
+    ) -> Result<HookSettings, ApiError> {
+        let kind_name = params.required(kind_param)?;
+        let kind = WebhookKind::parse(&kind_name).ok_or_else(|| {
+            ApiError::invalid_param(
+                kind_param,
+                format!("must be one of {}", WebhookKind::NAMES.join(", ")),
+            )
+        })?;
+        let config = Self::parse(params, dialect)?;
         match kind {
-            WebhookKind::Webhook | WebhookKind::Trigger if self.url.is_none() => {
-                Err(ApiError::missing_param("Configuration.Url"))
+            WebhookKind::Webhook | WebhookKind::Trigger if config.url.is_none() => {
+                return Err(ApiError::missing_param("Configuration.Url"));
             }
-            WebhookKind::Trigger if self.triggers.is_none() => {
-                Err(ApiError::missing_param("Configuration.Triggers"))
+            WebhookKind::Trigger if config.triggers.is_none() => {
+                return Err(ApiError::missing_param("Configuration.Triggers"));
             }
-            WebhookKind::Studio if self.flow_sid.is_none() => {
-                Err(ApiError::missing_param("Configuration.FlowSid"))
+            WebhookKind::Studio if config.flow_sid.is_none() => {
+                return Err(ApiError::missing_param("Configuration.FlowSid"));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        Ok(HookSettings {
+            kind,
+            url: config.url,
+            method: config.method.unwrap_or_else(|| dialect.case("POST")),
+            filters: config.filters.unwrap_or_default(),
+            triggers: config.triggers.unwrap_or_default(),
+            flow_sid: config.flow_sid,
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! `GET /_emulator/events`: Server-Sent Events, one per change. Each event
 //! has `event:` = its type (e.g. `message.added`), `id:` = its sequence
 //! number, and `data:` = JSON. A `ready` event opens every stream; a
-//! subscriber that falls too far behind gets a `lagged` event saying how
-//! many it missed (then reload `/_emulator/state`).
+//! subscriber that falls more than the event buffer behind
+//! (`--event-buffer`) gets a `lagged` event saying how many it missed (then
+//! reload `/_emulator/state`).
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -37,7 +37,8 @@ fn dump(world: &World, render: &Render<'_>) -> Value {
             if let Value::Object(map) = &mut json {
                 let members = channel.members.iter().map(|m| m.to_json(channel, render));
                 let webhooks = channel.webhooks.iter().map(|w| w.to_json(channel, render));
-                let messages = channel.messages.iter().map(|m| m.to_json(channel, render));
+                let messages = channel.messages.iter();
+                let messages = messages.map(|m| m.to_control_json(channel, render));
                 map.insert("members".into(), Value::Array(members.collect()));
                 map.insert("webhooks".into(), Value::Array(webhooks.collect()));
                 map.insert("messages".into(), Value::Array(messages.collect()));
@@ -67,7 +68,7 @@ fn dump(world: &World, render: &Render<'_>) -> Value {
                 let messages = conversation.messages.iter();
                 let participants = participants.map(|p| p.to_json(conversation, scope, render));
                 let webhooks = webhooks.map(|w| w.to_json(conversation, scope, render));
-                let messages = messages.map(|m| m.to_json(conversation, scope, render));
+                let messages = messages.map(|m| m.to_control_json(conversation, render));
                 map.insert("participants".into(), Value::Array(participants.collect()));
                 map.insert("webhooks".into(), Value::Array(webhooks.collect()));
                 map.insert("messages".into(), Value::Array(messages.collect()));
@@ -156,7 +157,10 @@ pub(super) fn messages(world: &World, place: &ChannelRef, render: &Render<'_>) -
             .chat
             .channels
             .get(channel_sid)
-            .map(|c| c.messages.iter().map(|m| m.to_json(c, render)).collect())
+            .map(|c| {
+                let messages = c.messages.iter();
+                messages.map(|m| m.to_control_json(c, render)).collect()
+            })
             .unwrap_or_default(),
         ChannelRef::Conversation {
             conversation_sid, ..
@@ -164,10 +168,8 @@ pub(super) fn messages(world: &World, place: &ChannelRef, render: &Render<'_>) -
             .conversations
             .get(conversation_sid)
             .map(|c| {
-                c.messages
-                    .iter()
-                    .map(|m| m.to_json(c, Scope::Default, render))
-                    .collect()
+                let messages = c.messages.iter();
+                messages.map(|m| m.to_control_json(c, render)).collect()
             })
             .unwrap_or_default(),
     }

@@ -15,7 +15,9 @@
 //! - Webhook faults apply here, once per delivery: `drop` logs and sends
 //!   nothing; `duplicate` sends the whole delivery `copies` times.
 //! - Every attempt (and every drop) is logged (`GET /_emulator/webhooks`) and
-//!   published as a `webhook.delivery` SSE event.
+//!   published as a `webhook.delivery` SSE event, with `sent_at_us` (just
+//!   before the request goes to the HTTP client) and `answered_at_us` (the
+//!   answer's headers arrived), in µs since the Unix epoch.
 //! - A reset voids jobs queued before it (their generation is stale).
 
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use twilio_signature::{RequestValidator, SIGNATURE_HEADER};
 
 use super::{DeliveryRecord, HookMethod, Job, Outcome};
-use crate::clock::Instant;
+use crate::clock::{Instant, unix_micros};
 use crate::control::faults::WebhookFaultAction;
 use crate::world::World;
 
@@ -148,14 +150,8 @@ impl Courier {
         };
         let copies = match fault {
             Some(WebhookFaultAction::Drop) => {
-                self.log(
-                    &job,
-                    0,
-                    1,
-                    None,
-                    Some("dropped by a webhook fault".into()),
-                    Outcome::Dropped,
-                );
+                let dropped = Attempt::failed("dropped by a webhook fault".into());
+                self.log(&job, 0, 1, dropped, Outcome::Dropped);
                 return;
             }
             Some(WebhookFaultAction::Duplicate { copies }) => copies.max(1),
@@ -164,14 +160,14 @@ impl Courier {
         let token = format!("{}-{}-{sequence}", job.webhook_sid, job.generation);
         for copy in 1..=copies {
             for attempt in 0..=job.retries {
-                let (status, error) = self.attempt(&job, attempt, &token).await;
-                let delivered = status.is_some_and(|s| (200..300).contains(&s));
+                let answer = self.attempt(&job, attempt, &token).await;
+                let delivered = answer.status.is_some_and(|s| (200..300).contains(&s));
                 let outcome = if delivered {
                     Outcome::Delivered
                 } else {
                     Outcome::Failed
                 };
-                if !self.log(&job, attempt, copy, status, error, outcome) {
+                if !self.log(&job, attempt, copy, answer, outcome) {
                     return;
                 }
                 if delivered {
@@ -184,11 +180,11 @@ impl Courier {
         }
     }
 
-    /// One signed request; returns the status or the error.
-    async fn attempt(&self, job: &Job, attempt: u8, token: &str) -> (Option<u16>, Option<String>) {
+    /// One signed request: its status or error, and when it went and came back.
+    async fn attempt(&self, job: &Job, attempt: u8, token: &str) -> Attempt {
         let client = match &self.client {
             Ok(client) => client,
-            Err(why) => return (None, Some(why.clone())),
+            Err(why) => return Attempt::failed(why.clone()),
         };
         let mut params = job.params.clone();
         params.push(("RetryCount".into(), attempt.to_string()));
@@ -213,13 +209,20 @@ impl Courier {
             }
         };
         let request = request.header("I-Twilio-Idempotency-Token", token);
+        let sent_at_us = Some(unix_micros());
         match request.send().await {
             Ok(response) => {
+                let answered_at_us = Some(unix_micros());
                 let status = response.status();
                 // Read the body so the connection can be reused.
                 let _ignored = response.bytes().await;
                 let error = (!status.is_success()).then(|| format!("answered {status}"));
-                (Some(status.as_u16()), error)
+                Attempt {
+                    status: Some(status.as_u16()),
+                    error,
+                    sent_at_us,
+                    answered_at_us,
+                }
             }
             Err(error) => {
                 let why = if error.is_timeout() {
@@ -227,21 +230,16 @@ impl Courier {
                 } else {
                     error_chain(&error)
                 };
-                (None, Some(why))
+                Attempt {
+                    sent_at_us,
+                    ..Attempt::failed(why)
+                }
             }
         }
     }
 
     /// Logs an attempt; false when the world was reset meanwhile (stop).
-    fn log(
-        &self,
-        job: &Job,
-        attempt: u8,
-        copy: u32,
-        status: Option<u16>,
-        error: Option<String>,
-        outcome: Outcome,
-    ) -> bool {
+    fn log(&self, job: &Job, attempt: u8, copy: u32, answer: Attempt, outcome: Outcome) -> bool {
         let mut world = self.world();
         if world.generation != job.generation {
             return false;
@@ -257,16 +255,40 @@ impl Courier {
             params,
             attempt,
             copy,
-            status,
-            error,
+            status: answer.status,
+            error: answer.error,
             outcome,
             at: Instant::now(),
+            sent_at_us: answer.sent_at_us,
+            answered_at_us: answer.answered_at_us,
         });
         world.emit(
             "webhook.delivery",
             serde_json::json!({ "delivery": record }),
         );
         true
+    }
+}
+
+/// What became of one attempt.
+struct Attempt {
+    status: Option<u16>,
+    error: Option<String>,
+    /// Just before the request went to the HTTP client (µs since the epoch).
+    sent_at_us: Option<u64>,
+    /// When the answer's status and headers arrived.
+    answered_at_us: Option<u64>,
+}
+
+impl Attempt {
+    /// Nothing was answered (and, unless the caller says so, nothing sent).
+    fn failed(why: String) -> Self {
+        Self {
+            status: None,
+            error: Some(why),
+            sent_at_us: None,
+            answered_at_us: None,
+        }
     }
 }
 

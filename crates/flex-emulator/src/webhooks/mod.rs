@@ -94,7 +94,15 @@ pub(crate) struct DeliveryRecord {
     pub status: Option<u16>,
     pub error: Option<String>,
     pub outcome: Outcome,
+    /// When the attempt was logged, after its answer (or its failure).
     pub at: Instant,
+    /// µs since the Unix epoch, taken just before the request was handed to
+    /// the HTTP client (which writes it at once on a kept-alive connection,
+    /// after connecting on a new one); `None` when nothing was sent (a drop).
+    pub sent_at_us: Option<u64>,
+    /// µs since the Unix epoch, taken when the answer's status and headers
+    /// arrived; `None` when none did (timeout, connection error, drop).
+    pub answered_at_us: Option<u64>,
 }
 
 impl DeliveryRecord {
@@ -118,6 +126,8 @@ impl DeliveryRecord {
             "error": self.error,
             "outcome": self.outcome.as_str(),
             "at": self.at.webhook(),
+            "sent_at_us": self.sent_at_us,
+            "answered_at_us": self.answered_at_us,
         })
     }
 }

@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::channels::{ChannelUpdate, NewMessage};
+use super::channels::{ChannelChange, NewMessage};
 use super::conversations::ConversationState;
 use super::conversations::changes::NewConversationMessage;
 use super::conversations::events::StateReason;
@@ -22,11 +22,7 @@ use super::{Actor, World, WorldError};
 impl World {
     /// The task, if its live reservation belongs to this agent.
     pub(crate) fn agent_task(&self, worker_sid: &str, task_sid: &str) -> Result<&Task, WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require("Task", task_sid)?;
         let mine = self
             .taskrouter
             .reservations
@@ -136,9 +132,9 @@ impl World {
         {
             let mut attributes = channel.attributes_object();
             attributes.insert("status".into(), json!("INACTIVE"));
-            let update = ChannelUpdate {
+            let update = ChannelChange {
                 attributes: Some(Value::Object(attributes).to_string()),
-                ..ChannelUpdate::default()
+                ..ChannelChange::default()
             };
             self.update_channel(&service_sid, &channel_sid, update, &agent)?;
             let is_member = self

@@ -6,59 +6,43 @@
 use serde_json::json;
 
 use super::chat::{
-    Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User, WebhookKind,
+    Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User,
 };
-use super::hooks::Fired;
+use super::hooks::{Fired, HookSettings};
 use super::table::Table;
 use super::{Actor, Source, World, WorldError};
-use crate::clock::Instant;
+use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 
-/// A channel to make (`CreateChannel` parameters, parsed).
-#[derive(Debug, Clone)]
-pub(crate) struct NewChannel {
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    pub attributes: String,
-    pub kind: ChannelType,
-    pub created_by: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
-}
-
-/// `UpdateChannel` parameters; `None` leaves a field as it is.
+/// `CreateChannel` / `UpdateChannel` parameters, parsed. On an update `None`
+/// leaves a field as it is; on a create it is unset (attributes `{}`).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ChannelUpdate {
+pub(crate) struct ChannelChange {
     pub friendly_name: Option<String>,
     pub unique_name: Option<String>,
     pub attributes: Option<String>,
     pub created_by: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// A member to add (`CreateMember` parameters, parsed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NewMember {
     pub identity: String,
     pub role_sid: Option<String>,
     pub attributes: Option<String>,
     pub last_consumed_message_index: Option<u64>,
     pub last_consumption: Option<Instant>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 impl NewMember {
     pub fn identity(identity: &str) -> Self {
         Self {
             identity: identity.to_owned(),
-            role_sid: None,
-            attributes: None,
-            last_consumed_message_index: None,
-            last_consumption: None,
-            created: None,
-            updated: None,
+            ..Self::default()
         }
     }
 }
@@ -69,20 +53,8 @@ pub(crate) struct NewMessage {
     pub from: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
-}
-
-/// A channel webhook's settings (`CreateChannelWebhook`, parsed and checked).
-#[derive(Debug, Clone)]
-pub(crate) struct WebhookConfig {
-    pub kind: WebhookKind,
-    pub url: Option<String>,
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
-    pub retry_count: u8,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `UpdateChannelWebhook` parameters; `None` leaves a field as it is.
@@ -121,45 +93,52 @@ impl World {
             .ok_or_else(|| WorldError::not_found("Channel", id))
     }
 
-    fn unique_name_taken(&self, service_sid: &str, unique_name: &str, except: &str) -> bool {
-        self.chat
-            .channels
-            .find(|c| {
-                c.service_sid == service_sid
-                    && c.sid != except
-                    && c.unique_name.as_deref() == Some(unique_name)
-            })
-            .is_some()
+    /// 409 50307 when another channel (`except` aside) of the service has
+    /// this unique name.
+    fn check_channel_unique_name(
+        &self,
+        service_sid: &str,
+        unique_name: Option<&str>,
+        except: &str,
+    ) -> Result<(), WorldError> {
+        let Some(unique_name) = unique_name else {
+            return Ok(());
+        };
+        let taken = self.chat.channels.find(|c| {
+            c.service_sid == service_sid
+                && c.sid != except
+                && c.unique_name.as_deref() == Some(unique_name)
+        });
+        match taken {
+            Some(_) => Err(WorldError::conflict(
+                50307,
+                format!("Channel with provided unique name already exists: {unique_name}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Makes a channel. It has no webhooks yet, so nothing fires.
     pub fn create_channel(
         &mut self,
         service_sid: &str,
-        new: NewChannel,
+        kind: ChannelType,
+        new: ChannelChange,
     ) -> Result<String, WorldError> {
         self.service(service_sid)?;
-        if let Some(unique_name) = &new.unique_name
-            && self.unique_name_taken(service_sid, unique_name, "")
-        {
-            return Err(WorldError::conflict(
-                50307,
-                format!("Channel with provided unique name already exists: {unique_name}"),
-            ));
-        }
+        self.check_channel_unique_name(service_sid, new.unique_name.as_deref(), "")?;
         let sid = self.sid(Prefix::Channel);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         self.chat.channels.insert(Channel {
             sid: sid.clone(),
             service_sid: service_sid.to_owned(),
             friendly_name: new.friendly_name,
             unique_name: new.unique_name,
-            attributes: new.attributes,
-            kind: new.kind,
+            attributes: new.attributes.unwrap_or_else(|| "{}".into()),
+            kind,
             created_by: new.created_by,
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             members: Table::default(),
             messages: Vec::new(),
             webhooks: Table::default(),
@@ -173,18 +152,11 @@ impl World {
         &mut self,
         service_sid: &str,
         id: &str,
-        update: ChannelUpdate,
+        update: ChannelChange,
         actor: &Actor,
     ) -> Result<String, WorldError> {
         let sid = self.find_channel(service_sid, id)?.sid.clone();
-        if let Some(unique_name) = &update.unique_name
-            && self.unique_name_taken(service_sid, unique_name, &sid)
-        {
-            return Err(WorldError::conflict(
-                50307,
-                format!("Channel with provided unique name already exists: {unique_name}"),
-            ));
-        }
+        self.check_channel_unique_name(service_sid, update.unique_name.as_deref(), &sid)?;
         if let Some(channel) = self.chat.channels.get_mut(&sid) {
             if let Some(value) = update.friendly_name {
                 channel.friendly_name = Some(value);
@@ -198,10 +170,10 @@ impl World {
             if let Some(value) = update.created_by {
                 channel.created_by = Some(value);
             }
-            if let Some(value) = update.created {
-                channel.created = value;
-            }
-            channel.updated = update.updated.unwrap_or_else(Instant::now);
+            let now = Instant::now();
+            update
+                .dates
+                .update(&mut channel.created, &mut channel.updated, now);
         }
         self.emit_channel("channel.updated", &sid);
         if let Some(channel) = self.chat.channels.get(&sid) {
@@ -233,11 +205,7 @@ impl World {
         new: NewMember,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         if channel.member_by_identity(&new.identity).is_some() {
             return Err(WorldError::conflict(
                 50404,
@@ -245,8 +213,7 @@ impl World {
             ));
         }
         let sid = self.sid(Prefix::Member);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         let member = Member {
             sid: sid.clone(),
             identity: new.identity,
@@ -257,7 +224,7 @@ impl World {
             last_consumed_message_index: new.last_consumed_message_index,
             last_consumption: new.last_consumption,
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
         };
         let reason = match actor.source {
             Source::Sdk => "JOINED",
@@ -278,11 +245,7 @@ impl World {
         id: &str,
         actor: &Actor,
     ) -> Result<(), WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         let member = channel
             .member(id)
             .cloned()
@@ -317,15 +280,10 @@ impl World {
         new: NewMessage,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         let index = channel.messages.last().map_or(0, |last| last.index + 1);
         let sid = self.sid(Prefix::Message);
-        let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(Instant::now());
         let message = Message {
             sid: sid.clone(),
             index,
@@ -333,7 +291,8 @@ impl World {
             body: new.body,
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
+            received_at_us: unix_micros(),
         };
         let fired = Fired::message(channel_sid, &message);
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
@@ -341,7 +300,8 @@ impl World {
         }
         let data = self.chat.channels.get(channel_sid).and_then(|channel| {
             let render = self.event_render();
-            channel.messages.last().map(|m| m.to_json(channel, &render))
+            let last = channel.messages.last();
+            last.map(|m| m.to_control_json(channel, &render))
         });
         self.emit(
             "message.added",
@@ -351,16 +311,15 @@ impl World {
         Ok(sid)
     }
 
+    /// Adds a channel webhook (`CreateChannelWebhook`, checked) that makes
+    /// `retry_count` extra attempts after a failed delivery.
     pub fn add_webhook(
         &mut self,
         channel_sid: &str,
-        config: WebhookConfig,
+        settings: HookSettings,
+        retry_count: u8,
     ) -> Result<String, WorldError> {
-        let channel = self
-            .chat
-            .channels
-            .get(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?;
+        let channel = self.chat.channels.require("Channel", channel_sid)?;
         if channel.webhooks.len() >= MAX_CHANNEL_WEBHOOKS {
             return Err(WorldError::refused(
                 50321,
@@ -374,13 +333,8 @@ impl World {
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
             channel.webhooks.insert(ChannelWebhook {
                 sid: sid.clone(),
-                kind: config.kind,
-                url: config.url,
-                method: config.method,
-                filters: config.filters,
-                triggers: config.triggers,
-                flow_sid: config.flow_sid,
-                retry_count: config.retry_count,
+                settings,
+                retry_count,
                 created: now,
                 updated: now,
             });
@@ -397,25 +351,24 @@ impl World {
         let webhook = self
             .chat
             .channels
-            .get_mut(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?
+            .require_mut("Channel", channel_sid)?
             .webhooks
-            .get_mut(webhook_sid)
-            .ok_or_else(|| WorldError::not_found("Webhook", webhook_sid))?;
+            .require_mut("Webhook", webhook_sid)?;
+        let settings = &mut webhook.settings;
         if let Some(url) = update.url {
-            webhook.url = Some(url);
+            settings.url = Some(url);
         }
         if let Some(method) = update.method {
-            webhook.method = method;
+            settings.method = method;
         }
         if let Some(filters) = update.filters {
-            webhook.filters = filters;
+            settings.filters = filters;
         }
         if let Some(triggers) = update.triggers {
-            webhook.triggers = triggers;
+            settings.triggers = triggers;
         }
         if let Some(flow_sid) = update.flow_sid {
-            webhook.flow_sid = Some(flow_sid);
+            settings.flow_sid = Some(flow_sid);
         }
         if let Some(retry_count) = update.retry_count {
             webhook.retry_count = retry_count;
@@ -431,8 +384,7 @@ impl World {
     ) -> Result<(), WorldError> {
         self.chat
             .channels
-            .get_mut(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Channel", channel_sid))?
+            .require_mut("Channel", channel_sid)?
             .webhooks
             .remove(webhook_sid)
             .map(drop)

@@ -4,8 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::Render;
+use super::hooks::HookSettings;
 use super::table::{Keyed, Table};
+use super::{Render, with_received_at};
 use crate::clock::Instant;
 
 /// The most webhooks one channel may hold (Twilio error 50321 beyond).
@@ -208,9 +209,17 @@ pub(crate) struct Message {
     pub attributes: String,
     pub created: Instant,
     pub updated: Instant,
+    /// When the emulator stored it (µs since the Unix epoch), whatever
+    /// `DateCreated` says: the benchmark's receive instant.
+    pub received_at_us: u64,
 }
 
 impl Message {
+    /// The control-API and SSE shape: the REST JSON plus `received_at_us`.
+    pub fn to_control_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
+        with_received_at(self.to_json(channel, render), self.received_at_us)
+    }
+
     pub fn to_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
         json!({
             "sid": self.sid,
@@ -269,13 +278,8 @@ impl WebhookKind {
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelWebhook {
     pub sid: String,
-    pub kind: WebhookKind,
-    pub url: Option<String>,
-    /// `GET` or `POST`.
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
+    /// `Type` and `Configuration.*` (method `GET` or `POST`).
+    pub settings: HookSettings,
     /// Extra attempts after a failed delivery (0–3).
     pub retry_count: u8,
     pub created: Instant,
@@ -290,29 +294,14 @@ impl Keyed for ChannelWebhook {
 
 impl ChannelWebhook {
     pub fn to_json(&self, channel: &Channel, render: &Render<'_>) -> Value {
-        let mut configuration = serde_json::Map::new();
-        if let Some(url) = &self.url {
-            configuration.insert("url".into(), json!(url));
-        }
-        if self.kind != WebhookKind::Studio {
-            configuration.insert("method".into(), json!(self.method));
-        }
-        if !self.filters.is_empty() {
-            configuration.insert("filters".into(), json!(self.filters));
-        }
-        if !self.triggers.is_empty() {
-            configuration.insert("triggers".into(), json!(self.triggers));
-        }
-        if let Some(flow_sid) = &self.flow_sid {
-            configuration.insert("flow_sid".into(), json!(flow_sid));
-        }
+        let mut configuration = self.settings.configuration();
         configuration.insert("retry_count".into(), json!(self.retry_count));
         json!({
             "sid": self.sid,
             "account_sid": render.account_sid,
             "service_sid": channel.service_sid,
             "channel_sid": channel.sid,
-            "type": self.kind.as_str(),
+            "type": self.settings.kind.as_str(),
             "url": format!(
                 "{}/v2/Services/{}/Channels/{}/Webhooks/{}",
                 render.base, channel.service_sid, channel.sid, self.sid

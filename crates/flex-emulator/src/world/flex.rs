@@ -19,13 +19,13 @@
 
 use serde_json::{Value, json};
 
-use super::channels::{NewChannel, NewMember};
-use super::chat::{ChannelType, ChannelWebhook, FlexBinding, WebhookKind};
+use super::channels::{ChannelChange, NewMember};
+use super::chat::{ChannelType, FlexBinding, WebhookKind};
+use super::hooks::HookSettings;
 use super::routing::NewTask;
 use super::table::Keyed;
 use super::{Actor, Render, World, WorldError};
-use crate::clock::Instant;
-use crate::sid::Prefix;
+use crate::clock::{Instant, SentDates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IntegrationType {
@@ -224,14 +224,13 @@ impl World {
         }
         let channel_sid = self.create_channel(
             &flow.chat_service_sid,
-            NewChannel {
+            ChannelType::Private,
+            ChannelChange {
                 friendly_name: Some(new.chat_friendly_name.clone()),
                 unique_name: new.unique_name.clone(),
-                attributes: Value::Object(attributes).to_string(),
-                kind: ChannelType::Private,
+                attributes: Some(Value::Object(attributes).to_string()),
                 created_by: Some("system".into()),
-                created: None,
-                updated: None,
+                dates: SentDates::default(),
             },
         )?;
         let creates_task_now = flow.integration_type == IntegrationType::Task
@@ -264,21 +263,17 @@ impl World {
 
     /// The `studio` webhook Flex puts on a channel of a studio-type flow.
     fn add_studio_webhook(&mut self, channel_sid: &str, flow_sid: Option<String>) {
-        let sid = self.sid(Prefix::Webhook);
-        let now = Instant::now();
-        if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
-            channel.webhooks.insert(ChannelWebhook {
-                sid,
-                kind: WebhookKind::Studio,
-                url: None,
-                method: "POST".into(),
-                filters: Vec::new(),
-                triggers: Vec::new(),
-                flow_sid,
-                retry_count: 0,
-                created: now,
-                updated: now,
-            });
+        let settings = HookSettings {
+            kind: WebhookKind::Studio,
+            url: None,
+            method: "POST".into(),
+            filters: Vec::new(),
+            triggers: Vec::new(),
+            flow_sid,
+        };
+        // The channel was just made: it has room for a webhook.
+        if let Err(error) = self.add_webhook(channel_sid, settings, 0) {
+            tracing::warn!(%error, channel_sid, "Flex could not add its studio webhook");
         }
     }
 

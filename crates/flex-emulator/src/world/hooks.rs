@@ -8,11 +8,14 @@
 //! Nothing fires unless the actor allows it: REST calls need
 //! `X-Twilio-Webhook-Enabled: true`; agent actions always fire.
 //!
-//! [`Fired`] (an event and its parameters) and [`Delivery`] (where it goes)
-//! also serve the Conversations events (`conversations/events.rs`), so both
-//! backends queue signed jobs the same way.
+//! [`Fired`] (an event and its parameters), [`HookSettings`] (what a webhook
+//! does) and [`World::fan_out`] (queueing the deliveries, running the flows)
+//! also serve the Conversations events (`conversations/events.rs`): both
+//! backends' webhooks are the same settings and react to events the same way.
 
-use super::chat::{Channel, ChannelWebhook, Member, Message, WebhookKind};
+use serde_json::{Value, json};
+
+use super::chat::{Channel, Member, Message, WebhookKind};
 use super::{Actor, World};
 use crate::webhooks::{HookMethod, Job};
 
@@ -41,8 +44,6 @@ pub(crate) const CHAT_EVENTS: [&str; 21] = [
     "onUserUpdate",
     "onUserUpdated",
 ];
-
-const MESSAGE_SENT: &str = "onMessageSent";
 
 /// An event about to fire: its type and its event-specific parameters.
 #[derive(Debug, Clone)]
@@ -90,6 +91,11 @@ impl Fired {
         self.message.as_ref().map(|(_, author)| author.as_str())
     }
 
+    /// `onMessageSent` (Chat) or `onMessageAdded` (Conversations).
+    pub fn is_message(&self) -> bool {
+        self.message.is_some()
+    }
+
     /// `onChannelUpdated` / `onChannelDestroyed` parameters.
     pub fn channel(event_type: &'static str, channel: &Channel) -> Self {
         let mut fired = Self::new(event_type);
@@ -124,7 +130,7 @@ impl Fired {
 
     /// `onMessageSent` parameters.
     pub fn message(channel_sid: &str, message: &Message) -> Self {
-        let mut fired = Self::new(MESSAGE_SENT);
+        let mut fired = Self::new("onMessageSent");
         fired.push("MessageSid", message.sid.clone());
         fired.push("Index", message.index.to_string());
         fired.push("ChannelSid", channel_sid.to_owned());
@@ -143,6 +149,93 @@ pub(crate) fn triggers_match(triggers: &[String], body: Option<&str>) -> bool {
         .any(|word| triggers.iter().any(|t| t.eq_ignore_ascii_case(word)))
 }
 
+/// What a Chat channel webhook or a Conversations scoped webhook does: the
+/// settings both APIs share (`Type` / `Target` and `Configuration.*`).
+#[derive(Debug, Clone)]
+pub(crate) struct HookSettings {
+    pub kind: WebhookKind,
+    pub url: Option<String>,
+    /// As the API answers it: `GET`/`POST` (Chat), `get`/`post` (Conversations).
+    pub method: String,
+    pub filters: Vec<String>,
+    pub triggers: Vec<String>,
+    pub flow_sid: Option<String>,
+}
+
+/// What one webhook does with one event.
+enum Reaction {
+    Deliver(String),
+    RunFlow(String),
+    Nothing,
+}
+
+impl HookSettings {
+    /// `configuration` as both APIs show it; each adds its own setting
+    /// (`retry_count`, `replay_after`).
+    pub fn configuration(&self) -> serde_json::Map<String, Value> {
+        let mut configuration = serde_json::Map::new();
+        if let Some(url) = &self.url {
+            configuration.insert("url".into(), json!(url));
+        }
+        if self.kind != WebhookKind::Studio {
+            configuration.insert("method".into(), json!(self.method));
+        }
+        if !self.filters.is_empty() {
+            configuration.insert("filters".into(), json!(self.filters));
+        }
+        if !self.triggers.is_empty() {
+            configuration.insert("triggers".into(), json!(self.triggers));
+        }
+        if let Some(flow_sid) = &self.flow_sid {
+            configuration.insert("flow_sid".into(), json!(flow_sid));
+        }
+        configuration
+    }
+
+    /// A `webhook` gets the events its filters name; a `trigger` gets the
+    /// messages holding one of its words; a `studio` webhook runs its flow on
+    /// a message (when its filters, if any, name the event).
+    fn reaction(&self, fired: &Fired) -> Reaction {
+        let named = self.filters.iter().any(|f| f == fired.event_type);
+        let deliver = match self.kind {
+            WebhookKind::Webhook => named,
+            WebhookKind::Trigger => {
+                fired.is_message() && triggers_match(&self.triggers, fired.body())
+            }
+            WebhookKind::Studio => {
+                let runs = fired.is_message() && (named || self.filters.is_empty());
+                return match &self.flow_sid {
+                    Some(flow_sid) if runs => Reaction::RunFlow(flow_sid.clone()),
+                    _ => Reaction::Nothing,
+                };
+            }
+        };
+        match &self.url {
+            Some(url) if deliver => Reaction::Deliver(url.clone()),
+            _ => Reaction::Nothing,
+        }
+    }
+}
+
+/// One webhook of a channel or conversation, as the fan-out sees it.
+pub(crate) struct Listener {
+    pub sid: String,
+    pub settings: HookSettings,
+    /// Parameters that follow `WebhookSid` (Chat: `WebhookType`).
+    pub extra: Vec<(&'static str, String)>,
+    /// Extra attempts after a failed delivery.
+    pub retries: u8,
+}
+
+/// Who hears a channel's or a conversation's events.
+pub(crate) struct Audience {
+    /// The channel or conversation: its deliveries keep their order.
+    pub queue: String,
+    /// `InstanceSid` (Chat) or `ChatServiceSid` (Conversations), and the service.
+    pub service: (&'static str, String),
+    pub listeners: Vec<Listener>,
+}
+
 impl World {
     /// Fires a channel event (see the module docs).
     pub(crate) fn fire(&mut self, channel_sid: &str, fired: Fired, actor: &Actor) {
@@ -152,98 +245,75 @@ impl World {
         let Some(channel) = self.chat.channels.get(channel_sid) else {
             return;
         };
-        let service_sid = channel.service_sid.clone();
         let waiting_for_task = channel.flex.as_ref().is_some_and(|b| b.task_on_message);
-        let webhooks: Vec<ChannelWebhook> = channel.webhooks.iter().cloned().collect();
-        let is_message = fired.event_type == MESSAGE_SENT;
-        let body = fired.body();
-        let mut studio_flows = Vec::new();
-        for webhook in webhooks {
-            let named = webhook.filters.iter().any(|f| f == fired.event_type);
-            let deliver = match webhook.kind {
-                WebhookKind::Webhook => named,
-                WebhookKind::Trigger => is_message && triggers_match(&webhook.triggers, body),
-                WebhookKind::Studio => {
-                    if is_message
-                        && (named || webhook.filters.is_empty())
-                        && let Some(flow_sid) = &webhook.flow_sid
-                    {
-                        studio_flows.push(flow_sid.clone());
-                    }
-                    false
-                }
-            };
-            if deliver && let Some(url) = webhook.url.clone() {
-                let delivery = Delivery {
-                    queue: channel_sid.to_owned(),
-                    service: ("InstanceSid", service_sid.clone()),
-                    webhook_sid: webhook.sid.clone(),
-                    extra: vec![
-                        ("WebhookSid", webhook.sid.clone()),
-                        ("WebhookType", webhook.kind.as_str().to_owned()),
-                    ],
-                    url,
-                    method: HookMethod::parse(&webhook.method).unwrap_or(HookMethod::Post),
-                    retries: webhook.retry_count,
-                };
-                self.deliver(delivery, &fired, actor);
-            }
-        }
-        if is_message {
-            let author = fired.author().unwrap_or_default().to_owned();
-            for flow_sid in studio_flows {
-                self.send_to_flex(channel_sid, &flow_sid, &author);
-            }
-            if waiting_for_task {
-                self.create_flow_task(channel_sid, None);
-            }
+        let listeners = channel.webhooks.iter().map(|webhook| Listener {
+            sid: webhook.sid.clone(),
+            settings: webhook.settings.clone(),
+            extra: vec![("WebhookType", webhook.settings.kind.as_str().to_owned())],
+            retries: webhook.retry_count,
+        });
+        let audience = Audience {
+            queue: channel_sid.to_owned(),
+            service: ("InstanceSid", channel.service_sid.clone()),
+            listeners: listeners.collect(),
+        };
+        self.fan_out(audience, &fired, actor);
+        if waiting_for_task && fired.is_message() {
+            self.create_flow_task(channel_sid, None);
         }
     }
-}
 
-/// Where one webhook delivery goes, and the parameters that head it after
-/// `AccountSid`, `EventType`, `Source` and `ClientIdentity`.
-pub(crate) struct Delivery {
-    /// Deliveries with the same queue key keep their order (the channel or conversation).
-    pub queue: String,
-    /// The service parameter: `InstanceSid` (Chat) or `ChatServiceSid` (Conversations).
-    pub service: (&'static str, String),
-    pub webhook_sid: String,
-    /// `WebhookSid`, `WebhookType`, …
-    pub extra: Vec<(&'static str, String)>,
-    pub url: String,
-    pub method: HookMethod,
-    pub retries: u8,
-}
+    /// Queues one signed delivery of `fired` for each listener that wants
+    /// it, in order, then runs the Studio flows it starts ("Send to Flex").
+    pub(crate) fn fan_out(&mut self, audience: Audience, fired: &Fired, actor: &Actor) {
+        let mut flows = Vec::new();
+        for listener in &audience.listeners {
+            match listener.settings.reaction(fired) {
+                Reaction::Deliver(url) => self.deliver(&audience, listener, url, fired, actor),
+                Reaction::RunFlow(flow_sid) => flows.push(flow_sid),
+                Reaction::Nothing => {}
+            }
+        }
+        let author = fired.author().unwrap_or_default();
+        for flow_sid in flows {
+            self.send_to_flex(&audience.queue, &flow_sid, author);
+        }
+    }
 
-impl World {
-    /// Queues one signed delivery of `fired` for the dispatcher.
-    pub(crate) fn deliver(&mut self, delivery: Delivery, fired: &Fired, actor: &Actor) {
-        let (service_name, service_sid) = delivery.service;
+    /// Queues one signed delivery: `AccountSid`, the service, `EventType`,
+    /// `Source`, `ClientIdentity` (agents), `WebhookSid`, the listener's
+    /// extra parameters, then the event's own.
+    fn deliver(
+        &mut self,
+        audience: &Audience,
+        listener: &Listener,
+        url: String,
+        fired: &Fired,
+        actor: &Actor,
+    ) {
+        let (service_name, service_sid) = &audience.service;
         let mut params: Vec<(String, String)> = vec![
             ("AccountSid".into(), self.credentials.account_sid.clone()),
-            (service_name.into(), service_sid),
+            ((*service_name).into(), service_sid.clone()),
             ("EventType".into(), fired.event_type.to_owned()),
             ("Source".into(), actor.source.as_str().to_owned()),
         ];
         if let Some(identity) = &actor.identity {
             params.push(("ClientIdentity".into(), identity.clone()));
         }
-        let named = delivery
-            .extra
-            .into_iter()
-            .chain(fired.params.iter().cloned());
-        params.extend(named.map(|(name, value)| (name.to_owned(), value)));
+        params.push(("WebhookSid".into(), listener.sid.clone()));
+        let named = listener.extra.iter().chain(&fired.params);
+        params.extend(named.map(|(name, value)| ((*name).to_owned(), value.clone())));
         let job = Job {
             generation: self.generation,
-            channel_sid: delivery.queue.clone(),
-            queue: delivery.queue,
-            webhook_sid: delivery.webhook_sid,
-            url: delivery.url,
-            method: delivery.method,
+            channel_sid: audience.queue.clone(),
+            queue: audience.queue.clone(),
+            webhook_sid: listener.sid.clone(),
+            url,
+            method: HookMethod::parse(&listener.settings.method).unwrap_or(HookMethod::Post),
             event_type: fired.event_type.to_owned(),
             params,
-            retries: delivery.retries,
+            retries: listener.retries,
         };
         self.enqueue_webhook(job);
     }

@@ -12,7 +12,8 @@
 //! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
 //! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
 //! - `channels.rs`   what REST and agents do to chat channels
-//! - `hooks.rs`      channel events → webhook jobs, Studio and task triggers
+//! - `hooks.rs`      webhook settings and the fan-out both backends share; channel
+//!   events → webhook jobs, Studio and task triggers
 //! - `conversations/` Conversations v1: conversations, participants, messages,
 //!   scoped webhooks, states and timers, their events
 //! - `interactions.rs` Flex Interactions: a conversation routed to an agent
@@ -57,6 +58,16 @@ use crate::webhooks::{DeliveryLog, Job};
 pub(crate) struct Render<'a> {
     pub base: &'a str,
     pub account_sid: &'a str,
+}
+
+/// A stored message's Twilio JSON plus `received_at_us`, the instant (µs
+/// since the Unix epoch) the emulator committed it: the shape the control API
+/// and the SSE events show. REST answers stay Twilio's.
+pub(crate) fn with_received_at(mut json: Value, received_at_us: u64) -> Value {
+    if let Value::Object(map) = &mut json {
+        map.insert("received_at_us".into(), json!(received_at_us));
+    }
+    json
 }
 
 /// Who acts, as a webhook reports it (`Source`, `ClientIdentity`), and
@@ -376,10 +387,7 @@ impl World {
 
     /// Looks a chat service up by SID.
     pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
-        self.chat
-            .services
-            .get(service_sid)
-            .ok_or_else(|| WorldError::not_found("Service", service_sid))
+        self.chat.services.require("Service", service_sid)
     }
 
     /// A worker by SID or name (how the control API addresses agents).

@@ -173,16 +173,29 @@ impl World {
         ))
     }
 
+    /// A pending reservation (of `worker`, when given) is answered: it moves
+    /// to `status`. Returns its task and worker SIDs.
+    fn answer_reservation(
+        &mut self,
+        sid: &str,
+        worker: Option<&str>,
+        status: ReservationStatus,
+    ) -> Result<(String, String), WorldError> {
+        let reservation = self.reservation_of(sid, worker)?;
+        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
+        let sids = (reservation.task_sid.clone(), reservation.worker_sid.clone());
+        self.set_reservation_status(sid, status);
+        Ok(sids)
+    }
+
     /// Accept: the task is assigned and the agent joins its channel.
     pub(crate) fn accept_reservation(
         &mut self,
         sid: &str,
         worker: Option<&str>,
     ) -> Result<(), WorldError> {
-        let reservation = self.reservation_of(sid, worker)?;
-        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
-        let (task_sid, worker_sid) = (reservation.task_sid.clone(), reservation.worker_sid.clone());
-        self.set_reservation_status(sid, ReservationStatus::Accepted);
+        let (task_sid, worker_sid) =
+            self.answer_reservation(sid, worker, ReservationStatus::Accepted)?;
         self.set_task_status(&task_sid, TaskStatus::Assigned, None);
         let identity = self.agent(&worker_sid)?.identity.clone();
         let agent = Actor::agent(&identity);
@@ -232,10 +245,8 @@ impl World {
         sid: &str,
         worker: Option<&str>,
     ) -> Result<(), WorldError> {
-        let reservation = self.reservation_of(sid, worker)?;
-        Self::expect_reservation(reservation, &[ReservationStatus::Pending])?;
-        let (task_sid, worker_sid) = (reservation.task_sid.clone(), reservation.worker_sid.clone());
-        self.set_reservation_status(sid, ReservationStatus::Rejected);
+        let (task_sid, worker_sid) =
+            self.answer_reservation(sid, worker, ReservationStatus::Rejected)?;
         if let Some(task) = self.taskrouter.tasks.get_mut(&task_sid) {
             task.declined_by.push(worker_sid.clone());
         }
@@ -307,11 +318,7 @@ impl World {
     }
 
     fn expect_task(&self, task_sid: &str, from: &[TaskStatus], to: &str) -> Result<(), WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require("Task", task_sid)?;
         if from.contains(&task.status) {
             return Ok(());
         }
@@ -331,11 +338,7 @@ impl World {
         attributes: Option<String>,
         priority: Option<i64>,
     ) -> Result<(), WorldError> {
-        let task = self
-            .taskrouter
-            .tasks
-            .get_mut(task_sid)
-            .ok_or_else(|| WorldError::not_found("Task", task_sid))?;
+        let task = self.taskrouter.tasks.require_mut("Task", task_sid)?;
         if let Some(attributes) = attributes {
             task.attributes = attributes;
         }
@@ -364,11 +367,7 @@ impl World {
             .get(activity_sid)
             .map(|a| (a.sid.clone(), a.available))
             .ok_or_else(|| WorldError::not_found("Activity", activity_sid))?;
-        let worker = self
-            .taskrouter
-            .workers
-            .get_mut(worker_sid)
-            .ok_or_else(|| WorldError::not_found("Agent", worker_sid))?;
+        let worker = self.taskrouter.workers.require_mut("Agent", worker_sid)?;
         if worker.activity_sid != activity.0 {
             worker.activity_sid = activity.0;
             worker.available = activity.1;

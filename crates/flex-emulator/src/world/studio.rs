@@ -199,7 +199,7 @@ impl World {
                 let studio: Vec<String> = channel
                     .webhooks
                     .iter()
-                    .filter(|w| w.kind == super::chat::WebhookKind::Studio)
+                    .filter(|w| w.settings.kind == super::chat::WebhookKind::Studio)
                     .map(|w| w.sid.clone())
                     .collect();
                 for sid in studio {

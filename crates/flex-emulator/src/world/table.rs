@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::WorldError;
+
 /// Something stored in a [`Table`], keyed by its SID.
 pub(crate) trait Keyed {
     fn key(&self) -> &str;
@@ -42,6 +44,18 @@ impl<T: Keyed> Table<T> {
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
         self.index.get(key).map(|&at| &mut self.items[at])
+    }
+
+    /// The item with this key, or a not-found error naming it as a `kind`.
+    pub fn require(&self, kind: &'static str, key: &str) -> Result<&T, WorldError> {
+        self.get(key)
+            .ok_or_else(|| WorldError::not_found(kind, key))
+    }
+
+    /// [`Table::require`], to change the item.
+    pub fn require_mut(&mut self, kind: &'static str, key: &str) -> Result<&mut T, WorldError> {
+        self.get_mut(key)
+            .ok_or_else(|| WorldError::not_found(kind, key))
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -108,5 +122,18 @@ mod tests {
         table.insert(Item("a", 9));
         let values: Vec<_> = table.iter().map(|item| item.1).collect();
         assert_eq!(values, [9, 2]);
+    }
+
+    #[test]
+    fn a_required_item_that_is_missing_is_a_not_found_naming_it() {
+        let mut table = Table::default();
+        table.insert(Item("a", 1));
+        assert_eq!(table.require("Item", "a"), Ok(&Item("a", 1)));
+        assert_eq!(
+            table.require("Item", "zz"),
+            Err(WorldError::not_found("Item", "zz"))
+        );
+        table.require_mut("Item", "a").unwrap().1 = 5;
+        assert_eq!(table.get("a"), Some(&Item("a", 5)));
     }
 }

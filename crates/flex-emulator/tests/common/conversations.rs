@@ -51,6 +51,13 @@ impl TestEmulator {
         answer.sid()
     }
 
+    /// A conversation with a scoped webhook to `url` for these events.
+    pub async fn hooked_conversation(&self, url: &str, filters: &[&str]) -> String {
+        let conversation = self.conversation(&[]).await;
+        self.conversation_webhook(&conversation, url, filters).await;
+        conversation
+    }
+
     /// A webhook-enabled customer message (as the bridge sends it).
     pub async fn customer_writes(&self, conversation: &str, author: &str, body: &str) -> Answer {
         let path = format!("{}/Messages", self.conversation_path(conversation));
@@ -122,22 +129,5 @@ impl TestEmulator {
             .unwrap()
             .to_owned();
         (conversation, interaction, channel, task)
-    }
-
-    /// The tasks whose attributes name this conversation.
-    pub async fn tasks_for_conversation(&self, conversation: &str) -> Vec<Value> {
-        let state = self.state().await;
-        state["tasks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|task| {
-                let attributes: Value =
-                    serde_json::from_str(task["attributes"].as_str().unwrap_or("{}"))
-                        .unwrap_or_default();
-                attributes["conversationSid"] == conversation
-            })
-            .collect()
     }
 }

@@ -92,10 +92,7 @@ impl Fixtures {
             .as_str()
             .unwrap()
             .to_owned();
-        let spare_channel = emu
-            .post(&format!("/v2/Services/{}/Channels", emu.service()), &[])
-            .await
-            .sid();
+        let spare_channel = emu.chat_channel(&[]).await;
         let default_scope = ConversationFixtures::make(emu, "conv-cust").await;
         let service_scope = ConversationFixtures::make(emu, "service-cust").await;
         let routed = emu.conversation(&[]).await;

@@ -2,11 +2,20 @@
 //! speaking Basic auth, a local webhook receiver that records what Twilio
 //! would POST, and `eventually` for conditions reached asynchronously
 //! (a generous bound, never a speed assertion).
+//!
+//! - `chat.rs`          Flex Flows, Flex and chat channels, channel webhooks
+//! - `conversations.rs` conversations, participants, scoped webhooks, interactions
+//! - `tasks.rs`         tasks, reservations, agents acting through the control API
+//! - `events.rs`        the SSE stream read event by event
+//! - `fixtures.rs`      resources every REST route can be pointed at
 
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod conversations;
+pub mod events;
 pub mod fixtures;
+pub mod tasks;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,6 +32,15 @@ use tokio_util::sync::CancellationToken;
 
 /// How long `eventually` waits before failing the test.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Microseconds since the Unix epoch, now: the clock the emulator's
+/// `received_at_us` / `sent_at_us` / `answered_at_us` are read on.
+pub fn now_us() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since_epoch.as_micros()).expect("µs fit in u64")
+}
 
 pub struct TestEmulator {
     pub url: String,
@@ -88,6 +106,15 @@ impl Answer {
             self.json
         );
         &self.json
+    }
+
+    /// Asserts a 400 (code 20001) whose message names `name`, as Twilio's
+    /// `Missing required parameter X` / `Invalid parameter X: …` do.
+    pub fn refused_naming(&self, name: &str) {
+        let message = self.twilio_error(400, 20001)["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(name), "{message:?} should name {name}");
     }
 }
 
@@ -191,144 +218,14 @@ impl TestEmulator {
             .await
             .json
     }
+}
 
-    /// Creates a Flex Flow (custom channel) with the given integration params.
-    pub async fn flex_flow(&self, extra: &[(&str, &str)]) -> String {
-        let service = self.service();
-        let mut form = vec![
-            ("FriendlyName", "Custom Webchat Flex Flow"),
-            ("ChatServiceSid", service.as_str()),
-            ("ChannelType", "custom"),
-            ("Enabled", "true"),
-            ("ContactIdentity", "custom"),
-        ];
-        form.extend_from_slice(extra);
-        let answer = self.post("/v1/FlexFlows", &form).await;
-        assert_eq!(answer.status, 201, "{}", answer.json);
-        answer.sid()
-    }
-
-    /// A studio-integration Flex Flow to "Webchat Flow", as in the blog post.
-    pub async fn studio_flow(&self) -> String {
-        let flow_sid = self.bootstrap().studio_flow_sid.clone();
-        self.flex_flow(&[
-            ("IntegrationType", "studio"),
-            ("Integration.FlowSid", &flow_sid),
-        ])
-        .await
-    }
-
-    /// `POST /v1/Channels` for a customer; returns the whole answer.
-    pub async fn flex_channel(&self, flow: &str, identity: &str, name: &str) -> Answer {
-        let chat_name = format!("Chat with {name}");
-        self.post(
-            "/v1/Channels",
-            &[
-                ("FlexFlowSid", flow),
-                ("Identity", identity),
-                ("ChatUserFriendlyName", name),
-                ("ChatFriendlyName", &chat_name),
-                ("Target", identity),
-            ],
-        )
-        .await
-    }
-
-    pub fn channel_path(&self, channel: &str) -> String {
-        format!("/v2/Services/{}/Channels/{channel}", self.service())
-    }
-
-    /// Adds a `webhook` channel webhook for these events; returns its SID.
-    pub async fn channel_webhook(
-        &self,
-        channel: &str,
-        url: &str,
-        filters: &[&str],
-        retries: u8,
-    ) -> String {
-        let retries = retries.to_string();
-        let mut form = vec![
-            ("Type", "webhook"),
-            ("Configuration.Url", url),
-            ("Configuration.Method", "POST"),
-            ("Configuration.RetryCount", retries.as_str()),
-        ];
-        form.extend(filters.iter().map(|f| ("Configuration.Filters", *f)));
-        let answer = self
-            .post(&format!("{}/Webhooks", self.channel_path(channel)), &form)
-            .await;
-        assert_eq!(answer.status, 201, "{}", answer.json);
-        answer.sid()
-    }
-
-    /// A customer message, webhook-enabled (as the bridge sends it).
-    pub async fn customer_says(&self, channel: &str, from: &str, body: &str) -> Answer {
-        let answer = self
-            .post_hooked(
-                &format!("{}/Messages", self.channel_path(channel)),
-                &[("From", from), ("Body", body)],
-            )
-            .await;
-        assert_eq!(answer.status, 201, "{}", answer.json);
-        answer
-    }
-
-    /// The tasks whose attributes name this channel.
-    pub async fn tasks_for(&self, channel: &str) -> Vec<Value> {
-        let state = self.state().await;
-        state["tasks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|task| {
-                let attributes: Value =
-                    serde_json::from_str(task["attributes"].as_str().unwrap_or("{}"))
-                        .unwrap_or_default();
-                attributes["channelSid"] == channel
-            })
-            .collect()
-    }
-
-    /// The pending reservation of the task (waits for it).
-    pub async fn reservation_of(&self, task: &str) -> Value {
-        eventually(|| async {
-            let state = self.state().await;
-            state["reservations"]
-                .as_array()?
-                .iter()
-                .rev()
-                .find(|r| r["task_sid"] == task && r["reservation_status"] == "pending")
-                .cloned()
-        })
-        .await
-    }
-
-    /// A customer chat with a studio flow, a webhook to `url`, one message
-    /// and the task it made; returns (channel, task).
-    pub async fn open_chat(&self, url: &str, identity: &str) -> (String, String) {
-        let flow = self.studio_flow().await;
-        let channel = self.flex_channel(&flow, identity, "Ada").await.sid();
-        self.channel_webhook(
-            &channel,
-            url,
-            &[
-                "onMessageSent",
-                "onChannelUpdated",
-                "onMemberAdded",
-                "onMemberRemoved",
-            ],
-            0,
-        )
-        .await;
-        self.customer_says(&channel, identity, "Hello?").await;
-        let tasks = self.tasks_for(&channel).await;
-        assert_eq!(tasks.len(), 1, "one task for the chat: {tasks:?}");
-        (
-            channel,
-            tasks[0]["sid"].as_str().unwrap_or_default().to_owned(),
-        )
-    }
+/// A resource's `attributes` (JSON text, as Twilio answers them), parsed.
+pub fn attributes(resource: &Value) -> Value {
+    let text = resource["attributes"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no attributes in {resource}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("attributes are not JSON ({e}): {text}"))
 }
 
 /// Polls `check` until it yields `Some`, failing the test after [`PATIENCE`].
@@ -360,6 +257,8 @@ pub struct Received {
     pub idempotency_token: Option<String>,
     pub content_type: Option<String>,
     pub params: Vec<(String, String)>,
+    /// When the receiver got it ([`now_us`]).
+    pub received_at_us: u64,
 }
 
 impl Received {
@@ -399,6 +298,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let received_at_us = now_us();
     let (state, base) = state;
     let header = |name: &str| {
         headers
@@ -419,6 +319,7 @@ async fn record(
         idempotency_token: header("I-Twilio-Idempotency-Token"),
         content_type: header("content-type"),
         params,
+        received_at_us,
     };
     let mut state = state.lock().unwrap();
     state.requests.push(received);

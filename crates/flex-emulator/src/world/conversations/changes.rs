@@ -17,9 +17,9 @@ use super::model::{
     MAX_CONVERSATION_WEBHOOKS, MessagingBinding, Participant, Scope,
 };
 use super::timers::{TimerDuration, Timers};
-use crate::clock::Instant;
+use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::{Prefix, has_shape};
-use crate::world::chat::WebhookKind;
+use crate::world::hooks::HookSettings;
 use crate::world::table::Table;
 use crate::world::{Actor, World, WorldError};
 
@@ -64,8 +64,8 @@ pub(crate) struct ConversationChange {
     pub timers: TimerSettings,
     pub email_address: Option<String>,
     pub email_name: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `CreateConversationParticipant` parameters, parsed.
@@ -75,8 +75,8 @@ pub(crate) struct NewParticipant {
     pub binding: Option<MessagingBinding>,
     pub attributes: Option<String>,
     pub role_sid: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 /// `CreateConversationMessage` parameters, parsed.
@@ -85,20 +85,8 @@ pub(crate) struct NewConversationMessage {
     pub author: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
-    pub created: Option<Instant>,
-    pub updated: Option<Instant>,
-}
-
-/// A scoped webhook's settings (`CreateConversationScopedWebhook`, checked).
-#[derive(Debug, Clone)]
-pub(crate) struct ConversationWebhookConfig {
-    pub target: WebhookKind,
-    pub url: Option<String>,
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
-    pub replay_after: Option<u64>,
+    /// `DateCreated` / `DateUpdated`, when sent.
+    pub dates: SentDates,
 }
 
 impl World {
@@ -170,7 +158,7 @@ impl World {
         }
         let sid = self.sid(Prefix::Channel);
         let now = Instant::now();
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let mut timers = Timers::default();
         new.timers.apply(&mut timers);
         timers.restart(state, now);
@@ -185,7 +173,7 @@ impl World {
             timers,
             email_binding: (new.email_address, new.email_name),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
             participants: Table::default(),
             messages: Vec::new(),
             webhooks: Table::default(),
@@ -231,14 +219,12 @@ impl World {
             if change.email_name.is_some() {
                 conversation.email_binding.1 = change.email_name;
             }
-            if let Some(created) = change.created {
-                conversation.created = created;
-            }
             if !change.timers.is_empty() {
                 change.timers.apply(&mut conversation.timers);
                 conversation.timers.restart(conversation.state, now);
             }
-            conversation.updated = change.updated.unwrap_or(now);
+            let (created, updated) = (&mut conversation.created, &mut conversation.updated);
+            change.dates.update(created, updated, now);
         }
         self.emit_conversation("conversation.updated", &sid);
         if let Some(conversation) = self.conversations.get(&sid) {
@@ -272,10 +258,7 @@ impl World {
     }
 
     fn open_conversation(&self, sid: &str) -> Result<&Conversation, WorldError> {
-        let conversation = self
-            .conversations
-            .get(sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", sid))?;
+        let conversation = self.conversations.require("Conversation", sid)?;
         if conversation.state == ConversationState::Closed {
             return Err(closed_error(sid));
         }
@@ -300,7 +283,7 @@ impl World {
         let now = Instant::now();
         self.conversation_activity(conversation_sid, now, actor)?;
         let sid = self.sid(Prefix::Member);
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let participant = Participant {
             sid: sid.clone(),
             identity: new.identity,
@@ -310,7 +293,7 @@ impl World {
                 .role_sid
                 .unwrap_or_else(|| self.bootstrap.channel_user_role_sid.clone()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
         };
         let fired = participant_event("onParticipantAdded", conversation_sid, &participant);
         if let Some(conversation) = self.conversations.get_mut(conversation_sid) {
@@ -356,10 +339,9 @@ impl World {
         let sid = self.sid(Prefix::Message);
         let conversation = self
             .conversations
-            .get_mut(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
+            .require_mut("Conversation", conversation_sid)?;
         let author = new.author.unwrap_or_else(|| "system".into());
-        let created = new.created.unwrap_or(now);
+        let (created, updated) = new.dates.new_resource(now);
         let message = ConversationMessage {
             sid: sid.clone(),
             index: conversation
@@ -373,15 +355,14 @@ impl World {
             body: new.body,
             attributes: new.attributes.unwrap_or_else(|| "{}".into()),
             created,
-            updated: new.updated.unwrap_or(created),
+            updated,
+            received_at_us: unix_micros(),
         };
         let fired = message_event(conversation, &message);
         conversation.messages.push(message);
         let data = self.conversations.get(conversation_sid).and_then(|c| {
             let render = self.event_render();
-            c.messages
-                .last()
-                .map(|m| m.to_json(c, Scope::Default, &render))
+            c.messages.last().map(|m| m.to_control_json(c, &render))
         });
         self.emit(
             "message.added",
@@ -391,15 +372,16 @@ impl World {
         Ok(sid)
     }
 
+    /// Adds a scoped webhook (`CreateConversationScopedWebhook`, checked).
     pub fn add_conversation_webhook(
         &mut self,
         conversation_sid: &str,
-        config: ConversationWebhookConfig,
+        settings: HookSettings,
+        replay_after: Option<u64>,
     ) -> Result<String, WorldError> {
         let conversation = self
             .conversations
-            .get(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?;
+            .require("Conversation", conversation_sid)?;
         if conversation.webhooks.len() >= MAX_CONVERSATION_WEBHOOKS {
             return Err(WorldError::refused(
                 50361,
@@ -413,13 +395,8 @@ impl World {
         if let Some(conversation) = self.conversations.get_mut(conversation_sid) {
             conversation.webhooks.insert(ConversationWebhook {
                 sid: sid.clone(),
-                target: config.target,
-                url: config.url,
-                method: config.method,
-                filters: config.filters,
-                triggers: config.triggers,
-                flow_sid: config.flow_sid,
-                replay_after: config.replay_after,
+                settings,
+                replay_after,
                 created: now,
                 updated: now,
             });
@@ -433,8 +410,7 @@ impl World {
         webhook_sid: &str,
     ) -> Result<(), WorldError> {
         self.conversations
-            .get_mut(conversation_sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", conversation_sid))?
+            .require_mut("Conversation", conversation_sid)?
             .webhooks
             .remove(webhook_sid)
             .map(drop)

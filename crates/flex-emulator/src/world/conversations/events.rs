@@ -14,9 +14,7 @@
 
 use super::model::{Conversation, ConversationMessage, ConversationState, Participant};
 use crate::clock::Instant;
-use crate::webhooks::HookMethod;
-use crate::world::chat::WebhookKind;
-use crate::world::hooks::{Delivery, Fired, triggers_match};
+use crate::world::hooks::{Audience, Fired, Listener};
 use crate::world::{Actor, World};
 
 /// The post-events of ENDPOINTS.md §7.2, which scoped webhooks may filter
@@ -38,8 +36,6 @@ pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
     "onUserAdded",
     "onUserUpdated",
 ];
-
-const MESSAGE_ADDED: &str = "onMessageAdded";
 
 /// Why a conversation changed state (`Reason` of `onConversationStateUpdated`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +126,7 @@ pub(crate) fn participant_event(
 
 /// `onMessageAdded` parameters.
 pub(crate) fn message_event(conversation: &Conversation, message: &ConversationMessage) -> Fired {
-    let mut fired = Fired::new(MESSAGE_ADDED);
+    let mut fired = Fired::new("onMessageAdded");
     fired.push("ConversationSid", conversation.sid.clone());
     fired.push("MessageSid", message.sid.clone());
     fired.push_some(
@@ -160,43 +156,17 @@ impl World {
         let Some(conversation) = self.conversations.get(conversation_sid) else {
             return;
         };
-        let service_sid = conversation.service_sid.clone();
-        let webhooks: Vec<_> = conversation.webhooks.iter().cloned().collect();
-        let is_message = fired.event_type == MESSAGE_ADDED;
-        let mut studio_flows = Vec::new();
-        for webhook in webhooks {
-            let named = webhook.filters.iter().any(|f| f == fired.event_type);
-            let deliver = match webhook.target {
-                WebhookKind::Webhook => named,
-                WebhookKind::Trigger => {
-                    is_message && triggers_match(&webhook.triggers, fired.body())
-                }
-                WebhookKind::Studio => {
-                    if is_message
-                        && (named || webhook.filters.is_empty())
-                        && let Some(flow_sid) = &webhook.flow_sid
-                    {
-                        studio_flows.push(flow_sid.clone());
-                    }
-                    false
-                }
-            };
-            if deliver && let Some(url) = webhook.url.clone() {
-                let delivery = Delivery {
-                    queue: conversation_sid.to_owned(),
-                    service: ("ChatServiceSid", service_sid.clone()),
-                    webhook_sid: webhook.sid.clone(),
-                    extra: vec![("WebhookSid", webhook.sid.clone())],
-                    url,
-                    method: HookMethod::parse(&webhook.method).unwrap_or(HookMethod::Post),
-                    retries: 0,
-                };
-                self.deliver(delivery, &fired, actor);
-            }
-        }
-        let author = fired.author().unwrap_or_default().to_owned();
-        for flow_sid in studio_flows {
-            self.send_to_flex(conversation_sid, &flow_sid, &author);
-        }
+        let listeners = conversation.webhooks.iter().map(|webhook| Listener {
+            sid: webhook.sid.clone(),
+            settings: webhook.settings.clone(),
+            extra: Vec::new(),
+            retries: 0,
+        });
+        let audience = Audience {
+            queue: conversation_sid.to_owned(),
+            service: ("ChatServiceSid", conversation.service_sid.clone()),
+            listeners: listeners.collect(),
+        };
+        self.fan_out(audience, &fired, actor);
     }
 }

@@ -42,10 +42,7 @@ impl World {
         reason: StateReason,
         actor: &Actor,
     ) -> Result<(), WorldError> {
-        let conversation = self
-            .conversations
-            .get_mut(sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", sid))?;
+        let conversation = self.conversations.require_mut("Conversation", sid)?;
         let from = conversation.state;
         if from == to {
             return Ok(());
@@ -77,10 +74,7 @@ impl World {
         at: Instant,
         actor: &Actor,
     ) -> Result<(), WorldError> {
-        let conversation = self
-            .conversations
-            .get_mut(sid)
-            .ok_or_else(|| WorldError::not_found("Conversation", sid))?;
+        let conversation = self.conversations.require_mut("Conversation", sid)?;
         match conversation.state {
             ConversationState::Closed => Err(closed_error(sid)),
             ConversationState::Inactive => self.set_conversation_state(

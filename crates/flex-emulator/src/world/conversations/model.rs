@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::timers::Timers;
 use crate::clock::Instant;
-use crate::world::Render;
-use crate::world::chat::WebhookKind;
+use crate::world::hooks::HookSettings;
 use crate::world::table::{Keyed, Table};
+use crate::world::{Render, with_received_at};
 
 /// The most webhooks one conversation may hold (Twilio error 50361 beyond).
 pub(crate) const MAX_CONVERSATION_WEBHOOKS: usize = 5;
@@ -219,9 +219,19 @@ pub(crate) struct ConversationMessage {
     pub participant_sid: Option<String>,
     pub created: Instant,
     pub updated: Instant,
+    /// When the emulator stored it (µs since the Unix epoch), whatever
+    /// `DateCreated` says: the benchmark's receive instant.
+    pub received_at_us: u64,
 }
 
 impl ConversationMessage {
+    /// The control-API and SSE shape (default scope): the REST JSON plus
+    /// `received_at_us`.
+    pub fn to_control_json(&self, conversation: &Conversation, render: &Render<'_>) -> Value {
+        let json = self.to_json(conversation, Scope::Default, render);
+        with_received_at(json, self.received_at_us)
+    }
+
     pub fn to_json(&self, conversation: &Conversation, scope: Scope, render: &Render<'_>) -> Value {
         let url = format!("{}/Messages/{}", conversation.url(scope, render), self.sid);
         let json = json!({
@@ -251,13 +261,9 @@ impl ConversationMessage {
 #[derive(Debug, Clone)]
 pub(crate) struct ConversationWebhook {
     pub sid: String,
-    pub target: WebhookKind,
-    pub url: Option<String>,
-    /// `get` or `post` (lower case, as the Conversations spec has it).
-    pub method: String,
-    pub filters: Vec<String>,
-    pub triggers: Vec<String>,
-    pub flow_sid: Option<String>,
+    /// `Target` and `Configuration.*` (method `get` or `post`, lower case as
+    /// the Conversations spec has it).
+    pub settings: HookSettings,
     pub replay_after: Option<u64>,
     pub created: Instant,
     pub updated: Instant,
@@ -271,22 +277,7 @@ impl Keyed for ConversationWebhook {
 
 impl ConversationWebhook {
     pub fn to_json(&self, conversation: &Conversation, scope: Scope, render: &Render<'_>) -> Value {
-        let mut configuration = serde_json::Map::new();
-        if let Some(url) = &self.url {
-            configuration.insert("url".into(), json!(url));
-        }
-        if self.target != WebhookKind::Studio {
-            configuration.insert("method".into(), json!(self.method));
-        }
-        if !self.filters.is_empty() {
-            configuration.insert("filters".into(), json!(self.filters));
-        }
-        if !self.triggers.is_empty() {
-            configuration.insert("triggers".into(), json!(self.triggers));
-        }
-        if let Some(flow_sid) = &self.flow_sid {
-            configuration.insert("flow_sid".into(), json!(flow_sid));
-        }
+        let mut configuration = self.settings.configuration();
         if let Some(replay_after) = self.replay_after {
             configuration.insert("replay_after".into(), json!(replay_after));
         }
@@ -294,7 +285,7 @@ impl ConversationWebhook {
             "sid": self.sid,
             "account_sid": render.account_sid,
             "conversation_sid": conversation.sid,
-            "target": self.target.as_str(),
+            "target": self.settings.kind.as_str(),
             "url": format!("{}/Webhooks/{}", conversation.url(scope, render), self.sid),
             "configuration": configuration,
             "date_created": self.created.rest(),

@@ -361,8 +361,7 @@ impl World {
         channel_sid: &str,
     ) -> Result<&mut InteractionChannel, WorldError> {
         self.interactions
-            .get_mut(interaction_sid)
-            .ok_or_else(|| WorldError::not_found("Interaction", interaction_sid))?
+            .require_mut("Interaction", interaction_sid)?
             .channels
             .get_mut(channel_sid)
             .ok_or_else(|| WorldError::not_found("Interaction channel", channel_sid))
@@ -429,8 +428,7 @@ impl World {
         let participant = self
             .interaction_channel_mut(interaction_sid, channel_sid)?
             .participants
-            .get_mut(participant_sid)
-            .ok_or_else(|| WorldError::not_found("Participant", participant_sid))?;
+            .require_mut("Participant", participant_sid)?;
         participant.status = Some(status.to_owned());
         let task_sid = participant
             .routing_properties
