@@ -63,6 +63,8 @@ pub struct OutboxJob {
 pub struct QueueHead {
     pub conversation_id: ConversationId,
     pub next_attempt_at: i64,
+    /// How many rows the conversation has queued (head included).
+    pub rows: i64,
 }
 
 /// What abandoning a conversation did.
@@ -123,12 +125,14 @@ impl OutboxJob {
 }
 
 impl Store {
-    /// The head row of every conversation that has work.
+    /// The head row of every conversation that has work (a full scan: the
+    /// worker runs it at start and on its sweep, not per message).
     pub async fn outbox_heads(&self) -> StoreResult<Vec<QueueHead>> {
         let rows = sqlx::query(
-            "SELECT o.conversation_id, o.next_attempt_at
+            "SELECT o.conversation_id, o.next_attempt_at, h.row_count
              FROM outbox o
-             JOIN (SELECT conversation_id, MIN(id) AS head FROM outbox GROUP BY conversation_id) h
+             JOIN (SELECT conversation_id, MIN(id) AS head, COUNT(*) AS row_count
+                   FROM outbox GROUP BY conversation_id) h
                ON h.head = o.id",
         )
         .fetch_all(self.reader())
@@ -138,6 +142,7 @@ impl Store {
                 Ok(QueueHead {
                     conversation_id: parse_id(row, "conversation_id", ConversationId::parse)?,
                     next_attempt_at: row.try_get("next_attempt_at")?,
+                    rows: row.try_get("row_count")?,
                 })
             })
             .collect()
@@ -378,7 +383,7 @@ impl Store {
         Ok(())
     }
 
-    /// How many rows wait (the `outbox depth` metric).
+    /// How many rows wait.
     pub async fn outbox_depth(&self) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(self.reader())
