@@ -34,7 +34,9 @@
 //!   crosses a chat's end still finds the original instead of opening a
 //!   new conversation with a duplicate.
 //! - One bridge per database. SQLite has one writer; the store serialises
-//!   writes through one connection (`BEGIN IMMEDIATE`). WAL with
+//!   writes through one connection (`BEGIN IMMEDIATE`) and commits the
+//!   writes waiting together (group commit: one transaction for many
+//!   customers' messages, each caller answered after the commit). WAL with
 //!   `synchronous=NORMAL`: an acked message survives a process crash, not
 //!   necessarily a power loss. PostgreSQL and several instances are future
 //!   work (the SQL is kept portable).

@@ -1,9 +1,12 @@
 //! Applying what Flex tells us (webhooks) to the store, each in one
-//! transaction that also claims the event's idempotency key in
-//! `webhook_receipts`: a repeated delivery finds its key taken and changes
-//! nothing. A webhook is answered 2xx only after this commit.
+//! transaction (a group commit, shared with other writes) that also claims
+//! the event's idempotency key in `webhook_receipts`: a repeated delivery
+//! finds its key taken and changes nothing. A webhook is answered 2xx only
+//! after this commit.
 
-use sqlx::{Sqlite, Transaction};
+use std::convert::Infallible;
+
+use sqlx::SqliteConnection;
 
 use super::{
     ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
@@ -38,51 +41,26 @@ pub struct StoredAgentMessage {
     pub message: MessageRecord,
 }
 
-enum Begun {
-    Ready(Transaction<'static, Sqlite>, Box<ConversationRecord>),
-    Done(Inbound<std::convert::Infallible>),
+/// An [`EventKey`] the store owns while it waits for its group commit.
+struct Key {
+    idempotency_key: String,
+    event_type: String,
+    channel: ChannelSid,
+    now: i64,
+}
+
+impl From<EventKey<'_>> for Key {
+    fn from(key: EventKey<'_>) -> Self {
+        Self {
+            idempotency_key: key.idempotency_key.to_owned(),
+            event_type: key.event_type.to_owned(),
+            channel: key.channel.clone(),
+            now: key.now,
+        }
+    }
 }
 
 impl Store {
-    /// Starts an inbound transaction: claims the idempotency key and finds
-    /// the channel's (newest) conversation.
-    async fn begin_inbound(&self, key: EventKey<'_>) -> StoreResult<Begun> {
-        let mut tx = self.write().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
-             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(key.idempotency_key)
-        .bind(key.event_type)
-        .bind(key.now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            tx.rollback().await?;
-            return Ok(Begun::Done(Inbound::Duplicate));
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations WHERE flex_channel_sid = ? ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(key.channel.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        match row {
-            Some(row) => Ok(Begun::Ready(
-                tx,
-                Box::new(ConversationRecord::from_row(&row)?),
-            )),
-            None => {
-                // Not ours: keep no receipt, so a later retry is judged afresh.
-                tx.rollback().await?;
-                Ok(Begun::Done(Inbound::UnknownChannel))
-            }
-        }
-    }
-
     /// Stores an agent's message (once per `MessageSid`).
     pub async fn record_agent_message(
         &self,
@@ -91,34 +69,43 @@ impl Store {
         author: &str,
         body: &str,
     ) -> StoreResult<Inbound<StoredAgentMessage>> {
-        let (mut tx, conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        let inserted = insert_message(
-            &mut tx,
-            NewMessage {
-                customer: &conversation.customer_id,
-                conversation: &conversation.id,
-                direction: Direction::Agent,
-                author,
-                body,
-                client_msg_id: None,
-                twilio_message_sid: Some(message_sid.as_str()),
-                delivery: None,
-                now: key.now,
-            },
-        )
-        .await?;
-        let Some(message) = inserted else {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        };
-        tx.commit().await?;
-        Ok(Inbound::Applied(StoredAgentMessage {
-            conversation,
-            message,
-        }))
+        let event = (
+            Key::from(key),
+            message_sid.clone(),
+            author.to_owned(),
+            body.to_owned(),
+        );
+        self.write(event, |(key, sid, author, body), conn| {
+            Box::pin(async move {
+                let conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                let inserted = insert_message(
+                    conn,
+                    NewMessage {
+                        customer: &conversation.customer_id,
+                        conversation: &conversation.id,
+                        direction: Direction::Agent,
+                        author,
+                        body,
+                        client_msg_id: None,
+                        twilio_message_sid: Some(sid.as_str()),
+                        delivery: None,
+                        now: key.now,
+                    },
+                )
+                .await?;
+                Ok(match inserted {
+                    Some(message) => Inbound::Applied(StoredAgentMessage {
+                        conversation,
+                        message,
+                    }),
+                    None => Inbound::Duplicate,
+                })
+            })
+        })
+        .await
     }
 
     /// Records that an agent joined the channel (the conversation's agent).
@@ -127,23 +114,27 @@ impl Store {
         key: EventKey<'_>,
         agent_name: &str,
     ) -> StoreResult<Inbound<ConversationRecord>> {
-        let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        if conversation.agent_name.as_deref() == Some(agent_name) {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        }
-        sqlx::query("UPDATE conversations SET agent_name = ?, updated_at = ? WHERE id = ?")
-            .bind(agent_name)
-            .bind(key.now)
-            .bind(conversation.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        conversation.agent_name = Some(agent_name.to_owned());
-        tx.commit().await?;
-        Ok(Inbound::Applied(conversation))
+        let event = (Key::from(key), agent_name.to_owned());
+        self.write(event, |(key, agent_name), conn| {
+            Box::pin(async move {
+                let mut conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                if conversation.agent_name.as_deref() == Some(agent_name.as_str()) {
+                    return Ok(Inbound::Duplicate);
+                }
+                sqlx::query("UPDATE conversations SET agent_name = ?, updated_at = ? WHERE id = ?")
+                    .bind(agent_name)
+                    .bind(key.now)
+                    .bind(conversation.id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                conversation.agent_name = Some(agent_name.clone());
+                Ok(Inbound::Applied(conversation))
+            })
+        })
+        .await
     }
 
     /// Closes the channel's conversation (once).
@@ -152,27 +143,30 @@ impl Store {
         key: EventKey<'_>,
         reason: CloseReason,
     ) -> StoreResult<Inbound<ConversationRecord>> {
-        let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        let Ok(next) = conversation.state.apply(Transition::Closed(reason)) else {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        };
-        sqlx::query(
-            "UPDATE conversations SET state = ?, close_reason = ?, updated_at = ?
-             WHERE id = ? AND state <> 'closed'",
-        )
-        .bind(next.as_str())
-        .bind(reason.as_str())
-        .bind(key.now)
-        .bind(conversation.id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        conversation.state = next;
-        tx.commit().await?;
-        Ok(Inbound::Applied(conversation))
+        self.write((Key::from(key), reason), |(key, reason), conn| {
+            Box::pin(async move {
+                let mut conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                let Ok(next) = conversation.state.apply(Transition::Closed(*reason)) else {
+                    return Ok(Inbound::Duplicate);
+                };
+                sqlx::query(
+                    "UPDATE conversations SET state = ?, close_reason = ?, updated_at = ?
+                     WHERE id = ? AND state <> 'closed'",
+                )
+                .bind(next.as_str())
+                .bind(reason.as_str())
+                .bind(key.now)
+                .bind(conversation.id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                conversation.state = next;
+                Ok(Inbound::Applied(conversation))
+            })
+        })
+        .await
     }
 
     /// Forgets receipts older than `before` (a retry that late is not one).
@@ -187,7 +181,44 @@ impl Store {
     }
 }
 
-fn widen<T>(outcome: Inbound<std::convert::Infallible>) -> Inbound<T> {
+/// The first step of every event, inside its group commit: finds the
+/// channel's (newest) conversation, then claims the event's idempotency
+/// key. Writes nothing for an unknown channel (so a later retry is judged
+/// afresh) or a key already claimed. A change the state already holds
+/// (the same message under another key, the same agent, a conversation
+/// already closed) keeps its claimed key: that event counts as applied.
+async fn claim(
+    conn: &mut SqliteConnection,
+    key: &Key,
+) -> StoreResult<Result<ConversationRecord, Inbound<Infallible>>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE flex_channel_sid = ? ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(key.channel.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(Inbound::UnknownChannel));
+    };
+    let claimed = sqlx::query(
+        "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
+         VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.idempotency_key)
+    .bind(&key.event_type)
+    .bind(key.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(Err(Inbound::Duplicate));
+    }
+    Ok(Ok(ConversationRecord::from_row(&row)?))
+}
+
+fn widen<T>(outcome: Inbound<Infallible>) -> Inbound<T> {
     match outcome {
         Inbound::Applied(never) => match never {},
         Inbound::Duplicate => Inbound::Duplicate,

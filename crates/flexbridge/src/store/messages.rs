@@ -1,12 +1,15 @@
 //! Customer messages in, replay and history out.
 //!
 //! [`Store::accept_customer_message`] is the bridge's commit point: in one
-//! transaction it finds or opens the customer's live conversation (queueing
-//! the "open" step for a new one), gives the message the next `seq`, stores
-//! it and queues its delivery. Only after the commit is the customer acked.
+//! transaction (a group commit, shared with other customers' writes) it
+//! finds or opens the customer's live conversation (queueing the "open"
+//! step for a new one), gives the message the next `seq`, stores it and
+//! queues its delivery. Only after the commit is the customer acked.
+
+use sqlx::SqliteConnection;
 
 use super::{
-    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
+    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreError, StoreResult,
     conversation_columns, insert_message, message_columns,
 };
 use crate::core::conversation::ConversationState;
@@ -41,105 +44,31 @@ pub enum Accepted {
     Duplicate { message: MessageRecord },
 }
 
+/// An [`IncomingCustomerMessage`] the store owns while it waits for its
+/// group commit.
+struct ToAccept {
+    customer: CustomerId,
+    author: String,
+    client_msg_id: ClientMessageId,
+    body: MessageBody,
+    backend: BackendKind,
+    now: i64,
+}
+
 impl Store {
     pub async fn accept_customer_message(
         &self,
         m: IncomingCustomerMessage<'_>,
     ) -> StoreResult<Accepted> {
-        let mut tx = self.write().await?;
-        if let Some(message) = message_by_client_id(&mut *tx, m.customer, m.client_msg_id).await? {
-            tx.rollback().await?;
-            return Ok(Accepted::Duplicate { message });
-        }
-
-        let live = sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations
-             WHERE customer_id = ? AND state <> 'closed'"
-        ))
-        .bind(m.customer.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (conversation, opened) = match live {
-            Some(row) => (ConversationRecord::from_row(&row)?, false),
-            None => {
-                let conversation = ConversationRecord {
-                    id: ConversationId::generate(),
-                    customer_id: m.customer.clone(),
-                    state: ConversationState::Opening,
-                    backend: m.backend,
-                    flex_channel_sid: None,
-                    flex_ref: None,
-                    agent_name: None,
-                    created_at: m.now,
-                };
-                sqlx::query(
-                    "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
-                     VALUES (?, ?, ?, 'opening', ?, ?)",
-                )
-                .bind(conversation.id.as_str())
-                .bind(m.customer.as_str())
-                .bind(m.backend.as_str())
-                .bind(m.now)
-                .bind(m.now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
-                     VALUES (?, 'open', ?, ?)",
-                )
-                .bind(conversation.id.as_str())
-                .bind(m.now)
-                .bind(m.now)
-                .execute(&mut *tx)
-                .await?;
-                (conversation, true)
-            }
+        let owned = ToAccept {
+            customer: m.customer.clone(),
+            author: m.author.to_owned(),
+            client_msg_id: m.client_msg_id.clone(),
+            body: m.body.clone(),
+            backend: m.backend,
+            now: m.now,
         };
-
-        let inserted = insert_message(
-            &mut tx,
-            NewMessage {
-                customer: m.customer,
-                conversation: &conversation.id,
-                direction: Direction::Customer,
-                author: m.author,
-                body: m.body.as_str(),
-                client_msg_id: Some(m.client_msg_id.as_str()),
-                twilio_message_sid: None,
-                delivery: Some("pending"),
-                now: m.now,
-            },
-        )
-        .await?;
-        let Some(message) = inserted else {
-            // Lost a race with the same client message id (another tab).
-            tx.rollback().await?;
-            let message = message_by_client_id(self.writer(), m.customer, m.client_msg_id).await?;
-            return match message {
-                Some(message) => Ok(Accepted::Duplicate { message }),
-                None => Err(super::StoreError::Corrupt(
-                    "a message conflicted but cannot be found".into(),
-                )),
-            };
-        };
-        sqlx::query(
-            "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
-             VALUES (?, 'send', ?, ?, ?)",
-        )
-        .bind(conversation.id.as_str())
-        .bind(message.id)
-        .bind(m.now)
-        .bind(m.now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Accepted::New {
-            message,
-            conversation,
-            opened,
-        })
+        self.write(owned, |m, conn| Box::pin(accept(conn, m))).await
     }
 
     /// A customer's messages with `seq > since`, oldest first, at most `limit`.
@@ -201,8 +130,96 @@ impl Store {
     }
 }
 
-/// The customer's message with this client message id, on any executor
-/// (inside a transaction, or the writer after one was rolled back).
+/// Accepts one message inside a group commit. A duplicate writes nothing.
+async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accepted> {
+    if let Some(message) = message_by_client_id(&mut *conn, &m.customer, &m.client_msg_id).await? {
+        return Ok(Accepted::Duplicate { message });
+    }
+
+    let live = sqlx::query(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations
+         WHERE customer_id = ? AND state <> 'closed'"
+    ))
+    .bind(m.customer.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (conversation, opened) = match live {
+        Some(row) => (ConversationRecord::from_row(&row)?, false),
+        None => {
+            let conversation = ConversationRecord {
+                id: ConversationId::generate(),
+                customer_id: m.customer.clone(),
+                state: ConversationState::Opening,
+                backend: m.backend,
+                flex_channel_sid: None,
+                flex_ref: None,
+                agent_name: None,
+                created_at: m.now,
+            };
+            sqlx::query(
+                "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
+                 VALUES (?, ?, ?, 'opening', ?, ?)",
+            )
+            .bind(conversation.id.as_str())
+            .bind(m.customer.as_str())
+            .bind(m.backend.as_str())
+            .bind(m.now)
+            .bind(m.now)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                 VALUES (?, 'open', ?, ?)",
+            )
+            .bind(conversation.id.as_str())
+            .bind(m.now)
+            .bind(m.now)
+            .execute(&mut *conn)
+            .await?;
+            (conversation, true)
+        }
+    };
+
+    let inserted = insert_message(
+        conn,
+        NewMessage {
+            customer: &m.customer,
+            conversation: &conversation.id,
+            direction: Direction::Customer,
+            author: &m.author,
+            body: m.body.as_str(),
+            client_msg_id: Some(m.client_msg_id.as_str()),
+            twilio_message_sid: None,
+            delivery: Some("pending"),
+            now: m.now,
+        },
+    )
+    .await?;
+    // The client message id was checked above, under the write lock; an
+    // error (not a duplicate) rolls back what this write did.
+    let message = inserted.ok_or_else(|| {
+        StoreError::Corrupt("a new customer message conflicted with a stored one".into())
+    })?;
+    sqlx::query(
+        "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
+         VALUES (?, 'send', ?, ?, ?)",
+    )
+    .bind(conversation.id.as_str())
+    .bind(message.id)
+    .bind(m.now)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Accepted::New {
+        message,
+        conversation,
+        opened,
+    })
+}
+
+/// The customer's message with this client message id, on any executor.
 async fn message_by_client_id<'e, E>(
     executor: E,
     customer: &CustomerId,

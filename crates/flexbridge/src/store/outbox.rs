@@ -3,8 +3,8 @@
 //! conversation, does it, and records the outcome here. Rows are deleted
 //! when done or failed; the message row keeps the outcome.
 
-use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, SqliteConnection};
 
 use super::{
     ConversationRecord, Store, StoreError, StoreResult, backend_of, conversation_columns,
@@ -177,16 +177,21 @@ impl Store {
     /// Records that an attempt starts; with `may_land`, a crash or an
     /// ambiguous failure from here on makes the next attempt look first.
     pub async fn outbox_begin_attempt(&self, job: i64, may_land: bool) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1,
-                               maybe_landed = CASE WHEN ? THEN 1 ELSE maybe_landed END
-             WHERE id = ?",
-        )
-        .bind(may_land)
-        .bind(job)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        self.write((job, may_land), |&(job, may_land), conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1,
+                                       maybe_landed = CASE WHEN ? THEN 1 ELSE maybe_landed END
+                     WHERE id = ?",
+                )
+                .bind(may_land)
+                .bind(job)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Schedules another attempt.
@@ -197,16 +202,26 @@ impl Store {
         error: &str,
         maybe_landed: bool,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ? WHERE id = ?",
+        let retry = (job, next_attempt_at, error.to_owned(), maybe_landed);
+        self.write(
+            retry,
+            |(job, next_attempt_at, error, maybe_landed), conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ?
+                     WHERE id = ?",
+                    )
+                    .bind(next_attempt_at)
+                    .bind(error)
+                    .bind(maybe_landed)
+                    .bind(job)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            },
         )
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(maybe_landed)
-        .bind(job)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The channel exists: the conversation is open, the row done.
@@ -218,38 +233,45 @@ impl Store {
         flex_ref: Option<&FlexRef>,
         now: i64,
     ) -> StoreResult<Option<ConversationRecord>> {
-        let mut tx = self.write().await?;
-        let next = job.conversation_state.apply(Transition::Opened).ok();
-        if let Some(next) = next {
-            sqlx::query(
-                "UPDATE conversations SET state = ?, flex_channel_sid = ?, flex_task_sid = ?,
-                        flex_ref = ?, updated_at = ?
-                 WHERE id = ? AND state = 'opening'",
-            )
-            .bind(next.as_str())
-            .bind(channel.as_str())
-            .bind(task.map(TaskSid::as_str))
-            .bind(flex_ref.map(FlexRef::to_text))
-            .bind(now)
-            .bind(job.conversation_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(next.map(|state| ConversationRecord {
-            id: job.conversation_id.clone(),
-            customer_id: job.customer_id.clone(),
-            state,
-            backend: job.backend,
-            flex_channel_sid: Some(channel.clone()),
-            flex_ref: flex_ref.cloned(),
-            agent_name: None,
-            created_at: job.created_at,
-        }))
+        let opened = (
+            job.clone(),
+            channel.clone(),
+            task.cloned(),
+            flex_ref.cloned(),
+            now,
+        );
+        self.write(opened, |(job, channel, task, flex_ref, now), conn| {
+            Box::pin(async move {
+                let next = job.conversation_state.apply(Transition::Opened).ok();
+                if let Some(next) = next {
+                    sqlx::query(
+                        "UPDATE conversations SET state = ?, flex_channel_sid = ?,
+                                flex_task_sid = ?, flex_ref = ?, updated_at = ?
+                         WHERE id = ? AND state = 'opening'",
+                    )
+                    .bind(next.as_str())
+                    .bind(channel.as_str())
+                    .bind(task.as_ref().map(TaskSid::as_str))
+                    .bind(flex_ref.as_ref().map(FlexRef::to_text))
+                    .bind(now)
+                    .bind(job.conversation_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                delete_row(conn, job.id).await?;
+                Ok(next.map(|state| ConversationRecord {
+                    id: job.conversation_id.clone(),
+                    customer_id: job.customer_id.clone(),
+                    state,
+                    backend: job.backend,
+                    flex_channel_sid: Some(channel.clone()),
+                    flex_ref: flex_ref.clone(),
+                    agent_name: None,
+                    created_at: job.created_at,
+                }))
+            })
+        })
+        .await
     }
 
     /// The message is in Flex (`Ok(sid)`) or refused for good
@@ -261,27 +283,28 @@ impl Store {
         outcome: Result<&MessageSid, &str>,
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let update = match outcome {
-            Ok(sid) => sqlx::query(
-                "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
-                        delivered_at = ?
-                 WHERE id = ?",
-            )
-            .bind(sid.as_str())
-            .bind(now),
-            Err(error) => sqlx::query(
-                "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
-            )
-            .bind(error),
-        };
-        update.bind(message.message_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let outcome = outcome.cloned().map_err(str::to_owned);
+        let settled = (job, message.message_id, outcome, now);
+        self.write(settled, |(job, message_id, outcome, now), conn| {
+            Box::pin(async move {
+                let update = match outcome {
+                    Ok(sid) => sqlx::query(
+                        "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
+                                delivered_at = ?
+                         WHERE id = ?",
+                    )
+                    .bind(sid.as_str())
+                    .bind(now),
+                    Err(error) => sqlx::query(
+                        "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
+                    )
+                    .bind(error.as_str()),
+                };
+                update.bind(message_id).execute(&mut *conn).await?;
+                delete_row(conn, *job).await
+            })
+        })
+        .await
     }
 
     /// The conversation cannot go on in Flex (its channel cannot be
@@ -294,48 +317,11 @@ impl Store {
         error: &str,
         now: i64,
     ) -> StoreResult<Abandoned> {
-        let mut tx = self.write().await?;
-        let closed = sqlx::query(concat!(
-            "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
-             WHERE id = ? AND state <> 'closed' RETURNING ",
-            conversation_columns!()
-        ))
-        .bind(reason.as_str())
-        .bind(now)
-        .bind(conversation.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(ConversationRecord::from_row)
-        .transpose()?;
-        let failed = sqlx::query(
-            "UPDATE messages SET delivery = 'failed', delivery_error = ?
-             WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
-             RETURNING customer_id, seq, client_msg_id",
-        )
-        .bind(error)
-        .bind(conversation.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE conversation_id = ?")
-            .bind(conversation.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut failed = failed
-            .iter()
-            .map(|row| {
-                Ok(FailedMessage {
-                    customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
-                    seq: Seq(row.try_get("seq")?),
-                    client_msg_id: row
-                        .try_get::<Option<String>, _>("client_msg_id")?
-                        .unwrap_or_default(),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        failed.sort_by_key(|m| m.seq);
-        Ok(Abandoned { closed, failed })
+        let failure = (conversation.clone(), reason, error.to_owned(), now);
+        self.write(failure, |(conversation, reason, error, now), conn| {
+            Box::pin(abandon(conn, conversation, *reason, error, *now))
+        })
+        .await
     }
 
     /// Queues a `sync` row for every open conversation that has none yet.
@@ -376,11 +362,8 @@ impl Store {
 
     /// Drops a row that is done (or cannot be done).
     pub async fn outbox_done(&self, job: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+        self.write(job, |&job, conn| Box::pin(delete_row(conn, job)))
+            .await
     }
 
     /// How many rows wait.
@@ -389,6 +372,65 @@ impl Store {
             .fetch_one(self.reader())
             .await?)
     }
+}
+
+/// Deletes one row (done, or failed for good).
+async fn delete_row(conn: &mut SqliteConnection, job: i64) -> StoreResult<()> {
+    sqlx::query("DELETE FROM outbox WHERE id = ?")
+        .bind(job)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// [`Store::outbox_abandon`] inside its group commit.
+async fn abandon(
+    conn: &mut SqliteConnection,
+    conversation: &ConversationId,
+    reason: CloseReason,
+    error: &str,
+    now: i64,
+) -> StoreResult<Abandoned> {
+    let closed = sqlx::query(concat!(
+        "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
+         WHERE id = ? AND state <> 'closed' RETURNING ",
+        conversation_columns!()
+    ))
+    .bind(reason.as_str())
+    .bind(now)
+    .bind(conversation.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(ConversationRecord::from_row)
+    .transpose()?;
+    let failed = sqlx::query(
+        "UPDATE messages SET delivery = 'failed', delivery_error = ?
+         WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
+         RETURNING customer_id, seq, client_msg_id",
+    )
+    .bind(error)
+    .bind(conversation.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE conversation_id = ?")
+        .bind(conversation.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let mut failed = failed
+        .iter()
+        .map(|row| {
+            Ok(FailedMessage {
+                customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
+                seq: Seq(row.try_get("seq")?),
+                client_msg_id: row
+                    .try_get::<Option<String>, _>("client_msg_id")?
+                    .unwrap_or_default(),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    failed.sort_by_key(|m| m.seq);
+    Ok(Abandoned { closed, failed })
 }
 
 #[cfg(test)]
