@@ -5,6 +5,9 @@
 //! finds or opens the customer's live conversation (queueing the "open"
 //! step for a new one), gives the message the next `seq`, stores it and
 //! queues its delivery. Only after the commit is the customer acked.
+//! A retried client message id is found by the insert's unique constraint
+//! (`UNIQUE(customer_id, client_msg_id)`), or, before a new conversation
+//! would be opened for it, by a lookup.
 
 use sqlx::SqliteConnection;
 
@@ -130,12 +133,11 @@ impl Store {
     }
 }
 
-/// Accepts one message inside a group commit. A duplicate writes nothing.
+/// Accepts one message inside a group commit; a duplicate writes nothing.
+/// The common case (the customer's conversation is live) is three
+/// statements: find the conversation, insert the message (its unique
+/// client message id is the duplicate check), queue its delivery.
 async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accepted> {
-    if let Some(message) = message_by_client_id(&mut *conn, &m.customer, &m.client_msg_id).await? {
-        return Ok(Accepted::Duplicate { message });
-    }
-
     let live = sqlx::query(concat!(
         "SELECT ",
         conversation_columns!(),
@@ -148,40 +150,14 @@ async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accept
     let (conversation, opened) = match live {
         Some(row) => (ConversationRecord::from_row(&row)?, false),
         None => {
-            let conversation = ConversationRecord {
-                id: ConversationId::generate(),
-                customer_id: m.customer.clone(),
-                state: ConversationState::Opening,
-                backend: m.backend,
-                flex_channel_sid: None,
-                flex_ref: None,
-                agent_name: None,
-                created_at: m.now,
-            };
-            sqlx::query(
-                "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
-                 VALUES (?, ?, ?, 'opening', ?, ?)",
-            )
-            .bind(conversation.id.as_str())
-            .bind(m.customer.as_str())
-            .bind(m.backend.as_str())
-            .bind(m.now)
-            .bind(m.now)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
-                 VALUES (?, 'open', ?, ?)",
-            )
-            .bind(conversation.id.as_str())
-            .bind(m.now)
-            .bind(m.now)
-            .execute(&mut *conn)
-            .await?;
-            (conversation, true)
+            // A retry whose original was stored before the chat ended must
+            // not open a conversation: look for it first.
+            if let Some(message) = message_by_client_id(&mut *conn, m).await? {
+                return Ok(Accepted::Duplicate { message });
+            }
+            (open_conversation(conn, m).await?, true)
         }
     };
-
     let inserted = insert_message(
         conn,
         NewMessage {
@@ -197,11 +173,16 @@ async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accept
         },
     )
     .await?;
-    // The client message id was checked above, under the write lock; an
-    // error (not a duplicate) rolls back what this write did.
-    let message = inserted.ok_or_else(|| {
-        StoreError::Corrupt("a new customer message conflicted with a stored one".into())
-    })?;
+    let Some(message) = inserted else {
+        // Only a conversation that was already live gets here (a new one
+        // was preceded by the check above): nothing was written.
+        return match message_by_client_id(&mut *conn, m).await? {
+            Some(message) if !opened => Ok(Accepted::Duplicate { message }),
+            _ => Err(StoreError::Corrupt(
+                "a new customer message conflicted with a stored one".into(),
+            )),
+        };
+    };
     sqlx::query(
         "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
          VALUES (?, 'send', ?, ?, ?)",
@@ -219,23 +200,57 @@ async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accept
     })
 }
 
-/// The customer's message with this client message id, on any executor.
-async fn message_by_client_id<'e, E>(
-    executor: E,
-    customer: &CustomerId,
-    client_msg_id: &ClientMessageId,
-) -> StoreResult<Option<MessageRecord>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
+/// Opens the customer's new conversation, its "open" step queued first.
+async fn open_conversation(
+    conn: &mut SqliteConnection,
+    m: &ToAccept,
+) -> StoreResult<ConversationRecord> {
+    let conversation = ConversationRecord {
+        id: ConversationId::generate(),
+        customer_id: m.customer.clone(),
+        state: ConversationState::Opening,
+        backend: m.backend,
+        flex_channel_sid: None,
+        flex_ref: None,
+        agent_name: None,
+        created_at: m.now,
+    };
+    sqlx::query(
+        "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
+         VALUES (?, ?, ?, 'opening', ?, ?)",
+    )
+    .bind(conversation.id.as_str())
+    .bind(m.customer.as_str())
+    .bind(m.backend.as_str())
+    .bind(m.now)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+         VALUES (?, 'open', ?, ?)",
+    )
+    .bind(conversation.id.as_str())
+    .bind(m.now)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(conversation)
+}
+
+/// The customer's stored message with `m`'s client message id.
+async fn message_by_client_id(
+    conn: &mut SqliteConnection,
+    m: &ToAccept,
+) -> StoreResult<Option<MessageRecord>> {
     sqlx::query(concat!(
         "SELECT ",
         message_columns!(),
         " FROM messages WHERE customer_id = ? AND client_msg_id = ?"
     ))
-    .bind(customer.as_str())
-    .bind(client_msg_id.as_str())
-    .fetch_optional(executor)
+    .bind(m.customer.as_str())
+    .bind(m.client_msg_id.as_str())
+    .fetch_optional(conn)
     .await?
     .as_ref()
     .map(MessageRecord::from_row)
@@ -245,6 +260,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::conversation::CloseReason;
     use crate::core::ids::{CustomerName, ResumeToken};
     use crate::store::test_support::temp_store;
 
@@ -341,6 +357,69 @@ mod tests {
             1
         );
         assert_eq!(store.outbox_depth().await.unwrap(), 2, "open + one send");
+    }
+
+    #[tokio::test]
+    async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let (a, b) = (
+            ClientMessageId::parse("a").unwrap(),
+            ClientMessageId::parse("b").unwrap(),
+        );
+
+        store
+            .accept_customer_message(incoming(&cus, &a, &body))
+            .await
+            .unwrap();
+        let again = store
+            .accept_customer_message(incoming(&cus, &a, &body))
+            .await
+            .unwrap();
+        let next = store
+            .accept_customer_message(incoming(&cus, &b, &body))
+            .await
+            .unwrap();
+
+        assert!(matches!(again, Accepted::Duplicate { .. }));
+        let Accepted::New { message, .. } = next else {
+            panic!("b is new");
+        };
+        assert_eq!(message.seq, Seq(2));
+    }
+
+    #[tokio::test]
+    async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let id = ClientMessageId::parse("before-the-end").unwrap();
+        let Accepted::New {
+            message,
+            conversation,
+            ..
+        } = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap()
+        else {
+            panic!("the first is new");
+        };
+        store
+            .outbox_abandon(&conversation.id, CloseReason::AgentEnded, "ended", 20)
+            .await
+            .unwrap();
+
+        let retried = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap();
+
+        assert_eq!(retried, Accepted::Duplicate { message });
+        let latest = store.latest_conversation(&cus).await.unwrap().unwrap();
+        assert_eq!(latest.id, conversation.id, "no conversation was opened");
+        assert_eq!(latest.state, ConversationState::Closed);
     }
 
     #[tokio::test]

@@ -83,6 +83,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "flex ref",
         include_str!("../../migrations/sqlite/0003_flex_ref.sql"),
     ),
+    (
+        4,
+        "last_seq trigger",
+        include_str!("../../migrations/sqlite/0004_last_seq_trigger.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -342,8 +347,9 @@ struct NewMessage<'a> {
     now: i64,
 }
 
-/// Inserts a message with the customer's next `seq`; `None` (and nothing
-/// written) when a unique constraint says it is already stored.
+/// Inserts a message with the customer's next `seq` (`last_seq + 1`; a
+/// trigger records it, migration 0004); `None`, and nothing written, when a
+/// unique constraint says it is already stored.
 async fn insert_message(
     conn: &mut SqliteConnection,
     m: NewMessage<'_>,
@@ -364,17 +370,9 @@ async fn insert_message(
     .bind(m.delivery)
     .bind(m.now)
     .bind(m.customer.as_str())
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    let Some((id, seq)) = inserted else {
-        return Ok(None);
-    };
-    sqlx::query("UPDATE customers SET last_seq = ? WHERE id = ?")
-        .bind(seq)
-        .bind(m.customer.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(Some(MessageRecord {
+    Ok(inserted.map(|(id, seq)| MessageRecord {
         id,
         seq: Seq(seq),
         conversation_id: m.conversation.clone(),
