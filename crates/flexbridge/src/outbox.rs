@@ -17,7 +17,9 @@
 //!   returns the customer's active channel for the same `Target`; webhooks
 //!   are listed before any is created).
 //! - Sending a message is not idempotent, so before each attempt the row is
-//!   marked `maybe_landed`; the mark is cleared only by a failure that
+//!   marked `maybe_landed` (in the transaction that takes the row, which is
+//!   the one that recorded the previous row's outcome: one commit per
+//!   message); the mark is cleared only by a failure that
 //!   proves nothing landed (429, refused connection, 4xx). Any attempt that
 //!   starts with the mark set first looks for the message in the channel
 //!   (our client message id is in its attributes) and, if it is there,
@@ -55,7 +57,8 @@ use crate::core::bridge::{Bridge, Fanout};
 use crate::core::clock::now_ms;
 use crate::core::ids::ConversationId;
 use crate::flex::Backends;
-use crate::store::Store;
+use crate::store::outbox::{BEGIN_NONE, OutboxJob};
+use crate::store::{Store, StoreError};
 use crate::telemetry::chain;
 
 /// Tuning of the worker.
@@ -116,25 +119,28 @@ struct Inner {
     /// The earliest time (ms) a full scan is wanted: a retry or the end of
     /// a pause is due then.
     scan_at: Mutex<i64>,
+    /// Cancelled at shutdown: no new attempt begins.
+    stopping: CancellationToken,
 }
 
 /// What one attempt at a row ended in.
 enum Step {
-    /// The row is done; the conversation's next row may go.
-    Done,
+    /// The row is done; this is the conversation's next row, if any (its
+    /// attempt begun if it may go now).
+    Done(Option<Box<OutboxJob>>),
     /// The row waits (retry scheduled, or nothing to do yet).
     Wait,
 }
 
 /// The worker loop's own state: which conversations to start, and the
 /// tasks running.
+#[derive(Default)]
 struct Dispatch {
     tasks: JoinSet<()>,
     /// Conversations with due work that wait for a free task, in order.
     backlog: VecDeque<ConversationId>,
     /// The members of `backlog`.
     queued: HashSet<ConversationId>,
-    stopping: CancellationToken,
 }
 
 impl Outbox {
@@ -151,6 +157,7 @@ impl Outbox {
                 busy: Mutex::new(HashMap::new()),
                 paused_until: Mutex::new(0),
                 scan_at: Mutex::new(0),
+                stopping: CancellationToken::new(),
             }),
         }
     }
@@ -158,7 +165,7 @@ impl Outbox {
     /// Runs until `shutdown`, then lets in-flight deliveries finish.
     pub async fn run(self, shutdown: CancellationToken) {
         let inner = &self.inner;
-        let mut dispatch = Dispatch::new(shutdown.child_token());
+        let mut dispatch = Dispatch::default();
         let mut last_prune = 0;
         loop {
             while let Some(done) = dispatch.tasks.try_join_next() {
@@ -190,7 +197,7 @@ impl Outbox {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => log_task_end(done),
             }
         }
-        dispatch.stopping.cancel();
+        inner.stopping.cancel();
         let drained = tokio::time::timeout(inner.config.shutdown_grace, async {
             while let Some(done) = dispatch.tasks.join_next().await {
                 log_task_end(done);
@@ -252,44 +259,61 @@ impl Outbox {
                 busy.insert(conversation.clone(), false);
             }
             let outbox = self.clone();
-            let stopping = dispatch.stopping.clone();
             dispatch.tasks.spawn(async move {
-                outbox.drain_conversation(conversation, &stopping).await;
+                outbox.drain_conversation(conversation).await;
             });
         }
     }
 
     /// Works through one conversation's rows until it is empty or waits,
-    /// and until no new work was announced for it meanwhile.
-    async fn drain_conversation(&self, conversation: ConversationId, stopping: &CancellationToken) {
-        let inner = &self.inner;
+    /// and until no new work was announced for it meanwhile. Each row's
+    /// outcome is recorded together with taking the next row.
+    async fn drain_conversation(&self, conversation: ConversationId) {
         let busy = BusyGuard {
             outbox: self,
             conversation: &conversation,
         };
-        while !stopping.is_cancelled() {
-            let step = match inner.store.outbox_next(&conversation).await {
-                Ok(Some(job)) if job.next_attempt_at <= now_ms() => self.attempt(job).await,
-                Ok(Some(job)) => {
-                    self.scan_at(job.next_attempt_at);
+        let mut step = self.take(&conversation).await;
+        loop {
+            step = match step {
+                Ok(Step::Done(Some(job))) if job.begun => self.attempt(*job).await,
+                Ok(Step::Done(Some(job))) => {
+                    // Not due yet, paused by a 429, or shutting down.
+                    let paused_until = *lock(&self.inner.paused_until);
+                    self.scan_at(job.next_attempt_at.max(paused_until));
                     Ok(Step::Wait)
                 }
-                Ok(None) => Ok(Step::Wait),
-                Err(error) => Err(error),
-            };
-            match step {
-                Ok(Step::Done) => {}
-                Ok(Step::Wait) => {
-                    if !busy.look_again() {
-                        return;
-                    }
+                Ok(Step::Done(None) | Step::Wait) if busy.look_again() => {
+                    self.take(&conversation).await
                 }
+                Ok(Step::Done(None) | Step::Wait) => return,
                 Err(error) => {
                     tracing::error!(%conversation, error.cause_chain = %chain(&error), "outbox store error");
                     self.scan_at(now_ms() + STORE_ERROR_PAUSE_MS);
                     return;
                 }
-            }
+            };
+        }
+    }
+
+    /// The conversation's next row, begun if it may go now.
+    async fn take(&self, conversation: &ConversationId) -> Result<Step, StoreError> {
+        let next = self
+            .inner
+            .store
+            .outbox_take(conversation, self.due_by())
+            .await?;
+        Ok(Step::Done(next.map(Box::new)))
+    }
+
+    /// Rows due by this time (ms) may begin now: none while a 429 pause
+    /// lasts or once shutdown started.
+    fn due_by(&self) -> i64 {
+        let now = now_ms();
+        if self.inner.stopping.is_cancelled() || now < *lock(&self.inner.paused_until) {
+            BEGIN_NONE
+        } else {
+            now
         }
     }
 
@@ -314,15 +338,6 @@ impl Outbox {
 }
 
 impl Dispatch {
-    fn new(stopping: CancellationToken) -> Self {
-        Self {
-            tasks: JoinSet::new(),
-            backlog: VecDeque::new(),
-            queued: HashSet::new(),
-            stopping,
-        }
-    }
-
     /// Adds `conversation` to the backlog unless it is there already.
     fn enqueue(&mut self, conversation: ConversationId) {
         if self.queued.insert(conversation.clone()) {

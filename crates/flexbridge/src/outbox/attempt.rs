@@ -48,7 +48,6 @@ impl Outbox {
 
     async fn open(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
         let inner = &self.inner;
-        inner.store.outbox_begin_attempt(job.id, false).await?;
         let identity = FlexIdentity::for_customer(&job.customer_id);
         let request = OpenRequest {
             conversation: &job.conversation_id,
@@ -58,15 +57,9 @@ impl Outbox {
         };
         match backend.open(&request).await {
             Ok(opened) => {
-                let conversation = inner
+                let (conversation, next) = inner
                     .store
-                    .outbox_finish_open(
-                        job,
-                        &opened.channel,
-                        opened.task.as_ref(),
-                        opened.flex_ref.as_ref(),
-                        now_ms(),
-                    )
+                    .outbox_finish_open(job, &opened, now_ms(), self.due_by())
                     .await?;
                 tracing::info!(conversation = %job.conversation_id, channel = %opened.channel, "Flex channel open");
                 if let Some(conversation) = conversation {
@@ -75,7 +68,7 @@ impl Outbox {
                         .notify(&job.customer_id, Notice::Conversation(conversation))
                         .await;
                 }
-                Ok(Step::Done)
+                Ok(Step::Done(next.map(Box::new)))
             }
             Err(error) => self.failed(job, Row::Open, error, false).await,
         }
@@ -87,7 +80,6 @@ impl Outbox {
         message: &OutgoingMessage,
         backend: &dyn FlexBackend,
     ) -> Result<Step, StoreError> {
-        let inner = &self.inner;
         let Some(channel) = &job.channel else {
             // Cannot happen while the open row precedes every send; never
             // post to a channel we do not have (the post's `Channels/undefined`).
@@ -96,6 +88,8 @@ impl Outbox {
                 .settle(job, message, Err("the conversation has no Flex channel"))
                 .await;
         };
+        // This attempt is already recorded as one that may land (the row
+        // was taken that way); `maybe_landed` is about earlier attempts.
         if job.maybe_landed {
             match backend.find_sent(channel, &message.client_msg_id).await {
                 Ok(Some(sid)) => {
@@ -106,7 +100,6 @@ impl Outbox {
                 Err(error) => return self.failed(job, Row::Send(message), error, true).await,
             }
         }
-        inner.store.outbox_begin_attempt(job.id, true).await?;
         let identity = FlexIdentity::for_customer(&job.customer_id);
         let outbound = OutboundMessage {
             identity: &identity,
@@ -130,10 +123,8 @@ impl Outbox {
             .as_ref()
             .filter(|_| job.conversation_state.is_live())
         else {
-            inner.store.outbox_done(job.id).await?;
-            return Ok(Step::Done);
+            return self.done(job).await;
         };
-        inner.store.outbox_begin_attempt(job.id, false).await?;
         let identity = FlexIdentity::for_customer(&job.customer_id);
         let request = ResyncRequest {
             channel,
@@ -159,8 +150,13 @@ impl Outbox {
         if caught_up > 0 {
             tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
         }
-        inner.store.outbox_done(job.id).await?;
-        Ok(Step::Done)
+        self.done(job).await
+    }
+
+    /// The row is done (or has nothing to do).
+    async fn done(&self, job: &OutboxJob) -> Result<Step, StoreError> {
+        let next = self.inner.store.outbox_done(job, self.due_by()).await?;
+        Ok(Step::Done(next.map(Box::new)))
     }
 
     /// Records a message's fate (in Flex as `sid`, or refused for good
@@ -172,9 +168,10 @@ impl Outbox {
         outcome: Result<&MessageSid, &str>,
     ) -> Result<Step, StoreError> {
         let now = now_ms();
-        self.inner
+        let next = self
+            .inner
             .store
-            .outbox_settle_send(job.id, message, outcome, now)
+            .outbox_settle_send(job, message, outcome, now, self.due_by())
             .await?;
         if outcome.is_ok() {
             metrics::counter!("flexbridge_messages_out_total").increment(1);
@@ -192,7 +189,7 @@ impl Outbox {
             outcome,
         )
         .await;
-        Ok(Step::Done)
+        Ok(Step::Done(next.map(Box::new)))
     }
 
     async fn tell(
@@ -245,10 +242,7 @@ impl Outbox {
                         self.abandon(job, CloseReason::OpenFailed, &error_text)
                             .await
                     }
-                    Row::Sync => {
-                        inner.store.outbox_done(job.id).await?;
-                        Ok(Step::Done)
-                    }
+                    Row::Sync => self.done(job).await,
                 };
             }
             Disposition::RateLimited(retry_after) => {
@@ -319,6 +313,6 @@ impl Outbox {
                 )
                 .await;
         }
-        Ok(Step::Done)
+        Ok(Step::Done(None))
     }
 }

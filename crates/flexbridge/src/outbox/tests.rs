@@ -227,7 +227,7 @@ async fn a_wake_up_for_a_conversation_whose_task_found_its_queue_empty_makes_the
     };
 
     // Before it ends, a row is committed and announced.
-    let mut dispatch = Dispatch::new(CancellationToken::new());
+    let mut dispatch = Dispatch::default();
     dispatch.enqueue(conversation.clone());
     outbox.start_tasks(&mut dispatch);
 
@@ -323,13 +323,15 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     let conversation = h.conversation().await;
     let channel = conversation.flex_channel_sid.clone().unwrap();
     h.send("m1").await;
+    // A worker takes m1 (its attempt recorded as one that may land) ...
     let job = h
         .store
-        .outbox_next(&conversation.id)
+        .outbox_take(&conversation.id, now_ms())
         .await
         .unwrap()
         .unwrap();
-    h.store.outbox_begin_attempt(job.id, true).await.unwrap();
+    assert!(job.begun && !job.maybe_landed);
+    // ... Flex stores it, and the process dies before the outcome is written.
     lock(&h.flex.posted).push((channel, "m1".into(), "body of m1".into()));
 
     h.run_until("the second message is recorded as delivered", || {
@@ -407,6 +409,25 @@ async fn shutdown_lets_an_in_flight_delivery_finish() {
 
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn at_shutdown_the_delivery_in_flight_finishes_and_the_next_waits_for_the_next_start() {
+    let h = harness().await;
+    lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(500)));
+    h.send("slow").await;
+    h.send("next").await;
+
+    h.run_until("the first send is in flight", || {
+        h.flex.send_calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    assert_eq!(ids(&h.flex.posted()), ["slow"]);
+    let conversation = h.conversation().await;
+    let next = h.store.outbox_take(&conversation.id, BEGIN_NONE).await;
+    let next = next.unwrap().expect("the next row stays queued");
+    assert_eq!(next.attempts, 0, "no attempt began after shutdown started");
 }
 
 #[test]

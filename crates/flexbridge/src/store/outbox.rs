@@ -1,7 +1,12 @@
 //! The outbox's rows: work for Flex, in order per conversation (row id
-//! order). The worker (`crate::outbox`) reads the head row of each
+//! order). The worker (`crate::outbox`) takes the head row of a
 //! conversation, does it, and records the outcome here. Rows are deleted
 //! when done or failed; the message row keeps the outcome.
+//!
+//! Taking a row that is due begins its attempt in the same transaction
+//! (`attempts + 1`; a send is marked `maybe_landed` before it can leave),
+//! and the write that finishes a row takes the conversation's next one:
+//! one group commit per row, and the row comes back ready to go.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, SqliteConnection};
@@ -12,7 +17,7 @@ use super::{
 };
 use crate::core::conversation::{CloseReason, ConversationState, Transition};
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, MessageSid, Seq, TaskSid};
-use crate::flex::{BackendKind, FlexRef};
+use crate::flex::{BackendKind, FlexRef, Opened};
 
 /// What a row asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,12 +56,19 @@ pub struct OutboxJob {
     /// What that backend recorded when it opened the conversation.
     pub flex_ref: Option<FlexRef>,
     pub kind: JobKind,
+    /// Attempts before this one.
     pub attempts: i64,
     /// An earlier attempt may have reached Flex: look before re-sending.
     pub maybe_landed: bool,
+    /// This attempt is begun (recorded): the row may go now. `false` when
+    /// it was read without beginning (not due, or not to begin now).
+    pub begun: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
 }
+
+/// A `due_by` that begins no row: the next row is only read.
+pub const BEGIN_NONE: i64 = i64::MIN;
 
 /// The head of one conversation's queue, for scheduling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +130,7 @@ impl OutboxJob {
             kind,
             attempts: row.try_get("attempts")?,
             maybe_landed: row.try_get::<i64, _>("maybe_landed")? != 0,
+            begun: false,
             next_attempt_at: row.try_get("next_attempt_at")?,
             created_at: row.try_get("created_at")?,
         })
@@ -148,49 +161,17 @@ impl Store {
             .collect()
     }
 
-    /// The next row of one conversation, if any.
-    pub async fn outbox_next(
+    /// The next row of one conversation, if any; if it is due by
+    /// `due_by` (ms; [`BEGIN_NONE`]: never), its attempt is begun.
+    pub async fn outbox_take(
         &self,
         conversation: &ConversationId,
+        due_by: i64,
     ) -> StoreResult<Option<OutboxJob>> {
-        sqlx::query(
-            "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
-                    o.next_attempt_at, o.created_at,
-                    c.customer_id, c.state, c.backend, c.flex_channel_sid, c.flex_ref,
-                    cu.name AS customer_name,
-                    m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
-             FROM outbox o
-             JOIN conversations c ON c.id = o.conversation_id
-             JOIN customers cu ON cu.id = c.customer_id
-             LEFT JOIN messages m ON m.id = o.message_id
-             WHERE o.conversation_id = ?
-             ORDER BY o.id LIMIT 1",
+        self.write(
+            (conversation.clone(), due_by),
+            |(conversation, due_by), conn| Box::pin(take_next(conn, conversation, *due_by)),
         )
-        .bind(conversation.as_str())
-        .fetch_optional(self.reader())
-        .await?
-        .as_ref()
-        .map(OutboxJob::from_row)
-        .transpose()
-    }
-
-    /// Records that an attempt starts; with `may_land`, a crash or an
-    /// ambiguous failure from here on makes the next attempt look first.
-    pub async fn outbox_begin_attempt(&self, job: i64, may_land: bool) -> StoreResult<()> {
-        self.write((job, may_land), |&(job, may_land), conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1,
-                                       maybe_landed = CASE WHEN ? THEN 1 ELSE maybe_landed END
-                     WHERE id = ?",
-                )
-                .bind(may_land)
-                .bind(job)
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
-        })
         .await
     }
 
@@ -224,70 +205,70 @@ impl Store {
         .await
     }
 
-    /// The channel exists: the conversation is open, the row done.
+    /// The channel exists: the conversation is open (returned if this
+    /// opened it), the row done; with the conversation's next row, taken
+    /// as by [`Store::outbox_take`].
     pub async fn outbox_finish_open(
         &self,
         job: &OutboxJob,
-        channel: &ChannelSid,
-        task: Option<&TaskSid>,
-        flex_ref: Option<&FlexRef>,
+        opened: &Opened,
         now: i64,
-    ) -> StoreResult<Option<ConversationRecord>> {
-        let opened = (
-            job.clone(),
-            channel.clone(),
-            task.cloned(),
-            flex_ref.cloned(),
-            now,
-        );
-        self.write(opened, |(job, channel, task, flex_ref, now), conn| {
+        due_by: i64,
+    ) -> StoreResult<(Option<ConversationRecord>, Option<OutboxJob>)> {
+        let finished = (job.clone(), opened.clone(), now, due_by);
+        self.write(finished, |(job, opened, now, due_by), conn| {
             Box::pin(async move {
-                let next = job.conversation_state.apply(Transition::Opened).ok();
-                if let Some(next) = next {
+                let state = job.conversation_state.apply(Transition::Opened).ok();
+                if let Some(state) = state {
                     sqlx::query(
                         "UPDATE conversations SET state = ?, flex_channel_sid = ?,
                                 flex_task_sid = ?, flex_ref = ?, updated_at = ?
                          WHERE id = ? AND state = 'opening'",
                     )
-                    .bind(next.as_str())
-                    .bind(channel.as_str())
-                    .bind(task.as_ref().map(TaskSid::as_str))
-                    .bind(flex_ref.as_ref().map(FlexRef::to_text))
+                    .bind(state.as_str())
+                    .bind(opened.channel.as_str())
+                    .bind(opened.task.as_ref().map(TaskSid::as_str))
+                    .bind(opened.flex_ref.as_ref().map(FlexRef::to_text))
                     .bind(now)
                     .bind(job.conversation_id.as_str())
                     .execute(&mut *conn)
                     .await?;
                 }
-                delete_row(conn, job.id).await?;
-                Ok(next.map(|state| ConversationRecord {
+                let next = finish_row(conn, job, *due_by).await?;
+                let conversation = state.map(|state| ConversationRecord {
                     id: job.conversation_id.clone(),
                     customer_id: job.customer_id.clone(),
                     state,
                     backend: job.backend,
-                    flex_channel_sid: Some(channel.clone()),
-                    flex_ref: flex_ref.clone(),
+                    flex_channel_sid: Some(opened.channel.clone()),
+                    flex_ref: opened.flex_ref.clone(),
                     agent_name: None,
                     created_at: job.created_at,
-                }))
+                });
+                Ok((conversation, next))
             })
         })
         .await
     }
 
     /// The message is in Flex (`Ok(sid)`) or refused for good
-    /// (`Err(error)`): record it on the message, drop the row.
+    /// (`Err(error)`): record it on the message, drop the row; returns the
+    /// conversation's next row, taken as by [`Store::outbox_take`].
     pub async fn outbox_settle_send(
         &self,
-        job: i64,
+        job: &OutboxJob,
         message: &OutgoingMessage,
         outcome: Result<&MessageSid, &str>,
         now: i64,
-    ) -> StoreResult<()> {
+        due_by: i64,
+    ) -> StoreResult<Option<OutboxJob>> {
         let outcome = outcome.cloned().map_err(str::to_owned);
-        let settled = (job, message.message_id, outcome, now);
-        self.write(settled, |(job, message_id, outcome, now), conn| {
-            Box::pin(async move {
-                let update = match outcome {
+        let settled = (job.clone(), message.message_id, outcome, (now, due_by));
+        self.write(
+            settled,
+            |(job, message_id, outcome, (now, due_by)), conn| {
+                Box::pin(async move {
+                    let update = match outcome {
                     Ok(sid) => sqlx::query(
                         "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
                                 delivered_at = ?
@@ -300,10 +281,11 @@ impl Store {
                     )
                     .bind(error.as_str()),
                 };
-                update.bind(message_id).execute(&mut *conn).await?;
-                delete_row(conn, *job).await
-            })
-        })
+                    update.bind(message_id).execute(&mut *conn).await?;
+                    finish_row(conn, job, *due_by).await
+                })
+            },
+        )
         .await
     }
 
@@ -360,10 +342,17 @@ impl Store {
         .rows_affected())
     }
 
-    /// Drops a row that is done (or cannot be done).
-    pub async fn outbox_done(&self, job: i64) -> StoreResult<()> {
-        self.write(job, |&job, conn| Box::pin(delete_row(conn, job)))
-            .await
+    /// Drops a row that is done (or cannot be done); returns the
+    /// conversation's next row, taken as by [`Store::outbox_take`].
+    pub async fn outbox_done(
+        &self,
+        job: &OutboxJob,
+        due_by: i64,
+    ) -> StoreResult<Option<OutboxJob>> {
+        self.write((job.clone(), due_by), |(job, due_by), conn| {
+            Box::pin(finish_row(conn, job, *due_by))
+        })
+        .await
     }
 
     /// How many rows wait.
@@ -374,13 +363,56 @@ impl Store {
     }
 }
 
-/// Deletes one row (done, or failed for good).
-async fn delete_row(conn: &mut SqliteConnection, job: i64) -> StoreResult<()> {
-    sqlx::query("DELETE FROM outbox WHERE id = ?")
-        .bind(job)
+/// The next row of `conversation`, begun if due by `due_by`.
+async fn take_next(
+    conn: &mut SqliteConnection,
+    conversation: &ConversationId,
+    due_by: i64,
+) -> StoreResult<Option<OutboxJob>> {
+    let row = sqlx::query(
+        "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
+                o.next_attempt_at, o.created_at,
+                c.customer_id, c.state, c.backend, c.flex_channel_sid, c.flex_ref,
+                cu.name AS customer_name,
+                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
+         FROM outbox o
+         JOIN conversations c ON c.id = o.conversation_id
+         JOIN customers cu ON cu.id = c.customer_id
+         LEFT JOIN messages m ON m.id = o.message_id
+         WHERE o.conversation_id = ?
+         ORDER BY o.id LIMIT 1",
+    )
+    .bind(conversation.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(mut job) = row.as_ref().map(OutboxJob::from_row).transpose()? else {
+        return Ok(None);
+    };
+    if job.next_attempt_at <= due_by {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1,
+                               maybe_landed = CASE WHEN kind = 'send' THEN 1 ELSE maybe_landed END
+             WHERE id = ?",
+        )
+        .bind(job.id)
         .execute(conn)
         .await?;
-    Ok(())
+        job.begun = true;
+    }
+    Ok(Some(job))
+}
+
+/// Deletes a row (done, or failed for good) and takes its conversation's next.
+async fn finish_row(
+    conn: &mut SqliteConnection,
+    job: &OutboxJob,
+    due_by: i64,
+) -> StoreResult<Option<OutboxJob>> {
+    sqlx::query("DELETE FROM outbox WHERE id = ?")
+        .bind(job.id)
+        .execute(&mut *conn)
+        .await?;
+    take_next(conn, &job.conversation_id, due_by).await
 }
 
 /// [`Store::outbox_abandon`] inside its group commit.
@@ -482,14 +514,11 @@ mod tests {
         let untried = opening(&store, BackendKind::Chat).await;
         let tried = opening(&store, BackendKind::Chat).await;
         let job = store
-            .outbox_next(&tried.id)
+            .outbox_take(&tried.id, i64::MAX)
             .await
-            .expect("read")
+            .expect("taken")
             .expect("its open row");
-        store
-            .outbox_begin_attempt(job.id, false)
-            .await
-            .expect("attempted");
+        assert!(job.begun, "its opening was attempted");
         let already = opening(&store, BackendKind::Conversations).await;
 
         let moved = store
@@ -508,10 +537,66 @@ mod tests {
             BackendKind::Conversations
         );
         let job = store
-            .outbox_next(&untried.id)
+            .outbox_take(&untried.id, BEGIN_NONE)
             .await
             .expect("read")
             .expect("its open row");
         assert_eq!(job.backend, BackendKind::Conversations);
+        assert!(!job.begun);
+    }
+
+    #[tokio::test]
+    async fn finishing_a_row_takes_the_next_one_and_begins_it_only_if_it_may_go() {
+        let (store, _dir) = temp_store().await;
+        let conversation = opening(&store, BackendKind::Chat).await;
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer: &conversation.customer_id,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse("m2").expect("an id"),
+                body: &MessageBody::parse("again").expect("a body"),
+                backend: BackendKind::Chat,
+                now: 0,
+            })
+            .await
+            .expect("accepted");
+        let open = store.outbox_take(&conversation.id, 0).await.unwrap();
+        let open = open.expect("the open row");
+        assert!(open.begun && open.kind == JobKind::Open);
+        let opened = Opened {
+            channel: ChannelSid::parse("CH00000000000000000000000000000001").unwrap(),
+            task: None,
+            flex_ref: None,
+        };
+
+        // Not to begin now (e.g. a 429 pause): the next row is only read.
+        let (_, next) = store
+            .outbox_finish_open(&open, &opened, 1, BEGIN_NONE)
+            .await
+            .unwrap();
+        let m1 = next.expect("m1's row");
+        assert!(!m1.begun && m1.attempts == 0 && !m1.maybe_landed);
+        let m1 = store.outbox_take(&conversation.id, 1).await.unwrap();
+        let m1 = m1.expect("m1's row");
+        assert!(m1.begun, "due, so begun");
+        assert!(!m1.maybe_landed, "no earlier attempt may have landed");
+
+        // Settling m1 begins m2, recorded as an attempt that may land.
+        let JobKind::Send(message) = &m1.kind else {
+            panic!("m1 is a send");
+        };
+        let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
+        let m2 = store
+            .outbox_settle_send(&m1, message, Ok(&sid), 2, 2)
+            .await
+            .unwrap()
+            .expect("m2's row");
+        assert!(m2.begun);
+        let m2 = store
+            .outbox_take(&conversation.id, BEGIN_NONE)
+            .await
+            .unwrap();
+        let m2 = m2.expect("m2's row, read again");
+        assert!(!m2.begun && m2.attempts == 1 && m2.maybe_landed);
     }
 }
