@@ -64,7 +64,13 @@ use crate::telemetry::chain;
 /// Tuning of the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxConfig {
-    /// Conversations delivered at the same time.
+    /// Conversations delivered at the same time: at most this many
+    /// requests to Twilio in flight. Twilio limits concurrent REST requests
+    /// per account (error 20429; 100 is the commonly cited default, shared
+    /// with everything else on the account), so the default takes about
+    /// half. Too high costs 429s, which pause deliveries for `Retry-After`
+    /// and retry them, never a message; raise it when Twilio raised the
+    /// account's limit.
     pub concurrency: usize,
     /// First retry delay; doubles per attempt.
     pub base_backoff: Duration,
@@ -81,7 +87,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: 64,
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             give_up_after: Duration::from_secs(24 * 3600),
