@@ -243,20 +243,16 @@ impl Bridge {
                 new: false,
                 opened: None,
             },
-            Accepted::New {
-                message,
-                conversation,
-                opened,
-            } => {
+            Accepted::New { message, opened } => {
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
-                if opened {
+                if let Some(conversation) = &opened {
                     tracing::info!(customer = %customer.id, conversation = %conversation.id, "conversation opening");
                 }
                 SentMessage {
                     message,
                     new: true,
-                    opened: opened.then_some(conversation),
+                    opened,
                 }
             }
         })

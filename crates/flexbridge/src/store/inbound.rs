@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use sqlx::SqliteConnection;
 
 use super::{
-    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
+    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult, Target,
     conversation_columns, insert_message,
 };
 use crate::core::conversation::{CloseReason, Transition};
@@ -84,8 +84,7 @@ impl Store {
                 let inserted = insert_message(
                     conn,
                     NewMessage {
-                        customer: &conversation.customer_id,
-                        conversation: &conversation.id,
+                        into: Target::Conversation(&conversation.id),
                         direction: Direction::Agent,
                         author,
                         body,
@@ -223,5 +222,95 @@ fn widen<T>(outcome: Inbound<Infallible>) -> Inbound<T> {
         Inbound::Applied(never) => match never {},
         Inbound::Duplicate => Inbound::Duplicate,
         Inbound::UnknownChannel => Inbound::UnknownChannel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken};
+    use crate::flex::{BackendKind, Opened};
+    use crate::store::messages::IncomingCustomerMessage;
+    use crate::store::outbox::BEGIN_NONE;
+    use crate::store::test_support::temp_store;
+
+    /// A customer whose first message opened a conversation on `channel`.
+    async fn open_conversation(store: &Store, channel: &ChannelSid) -> ConversationRecord {
+        let id = CustomerId::generate();
+        let name = CustomerName::parse("Ada").expect("a name");
+        store
+            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
+            .await
+            .expect("a customer");
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer: &id,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
+                body: &MessageBody::parse("hello").expect("a body"),
+                backend: BackendKind::Chat,
+                now: 0,
+            })
+            .await
+            .expect("accepted");
+        let conversation = store.latest_conversation(&id).await.unwrap().unwrap();
+        let open = store
+            .outbox_take(&conversation.id, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        let opened = Opened {
+            channel: channel.clone(),
+            task: None,
+            flex_ref: None,
+        };
+        let (open, _) = store
+            .outbox_finish_open(&open, &opened, 1, BEGIN_NONE)
+            .await
+            .unwrap();
+        open.expect("opened")
+    }
+
+    #[tokio::test]
+    async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex() {
+        let (store, _dir) = temp_store().await;
+        let channel = ChannelSid::parse("CH00000000000000000000000000000001").unwrap();
+        let conversation = open_conversation(&store, &channel).await;
+        let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
+        let key = |idempotency_key| EventKey {
+            idempotency_key,
+            event_type: "onMessageSent",
+            channel: &channel,
+            now: 2,
+        };
+        let queued = store.outbox_depth().await.unwrap();
+
+        let first = store
+            .record_agent_message(key("webhook"), &sid, "alice", "hi")
+            .await
+            .unwrap();
+        let again = store
+            .record_agent_message(key("resync"), &sid, "alice", "hi")
+            .await
+            .unwrap();
+
+        let Inbound::Applied(stored) = first else {
+            panic!("the first is stored");
+        };
+        assert_eq!(stored.message.seq.0, 2);
+        assert_eq!(again, Inbound::Duplicate);
+        assert_eq!(
+            store.outbox_depth().await.unwrap(),
+            queued,
+            "nothing for Flex"
+        );
+        let messages = store
+            .messages_since(&conversation.customer_id, stored.message.seq, 10)
+            .await
+            .unwrap();
+        assert!(
+            messages.is_empty(),
+            "stored once, no seq taken by the repeat"
+        );
     }
 }

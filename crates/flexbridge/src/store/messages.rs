@@ -6,14 +6,14 @@
 //! step for a new one), gives the message the next `seq`, stores it and
 //! queues its delivery. Only after the commit is the customer acked.
 //! A retried client message id is found by the insert's unique constraint
-//! (`UNIQUE(customer_id, client_msg_id)`), or, before a new conversation
-//! would be opened for it, by a lookup.
+//! (`UNIQUE(customer_id, client_msg_id)`), then read back; a customer
+//! without a live conversation gets one (its "open" step queued first).
 
 use sqlx::SqliteConnection;
 
 use super::{
     ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreError, StoreResult,
-    conversation_columns, insert_message, message_columns,
+    Target, conversation_columns, insert_message, message_columns,
 };
 use crate::core::conversation::ConversationState;
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, MessageBody, Seq};
@@ -35,12 +35,12 @@ pub struct IncomingCustomerMessage<'a> {
 /// What accepting a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
-    /// Stored now and queued for delivery. `opened` is set when this message
-    /// started a new conversation.
+    /// Stored now and queued for delivery (in the conversation
+    /// `message.conversation_id`).
     New {
         message: MessageRecord,
-        conversation: ConversationRecord,
-        opened: bool,
+        /// The conversation this message started, if it started one.
+        opened: Option<ConversationRecord>,
     },
     /// A message with this client message id was already stored: nothing
     /// new was written; this is the original.
@@ -134,70 +134,46 @@ impl Store {
 }
 
 /// Accepts one message inside a group commit; a duplicate writes nothing.
-/// The common case (the customer's conversation is live) is three
-/// statements: find the conversation, insert the message (its unique
-/// client message id is the duplicate check), queue its delivery.
+/// The common case (the customer's conversation is live) is one statement:
+/// the insert takes the live conversation, and its unique client message
+/// id is the duplicate check.
 async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accepted> {
-    let live = sqlx::query(concat!(
-        "SELECT ",
-        conversation_columns!(),
-        " FROM conversations
-         WHERE customer_id = ? AND state <> 'closed'"
-    ))
-    .bind(m.customer.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (conversation, opened) = match live {
-        Some(row) => (ConversationRecord::from_row(&row)?, false),
-        None => {
-            // A retry whose original was stored before the chat ended must
-            // not open a conversation: look for it first.
-            if let Some(message) = message_by_client_id(&mut *conn, m).await? {
-                return Ok(Accepted::Duplicate { message });
-            }
-            (open_conversation(conn, m).await?, true)
-        }
-    };
-    let inserted = insert_message(
-        conn,
-        NewMessage {
-            customer: &m.customer,
-            conversation: &conversation.id,
-            direction: Direction::Customer,
-            author: &m.author,
-            body: m.body.as_str(),
-            client_msg_id: Some(m.client_msg_id.as_str()),
-            twilio_message_sid: None,
-            delivery: Some("pending"),
-            now: m.now,
-        },
-    )
-    .await?;
-    let Some(message) = inserted else {
-        // Only a conversation that was already live gets here (a new one
-        // was preceded by the check above): nothing was written.
-        return match message_by_client_id(&mut *conn, m).await? {
-            Some(message) if !opened => Ok(Accepted::Duplicate { message }),
-            _ => Err(StoreError::Corrupt(
-                "a new customer message conflicted with a stored one".into(),
-            )),
-        };
-    };
-    sqlx::query(
-        "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
-         VALUES (?, 'send', ?, ?, ?)",
-    )
-    .bind(conversation.id.as_str())
-    .bind(message.id)
-    .bind(m.now)
-    .bind(m.now)
-    .execute(&mut *conn)
-    .await?;
+    if let Some(message) = insert_message(conn, m.new_message(Target::LiveOf(&m.customer))).await? {
+        return Ok(Accepted::New {
+            message,
+            opened: None,
+        });
+    }
+    // Nothing was written: a retry of a stored message (in any
+    // conversation, even one closed since), or no live conversation.
+    if let Some(message) = message_by_client_id(&mut *conn, m).await? {
+        return Ok(Accepted::Duplicate { message });
+    }
+    let conversation = open_conversation(conn, m).await?;
+    let inserted =
+        insert_message(conn, m.new_message(Target::Conversation(&conversation.id))).await?;
+    let message = inserted.ok_or_else(|| {
+        StoreError::Corrupt("a new customer message conflicted with a stored one".into())
+    })?;
     Ok(Accepted::New {
         message,
-        conversation,
-        opened,
+        opened: Some(conversation),
     })
+}
+
+impl ToAccept {
+    fn new_message<'a>(&'a self, into: Target<'a>) -> NewMessage<'a> {
+        NewMessage {
+            into,
+            direction: Direction::Customer,
+            author: &self.author,
+            body: self.body.as_str(),
+            client_msg_id: Some(self.client_msg_id.as_str()),
+            twilio_message_sid: None,
+            delivery: Some("pending"),
+            now: self.now,
+        }
+    }
 }
 
 /// Opens the customer's new conversation, its "open" step queued first.
@@ -315,19 +291,17 @@ mod tests {
         let (
             Accepted::New {
                 message: m1,
-                conversation: c1,
-                opened: true,
+                opened: Some(c1),
             },
             Accepted::New {
                 message: m2,
-                conversation: c2,
-                opened: false,
+                opened: None,
             },
         ) = (first, second)
         else {
             panic!("expected a new conversation, then the same one");
         };
-        assert_eq!(c1.id, c2.id);
+        assert_eq!((&m1.conversation_id, &m2.conversation_id), (&c1.id, &c1.id));
         assert_eq!((m1.seq, m2.seq), (Seq(1), Seq(2)));
         assert_eq!(store.outbox_depth().await.unwrap(), 3, "open + two sends");
     }
@@ -397,8 +371,7 @@ mod tests {
         let id = ClientMessageId::parse("before-the-end").unwrap();
         let Accepted::New {
             message,
-            conversation,
-            ..
+            opened: Some(conversation),
         } = store
             .accept_customer_message(incoming(&cus, &id, &body))
             .await
@@ -440,7 +413,7 @@ mod tests {
         let mut conversations: Vec<_> = results
             .into_iter()
             .map(|r| match r.unwrap() {
-                Accepted::New { conversation, .. } => conversation.id,
+                Accepted::New { message, .. } => message.conversation_id,
                 Accepted::Duplicate { .. } => panic!("no duplicates here"),
             })
             .collect();

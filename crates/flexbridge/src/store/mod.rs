@@ -88,6 +88,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "last_seq trigger",
         include_str!("../../migrations/sqlite/0004_last_seq_trigger.sql"),
     ),
+    (
+        5,
+        "queue delivery trigger",
+        include_str!("../../migrations/sqlite/0005_queue_delivery_trigger.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -334,10 +339,18 @@ fn parse_id<T, E: std::fmt::Display>(
     parse(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// The conversation a new message goes to.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// This one (an agent's message in its channel's conversation).
+    Conversation(&'a ConversationId),
+    /// The customer's live conversation; nothing is inserted without one.
+    LiveOf(&'a CustomerId),
+}
+
 /// One message to insert (inside the caller's write transaction).
 struct NewMessage<'a> {
-    customer: &'a CustomerId,
-    conversation: &'a ConversationId,
+    into: Target<'a>,
     direction: Direction,
     author: &'a str,
     body: &'a str,
@@ -347,41 +360,52 @@ struct NewMessage<'a> {
     now: i64,
 }
 
-/// Inserts a message with the customer's next `seq` (`last_seq + 1`; a
-/// trigger records it, migration 0004); `None`, and nothing written, when a
-/// unique constraint says it is already stored.
+/// The INSERT of [`insert_message`], up to the conversation it picks.
+macro_rules! insert_message_sql {
+    ($conversation:literal) => {
+        concat!(
+            "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
+                                   client_msg_id, twilio_message_sid, delivery, created_at)
+             SELECT cu.id, c.id, cu.last_seq + 1, ?, ?, ?, ?, ?, ?, ?
+             FROM conversations c JOIN customers cu ON cu.id = c.customer_id
+             WHERE ",
+            $conversation,
+            " ON CONFLICT DO NOTHING RETURNING ",
+            message_columns!()
+        )
+    };
+}
+
+/// Inserts a message with its customer's next `seq` (`last_seq + 1`; a
+/// trigger records it, migration 0004; a customer message's delivery is
+/// queued by another, migration 0005), in one statement. `None`, and
+/// nothing written, when a unique constraint says it is already stored or
+/// (`Target::LiveOf`) the customer has no live conversation.
 async fn insert_message(
     conn: &mut SqliteConnection,
     m: NewMessage<'_>,
 ) -> StoreResult<Option<MessageRecord>> {
-    let inserted: Option<(i64, i64)> = sqlx::query_as(
-        "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
-                               client_msg_id, twilio_message_sid, delivery, created_at)
-         SELECT id, ?, last_seq + 1, ?, ?, ?, ?, ?, ?, ? FROM customers WHERE id = ?
-         ON CONFLICT DO NOTHING
-         RETURNING id, seq",
-    )
-    .bind(m.conversation.as_str())
-    .bind(m.direction.as_str())
-    .bind(m.author)
-    .bind(m.body)
-    .bind(m.client_msg_id)
-    .bind(m.twilio_message_sid)
-    .bind(m.delivery)
-    .bind(m.now)
-    .bind(m.customer.as_str())
-    .fetch_optional(conn)
-    .await?;
-    Ok(inserted.map(|(id, seq)| MessageRecord {
-        id,
-        seq: Seq(seq),
-        conversation_id: m.conversation.clone(),
-        direction: m.direction,
-        author: m.author.to_owned(),
-        body: m.body.to_owned(),
-        client_msg_id: m.client_msg_id.map(str::to_owned),
-        created_at: m.now,
-    }))
+    let (sql, conversation_or_customer) = match m.into {
+        Target::Conversation(id) => (insert_message_sql!("c.id = ?"), id.as_str()),
+        Target::LiveOf(customer) => (
+            insert_message_sql!("c.customer_id = ? AND c.state <> 'closed'"),
+            customer.as_str(),
+        ),
+    };
+    sqlx::query(sql)
+        .bind(m.direction.as_str())
+        .bind(m.author)
+        .bind(m.body)
+        .bind(m.client_msg_id)
+        .bind(m.twilio_message_sid)
+        .bind(m.delivery)
+        .bind(m.now)
+        .bind(conversation_or_customer)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(MessageRecord::from_row)
+        .transpose()
 }
 
 #[cfg(test)]
