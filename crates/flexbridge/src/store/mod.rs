@@ -93,6 +93,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "queue delivery trigger",
         include_str!("../../migrations/sqlite/0005_queue_delivery_trigger.sql"),
     ),
+    (
+        6,
+        "delivery decided trigger",
+        include_str!("../../migrations/sqlite/0006_delivery_decided_trigger.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

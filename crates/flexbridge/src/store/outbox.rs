@@ -252,8 +252,9 @@ impl Store {
     }
 
     /// The message is in Flex (`Ok(sid)`) or refused for good
-    /// (`Err(error)`): record it on the message, drop the row; returns the
-    /// conversation's next row, taken as by [`Store::outbox_take`].
+    /// (`Err(error)`): record it on the message, which drops its row
+    /// (trigger, migration 0006); returns the conversation's next row,
+    /// taken as by [`Store::outbox_take`].
     pub async fn outbox_settle_send(
         &self,
         job: &OutboxJob,
@@ -269,20 +270,21 @@ impl Store {
             |(job, message_id, outcome, (now, due_by)), conn| {
                 Box::pin(async move {
                     let update = match outcome {
-                    Ok(sid) => sqlx::query(
-                        "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
+                        Ok(sid) => sqlx::query(
+                            "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
                                 delivered_at = ?
-                         WHERE id = ?",
-                    )
-                    .bind(sid.as_str())
-                    .bind(now),
-                    Err(error) => sqlx::query(
-                        "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
-                    )
-                    .bind(error.as_str()),
-                };
+                         WHERE id = ? AND delivery = 'pending'",
+                        )
+                        .bind(sid.as_str())
+                        .bind(now),
+                        Err(error) => sqlx::query(
+                            "UPDATE messages SET delivery = 'failed', delivery_error = ?
+                         WHERE id = ? AND delivery = 'pending'",
+                        )
+                        .bind(error.as_str()),
+                    };
                     update.bind(message_id).execute(&mut *conn).await?;
-                    finish_row(conn, job, *due_by).await
+                    take_next(conn, &job.conversation_id, *due_by).await
                 })
             },
         )
@@ -436,6 +438,8 @@ async fn abandon(
     .as_ref()
     .map(ConversationRecord::from_row)
     .transpose()?;
+    // Failing the queued messages drops their rows (trigger); the rest
+    // (open, sync) go below.
     let failed = sqlx::query(
         "UPDATE messages SET delivery = 'failed', delivery_error = ?
          WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
