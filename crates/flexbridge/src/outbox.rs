@@ -16,15 +16,22 @@
 //!   new conversation's messages; it is idempotent by construction (Flex
 //!   returns the customer's active channel for the same `Target`; webhooks
 //!   are listed before any is created).
-//! - Sending a message is not idempotent, so before each attempt the row is
-//!   marked `maybe_landed` (in the transaction that takes the row, which is
-//!   the one that recorded the previous row's outcome: one commit per
-//!   message); the mark is cleared only by a failure that
-//!   proves nothing landed (429, refused connection, 4xx). Any attempt that
-//!   starts with the mark set first looks for the message in the channel
-//!   (our client message id is in its attributes) and, if it is there,
-//!   records it as delivered instead of sending it again. A crash mid-send
-//!   therefore costs one lookup, not a duplicate.
+//! - Sending a message is not idempotent, so a send that may repeat one
+//!   that reached Flex first looks for the message in the channel (our
+//!   client message id is in its attributes) and, if it is there, records
+//!   it as delivered instead of sending it again. A send may repeat one in
+//!   two ways. (1) An attempt failed without proof that nothing landed (a
+//!   timeout, a 5xx): the retry is recorded with `maybe_landed`. (2) A run
+//!   sent it and ended before recording the outcome: a crash, or a task
+//!   that died on a store error or a panic. Rows go in order, so only the
+//!   head row of a conversation can have been sent that way; the worker
+//!   therefore looks first at the next send of every conversation that had
+//!   rows when it started, and of every conversation whose task ended
+//!   abnormally ([`Outbox`]'s `unsure` set), and starts no delivery before
+//!   its first scan has listed them. Within a run, a task that recorded the
+//!   previous outcome knows the next row was not sent. So a crash costs one
+//!   lookup per conversation with queued rows, never a duplicate, and a
+//!   message costs one commit (its outcome, with the next row taken).
 //! - Failures: 429 waits `Retry-After` (and pauses every delivery that
 //!   long, since Twilio limits the account); transient errors back off
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
@@ -127,12 +134,16 @@ struct Inner {
     scan_at: Mutex<i64>,
     /// Cancelled at shutdown: no new attempt begins.
     stopping: CancellationToken,
+    /// Conversations whose head send may have left without its outcome
+    /// recorded (they had rows when this worker started, or their task
+    /// ended abnormally): their next send looks in Flex first.
+    unsure: Mutex<HashSet<ConversationId>>,
 }
 
 /// What one attempt at a row ended in.
 enum Step {
-    /// The row is done; this is the conversation's next row, if any (its
-    /// attempt begun if it may go now).
+    /// The row is done; this is the conversation's next row, if any (ready
+    /// if it may go now).
     Done(Option<Box<OutboxJob>>),
     /// The row waits (retry scheduled, or nothing to do yet).
     Wait,
@@ -164,6 +175,7 @@ impl Outbox {
                 paused_until: Mutex::new(0),
                 scan_at: Mutex::new(0),
                 stopping: CancellationToken::new(),
+                unsure: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -173,17 +185,22 @@ impl Outbox {
         let inner = &self.inner;
         let mut dispatch = Dispatch::default();
         let mut last_prune = 0;
+        // No delivery starts before a first scan listed the conversations a
+        // previous run may have left mid-send.
+        let mut scanned = false;
         loop {
             while let Some(done) = dispatch.tasks.try_join_next() {
                 log_task_end(done);
             }
-            if now_ms() >= *lock(&inner.scan_at) {
-                self.full_scan(&mut dispatch).await;
+            if !scanned || now_ms() >= *lock(&inner.scan_at) {
+                scanned |= self.full_scan(&mut dispatch, !scanned).await;
             }
-            for conversation in inner.wakeups.take() {
-                dispatch.enqueue(conversation);
+            if scanned {
+                for conversation in inner.wakeups.take() {
+                    dispatch.enqueue(conversation);
+                }
+                self.start_tasks(&mut dispatch);
             }
-            self.start_tasks(&mut dispatch);
             if now_ms() - last_prune > 3_600_000 {
                 last_prune = now_ms();
                 if let Err(error) = inner
@@ -220,13 +237,18 @@ impl Outbox {
 
     /// Reads every conversation's head row: those due join the backlog;
     /// the next scan is set for the earliest one not yet due (at the
-    /// latest, one sweep interval from now).
-    async fn full_scan(&self, dispatch: &mut Dispatch) {
+    /// latest, one sweep interval from now). The first scan (`at_start`)
+    /// also marks every conversation with rows as unsure. Whether it read.
+    async fn full_scan(&self, dispatch: &mut Dispatch, at_start: bool) -> bool {
         let inner = &self.inner;
         let now = now_ms();
         let mut next_scan = now + duration_ms(inner.config.sweep_interval);
-        match inner.store.outbox_heads().await {
+        let read = match inner.store.outbox_heads().await {
             Ok(heads) => {
+                if at_start {
+                    let mut unsure = lock(&inner.unsure);
+                    unsure.extend(heads.iter().map(|head| head.conversation_id.clone()));
+                }
                 let depth: i64 = heads.iter().map(|head| head.rows).sum();
                 metrics::gauge!("flexbridge_outbox_depth").set(depth as f64);
                 let paused_until = *lock(&inner.paused_until);
@@ -238,13 +260,16 @@ impl Outbox {
                         dispatch.enqueue(head.conversation_id);
                     }
                 }
+                true
             }
             Err(error) => {
                 tracing::error!(error.cause_chain = %chain(&error), "reading the outbox");
                 next_scan = next_scan.min(now + STORE_ERROR_PAUSE_MS);
+                false
             }
-        }
+        };
         *lock(&inner.scan_at) = next_scan;
+        read
     }
 
     /// Starts a task for each backlogged conversation, as long as tasks
@@ -282,7 +307,7 @@ impl Outbox {
         let mut step = self.take(&conversation).await;
         loop {
             step = match step {
-                Ok(Step::Done(Some(job))) if job.begun => self.attempt(*job).await,
+                Ok(Step::Done(Some(job))) if job.ready => self.attempt(*job).await,
                 Ok(Step::Done(Some(job))) => {
                     // Not due yet, paused by a 429, or shutting down.
                     let paused_until = *lock(&self.inner.paused_until);
@@ -302,7 +327,7 @@ impl Outbox {
         }
     }
 
-    /// The conversation's next row, begun if it may go now.
+    /// The conversation's next row, ready if it may go now.
     async fn take(&self, conversation: &ConversationId) -> Result<Step, StoreError> {
         let next = self
             .inner
@@ -312,8 +337,8 @@ impl Outbox {
         Ok(Step::Done(next.map(Box::new)))
     }
 
-    /// Rows due by this time (ms) may begin now: none while a 429 pause
-    /// lasts or once shutdown started.
+    /// Rows due by this time (ms) may go now: none while a 429 pause lasts
+    /// or once shutdown started.
     fn due_by(&self) -> i64 {
         let now = now_ms();
         if self.inner.stopping.is_cancelled() || now < *lock(&self.inner.paused_until) {
@@ -321,6 +346,13 @@ impl Outbox {
         } else {
             now
         }
+    }
+
+    /// Whether `conversation`'s next send must look in Flex first because
+    /// its head may have left without its outcome recorded; it no longer
+    /// must after this (a failed look-up is recorded as `maybe_landed`).
+    fn take_unsure(&self, conversation: &ConversationId) -> bool {
+        lock(&self.inner.unsure).remove(conversation)
     }
 
     /// Asks for a full scan at `at` (ms) at the latest.
@@ -353,8 +385,9 @@ impl Dispatch {
 }
 
 /// A task's claim on its conversation. Ends it for good only when no new
-/// work was announced meanwhile; dropped (the task ended, even by a panic
-/// or at shutdown), it frees the conversation.
+/// work was announced meanwhile; dropped otherwise (the task ended on a
+/// store error, a panic, or at shutdown), it frees the conversation and
+/// marks it unsure: a send may have left without its outcome recorded.
 struct BusyGuard<'a> {
     outbox: &'a Outbox,
     conversation: &'a ConversationId,
@@ -382,9 +415,14 @@ impl BusyGuard<'_> {
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        let again = lock(&self.outbox.inner.busy).remove(self.conversation);
-        if again == Some(true) {
-            self.outbox.inner.wakeups.wake(self.conversation);
+        let inner = &self.outbox.inner;
+        // Still claimed: the task did not end through `look_again`.
+        let Some(again) = lock(&inner.busy).remove(self.conversation) else {
+            return;
+        };
+        lock(&inner.unsure).insert(self.conversation.clone());
+        if again {
+            inner.wakeups.wake(self.conversation);
         }
     }
 }

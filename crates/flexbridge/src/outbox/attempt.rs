@@ -88,9 +88,10 @@ impl Outbox {
                 .settle(job, message, Err("the conversation has no Flex channel"))
                 .await;
         };
-        // This attempt is already recorded as one that may land (the row
-        // was taken that way); `maybe_landed` is about earlier attempts.
-        if job.maybe_landed {
+        // Only if an earlier attempt may have reached Flex: one that failed
+        // ambiguously, or one a run may have made without recording it.
+        let unsure = self.take_unsure(&job.conversation_id);
+        if job.maybe_landed || unsure {
             match backend.find_sent(channel, &message.client_msg_id).await {
                 Ok(Some(sid)) => {
                     tracing::info!(conversation = %job.conversation_id, seq = message.seq.0, "an earlier attempt had landed; not sending again");

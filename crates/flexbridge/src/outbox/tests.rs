@@ -311,27 +311,18 @@ async fn a_create_that_landed_but_answered_500_is_not_sent_again() {
 }
 
 #[tokio::test]
-async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
+async fn a_message_a_crashed_run_sent_without_recording_it_is_looked_up_not_sent_again() {
     let h = harness().await;
     h.send("m0").await;
-    // A first worker opens the channel and marks the send as started, then
-    // "crashes" after Flex stored the message but before the commit.
     h.run_until("the first message is in Flex", || {
         h.flex.posted().len() == 1
     })
     .await;
     let conversation = h.conversation().await;
     let channel = conversation.flex_channel_sid.clone().unwrap();
-    h.send("m1").await;
-    // A worker takes m1 (its attempt recorded as one that may land) ...
-    let job = h
-        .store
-        .outbox_take(&conversation.id, now_ms())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(job.begun && !job.maybe_landed);
-    // ... Flex stores it, and the process dies before the outcome is written.
+    // A run sends m1, Flex stores it, and the process dies before the
+    // outcome is written: the store holds m1 as if it never left.
+    h.accept("m1").await;
     lock(&h.flex.posted).push((channel, "m1".into(), "body of m1".into()));
 
     h.run_until("the second message is recorded as delivered", || {
@@ -340,7 +331,38 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     .await;
 
     assert_eq!(ids(&h.flex.posted()), ["m0", "m1"]);
-    assert_eq!(h.flex.send_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        h.flex.send_calls.load(Ordering::SeqCst),
+        1,
+        "m1 was looked up, not sent again"
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_dies_after_its_send_landed_is_followed_by_a_look_up_not_a_second_send() {
+    let h = harness().await;
+    // The worker starts with an empty queue: nothing is unsure at start.
+    let (shutdown, worker) = h.worker(quick());
+    lock(&h.flex.send_faults).push_back(Fault::LandsThenDies);
+
+    h.send("m1").await;
+
+    eventually("m1 is recorded as delivered", || {
+        h.fanout.deliveries().len() == 1
+    })
+    .await;
+    shutdown.cancel();
+    worker.await.expect("the worker ends cleanly");
+    assert_eq!(ids(&h.flex.posted()), ["m1"]);
+    assert_eq!(
+        h.flex.send_calls.load(Ordering::SeqCst),
+        1,
+        "the sweep's retry looked m1 up instead of sending it again"
+    );
+    assert_eq!(
+        h.fanout.deliveries(),
+        [("m1".to_owned(), DeliveryOutcome::Delivered)]
+    );
 }
 
 #[tokio::test]

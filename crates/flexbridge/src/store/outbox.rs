@@ -3,10 +3,14 @@
 //! conversation, does it, and records the outcome here. Rows are deleted
 //! when done or failed; the message row keeps the outcome.
 //!
-//! Taking a row that is due begins its attempt in the same transaction
-//! (`attempts + 1`; a send is marked `maybe_landed` before it can leave),
-//! and the write that finishes a row takes the conversation's next one:
-//! one group commit per row, and the row comes back ready to go.
+//! The write that finishes a row takes the conversation's next one: one
+//! group commit per row, and the row comes back ready to go. Taking an
+//! "open" or "sync" row that is due records its attempt (`attempts + 1`)
+//! in the same transaction, so a conversation whose opening was tried is
+//! known to maybe exist in Flex. A "send" is recorded only when it fails
+//! (`attempts + 1`, and `maybe_landed` when it may have landed): which
+//! sends a worker may have made without recording their outcome, it knows
+//! itself (`crate::outbox`).
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, SqliteConnection};
@@ -58,16 +62,17 @@ pub struct OutboxJob {
     pub kind: JobKind,
     /// Attempts before this one.
     pub attempts: i64,
-    /// An earlier attempt may have reached Flex: look before re-sending.
+    /// An earlier attempt failed in a way that may have reached Flex: look
+    /// before re-sending.
     pub maybe_landed: bool,
-    /// This attempt is begun (recorded): the row may go now. `false` when
-    /// it was read without beginning (not due, or not to begin now).
-    pub begun: bool,
+    /// The row may go now (it was due, and may begin): an "open" or "sync"
+    /// row's attempt is recorded. `false` when it was only read.
+    pub ready: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
 }
 
-/// A `due_by` that begins no row: the next row is only read.
+/// A `due_by` that readies no row: the next row is only read.
 pub const BEGIN_NONE: i64 = i64::MIN;
 
 /// The head of one conversation's queue, for scheduling.
@@ -130,7 +135,7 @@ impl OutboxJob {
             kind,
             attempts: row.try_get("attempts")?,
             maybe_landed: row.try_get::<i64, _>("maybe_landed")? != 0,
-            begun: false,
+            ready: false,
             next_attempt_at: row.try_get("next_attempt_at")?,
             created_at: row.try_get("created_at")?,
         })
@@ -162,7 +167,8 @@ impl Store {
     }
 
     /// The next row of one conversation, if any; if it is due by
-    /// `due_by` (ms; [`BEGIN_NONE`]: never), its attempt is begun.
+    /// `due_by` (ms; [`BEGIN_NONE`]: never), it is ready to go (an "open"
+    /// or "sync" row's attempt recorded).
     pub async fn outbox_take(
         &self,
         conversation: &ConversationId,
@@ -175,7 +181,7 @@ impl Store {
         .await
     }
 
-    /// Schedules another attempt.
+    /// Schedules another attempt after a failed one.
     pub async fn outbox_retry_later(
         &self,
         job: i64,
@@ -188,9 +194,12 @@ impl Store {
             retry,
             |(job, next_attempt_at, error, maybe_landed), conn| {
                 Box::pin(async move {
+                    // A send's attempt is counted here (open and sync rows
+                    // counted theirs when taken).
                     sqlx::query(
-                        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ?
-                     WHERE id = ?",
+                        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ?,
+                                attempts = attempts + (kind = 'send')
+                         WHERE id = ?",
                     )
                     .bind(next_attempt_at)
                     .bind(error)
@@ -365,7 +374,7 @@ impl Store {
     }
 }
 
-/// The next row of `conversation`, begun if due by `due_by`.
+/// The next row of `conversation`, ready if due by `due_by`.
 async fn take_next(
     conn: &mut SqliteConnection,
     conversation: &ConversationId,
@@ -390,17 +399,16 @@ async fn take_next(
     let Some(mut job) = row.as_ref().map(OutboxJob::from_row).transpose()? else {
         return Ok(None);
     };
-    if job.next_attempt_at <= due_by {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1,
-                               maybe_landed = CASE WHEN kind = 'send' THEN 1 ELSE maybe_landed END
-             WHERE id = ?",
-        )
-        .bind(job.id)
-        .execute(conn)
-        .await?;
-        job.begun = true;
+    if job.next_attempt_at > due_by {
+        return Ok(Some(job));
     }
+    if !matches!(job.kind, JobKind::Send(_)) {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?")
+            .bind(job.id)
+            .execute(conn)
+            .await?;
+    }
+    job.ready = true;
     Ok(Some(job))
 }
 
@@ -522,7 +530,7 @@ mod tests {
             .await
             .expect("taken")
             .expect("its open row");
-        assert!(job.begun, "its opening was attempted");
+        assert!(job.ready, "its opening is attempted");
         let already = opening(&store, BackendKind::Conversations).await;
 
         let moved = store
@@ -546,11 +554,11 @@ mod tests {
             .expect("read")
             .expect("its open row");
         assert_eq!(job.backend, BackendKind::Conversations);
-        assert!(!job.begun);
+        assert!(!job.ready);
     }
 
     #[tokio::test]
-    async fn finishing_a_row_takes_the_next_one_and_begins_it_only_if_it_may_go() {
+    async fn finishing_a_row_takes_the_next_one_ready_only_if_it_may_go() {
         let (store, _dir) = temp_store().await;
         let conversation = opening(&store, BackendKind::Chat).await;
         store
@@ -566,26 +574,26 @@ mod tests {
             .expect("accepted");
         let open = store.outbox_take(&conversation.id, 0).await.unwrap();
         let open = open.expect("the open row");
-        assert!(open.begun && open.kind == JobKind::Open);
+        assert!(open.ready && open.kind == JobKind::Open);
         let opened = Opened {
             channel: ChannelSid::parse("CH00000000000000000000000000000001").unwrap(),
             task: None,
             flex_ref: None,
         };
 
-        // Not to begin now (e.g. a 429 pause): the next row is only read.
+        // Not to go now (e.g. a 429 pause): the next row is only read.
         let (_, next) = store
             .outbox_finish_open(&open, &opened, 1, BEGIN_NONE)
             .await
             .unwrap();
         let m1 = next.expect("m1's row");
-        assert!(!m1.begun && m1.attempts == 0 && !m1.maybe_landed);
+        assert!(!m1.ready && m1.attempts == 0 && !m1.maybe_landed);
         let m1 = store.outbox_take(&conversation.id, 1).await.unwrap();
         let m1 = m1.expect("m1's row");
-        assert!(m1.begun, "due, so begun");
+        assert!(m1.ready, "due, so ready");
         assert!(!m1.maybe_landed, "no earlier attempt may have landed");
 
-        // Settling m1 begins m2, recorded as an attempt that may land.
+        // Settling m1 takes m2, ready.
         let JobKind::Send(message) = &m1.kind else {
             panic!("m1 is a send");
         };
@@ -595,12 +603,18 @@ mod tests {
             .await
             .unwrap()
             .expect("m2's row");
-        assert!(m2.begun);
+        assert!(m2.ready);
+
+        // A failed attempt that may have landed is counted and remembered.
+        store
+            .outbox_retry_later(m2.id, 10, "timed out", true)
+            .await
+            .unwrap();
         let m2 = store
             .outbox_take(&conversation.id, BEGIN_NONE)
             .await
             .unwrap();
         let m2 = m2.expect("m2's row, read again");
-        assert!(!m2.begun && m2.attempts == 1 && m2.maybe_landed);
+        assert!(!m2.ready && m2.attempts == 1 && m2.maybe_landed);
     }
 }

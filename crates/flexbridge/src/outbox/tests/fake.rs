@@ -27,6 +27,9 @@ pub(super) enum Fault {
     RateLimited(Duration),
     /// Take this long, then succeed.
     Slow(Duration),
+    /// Do the work, then the caller's task dies (a panic) before it can
+    /// record the outcome.
+    LandsThenDies,
 }
 
 #[derive(Default)]
@@ -76,7 +79,7 @@ impl FakeFlex {
             None => Ok(false),
             Some(Fault::Status(status)) => Err(api_error(status, None)),
             Some(Fault::RateLimited(after)) => Err(api_error(429, Some(after))),
-            Some(Fault::Lands(_)) => Ok(true),
+            Some(Fault::Lands(_) | Fault::LandsThenDies) => Ok(true),
             Some(Fault::Slow(delay)) => {
                 tokio::time::sleep(delay).await;
                 Ok(false)
@@ -127,10 +130,11 @@ impl FlexBackend for FakeFlex {
             message.client_msg_id.to_owned(),
             message.body.to_owned(),
         ));
-        if let (true, Some(Fault::Lands(status))) = (lands, fault) {
-            return Err(api_error(status, None));
+        match (lands, fault) {
+            (true, Some(Fault::Lands(status))) => Err(api_error(status, None)),
+            (true, Some(Fault::LandsThenDies)) => panic!("the fake kills the task after the send"),
+            _ => Ok(MessageSid::parse(&sid("IM")).expect("valid")),
         }
-        Ok(MessageSid::parse(&sid("IM")).expect("valid"))
     }
 
     async fn find_sent(
