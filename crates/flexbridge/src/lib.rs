@@ -34,10 +34,18 @@
 //!   crosses a chat's end still finds the original instead of opening a
 //!   new conversation with a duplicate.
 //! - One bridge per database. SQLite has one writer; the store serialises
-//!   writes through one connection (`BEGIN IMMEDIATE`). WAL with
+//!   writes through one connection (`BEGIN IMMEDIATE`) and commits the
+//!   writes waiting together (group commit: one transaction for many
+//!   customers' messages, each caller answered after the commit). WAL with
 //!   `synchronous=NORMAL`: an acked message survives a process crash, not
 //!   necessarily a power loss. PostgreSQL and several instances are future
 //!   work (the SQL is kept portable).
+//! - Exactly once to Flex costs one commit per message (its outcome, with
+//!   the next row taken), not a write before each send: a send is looked
+//!   for in Flex first when an earlier attempt may have landed — after an
+//!   ambiguous failure (recorded), or when a run may have sent it without
+//!   recording the outcome (the worker's own `unsure` set: conversations
+//!   with rows at its start, or whose task died). See [`outbox`].
 //! - The bridge writes no `system` messages: an agent joining or ending the
 //!   chat is state (`conversation`, `agent:joined`, `chat:ended`, and the
 //!   `session`'s conversation on reconnect), so clients never show it twice.

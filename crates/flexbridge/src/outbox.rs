@@ -3,19 +3,35 @@
 //!
 //! - Every conversation's rows run in row order; one task per conversation
 //!   at a time, up to `concurrency` conversations at once.
-//! - Woken by a `Notify` when a row is queued, by a timer when a retry is
-//!   due, and by a periodic sweep (which also finds what a crash left).
+//! - Woken with the id of the conversation whose row was just committed
+//!   ([`Wakeups`]): a delivery starts for that conversation only, and only
+//!   if none is running; a running one reads its conversation's next row
+//!   after each row, so it takes new rows itself (a wake-up that arrives
+//!   as it finds its queue empty makes it look once more). No wake-up
+//!   rescans the queue: the full scan (every conversation's head row) runs
+//!   at start, on the periodic sweep (which finds what a crash or a lost
+//!   wake-up left), and when a retry or the end of a 429 pause is due. The
+//!   `flexbridge_outbox_depth` gauge is counted by that scan.
 //! - The "open" row (create the Flex channel and its webhooks) precedes a
 //!   new conversation's messages; it is idempotent by construction (Flex
 //!   returns the customer's active channel for the same `Target`; webhooks
 //!   are listed before any is created).
-//! - Sending a message is not idempotent, so before each attempt the row is
-//!   marked `maybe_landed`; the mark is cleared only by a failure that
-//!   proves nothing landed (429, refused connection, 4xx). Any attempt that
-//!   starts with the mark set first looks for the message in the channel
-//!   (our client message id is in its attributes) and, if it is there,
-//!   records it as delivered instead of sending it again. A crash mid-send
-//!   therefore costs one lookup, not a duplicate.
+//! - Sending a message is not idempotent, so a send that may repeat one
+//!   that reached Flex first looks for the message in the channel (our
+//!   client message id is in its attributes) and, if it is there, records
+//!   it as delivered instead of sending it again. A send may repeat one in
+//!   two ways. (1) An attempt failed without proof that nothing landed (a
+//!   timeout, a 5xx): the retry is recorded with `maybe_landed`. (2) A run
+//!   sent it and ended before recording the outcome: a crash, or a task
+//!   that died on a store error or a panic. Rows go in order, so only the
+//!   head row of a conversation can have been sent that way; the worker
+//!   therefore looks first at the next send of every conversation that had
+//!   rows when it started, and of every conversation whose task ended
+//!   abnormally ([`Outbox`]'s `unsure` set), and starts no delivery before
+//!   its first scan has listed them. Within a run, a task that recorded the
+//!   previous outcome knows the next row was not sent. So a crash costs one
+//!   lookup per conversation with queued rows, never a duplicate, and a
+//!   message costs one commit (its outcome, with the next row taken).
 //! - Failures: 429 waits `Retry-After` (and pauses every delivery that
 //!   long, since Twilio limits the account); transient errors back off
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
@@ -32,30 +48,36 @@
 //! - Shutdown: no new work starts; in-flight deliveries get `shutdown_grace`
 //!   to finish; anything cut short stays queued (marked) for the next start.
 
-use std::collections::HashSet;
+mod attempt;
+mod wake;
+
+pub use self::wake::Wakeups;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng as _;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::bridge::{Bridge, BridgeError, DeliveryOutcome, EventOutcome, Fanout, Notice};
+use crate::core::bridge::{Bridge, Fanout};
 use crate::core::clock::now_ms;
-use crate::core::conversation::CloseReason;
-use crate::core::ids::{ConversationId, CustomerId, FlexIdentity, MessageSid, Seq};
-use crate::flex::{
-    Backends, Disposition, FlexBackend, FlexError, OpenRequest, OutboundMessage, ResyncRequest,
-};
-use crate::store::outbox::{JobKind, OutboxJob, OutgoingMessage};
+use crate::core::ids::ConversationId;
+use crate::flex::Backends;
+use crate::store::outbox::{BEGIN_NONE, OutboxJob};
 use crate::store::{Store, StoreError};
 use crate::telemetry::chain;
 
 /// Tuning of the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxConfig {
-    /// Conversations delivered at the same time.
+    /// Conversations delivered at the same time: at most this many
+    /// requests to Twilio in flight. Twilio limits concurrent REST requests
+    /// per account (error 20429; 100 is the commonly cited default, shared
+    /// with everything else on the account), so the default takes about
+    /// half. Too high costs 429s, which pause deliveries for `Retry-After`
+    /// and retry them, never a message; raise it when Twilio raised the
+    /// account's limit.
     pub concurrency: usize,
     /// First retry delay; doubles per attempt.
     pub base_backoff: Duration,
@@ -72,7 +94,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: 64,
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             give_up_after: Duration::from_secs(24 * 3600),
@@ -84,6 +106,9 @@ impl Default for OutboxConfig {
 
 /// Webhook receipts older than this are forgotten.
 const RECEIPT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How long a conversation waits after a store error before it is tried again.
+const STORE_ERROR_PAUSE_MS: i64 = 1_000;
 
 /// The delivery worker.
 #[derive(Clone)]
@@ -97,28 +122,42 @@ struct Inner {
     store: Store,
     backends: Backends,
     fanout: Arc<dyn Fanout>,
-    notify: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
     config: OutboxConfig,
-    /// Conversations a task is working on.
-    busy: Mutex<HashSet<ConversationId>>,
+    /// Conversations a task is working on; `true` when new work was
+    /// announced for one while it ran (so it looks again before it ends).
+    busy: Mutex<HashMap<ConversationId, bool>>,
     /// No delivery starts before this time (ms): Twilio said 429.
     paused_until: Mutex<i64>,
-}
-
-/// The row a failure belongs to.
-#[derive(Clone, Copy)]
-enum Row<'a> {
-    Open,
-    Send(&'a OutgoingMessage),
-    Sync,
+    /// The earliest time (ms) a full scan is wanted: a retry or the end of
+    /// a pause is due then.
+    scan_at: Mutex<i64>,
+    /// Cancelled at shutdown: no new attempt begins.
+    stopping: CancellationToken,
+    /// Conversations whose head send may have left without its outcome
+    /// recorded (they had rows when this worker started, or their task
+    /// ended abnormally): their next send looks in Flex first.
+    unsure: Mutex<HashSet<ConversationId>>,
 }
 
 /// What one attempt at a row ended in.
 enum Step {
-    /// The row is done; the conversation's next row may go.
-    Done,
+    /// The row is done; this is the conversation's next row, if any (ready
+    /// if it may go now).
+    Done(Option<Box<OutboxJob>>),
     /// The row waits (retry scheduled, or nothing to do yet).
     Wait,
+}
+
+/// The worker loop's own state: which conversations to start, and the
+/// tasks running.
+#[derive(Default)]
+struct Dispatch {
+    tasks: JoinSet<()>,
+    /// Conversations with due work that wait for a free task, in order.
+    backlog: VecDeque<ConversationId>,
+    /// The members of `backlog`.
+    queued: HashSet<ConversationId>,
 }
 
 impl Outbox {
@@ -128,12 +167,15 @@ impl Outbox {
             inner: Arc::new(Inner {
                 store: bridge.store().clone(),
                 fanout: bridge.fanout().clone(),
-                notify: bridge.outbox_notify().clone(),
+                wakeups: bridge.outbox_wakeups().clone(),
                 bridge,
                 backends,
                 config,
-                busy: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashMap::new()),
                 paused_until: Mutex::new(0),
+                scan_at: Mutex::new(0),
+                stopping: CancellationToken::new(),
+                unsure: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -141,21 +183,24 @@ impl Outbox {
     /// Runs until `shutdown`, then lets in-flight deliveries finish.
     pub async fn run(self, shutdown: CancellationToken) {
         let inner = &self.inner;
-        let permits = Arc::new(Semaphore::new(inner.config.concurrency.max(1)));
-        let stopping = shutdown.child_token();
-        let mut tasks = JoinSet::new();
+        let mut dispatch = Dispatch::default();
         let mut last_prune = 0;
+        // No delivery starts before a first scan listed the conversations a
+        // previous run may have left mid-send.
+        let mut scanned = false;
         loop {
-            while let Some(done) = tasks.try_join_next() {
+            while let Some(done) = dispatch.tasks.try_join_next() {
                 log_task_end(done);
             }
-            let wait = match self.dispatch(&permits, &mut tasks, &stopping).await {
-                Ok(wait) => wait,
-                Err(error) => {
-                    tracing::error!(error.cause_chain = %chain(&error), "reading the outbox");
-                    Duration::from_secs(1)
+            if !scanned || now_ms() >= *lock(&inner.scan_at) {
+                scanned |= self.full_scan(&mut dispatch, !scanned).await;
+            }
+            if scanned {
+                for conversation in inner.wakeups.take() {
+                    dispatch.enqueue(conversation);
                 }
-            };
+                self.start_tasks(&mut dispatch);
+            }
             if now_ms() - last_prune > 3_600_000 {
                 last_prune = now_ms();
                 if let Err(error) = inner
@@ -166,16 +211,18 @@ impl Outbox {
                     tracing::warn!(error.cause_chain = %chain(&error), "pruning webhook receipts");
                 }
             }
+            let wait = until(*lock(&inner.scan_at));
+            let tasks = &mut dispatch.tasks;
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = inner.notify.notified() => {}
+                () = inner.wakeups.notified() => {}
                 () = tokio::time::sleep(wait) => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => log_task_end(done),
             }
         }
-        stopping.cancel();
+        inner.stopping.cancel();
         let drained = tokio::time::timeout(inner.config.shutdown_grace, async {
-            while let Some(done) = tasks.join_next().await {
+            while let Some(done) = dispatch.tasks.join_next().await {
                 log_task_end(done);
             }
         })
@@ -184,373 +231,138 @@ impl Outbox {
             tracing::warn!(
                 "outbox: deliveries still running at shutdown were cut short; they resume on the next start"
             );
-            tasks.shutdown().await;
+            dispatch.tasks.shutdown().await;
         }
     }
 
-    /// Starts a task for every conversation whose head row is due; returns
-    /// how long until the next known due time (at most the sweep interval).
-    async fn dispatch(
-        &self,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
-        stopping: &CancellationToken,
-    ) -> Result<Duration, StoreError> {
+    /// Reads every conversation's head row: those due join the backlog;
+    /// the next scan is set for the earliest one not yet due (at the
+    /// latest, one sweep interval from now). The first scan (`at_start`)
+    /// also marks every conversation with rows as unsure. Whether it read.
+    async fn full_scan(&self, dispatch: &mut Dispatch, at_start: bool) -> bool {
         let inner = &self.inner;
-        let heads = inner.store.outbox_heads().await?;
-        metrics::gauge!("flexbridge_outbox_depth").set(inner.store.outbox_depth().await? as f64);
         let now = now_ms();
-        let paused_until = *lock(&inner.paused_until);
-        let mut next_due = now + duration_ms(inner.config.sweep_interval);
-        for head in heads {
-            let due = head.next_attempt_at.max(paused_until);
-            if due > now {
-                next_due = next_due.min(due);
-                continue;
+        let mut next_scan = now + duration_ms(inner.config.sweep_interval);
+        let read = match inner.store.outbox_heads().await {
+            Ok(heads) => {
+                if at_start {
+                    let mut unsure = lock(&inner.unsure);
+                    unsure.extend(heads.iter().map(|head| head.conversation_id.clone()));
+                }
+                let depth: i64 = heads.iter().map(|head| head.rows).sum();
+                metrics::gauge!("flexbridge_outbox_depth").set(depth as f64);
+                let paused_until = *lock(&inner.paused_until);
+                for head in heads {
+                    let due = head.next_attempt_at.max(paused_until);
+                    if due > now {
+                        next_scan = next_scan.min(due);
+                    } else {
+                        dispatch.enqueue(head.conversation_id);
+                    }
+                }
+                true
             }
-            if lock(&inner.busy).contains(&head.conversation_id) {
-                continue;
+            Err(error) => {
+                tracing::error!(error.cause_chain = %chain(&error), "reading the outbox");
+                next_scan = next_scan.min(now + STORE_ERROR_PAUSE_MS);
+                false
             }
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                // All busy: a finishing task wakes the loop again.
+        };
+        *lock(&inner.scan_at) = next_scan;
+        read
+    }
+
+    /// Starts a task for each backlogged conversation, as long as tasks
+    /// are free. A conversation that already has one is told to look again.
+    fn start_tasks(&self, dispatch: &mut Dispatch) {
+        let limit = self.inner.config.concurrency.max(1);
+        while dispatch.tasks.len() < limit {
+            let Some(conversation) = dispatch.backlog.pop_front() else {
                 break;
             };
-            lock(&inner.busy).insert(head.conversation_id.clone());
+            dispatch.queued.remove(&conversation);
+            {
+                let mut busy = lock(&self.inner.busy);
+                if let Some(again) = busy.get_mut(&conversation) {
+                    *again = true;
+                    continue;
+                }
+                busy.insert(conversation.clone(), false);
+            }
             let outbox = self.clone();
-            let stopping = stopping.clone();
-            tasks.spawn(async move {
-                outbox
-                    .drain_conversation(&head.conversation_id, permit, &stopping)
-                    .await;
+            dispatch.tasks.spawn(async move {
+                outbox.drain_conversation(conversation).await;
             });
         }
-        Ok(Duration::from_millis(
-            u64::try_from((next_due - now).max(1)).unwrap_or(1),
-        ))
     }
 
-    /// Works through one conversation's rows until it is empty or waits.
-    async fn drain_conversation(
-        &self,
-        conversation: &ConversationId,
-        _permit: OwnedSemaphorePermit,
-        stopping: &CancellationToken,
-    ) {
-        let inner = &self.inner;
-        let _busy = BusyGuard {
+    /// Works through one conversation's rows until it is empty or waits,
+    /// and until no new work was announced for it meanwhile. Each row's
+    /// outcome is recorded together with taking the next row.
+    async fn drain_conversation(&self, conversation: ConversationId) {
+        let busy = BusyGuard {
             outbox: self,
-            conversation,
+            conversation: &conversation,
         };
-        while !stopping.is_cancelled() {
-            let step = match inner.store.outbox_next(conversation).await {
-                Ok(Some(job)) if job.next_attempt_at <= now_ms() => self.attempt(job).await,
-                Ok(_) => Ok(Step::Wait),
-                Err(error) => Err(error),
-            };
-            match step {
-                Ok(Step::Done) => {}
-                Ok(Step::Wait) => break,
+        let mut step = self.take(&conversation).await;
+        loop {
+            step = match step {
+                Ok(Step::Done(Some(job))) if job.ready => self.attempt(*job).await,
+                Ok(Step::Done(Some(job))) => {
+                    // Not due yet, paused by a 429, or shutting down.
+                    let paused_until = *lock(&self.inner.paused_until);
+                    self.scan_at(job.next_attempt_at.max(paused_until));
+                    Ok(Step::Wait)
+                }
+                Ok(Step::Done(None) | Step::Wait) if busy.look_again() => {
+                    self.take(&conversation).await
+                }
+                Ok(Step::Done(None) | Step::Wait) => return,
                 Err(error) => {
                     tracing::error!(%conversation, error.cause_chain = %chain(&error), "outbox store error");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
+                    self.scan_at(now_ms() + STORE_ERROR_PAUSE_MS);
+                    return;
                 }
-            }
+            };
         }
     }
 
-    async fn attempt(&self, job: OutboxJob) -> Result<Step, StoreError> {
-        if now_ms() < *lock(&self.inner.paused_until) {
-            return Ok(Step::Wait);
-        }
-        let row = match &job.kind {
-            JobKind::Open => Row::Open,
-            JobKind::Send(message) => Row::Send(message),
-            JobKind::Sync => Row::Sync,
-        };
-        let Some(backend) = self.inner.backends.get(job.backend).map(AsRef::as_ref) else {
-            let missing = FlexError::NotConfigured(format!("no {} backend", job.backend));
-            return self.failed(&job, row, missing, false).await;
-        };
-        match row {
-            Row::Open => self.open(&job, backend).await,
-            Row::Send(message) => self.send(&job, message, backend).await,
-            Row::Sync => self.sync(&job, backend).await,
-        }
-    }
-
-    async fn open(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
-        let inner = &self.inner;
-        inner.store.outbox_begin_attempt(job.id, false).await?;
-        let identity = FlexIdentity::for_customer(&job.customer_id);
-        let request = OpenRequest {
-            conversation: &job.conversation_id,
-            customer: &job.customer_id,
-            identity: &identity,
-            customer_name: &job.customer_name,
-        };
-        match backend.open(&request).await {
-            Ok(opened) => {
-                let conversation = inner
-                    .store
-                    .outbox_finish_open(
-                        job,
-                        &opened.channel,
-                        opened.task.as_ref(),
-                        opened.flex_ref.as_ref(),
-                        now_ms(),
-                    )
-                    .await?;
-                tracing::info!(conversation = %job.conversation_id, channel = %opened.channel, "Flex channel open");
-                if let Some(conversation) = conversation {
-                    inner
-                        .fanout
-                        .notify(&job.customer_id, Notice::Conversation(conversation))
-                        .await;
-                }
-                Ok(Step::Done)
-            }
-            Err(error) => self.failed(job, Row::Open, error, false).await,
-        }
-    }
-
-    async fn send(
-        &self,
-        job: &OutboxJob,
-        message: &OutgoingMessage,
-        backend: &dyn FlexBackend,
-    ) -> Result<Step, StoreError> {
-        let inner = &self.inner;
-        let Some(channel) = &job.channel else {
-            // Cannot happen while the open row precedes every send; never
-            // post to a channel we do not have (the post's `Channels/undefined`).
-            tracing::error!(conversation = %job.conversation_id, "a message is queued for a conversation without a channel");
-            return self
-                .settle(job, message, Err("the conversation has no Flex channel"))
-                .await;
-        };
-        if job.maybe_landed {
-            match backend.find_sent(channel, &message.client_msg_id).await {
-                Ok(Some(sid)) => {
-                    tracing::info!(conversation = %job.conversation_id, seq = message.seq.0, "an earlier attempt had landed; not sending again");
-                    return self.settle(job, message, Ok(&sid)).await;
-                }
-                Ok(None) => {}
-                Err(error) => return self.failed(job, Row::Send(message), error, true).await,
-            }
-        }
-        inner.store.outbox_begin_attempt(job.id, true).await?;
-        let identity = FlexIdentity::for_customer(&job.customer_id);
-        let outbound = OutboundMessage {
-            identity: &identity,
-            client_msg_id: &message.client_msg_id,
-            seq: message.seq,
-            body: &message.body,
-        };
-        match backend.send(channel, &outbound).await {
-            Ok(sid) => self.settle(job, message, Ok(&sid)).await,
-            Err(error) => self.failed(job, Row::Send(message), error, false).await,
-        }
-    }
-
-    /// Re-attaches to an open conversation after a start: webhooks pointed
-    /// here, missed agent messages and a missed chat end applied (through
-    /// the same idempotent path as webhooks).
-    async fn sync(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
-        let inner = &self.inner;
-        let Some(channel) = job
-            .channel
-            .as_ref()
-            .filter(|_| job.conversation_state.is_live())
-        else {
-            inner.store.outbox_done(job.id).await?;
-            return Ok(Step::Done);
-        };
-        inner.store.outbox_begin_attempt(job.id, false).await?;
-        let identity = FlexIdentity::for_customer(&job.customer_id);
-        let request = ResyncRequest {
-            channel,
-            identity: &identity,
-            flex_ref: job.flex_ref.as_ref(),
-        };
-        let events = match backend.resync(&request).await {
-            Ok(events) => events,
-            Err(error) => return self.failed(job, Row::Sync, error, false).await,
-        };
-        let mut caught_up = 0;
-        for event in events {
-            let event = crate::flex::with_agent_name(backend, event).await;
-            match inner.bridge.apply_flex_event(&event).await {
-                Ok(EventOutcome::Applied) => caught_up += 1,
-                Ok(_) => {}
-                Err(BridgeError::Store(error)) => return Err(error),
-                Err(error) => {
-                    tracing::warn!(error.cause_chain = %chain(&error), "applying a missed event")
-                }
-            }
-        }
-        if caught_up > 0 {
-            tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
-        }
-        inner.store.outbox_done(job.id).await?;
-        Ok(Step::Done)
-    }
-
-    /// Records a message's fate (in Flex as `sid`, or refused for good
-    /// with an error) and tells the customer.
-    async fn settle(
-        &self,
-        job: &OutboxJob,
-        message: &OutgoingMessage,
-        outcome: Result<&MessageSid, &str>,
-    ) -> Result<Step, StoreError> {
-        let now = now_ms();
-        self.inner
-            .store
-            .outbox_settle_send(job.id, message, outcome, now)
-            .await?;
-        if outcome.is_ok() {
-            metrics::counter!("flexbridge_messages_out_total").increment(1);
-            metrics::histogram!("flexbridge_delivery_latency_seconds")
-                .record((now - message.accepted_at).max(0) as f64 / 1000.0);
-        }
-        let outcome = match outcome {
-            Ok(_) => DeliveryOutcome::Delivered,
-            Err(error) => DeliveryOutcome::Failed(error.to_owned()),
-        };
-        self.tell(
-            &job.customer_id,
-            message.seq,
-            &message.client_msg_id,
-            outcome,
-        )
-        .await;
-        Ok(Step::Done)
-    }
-
-    async fn tell(
-        &self,
-        customer: &CustomerId,
-        seq: Seq,
-        client_msg_id: &str,
-        outcome: DeliveryOutcome,
-    ) {
-        let notice = Notice::Delivery {
-            seq,
-            client_msg_id: client_msg_id.to_owned(),
-            outcome,
-        };
-        self.inner.fanout.notify(customer, notice).await;
-    }
-
-    /// Decides what a failure means for the row. `still_maybe_landed`:
-    /// the failure happened while checking an earlier attempt, whose
-    /// uncertainty remains.
-    async fn failed(
-        &self,
-        job: &OutboxJob,
-        row: Row<'_>,
-        error: FlexError,
-        still_maybe_landed: bool,
-    ) -> Result<Step, StoreError> {
-        let inner = &self.inner;
-        let now = now_ms();
-        let attempts = job.attempts + 1;
-        let too_old = now - job.created_at > duration_ms(inner.config.give_up_after);
-        let disposition = if too_old {
-            Disposition::Permanent
-        } else {
-            error.disposition()
-        };
-        let error_text = chain(&error);
-        let (delay, maybe_landed) = match disposition {
-            Disposition::Permanent => {
-                tracing::warn!(conversation = %job.conversation_id, error = %error_text, "Flex refused; giving up");
-                // A channel Flex no longer has ends its conversation.
-                let gone = error.is_not_found() && !matches!(row, Row::Open);
-                return match row {
-                    _ if gone => {
-                        self.abandon(job, CloseReason::ChannelGone, &error_text)
-                            .await
-                    }
-                    Row::Send(message) => self.settle(job, message, Err(&error_text)).await,
-                    Row::Open => {
-                        self.abandon(job, CloseReason::OpenFailed, &error_text)
-                            .await
-                    }
-                    Row::Sync => {
-                        inner.store.outbox_done(job.id).await?;
-                        Ok(Step::Done)
-                    }
-                };
-            }
-            Disposition::RateLimited(retry_after) => {
-                let delay = retry_after.unwrap_or_else(|| self.backoff(attempts));
-                let until = now + duration_ms(delay);
-                let mut paused = lock(&inner.paused_until);
-                *paused = (*paused).max(until);
-                tracing::warn!(
-                    delay_ms = duration_ms(delay),
-                    "Twilio rate limit (429); pausing deliveries"
-                );
-                (delay, still_maybe_landed)
-            }
-            Disposition::Transient { maybe_landed } => {
-                (self.backoff(attempts), maybe_landed || still_maybe_landed)
-            }
-        };
-        tracing::warn!(
-            conversation = %job.conversation_id, attempts, retry_in_ms = duration_ms(delay),
-            maybe_landed, error = %error_text, "delivery failed; will retry"
-        );
-        inner
-            .store
-            .outbox_retry_later(job.id, now + duration_ms(delay), &error_text, maybe_landed)
-            .await?;
-        Ok(Step::Wait)
-    }
-
-    /// The conversation cannot go on in Flex: it closes, each of its queued
-    /// messages fails, and the customer is told (their next message opens
-    /// a new conversation).
-    async fn abandon(
-        &self,
-        job: &OutboxJob,
-        reason: CloseReason,
-        error: &str,
-    ) -> Result<Step, StoreError> {
-        let abandoned = self
+    /// The conversation's next row, ready if it may go now.
+    async fn take(&self, conversation: &ConversationId) -> Result<Step, StoreError> {
+        let next = self
             .inner
             .store
-            .outbox_abandon(&job.conversation_id, reason, error, now_ms())
+            .outbox_take(conversation, self.due_by())
             .await?;
-        for message in abandoned.failed {
-            let outcome = DeliveryOutcome::Failed(error.to_owned());
-            self.tell(
-                &message.customer_id,
-                message.seq,
-                &message.client_msg_id,
-                outcome,
-            )
-            .await;
+        Ok(Step::Done(next.map(Box::new)))
+    }
+
+    /// Rows due by this time (ms) may go now: none while a 429 pause lasts
+    /// or once shutdown started.
+    fn due_by(&self) -> i64 {
+        let now = now_ms();
+        if self.inner.stopping.is_cancelled() || now < *lock(&self.inner.paused_until) {
+            BEGIN_NONE
+        } else {
+            now
         }
-        if let Some(conversation) = abandoned.closed {
-            tracing::warn!(conversation = %conversation.id, reason = reason.as_str(), "conversation abandoned");
-            let fanout = &self.inner.fanout;
-            fanout
-                .notify(&job.customer_id, Notice::Conversation(conversation.clone()))
-                .await;
-            fanout
-                .notify(
-                    &job.customer_id,
-                    Notice::ChatEnded {
-                        conversation,
-                        reason,
-                    },
-                )
-                .await;
+    }
+
+    /// Whether `conversation`'s next send must look in Flex first because
+    /// its head may have left without its outcome recorded; it no longer
+    /// must after this (a failed look-up is recorded as `maybe_landed`).
+    fn take_unsure(&self, conversation: &ConversationId) -> bool {
+        lock(&self.inner.unsure).remove(conversation)
+    }
+
+    /// Asks for a full scan at `at` (ms) at the latest.
+    fn scan_at(&self, at: i64) {
+        let mut scan_at = lock(&self.inner.scan_at);
+        if at < *scan_at {
+            *scan_at = at;
+            drop(scan_at);
+            self.inner.wakeups.nudge();
         }
-        Ok(Step::Done)
     }
 
     /// `base · 2^(attempts-1)`, capped, times a random factor in [0.5, 1].
@@ -558,22 +370,60 @@ impl Outbox {
         backoff(
             &self.inner.config,
             attempts,
-            rand::rng().random_range(0.5..=1.0),
+            rand::Rng::random_range(&mut rand::rng(), 0.5..=1.0),
         )
     }
 }
 
-/// Frees a conversation for the next task when this one ends (even by a
-/// panic), and wakes the loop: rows queued meanwhile are picked up.
+impl Dispatch {
+    /// Adds `conversation` to the backlog unless it is there already.
+    fn enqueue(&mut self, conversation: ConversationId) {
+        if self.queued.insert(conversation.clone()) {
+            self.backlog.push_back(conversation);
+        }
+    }
+}
+
+/// A task's claim on its conversation. Ends it for good only when no new
+/// work was announced meanwhile; dropped otherwise (the task ended on a
+/// store error, a panic, or at shutdown), it frees the conversation and
+/// marks it unsure: a send may have left without its outcome recorded.
 struct BusyGuard<'a> {
     outbox: &'a Outbox,
     conversation: &'a ConversationId,
 }
 
+impl BusyGuard<'_> {
+    /// Whether the task should read its conversation again: work was
+    /// announced since it last looked. Otherwise the conversation is freed
+    /// (under the same lock the dispatcher checks, so no announcement falls
+    /// between the two).
+    fn look_again(&self) -> bool {
+        let mut busy = lock(&self.outbox.inner.busy);
+        match busy.get_mut(self.conversation) {
+            Some(again) if *again => {
+                *again = false;
+                true
+            }
+            _ => {
+                busy.remove(self.conversation);
+                false
+            }
+        }
+    }
+}
+
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        lock(&self.outbox.inner.busy).remove(self.conversation);
-        self.outbox.inner.notify.notify_one();
+        let inner = &self.outbox.inner;
+        // Still claimed: the task did not end through `look_again`.
+        let Some(again) = lock(&inner.busy).remove(self.conversation) else {
+            return;
+        };
+        lock(&inner.unsure).insert(self.conversation.clone());
+        if again {
+            inner.wakeups.wake(self.conversation);
+        }
     }
 }
 
@@ -583,6 +433,11 @@ fn backoff(config: &OutboxConfig, attempts: i64, jitter: f64) -> Duration {
         .base_backoff
         .saturating_mul(2u32.saturating_pow(exponent));
     raw.min(config.max_backoff).mul_f64(jitter)
+}
+
+/// How long until `at` (ms), at least 1 ms.
+fn until(at: i64) -> Duration {
+    Duration::from_millis(u64::try_from((at - now_ms()).max(1)).unwrap_or(1))
 }
 
 fn duration_ms(d: Duration) -> i64 {

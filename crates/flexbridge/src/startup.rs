@@ -16,7 +16,6 @@ use anyhow::Context as _;
 use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use twilio_signature::RequestValidator;
@@ -29,7 +28,7 @@ use crate::flex::chat::ChatBackend;
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
 use crate::flex::{BackendKind, Backends, FlexBackend};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Wakeups};
 use crate::store::Store;
 use crate::web;
 
@@ -85,13 +84,13 @@ impl Application {
             .await
             .with_context(|| format!("opening the database {}", settings.database_url))?;
         let (layer, io) = customer::socket_io();
-        let notify = Arc::new(Notify::new());
+        let wakeups = Arc::new(Wakeups::default());
         let fanout = Arc::new(SocketFanout::new(io.clone()));
         let current = backends.current().kind();
         let bridge = Bridge::new(
             store.clone(),
             fanout.clone(),
-            notify.clone(),
+            wakeups,
             current,
             settings.rate_limit,
         );

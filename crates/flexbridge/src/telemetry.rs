@@ -4,15 +4,23 @@
 //!
 //! - `flexbridge_messages_in_total{from="customer"|"agent"}`
 //! - `flexbridge_messages_out_total` (customer messages delivered to Flex)
-//! - `flexbridge_outbox_depth` (rows waiting)
+//! - `flexbridge_outbox_depth` (rows waiting, counted by the outbox's full
+//!   scan: at start, on each sweep and when a retry is due)
 //! - `flexbridge_delivery_latency_seconds` (accepted → in Flex, histogram)
+//! - `flexbridge_store_batch_writes` (writes per group commit, histogram)
 //! - `flexbridge_webhooks_total{result=…}` (applied, duplicate, ignored,
 //!   unknown_channel, bad_signature, malformed, error)
+//!
+//! Histogram samples are buffered until they are folded into their
+//! distributions; a background thread does that every
+//! [`METRICS_UPKEEP`], so they do not pile up when nothing scrapes
+//! `/metrics`.
 //!
 //! Secrets never reach a log: they are `SecretString`s whose `Debug` is
 //! redacted, and nothing formats them.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -28,8 +36,12 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// How often buffered histogram samples are folded into their
+/// distributions.
+pub const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed on first use; every app
-/// in the process shares it).
+/// in the process shares it), with its upkeep thread.
 pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -45,6 +57,18 @@ pub fn metrics() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "no metrics upkeep thread; histograms fold only when /metrics is read");
         }
         handle
     })

@@ -9,13 +9,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Notify;
-
 use super::clock::now_ms;
 use super::conversation::CloseReason;
 use super::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken, Seq};
 use super::rate_limit::{RateLimit, RateLimiter};
 use crate::flex::{BackendKind, EventHeader, FlexEvent};
+use crate::outbox::Wakeups;
 use crate::store::customers::CustomerRecord;
 use crate::store::inbound::{EventKey, Inbound};
 use crate::store::messages::{Accepted, IncomingCustomerMessage};
@@ -121,8 +120,8 @@ pub struct Bridge {
 struct Inner {
     store: Store,
     fanout: Arc<dyn Fanout>,
-    /// Wakes the outbox worker when work is queued.
-    outbox: Arc<Notify>,
+    /// Tells the outbox worker which conversation has new work.
+    outbox: Arc<Wakeups>,
     backend: BackendKind,
     limiter: RateLimiter,
 }
@@ -131,7 +130,7 @@ impl Bridge {
     pub fn new(
         store: Store,
         fanout: Arc<dyn Fanout>,
-        outbox: Arc<Notify>,
+        outbox: Arc<Wakeups>,
         backend: BackendKind,
         rate_limit: RateLimit,
     ) -> Self {
@@ -155,7 +154,7 @@ impl Bridge {
     }
 
     /// What wakes the outbox worker.
-    pub fn outbox_notify(&self) -> &Arc<Notify> {
+    pub fn outbox_wakeups(&self) -> &Arc<Wakeups> {
         &self.inner.outbox
     }
 
@@ -244,20 +243,16 @@ impl Bridge {
                 new: false,
                 opened: None,
             },
-            Accepted::New {
-                message,
-                conversation,
-                opened,
-            } => {
+            Accepted::New { message, opened } => {
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
-                if opened {
+                if let Some(conversation) = &opened {
                     tracing::info!(customer = %customer.id, conversation = %conversation.id, "conversation opening");
                 }
                 SentMessage {
                     message,
                     new: true,
-                    opened: opened.then_some(conversation),
+                    opened,
                 }
             }
         })
@@ -271,7 +266,7 @@ impl Bridge {
         if !sent.new {
             return;
         }
-        self.inner.outbox.notify_one();
+        self.inner.outbox.wake(&sent.message.conversation_id);
         let fanout = &self.inner.fanout;
         if let Some(conversation) = &sent.opened {
             fanout

@@ -1,191 +1,22 @@
-//! The outbox against a fake Flex that can fail, rate-limit and "land"
-//! a request while answering an error, over a real SQLite store.
+//! The outbox against a fake Flex (`fake`) that can fail, rate-limit and
+//! "land" a request while answering an error, over a real SQLite store.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod fake;
+
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use self::fake::{FakeFlex, Fault, Recorder, sid};
 use super::*;
-use crate::core::bridge::Bridge;
-use crate::core::conversation::ConversationState;
+use crate::core::bridge::{Bridge, DeliveryOutcome, Notice};
+use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::{
-    ChannelSid, ClientMessageId, CustomerId, CustomerName, MessageBody, MessageSid, hex,
+    ChannelSid, ClientMessageId, ConversationId, CustomerName, MessageBody, MessageSid, Seq,
 };
 use crate::core::rate_limit::RateLimit;
-use crate::flex::{BackendKind, EventHeader, FlexEvent, FlexRef, Opened, WebhookParseError};
+use crate::flex::{BackendKind, EventHeader, FlexEvent};
 use crate::store::customers::CustomerRecord;
 use crate::store::test_support::temp_store;
-
-/// What the fake does to the next matching call.
-#[derive(Debug, Clone, Copy)]
-enum Fault {
-    /// Answer this HTTP status without doing anything.
-    Status(u16),
-    /// Do the work, then answer this status anyway ("timed out but landed").
-    Lands(u16),
-    /// 429 with `Retry-After`.
-    RateLimited(Duration),
-    /// Take this long, then succeed.
-    Slow(Duration),
-}
-
-#[derive(Default)]
-struct FakeFlex {
-    /// Target → channel, as Flex dedupes channel creation.
-    channels: Mutex<HashMap<String, ChannelSid>>,
-    /// Everything posted: (channel, client message id, body).
-    posted: Mutex<Vec<(ChannelSid, String, String)>>,
-    open_faults: Mutex<VecDeque<Fault>>,
-    send_faults: Mutex<VecDeque<Fault>>,
-    opens: AtomicUsize,
-    send_calls: AtomicUsize,
-    /// When each send call arrived.
-    send_times: Mutex<Vec<Instant>>,
-    /// What `resync` reports as missed.
-    missed: Mutex<Vec<FlexEvent>>,
-    sync_faults: Mutex<VecDeque<Fault>>,
-    resyncs: AtomicUsize,
-}
-
-fn sid(prefix: &str) -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill(&mut bytes);
-    format!("{prefix}{}", hex(&bytes))
-}
-
-fn api_error(status: u16, retry_after: Option<Duration>) -> FlexError {
-    FlexError::Api {
-        status,
-        code: None,
-        message: format!("fake {status}"),
-        retry_after,
-    }
-}
-
-impl FakeFlex {
-    fn posted(&self) -> Vec<(ChannelSid, String, String)> {
-        lock(&self.posted).clone()
-    }
-
-    fn channel_count(&self) -> usize {
-        lock(&self.channels).len()
-    }
-
-    async fn apply(fault: Option<Fault>) -> Result<bool, FlexError> {
-        match fault {
-            None => Ok(false),
-            Some(Fault::Status(status)) => Err(api_error(status, None)),
-            Some(Fault::RateLimited(after)) => Err(api_error(429, Some(after))),
-            Some(Fault::Lands(_)) => Ok(true),
-            Some(Fault::Slow(delay)) => {
-                tokio::time::sleep(delay).await;
-                Ok(false)
-            }
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl FlexBackend for FakeFlex {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Chat
-    }
-
-    fn webhook_path(&self) -> &'static str {
-        "/webhooks/fake"
-    }
-
-    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
-        self.opens.fetch_add(1, Ordering::SeqCst);
-        let fault = lock(&self.open_faults).pop_front();
-        let lands = Self::apply(fault).await?;
-        let channel = lock(&self.channels)
-            .entry(request.identity.as_str().to_owned())
-            .or_insert_with(|| ChannelSid::parse(&sid("CH")).expect("valid"))
-            .clone();
-        if let (true, Some(Fault::Lands(status))) = (lands, fault) {
-            return Err(api_error(status, None));
-        }
-        Ok(Opened {
-            channel,
-            task: None,
-            flex_ref: None,
-        })
-    }
-
-    async fn send(
-        &self,
-        channel: &ChannelSid,
-        message: &OutboundMessage<'_>,
-    ) -> Result<MessageSid, FlexError> {
-        self.send_calls.fetch_add(1, Ordering::SeqCst);
-        lock(&self.send_times).push(Instant::now());
-        let fault = lock(&self.send_faults).pop_front();
-        let lands = Self::apply(fault).await?;
-        lock(&self.posted).push((
-            channel.clone(),
-            message.client_msg_id.to_owned(),
-            message.body.to_owned(),
-        ));
-        if let (true, Some(Fault::Lands(status))) = (lands, fault) {
-            return Err(api_error(status, None));
-        }
-        Ok(MessageSid::parse(&sid("IM")).expect("valid"))
-    }
-
-    async fn find_sent(
-        &self,
-        channel: &ChannelSid,
-        client_msg_id: &str,
-    ) -> Result<Option<MessageSid>, FlexError> {
-        let found = lock(&self.posted)
-            .iter()
-            .any(|(ch, id, _)| ch == channel && id == client_msg_id);
-        Ok(found.then(|| MessageSid::parse(&sid("IM")).expect("valid")))
-    }
-
-    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
-        self.resyncs.fetch_add(1, Ordering::SeqCst);
-        let fault = lock(&self.sync_faults).pop_front();
-        Self::apply(fault).await?;
-        Ok(lock(&self.missed).clone())
-    }
-
-    async fn close(&self, _: &ChannelSid, _: Option<&FlexRef>) -> Result<(), FlexError> {
-        Ok(())
-    }
-
-    fn parse_webhook(&self, _: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
-        Err(WebhookParseError::Missing("EventType"))
-    }
-}
-
-/// Collects what the core and the worker tell customers.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(CustomerId, Notice)>>);
-
-#[async_trait::async_trait]
-impl Fanout for Recorder {
-    async fn notify(&self, customer: &CustomerId, notice: Notice) {
-        lock(&self.0).push((customer.clone(), notice));
-    }
-}
-
-impl Recorder {
-    fn deliveries(&self) -> Vec<(String, DeliveryOutcome)> {
-        lock(&self.0)
-            .iter()
-            .filter_map(|(_, n)| match n {
-                Notice::Delivery {
-                    client_msg_id,
-                    outcome,
-                    ..
-                } => Some((client_msg_id.clone(), outcome.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-}
 
 struct Harness {
     store: Store,
@@ -207,15 +38,23 @@ fn quick() -> OutboxConfig {
     }
 }
 
+/// Like [`quick`], but the sweep does not come during a test: only
+/// wake-ups and due retries can start a delivery.
+fn without_sweep() -> OutboxConfig {
+    OutboxConfig {
+        sweep_interval: Duration::from_secs(3600),
+        ..quick()
+    }
+}
+
 async fn harness() -> Harness {
     let (store, dir) = temp_store().await;
     let flex = Arc::new(FakeFlex::default());
     let fanout = Arc::new(Recorder::default());
-    let notify = Arc::new(Notify::new());
     let bridge = Bridge::new(
         store.clone(),
         fanout.clone(),
-        notify.clone(),
+        Arc::new(Wakeups::default()),
         BackendKind::Chat,
         RateLimit {
             burst: 1000.0,
@@ -277,17 +116,22 @@ impl Harness {
         (shutdown, handle)
     }
 
+    /// Sends a message as the customer side does: accepted, then announced.
     async fn send(&self, client_id: &str) {
-        let sent = self
-            .bridge
+        let sent = self.accept(client_id).await;
+        self.bridge.announce(&self.customer.id, &sent).await;
+    }
+
+    /// Accepts a message (committed) without announcing it: no wake-up.
+    async fn accept(&self, client_id: &str) -> crate::core::bridge::SentMessage {
+        self.bridge
             .send_message(
                 &self.customer,
                 &ClientMessageId::parse(client_id).expect("valid"),
                 &MessageBody::parse(&format!("body of {client_id}")).expect("valid"),
             )
             .await
-            .expect("accepted");
-        self.bridge.announce(&self.customer.id, &sent).await;
+            .expect("accepted")
     }
 }
 
@@ -335,6 +179,101 @@ async fn messages_reach_flex_in_order_and_exactly_once_through_500s_and_a_429() 
 }
 
 #[tokio::test]
+async fn messages_queued_while_their_conversation_drains_go_without_waiting_for_the_sweep() {
+    let h = harness().await;
+    lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(300)));
+    let (shutdown, worker) = h.worker(without_sweep());
+
+    // m1..m5 are queued while m0 is in flight.
+    h.send("m0").await;
+    eventually("m0 is in flight", || {
+        h.flex.send_calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    for i in 1..6 {
+        h.send(&format!("m{i}")).await;
+    }
+    eventually("m0..m5 are delivered", || h.fanout.deliveries().len() == 6).await;
+    // Each next message arrives as the previous one settles, when the
+    // conversation's task finds its queue empty and ends.
+    for i in 6..40 {
+        h.send(&format!("m{i}")).await;
+        eventually(&format!("m{i} is delivered"), || {
+            h.fanout.deliveries().len() == i + 1
+        })
+        .await;
+    }
+    shutdown.cancel();
+    worker.await.expect("the worker ends cleanly");
+
+    let expected: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    assert_eq!(ids(&h.flex.posted()), expected);
+}
+
+#[tokio::test]
+async fn a_wake_up_for_a_conversation_whose_task_found_its_queue_empty_makes_the_task_look_again() {
+    let h = harness().await;
+    let outbox = Outbox::new(
+        h.bridge.clone(),
+        Backends::single(h.flex.clone()),
+        without_sweep(),
+    );
+    let conversation = ConversationId::generate();
+    // A task works on the conversation and has just found its queue empty.
+    lock(&outbox.inner.busy).insert(conversation.clone(), false);
+    let task = BusyGuard {
+        outbox: &outbox,
+        conversation: &conversation,
+    };
+
+    // Before it ends, a row is committed and announced.
+    let mut dispatch = Dispatch::default();
+    dispatch.enqueue(conversation.clone());
+    outbox.start_tasks(&mut dispatch);
+
+    assert!(
+        dispatch.tasks.is_empty(),
+        "no second task for the conversation"
+    );
+    assert!(task.look_again(), "the running task reads its queue again");
+    assert!(!task.look_again(), "and ends when nothing new came");
+    assert!(!lock(&outbox.inner.busy).contains_key(&conversation));
+}
+
+#[tokio::test]
+async fn a_row_committed_without_a_wake_up_is_found_by_the_sweep() {
+    let h = harness().await;
+    let (shutdown, worker) = h.worker(quick());
+
+    // Committed but never announced, as when the process dies between the
+    // commit and the wake-up (the restart's first scan finds it the same way).
+    h.accept("unannounced").await;
+
+    eventually("the message is in Flex", || h.flex.posted().len() == 1).await;
+    shutdown.cancel();
+    worker.await.expect("the worker ends cleanly");
+    assert_eq!(ids(&h.flex.posted()), ["unannounced"]);
+}
+
+#[tokio::test]
+async fn retries_and_the_end_of_a_429_pause_start_when_due_without_the_sweep() {
+    let h = harness().await;
+    lock(&h.flex.send_faults).extend([
+        Fault::Status(503),
+        Fault::RateLimited(Duration::from_millis(300)),
+        Fault::Status(500),
+    ]);
+    h.send("a").await;
+    h.send("b").await;
+
+    let (shutdown, worker) = h.worker(without_sweep());
+    eventually("both are in Flex", || h.flex.posted().len() == 2).await;
+    shutdown.cancel();
+    worker.await.expect("the worker ends cleanly");
+    assert_eq!(ids(&h.flex.posted()), ["a", "b"]);
+}
+
+#[tokio::test]
 async fn retry_after_of_a_429_is_waited_before_the_next_attempt() {
     let h = harness().await;
     lock(&h.flex.send_faults).push_back(Fault::RateLimited(Duration::from_secs(1)));
@@ -372,25 +311,18 @@ async fn a_create_that_landed_but_answered_500_is_not_sent_again() {
 }
 
 #[tokio::test]
-async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
+async fn a_message_a_crashed_run_sent_without_recording_it_is_looked_up_not_sent_again() {
     let h = harness().await;
     h.send("m0").await;
-    // A first worker opens the channel and marks the send as started, then
-    // "crashes" after Flex stored the message but before the commit.
     h.run_until("the first message is in Flex", || {
         h.flex.posted().len() == 1
     })
     .await;
     let conversation = h.conversation().await;
     let channel = conversation.flex_channel_sid.clone().unwrap();
-    h.send("m1").await;
-    let job = h
-        .store
-        .outbox_next(&conversation.id)
-        .await
-        .unwrap()
-        .unwrap();
-    h.store.outbox_begin_attempt(job.id, true).await.unwrap();
+    // A run sends m1, Flex stores it, and the process dies before the
+    // outcome is written: the store holds m1 as if it never left.
+    h.accept("m1").await;
     lock(&h.flex.posted).push((channel, "m1".into(), "body of m1".into()));
 
     h.run_until("the second message is recorded as delivered", || {
@@ -399,7 +331,38 @@ async fn a_row_a_crash_left_mid_send_is_looked_up_before_sending() {
     .await;
 
     assert_eq!(ids(&h.flex.posted()), ["m0", "m1"]);
-    assert_eq!(h.flex.send_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        h.flex.send_calls.load(Ordering::SeqCst),
+        1,
+        "m1 was looked up, not sent again"
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_dies_after_its_send_landed_is_followed_by_a_look_up_not_a_second_send() {
+    let h = harness().await;
+    // The worker starts with an empty queue: nothing is unsure at start.
+    let (shutdown, worker) = h.worker(quick());
+    lock(&h.flex.send_faults).push_back(Fault::LandsThenDies);
+
+    h.send("m1").await;
+
+    eventually("m1 is recorded as delivered", || {
+        h.fanout.deliveries().len() == 1
+    })
+    .await;
+    shutdown.cancel();
+    worker.await.expect("the worker ends cleanly");
+    assert_eq!(ids(&h.flex.posted()), ["m1"]);
+    assert_eq!(
+        h.flex.send_calls.load(Ordering::SeqCst),
+        1,
+        "the sweep's retry looked m1 up instead of sending it again"
+    );
+    assert_eq!(
+        h.fanout.deliveries(),
+        [("m1".to_owned(), DeliveryOutcome::Delivered)]
+    );
 }
 
 #[tokio::test]
@@ -468,6 +431,25 @@ async fn shutdown_lets_an_in_flight_delivery_finish() {
 
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
     assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn at_shutdown_the_delivery_in_flight_finishes_and_the_next_waits_for_the_next_start() {
+    let h = harness().await;
+    lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(500)));
+    h.send("slow").await;
+    h.send("next").await;
+
+    h.run_until("the first send is in flight", || {
+        h.flex.send_calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    assert_eq!(ids(&h.flex.posted()), ["slow"]);
+    let conversation = h.conversation().await;
+    let next = h.store.outbox_take(&conversation.id, BEGIN_NONE).await;
+    let next = next.unwrap().expect("the next row stays queued");
+    assert_eq!(next.attempts, 0, "no attempt began after shutdown started");
 }
 
 #[test]

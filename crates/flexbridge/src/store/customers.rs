@@ -36,21 +36,27 @@ impl Store {
         token_hash: &TokenHash,
         now: i64,
     ) -> StoreResult<CustomerRecord> {
-        sqlx::query(
-            "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
-             VALUES (?, ?, ?, 0, ?)",
-        )
-        .bind(id.as_str())
-        .bind(name.as_str())
-        .bind(token_hash.as_bytes())
-        .bind(now)
-        .execute(self.writer())
-        .await?;
-        Ok(CustomerRecord {
+        let customer = CustomerRecord {
             id: id.clone(),
             name: name.as_str().to_owned(),
             token_hash: token_hash.clone(),
+        };
+        self.write((customer, now), |(customer, now), conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
+                     VALUES (?, ?, ?, 0, ?)",
+                )
+                .bind(customer.id.as_str())
+                .bind(&customer.name)
+                .bind(customer.token_hash.as_bytes())
+                .bind(now)
+                .execute(conn)
+                .await?;
+                Ok(customer.clone())
+            })
         })
+        .await
     }
 
     /// The customer whose resume token hashes to `hash`, if any.

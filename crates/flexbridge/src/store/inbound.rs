@@ -1,12 +1,15 @@
 //! Applying what Flex tells us (webhooks) to the store, each in one
-//! transaction that also claims the event's idempotency key in
-//! `webhook_receipts`: a repeated delivery finds its key taken and changes
-//! nothing. A webhook is answered 2xx only after this commit.
+//! transaction (a group commit, shared with other writes) that also claims
+//! the event's idempotency key in `webhook_receipts`: a repeated delivery
+//! finds its key taken and changes nothing. A webhook is answered 2xx only
+//! after this commit.
 
-use sqlx::{Sqlite, Transaction};
+use std::convert::Infallible;
+
+use sqlx::SqliteConnection;
 
 use super::{
-    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
+    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult, Target,
     conversation_columns, insert_message,
 };
 use crate::core::conversation::{CloseReason, Transition};
@@ -38,51 +41,26 @@ pub struct StoredAgentMessage {
     pub message: MessageRecord,
 }
 
-enum Begun {
-    Ready(Transaction<'static, Sqlite>, Box<ConversationRecord>),
-    Done(Inbound<std::convert::Infallible>),
+/// An [`EventKey`] the store owns while it waits for its group commit.
+struct Key {
+    idempotency_key: String,
+    event_type: String,
+    channel: ChannelSid,
+    now: i64,
+}
+
+impl From<EventKey<'_>> for Key {
+    fn from(key: EventKey<'_>) -> Self {
+        Self {
+            idempotency_key: key.idempotency_key.to_owned(),
+            event_type: key.event_type.to_owned(),
+            channel: key.channel.clone(),
+            now: key.now,
+        }
+    }
 }
 
 impl Store {
-    /// Starts an inbound transaction: claims the idempotency key and finds
-    /// the channel's (newest) conversation.
-    async fn begin_inbound(&self, key: EventKey<'_>) -> StoreResult<Begun> {
-        let mut tx = self.write().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
-             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(key.idempotency_key)
-        .bind(key.event_type)
-        .bind(key.now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            tx.rollback().await?;
-            return Ok(Begun::Done(Inbound::Duplicate));
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations WHERE flex_channel_sid = ? ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(key.channel.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        match row {
-            Some(row) => Ok(Begun::Ready(
-                tx,
-                Box::new(ConversationRecord::from_row(&row)?),
-            )),
-            None => {
-                // Not ours: keep no receipt, so a later retry is judged afresh.
-                tx.rollback().await?;
-                Ok(Begun::Done(Inbound::UnknownChannel))
-            }
-        }
-    }
-
     /// Stores an agent's message (once per `MessageSid`).
     pub async fn record_agent_message(
         &self,
@@ -91,34 +69,42 @@ impl Store {
         author: &str,
         body: &str,
     ) -> StoreResult<Inbound<StoredAgentMessage>> {
-        let (mut tx, conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        let inserted = insert_message(
-            &mut tx,
-            NewMessage {
-                customer: &conversation.customer_id,
-                conversation: &conversation.id,
-                direction: Direction::Agent,
-                author,
-                body,
-                client_msg_id: None,
-                twilio_message_sid: Some(message_sid.as_str()),
-                delivery: None,
-                now: key.now,
-            },
-        )
-        .await?;
-        let Some(message) = inserted else {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        };
-        tx.commit().await?;
-        Ok(Inbound::Applied(StoredAgentMessage {
-            conversation,
-            message,
-        }))
+        let event = (
+            Key::from(key),
+            message_sid.clone(),
+            author.to_owned(),
+            body.to_owned(),
+        );
+        self.write(event, |(key, sid, author, body), conn| {
+            Box::pin(async move {
+                let conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                let inserted = insert_message(
+                    conn,
+                    NewMessage {
+                        into: Target::Conversation(&conversation.id),
+                        direction: Direction::Agent,
+                        author,
+                        body,
+                        client_msg_id: None,
+                        twilio_message_sid: Some(sid.as_str()),
+                        delivery: None,
+                        now: key.now,
+                    },
+                )
+                .await?;
+                Ok(match inserted {
+                    Some(message) => Inbound::Applied(StoredAgentMessage {
+                        conversation,
+                        message,
+                    }),
+                    None => Inbound::Duplicate,
+                })
+            })
+        })
+        .await
     }
 
     /// Records that an agent joined the channel (the conversation's agent).
@@ -127,23 +113,27 @@ impl Store {
         key: EventKey<'_>,
         agent_name: &str,
     ) -> StoreResult<Inbound<ConversationRecord>> {
-        let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        if conversation.agent_name.as_deref() == Some(agent_name) {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        }
-        sqlx::query("UPDATE conversations SET agent_name = ?, updated_at = ? WHERE id = ?")
-            .bind(agent_name)
-            .bind(key.now)
-            .bind(conversation.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        conversation.agent_name = Some(agent_name.to_owned());
-        tx.commit().await?;
-        Ok(Inbound::Applied(conversation))
+        let event = (Key::from(key), agent_name.to_owned());
+        self.write(event, |(key, agent_name), conn| {
+            Box::pin(async move {
+                let mut conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                if conversation.agent_name.as_deref() == Some(agent_name.as_str()) {
+                    return Ok(Inbound::Duplicate);
+                }
+                sqlx::query("UPDATE conversations SET agent_name = ?, updated_at = ? WHERE id = ?")
+                    .bind(agent_name)
+                    .bind(key.now)
+                    .bind(conversation.id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                conversation.agent_name = Some(agent_name.clone());
+                Ok(Inbound::Applied(conversation))
+            })
+        })
+        .await
     }
 
     /// Closes the channel's conversation (once).
@@ -152,27 +142,30 @@ impl Store {
         key: EventKey<'_>,
         reason: CloseReason,
     ) -> StoreResult<Inbound<ConversationRecord>> {
-        let (mut tx, mut conversation) = match self.begin_inbound(key).await? {
-            Begun::Ready(tx, conversation) => (tx, *conversation),
-            Begun::Done(outcome) => return Ok(widen(outcome)),
-        };
-        let Ok(next) = conversation.state.apply(Transition::Closed(reason)) else {
-            tx.rollback().await?;
-            return Ok(Inbound::Duplicate);
-        };
-        sqlx::query(
-            "UPDATE conversations SET state = ?, close_reason = ?, updated_at = ?
-             WHERE id = ? AND state <> 'closed'",
-        )
-        .bind(next.as_str())
-        .bind(reason.as_str())
-        .bind(key.now)
-        .bind(conversation.id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        conversation.state = next;
-        tx.commit().await?;
-        Ok(Inbound::Applied(conversation))
+        self.write((Key::from(key), reason), |(key, reason), conn| {
+            Box::pin(async move {
+                let mut conversation = match claim(conn, key).await? {
+                    Ok(conversation) => conversation,
+                    Err(done) => return Ok(widen(done)),
+                };
+                let Ok(next) = conversation.state.apply(Transition::Closed(*reason)) else {
+                    return Ok(Inbound::Duplicate);
+                };
+                sqlx::query(
+                    "UPDATE conversations SET state = ?, close_reason = ?, updated_at = ?
+                     WHERE id = ? AND state <> 'closed'",
+                )
+                .bind(next.as_str())
+                .bind(reason.as_str())
+                .bind(key.now)
+                .bind(conversation.id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                conversation.state = next;
+                Ok(Inbound::Applied(conversation))
+            })
+        })
+        .await
     }
 
     /// Forgets receipts older than `before` (a retry that late is not one).
@@ -187,10 +180,137 @@ impl Store {
     }
 }
 
-fn widen<T>(outcome: Inbound<std::convert::Infallible>) -> Inbound<T> {
+/// The first step of every event, inside its group commit: finds the
+/// channel's (newest) conversation, then claims the event's idempotency
+/// key. Writes nothing for an unknown channel (so a later retry is judged
+/// afresh) or a key already claimed. A change the state already holds
+/// (the same message under another key, the same agent, a conversation
+/// already closed) keeps its claimed key: that event counts as applied.
+async fn claim(
+    conn: &mut SqliteConnection,
+    key: &Key,
+) -> StoreResult<Result<ConversationRecord, Inbound<Infallible>>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations WHERE flex_channel_sid = ? ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(key.channel.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(Inbound::UnknownChannel));
+    };
+    let claimed = sqlx::query(
+        "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
+         VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.idempotency_key)
+    .bind(&key.event_type)
+    .bind(key.now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(Err(Inbound::Duplicate));
+    }
+    Ok(Ok(ConversationRecord::from_row(&row)?))
+}
+
+fn widen<T>(outcome: Inbound<Infallible>) -> Inbound<T> {
     match outcome {
         Inbound::Applied(never) => match never {},
         Inbound::Duplicate => Inbound::Duplicate,
         Inbound::UnknownChannel => Inbound::UnknownChannel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken};
+    use crate::flex::{BackendKind, Opened};
+    use crate::store::messages::IncomingCustomerMessage;
+    use crate::store::outbox::BEGIN_NONE;
+    use crate::store::test_support::temp_store;
+
+    /// A customer whose first message opened a conversation on `channel`.
+    async fn open_conversation(store: &Store, channel: &ChannelSid) -> ConversationRecord {
+        let id = CustomerId::generate();
+        let name = CustomerName::parse("Ada").expect("a name");
+        store
+            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
+            .await
+            .expect("a customer");
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer: &id,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
+                body: &MessageBody::parse("hello").expect("a body"),
+                backend: BackendKind::Chat,
+                now: 0,
+            })
+            .await
+            .expect("accepted");
+        let conversation = store.latest_conversation(&id).await.unwrap().unwrap();
+        let open = store
+            .outbox_take(&conversation.id, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        let opened = Opened {
+            channel: channel.clone(),
+            task: None,
+            flex_ref: None,
+        };
+        let (open, _) = store
+            .outbox_finish_open(&open, &opened, 1, BEGIN_NONE)
+            .await
+            .unwrap();
+        open.expect("opened")
+    }
+
+    #[tokio::test]
+    async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex() {
+        let (store, _dir) = temp_store().await;
+        let channel = ChannelSid::parse("CH00000000000000000000000000000001").unwrap();
+        let conversation = open_conversation(&store, &channel).await;
+        let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
+        let key = |idempotency_key| EventKey {
+            idempotency_key,
+            event_type: "onMessageSent",
+            channel: &channel,
+            now: 2,
+        };
+        let queued = store.outbox_depth().await.unwrap();
+
+        let first = store
+            .record_agent_message(key("webhook"), &sid, "alice", "hi")
+            .await
+            .unwrap();
+        let again = store
+            .record_agent_message(key("resync"), &sid, "alice", "hi")
+            .await
+            .unwrap();
+
+        let Inbound::Applied(stored) = first else {
+            panic!("the first is stored");
+        };
+        assert_eq!(stored.message.seq.0, 2);
+        assert_eq!(again, Inbound::Duplicate);
+        assert_eq!(
+            store.outbox_depth().await.unwrap(),
+            queued,
+            "nothing for Flex"
+        );
+        let messages = store
+            .messages_since(&conversation.customer_id, stored.message.seq, 10)
+            .await
+            .unwrap();
+        assert!(
+            messages.is_empty(),
+            "stored once, no seq taken by the repeat"
+        );
     }
 }

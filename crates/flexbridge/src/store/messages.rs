@@ -1,13 +1,19 @@
 //! Customer messages in, replay and history out.
 //!
 //! [`Store::accept_customer_message`] is the bridge's commit point: in one
-//! transaction it finds or opens the customer's live conversation (queueing
-//! the "open" step for a new one), gives the message the next `seq`, stores
-//! it and queues its delivery. Only after the commit is the customer acked.
+//! transaction (a group commit, shared with other customers' writes) it
+//! finds or opens the customer's live conversation (queueing the "open"
+//! step for a new one), gives the message the next `seq`, stores it and
+//! queues its delivery. Only after the commit is the customer acked.
+//! A retried client message id is found by the insert's unique constraint
+//! (`UNIQUE(customer_id, client_msg_id)`), then read back; a customer
+//! without a live conversation gets one (its "open" step queued first).
+
+use sqlx::SqliteConnection;
 
 use super::{
-    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult,
-    conversation_columns, insert_message, message_columns,
+    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreError, StoreResult,
+    Target, conversation_columns, insert_message, message_columns,
 };
 use crate::core::conversation::ConversationState;
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, MessageBody, Seq};
@@ -29,16 +35,27 @@ pub struct IncomingCustomerMessage<'a> {
 /// What accepting a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
-    /// Stored now and queued for delivery. `opened` is set when this message
-    /// started a new conversation.
+    /// Stored now and queued for delivery (in the conversation
+    /// `message.conversation_id`).
     New {
         message: MessageRecord,
-        conversation: ConversationRecord,
-        opened: bool,
+        /// The conversation this message started, if it started one.
+        opened: Option<ConversationRecord>,
     },
     /// A message with this client message id was already stored: nothing
     /// new was written; this is the original.
     Duplicate { message: MessageRecord },
+}
+
+/// An [`IncomingCustomerMessage`] the store owns while it waits for its
+/// group commit.
+struct ToAccept {
+    customer: CustomerId,
+    author: String,
+    client_msg_id: ClientMessageId,
+    body: MessageBody,
+    backend: BackendKind,
+    now: i64,
 }
 
 impl Store {
@@ -46,100 +63,15 @@ impl Store {
         &self,
         m: IncomingCustomerMessage<'_>,
     ) -> StoreResult<Accepted> {
-        let mut tx = self.write().await?;
-        if let Some(message) = message_by_client_id(&mut *tx, m.customer, m.client_msg_id).await? {
-            tx.rollback().await?;
-            return Ok(Accepted::Duplicate { message });
-        }
-
-        let live = sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations
-             WHERE customer_id = ? AND state <> 'closed'"
-        ))
-        .bind(m.customer.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (conversation, opened) = match live {
-            Some(row) => (ConversationRecord::from_row(&row)?, false),
-            None => {
-                let conversation = ConversationRecord {
-                    id: ConversationId::generate(),
-                    customer_id: m.customer.clone(),
-                    state: ConversationState::Opening,
-                    backend: m.backend,
-                    flex_channel_sid: None,
-                    flex_ref: None,
-                    agent_name: None,
-                    created_at: m.now,
-                };
-                sqlx::query(
-                    "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
-                     VALUES (?, ?, ?, 'opening', ?, ?)",
-                )
-                .bind(conversation.id.as_str())
-                .bind(m.customer.as_str())
-                .bind(m.backend.as_str())
-                .bind(m.now)
-                .bind(m.now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
-                     VALUES (?, 'open', ?, ?)",
-                )
-                .bind(conversation.id.as_str())
-                .bind(m.now)
-                .bind(m.now)
-                .execute(&mut *tx)
-                .await?;
-                (conversation, true)
-            }
+        let owned = ToAccept {
+            customer: m.customer.clone(),
+            author: m.author.to_owned(),
+            client_msg_id: m.client_msg_id.clone(),
+            body: m.body.clone(),
+            backend: m.backend,
+            now: m.now,
         };
-
-        let inserted = insert_message(
-            &mut tx,
-            NewMessage {
-                customer: m.customer,
-                conversation: &conversation.id,
-                direction: Direction::Customer,
-                author: m.author,
-                body: m.body.as_str(),
-                client_msg_id: Some(m.client_msg_id.as_str()),
-                twilio_message_sid: None,
-                delivery: Some("pending"),
-                now: m.now,
-            },
-        )
-        .await?;
-        let Some(message) = inserted else {
-            // Lost a race with the same client message id (another tab).
-            tx.rollback().await?;
-            let message = message_by_client_id(self.writer(), m.customer, m.client_msg_id).await?;
-            return match message {
-                Some(message) => Ok(Accepted::Duplicate { message }),
-                None => Err(super::StoreError::Corrupt(
-                    "a message conflicted but cannot be found".into(),
-                )),
-            };
-        };
-        sqlx::query(
-            "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
-             VALUES (?, 'send', ?, ?, ?)",
-        )
-        .bind(conversation.id.as_str())
-        .bind(message.id)
-        .bind(m.now)
-        .bind(m.now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Accepted::New {
-            message,
-            conversation,
-            opened,
-        })
+        self.write(owned, |m, conn| Box::pin(accept(conn, m))).await
     }
 
     /// A customer's messages with `seq > since`, oldest first, at most `limit`.
@@ -201,24 +133,100 @@ impl Store {
     }
 }
 
-/// The customer's message with this client message id, on any executor
-/// (inside a transaction, or the writer after one was rolled back).
-async fn message_by_client_id<'e, E>(
-    executor: E,
-    customer: &CustomerId,
-    client_msg_id: &ClientMessageId,
-) -> StoreResult<Option<MessageRecord>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
+/// Accepts one message inside a group commit; a duplicate writes nothing.
+/// The common case (the customer's conversation is live) is one statement:
+/// the insert takes the live conversation, and its unique client message
+/// id is the duplicate check.
+async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accepted> {
+    if let Some(message) = insert_message(conn, m.new_message(Target::LiveOf(&m.customer))).await? {
+        return Ok(Accepted::New {
+            message,
+            opened: None,
+        });
+    }
+    // Nothing was written: a retry of a stored message (in any
+    // conversation, even one closed since), or no live conversation.
+    if let Some(message) = message_by_client_id(&mut *conn, m).await? {
+        return Ok(Accepted::Duplicate { message });
+    }
+    let conversation = open_conversation(conn, m).await?;
+    let inserted =
+        insert_message(conn, m.new_message(Target::Conversation(&conversation.id))).await?;
+    let message = inserted.ok_or_else(|| {
+        StoreError::Corrupt("a new customer message conflicted with a stored one".into())
+    })?;
+    Ok(Accepted::New {
+        message,
+        opened: Some(conversation),
+    })
+}
+
+impl ToAccept {
+    fn new_message<'a>(&'a self, into: Target<'a>) -> NewMessage<'a> {
+        NewMessage {
+            into,
+            direction: Direction::Customer,
+            author: &self.author,
+            body: self.body.as_str(),
+            client_msg_id: Some(self.client_msg_id.as_str()),
+            twilio_message_sid: None,
+            delivery: Some("pending"),
+            now: self.now,
+        }
+    }
+}
+
+/// Opens the customer's new conversation, its "open" step queued first.
+async fn open_conversation(
+    conn: &mut SqliteConnection,
+    m: &ToAccept,
+) -> StoreResult<ConversationRecord> {
+    let conversation = ConversationRecord {
+        id: ConversationId::generate(),
+        customer_id: m.customer.clone(),
+        state: ConversationState::Opening,
+        backend: m.backend,
+        flex_channel_sid: None,
+        flex_ref: None,
+        agent_name: None,
+        created_at: m.now,
+    };
+    sqlx::query(
+        "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
+         VALUES (?, ?, ?, 'opening', ?, ?)",
+    )
+    .bind(conversation.id.as_str())
+    .bind(m.customer.as_str())
+    .bind(m.backend.as_str())
+    .bind(m.now)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+         VALUES (?, 'open', ?, ?)",
+    )
+    .bind(conversation.id.as_str())
+    .bind(m.now)
+    .bind(m.now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(conversation)
+}
+
+/// The customer's stored message with `m`'s client message id.
+async fn message_by_client_id(
+    conn: &mut SqliteConnection,
+    m: &ToAccept,
+) -> StoreResult<Option<MessageRecord>> {
     sqlx::query(concat!(
         "SELECT ",
         message_columns!(),
         " FROM messages WHERE customer_id = ? AND client_msg_id = ?"
     ))
-    .bind(customer.as_str())
-    .bind(client_msg_id.as_str())
-    .fetch_optional(executor)
+    .bind(m.customer.as_str())
+    .bind(m.client_msg_id.as_str())
+    .fetch_optional(conn)
     .await?
     .as_ref()
     .map(MessageRecord::from_row)
@@ -228,6 +236,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::conversation::CloseReason;
     use crate::core::ids::{CustomerName, ResumeToken};
     use crate::store::test_support::temp_store;
 
@@ -282,19 +291,17 @@ mod tests {
         let (
             Accepted::New {
                 message: m1,
-                conversation: c1,
-                opened: true,
+                opened: Some(c1),
             },
             Accepted::New {
                 message: m2,
-                conversation: c2,
-                opened: false,
+                opened: None,
             },
         ) = (first, second)
         else {
             panic!("expected a new conversation, then the same one");
         };
-        assert_eq!(c1.id, c2.id);
+        assert_eq!((&m1.conversation_id, &m2.conversation_id), (&c1.id, &c1.id));
         assert_eq!((m1.seq, m2.seq), (Seq(1), Seq(2)));
         assert_eq!(store.outbox_depth().await.unwrap(), 3, "open + two sends");
     }
@@ -327,6 +334,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let (a, b) = (
+            ClientMessageId::parse("a").unwrap(),
+            ClientMessageId::parse("b").unwrap(),
+        );
+
+        store
+            .accept_customer_message(incoming(&cus, &a, &body))
+            .await
+            .unwrap();
+        let again = store
+            .accept_customer_message(incoming(&cus, &a, &body))
+            .await
+            .unwrap();
+        let next = store
+            .accept_customer_message(incoming(&cus, &b, &body))
+            .await
+            .unwrap();
+
+        assert!(matches!(again, Accepted::Duplicate { .. }));
+        let Accepted::New { message, .. } = next else {
+            panic!("b is new");
+        };
+        assert_eq!(message.seq, Seq(2));
+    }
+
+    #[tokio::test]
+    async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing() {
+        let (store, _dir) = temp_store().await;
+        let cus = customer(&store).await;
+        let body = MessageBody::parse("hello").unwrap();
+        let id = ClientMessageId::parse("before-the-end").unwrap();
+        let Accepted::New {
+            message,
+            opened: Some(conversation),
+        } = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap()
+        else {
+            panic!("the first is new");
+        };
+        store
+            .outbox_abandon(&conversation.id, CloseReason::AgentEnded, "ended", 20)
+            .await
+            .unwrap();
+
+        let retried = store
+            .accept_customer_message(incoming(&cus, &id, &body))
+            .await
+            .unwrap();
+
+        assert_eq!(retried, Accepted::Duplicate { message });
+        let latest = store.latest_conversation(&cus).await.unwrap().unwrap();
+        assert_eq!(latest.id, conversation.id, "no conversation was opened");
+        assert_eq!(latest.state, ConversationState::Closed);
+    }
+
+    #[tokio::test]
     async fn concurrent_first_messages_share_one_conversation() {
         let (store, _dir) = temp_store().await;
         let cus = customer(&store).await;
@@ -344,7 +413,7 @@ mod tests {
         let mut conversations: Vec<_> = results
             .into_iter()
             .map(|r| match r.unwrap() {
-                Accepted::New { conversation, .. } => conversation.id,
+                Accepted::New { message, .. } => message.conversation_id,
                 Accepted::Duplicate { .. } => panic!("no duplicates here"),
             })
             .collect();

@@ -9,20 +9,26 @@
 //! detected by `INSERT … ON CONFLICT DO NOTHING` + `rows_affected()`.
 //!
 //! SQLite allows one writer at a time, so the store keeps two pools: a
-//! single-connection writer (writes queue in the pool, in order, instead of
-//! spinning on `SQLITE_BUSY`) whose transactions start with `BEGIN IMMEDIATE`,
-//! and a pool of readers (WAL readers never block the writer).
+//! single-connection writer and a pool of readers (WAL readers never block
+//! the writer). Every write the running bridge makes goes through
+//! [`group_commit`]: one task runs the writes waiting, many callers' at a
+//! time, in one `BEGIN IMMEDIATE` transaction on the writer, and answers
+//! each caller once it committed. Only start-up and maintenance statements
+//! (migrations, queueing the re-attachment of open conversations, pruning
+//! receipts) use the writer pool directly.
 //!
 //! The SQL sticks to what PostgreSQL also accepts (`ON CONFLICT`,
 //! `RETURNING`, partial indexes) so a `migrations/postgres/` dialect can be
 //! added for several bridge instances (DESIGN §6); that is future work.
 //!
+//! - [`group_commit`]: the writer task, batching writes into transactions.
 //! - [`customers`]: identities and resume-token hashes.
 //! - [`messages`]: accepting customer messages, replay, history.
 //! - [`inbound`]: applying Flex events (agent messages, joins, chat end).
 //! - [`outbox`]: the delivery queue's rows.
 
 pub mod customers;
+pub mod group_commit;
 pub mod inbound;
 pub mod messages;
 pub mod outbox;
@@ -36,8 +42,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Row as _, SqliteConnection};
 
+use self::group_commit::GroupCommit;
 use crate::core::conversation::ConversationState;
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, Seq};
 use crate::flex::{BackendKind, FlexRef};
@@ -53,6 +60,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database holds a value this version cannot read: {0}")]
     Corrupt(String),
+    #[error("the store's writer has stopped")]
+    WriterGone,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -73,6 +82,21 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "flex ref",
         include_str!("../../migrations/sqlite/0003_flex_ref.sql"),
+    ),
+    (
+        4,
+        "last_seq trigger",
+        include_str!("../../migrations/sqlite/0004_last_seq_trigger.sql"),
+    ),
+    (
+        5,
+        "queue delivery trigger",
+        include_str!("../../migrations/sqlite/0005_queue_delivery_trigger.sql"),
+    ),
+    (
+        6,
+        "delivery decided trigger",
+        include_str!("../../migrations/sqlite/0006_delivery_decided_trigger.sql"),
     ),
 ];
 
@@ -102,6 +126,8 @@ pub struct Store {
     writer: SqlitePool,
     /// Readers; for an in-memory database this is the writer itself.
     reader: SqlitePool,
+    /// The writer task: the running bridge's writes, batched.
+    group: GroupCommit,
 }
 
 /// How many reader connections to open.
@@ -135,13 +161,33 @@ impl Store {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        Ok(Self { writer, reader })
+        let group = GroupCommit::start(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            group,
+        })
     }
 
-    /// A write transaction (`BEGIN IMMEDIATE`: takes the write lock up front,
-    /// so it never fails half-way on a lock upgrade).
-    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// Runs `write` on `state` in the next group commit (a `BEGIN IMMEDIATE`
+    /// transaction shared with the other writes waiting); returns its
+    /// result once that transaction committed.
+    pub(crate) async fn write<S, T>(
+        &self,
+        state: S,
+        write: group_commit::WriteFn<S, T>,
+    ) -> StoreResult<T>
+    where
+        S: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.group.write(state, write).await
+    }
+
+    /// How many write transactions the store has committed (its group
+    /// commits; for diagnostics and tests).
+    pub fn commits(&self) -> u64 {
+        self.group.commits()
     }
 
     pub(crate) fn reader(&self) -> &SqlitePool {
@@ -298,21 +344,18 @@ fn parse_id<T, E: std::fmt::Display>(
     parse(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-/// The next `seq` of a customer (inside the caller's write transaction).
-async fn next_seq(tx: &mut Transaction<'_, Sqlite>, customer: &CustomerId) -> StoreResult<Seq> {
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE customers SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-    )
-    .bind(customer.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Seq(seq))
+/// The conversation a new message goes to.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// This one (an agent's message in its channel's conversation).
+    Conversation(&'a ConversationId),
+    /// The customer's live conversation; nothing is inserted without one.
+    LiveOf(&'a CustomerId),
 }
 
 /// One message to insert (inside the caller's write transaction).
 struct NewMessage<'a> {
-    customer: &'a CustomerId,
-    conversation: &'a ConversationId,
+    into: Target<'a>,
     direction: Direction,
     author: &'a str,
     body: &'a str,
@@ -322,42 +365,52 @@ struct NewMessage<'a> {
     now: i64,
 }
 
-/// Inserts a message with the customer's next `seq`; `None` when a unique
-/// constraint says it is already stored.
+/// The INSERT of [`insert_message`], up to the conversation it picks.
+macro_rules! insert_message_sql {
+    ($conversation:literal) => {
+        concat!(
+            "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
+                                   client_msg_id, twilio_message_sid, delivery, created_at)
+             SELECT cu.id, c.id, cu.last_seq + 1, ?, ?, ?, ?, ?, ?, ?
+             FROM conversations c JOIN customers cu ON cu.id = c.customer_id
+             WHERE ",
+            $conversation,
+            " ON CONFLICT DO NOTHING RETURNING ",
+            message_columns!()
+        )
+    };
+}
+
+/// Inserts a message with its customer's next `seq` (`last_seq + 1`; a
+/// trigger records it, migration 0004; a customer message's delivery is
+/// queued by another, migration 0005), in one statement. `None`, and
+/// nothing written, when a unique constraint says it is already stored or
+/// (`Target::LiveOf`) the customer has no live conversation.
 async fn insert_message(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut SqliteConnection,
     m: NewMessage<'_>,
 ) -> StoreResult<Option<MessageRecord>> {
-    let seq = next_seq(tx, m.customer).await?;
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
-                               client_msg_id, twilio_message_sid, delivery, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(m.customer.as_str())
-    .bind(m.conversation.as_str())
-    .bind(seq.0)
-    .bind(m.direction.as_str())
-    .bind(m.author)
-    .bind(m.body)
-    .bind(m.client_msg_id)
-    .bind(m.twilio_message_sid)
-    .bind(m.delivery)
-    .bind(m.now)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(id.map(|id| MessageRecord {
-        id,
-        seq,
-        conversation_id: m.conversation.clone(),
-        direction: m.direction,
-        author: m.author.to_owned(),
-        body: m.body.to_owned(),
-        client_msg_id: m.client_msg_id.map(str::to_owned),
-        created_at: m.now,
-    }))
+    let (sql, conversation_or_customer) = match m.into {
+        Target::Conversation(id) => (insert_message_sql!("c.id = ?"), id.as_str()),
+        Target::LiveOf(customer) => (
+            insert_message_sql!("c.customer_id = ? AND c.state <> 'closed'"),
+            customer.as_str(),
+        ),
+    };
+    sqlx::query(sql)
+        .bind(m.direction.as_str())
+        .bind(m.author)
+        .bind(m.body)
+        .bind(m.client_msg_id)
+        .bind(m.twilio_message_sid)
+        .bind(m.delivery)
+        .bind(m.now)
+        .bind(conversation_or_customer)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(MessageRecord::from_row)
+        .transpose()
 }
 
 #[cfg(test)]
@@ -367,8 +420,13 @@ pub(crate) mod test_support {
     /// A fresh store in a temporary directory (dropped with the guard).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::connect(&url).await.expect("store");
+        let store = reopen(&dir).await;
         (store, dir)
+    }
+
+    /// The store in `dir` (as a restarted bridge opens it).
+    pub async fn reopen(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Store::connect(&url).await.expect("store")
     }
 }

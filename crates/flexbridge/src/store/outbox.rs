@@ -1,10 +1,19 @@
 //! The outbox's rows: work for Flex, in order per conversation (row id
-//! order). The worker (`crate::outbox`) reads the head row of each
+//! order). The worker (`crate::outbox`) takes the head row of a
 //! conversation, does it, and records the outcome here. Rows are deleted
 //! when done or failed; the message row keeps the outcome.
+//!
+//! The write that finishes a row takes the conversation's next one: one
+//! group commit per row, and the row comes back ready to go. Taking an
+//! "open" or "sync" row that is due records its attempt (`attempts + 1`)
+//! in the same transaction, so a conversation whose opening was tried is
+//! known to maybe exist in Flex. A "send" is recorded only when it fails
+//! (`attempts + 1`, and `maybe_landed` when it may have landed): which
+//! sends a worker may have made without recording their outcome, it knows
+//! itself (`crate::outbox`).
 
-use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, SqliteConnection};
 
 use super::{
     ConversationRecord, Store, StoreError, StoreResult, backend_of, conversation_columns,
@@ -12,7 +21,7 @@ use super::{
 };
 use crate::core::conversation::{CloseReason, ConversationState, Transition};
 use crate::core::ids::{ChannelSid, ConversationId, CustomerId, MessageSid, Seq, TaskSid};
-use crate::flex::{BackendKind, FlexRef};
+use crate::flex::{BackendKind, FlexRef, Opened};
 
 /// What a row asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,18 +60,28 @@ pub struct OutboxJob {
     /// What that backend recorded when it opened the conversation.
     pub flex_ref: Option<FlexRef>,
     pub kind: JobKind,
+    /// Attempts before this one.
     pub attempts: i64,
-    /// An earlier attempt may have reached Flex: look before re-sending.
+    /// An earlier attempt failed in a way that may have reached Flex: look
+    /// before re-sending.
     pub maybe_landed: bool,
+    /// The row may go now (it was due, and may begin): an "open" or "sync"
+    /// row's attempt is recorded. `false` when it was only read.
+    pub ready: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
 }
+
+/// A `due_by` that readies no row: the next row is only read.
+pub const BEGIN_NONE: i64 = i64::MIN;
 
 /// The head of one conversation's queue, for scheduling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueHead {
     pub conversation_id: ConversationId,
     pub next_attempt_at: i64,
+    /// How many rows the conversation has queued (head included).
+    pub rows: i64,
 }
 
 /// What abandoning a conversation did.
@@ -116,6 +135,7 @@ impl OutboxJob {
             kind,
             attempts: row.try_get("attempts")?,
             maybe_landed: row.try_get::<i64, _>("maybe_landed")? != 0,
+            ready: false,
             next_attempt_at: row.try_get("next_attempt_at")?,
             created_at: row.try_get("created_at")?,
         })
@@ -123,12 +143,14 @@ impl OutboxJob {
 }
 
 impl Store {
-    /// The head row of every conversation that has work.
+    /// The head row of every conversation that has work (a full scan: the
+    /// worker runs it at start and on its sweep, not per message).
     pub async fn outbox_heads(&self) -> StoreResult<Vec<QueueHead>> {
         let rows = sqlx::query(
-            "SELECT o.conversation_id, o.next_attempt_at
+            "SELECT o.conversation_id, o.next_attempt_at, h.row_count
              FROM outbox o
-             JOIN (SELECT conversation_id, MIN(id) AS head FROM outbox GROUP BY conversation_id) h
+             JOIN (SELECT conversation_id, MIN(id) AS head, COUNT(*) AS row_count
+                   FROM outbox GROUP BY conversation_id) h
                ON h.head = o.id",
         )
         .fetch_all(self.reader())
@@ -138,53 +160,28 @@ impl Store {
                 Ok(QueueHead {
                     conversation_id: parse_id(row, "conversation_id", ConversationId::parse)?,
                     next_attempt_at: row.try_get("next_attempt_at")?,
+                    rows: row.try_get("row_count")?,
                 })
             })
             .collect()
     }
 
-    /// The next row of one conversation, if any.
-    pub async fn outbox_next(
+    /// The next row of one conversation, if any; if it is due by
+    /// `due_by` (ms; [`BEGIN_NONE`]: never), it is ready to go (an "open"
+    /// or "sync" row's attempt recorded).
+    pub async fn outbox_take(
         &self,
         conversation: &ConversationId,
+        due_by: i64,
     ) -> StoreResult<Option<OutboxJob>> {
-        sqlx::query(
-            "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
-                    o.next_attempt_at, o.created_at,
-                    c.customer_id, c.state, c.backend, c.flex_channel_sid, c.flex_ref,
-                    cu.name AS customer_name,
-                    m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
-             FROM outbox o
-             JOIN conversations c ON c.id = o.conversation_id
-             JOIN customers cu ON cu.id = c.customer_id
-             LEFT JOIN messages m ON m.id = o.message_id
-             WHERE o.conversation_id = ?
-             ORDER BY o.id LIMIT 1",
+        self.write(
+            (conversation.clone(), due_by),
+            |(conversation, due_by), conn| Box::pin(take_next(conn, conversation, *due_by)),
         )
-        .bind(conversation.as_str())
-        .fetch_optional(self.reader())
-        .await?
-        .as_ref()
-        .map(OutboxJob::from_row)
-        .transpose()
+        .await
     }
 
-    /// Records that an attempt starts; with `may_land`, a crash or an
-    /// ambiguous failure from here on makes the next attempt look first.
-    pub async fn outbox_begin_attempt(&self, job: i64, may_land: bool) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1,
-                               maybe_landed = CASE WHEN ? THEN 1 ELSE maybe_landed END
-             WHERE id = ?",
-        )
-        .bind(may_land)
-        .bind(job)
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
-
-    /// Schedules another attempt.
+    /// Schedules another attempt after a failed one.
     pub async fn outbox_retry_later(
         &self,
         job: i64,
@@ -192,91 +189,115 @@ impl Store {
         error: &str,
         maybe_landed: bool,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ? WHERE id = ?",
+        let retry = (job, next_attempt_at, error.to_owned(), maybe_landed);
+        self.write(
+            retry,
+            |(job, next_attempt_at, error, maybe_landed), conn| {
+                Box::pin(async move {
+                    // A send's attempt is counted here (open and sync rows
+                    // counted theirs when taken).
+                    sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, maybe_landed = ?,
+                                attempts = attempts + (kind = 'send')
+                         WHERE id = ?",
+                    )
+                    .bind(next_attempt_at)
+                    .bind(error)
+                    .bind(maybe_landed)
+                    .bind(job)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            },
         )
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(maybe_landed)
-        .bind(job)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        .await
     }
 
-    /// The channel exists: the conversation is open, the row done.
+    /// The channel exists: the conversation is open (returned if this
+    /// opened it), the row done; with the conversation's next row, taken
+    /// as by [`Store::outbox_take`].
     pub async fn outbox_finish_open(
         &self,
         job: &OutboxJob,
-        channel: &ChannelSid,
-        task: Option<&TaskSid>,
-        flex_ref: Option<&FlexRef>,
+        opened: &Opened,
         now: i64,
-    ) -> StoreResult<Option<ConversationRecord>> {
-        let mut tx = self.write().await?;
-        let next = job.conversation_state.apply(Transition::Opened).ok();
-        if let Some(next) = next {
-            sqlx::query(
-                "UPDATE conversations SET state = ?, flex_channel_sid = ?, flex_task_sid = ?,
-                        flex_ref = ?, updated_at = ?
-                 WHERE id = ? AND state = 'opening'",
-            )
-            .bind(next.as_str())
-            .bind(channel.as_str())
-            .bind(task.map(TaskSid::as_str))
-            .bind(flex_ref.map(FlexRef::to_text))
-            .bind(now)
-            .bind(job.conversation_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(next.map(|state| ConversationRecord {
-            id: job.conversation_id.clone(),
-            customer_id: job.customer_id.clone(),
-            state,
-            backend: job.backend,
-            flex_channel_sid: Some(channel.clone()),
-            flex_ref: flex_ref.cloned(),
-            agent_name: None,
-            created_at: job.created_at,
-        }))
+        due_by: i64,
+    ) -> StoreResult<(Option<ConversationRecord>, Option<OutboxJob>)> {
+        let finished = (job.clone(), opened.clone(), now, due_by);
+        self.write(finished, |(job, opened, now, due_by), conn| {
+            Box::pin(async move {
+                let state = job.conversation_state.apply(Transition::Opened).ok();
+                if let Some(state) = state {
+                    sqlx::query(
+                        "UPDATE conversations SET state = ?, flex_channel_sid = ?,
+                                flex_task_sid = ?, flex_ref = ?, updated_at = ?
+                         WHERE id = ? AND state = 'opening'",
+                    )
+                    .bind(state.as_str())
+                    .bind(opened.channel.as_str())
+                    .bind(opened.task.as_ref().map(TaskSid::as_str))
+                    .bind(opened.flex_ref.as_ref().map(FlexRef::to_text))
+                    .bind(now)
+                    .bind(job.conversation_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                let next = finish_row(conn, job, *due_by).await?;
+                let conversation = state.map(|state| ConversationRecord {
+                    id: job.conversation_id.clone(),
+                    customer_id: job.customer_id.clone(),
+                    state,
+                    backend: job.backend,
+                    flex_channel_sid: Some(opened.channel.clone()),
+                    flex_ref: opened.flex_ref.clone(),
+                    agent_name: None,
+                    created_at: job.created_at,
+                });
+                Ok((conversation, next))
+            })
+        })
+        .await
     }
 
     /// The message is in Flex (`Ok(sid)`) or refused for good
-    /// (`Err(error)`): record it on the message, drop the row.
+    /// (`Err(error)`): record it on the message, which drops its row
+    /// (trigger, migration 0006); returns the conversation's next row,
+    /// taken as by [`Store::outbox_take`].
     pub async fn outbox_settle_send(
         &self,
-        job: i64,
+        job: &OutboxJob,
         message: &OutgoingMessage,
         outcome: Result<&MessageSid, &str>,
         now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let update = match outcome {
-            Ok(sid) => sqlx::query(
-                "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
-                        delivered_at = ?
-                 WHERE id = ?",
-            )
-            .bind(sid.as_str())
-            .bind(now),
-            Err(error) => sqlx::query(
-                "UPDATE messages SET delivery = 'failed', delivery_error = ? WHERE id = ?",
-            )
-            .bind(error),
-        };
-        update.bind(message.message_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        due_by: i64,
+    ) -> StoreResult<Option<OutboxJob>> {
+        let outcome = outcome.cloned().map_err(str::to_owned);
+        let settled = (job.clone(), message.message_id, outcome, (now, due_by));
+        self.write(
+            settled,
+            |(job, message_id, outcome, (now, due_by)), conn| {
+                Box::pin(async move {
+                    let update = match outcome {
+                        Ok(sid) => sqlx::query(
+                            "UPDATE messages SET delivery = 'delivered', twilio_message_sid = ?,
+                                delivered_at = ?
+                         WHERE id = ? AND delivery = 'pending'",
+                        )
+                        .bind(sid.as_str())
+                        .bind(now),
+                        Err(error) => sqlx::query(
+                            "UPDATE messages SET delivery = 'failed', delivery_error = ?
+                         WHERE id = ? AND delivery = 'pending'",
+                        )
+                        .bind(error.as_str()),
+                    };
+                    update.bind(message_id).execute(&mut *conn).await?;
+                    take_next(conn, &job.conversation_id, *due_by).await
+                })
+            },
+        )
+        .await
     }
 
     /// The conversation cannot go on in Flex (its channel cannot be
@@ -289,48 +310,11 @@ impl Store {
         error: &str,
         now: i64,
     ) -> StoreResult<Abandoned> {
-        let mut tx = self.write().await?;
-        let closed = sqlx::query(concat!(
-            "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
-             WHERE id = ? AND state <> 'closed' RETURNING ",
-            conversation_columns!()
-        ))
-        .bind(reason.as_str())
-        .bind(now)
-        .bind(conversation.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(ConversationRecord::from_row)
-        .transpose()?;
-        let failed = sqlx::query(
-            "UPDATE messages SET delivery = 'failed', delivery_error = ?
-             WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
-             RETURNING customer_id, seq, client_msg_id",
-        )
-        .bind(error)
-        .bind(conversation.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE conversation_id = ?")
-            .bind(conversation.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut failed = failed
-            .iter()
-            .map(|row| {
-                Ok(FailedMessage {
-                    customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
-                    seq: Seq(row.try_get("seq")?),
-                    client_msg_id: row
-                        .try_get::<Option<String>, _>("client_msg_id")?
-                        .unwrap_or_default(),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        failed.sort_by_key(|m| m.seq);
-        Ok(Abandoned { closed, failed })
+        let failure = (conversation.clone(), reason, error.to_owned(), now);
+        self.write(failure, |(conversation, reason, error, now), conn| {
+            Box::pin(abandon(conn, conversation, *reason, error, *now))
+        })
+        .await
     }
 
     /// Queues a `sync` row for every open conversation that has none yet.
@@ -369,16 +353,20 @@ impl Store {
         .rows_affected())
     }
 
-    /// Drops a row that is done (or cannot be done).
-    pub async fn outbox_done(&self, job: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM outbox WHERE id = ?")
-            .bind(job)
-            .execute(self.writer())
-            .await?;
-        Ok(())
+    /// Drops a row that is done (or cannot be done); returns the
+    /// conversation's next row, taken as by [`Store::outbox_take`].
+    pub async fn outbox_done(
+        &self,
+        job: &OutboxJob,
+        due_by: i64,
+    ) -> StoreResult<Option<OutboxJob>> {
+        self.write((job.clone(), due_by), |(job, due_by), conn| {
+            Box::pin(finish_row(conn, job, *due_by))
+        })
+        .await
     }
 
-    /// How many rows wait (the `outbox depth` metric).
+    /// How many rows wait.
     pub async fn outbox_depth(&self) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(self.reader())
@@ -386,85 +374,108 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::ids::{ClientMessageId, CustomerName, MessageBody, ResumeToken};
-    use crate::store::messages::IncomingCustomerMessage;
-    use crate::store::test_support::temp_store;
-
-    /// A new customer whose first message opens a conversation with `backend`.
-    async fn opening(store: &Store, backend: BackendKind) -> ConversationRecord {
-        let id = CustomerId::generate();
-        let name = CustomerName::parse("Ada").expect("a name");
-        store
-            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
-            .await
-            .expect("a customer");
-        store
-            .accept_customer_message(IncomingCustomerMessage {
-                customer: &id,
-                author: "Ada",
-                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
-                body: &MessageBody::parse("hello").expect("a body"),
-                backend,
-                now: 0,
-            })
-            .await
-            .expect("accepted");
-        store
-            .latest_conversation(&id)
-            .await
-            .expect("read")
-            .expect("a conversation")
+/// The next row of `conversation`, ready if due by `due_by`.
+async fn take_next(
+    conn: &mut SqliteConnection,
+    conversation: &ConversationId,
+    due_by: i64,
+) -> StoreResult<Option<OutboxJob>> {
+    let row = sqlx::query(
+        "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
+                o.next_attempt_at, o.created_at,
+                c.customer_id, c.state, c.backend, c.flex_channel_sid, c.flex_ref,
+                cu.name AS customer_name,
+                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
+         FROM outbox o
+         JOIN conversations c ON c.id = o.conversation_id
+         JOIN customers cu ON cu.id = c.customer_id
+         LEFT JOIN messages m ON m.id = o.message_id
+         WHERE o.conversation_id = ?
+         ORDER BY o.id LIMIT 1",
+    )
+    .bind(conversation.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(mut job) = row.as_ref().map(OutboxJob::from_row).transpose()? else {
+        return Ok(None);
+    };
+    if job.next_attempt_at > due_by {
+        return Ok(Some(job));
     }
-
-    async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendKind {
-        store
-            .latest_conversation(&conversation.customer_id)
-            .await
-            .expect("read")
-            .expect("a conversation")
-            .backend
+    if !matches!(job.kind, JobKind::Send(_)) {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?")
+            .bind(job.id)
+            .execute(conn)
+            .await?;
     }
-
-    #[tokio::test]
-    async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay()
-     {
-        let (store, _dir) = temp_store().await;
-        let untried = opening(&store, BackendKind::Chat).await;
-        let tried = opening(&store, BackendKind::Chat).await;
-        let job = store
-            .outbox_next(&tried.id)
-            .await
-            .expect("read")
-            .expect("its open row");
-        store
-            .outbox_begin_attempt(job.id, false)
-            .await
-            .expect("attempted");
-        let already = opening(&store, BackendKind::Conversations).await;
-
-        let moved = store
-            .adopt_unopened_conversations(BackendKind::Conversations)
-            .await
-            .expect("adopted");
-
-        assert_eq!(moved, 1);
-        assert_eq!(
-            backend_now(&store, &untried).await,
-            BackendKind::Conversations
-        );
-        assert_eq!(backend_now(&store, &tried).await, BackendKind::Chat);
-        assert_eq!(
-            backend_now(&store, &already).await,
-            BackendKind::Conversations
-        );
-        let job = store
-            .outbox_next(&untried.id)
-            .await
-            .expect("read")
-            .expect("its open row");
-        assert_eq!(job.backend, BackendKind::Conversations);
-    }
+    job.ready = true;
+    Ok(Some(job))
 }
+
+/// Deletes a row (done, or failed for good) and takes its conversation's next.
+async fn finish_row(
+    conn: &mut SqliteConnection,
+    job: &OutboxJob,
+    due_by: i64,
+) -> StoreResult<Option<OutboxJob>> {
+    sqlx::query("DELETE FROM outbox WHERE id = ?")
+        .bind(job.id)
+        .execute(&mut *conn)
+        .await?;
+    take_next(conn, &job.conversation_id, due_by).await
+}
+
+/// [`Store::outbox_abandon`] inside its group commit.
+async fn abandon(
+    conn: &mut SqliteConnection,
+    conversation: &ConversationId,
+    reason: CloseReason,
+    error: &str,
+    now: i64,
+) -> StoreResult<Abandoned> {
+    let closed = sqlx::query(concat!(
+        "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
+         WHERE id = ? AND state <> 'closed' RETURNING ",
+        conversation_columns!()
+    ))
+    .bind(reason.as_str())
+    .bind(now)
+    .bind(conversation.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(ConversationRecord::from_row)
+    .transpose()?;
+    // Failing the queued messages drops their rows (trigger); the rest
+    // (open, sync) go below.
+    let failed = sqlx::query(
+        "UPDATE messages SET delivery = 'failed', delivery_error = ?
+         WHERE id IN (SELECT message_id FROM outbox WHERE conversation_id = ? AND kind = 'send')
+         RETURNING customer_id, seq, client_msg_id",
+    )
+    .bind(error)
+    .bind(conversation.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE conversation_id = ?")
+        .bind(conversation.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let mut failed = failed
+        .iter()
+        .map(|row| {
+            Ok(FailedMessage {
+                customer_id: parse_id(row, "customer_id", CustomerId::parse)?,
+                seq: Seq(row.try_get("seq")?),
+                client_msg_id: row
+                    .try_get::<Option<String>, _>("client_msg_id")?
+                    .unwrap_or_default(),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    failed.sort_by_key(|m| m.seq);
+    Ok(Abandoned { closed, failed })
+}
+
+#[cfg(test)]
+mod tests;

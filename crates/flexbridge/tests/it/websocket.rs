@@ -34,8 +34,9 @@ async fn connect(base: &str) -> Socket {
     socket
 }
 
-/// The next text frame other than an Engine.IO ping (answered with a
-/// pong, as any client must), or `None` once the connection is closed.
+/// The next text frame, or `None` once the connection is closed. An
+/// Engine.IO ping (`2`, which the server may send at any time, even before
+/// it answers the namespace connect) is answered (`3`) and skipped.
 async fn next_text(socket: &mut Socket) -> Option<String> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
@@ -43,7 +44,7 @@ async fn next_text(socket: &mut Socket) -> Option<String> {
             .expect("the server answers in time");
         match frame {
             Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
-                socket.send(Message::text("3")).await.ok()?;
+                let _ = socket.send(Message::text("3")).await;
             }
             Some(Ok(Message::Text(text))) => return Some(text.to_string()),
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
