@@ -1,7 +1,7 @@
 //! The emulator serves nothing the official specs do not declare.
 //!
-//! Static checks of the route table against `shared/twilio-oai/*.json`
-//! (found by walking up from this crate, or at `$TWILIO_OAI_DIR`): every
+//! Static checks of the route table against the official specs in the
+//! repository's `spec/twilio-oai/*.json` (or at `$TWILIO_OAI_DIR`): every
 //! route's path, method and `operationId` exist; every parameter a handler
 //! may read is declared for that operation (form body for POST, query
 //! otherwise); the `X-Twilio-Webhook-Enabled` header is taken exactly where
@@ -27,11 +27,7 @@ fn specs_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("TWILIO_OAI_DIR") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared").join("twilio-oai"))
-        .find(|dir| dir.is_dir())
-        .expect("no shared/twilio-oai above this crate; set TWILIO_OAI_DIR")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/twilio-oai")
 }
 
 struct Specs(HashMap<&'static str, Value>);

@@ -64,7 +64,7 @@ pub enum Api {
 }
 
 impl Api {
-    /// The spec file in `shared/twilio-oai/` that declares the route.
+    /// The spec file in `spec/twilio-oai/` that declares the route.
     pub fn spec_file(self) -> &'static str {
         match self {
             Api::Flex => "twilio_flex_v1.json",

@@ -1,6 +1,6 @@
 //! The route table: every Twilio operation the emulator serves. Paths,
 //! `operationId`s and parameter names are copied from the OpenAPI specs in
-//! `shared/twilio-oai/`; `tests/spec_conformance.rs` checks every row
+//! `spec/twilio-oai/` (copies of Twilio's); `tests/spec_conformance.rs` checks every row
 //! against them.
 //!
 //! - `mod.rs`            the Programmable Chat era: Flex Flows and channels, Chat v2, TaskRouter, Studio
