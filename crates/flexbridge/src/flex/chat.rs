@@ -90,11 +90,6 @@ struct WebhookConfiguration {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct ChatMessage {
-    sid: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
 struct ChatChannel {
     attributes: Option<String>,
 }
@@ -288,21 +283,8 @@ impl FlexBackend for ChatBackend {
         channel: &ChannelSid,
         message: &OutboundMessage<'_>,
     ) -> Result<MessageSid, FlexError> {
-        let attributes = messages::attributes(message.client_msg_id, message.seq);
-        let created: ChatMessage = self
-            .client
-            .post_form(
-                Product::Chat,
-                &self.channel_path(channel, "/Messages"),
-                &[
-                    ("From", message.identity.as_str()),
-                    ("Body", message.body),
-                    ("Attributes", &attributes),
-                ],
-                true,
-            )
-            .await?;
-        parse_sid(&created.sid, MessageSid::parse)
+        let path = self.channel_path(channel, "/Messages");
+        messages::create(&self.client, Product::Chat, &path, "From", message).await
     }
 
     async fn find_sent(
@@ -311,8 +293,7 @@ impl FlexBackend for ChatBackend {
         client_msg_id: &str,
     ) -> Result<Option<MessageSid>, FlexError> {
         let path = self.channel_path(channel, "/Messages");
-        let recent = messages::recent(&self.client, Product::Chat, &path).await?;
-        messages::find_ours(&recent, client_msg_id)
+        messages::find_sent(&self.client, Product::Chat, &path, client_msg_id).await
     }
 
     async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {

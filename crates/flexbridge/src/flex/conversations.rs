@@ -55,7 +55,6 @@ use super::form::header;
 use super::{
     BackendKind, Disposition, FlexBackend, FlexError, FlexEvent, FlexRef, OpenRequest, Opened,
     OutboundMessage, ResyncRequest, WebhookParseError, is_earlier_address, join_url, messages,
-    parse_sid,
 };
 use crate::core::ids::{
     ChannelSid, ChatServiceSid, FlexIdentity, InteractionChannelSid, InteractionSid, MessageSid,
@@ -363,21 +362,15 @@ impl FlexBackend for ConversationsBackend {
         channel: &ChannelSid,
         message: &OutboundMessage<'_>,
     ) -> Result<MessageSid, FlexError> {
-        let attributes = messages::attributes(message.client_msg_id, message.seq);
-        let created: Created = self
-            .client
-            .post_form(
-                Product::Conversations,
-                &self.conversation_path(channel, "/Messages"),
-                &[
-                    ("Author", message.identity.as_str()),
-                    ("Body", message.body),
-                    ("Attributes", &attributes),
-                ],
-                true,
-            )
-            .await?;
-        parse_sid(&created.sid, MessageSid::parse)
+        let path = self.conversation_path(channel, "/Messages");
+        messages::create(
+            &self.client,
+            Product::Conversations,
+            &path,
+            "Author",
+            message,
+        )
+        .await
     }
 
     async fn find_sent(
@@ -386,8 +379,7 @@ impl FlexBackend for ConversationsBackend {
         client_msg_id: &str,
     ) -> Result<Option<MessageSid>, FlexError> {
         let path = self.conversation_path(channel, "/Messages");
-        let recent = messages::recent(&self.client, Product::Conversations, &path).await?;
-        messages::find_ours(&recent, client_msg_id)
+        messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await
     }
 
     async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {

@@ -12,7 +12,7 @@
 
 use super::client::{Product, TwilioClient};
 use super::form::header;
-use super::{FlexError, FlexEvent, agents, parse_sid};
+use super::{FlexError, FlexEvent, OutboundMessage, agents, parse_sid};
 use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid, Seq};
 
 /// The key under which our metadata sits in a message's `Attributes`.
@@ -71,6 +71,44 @@ pub async fn recent(
             1,
         )
         .await
+}
+
+/// Posts a customer message to `path` (a `…/Messages` list) with the
+/// webhook header, as `message.identity` under `author_param` (Chat:
+/// `From`, Conversations: `Author`), carrying our mark.
+pub async fn create(
+    client: &TwilioClient,
+    product: Product,
+    path: &str,
+    author_param: &'static str,
+    message: &OutboundMessage<'_>,
+) -> Result<MessageSid, FlexError> {
+    let attributes = attributes(message.client_msg_id, message.seq);
+    let created: RecentMessage = client
+        .post_form(
+            product,
+            path,
+            &[
+                (author_param, message.identity.as_str()),
+                ("Body", message.body),
+                ("Attributes", &attributes),
+            ],
+            true,
+        )
+        .await?;
+    parse_sid(&created.sid, MessageSid::parse)
+}
+
+/// The SID of our message with `client_msg_id` among the recent messages
+/// at `path`, if an earlier attempt landed.
+pub async fn find_sent(
+    client: &TwilioClient,
+    product: Product,
+    path: &str,
+    client_msg_id: &str,
+) -> Result<Option<MessageSid>, FlexError> {
+    let recent = recent(client, product, path).await?;
+    find_ours(&recent, client_msg_id)
 }
 
 /// The SID of our message with `client_msg_id` among `messages`.
