@@ -374,6 +374,14 @@ const CHAT_ERA: &[Route] = &[
         messaging::fetch_user,
     ),
     // TaskRouter v1
+    list(
+        TaskRouter,
+        "/v1/Workspaces",
+        "ListWorkspace",
+        &["FriendlyName"],
+        WIDE,
+        taskrouter::list_workspaces,
+    ),
     route(
         TaskRouter,
         Get,
@@ -381,6 +389,22 @@ const CHAT_ERA: &[Route] = &[
         "FetchWorkspace",
         &[],
         taskrouter::fetch_workspace,
+    ),
+    list(
+        TaskRouter,
+        "/v1/Workspaces/{WorkspaceSid}/TaskChannels",
+        "ListTaskChannel",
+        &[],
+        WIDE,
+        taskrouter::list_task_channels,
+    ),
+    route(
+        TaskRouter,
+        Get,
+        "/v1/Workspaces/{WorkspaceSid}/TaskChannels/{Sid}",
+        "FetchTaskChannel",
+        &[],
+        taskrouter::fetch_task_channel,
     ),
     list(
         TaskRouter,
