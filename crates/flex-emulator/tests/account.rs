@@ -1,11 +1,36 @@
 //! What a new Flex account holds, found the way `flexbridge provision` finds
 //! it: by listing (with the spec's `FriendlyName` filter where it has one)
-//! and fetching — the TaskRouter workspace and its task channels. An
-//! unknown SID is Twilio's 404 (code 20404).
+//! and fetching — the Conversations service, the TaskRouter workspace and
+//! its task channels. An unknown SID is Twilio's 404 (code 20404).
 
 mod common;
 
 use common::TestEmulator;
+
+#[tokio::test]
+async fn the_flex_chat_service_is_the_conversations_service_listed_and_fetched() {
+    let emu = TestEmulator::start().await;
+    let service = emu.service();
+
+    let listed = emu.get("/v1/Services").await;
+    let fetched = emu.get(&format!("/v1/Services/{service}")).await;
+
+    assert_eq!(listed.json["meta"]["key"], "services");
+    assert_eq!(listed.listed("sid"), [service.as_str()]);
+    assert_eq!(listed.listed("friendly_name"), ["Flex Chat Service"]);
+    assert_eq!(fetched.status, 200, "{}", fetched.json);
+    assert_eq!(fetched.json, listed.json["services"][0]);
+    let url = format!("{}/v1/Services/{service}", emu.url);
+    assert_eq!(fetched.json["url"], url);
+    assert_eq!(
+        fetched.json["links"]["conversations"],
+        format!("{url}/Conversations")
+    );
+    let conversations = emu
+        .get(fetched.json["links"]["conversations"].as_str().unwrap())
+        .await;
+    assert_eq!(conversations.status, 200, "{}", conversations.json);
+}
 
 #[tokio::test]
 async fn the_workspace_is_listed_and_found_by_its_friendly_name() {
@@ -83,12 +108,13 @@ async fn a_task_channel_is_fetched_by_sid_or_unique_name() {
 }
 
 #[tokio::test]
-async fn unknown_workspaces_and_task_channels_are_404() {
+async fn unknown_services_workspaces_and_task_channels_are_404() {
     let emu = TestEmulator::start().await;
     let workspace = emu.bootstrap().workspace_sid.clone();
     let missing_workspace = format!("WS{}", "0".repeat(32));
 
     for path in [
+        format!("/v1/Services/IS{}", "0".repeat(32)),
         format!("/v1/Workspaces/{missing_workspace}/TaskChannels"),
         format!("/v1/Workspaces/{missing_workspace}/TaskChannels/chat"),
         format!(

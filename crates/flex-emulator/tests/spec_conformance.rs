@@ -201,6 +201,8 @@ fn the_flex_conversations_operations_of_issue_4_are_served_in_both_url_families(
 #[test]
 fn what_provisioning_lists_and_fetches_is_served() {
     for (api, operation) in [
+        (Api::Conversations, "ListService"),
+        (Api::Conversations, "FetchService"),
         (Api::TaskRouter, "ListWorkspace"),
         (Api::TaskRouter, "FetchWorkspace"),
         (Api::TaskRouter, "ListWorkflow"),

@@ -385,13 +385,16 @@ async fn provision_finds_what_conversations_route_with_and_prints_the_settings_t
 }
 
 #[tokio::test]
-async fn provision_says_which_setting_to_pass_when_a_list_is_not_served() {
+async fn provision_names_the_setting_whose_sid_is_not_found() {
     let app = spawn_app(CONVERSATIONS).await;
     let bootstrap = app.emulator.emulator.bootstrap().clone();
 
-    let no_service = provision(
+    let wrong_service = provision(
         &app,
-        &[("TASKROUTER_WORKSPACE_SID", &bootstrap.workspace_sid)],
+        &[
+            ("FLEX_CHAT_SERVICE", "IS000000000000000000000000000000ff"),
+            ("TASKROUTER_WORKSPACE_SID", &bootstrap.workspace_sid),
+        ],
     )
     .await;
     let wrong_workspace = provision(
@@ -406,9 +409,13 @@ async fn provision_says_which_setting_to_pass_when_a_list_is_not_served() {
     )
     .await;
 
-    assert!(!no_service.status.success());
-    let stderr = String::from_utf8_lossy(&no_service.stderr);
+    assert!(!wrong_service.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_service.stderr);
     assert!(stderr.contains("FLEX_CHAT_SERVICE"), "{stderr}");
+    assert!(
+        stderr.contains("IS000000000000000000000000000000ff"),
+        "{stderr}"
+    );
     assert!(!wrong_workspace.status.success());
     let stderr = String::from_utf8_lossy(&wrong_workspace.stderr);
     assert!(

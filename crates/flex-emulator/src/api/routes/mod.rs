@@ -4,7 +4,7 @@
 //! against them.
 //!
 //! - `mod.rs`            the Programmable Chat era: Flex Flows and channels, Chat v2, TaskRouter, Studio
-//! - `conversations.rs`  Flex Conversations: Conversations v1 (both URL families), Flex Interactions
+//! - `conversations.rs`  Flex Conversations: Conversations v1 (services, both URL families), Flex Interactions
 
 mod conversations;
 
@@ -14,10 +14,12 @@ use super::page::{CHAT, PageLimits, WEBHOOKS, WIDE};
 use super::{Api, Handler, Route, Verb, chat, flex, messaging, studio, taskrouter};
 
 /// Every Twilio operation served, in this order: the Chat era, then
-/// Conversations (default service, then service-scoped), then Interactions.
+/// Conversations (services, the default service's conversations, then
+/// service-scoped ones), then Interactions.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     [
         CHAT_ERA,
+        &conversations::SERVICES,
         &conversations::DEFAULT_SERVICE,
         &conversations::SERVICE_SCOPED,
         &conversations::INTERACTIONS,
