@@ -1,7 +1,8 @@
 //! What a new Flex account holds, found the way `flexbridge provision` finds
 //! it: by listing (with the spec's `FriendlyName` filter where it has one)
 //! and fetching — the Conversations service, the TaskRouter workspace and
-//! its task channels. An unknown SID is Twilio's 404 (code 20404).
+//! its task channels, the Studio flow. An unknown SID is Twilio's 404 (code
+//! 20404).
 
 mod common;
 
@@ -108,7 +109,42 @@ async fn a_task_channel_is_fetched_by_sid_or_unique_name() {
 }
 
 #[tokio::test]
-async fn unknown_services_workspaces_and_task_channels_are_404() {
+async fn the_webchat_flow_is_listed_and_fetched_with_its_send_to_flex_step() {
+    let emu = TestEmulator::start().await;
+    let bootstrap = emu.bootstrap().clone();
+
+    let listed = emu.get("/v2/Flows").await;
+    let fetched = emu
+        .get(&format!("/v2/Flows/{}", bootstrap.studio_flow_sid))
+        .await;
+
+    assert_eq!(listed.json["meta"]["key"], "flows");
+    assert_eq!(listed.listed("sid"), [bootstrap.studio_flow_sid.as_str()]);
+    assert_eq!(listed.listed("friendly_name"), ["Webchat Flow"]);
+    assert_eq!(listed.listed("status"), ["published"]);
+    assert!(listed.json["flows"][0]["definition"].is_null());
+    assert_eq!(fetched.status, 200, "{}", fetched.json);
+    assert_eq!(fetched.json["friendly_name"], "Webchat Flow");
+    let url = format!("{}/v2/Flows/{}", emu.url, bootstrap.studio_flow_sid);
+    assert_eq!(fetched.json["url"], url);
+    assert_eq!(
+        fetched.json["links"]["executions"],
+        format!("{url}/Executions")
+    );
+    let send_to_flex = &fetched.json["definition"]["states"][1];
+    assert_eq!(send_to_flex["type"], "send-to-flex");
+    assert_eq!(
+        send_to_flex["properties"]["workflow"],
+        bootstrap.workflow_sid
+    );
+    assert_eq!(
+        send_to_flex["properties"]["channel"],
+        bootstrap.chat_task_channel_sid
+    );
+}
+
+#[tokio::test]
+async fn unknown_services_workspaces_task_channels_and_flows_are_404() {
     let emu = TestEmulator::start().await;
     let workspace = emu.bootstrap().workspace_sid.clone();
     let missing_workspace = format!("WS{}", "0".repeat(32));
@@ -122,6 +158,7 @@ async fn unknown_services_workspaces_and_task_channels_are_404() {
             "0".repeat(32)
         ),
         format!("/v1/Workspaces/{workspace}/TaskChannels/fax"),
+        format!("/v2/Flows/FW{}", "0".repeat(32)),
     ] {
         emu.get(&path).await.twilio_error(404, 20404);
     }

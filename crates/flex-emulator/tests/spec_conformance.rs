@@ -208,6 +208,8 @@ fn what_provisioning_lists_and_fetches_is_served() {
         (Api::TaskRouter, "ListWorkflow"),
         (Api::TaskRouter, "ListTaskChannel"),
         (Api::TaskRouter, "FetchTaskChannel"),
+        (Api::Studio, "ListFlow"),
+        (Api::Studio, "FetchFlow"),
     ] {
         assert!(
             ROUTES

@@ -495,7 +495,23 @@ const CHAT_ERA: &[Route] = &[
         &["ReservationStatus"],
         taskrouter::update_reservation,
     ),
-    // Studio v2 (read-only: what "Send to Flex" started)
+    // Studio v2 (read-only: the flows, and what "Send to Flex" started)
+    list(
+        Studio,
+        "/v2/Flows",
+        "ListFlow",
+        &[],
+        WIDE,
+        studio::list_flows,
+    ),
+    route(
+        Studio,
+        Get,
+        "/v2/Flows/{Sid}",
+        "FetchFlow",
+        &[],
+        studio::fetch_flow,
+    ),
     list(
         Studio,
         "/v2/Flows/{FlowSid}/Executions",
