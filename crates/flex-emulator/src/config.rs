@@ -205,6 +205,10 @@ impl EmulatorConfig {
             unavailable_activity_sid: sid(Prefix::Activity),
             break_activity_sid: sid(Prefix::Activity),
             studio_flow_sid: sid(Prefix::StudioFlow),
+            // Drawn after the SIDs above (added later), so those stay as they were.
+            sms_task_channel_sid: sid(Prefix::TaskChannel),
+            video_task_channel_sid: sid(Prefix::TaskChannel),
+            email_task_channel_sid: sid(Prefix::TaskChannel),
             agents: Vec::with_capacity(self.agents),
         };
         for index in 0..self.agents {
@@ -259,9 +263,14 @@ pub struct Bootstrap {
     pub workflow_sid: String,
     /// "Everyone".
     pub task_queue_sid: String,
+    /// The task channels a Flex workspace has: `default`, `voice`, `chat`
+    /// ("Programmable Chat"), `sms`, `video`, `email`.
     pub default_task_channel_sid: String,
     pub voice_task_channel_sid: String,
     pub chat_task_channel_sid: String,
+    pub sms_task_channel_sid: String,
+    pub video_task_channel_sid: String,
+    pub email_task_channel_sid: String,
     pub offline_activity_sid: String,
     pub available_activity_sid: String,
     pub unavailable_activity_sid: String,

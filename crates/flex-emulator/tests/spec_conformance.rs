@@ -197,6 +197,29 @@ fn the_flex_conversations_operations_of_issue_4_are_served_in_both_url_families(
     }
 }
 
+/// What `flexbridge provision` finds a Flex account's resources with.
+#[test]
+fn what_provisioning_lists_and_fetches_is_served() {
+    for (api, operation) in [
+        (Api::Conversations, "ListService"),
+        (Api::Conversations, "FetchService"),
+        (Api::TaskRouter, "ListWorkspace"),
+        (Api::TaskRouter, "FetchWorkspace"),
+        (Api::TaskRouter, "ListWorkflow"),
+        (Api::TaskRouter, "ListTaskChannel"),
+        (Api::TaskRouter, "FetchTaskChannel"),
+        (Api::Studio, "ListFlow"),
+        (Api::Studio, "FetchFlow"),
+    ] {
+        assert!(
+            ROUTES
+                .iter()
+                .any(|r| r.api == api && r.operation_id == operation),
+            "{api:?} {operation} is not served"
+        );
+    }
+}
+
 #[test]
 fn every_accepted_parameter_is_declared_for_its_operation() {
     let specs = Specs::load();

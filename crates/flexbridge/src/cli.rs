@@ -34,9 +34,16 @@ pub enum Command {
     /// Runs the bridge and a local Flex emulator with its agent console in
     /// one process, provisioned automatically. No Twilio account needed.
     Dev(crate::dev::DevArgs),
-    /// Finds what the bridge needs in Twilio (Conversations: the Flex Chat
-    /// Service, workspace, workflow and task channel; Chat: finds or
-    /// creates the Flex Flow) and prints the settings to use.
+    /// Finds what the bridge needs in Twilio (or the Flex emulator) and
+    /// prints the settings to use.
+    ///
+    /// Conversations (default): finds, never creates, the "Flex Chat
+    /// Service", the workspace "Flex Task Assignment", the workflow "Assign
+    /// to Anyone", the task channel `chat` and, with `--routing studio`, the
+    /// Studio flow "Webchat Flow"; the account's credentials are enough, and
+    /// given SIDs are checked instead. Chat: finds or creates the Flex Flow.
+    /// Against the emulator, set TWILIO_API_BASE (`--twilio-api-base`) to
+    /// its URL and use its account SID and auth token.
     Provision(Box<ProvisionArgs>),
 }
 
@@ -74,7 +81,8 @@ pub struct TwilioFlags {
     #[arg(long)]
     pub task_channel: Option<String>,
     /// STUDIO_FLOW_SID: the Studio flow that sends chats to Flex (chat
-    /// provisioning; conversations with FLEX_ROUTING=studio).
+    /// provisioning; conversations with FLEX_ROUTING=studio, where
+    /// `provision` finds "Webchat Flow" without it).
     #[arg(long, value_name = "FW…")]
     pub studio_flow_sid: Option<String>,
 }

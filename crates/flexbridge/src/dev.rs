@@ -7,8 +7,9 @@
 //!    provision`), for both backends, so one dev database can switch
 //!    `--backend` (each conversation stays with the backend that opened
 //!    it): the Conversations backend's workflow and task channel in the
-//!    bootstrapped workspace (its "Flex Chat Service" and workspace SIDs
-//!    come from the emulator, which lists neither), and the Chat backend's
+//!    bootstrapped workspace (the "Flex Chat Service", workspace and
+//!    "Webchat Flow" SIDs are the emulator's bootstrap ones, given and so
+//!    checked rather than looked up by name), and the Chat backend's
 //!    custom-channel Flex Flow on the "Flex Chat Service" and "Webchat
 //!    Flow".
 //! 3. The bridge starts on `--port` (default 3000) with `--backend`

@@ -1,4 +1,5 @@
-//! Conversations v1 handlers: conversations (create, list with `State`,
+//! Conversations v1 handlers: services (list, fetch: the Flex Chat Service
+//! is the one), conversations (create, list with `State`,
 //! `StartDate`, `EndDate`; fetch, update, delete — by CH SID or unique
 //! name), participants (create, list, fetch, delete — by MB SID or
 //! identity), messages (create, list with `Order`, fetch) and scoped
@@ -38,6 +39,26 @@ const DIALECT: Dialect = Dialect {
     too_many_triggers: 50362,
     bad_trigger: 50366,
 };
+
+pub(super) fn list_services(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let render = call.render(world);
+    let items = world
+        .chat
+        .services
+        .iter()
+        .map(|service| service.to_conversations_json(&render))
+        .collect();
+    page::page(call, CHAT, "services", items).map(Reply::Ok)
+}
+
+pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let service = world
+        .service(call.path_param("Sid"))
+        .map_err(|e| call.fail(e))?;
+    Ok(Reply::Ok(
+        service.to_conversations_json(&call.render(world)),
+    ))
+}
 
 impl Call {
     /// The URL family and the service the path names (the default service

@@ -1,6 +1,7 @@
-//! TaskRouter v1 handlers: the workspace, its workflows and workers, tasks
-//! (create, list with filters, fetch, update) and reservations (list,
-//! fetch, update). Routing itself is `world/routing.rs`.
+//! TaskRouter v1 handlers: the workspace (listed, by `FriendlyName` too, and
+//! fetched), its workflows, workers and task channels, tasks (create, list
+//! with filters, fetch, update) and reservations (list, fetch, update).
+//! Routing itself is `world/routing.rs`.
 
 use super::error::ApiError;
 use super::page::{self, WIDE};
@@ -23,6 +24,44 @@ pub(super) fn fetch_workspace(world: &mut World, call: &Call) -> Result<Reply, A
     check_workspace(world, call, "Sid")?;
     Ok(Reply::Ok(
         world.taskrouter.workspace_json(&call.render(world)),
+    ))
+}
+
+/// The one workspace, unless `FriendlyName` names another.
+pub(super) fn list_workspaces(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    let name = call.params.get("FriendlyName");
+    let render = call.render(world);
+    let tr = &world.taskrouter;
+    let items = [&tr.workspace]
+        .into_iter()
+        .filter(|ws| name.is_none_or(|name| ws.friendly_name == name))
+        .map(|_| tr.workspace_json(&render))
+        .collect();
+    page::page(call, WIDE, "workspaces", items).map(Reply::Ok)
+}
+
+pub(super) fn list_task_channels(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    check_workspace(world, call, "WorkspaceSid")?;
+    let render = call.render(world);
+    let tr = &world.taskrouter;
+    let items = tr
+        .task_channels
+        .iter()
+        .map(|c| tr.task_channel_json(c, &render))
+        .collect();
+    page::page(call, WIDE, "channels", items).map(Reply::Ok)
+}
+
+/// `{Sid}` is the TC SID or the unique name (the spec's `fetchUniqueName`
+/// example).
+pub(super) fn fetch_task_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
+    check_workspace(world, call, "WorkspaceSid")?;
+    let tr = &world.taskrouter;
+    let channel = tr
+        .task_channel(call.path_param("Sid"))
+        .ok_or_else(|| ApiError::not_found(&call.path))?;
+    Ok(Reply::Ok(
+        tr.task_channel_json(channel, &call.render(world)),
     ))
 }
 

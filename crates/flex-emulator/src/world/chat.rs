@@ -349,6 +349,38 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The same service as Conversations v1 shows it (one service since the
+    /// unification of Chat and Conversations).
+    pub fn to_conversations_json(&self, render: &Render<'_>) -> Value {
+        let url = format!("{}/v1/Services/{}", render.base, self.sid);
+        let links: serde_json::Map<String, Value> = [
+            ("conversations", "Conversations"),
+            ("users", "Users"),
+            ("roles", "Roles"),
+            ("bindings", "Bindings"),
+            ("configuration", "Configuration"),
+            ("participant_conversations", "ParticipantConversations"),
+            (
+                "conversation_with_participants",
+                "ConversationWithParticipants",
+            ),
+        ]
+        .into_iter()
+        .map(|(key, path)| (key.to_owned(), json!(format!("{url}/{path}"))))
+        .collect();
+        json!({
+            "sid": self.sid,
+            "account_sid": render.account_sid,
+            "friendly_name": self.friendly_name,
+            "date_created": self.created.rest(),
+            "date_updated": self.created.rest(),
+            "url": url,
+            "links": links,
+        })
+    }
+}
+
 /// The default roles a service names.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServiceRoles<'a> {

@@ -436,14 +436,23 @@ fn bootstrap_taskrouter(bootstrap: &Bootstrap, capacity: u32, now: Instant) -> T
         sid: bootstrap.task_queue_sid.clone(),
         friendly_name: "Everyone".into(),
     });
-    for (sid, unique_name) in [
-        (&bootstrap.default_task_channel_sid, "default"),
-        (&bootstrap.voice_task_channel_sid, "voice"),
-        (&bootstrap.chat_task_channel_sid, "chat"),
+    for (sid, unique_name, friendly_name) in [
+        (&bootstrap.default_task_channel_sid, "default", "Default"),
+        (&bootstrap.voice_task_channel_sid, "voice", "Voice"),
+        (
+            &bootstrap.chat_task_channel_sid,
+            "chat",
+            "Programmable Chat",
+        ),
+        (&bootstrap.sms_task_channel_sid, "sms", "SMS"),
+        (&bootstrap.video_task_channel_sid, "video", "Video"),
+        (&bootstrap.email_task_channel_sid, "email", "Email"),
     ] {
         router.task_channels.insert(TaskChannel {
             sid: sid.clone(),
             unique_name: unique_name.into(),
+            friendly_name: friendly_name.into(),
+            created: now,
         });
     }
     for (sid, name, available) in [

@@ -1,5 +1,6 @@
 //! Studio, as far as a studio-type Flex Flow needs it: the bootstrapped
-//! "Webchat Flow" whose only step is "Send to Flex", and its executions.
+//! "Webchat Flow" whose only step is "Send to Flex" (listed and fetched
+//! with a definition saying so), and its executions.
 //!
 //! On a channel's first `onMessageSent` that reaches a `studio` webhook
 //! (REST with `X-Twilio-Webhook-Enabled: true`, or an agent), an execution
@@ -30,6 +31,20 @@ use crate::sid::Prefix;
 pub(crate) struct StudioFlow {
     pub sid: String,
     pub friendly_name: String,
+    /// The flow document (Studio's JSON): what the emulator does when the
+    /// flow runs, written down for `FetchFlow`; nothing reads it back.
+    pub definition: Value,
+    pub created: Instant,
+}
+
+/// How much of a flow an answer shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlowView {
+    /// A list item: no definition and no check results (as the spec's
+    /// `ListFlow` example).
+    Summary,
+    /// `FetchFlow`: everything.
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +86,87 @@ pub(crate) struct Studio {
 }
 
 impl Studio {
-    pub fn bootstrap(bootstrap: &Bootstrap, _now: Instant) -> Self {
+    pub fn bootstrap(bootstrap: &Bootstrap, now: Instant) -> Self {
         let mut studio = Self::default();
         studio.flows.insert(StudioFlow {
             sid: bootstrap.studio_flow_sid.clone(),
             friendly_name: "Webchat Flow".into(),
+            definition: webchat_flow_definition(bootstrap),
+            created: now,
         });
         studio
+    }
+}
+
+/// "Webchat Flow": a message (chat or conversation) goes straight to "Send
+/// to Flex" — workflow "Assign to Anyone", task channel `chat`.
+fn webchat_flow_definition(bootstrap: &Bootstrap) -> Value {
+    let attributes = json!({
+        "name": "{{trigger.message.ChannelAttributes.from}}",
+        "channelType": "{{trigger.message.ChannelAttributes.channel_type}}",
+        "channelSid": "{{trigger.message.ChannelSid}}",
+    });
+    json!({
+        "description": "Webchat Flow",
+        "initial_state": "Trigger",
+        "flags": {"allow_concurrent_calls": true},
+        "states": [
+            {
+                "name": "Trigger",
+                "type": "trigger",
+                "properties": {},
+                "transitions": [
+                    {"event": "incomingMessage", "next": "SendToFlex"},
+                    {"event": "incomingConversationMessage", "next": "SendToFlex"},
+                    {"event": "incomingCall"},
+                    {"event": "incomingRequest"},
+                ],
+            },
+            {
+                "name": "SendToFlex",
+                "type": "send-to-flex",
+                "properties": {
+                    "workflow": bootstrap.workflow_sid,
+                    "channel": bootstrap.chat_task_channel_sid,
+                    "attributes": attributes.to_string(),
+                },
+                "transitions": [
+                    {"event": "callComplete"},
+                    {"event": "failedToEnqueue"},
+                    {"event": "callFailure"},
+                ],
+            },
+        ],
+    })
+}
+
+impl StudioFlow {
+    pub fn to_json(&self, view: FlowView, render: &Render<'_>) -> Value {
+        let url = format!("{}/v2/Flows/{}", render.base, self.sid);
+        let full = view == FlowView::Full;
+        json!({
+            "sid": self.sid,
+            "account_sid": render.account_sid,
+            "author_sid": null,
+            "friendly_name": self.friendly_name,
+            "definition": full.then_some(&self.definition),
+            "status": "published",
+            "revision": 1,
+            "commit_message": null,
+            "valid": full.then_some(true),
+            "errors": full.then(Vec::<Value>::new),
+            "warnings": full.then(Vec::<Value>::new),
+            // Twilio's is on webhooks.twilio.com, which the emulator is not.
+            "webhook_url": null,
+            "date_created": self.created.rest(),
+            "date_updated": self.created.rest(),
+            "url": url,
+            "links": {
+                "test_users": format!("{url}/TestUsers"),
+                "revisions": format!("{url}/Revisions"),
+                "executions": format!("{url}/Executions"),
+            },
+        })
     }
 }
 

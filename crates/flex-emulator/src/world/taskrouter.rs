@@ -36,7 +36,10 @@ pub(crate) struct TaskQueue {
 #[derive(Debug, Clone)]
 pub(crate) struct TaskChannel {
     pub sid: String,
+    /// What tasks name it by (`TaskChannel=chat`).
     pub unique_name: String,
+    pub friendly_name: String,
+    pub created: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +333,23 @@ impl TaskRouter {
             "prioritize_queue_order": "FIFO",
             "url": url,
             "links": links,
+        })
+    }
+
+    pub fn task_channel_json(&self, channel: &TaskChannel, render: &Render<'_>) -> Value {
+        let workspace_url = self.workspace_url(render);
+        json!({
+            "account_sid": render.account_sid,
+            "date_created": channel.created.rest(),
+            "date_updated": channel.created.rest(),
+            "friendly_name": channel.friendly_name,
+            "sid": channel.sid,
+            "unique_name": channel.unique_name,
+            "workspace_sid": self.workspace.sid,
+            // Routing here picks the least loaded agent, not the longest idle.
+            "channel_optimized_routing": false,
+            "url": format!("{workspace_url}/TaskChannels/{}", channel.sid),
+            "links": {"workspace": workspace_url},
         })
     }
 

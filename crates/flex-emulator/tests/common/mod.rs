@@ -93,6 +93,20 @@ impl Answer {
             .to_owned()
     }
 
+    /// `field` of every item of a list page: the array `meta.key` names.
+    pub fn listed(&self, field: &str) -> Vec<String> {
+        assert_eq!(self.status, 200, "{}", self.json);
+        let key = self.json["meta"]["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no meta.key in {}", self.json));
+        self.json[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key} array in {}", self.json))
+            .iter()
+            .map(|item| item[field].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Asserts Twilio's error shape and returns it.
     pub fn twilio_error(&self, status: u16, code: u64) -> &Value {
         assert_eq!(self.status, status, "{}", self.json);

@@ -193,7 +193,8 @@ pub enum ProvisionTarget {
         flow_name: String,
     },
     /// What the Conversations backend routes with, found (never created);
-    /// given SIDs are checked, missing ones looked up by Flex's names.
+    /// given SIDs are checked, missing ones looked up by Flex's names (the
+    /// Studio flow too, with `studio` routing: "Webchat Flow").
     Conversations {
         chat_service_sid: Option<ChatServiceSid>,
         workspace: Option<WorkspaceSid>,
@@ -220,24 +221,14 @@ impl ProvisionTarget {
                 )?,
                 flow_name,
             },
-            BackendKind::Conversations => {
-                let routing = routing_kind(layers)?;
-                Self::Conversations {
-                    chat_service_sid: layers
-                        .optional(setting::CHAT_SERVICE, ChatServiceSid::parse)?,
-                    workspace: layers.optional(setting::WORKSPACE, WorkspaceSid::parse)?,
-                    workflow: layers.optional(setting::WORKFLOW, WorkflowSid::parse)?,
-                    task_channel: task_channel(layers)?,
-                    studio_flow_sid: needed(
-                        layers,
-                        routing == RoutingKind::Studio,
-                        setting::STUDIO_FLOW_SID,
-                        StudioFlowSid::parse,
-                        STUDIO_WHY,
-                    )?,
-                    routing,
-                }
-            }
+            BackendKind::Conversations => Self::Conversations {
+                chat_service_sid: layers.optional(setting::CHAT_SERVICE, ChatServiceSid::parse)?,
+                workspace: layers.optional(setting::WORKSPACE, WorkspaceSid::parse)?,
+                workflow: layers.optional(setting::WORKFLOW, WorkflowSid::parse)?,
+                task_channel: task_channel(layers)?,
+                studio_flow_sid: layers.optional(setting::STUDIO_FLOW_SID, StudioFlowSid::parse)?,
+                routing: routing_kind(layers)?,
+            },
         })
     }
 }

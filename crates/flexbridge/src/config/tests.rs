@@ -425,13 +425,25 @@ fn provisioning_the_conversations_backend_needs_only_the_account_and_takes_given
     assert_eq!(chat_service_sid.map(|s| s.to_string()), Some(IS.to_owned()));
     assert_eq!(workspace.map(|s| s.to_string()), Some(WS.to_owned()));
 
-    let err = provision(&[
+    let p = provision(&[
         ("TWILIO_ACCOUNT_SID", AC),
         ("TWILIO_AUTH_TOKEN", "t"),
         ("FLEX_ROUTING", "studio"),
     ])
-    .unwrap_err();
-    assert!(err.to_string().contains("STUDIO_FLOW_SID"), "{err}");
+    .unwrap();
+    let ProvisionTarget::Conversations {
+        routing,
+        studio_flow_sid,
+        ..
+    } = p.target
+    else {
+        panic!("conversations provisioning");
+    };
+    assert_eq!(
+        (routing, studio_flow_sid),
+        (RoutingKind::Studio, None),
+        "the flow is found by name"
+    );
 }
 
 #[test]

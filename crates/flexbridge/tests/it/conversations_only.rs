@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use flexbridge::config::RoutingKind;
+use flexbridge::config::{FlexSettings, Layers, RoutingKind};
 use flexbridge::dev::DevFlex;
 use flexbridge::flex::BackendKind;
-use flexbridge::flex::conversations::TimerDuration;
+use flexbridge::flex::conversations::{Routing, TimerDuration};
 use flexbridge::store::Direction;
 use serde_json::{Value, json};
 
@@ -384,14 +384,114 @@ async fn provision_finds_what_conversations_route_with_and_prints_the_settings_t
     }
 }
 
+/// The `KEY=value` lines `provision` printed for `flexbridge serve`.
+fn settings_printed(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("Set these for"))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The Flex side of `flexbridge serve` configured by exactly `printed`
+/// (plus the auth token, which `provision` never prints).
+fn flex_settings_from(printed: &[(String, String)]) -> FlexSettings {
+    let env = |name: &str| match name {
+        "TWILIO_AUTH_TOKEN" => Some("token".to_owned()),
+        _ => printed
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone()),
+    };
+    let layers = Layers::load(None, env, &[]).expect("the printed lines load");
+    FlexSettings::from_layers(&layers).expect("the printed lines configure the backend")
+}
+
 #[tokio::test]
-async fn provision_says_which_setting_to_pass_when_a_list_is_not_served() {
+async fn provision_given_only_the_account_finds_what_conversations_route_with_in_the_emulator() {
     let app = spawn_app(CONVERSATIONS).await;
     let bootstrap = app.emulator.emulator.bootstrap().clone();
 
-    let no_service = provision(
+    let interactions = provision(&app, &[]).await;
+    let studio = provision(&app, &[("FLEX_ROUTING", "studio")]).await;
+
+    for run in [&interactions, &studio] {
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let interactions = String::from_utf8_lossy(&interactions.stdout).into_owned();
+    let studio = String::from_utf8_lossy(&studio.stdout).into_owned();
+    let found = [
+        format!(
+            "Conversation service {} \"Flex Chat Service\" (found by name)",
+            bootstrap.chat_service_sid
+        ),
+        format!(
+            "Workspace {} \"Flex Task Assignment\" (found by name)",
+            bootstrap.workspace_sid
+        ),
+        format!(
+            "Workflow {} \"Assign to Anyone\" (found by name)",
+            bootstrap.workflow_sid
+        ),
+        format!("Task channel {} \"chat\"", bootstrap.chat_task_channel_sid),
+    ];
+    for stdout in [&interactions, &studio] {
+        for line in &found {
+            assert!(
+                stdout.lines().any(|l| l == line),
+                "no line {line:?} in:\n{stdout}"
+            );
+        }
+    }
+    let flow_line = format!(
+        "Routing: studio, Studio flow {} \"Webchat Flow\" (found by name)",
+        bootstrap.studio_flow_sid
+    );
+    assert!(
+        studio.lines().any(|l| l == flow_line),
+        "no line {flow_line:?} in:\n{studio}"
+    );
+
+    let routed = flex_settings_from(&settings_printed(&interactions));
+    assert_eq!(routed.backend, CONVERSATIONS);
+    assert_eq!(
+        routed.chat_service_sid.to_string(),
+        bootstrap.chat_service_sid
+    );
+    let Some(Routing::Interactions(routing)) = routed.routing else {
+        panic!("interactions routing from:\n{interactions}");
+    };
+    assert_eq!(routing.workspace.to_string(), bootstrap.workspace_sid);
+    assert_eq!(routing.workflow.to_string(), bootstrap.workflow_sid);
+    assert_eq!(routing.task_channel.as_str(), "chat");
+
+    let through_studio = flex_settings_from(&settings_printed(&studio));
+    assert_eq!(
+        through_studio.chat_service_sid.to_string(),
+        bootstrap.chat_service_sid
+    );
+    let Some(Routing::Studio { flow }) = through_studio.routing else {
+        panic!("studio routing from:\n{studio}");
+    };
+    assert_eq!(flow.to_string(), bootstrap.studio_flow_sid);
+}
+
+#[tokio::test]
+async fn provision_names_the_setting_whose_sid_is_not_found() {
+    let app = spawn_app(CONVERSATIONS).await;
+    let bootstrap = app.emulator.emulator.bootstrap().clone();
+
+    let wrong_service = provision(
         &app,
-        &[("TASKROUTER_WORKSPACE_SID", &bootstrap.workspace_sid)],
+        &[
+            ("FLEX_CHAT_SERVICE", "IS000000000000000000000000000000ff"),
+            ("TASKROUTER_WORKSPACE_SID", &bootstrap.workspace_sid),
+        ],
     )
     .await;
     let wrong_workspace = provision(
@@ -406,9 +506,13 @@ async fn provision_says_which_setting_to_pass_when_a_list_is_not_served() {
     )
     .await;
 
-    assert!(!no_service.status.success());
-    let stderr = String::from_utf8_lossy(&no_service.stderr);
+    assert!(!wrong_service.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_service.stderr);
     assert!(stderr.contains("FLEX_CHAT_SERVICE"), "{stderr}");
+    assert!(
+        stderr.contains("IS000000000000000000000000000000ff"),
+        "{stderr}"
+    );
     assert!(!wrong_workspace.status.success());
     let stderr = String::from_utf8_lossy(&wrong_workspace.stderr);
     assert!(

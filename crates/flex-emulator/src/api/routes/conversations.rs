@@ -1,8 +1,8 @@
-//! The routes of the Flex Conversations backend: Conversations v1 in both
-//! URL families — the default service (`/v1/Conversations/…`) and the
-//! service-scoped one (`/v1/Services/{ChatServiceSid}/Conversations/…`),
-//! made from one list by `conversation_routes!` so they cannot drift — and
-//! Flex v1 Interactions.
+//! The routes of the Flex Conversations backend: Conversations v1 services;
+//! conversations in both URL families — the default service
+//! (`/v1/Conversations/…`) and the service-scoped one
+//! (`/v1/Services/{ChatServiceSid}/Conversations/…`), made from one list by
+//! `conversation_routes!` so they cannot drift — and Flex v1 Interactions.
 
 use super::{hooked, list, route};
 use crate::api::page::{CHAT, WEBHOOKS, WIDE};
@@ -185,6 +185,26 @@ macro_rules! conversation_routes {
         ]
     };
 }
+
+/// Conversations v1 services: the one service, the Flex Chat Service.
+pub(super) const SERVICES: [Route; 2] = [
+    list(
+        Conversations,
+        "/v1/Services",
+        "ListService",
+        &[],
+        CHAT,
+        conversations::list_services,
+    ),
+    route(
+        Conversations,
+        Get,
+        "/v1/Services/{Sid}",
+        "FetchService",
+        &[],
+        conversations::fetch_service,
+    ),
+];
 
 /// Conversations v1 on the default service (the Flex Chat Service).
 pub(super) const DEFAULT_SERVICE: [Route; 16] = conversation_routes!("/v1", "");

@@ -4,7 +4,7 @@
 //! against them.
 //!
 //! - `mod.rs`            the Programmable Chat era: Flex Flows and channels, Chat v2, TaskRouter, Studio
-//! - `conversations.rs`  Flex Conversations: Conversations v1 (both URL families), Flex Interactions
+//! - `conversations.rs`  Flex Conversations: Conversations v1 (services, both URL families), Flex Interactions
 
 mod conversations;
 
@@ -14,10 +14,12 @@ use super::page::{CHAT, PageLimits, WEBHOOKS, WIDE};
 use super::{Api, Handler, Route, Verb, chat, flex, messaging, studio, taskrouter};
 
 /// Every Twilio operation served, in this order: the Chat era, then
-/// Conversations (default service, then service-scoped), then Interactions.
+/// Conversations (services, the default service's conversations, then
+/// service-scoped ones), then Interactions.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     [
         CHAT_ERA,
+        &conversations::SERVICES,
         &conversations::DEFAULT_SERVICE,
         &conversations::SERVICE_SCOPED,
         &conversations::INTERACTIONS,
@@ -374,6 +376,14 @@ const CHAT_ERA: &[Route] = &[
         messaging::fetch_user,
     ),
     // TaskRouter v1
+    list(
+        TaskRouter,
+        "/v1/Workspaces",
+        "ListWorkspace",
+        &["FriendlyName"],
+        WIDE,
+        taskrouter::list_workspaces,
+    ),
     route(
         TaskRouter,
         Get,
@@ -381,6 +391,22 @@ const CHAT_ERA: &[Route] = &[
         "FetchWorkspace",
         &[],
         taskrouter::fetch_workspace,
+    ),
+    list(
+        TaskRouter,
+        "/v1/Workspaces/{WorkspaceSid}/TaskChannels",
+        "ListTaskChannel",
+        &[],
+        WIDE,
+        taskrouter::list_task_channels,
+    ),
+    route(
+        TaskRouter,
+        Get,
+        "/v1/Workspaces/{WorkspaceSid}/TaskChannels/{Sid}",
+        "FetchTaskChannel",
+        &[],
+        taskrouter::fetch_task_channel,
     ),
     list(
         TaskRouter,
@@ -469,7 +495,23 @@ const CHAT_ERA: &[Route] = &[
         &["ReservationStatus"],
         taskrouter::update_reservation,
     ),
-    // Studio v2 (read-only: what "Send to Flex" started)
+    // Studio v2 (read-only: the flows, and what "Send to Flex" started)
+    list(
+        Studio,
+        "/v2/Flows",
+        "ListFlow",
+        &[],
+        WIDE,
+        studio::list_flows,
+    ),
+    route(
+        Studio,
+        Get,
+        "/v2/Flows/{Sid}",
+        "FetchFlow",
+        &[],
+        studio::fetch_flow,
+    ),
     list(
         Studio,
         "/v2/Flows/{FlowSid}/Executions",

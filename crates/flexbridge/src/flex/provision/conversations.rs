@@ -1,27 +1,23 @@
 //! What the Conversations backend routes with, found — never created: a
 //! Flex account has them from the start, and a bridge must not invent a
-//! second workspace. Given SIDs are checked; missing ones are looked up by
-//! the names a new Flex account has.
+//! second workspace. Given SIDs are checked (fetched); missing ones are
+//! looked up by the names a new Flex account has.
 //!
-//! - The "Flex Chat Service": given, checked by listing one of its
-//!   conversations (`GET conversations /v1/Services/{IS}/Conversations`);
-//!   else found by friendly name in `GET conversations /v1/Services`.
-//! - The workspace "Flex Task Assignment": given, fetched
-//!   (`GET taskrouter /v1/Workspaces/{WS}`); else
+//! - The "Flex Chat Service": given, `GET conversations /v1/Services/{IS}`;
+//!   else found by friendly name in `GET /v1/Services`.
+//! - The workspace "Flex Task Assignment": given,
+//!   `GET taskrouter /v1/Workspaces/{WS}`; else
 //!   `GET /v1/Workspaces?FriendlyName=…`.
 //! - The workflow "Assign to Anyone" (or the given one):
 //!   `GET /v1/Workspaces/{WS}/Workflows`.
-//! - The task channel (`chat` unless configured):
-//!   `GET /v1/Workspaces/{WS}/TaskChannels`. Where that list is not served
-//!   (404 — the Flex emulator lacks it) the channel is reported unverified
-//!   rather than failing: interactions name it by unique name, and Flex
-//!   refuses an unknown one when routing.
-//! - With Studio routing, the flow (given): checked through its executions
-//!   (`GET studio /v2/Flows/{FW}/Executions`).
+//! - The task channel (`chat` unless configured), by unique name in
+//!   `GET /v1/Workspaces/{WS}/TaskChannels`.
+//! - With Studio routing, the flow: given, `GET studio /v2/Flows/{FW}`;
+//!   else "Webchat Flow" by friendly name in `GET /v2/Flows`.
 //!
-//! Lists the Flex emulator does not serve (conversation services,
-//! workspaces) make a missing SID an error that says which setting to
-//! pass; `flexbridge dev` passes the emulator's.
+//! The Flex emulator serves all of these, so against it (`TWILIO_API_BASE`)
+//! the account's credentials are enough. A list that answers 404 elsewhere
+//! makes a missing SID an error that says which setting to pass.
 
 use super::super::FlexError;
 use super::super::client::{Product, TwilioClient};
@@ -34,6 +30,7 @@ use crate::core::ids::{
 pub const SERVICE_NAME: &str = "Flex Chat Service";
 pub const WORKSPACE_NAME: &str = "Flex Task Assignment";
 pub const WORKFLOW_NAME: &str = "Assign to Anyone";
+pub const STUDIO_FLOW_NAME: &str = "Webchat Flow";
 
 /// What to look for; `None` = find it by Flex's name.
 #[derive(Debug, Clone)]
@@ -63,10 +60,11 @@ pub struct Found {
     pub workspace: Located<WorkspaceSid>,
     pub workflow: Located<WorkflowSid>,
     pub task_channel: TaskChannelName,
-    /// The task channel's SID, or why it could not be checked.
-    pub task_channel_check: Result<String, String>,
+    /// The task channel's SID (TC…).
+    pub task_channel_sid: String,
     pub routing: RoutingKind,
-    pub studio_flow: Option<StudioFlowSid>,
+    /// With Studio routing: the flow.
+    pub studio_flow: Option<Located<StudioFlowSid>>,
 }
 
 /// Why provisioning stopped.
@@ -146,126 +144,134 @@ fn the_one_named(
 
 /// Finds (and checks) what `wanted` describes.
 pub async fn find(client: &TwilioClient, wanted: &Wanted<'_>) -> Result<Found, ProvisionError> {
-    let chat_service = chat_service(client, wanted.chat_service).await?;
-    let workspace = workspace(client, wanted.workspace).await?;
+    let chat_service = locate(
+        client,
+        &SERVICES,
+        wanted.chat_service,
+        ChatServiceSid::parse,
+    )
+    .await?;
+    let workspace = locate(client, &WORKSPACES, wanted.workspace, WorkspaceSid::parse).await?;
     let workflow = workflow(client, &workspace.sid, wanted.workflow).await?;
-    let task_channel_check = task_channel(client, &workspace.sid, wanted.task_channel).await?;
-    let studio_flow = match (wanted.routing, wanted.studio_flow) {
-        (RoutingKind::Studio, Some(flow)) => Some(studio_flow(client, flow).await?),
-        (RoutingKind::Studio, None) => {
-            return Err(ProvisionError::NotFound {
-                what: "the Studio flow for FLEX_ROUTING=studio".into(),
-                hint: "; pass its SID with STUDIO_FLOW_SID (--studio-flow-sid)".into(),
-            });
-        }
-        (RoutingKind::Interactions, _) => None,
+    let task_channel_sid = task_channel(client, &workspace.sid, wanted.task_channel).await?;
+    let studio_flow = match wanted.routing {
+        RoutingKind::Studio => Some(
+            locate(
+                client,
+                &STUDIO_FLOWS,
+                wanted.studio_flow,
+                StudioFlowSid::parse,
+            )
+            .await?,
+        ),
+        RoutingKind::Interactions => None,
     };
     Ok(Found {
         chat_service,
         workspace,
         workflow,
         task_channel: wanted.task_channel.clone(),
-        task_channel_check,
+        task_channel_sid,
         routing: wanted.routing,
         studio_flow,
     })
 }
 
-async fn chat_service(
+/// A kind of account resource fetched by SID or found by Flex's name.
+struct Kind {
+    product: Product,
+    /// The list; one of them is at `{list}/{SID}`.
+    list: &'static str,
+    /// The list's array (`meta.key`).
+    key: &'static str,
+    /// Whether the list takes a `FriendlyName` filter (the spec's word).
+    filters_by_name: bool,
+    /// Flex's name for the one a new account has.
+    flex_name: &'static str,
+    what: &'static str,
+    /// Where its SID is configured.
+    setting: &'static str,
+}
+
+const SERVICES: Kind = Kind {
+    product: Product::Conversations,
+    list: "/v1/Services",
+    key: "services",
+    filters_by_name: false,
+    flex_name: SERVICE_NAME,
+    what: "the conversation service",
+    setting: "FLEX_CHAT_SERVICE (--flex-chat-service)",
+};
+
+const WORKSPACES: Kind = Kind {
+    product: Product::TaskRouter,
+    list: "/v1/Workspaces",
+    key: "workspaces",
+    filters_by_name: true,
+    flex_name: WORKSPACE_NAME,
+    what: "the workspace",
+    setting: "TASKROUTER_WORKSPACE_SID (--workspace-sid)",
+};
+
+const STUDIO_FLOWS: Kind = Kind {
+    product: Product::Studio,
+    list: "/v2/Flows",
+    key: "flows",
+    filters_by_name: false,
+    flex_name: STUDIO_FLOW_NAME,
+    what: "the Studio flow",
+    setting: "STUDIO_FLOW_SID (--studio-flow-sid)",
+};
+
+/// The given one, fetched; else the one Flex's name names.
+async fn locate<T: Clone + std::fmt::Display>(
     client: &TwilioClient,
-    given: Option<&ChatServiceSid>,
-) -> Result<Located<ChatServiceSid>, ProvisionError> {
+    kind: &Kind,
+    given: Option<&T>,
+    parse: fn(&str) -> Result<T, IdError>,
+) -> Result<Located<T>, ProvisionError> {
     if let Some(given) = given {
-        let path = format!("/v1/Services/{given}/Conversations");
-        let checked = client
-            .get::<serde_json::Value>(Product::Conversations, &path, &[("PageSize", "1")])
-            .await;
-        return match checked {
-            Ok(_) => Ok(Located {
+        let path = format!("{}/{given}", kind.list);
+        return match client.get::<Named>(kind.product, &path, &[]).await {
+            Ok(found) => Ok(Located {
                 sid: given.clone(),
-                name: None,
+                name: found.friendly_name,
                 given: true,
             }),
             Err(error) if error.is_not_found() => Err(ProvisionError::NotFound {
-                what: format!("the conversation service {given}"),
-                hint: " (FLEX_CHAT_SERVICE)".into(),
+                what: format!("{} {given}", kind.what),
+                hint: format!(" ({})", kind.setting),
             }),
-            Err(error) => Err(twilio("checking the conversation service")(error)),
+            Err(error) => Err(twilio(&format!("fetching {}", kind.what))(error)),
         };
     }
-    let services: Vec<Named> = client
-        .list(Product::Conversations, "/v1/Services", &[], "services", 20)
+    let query: &[(&str, &str)] = if kind.filters_by_name {
+        &[("FriendlyName", kind.flex_name)]
+    } else {
+        &[]
+    };
+    let items: Vec<Named> = client
+        .list(kind.product, kind.list, query, kind.key, 20)
         .await
-        .map_err(|error| {
-            unlisted(
-                error,
-                "the conversation services",
-                "FLEX_CHAT_SERVICE (--flex-chat-service)",
-            )
-        })?;
-    let found = the_one_named(
-        services,
-        SERVICE_NAME,
-        "the conversation service",
-        "FLEX_CHAT_SERVICE (--flex-chat-service)",
-    )?;
+        .map_err(|error| unlisted(error, kind))?;
+    let found = the_one_named(items, kind.flex_name, kind.what, kind.setting)?;
     Ok(Located {
-        sid: sid(&found.sid, ChatServiceSid::parse, "the service SID")?,
+        sid: sid(&found.sid, parse, &format!("the SID of {}", kind.what))?,
         name: found.friendly_name,
         given: false,
     })
 }
 
 /// A list that failed: a 404 means it is not served here.
-fn unlisted(error: FlexError, what: &str, setting: &str) -> ProvisionError {
+fn unlisted(error: FlexError, kind: &Kind) -> ProvisionError {
     if error.is_not_found() {
         ProvisionError::NotFound {
-            what: format!("a list of {what} (this API answers 404)"),
-            hint: format!("; pass the SID with {setting}"),
+            what: format!("a list of {} (this API answers 404)", kind.key),
+            hint: format!("; pass the SID with {}", kind.setting),
         }
     } else {
-        twilio(&format!("listing {what}"))(error)
+        twilio(&format!("listing {}", kind.key))(error)
     }
-}
-
-async fn workspace(
-    client: &TwilioClient,
-    given: Option<&WorkspaceSid>,
-) -> Result<Located<WorkspaceSid>, ProvisionError> {
-    const SETTING: &str = "TASKROUTER_WORKSPACE_SID (--workspace-sid)";
-    if let Some(given) = given {
-        let fetched = client
-            .get::<Named>(Product::TaskRouter, &format!("/v1/Workspaces/{given}"), &[])
-            .await;
-        return match fetched {
-            Ok(workspace) => Ok(Located {
-                sid: given.clone(),
-                name: workspace.friendly_name,
-                given: true,
-            }),
-            Err(error) if error.is_not_found() => Err(ProvisionError::NotFound {
-                what: format!("the workspace {given}"),
-                hint: format!(" ({SETTING})"),
-            }),
-            Err(error) => Err(twilio("fetching the workspace")(error)),
-        };
-    }
-    let workspaces: Vec<Named> = client
-        .list(
-            Product::TaskRouter,
-            "/v1/Workspaces",
-            &[("FriendlyName", WORKSPACE_NAME)],
-            "workspaces",
-            20,
-        )
-        .await
-        .map_err(|error| unlisted(error, "the TaskRouter workspaces", SETTING))?;
-    let found = the_one_named(workspaces, WORKSPACE_NAME, "the workspace", SETTING)?;
-    Ok(Located {
-        sid: sid(&found.sid, WorkspaceSid::parse, "the workspace SID")?,
-        name: found.friendly_name,
-        given: false,
-    })
 }
 
 async fn workflow(
@@ -300,48 +306,25 @@ async fn workflow(
     })
 }
 
-/// `Ok(Ok(sid))`: found; `Ok(Err(why))`: could not be checked.
+/// The SID of the task channel with this unique name.
 async fn task_channel(
     client: &TwilioClient,
     workspace: &WorkspaceSid,
     name: &TaskChannelName,
-) -> Result<Result<String, String>, ProvisionError> {
+) -> Result<String, ProvisionError> {
     let path = format!("/v1/Workspaces/{workspace}/TaskChannels");
-    let listed = client
-        .list::<TaskChannel>(Product::TaskRouter, &path, &[], "channels", 20)
-        .await;
-    match listed {
-        Ok(channels) => channels
-            .into_iter()
-            .find(|c| c.unique_name.as_deref() == Some(name.as_str()))
-            .map(|c| Ok(c.sid))
-            .ok_or_else(|| ProvisionError::NotFound {
-                what: format!("the task channel \"{name}\" in workspace {workspace}"),
-                hint: " (FLEX_TASK_CHANNEL)".into(),
-            }),
-        Err(error) if error.is_not_found() => Ok(Err(
-            "the task channel list answers 404 here; Flex checks the name when routing".into(),
-        )),
-        Err(error) => Err(twilio("listing the workspace's task channels")(error)),
-    }
-}
-
-async fn studio_flow(
-    client: &TwilioClient,
-    flow: &StudioFlowSid,
-) -> Result<StudioFlowSid, ProvisionError> {
-    let path = format!("/v2/Flows/{flow}/Executions");
-    match client
-        .get::<serde_json::Value>(Product::Studio, &path, &[("PageSize", "1")])
+    let channels: Vec<TaskChannel> = client
+        .list(Product::TaskRouter, &path, &[], "channels", 20)
         .await
-    {
-        Ok(_) => Ok(flow.clone()),
-        Err(error) if error.is_not_found() => Err(ProvisionError::NotFound {
-            what: format!("the Studio flow {flow}"),
-            hint: " (STUDIO_FLOW_SID)".into(),
-        }),
-        Err(error) => Err(twilio("checking the Studio flow")(error)),
-    }
+        .map_err(twilio("listing the workspace's task channels"))?;
+    channels
+        .into_iter()
+        .find(|c| c.unique_name.as_deref() == Some(name.as_str()))
+        .map(|c| c.sid)
+        .ok_or_else(|| ProvisionError::NotFound {
+            what: format!("the task channel \"{name}\" in workspace {workspace}"),
+            hint: " (FLEX_TASK_CHANNEL)".into(),
+        })
 }
 
 impl Found {
@@ -365,15 +348,12 @@ impl Found {
             line("Workspace", &self.workspace),
             line("Workflow", &self.workflow),
         ];
-        lines.push(match &self.task_channel_check {
-            Ok(sid) => format!("Task channel {sid} \"{}\"", self.task_channel),
-            Err(why) => format!(
-                "Task channel \"{}\" (not checked: {why})",
-                self.task_channel
-            ),
-        });
+        lines.push(format!(
+            "Task channel {} \"{}\"",
+            self.task_channel_sid, self.task_channel
+        ));
         lines.push(match &self.studio_flow {
-            Some(flow) => format!("Routing: studio, flow {flow}"),
+            Some(flow) => line("Routing: studio, Studio flow", flow),
             None => "Routing: interactions".to_owned(),
         });
         lines
@@ -387,7 +367,7 @@ impl Found {
             format!("FLEX_ROUTING={}", self.routing.as_str()),
         ];
         match &self.studio_flow {
-            Some(flow) => lines.push(format!("STUDIO_FLOW_SID={flow}")),
+            Some(flow) => lines.push(format!("STUDIO_FLOW_SID={}", flow.sid)),
             None => lines.extend([
                 format!("TASKROUTER_WORKSPACE_SID={}", self.workspace.sid),
                 format!("TASKROUTER_WORKFLOW_SID={}", self.workflow.sid),
