@@ -113,7 +113,7 @@ pub struct ServeArgs {
     /// CONVERSATIONS_TIMER_CLOSED: new conversations' `Timers.Closed` (e.g. P1D).
     #[arg(long, value_name = "DURATION")]
     pub timers_closed: Option<String>,
-    /// FLEXBRIDGE_OUTBOX_CONCURRENCY: conversations delivered at once (default 32).
+    /// FLEXBRIDGE_OUTBOX_CONCURRENCY: conversations delivered at once (default 64).
     #[arg(long)]
     pub outbox_concurrency: Option<String>,
     /// FLEXBRIDGE_RATE_BURST: messages a customer may send at once (default 20).
