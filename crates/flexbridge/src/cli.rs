@@ -1,4 +1,4 @@
-//! The `flexbridge` command line: `serve`, `dev` and `provision`.
+//! The `flexbridge` command line: `serve`, `dev`, `provision` and `doctor`.
 //!
 //! Processes announce themselves with one stdout line once listening,
 //! `flexbridge listening on http://HOST:PORT` (docs/architecture.md §2);
@@ -45,6 +45,10 @@ pub enum Command {
     /// Against the emulator, set TWILIO_API_BASE (`--twilio-api-base`) to
     /// its URL and use its account SID and auth token.
     Provision(Box<ProvisionArgs>),
+    /// Checks a `serve` configuration (takes the same settings): the
+    /// database, the credentials and every configured SID, and whether
+    /// PUBLIC_BASE_URL reaches a running bridge. Creates nothing in Twilio.
+    Doctor(Box<ServeArgs>),
 }
 
 /// Flags shared by every command that calls Twilio.
@@ -221,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args).await,
         Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
         Command::Provision(args) => provision(*args).await,
+        Command::Doctor(args) => doctor(*args).await,
     }
 }
 
@@ -230,6 +235,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("flexbridge listening on http://{}", app.local_addr());
     tracing::info!(public_base_url = %app.public_base_url(), "serving");
     app.run_until_stopped(shutdown_on_signal()).await
+}
+
+async fn doctor(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let checks = crate::doctor::check(&settings).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    if crate::doctor::failed(&checks) {
+        anyhow::bail!("a check failed (FAIL above)");
+    }
+    Ok(())
 }
 
 async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {

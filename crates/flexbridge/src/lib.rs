@@ -24,7 +24,8 @@
 //!   typed; `config::flex`: which backend, and what each one needs.
 //! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
 //! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
-//! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`).
+//! - [`doctor`]: `flexbridge doctor`, checking a `serve` configuration.
+//! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`, `doctor`).
 //! - [`telemetry`]: logging and Prometheus metrics.
 //!
 //! # Decisions worth knowing
@@ -63,6 +64,7 @@ pub mod config;
 pub mod core;
 pub mod customer;
 pub mod dev;
+pub mod doctor;
 pub mod flex;
 pub mod outbox;
 pub mod startup;

@@ -305,7 +305,10 @@ pub enum WebhookParseError {
 /// A failed call to Twilio.
 #[derive(Debug, thiserror::Error)]
 pub enum FlexError {
-    #[error("Twilio answered HTTP {status} (code {code:?}): {message}")]
+    #[error(
+        "Twilio answered HTTP {status}{}: {message}",
+        code.map(|code| format!(" (error {code})")).unwrap_or_default()
+    )]
     Api {
         status: u16,
         code: Option<i64>,

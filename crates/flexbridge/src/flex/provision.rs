@@ -101,36 +101,71 @@ fn parse_sid(raw: &str) -> Result<FlexFlowSid, FlexError> {
 
 /// Where a found flow differs from what the bridge needs.
 pub fn differences(flow: &FlexFlow, spec: &FlowSpec<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut expect = |what: &str, have: Option<&str>, want: &str| {
-        if have != Some(want) {
-            out.push(format!(
-                "{what} is {} (expected {want})",
-                have.unwrap_or("unset")
-            ));
-        }
-    };
-    expect("channel_type", flow.channel_type.as_deref(), "custom");
-    expect(
-        "integration_type",
-        flow.integration_type.as_deref(),
-        "studio",
-    );
-    expect(
-        "chat_service_sid",
-        flow.chat_service_sid.as_deref(),
-        spec.chat_service.as_str(),
-    );
+    let mut out = channel_differences(flow, spec.chat_service);
     let flow_sid = flow
         .integration
         .as_ref()
         .and_then(|i| i.get("flow_sid"))
         .and_then(serde_json::Value::as_str);
-    expect("integration.flow_sid", flow_sid, spec.studio_flow.as_str());
+    expect(
+        &mut out,
+        "integration.flow_sid",
+        flow_sid,
+        spec.studio_flow.as_str(),
+    );
+    out
+}
+
+/// Where `flow` differs from a custom, Studio-integrated, enabled flow in
+/// `chat_service` (what the Chat backend relies on; its Studio flow is
+/// the account's choice).
+pub fn channel_differences(flow: &FlexFlow, chat_service: &ChatServiceSid) -> Vec<String> {
+    let mut out = Vec::new();
+    expect(
+        &mut out,
+        "channel_type",
+        flow.channel_type.as_deref(),
+        "custom",
+    );
+    expect(
+        &mut out,
+        "integration_type",
+        flow.integration_type.as_deref(),
+        "studio",
+    );
+    expect(
+        &mut out,
+        "chat_service_sid",
+        flow.chat_service_sid.as_deref(),
+        chat_service.as_str(),
+    );
     if flow.enabled != Some(true) {
         out.push("the flow is not enabled".to_owned());
     }
     out
+}
+
+fn expect(out: &mut Vec<String>, what: &str, have: Option<&str>, want: &str) {
+    if have != Some(want) {
+        out.push(format!(
+            "{what} is {} (expected {want})",
+            have.unwrap_or("unset")
+        ));
+    }
+}
+
+/// The configured flow (`GET /v1/FlexFlows/{FO}`) and where it differs
+/// from what the Chat backend relies on.
+pub async fn check_flex_flow(
+    client: &TwilioClient,
+    flow: &FlexFlowSid,
+    chat_service: &ChatServiceSid,
+) -> Result<(FlexFlow, Vec<String>), FlexError> {
+    let found: FlexFlow = client
+        .get(Product::Flex, &format!("/v1/FlexFlows/{flow}"), &[])
+        .await?;
+    let differences = channel_differences(&found, chat_service);
+    Ok((found, differences))
 }
 
 #[cfg(test)]

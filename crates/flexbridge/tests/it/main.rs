@@ -11,6 +11,7 @@
 mod conversations;
 mod conversations_only;
 mod delivery;
+mod doctor;
 mod flex;
 mod http;
 mod migration;

@@ -25,6 +25,7 @@ use crate::config::RoutingKind;
 use crate::core::ids::{
     ChatServiceSid, IdError, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
 };
+use crate::flex::conversations::Routing;
 
 /// Flex's names for what a new account has.
 pub const SERVICE_NAME: &str = "Flex Chat Service";
@@ -327,22 +328,59 @@ async fn task_channel(
         })
 }
 
+/// `found` as a report line: `{what} {SID} "{name}" (how)`.
+fn line<T: std::fmt::Display>(what: &str, found: &Located<T>) -> String {
+    let name = found
+        .name
+        .as_deref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    let how = if found.given {
+        "configured, checked"
+    } else {
+        "found by name"
+    };
+    format!("{what} {}{name} ({how})", found.sid)
+}
+
+/// Checks what `flexbridge serve` is configured with (every SID given,
+/// nothing looked up): the report lines, or the first thing missing.
+pub async fn check(
+    client: &TwilioClient,
+    chat_service: &ChatServiceSid,
+    routing: &Routing,
+) -> Result<Vec<String>, ProvisionError> {
+    let service = locate(client, &SERVICES, Some(chat_service), ChatServiceSid::parse).await?;
+    let mut lines = vec![line("Conversation service", &service)];
+    match routing {
+        Routing::Interactions(routing) => {
+            let workspace = locate(
+                client,
+                &WORKSPACES,
+                Some(&routing.workspace),
+                WorkspaceSid::parse,
+            )
+            .await?;
+            let workflow = workflow(client, &routing.workspace, Some(&routing.workflow)).await?;
+            let channel = task_channel(client, &routing.workspace, &routing.task_channel).await?;
+            lines.push(line("Workspace", &workspace));
+            lines.push(line("Workflow", &workflow));
+            lines.push(format!(
+                "Task channel {channel} \"{}\"",
+                routing.task_channel
+            ));
+        }
+        Routing::Studio { flow } => {
+            let flow = locate(client, &STUDIO_FLOWS, Some(flow), StudioFlowSid::parse).await?;
+            lines.push(line("Routing: studio, Studio flow", &flow));
+        }
+    }
+    Ok(lines)
+}
+
 impl Found {
     /// What `flexbridge provision` prints about what it found.
     pub fn report(&self) -> Vec<String> {
-        fn line<T: std::fmt::Display>(what: &str, found: &Located<T>) -> String {
-            let name = found
-                .name
-                .as_deref()
-                .map(|n| format!(" \"{n}\""))
-                .unwrap_or_default();
-            let how = if found.given {
-                "configured, checked"
-            } else {
-                "found by name"
-            };
-            format!("{what} {}{name} ({how})", found.sid)
-        }
         let mut lines = vec![
             line("Conversation service", &self.chat_service),
             line("Workspace", &self.workspace),

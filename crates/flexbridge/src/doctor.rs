@@ -1,0 +1,203 @@
+//! `flexbridge doctor`: checks a `serve` configuration, before or while
+//! the bridge runs, and says what is wrong in words an operator can act on.
+//!
+//! Takes exactly `serve`'s settings (so a setting that is missing or
+//! malformed stops it as it would stop `serve`), then checks, in order:
+//!
+//! - **database**: `DATABASE_URL` opens (created and migrated if new, as
+//!   `serve` would) and answers.
+//! - **conversations** (when its routing is configured): the credentials
+//!   work and every configured SID exists — the chat service, then the
+//!   workspace, workflow and task channel (interactions) or the Studio flow
+//!   (studio). Nothing is looked up by name and nothing is created:
+//!   `provision` does that.
+//! - **chat** (when `FLEX_FLOW_SID` is configured): the Flex Flow exists and
+//!   is a custom, Studio-integrated, enabled flow in `FLEX_CHAT_SERVICE`.
+//! - **public URL**: `GET {PUBLIC_BASE_URL}/healthz` answers `ok`, i.e. what
+//!   Twilio's webhooks will reach is a running bridge. Unreachable is a
+//!   warning, not a failure: doctor usually runs before `serve` does.
+//!
+//! Any failure makes the command exit non-zero; warnings do not.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::{PublicBaseUrl, Settings};
+use crate::flex::provision::check_flex_flow;
+use crate::flex::provision::conversations as conversations_provision;
+use crate::store::Store;
+
+/// How long the public URL may take to answer.
+const PUBLIC_URL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One thing checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub status: Status,
+    /// `database`, `conversations`, `chat` or `public URL`.
+    pub what: &'static str,
+    /// What was found, or what is wrong and what to do.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(status: Status, what: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = match self.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        write!(f, "{mark}  {:<13} {}", self.what, self.detail)
+    }
+}
+
+/// Whether any check failed.
+pub fn failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.status == Status::Fail)
+}
+
+/// Runs every check of `settings`.
+pub async fn check(settings: &Settings) -> Vec<Check> {
+    let mut checks = vec![database(&settings.database_url).await];
+    match settings.twilio.client() {
+        Ok(client) => {
+            if let Some(routing) = &settings.flex.routing {
+                checks.push(
+                    match conversations_provision::check(
+                        &client,
+                        &settings.flex.chat_service_sid,
+                        routing,
+                    )
+                    .await
+                    {
+                        Ok(lines) => Check::new(Status::Ok, "conversations", lines.join("; ")),
+                        Err(error) => Check::new(
+                            Status::Fail,
+                            "conversations",
+                            crate::telemetry::chain(&error),
+                        ),
+                    },
+                );
+            }
+            if let Some(flow) = &settings.flex.flex_flow_sid {
+                checks.push(
+                    match check_flex_flow(&client, flow, &settings.flex.chat_service_sid).await {
+                        Ok((found, differences)) if differences.is_empty() => Check::new(
+                            Status::Ok,
+                            "chat",
+                            format!(
+                                "Flex Flow {} \"{}\" (custom, studio, enabled, chat service {})",
+                                found.sid,
+                                found.friendly_name.unwrap_or_default(),
+                                settings.flex.chat_service_sid
+                            ),
+                        ),
+                        Ok((found, differences)) => Check::new(
+                            Status::Fail,
+                            "chat",
+                            format!("Flex Flow {}: {}", found.sid, differences.join("; ")),
+                        ),
+                        Err(error) => Check::new(
+                            Status::Fail,
+                            "chat",
+                            format!(
+                                "Flex Flow {flow} (FLEX_FLOW_SID): {}",
+                                crate::telemetry::chain(&error)
+                            ),
+                        ),
+                    },
+                );
+            }
+        }
+        Err(error) => checks.push(Check::new(
+            Status::Fail,
+            "twilio",
+            format!("no REST client: {error:#}"),
+        )),
+    }
+    checks.push(public_url(&settings.public_base_url).await);
+    checks
+}
+
+async fn database(url: &str) -> Check {
+    let outcome = async {
+        let store = Store::connect(url).await?;
+        store.ping().await
+    }
+    .await;
+    match outcome {
+        Ok(()) => Check::new(Status::Ok, "database", format!("{url} opens and answers")),
+        Err(error) => Check::new(
+            Status::Fail,
+            "database",
+            format!("{url}: {}", crate::telemetry::chain(&error)),
+        ),
+    }
+}
+
+async fn public_url(public: &PublicBaseUrl) -> Check {
+    const WHAT: &str = "public URL";
+    let PublicBaseUrl::Fixed(base) = public else {
+        return Check::new(
+            Status::Warn,
+            WHAT,
+            "`auto` (the listening address): for local testing only; Twilio needs a URL it can reach",
+        );
+    };
+    let Ok(url) = base.join("healthz") else {
+        return Check::new(Status::Fail, WHAT, format!("{base}: cannot add /healthz"));
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(PUBLIC_URL_TIMEOUT)
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => return Check::new(Status::Fail, WHAT, format!("no HTTP client: {error}")),
+    };
+    let answer = async {
+        let response = client.get(url.clone()).send().await?;
+        let status = response.status();
+        let body = response.text().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    }
+    .await;
+    match answer {
+        Ok((status, body)) if status.is_success() && body.trim() == "ok" => Check::new(
+            Status::Ok,
+            WHAT,
+            format!("{url} answers: a bridge is reachable where Twilio sends webhooks"),
+        ),
+        Ok((status, _)) => Check::new(
+            Status::Warn,
+            WHAT,
+            format!(
+                "{url} answers HTTP {status}, not a bridge's `ok`: does PUBLIC_BASE_URL point at this bridge?"
+            ),
+        ),
+        Err(error) => Check::new(
+            Status::Warn,
+            WHAT,
+            format!(
+                "{url} is not reachable ({}); Twilio's webhooks need it once `flexbridge serve` runs behind it",
+                crate::telemetry::chain(&error)
+            ),
+        ),
+    }
+}
