@@ -228,32 +228,13 @@ fn widen<T>(outcome: Inbound<Infallible>) -> Inbound<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken};
     use crate::flex::{BackendKind, Opened};
-    use crate::store::messages::IncomingCustomerMessage;
     use crate::store::outbox::BEGIN_NONE;
-    use crate::store::test_support::temp_store;
+    use crate::store::test_support::{opening, temp_store};
 
     /// A customer whose first message opened a conversation on `channel`.
     async fn open_conversation(store: &Store, channel: &ChannelSid) -> ConversationRecord {
-        let id = CustomerId::generate();
-        let name = CustomerName::parse("Ada").expect("a name");
-        store
-            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
-            .await
-            .expect("a customer");
-        store
-            .accept_customer_message(IncomingCustomerMessage {
-                customer: &id,
-                author: "Ada",
-                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
-                body: &MessageBody::parse("hello").expect("a body"),
-                backend: BackendKind::Chat,
-                now: 0,
-            })
-            .await
-            .expect("accepted");
-        let conversation = store.latest_conversation(&id).await.unwrap().unwrap();
+        let conversation = opening(store, BackendKind::Chat).await;
         let open = store
             .outbox_take(&conversation.id, 0)
             .await

@@ -237,22 +237,7 @@ async fn message_by_client_id(
 mod tests {
     use super::*;
     use crate::core::conversation::CloseReason;
-    use crate::core::ids::{CustomerName, ResumeToken};
-    use crate::store::test_support::temp_store;
-
-    async fn customer(store: &Store) -> CustomerId {
-        let id = CustomerId::generate();
-        store
-            .create_customer(
-                &id,
-                &CustomerName::parse("Ada").unwrap(),
-                &ResumeToken::generate().hash(),
-                0,
-            )
-            .await
-            .unwrap();
-        id
-    }
+    use crate::store::test_support::{customer, temp_store};
 
     fn incoming<'a>(
         customer: &'a CustomerId,

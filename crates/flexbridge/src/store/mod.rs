@@ -416,6 +416,9 @@ async fn insert_message(
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::core::ids::{ClientMessageId, CustomerName, MessageBody, ResumeToken};
+    use crate::flex::BackendKind;
+    use crate::store::messages::IncomingCustomerMessage;
 
     /// A fresh store in a temporary directory (dropped with the guard).
     pub async fn temp_store() -> (Store, tempfile::TempDir) {
@@ -428,5 +431,38 @@ pub(crate) mod test_support {
     pub async fn reopen(dir: &tempfile::TempDir) -> Store {
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         Store::connect(&url).await.expect("store")
+    }
+
+    /// A new customer named Ada.
+    pub async fn customer(store: &Store) -> CustomerId {
+        let id = CustomerId::generate();
+        let name = CustomerName::parse("Ada").expect("a name");
+        store
+            .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
+            .await
+            .expect("a customer");
+        id
+    }
+
+    /// A new customer whose first message (`m1`, "hello") opens a
+    /// conversation with `backend` (not yet opened in Flex).
+    pub async fn opening(store: &Store, backend: BackendKind) -> ConversationRecord {
+        let id = customer(store).await;
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer: &id,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
+                body: &MessageBody::parse("hello").expect("a body"),
+                backend,
+                now: 0,
+            })
+            .await
+            .expect("accepted");
+        store
+            .latest_conversation(&id)
+            .await
+            .expect("read")
+            .expect("a conversation")
     }
 }

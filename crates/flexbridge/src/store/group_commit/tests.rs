@@ -5,21 +5,11 @@
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
-use crate::core::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken, Seq};
+use crate::core::ids::{ClientMessageId, CustomerId, MessageBody, Seq};
 use crate::flex::BackendKind;
 use crate::store::messages::{Accepted, IncomingCustomerMessage};
-use crate::store::test_support::{reopen, temp_store};
+use crate::store::test_support::{customer, reopen, temp_store};
 use crate::store::{Store, StoreResult};
-
-async fn customer(store: &Store) -> CustomerId {
-    let id = CustomerId::generate();
-    let name = CustomerName::parse("Ada").expect("a name");
-    store
-        .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
-        .await
-        .expect("a customer");
-    id
-}
 
 async fn accept(store: &Store, customer: CustomerId, client_id: &str) -> StoreResult<Accepted> {
     store

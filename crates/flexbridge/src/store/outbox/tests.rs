@@ -2,35 +2,9 @@
 //! conversations at start, and taking rows (ready only when they may go).
 
 use super::*;
-use crate::core::ids::{ClientMessageId, CustomerName, MessageBody, ResumeToken};
+use crate::core::ids::{ClientMessageId, MessageBody};
 use crate::store::messages::IncomingCustomerMessage;
-use crate::store::test_support::temp_store;
-
-/// A new customer whose first message opens a conversation with `backend`.
-async fn opening(store: &Store, backend: BackendKind) -> ConversationRecord {
-    let id = CustomerId::generate();
-    let name = CustomerName::parse("Ada").expect("a name");
-    store
-        .create_customer(&id, &name, &ResumeToken::generate().hash(), 0)
-        .await
-        .expect("a customer");
-    store
-        .accept_customer_message(IncomingCustomerMessage {
-            customer: &id,
-            author: "Ada",
-            client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
-            body: &MessageBody::parse("hello").expect("a body"),
-            backend,
-            now: 0,
-        })
-        .await
-        .expect("accepted");
-    store
-        .latest_conversation(&id)
-        .await
-        .expect("read")
-        .expect("a conversation")
-}
+use crate::store::test_support::{opening, temp_store};
 
 async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendKind {
     store
