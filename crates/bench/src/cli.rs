@@ -47,12 +47,39 @@ impl Which {
     }
 }
 
+/// Which Flex API the relays speak (the bridge's `FLEX_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Flex Conversations (the bridge's default): a conversation per
+    /// customer, `POST …/Conversations/{CH}/Messages`, `onMessageAdded`.
+    Conversations,
+    /// Programmable Chat: a Flex chat channel per customer,
+    /// `POST …/Channels/{CH}/Messages`, `onMessageSent`.
+    Chat,
+}
+
+impl Backend {
+    /// The name, as `FLEX_BACKEND` and the report spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Conversations => "conversations",
+            Backend::Chat => "chat",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Every scenario small (20 customers × 5 messages, 200 idle customers):
-    /// checks that the benchmark works and nothing is lost; asserts no speed.
+    /// Every scenario small (20 customers × 5 messages, 200 idle customers),
+    /// on both backends unless --backend says otherwise: checks that the
+    /// benchmark works and nothing is lost; asserts no speed.
     #[arg(long)]
     pub quick: bool,
+    /// Flex backend(s) of the floor and the bridge, each measured in turn
+    /// [default: conversations (the bridge's default); quick conversations,chat].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub backend: Option<Vec<Backend>>,
     /// Customers of scenarios 1, 2 and 4 [default: 200, quick 20].
     #[arg(long)]
     pub customers: Option<usize>,
@@ -116,10 +143,19 @@ pub struct FloorArgs {
     pub account_sid: Option<String>,
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// The Flex API to relay to (the bridge's variable).
+    #[arg(long, env = "FLEX_BACKEND", value_enum, default_value_t = Backend::Conversations)]
+    pub backend: Backend,
+    /// The Flex Flow of the chat backend.
     #[arg(long, env = "FLEX_FLOW_SID")]
     pub flex_flow_sid: Option<String>,
     #[arg(long, env = "FLEX_CHAT_SERVICE")]
     pub chat_service_sid: Option<String>,
+    /// Where the conversations backend routes its interactions.
+    #[arg(long, env = "TASKROUTER_WORKSPACE_SID")]
+    pub workspace_sid: Option<String>,
+    #[arg(long, env = "TASKROUTER_WORKFLOW_SID")]
+    pub workflow_sid: Option<String>,
     /// Base of the webhook URL given to the emulator [default: the listening address].
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_url: Option<String>,
@@ -161,5 +197,18 @@ mod tests {
         let cli =
             Cli::try_parse_from(["flexbridge-bench", "floor", "--echo", "--port", "0"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Floor(ref f)) if f.echo));
+    }
+
+    #[test]
+    fn backends_are_a_list_and_default_to_none_given() {
+        let cli =
+            Cli::try_parse_from(["flexbridge-bench", "--backend", "chat,conversations"]).unwrap();
+        assert_eq!(
+            cli.run.backend,
+            Some(vec![Backend::Chat, Backend::Conversations])
+        );
+        let cli = Cli::try_parse_from(["flexbridge-bench"]).unwrap();
+        assert_eq!(cli.run.backend, None);
+        assert!(Cli::try_parse_from(["flexbridge-bench", "--backend", "sms"]).is_err());
     }
 }

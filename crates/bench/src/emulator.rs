@@ -1,30 +1,34 @@
 //! The emulator as the benchmark uses it: its control API (state, agents,
 //! accept, agent messages; docs/architecture.md §3.4) and an observer of its
-//! event stream (`GET /_emulator/events`) that stamps every stored chat
-//! message with the instant the benchmark saw it.
+//! event stream (`GET /_emulator/events`) that records, for every stored
+//! message (Chat or Conversations), when the benchmark saw it and the
+//! emulator's own microsecond stamps.
 //!
-//! The observer is how "emit → stored in Flex" is timed on one clock: the
-//! emulator emits `message.added` from inside the critical section that
-//! stores the message, the observer reads it on a kept-open HTTP connection
-//! and stamps it with `Instant::now()`. The stamp is therefore the store
-//! instant plus the SSE push (measured alone in the emulator-capacity
-//! scenario), an upper bound, never a lower one.
+//! Two ways to time "stored in Flex":
+//! - *seen*: the emulator emits `message.added` from inside the critical
+//!   section that stores the message; the observer reads it on a kept-open
+//!   HTTP connection and stamps it with `Instant::now()`: the store instant
+//!   plus the SSE push (measured alone in scenario 4b), an upper bound.
+//! - *emulator stamp*: the same event carries `received_at_us` (µs since the
+//!   Unix epoch, taken when the emulator stored the message); the
+//!   benchmark, on the same machine, compares it with its own wall clock.
 //!
-//! The emulator also says when it created each message, to the millisecond,
-//! in the `DateCreated` of the `onMessageSent` webhook it sends; the observer
-//! reads it from the `webhook.delivery` events of the same stream. That
-//! stamp is on the emulator's side of the SSE push (a second measure of the
-//! same thing, with 1 ms resolution and the wall clock as common clock).
+//! And one for "the emulator sent the webhook": each `webhook.delivery`
+//! event carries `sent_at_us` (just before the request went to the HTTP
+//! client); the observer keeps the earliest attempt of each message's
+//! `onMessageSent` (chat) or `onMessageAdded` (conversations) delivery.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+use crate::cli::Backend;
 
 /// A control-API client for one emulator.
 #[derive(Debug, Clone)]
@@ -152,14 +156,20 @@ impl Emulator {
         .map(drop)
     }
 
-    /// Every chat message body in the state, with how often each occurs.
-    pub async fn stored_bodies(&self) -> anyhow::Result<HashMap<String, usize>> {
+    /// The body token of every message `backend` stores (chat channels, or
+    /// conversations), with how often each occurs. Reading only that
+    /// backend's messages also checks the relay spoke it.
+    pub async fn stored_bodies(&self, backend: Backend) -> anyhow::Result<HashMap<String, usize>> {
         let state = self.state().await?;
         let mut counts = HashMap::new();
+        let pointer = match backend {
+            Backend::Chat => "/chat/channels",
+            Backend::Conversations => "/conversations",
+        };
         let channels = state
-            .pointer("/chat/channels")
+            .pointer(pointer)
             .and_then(Value::as_array)
-            .context("/_emulator/state has no chat.channels")?;
+            .with_context(|| format!("/_emulator/state has no {pointer}"))?;
         for channel in channels {
             for message in channel
                 .get("messages")
@@ -176,6 +186,25 @@ impl Emulator {
     }
 }
 
+/// Now on the wall clock the emulator's stamps use: µs since the Unix epoch.
+pub fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// `to - from` of two wall-clock stamps (µs), as a latency. Two reads of
+/// one clock on one machine; a step of the clock between them could make
+/// it negative: counted as 0.
+pub fn wall_latency(from_us: i64, to_us: i64) -> Duration {
+    Duration::from_micros(to_us.saturating_sub(from_us).max(0).unsigned_abs())
+}
+
+/// A stamp of the emulator (`u64` µs) as [`unix_us`] spells it.
+pub fn stamp(us: u64) -> i64 {
+    i64::try_from(us).unwrap_or(i64::MAX)
+}
+
 /// The benchmark writes a unique token as the first word of every body.
 pub fn token_of(body: &str) -> &str {
     body.split_whitespace().next().unwrap_or("")
@@ -184,10 +213,54 @@ pub fn token_of(body: &str) -> &str {
 /// Stamps of stored messages, by body token, as the event stream shows them.
 #[derive(Debug, Default)]
 struct Seen {
+    /// When the observer read each `message.added` (one per store).
     stamps: HashMap<String, Vec<Instant>>,
-    /// The emulator's own creation time of each message (unix ms), read from
-    /// the `DateCreated` of its `onMessageSent` webhook delivery.
-    created_ms: HashMap<String, i64>,
+    /// The emulator's `received_at_us` of the (first) stored message.
+    stored_us: HashMap<String, u64>,
+    /// The earliest `sent_at_us` of the message's webhook deliveries.
+    webhook_sent_us: HashMap<String, u64>,
+}
+
+impl Seen {
+    /// Records what a `message.added` or `webhook.delivery` event (`data`,
+    /// read at `at`) says about a message; other events are ignored.
+    fn record(&mut self, event: &str, data: &str, at: Instant) {
+        match event {
+            "message.added" => {
+                let Some(message) = serde_json::from_str::<MessageAdded>(data)
+                    .ok()
+                    .and_then(|m| m.message)
+                else {
+                    return;
+                };
+                let Some(body) = message.body else {
+                    return;
+                };
+                let token = token_of(&body).to_owned();
+                if let Some(us) = message.received_at_us {
+                    self.stored_us.entry(token.clone()).or_insert(us);
+                }
+                self.stamps.entry(token).or_default().push(at);
+            }
+            "webhook.delivery" => {
+                let Ok(event) = serde_json::from_str::<DeliveryEvent>(data) else {
+                    return;
+                };
+                let d = event.delivery;
+                if !MESSAGE_EVENTS.contains(&d.event_type.as_str()) {
+                    return;
+                }
+                let (Some(body), Some(sent)) = (d.params.get("Body"), d.sent_at_us) else {
+                    return;
+                };
+                self.webhook_sent_us
+                    .entry(token_of(body).to_owned())
+                    .and_modify(|first| *first = (*first).min(sent))
+                    .or_insert(sent);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Follows `/_emulator/events` until dropped.
@@ -206,6 +279,7 @@ struct MessageAdded {
 #[derive(Deserialize)]
 struct StoredMessage {
     body: Option<String>,
+    received_at_us: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -217,14 +291,12 @@ struct DeliveryEvent {
 struct Delivery {
     event_type: String,
     params: HashMap<String, String>,
+    /// `None` for a dropped delivery.
+    sent_at_us: Option<u64>,
 }
 
-/// Unix milliseconds of an RFC 3339 timestamp (`2026-11-25T17:20:00.123Z`).
-pub fn unix_ms(timestamp: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
-        .ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
+/// The webhook events that carry a new message (chat, conversations).
+const MESSAGE_EVENTS: [&str; 2] = ["onMessageSent", "onMessageAdded"];
 
 impl Observer {
     /// Connects to the event stream and returns once its `ready` event arrived.
@@ -262,11 +334,18 @@ impl Observer {
         seen.stamps.get(token).map_or(0, Vec::len)
     }
 
-    /// The emulator's creation time of the message with `token` (unix ms,
-    /// whole milliseconds), when its `onMessageSent` delivery was seen.
-    pub fn created_ms(&self, token: &str) -> Option<i64> {
+    /// When the emulator stored the message with `token` (its
+    /// `received_at_us`: µs since the Unix epoch), once seen.
+    pub fn stored_us(&self, token: &str) -> Option<u64> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.created_ms.get(token).copied()
+        seen.stored_us.get(token).copied()
+    }
+
+    /// When the emulator sent the (first) webhook of the message with
+    /// `token` (its `sent_at_us`), once that delivery's event was seen.
+    pub fn webhook_sent_us(&self, token: &str) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.webhook_sent_us.get(token).copied()
     }
 
     /// Events the emulator dropped for this subscriber (it fell behind).
@@ -280,11 +359,13 @@ impl Observer {
             .await
     }
 
-    /// Waits until the emulator's creation stamp of every token arrived (its
-    /// webhook deliveries may trail the stores), or `timeout`.
-    pub async fn wait_for_stamps(&self, tokens: &[String], timeout: Duration) -> usize {
-        self.wait_until(tokens, timeout, |seen, t| seen.created_ms.contains_key(t))
-            .await
+    /// Waits until a webhook delivery of every token was seen (a delivery's
+    /// event comes after its answer, so it trails the store), or `timeout`.
+    pub async fn wait_for_webhooks(&self, tokens: &[String], timeout: Duration) -> usize {
+        self.wait_until(tokens, timeout, |seen, t| {
+            seen.webhook_sent_us.contains_key(t)
+        })
+        .await
     }
 
     async fn wait_until(
@@ -338,38 +419,9 @@ async fn follow(
                         .unwrap_or(1);
                     lagged.fetch_add(missed, Ordering::Relaxed);
                 }
-                "message.added" => {
-                    let body = serde_json::from_str::<MessageAdded>(&data)
-                        .ok()
-                        .and_then(|m| m.message)
-                        .and_then(|m| m.body);
-                    if let Some(body) = body {
-                        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-                        seen.stamps
-                            .entry(token_of(&body).to_owned())
-                            .or_default()
-                            .push(at);
-                    }
-                }
-                "webhook.delivery" => {
-                    let Ok(event) = serde_json::from_str::<DeliveryEvent>(&data) else {
-                        continue;
-                    };
-                    let d = event.delivery;
-                    if d.event_type != "onMessageSent" {
-                        continue;
-                    }
-                    let (Some(body), Some(created)) =
-                        (d.params.get("Body"), d.params.get("DateCreated"))
-                    else {
-                        continue;
-                    };
-                    if let Some(ms) = unix_ms(created) {
-                        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-                        seen.created_ms
-                            .entry(token_of(body).to_owned())
-                            .or_insert(ms);
-                    }
+                "message.added" | "webhook.delivery" => {
+                    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    seen.record(&event, &data, at);
                 }
                 _ => {}
             }
@@ -422,10 +474,62 @@ mod tests {
     }
 
     #[test]
-    fn webhook_timestamps_become_unix_milliseconds() {
-        assert_eq!(unix_ms("1970-01-01T00:00:01.234Z"), Some(1234));
-        assert_eq!(unix_ms("2022-01-18T10:33:50.399Z"), Some(1_642_502_030_399));
-        assert_eq!(unix_ms("not a date"), None);
+    fn message_events_give_the_store_stamp_and_the_first_webhook_send() {
+        let mut seen = Seen::default();
+        let at = Instant::now();
+        let added = |body: &str, us: u64| {
+            json!({ "channel_sid": "CH1", "message": { "body": body, "received_at_us": us } })
+                .to_string()
+        };
+        seen.record("message.added", &added("t-1 hi", 100), at);
+        seen.record("message.added", &added("t-1 hi", 200), at);
+        let delivery = |event_type: &str, body: &str, sent: Value| {
+            json!({ "delivery": {
+                "event_type": event_type,
+                "params": { "Body": body, "EventType": event_type },
+                "sent_at_us": sent,
+                "answered_at_us": null,
+            }})
+            .to_string()
+        };
+        seen.record(
+            "webhook.delivery",
+            &delivery("onMessageAdded", "t-1 hi", json!(300)),
+            at,
+        );
+        seen.record(
+            "webhook.delivery",
+            &delivery("onMessageSent", "t-1 hi", json!(250)),
+            at,
+        );
+        seen.record(
+            "webhook.delivery",
+            &delivery("onMessageAdded", "t-2 x", Value::Null),
+            at,
+        );
+        seen.record(
+            "webhook.delivery",
+            &delivery("onParticipantAdded", "t-3 x", json!(1)),
+            at,
+        );
+        assert_eq!(seen.stamps["t-1"].len(), 2, "each store is counted");
+        assert_eq!(seen.stored_us["t-1"], 100, "the first store's stamp");
+        assert_eq!(seen.webhook_sent_us["t-1"], 250, "the earliest attempt");
+        assert!(
+            !seen.webhook_sent_us.contains_key("t-2"),
+            "a drop sent nothing"
+        );
+        assert!(
+            !seen.webhook_sent_us.contains_key("t-3"),
+            "not a message event"
+        );
+    }
+
+    #[test]
+    fn wall_latencies_are_never_negative() {
+        assert_eq!(wall_latency(1_000, 3_500), Duration::from_micros(2_500));
+        assert_eq!(wall_latency(3_500, 1_000), Duration::ZERO);
+        assert_eq!(stamp(u64::MAX), i64::MAX);
     }
 
     #[test]

@@ -2,16 +2,21 @@
 //! libraries as the bridge (axum, socketioxide, reqwest), so a benchmark run
 //! can print bridge / floor for the same load.
 //!
-//! It speaks the subset of docs/protocol.md the generator uses:
+//! It speaks the subset of docs/protocol.md the generator uses, on either
+//! backend (`--backend`, the bridge's `FLEX_BACKEND`; see [`Upstream`]):
 //! - `register {name}` only names the socket (no Flex call, like the bridge);
-//! - the first `message` opens the customer's Flex chat channel
-//!   (`POST /v1/Channels`) and adds one `onMessageSent` channel webhook back
-//!   to the floor (so the emulator does the same work per message as for the
-//!   bridge: store, Studio/task bookkeeping, one signed webhook delivery);
+//! - the first `message` opens the customer's place in Flex and one webhook
+//!   back to the floor for its messages, so the emulator does the same work
+//!   per message as for the bridge (store, routing bookkeeping, one signed
+//!   webhook delivery). Chat: the Flex chat channel (`POST /v1/Channels`)
+//!   and an `onMessageSent` channel webhook. Conversations: the
+//!   conversation, the customer as participant, an `onMessageAdded` scoped
+//!   webhook and the interaction that routes it (`POST /v1/Interactions`);
 //! - every `message {clientMessageId, body}` is one `POST …/Messages` with
 //!   `X-Twilio-Webhook-Enabled: true`, acked `{ok}` once Twilio answered 201;
-//! - `POST /webhooks/chat`: an agent's message (`Source=SDK`) is emitted to
-//!   the channel's room; our own (`Source=API`) is ignored.
+//! - `POST /webhooks/chat` (`onMessageSent`) and `POST /webhooks/conversations`
+//!   (`onMessageAdded`): an agent's message (`Source=SDK`) is emitted to the
+//!   channel's or conversation's room; our own (`Source=API`) is ignored.
 //!
 //! What it leaves out, on purpose: no store, no outbox, no retries, no
 //! identity or resume tokens, no signature check, no ordering guarantee
@@ -37,26 +42,22 @@ use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use crate::twilio::Twilio;
-
-/// Where the floor relays to; `None` is echo mode.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    pub twilio: Twilio,
-    pub flex_flow_sid: String,
-    pub chat_service_sid: String,
-}
+use crate::cli::Backend;
+use crate::twilio::{Upstream, webhook_path};
 
 struct Floor {
+    /// Where the floor relays to; `None` is echo mode.
     upstream: Option<Upstream>,
-    /// Where the emulator sends `onMessageSent` (`{public url}/webhooks/chat`).
+    /// Where the emulator sends the webhooks of the upstream's backend
+    /// (`{public url}/webhooks/{chat|conversations}`).
     webhook_url: String,
     next_customer: AtomicU64,
     next_seq: AtomicI64,
 }
 
-/// What one socket registered as (socket extension). The channel is opened
-/// by the first message, once, like the bridge opens a conversation.
+/// What one socket registered as (socket extension). The channel (or
+/// conversation) is opened by the first message, once, like the bridge
+/// opens a conversation.
 #[derive(Debug, Clone)]
 struct Session {
     identity: String,
@@ -89,6 +90,21 @@ struct ChatHook {
     body: String,
     #[serde(rename = "From", default)]
     from: String,
+}
+
+/// The `onMessageAdded` parameters the floor reads.
+#[derive(Debug, Deserialize)]
+struct ConversationsHook {
+    #[serde(rename = "EventType")]
+    event_type: String,
+    #[serde(rename = "Source", default)]
+    source: String,
+    #[serde(rename = "ConversationSid", default)]
+    conversation_sid: String,
+    #[serde(rename = "Body", default)]
+    body: String,
+    #[serde(rename = "Author", default)]
+    author: String,
 }
 
 fn error(code: &str, message: impl std::fmt::Display) -> Value {
@@ -156,7 +172,9 @@ async fn message(
         let opened = session
             .channel_sid
             .get_or_try_init(|| async {
-                let channel = open_channel(up, &session, &floor.webhook_url).await?;
+                let channel = up
+                    .open(&session.identity, &session.name, &floor.webhook_url)
+                    .await?;
                 socket.join(channel.clone());
                 anyhow::Ok(channel)
             })
@@ -167,14 +185,7 @@ async fn message(
         };
         let attributes = json!({ "clientMessageId": data.client_message_id }).to_string();
         let sent = up
-            .twilio
-            .create_message(
-                &up.chat_service_sid,
-                channel,
-                &session.identity,
-                &data.body,
-                &attributes,
-            )
+            .send(channel, &session.identity, &data.body, &attributes)
             .await;
         if let Err(e) = sent {
             return answer(ack, &error("internal", format!("{e:#}")));
@@ -192,20 +203,17 @@ async fn message(
     );
 }
 
-/// `POST /v1/Channels`, then the `onMessageSent` webhook back to the floor.
-async fn open_channel(
-    up: &Upstream,
-    session: &Session,
-    webhook_url: &str,
-) -> anyhow::Result<String> {
-    let channel = up
-        .twilio
-        .create_flex_channel(&up.flex_flow_sid, &session.identity, &session.name)
-        .await?;
-    up.twilio
-        .add_message_webhook(&up.chat_service_sid, &channel, webhook_url)
-        .await?;
-    Ok(channel)
+/// Emits an agent's message to the room of its channel or conversation.
+async fn to_customer(io: &SocketIo, room: String, author: String, body: String) {
+    let event = json!({
+        "direction": "agent",
+        "author": author,
+        "body": body,
+        "conversationId": room,
+    });
+    if let Err(e) = io.to(room).emit("message", &event).await {
+        tracing::warn!(error = %e, "could not emit an agent message");
+    }
 }
 
 async fn chat_webhook(
@@ -213,21 +221,25 @@ async fn chat_webhook(
     Form(hook): Form<ChatHook>,
 ) -> StatusCode {
     if hook.event_type == "onMessageSent" && hook.source == "SDK" {
-        let event = json!({
-            "direction": "agent",
-            "author": hook.from,
-            "body": hook.body,
-            "conversationId": hook.channel_sid,
-        });
-        if let Err(e) = io.to(hook.channel_sid).emit("message", &event).await {
-            tracing::warn!(error = %e, "could not emit an agent message");
-        }
+        to_customer(&io, hook.channel_sid, hook.from, hook.body).await;
+    }
+    StatusCode::OK
+}
+
+async fn conversations_webhook(
+    AxumState(io): AxumState<SocketIo>,
+    Form(hook): Form<ConversationsHook>,
+) -> StatusCode {
+    if hook.event_type == "onMessageAdded" && hook.source == "SDK" {
+        to_customer(&io, hook.conversation_sid, hook.author, hook.body).await;
     }
     StatusCode::OK
 }
 
 /// Serves the floor on `listener` until `shutdown`. `public_url` is the base
-/// of its webhook URL (default: the listener's own address).
+/// of its webhook URL (default: the listener's own address). Both webhook
+/// routes answer 200 whatever the backend (scenario 4b uses the floor as a
+/// sink).
 pub async fn run(
     listener: TcpListener,
     upstream: Option<Upstream>,
@@ -236,16 +248,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr().context("reading the bound address")?;
     let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
+    let path = upstream
+        .as_ref()
+        .map_or(webhook_path(Backend::Chat), |up| webhook_path(up.backend()));
     let floor = Arc::new(Floor {
         upstream,
-        webhook_url: format!("{}/webhooks/chat", public_url.trim_end_matches('/')),
+        webhook_url: format!("{}{path}", public_url.trim_end_matches('/')),
         next_customer: AtomicU64::new(1),
         next_seq: AtomicI64::new(0),
     });
     let (layer, io) = SocketIo::builder().with_state(floor).build_layer();
     io.ns("/", on_connect.with(install_handlers));
     let app = axum::Router::new()
-        .route("/webhooks/chat", post(chat_webhook))
+        .route(webhook_path(Backend::Chat), post(chat_webhook))
+        .route(
+            webhook_path(Backend::Conversations),
+            post(conversations_webhook),
+        )
         .with_state(io)
         .layer(layer);
     axum::serve(listener, app)

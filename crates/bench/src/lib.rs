@@ -12,7 +12,7 @@
 //! - `customer`  the flexbridge customer protocol on top of it (register, message)
 //! - `floor`     the floor relay: socketioxide in, one REST POST per message out
 //! - `emulator`  the emulator's control API and its event-stream observer
-//! - `twilio`    the few Twilio REST calls the floor and scenario 4b make
+//! - `twilio`    the Twilio REST calls of the floor and scenario 4b, per backend (chat, conversations)
 //! - `procs`     child processes: spawn, "listening on", RSS, CPU time, fd limit
 //! - `stats`     latency percentiles
 //! - `report`    results as JSON and Markdown

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use flexbridge_bench::cli::{Cli, Command, FloorArgs};
+use flexbridge_bench::cli::{Backend, Cli, Command, FloorArgs};
 use flexbridge_bench::{floor, run, twilio};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -88,10 +88,19 @@ async fn serve_floor(args: FloorArgs) -> anyhow::Result<()> {
             &need(args.account_sid, "TWILIO_ACCOUNT_SID")?,
             &need(args.auth_token, "TWILIO_AUTH_TOKEN")?,
         )?;
-        Some(floor::Upstream {
+        let route = match args.backend {
+            Backend::Chat => twilio::Route::Chat {
+                flex_flow_sid: need(args.flex_flow_sid, "FLEX_FLOW_SID")?,
+            },
+            Backend::Conversations => twilio::Route::Conversations {
+                workspace_sid: need(args.workspace_sid, "TASKROUTER_WORKSPACE_SID")?,
+                workflow_sid: need(args.workflow_sid, "TASKROUTER_WORKFLOW_SID")?,
+            },
+        };
+        Some(twilio::Upstream {
             twilio,
-            flex_flow_sid: need(args.flex_flow_sid, "FLEX_FLOW_SID")?,
             chat_service_sid: need(args.chat_service_sid, "FLEX_CHAT_SERVICE")?,
+            route,
         })
     };
     let listener = TcpListener::bind((args.host.as_str(), args.port))

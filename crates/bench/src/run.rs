@@ -3,13 +3,17 @@
 //! JSON. Any lost or duplicated message (or a scenario that could not run)
 //! is a problem and makes the exit status non-zero.
 //!
-//! Per target (default order echo, floor, bridge):
-//! - `echo`: the floor in echo mode; scenario 1 (acks only).
+//! For each backend (`--backend`, default `conversations`; `--quick` both),
+//! per target (default order echo, floor, bridge):
+//! - `echo`: the floor in echo mode; scenario 1 (acks only). It has no
+//!   upstream, so it runs once, with the first backend.
 //! - `floor` / `bridge`: a fresh emulator (`--agents A --chat-capacity ⌈N/A⌉`),
-//!   a Flex Flow, the server; scenarios 1 and 2; the server is stopped and a
-//!   fresh one serves scenario 3 (so its RSS baseline is clean).
+//!   what the backend needs on it (chat: a Flex Flow), the server on that
+//!   backend; scenarios 1 and 2; the server is stopped and a fresh one
+//!   serves scenario 3 (so its RSS baseline is clean).
 //!
-//! Then scenario 4b on a fresh emulator, with the floor as webhook sink.
+//! Then scenario 4b for the backend on a fresh emulator, with the floor as
+//! webhook sink.
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
@@ -17,16 +21,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 
-use crate::cli::{RunArgs, Which};
+use crate::cli::{Backend, RunArgs, Which};
 use crate::emulator::Emulator;
 use crate::procs::{self, Process};
 use crate::report::Report;
 use crate::scenarios::{Target, capacity, emulator_alone, replies, throughput};
-use crate::twilio::{Account, Twilio};
+use crate::twilio::{Account, Route, Twilio, Upstream};
 
 /// Every size a run uses, after `--quick` and the flags.
 #[derive(Debug, Clone)]
 struct Sizes {
+    backends: Vec<Backend>,
     customers: usize,
     messages: usize,
     replies: usize,
@@ -39,6 +44,11 @@ impl Sizes {
     fn from(args: &RunArgs) -> Self {
         let q = args.quick;
         Sizes {
+            backends: args.backend.clone().unwrap_or(if q {
+                vec![Backend::Conversations, Backend::Chat]
+            } else {
+                vec![Backend::Conversations]
+            }),
             customers: args.customers.unwrap_or(if q { 20 } else { 200 }),
             messages: args.messages.unwrap_or(if q { 5 } else { 20 }),
             replies: args.replies.unwrap_or(if q { 3 } else { 5 }),
@@ -107,12 +117,12 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// A started emulator with a Flex Flow for the relays.
+/// A started emulator with what the relays of one backend need on it.
 struct Flex {
     process: Process,
     client: Emulator,
     account: Account,
-    flow_sid: String,
+    upstream: Upstream,
 }
 
 async fn start_emulator(
@@ -120,6 +130,7 @@ async fn start_emulator(
     label: &str,
     agents: usize,
     capacity: usize,
+    backend: Backend,
 ) -> anyhow::Result<Flex> {
     let program = binary(&places.bin_dir, "flex-emulator")?;
     let args: Vec<String> = [
@@ -139,35 +150,42 @@ async fn start_emulator(
     let client = Emulator::new(&process.url)?;
     let account = Account::from_state(&client.state().await?)?;
     let twilio = Twilio::new(&process.url, &account.account_sid, &account.auth_token)?;
-    let flow_sid = twilio
-        .create_flex_flow(&account.chat_service_sid, &account.studio_flow_sid)
-        .await?;
+    let upstream = Upstream::prepare(twilio, &account, backend).await?;
     Ok(Flex {
         process,
         client,
         account,
-        flow_sid,
+        upstream,
     })
 }
 
 /// The environment both relays read (the bridge's variable names).
 fn relay_env(flex: &Flex) -> Vec<(String, String)> {
-    vec![
+    let up = &flex.upstream;
+    let mut env: Vec<(String, String)> = vec![
         (
             "TWILIO_ACCOUNT_SID".into(),
             flex.account.account_sid.clone(),
         ),
         ("TWILIO_AUTH_TOKEN".into(), flex.account.auth_token.clone()),
-        // The floor speaks the Chat-era API, so the bridge is measured on
-        // the same backend (the default became `conversations`).
-        ("FLEX_BACKEND".into(), "chat".into()),
-        ("FLEX_FLOW_SID".into(), flex.flow_sid.clone()),
-        (
-            "FLEX_CHAT_SERVICE".into(),
-            flex.account.chat_service_sid.clone(),
-        ),
         ("TWILIO_API_BASE".into(), flex.process.url.clone()),
-    ]
+        ("FLEX_BACKEND".into(), up.backend().name().into()),
+        ("FLEX_CHAT_SERVICE".into(), up.chat_service_sid.clone()),
+    ];
+    match &up.route {
+        Route::Chat { flex_flow_sid } => {
+            env.push(("FLEX_FLOW_SID".into(), flex_flow_sid.clone()));
+        }
+        // The bridge's default routing (`FLEX_ROUTING=interactions`).
+        Route::Conversations {
+            workspace_sid,
+            workflow_sid,
+        } => {
+            env.push(("TASKROUTER_WORKSPACE_SID".into(), workspace_sid.clone()));
+            env.push(("TASKROUTER_WORKFLOW_SID".into(), workflow_sid.clone()));
+        }
+    }
+    env
 }
 
 async fn start_server(
@@ -234,6 +252,7 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
     let mut report = Report {
         command,
         quick: args.quick,
+        backends: sizes.backends.clone(),
         unix_time: unix,
         load_before: procs::load_average(),
         load_after: None,
@@ -241,7 +260,7 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
         throughput: Vec::new(),
         replies: Vec::new(),
         capacity: Vec::new(),
-        emulator_alone: None,
+        emulator_alone: Vec::new(),
         notes: vec![
             format!("open-files limit raised to {nofile}"),
             "the bridge runs with its per-customer rate limit lifted (FLEXBRIDGE_RATE_BURST/PER_SECOND=1000000)".into(),
@@ -253,6 +272,9 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
     let capacity = sizes.customers.div_ceil(agents).max(1);
 
     if let (Some(bridge), Some(emulator)) = (&args.bridge_url, &args.emulator_url) {
+        let [backend] = sizes.backends[..] else {
+            bail!("a bridge given by URL runs one backend: say which with --backend");
+        };
         report.notes.push(
             "bridge and emulator given by URL: no RSS or CPU measured, scenario 2 needs enough agents"
                 .into(),
@@ -260,6 +282,7 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
         let client = Emulator::new(emulator)?;
         let target = Target {
             name: "bridge",
+            backend: Some(backend),
             url: bridge,
             process: None,
             emulator: Some((&client, None)),
@@ -278,27 +301,33 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
             .targets
             .clone()
             .unwrap_or_else(|| vec![Which::Echo, Which::Floor, Which::Bridge]);
-        for which in targets {
-            if let Err(e) = run_spawned(
-                which,
-                &places,
-                &sizes,
-                args,
-                &prefix,
-                agents,
-                capacity,
-                nofile,
-                &mut report,
-            )
-            .await
-            {
-                report.problems.push(format!("{}: {e:#}", which.name()));
+        for (round, &backend) in sizes.backends.iter().enumerate() {
+            for &which in &targets {
+                if which == Which::Echo && round > 0 {
+                    continue;
+                }
+                let spawned = Spawned {
+                    which,
+                    backend,
+                    agents,
+                    capacity,
+                };
+                if let Err(e) =
+                    run_spawned(spawned, &places, &sizes, args, &prefix, nofile, &mut report).await
+                {
+                    report
+                        .problems
+                        .push(format!("{} ({}): {e:#}", which.name(), backend.name()));
+                }
             }
-        }
-        if !args.no_emulator_alone
-            && let Err(e) = run_emulator_alone(&places, &sizes, &prefix, &mut report).await
-        {
-            report.problems.push(format!("emulator alone: {e:#}"));
+            if !args.no_emulator_alone
+                && let Err(e) =
+                    run_emulator_alone(backend, &places, &sizes, &prefix, &mut report).await
+            {
+                report
+                    .problems
+                    .push(format!("emulator alone ({}): {e:#}", backend.name()));
+            }
         }
     }
     report.load_after = procs::load_average();
@@ -318,25 +347,39 @@ fn write_json(out: &Path, report: &Report) -> anyhow::Result<()> {
     std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))
 }
 
-/// Scenarios 1–3 against a target this run starts.
-#[allow(clippy::too_many_arguments)]
-async fn run_spawned(
+/// One target this run starts, on one backend.
+#[derive(Debug, Clone, Copy)]
+struct Spawned {
     which: Which,
+    backend: Backend,
+    /// Agents of its emulator, and the chat capacity of each.
+    agents: usize,
+    capacity: usize,
+}
+
+/// Scenarios 1–3 against a target this run starts.
+async fn run_spawned(
+    spawned: Spawned,
     places: &Places,
     sizes: &Sizes,
     args: &RunArgs,
     prefix: &str,
-    agents: usize,
-    capacity: usize,
     nofile: u64,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let Spawned {
+        which,
+        backend,
+        agents,
+        capacity,
+    } = spawned;
     let name = which.name();
-    let prefix = format!("{prefix}-{name}");
     if which == Which::Echo {
+        let prefix = format!("{prefix}-{name}");
         let server = start_server(which, places, None, "echo", &[]).await?;
         let target = Target {
             name,
+            backend: None,
             url: &server.url,
             process: Some(&server),
             emulator: None,
@@ -355,11 +398,22 @@ async fn run_spawned(
         report.problems.extend(problems);
         return Ok(());
     }
-    let flex = start_emulator(places, &format!("emulator-{name}"), agents, capacity).await?;
+    // Names of processes, logs and tokens carry the backend.
+    let label = format!("{name}-{}", backend.name());
+    let prefix = format!("{prefix}-{label}");
+    let flex = start_emulator(
+        places,
+        &format!("emulator-{label}"),
+        agents,
+        capacity,
+        backend,
+    )
+    .await?;
     let outcome = async {
-        let server = start_server(which, places, Some(&flex), name, &args.bridge_env).await?;
+        let server = start_server(which, places, Some(&flex), &label, &args.bridge_env).await?;
         let target = Target {
             name,
+            backend: Some(backend),
             url: &server.url,
             process: Some(&server),
             emulator: Some((&flex.client, Some(&flex.process))),
@@ -439,10 +493,12 @@ async fn run_capacity_fresh(
     prefix: &str,
     nofile: u64,
 ) -> anyhow::Result<crate::report::Capacity> {
-    let label = format!("{}-idle", which.name());
+    let backend = flex.upstream.backend();
+    let label = format!("{}-{}-idle", which.name(), backend.name());
     let server = start_server(which, places, Some(flex), &label, &args.bridge_env).await?;
     let target = Target {
         name: which.name(),
+        backend: Some(backend),
         url: &server.url,
         process: Some(&server),
         emulator: Some((&flex.client, Some(&flex.process))),
@@ -458,24 +514,34 @@ async fn run_capacity_fresh(
 }
 
 async fn run_emulator_alone(
+    backend: Backend,
     places: &Places,
     sizes: &Sizes,
     prefix: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let flex = start_emulator(places, "emulator-alone", 1, 1).await?;
+    let label = format!("alone-{}", backend.name());
+    let flex = start_emulator(places, &format!("emulator-{label}"), 1, 1, backend).await?;
     let outcome = async {
-        let sink = start_server(Which::Floor, places, Some(&flex), "webhook-sink", &[]).await?;
+        let sink = start_server(
+            Which::Floor,
+            places,
+            Some(&flex),
+            &format!("webhook-sink-{}", backend.name()),
+            &[],
+        )
+        .await?;
         let plan = emulator_alone::Plan {
             channels: sizes.customers,
             messages: sizes.messages,
             timeout: sizes.timeout,
         };
         let result = emulator_alone::run(
+            backend,
             &flex.client,
             Some(&flex.process),
             &sink.url,
-            &format!("{prefix}-alone"),
+            &format!("{prefix}-{label}"),
             plan,
         )
         .await;
@@ -485,7 +551,7 @@ async fn run_emulator_alone(
     .await;
     flex.process.stop().await;
     let (result, problems) = outcome?;
-    report.emulator_alone = Some(result);
+    report.emulator_alone.push(result);
     report.problems.extend(problems);
     Ok(())
 }

@@ -1,15 +1,17 @@
 //! The floor relay against a real emulator (in-process, port 0), driven by
-//! the load generator's own client: customer messages land in Flex exactly
-//! once, the agent's reply reaches the customer's socket, and the observer
-//! sees each stored message with the emulator's creation stamp.
+//! the load generator's own client, on each backend: customer messages land
+//! in Flex exactly once, the agent's reply reaches the customer's socket,
+//! and the observer sees each stored message with the emulator's store
+//! stamp and each webhook with its send stamp.
 
 use std::time::Duration;
 
 use flex_emulator::{Emulator as FlexEmulator, EmulatorConfig};
+use flexbridge_bench::cli::Backend;
 use flexbridge_bench::customer::{Customer, MessageIn};
 use flexbridge_bench::emulator::{Emulator, Observer};
-use flexbridge_bench::floor::{self, Upstream};
-use flexbridge_bench::twilio::{Account, Twilio};
+use flexbridge_bench::floor;
+use flexbridge_bench::twilio::{Account, Twilio, Upstream};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -23,19 +25,11 @@ async fn spawn_emulator(shutdown: &CancellationToken) -> String {
     url
 }
 
-async fn spawn_floor(emulator_url: &str, shutdown: &CancellationToken) -> String {
+async fn spawn_floor(emulator_url: &str, backend: Backend, shutdown: &CancellationToken) -> String {
     let control = Emulator::new(emulator_url).unwrap();
     let account = Account::from_state(&control.state().await.unwrap()).unwrap();
     let twilio = Twilio::new(emulator_url, &account.account_sid, &account.auth_token).unwrap();
-    let flow = twilio
-        .create_flex_flow(&account.chat_service_sid, &account.studio_flow_sid)
-        .await
-        .unwrap();
-    let upstream = Upstream {
-        twilio,
-        flex_flow_sid: flow,
-        chat_service_sid: account.chat_service_sid,
-    };
+    let upstream = Upstream::prepare(twilio, &account, backend).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(floor::run(listener, Some(upstream), None, shutdown.clone()));
@@ -43,10 +37,30 @@ async fn spawn_floor(emulator_url: &str, shutdown: &CancellationToken) -> String
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_messages_land_once_and_the_agent_reply_reaches_the_socket() {
+async fn on_conversations_customer_messages_land_once_and_the_agent_reply_reaches_the_socket() {
+    messages_land_once_and_the_agent_reply_reaches_the_socket(Backend::Conversations).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_chat_customer_messages_land_once_and_the_agent_reply_reaches_the_socket() {
+    messages_land_once_and_the_agent_reply_reaches_the_socket(Backend::Chat).await;
+}
+
+/// Polls `done` every 20 ms for up to 2 s.
+async fn eventually(done: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+async fn messages_land_once_and_the_agent_reply_reaches_the_socket(backend: Backend) {
     let shutdown = CancellationToken::new();
     let emulator_url = spawn_emulator(&shutdown).await;
-    let floor_url = spawn_floor(&emulator_url, &shutdown).await;
+    let floor_url = spawn_floor(&emulator_url, backend, &shutdown).await;
     let control = Emulator::new(&emulator_url).unwrap();
     let observer = Observer::start(&control).await.unwrap();
 
@@ -63,19 +77,21 @@ async fn customer_messages_land_once_and_the_agent_reply_reaches_the_socket() {
 
     let wanted: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
     assert_eq!(observer.wait_for(&wanted, T).await, 0);
-    let stored = control.stored_bodies().await.unwrap();
+    let stored = control.stored_bodies(backend).await.unwrap();
     for token in tokens {
         assert_eq!(stored.get(token), Some(&1), "{token} stored once");
         assert_eq!(observer.times_seen(token), 1);
+        assert!(observer.stored_us(token).is_some(), "{token} has its stamp");
     }
-    // The emulator's own stamp arrives with the webhook delivery event.
-    for _ in 0..100 {
-        if tokens.iter().all(|t| observer.created_ms(t).is_some()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Each message's webhook to the floor, stamped when it was sent.
+    assert_eq!(observer.wait_for_webhooks(&wanted, T).await, 0);
+    for token in tokens {
+        let (stored, sent) = (observer.stored_us(token), observer.webhook_sent_us(token));
+        assert!(
+            stored <= sent,
+            "{token}: stored {stored:?}, webhook sent {sent:?}"
+        );
     }
-    assert!(tokens.iter().all(|t| observer.created_ms(t).is_some()));
 
     // The agent accepts and replies; the customer's socket gets the reply.
     let agent = control.agent_names().await.unwrap().remove(0);
@@ -108,6 +124,8 @@ async fn customer_messages_land_once_and_the_agent_reply_reaches_the_socket() {
     .await
     .expect("the reply arrived");
     assert_eq!(reply.body, "r-1 happy to help");
+    assert!(eventually(|| observer.webhook_sent_us("r-1").is_some()).await);
+    assert!(observer.stored_us("r-1") <= observer.webhook_sent_us("r-1"));
     shutdown.cancel();
 }
 

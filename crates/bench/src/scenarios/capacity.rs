@@ -81,6 +81,7 @@ pub async fn run(target: &Target<'_>, prefix: &str, plan: &Plan) -> Capacity {
     }
     Capacity {
         target: target.name.to_owned(),
+        backend: target.backend,
         baseline_rss_kib: baseline,
         steps,
         nofile_limit: plan.nofile_limit,

@@ -1,24 +1,33 @@
-//! Scenario 4b: the emulator's message-create route with no relay in front,
-//! so a reader knows whether the emulator or the relay is the bottleneck.
+//! Scenario 4b: the emulator's message-create route of one backend with no
+//! relay in front, so a reader knows whether the emulator or the relay is
+//! the bottleneck.
 //!
-//! The benchmark itself opens C Flex channels (`POST /v1/Channels`) with an
-//! `onMessageSent` webhook to a sink (the floor's webhook route, which answers
-//! 200), then C concurrent senders each post M messages one after the other
-//! (`POST …/Messages`, `X-Twilio-Webhook-Enabled: true`): the emulator does
-//! exactly the work a relayed customer message costs it (store, event,
-//! Studio/task bookkeeping, one signed webhook); one warm-up message per
-//! channel first starts its Studio execution and task, as in scenario 1.
-//! Latency is POST → 201 on the
-//! client's clock; "observed" is POST → `message.added` on the event stream,
-//! i.e. what the observer of scenario 1 adds to a store it did not wait for.
+//! The benchmark itself opens C channels or conversations the way the floor
+//! does ([`Upstream::open`]: chat, a Flex channel with an `onMessageSent`
+//! webhook; conversations, a conversation with its customer, an
+//! `onMessageAdded` scoped webhook and an interaction), each webhook to a
+//! sink (the floor's webhook routes, which answer 200). Then C concurrent
+//! senders each post M messages one after the other (chat:
+//! `POST /v2/Services/{IS}/Channels/{CH}/Messages`; conversations:
+//! `POST /v1/Services/{IS}/Conversations/{CH}/Messages`; both with
+//! `X-Twilio-Webhook-Enabled: true`): the emulator does exactly the work a
+//! relayed customer message costs it (store, event, routing bookkeeping,
+//! one signed webhook). One warm-up message per channel first (on chat it
+//! starts the Studio execution and task), as in scenario 1.
+//!
+//! Latency is POST → 201 on the client's clock; "stored" is POST (wall
+//! clock) → the emulator's `received_at_us`; "observed" is POST →
+//! `message.added` on the event stream, i.e. what the observer of scenario 1
+//! adds to a store it did not wait for.
 
 use std::time::{Duration, Instant};
 
-use crate::emulator::{Emulator, Observer};
+use crate::cli::Backend;
+use crate::emulator::{Emulator, Observer, stamp, unix_us, wall_latency};
 use crate::procs::Process;
 use crate::report::EmulatorAlone;
 use crate::stats::summarize;
-use crate::twilio::{Account, Twilio};
+use crate::twilio::{Account, Twilio, Upstream, webhook_path};
 
 /// Sizes of one run of the scenario.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +38,7 @@ pub struct Plan {
 }
 
 pub async fn run(
+    backend: Backend,
     emulator: &Emulator,
     process: Option<&Process>,
     sink_url: &str,
@@ -38,33 +48,25 @@ pub async fn run(
     let mut problems = Vec::new();
     let account = Account::from_state(&emulator.state().await?)?;
     let twilio = Twilio::new(&emulator.url, &account.account_sid, &account.auth_token)?;
-    let flow = twilio
-        .create_flex_flow(&account.chat_service_sid, &account.studio_flow_sid)
-        .await?;
-    let hook = format!("{}/webhooks/chat", sink_url.trim_end_matches('/'));
+    let upstream = Upstream::prepare(twilio, &account, backend).await?;
+    let hook = format!(
+        "{}{}",
+        sink_url.trim_end_matches('/'),
+        webhook_path(backend)
+    );
     let mut channels = Vec::with_capacity(plan.channels);
     for i in 0..plan.channels {
         let identity = format!("{prefix}-e{i}");
-        let channel = twilio
-            .create_flex_channel(&flow, &identity, &identity)
-            .await?;
-        twilio
-            .add_message_webhook(&account.chat_service_sid, &channel, &hook)
-            .await?;
+        let channel = upstream.open(&identity, &identity, &hook).await?;
         channels.push((identity, channel));
     }
-    // Warm-up: the first webhook-enabled message of a channel starts its
-    // Studio execution and task; scenario 1 does that before its clock
-    // starts, so this one does too.
+    // Warm-up: on chat, the first webhook-enabled message of a channel
+    // starts its Studio execution and task; scenario 1 does that before its
+    // clock starts, so this one does too (on both backends).
     let warmups = channels.iter().map(|(identity, channel)| {
         let body = format!("{prefix}-warm {identity}");
-        let twilio = &twilio;
-        let service = &account.chat_service_sid;
-        async move {
-            twilio
-                .create_message(service, channel, identity, &body, "{}")
-                .await
-        }
+        let upstream = &upstream;
+        async move { upstream.send(channel, identity, &body, "{}").await }
     });
     for result in futures::future::join_all(warmups).await {
         result?;
@@ -75,8 +77,7 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + plan.timeout;
     let senders = channels.iter().enumerate().map(|(i, (identity, channel))| {
-        let twilio = &twilio;
-        let service = &account.chat_service_sid;
+        let upstream = &upstream;
         async move {
             let mut done = Vec::with_capacity(plan.messages);
             for m in 0..plan.messages {
@@ -86,10 +87,9 @@ pub async fn run(
                 let token = format!("{prefix}-e{i}-m{m}");
                 let body = format!("{token} hello from channel {i}");
                 let at = Instant::now();
-                let result = twilio
-                    .create_message(service, channel, identity, &body, "{}")
-                    .await;
-                done.push((token, at, Instant::now(), result.err()));
+                let at_us = unix_us();
+                let result = upstream.send(channel, identity, &body, "{}").await;
+                done.push((token, at, at_us, Instant::now(), result.err()));
             }
             done
         }
@@ -106,9 +106,10 @@ pub async fn run(
     observer.wait_for(&tokens, Duration::from_secs(10)).await;
 
     let mut latency = Vec::new();
+    let mut stored = Vec::new();
     let mut observed = Vec::new();
     let mut failed = 0;
-    for (token, at, answered, error) in &done {
+    for (token, at, at_us, answered, error) in &done {
         match error {
             Some(e) => {
                 failed += 1;
@@ -117,6 +118,9 @@ pub async fn run(
                 }
             }
             None => latency.push(*answered - *at),
+        }
+        if let Some(us) = observer.stored_us(token) {
+            stored.push(wall_latency(*at_us, stamp(us)));
         }
         if let Some(seen) = observer.first_seen(token) {
             observed.push(seen.saturating_duration_since(*at));
@@ -128,12 +132,14 @@ pub async fn run(
     let created = done.len() - failed;
     Ok((
         EmulatorAlone {
+            backend,
             channels: plan.channels,
             messages_per_channel: plan.messages,
             created,
             failed,
             created_per_s: created as f64 / elapsed.as_secs_f64().max(1e-9),
             latency: summarize(&mut latency),
+            stored: summarize(&mut stored),
             observed: summarize(&mut observed),
             emulator_cpu_s: cpu_after
                 .zip(cpu_before)

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::cli::Backend;
 use crate::customer::Customer;
 use crate::emulator::Emulator;
 use crate::procs::Process;
@@ -26,11 +27,23 @@ use crate::procs::Process;
 pub struct Target<'a> {
     /// `bridge`, `floor` or `echo`.
     pub name: &'a str,
+    /// The relay's Flex backend (`None` for `echo`).
+    pub backend: Option<Backend>,
     pub url: &'a str,
     /// The server process, when this run started it (for RSS and CPU).
     pub process: Option<&'a Process>,
     /// The emulator behind it (none for `echo`).
     pub emulator: Option<(&'a Emulator, Option<&'a Process>)>,
+}
+
+impl Target<'_> {
+    /// How problems name the target: `bridge (conversations)`.
+    pub fn who(&self) -> String {
+        match self.backend {
+            Some(backend) => format!("{} ({})", self.name, backend.name()),
+            None => self.name.to_owned(),
+        }
+    }
 }
 
 /// How long one connection handshake may take.

@@ -7,16 +7,20 @@
 //!    through `POST /_emulator/agents/{agent}/tasks/{WT}/messages`; the clock
 //!    starts just before each POST (all conversations at once).
 //! 3. Each customer socket is read until its R replies arrived (bounded);
-//!    latency = POST issued → `message` event read. That is the agent's
-//!    send as the control API takes it, through the emulator's store and
-//!    webhook dispatch and the relay, to the customer: an upper bound of
-//!    "webhook send → socket" (the delivery log's `at` is stamped after the
-//!    webhook's answer, in ms, so it cannot start the clock).
-//! 4. Second measure, closer to the webhook send: the emulator's creation
-//!    stamp of the reply (`DateCreated` of its `onMessageSent` webhook, whole
-//!    ms, read off the event stream) → the socket's receipt on the wall
-//!    clock. The webhook is queued right after that stamp, so this covers
-//!    the dispatcher queue, the signed POST, the relay and the socket.
+//!    latency = POST issued → `message` event read (generator clock). That
+//!    is the agent's send as the control API takes it, through the
+//!    emulator's store and webhook dispatch and the relay, to the customer.
+//! 4. Two more measures on the wall clock, from the emulator's own stamps
+//!    (µs, read off the event stream) to the socket's receipt:
+//!    - *stored → socket*: from the reply's `received_at_us` (stored under
+//!      the emulator's lock; its webhook is queued right after): the
+//!      dispatcher queue (a conversation's webhooks go one after the other,
+//!      each after the previous one was answered), the signed POST, the
+//!      relay and the socket;
+//!    - *webhook sent → socket*: from the `sent_at_us` of the reply's
+//!      webhook delivery (`onMessageSent` or `onMessageAdded`, the first
+//!      attempt): the signed POST, the relay and the socket — the issue's
+//!      "from the emulator's webhook send".
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 
 use crate::customer::{Customer, MessageIn};
-use crate::emulator::{Emulator, Observer, token_of};
+use crate::emulator::{Emulator, Observer, stamp, token_of, wall_latency};
 use crate::report::Replies;
 use crate::stats::summarize;
 
@@ -152,7 +156,7 @@ pub async fn run(
     if work.len() < customers.len() {
         problems.push(format!(
             "{}: only {} of {} conversations were assigned to an agent and matched to a customer",
-            target.name,
+            target.who(),
             work.len(),
             customers.len()
         ));
@@ -160,13 +164,14 @@ pub async fn run(
 
     let observer = Observer::start(emulator).await?;
     // One (monotonic, wall clock) pair to put socket receipts on the wall
-    // clock the emulator's millisecond stamps use.
+    // clock the emulator's microsecond stamps use.
     let anchor = (Instant::now(), SystemTime::now());
     let wall_us = |at: Instant| -> i64 {
         let wall = anchor.1 + at.saturating_duration_since(anchor.0);
         wall.duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     };
+    let since = |stamp_us: u64, at: Instant| wall_latency(stamp(stamp_us), wall_us(at));
     let reply_prefix = format!("{prefix}-r");
     let started = Instant::now();
     let deadline = started + plan.timeout;
@@ -220,17 +225,20 @@ pub async fn run(
         received.extend(got);
     }
 
-    // The last webhook.delivery events may trail the socket receipts.
+    // A webhook.delivery event comes after the webhook's answer, so the
+    // last ones may trail the socket receipts.
     let delivered: Vec<String> = sent
         .iter()
         .filter(|(_, _, error)| error.is_none())
         .map(|(token, _, _)| token.clone())
         .collect();
     observer
-        .wait_for_stamps(&delivered, Duration::from_secs(5))
+        .wait_for_webhooks(&delivered, Duration::from_secs(5))
         .await;
     let mut latency = Vec::new();
-    let mut from_created = Vec::new();
+    let mut from_stored = Vec::new();
+    let mut from_webhook = Vec::new();
+
     let (mut once, mut lost, mut duplicated) = (0, 0, 0);
     let mut last = None;
     let mut refused = Vec::new();
@@ -238,7 +246,7 @@ pub async fn run(
         if let Some(error) = error {
             refused.push(format!(
                 "{}: agent reply {token} refused: {error}",
-                target.name
+                target.who()
             ));
         }
         match received.get(token).map(Vec::as_slice) {
@@ -247,9 +255,11 @@ pub async fn run(
                 once += 1;
                 latency.push(first.saturating_duration_since(*at));
                 last = last.max(Some(*first));
-                if let Some(ms) = observer.created_ms(token) {
-                    let us = (wall_us(*first) - ms * 1000).max(0);
-                    from_created.push(Duration::from_micros(us.unsigned_abs()));
+                if let Some(stored) = observer.stored_us(token) {
+                    from_stored.push(since(stored, *first));
+                }
+                if let Some(sent) = observer.webhook_sent_us(token) {
+                    from_webhook.push(since(sent, *first));
                 }
             }
             Some(many) => {
@@ -257,7 +267,7 @@ pub async fn run(
                 latency.push(many[0].saturating_duration_since(*at));
                 problems.push(format!(
                     "{}: reply {token} reached the customer {} times",
-                    target.name,
+                    target.who(),
                     many.len()
                 ));
             }
@@ -267,13 +277,14 @@ pub async fn run(
     if lost > 0 {
         problems.push(format!(
             "{}: {lost} of {} agent replies never reached the customer",
-            target.name,
+            target.who(),
             sent.len()
         ));
     }
     let elapsed = last.map_or(0.0, |l| l.duration_since(started).as_secs_f64());
     let result = Replies {
         target: target.name.to_owned(),
+        backend: target.backend,
         conversations: work.len(),
         replies_per_conversation: plan.replies,
         sent: sent.len(),
@@ -281,7 +292,8 @@ pub async fn run(
         lost,
         duplicated,
         latency: summarize(&mut latency),
-        created_to_socket: summarize(&mut from_created),
+        stored_to_socket: summarize(&mut from_stored),
+        webhook_to_socket: summarize(&mut from_webhook),
         received_per_s: if elapsed > 0.0 {
             (once + duplicated) as f64 / elapsed
         } else {

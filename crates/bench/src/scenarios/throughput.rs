@@ -9,17 +9,19 @@
 //!    (the next emit waits for the previous ack: N messages in flight, a
 //!    closed loop; latencies therefore include queueing at saturation).
 //! 4. Wait (bounded) until the observer saw every message stored, then count
-//!    every body token in `/_emulator/state`: each must be there exactly once.
+//!    every body token in `/_emulator/state` among the messages of the
+//!    target's backend (chat channels or conversations): each must be there
+//!    exactly once.
 //! 5. With a paced rate R: the same again as an open loop (message m of
 //!    customer i due at (m·N + i)/R s, emitted without waiting for earlier
 //!    acks, latencies counted from the due time), for latencies below
 //!    saturation.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::customer::Customer;
-use crate::emulator::{Observer, token_of};
+use crate::emulator::{Observer, stamp, token_of, unix_us, wall_latency};
 use crate::procs;
 use crate::report::Throughput;
 use crate::stats::summarize;
@@ -44,16 +46,10 @@ struct Sent {
     /// When the emit was due (closed loop: when it was made).
     emitted: Instant,
     /// The same instant on the wall clock (unix µs), to compare with the
-    /// emulator's own millisecond stamp.
+    /// emulator's own stamp of the store (`received_at_us`).
     emitted_unix_us: i64,
     /// When the ack arrived, or why there was none.
     outcome: Result<Instant, String>,
-}
-
-fn unix_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn token(prefix: &str, customer: usize, message: &str) -> String {
@@ -77,7 +73,7 @@ pub async fn run(
     if let Some(error) = error {
         anyhow::bail!(
             "{}: only {} of {} customers connected and registered: {error}",
-            target.name,
+            target.who(),
             customers.len(),
             plan.customers
         );
@@ -104,7 +100,7 @@ pub async fn run(
         if let Err(e) = result {
             anyhow::bail!(
                 "{}: warm-up message of customer {i} failed: {e}",
-                target.name
+                target.who()
             );
         }
     }
@@ -113,7 +109,7 @@ pub async fn run(
         if missing > 0 && observer.lagged() == 0 {
             anyhow::bail!(
                 "{}: {missing} warm-up messages never reached the emulator",
-                target.name
+                target.who()
             );
         }
     }
@@ -151,10 +147,12 @@ async fn measure(
 ) -> anyhow::Result<(Throughput, Vec<String>)> {
     let mut problems = Vec::new();
     let tag = if pace.is_some() { "p" } else { "m" };
-    let label = match pace {
-        Some(rate) => format!("{} @ {rate:.0}/s", target.name),
-        None => target.name.to_owned(),
-    };
+    let at = pace
+        .map(|rate| format!(" @ {rate:.0}/s"))
+        .unwrap_or_default();
+    let target_name = format!("{}{at}", target.name);
+    // Problems name the backend too.
+    let label = format!("{}{at}", target.who());
     // Measured phase.
     let cpu_before = (
         cpu_s(target.process),
@@ -231,9 +229,6 @@ async fn measure(
         observer
             .wait_for(&tokens, left.max(Duration::from_secs(5)))
             .await;
-        observer
-            .wait_for_stamps(&tokens, Duration::from_secs(10))
-            .await;
     }
     let cpu_after = (
         cpu_s(target.process),
@@ -245,13 +240,13 @@ async fn measure(
     // Exactly once, from the store itself.
     let acked = sent.iter().filter(|s| s.outcome.is_ok()).count();
     let (mut stored_once, mut lost, mut duplicated) = (acked, 0, 0);
-    if let Some((emulator, _)) = target.emulator {
-        let mut counts = emulator.stored_bodies().await?;
+    if let (Some((emulator, _)), Some(backend)) = (target.emulator, target.backend) {
+        let mut counts = emulator.stored_bodies(backend).await?;
         // Let the store settle if anything is missing (slow outbox), bounded.
         let settle = Instant::now() + Duration::from_secs(10);
         while tokens.iter().any(|t| !counts.contains_key(t)) && Instant::now() < settle {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            counts = emulator.stored_bodies().await?;
+            counts = emulator.stored_bodies(backend).await?;
         }
         (stored_once, lost, duplicated) = (0, 0, 0);
         let mut dups = Vec::new();
@@ -304,18 +299,15 @@ async fn measure(
         })
         .collect();
     let mut stored_latency = Vec::new();
-    let mut created_latency = Vec::new();
+    let mut stamp_latency = Vec::new();
     let mut last_stored = None;
     let mut lagged = 0;
     let mut seen_twice = Vec::new();
     if let Some(observer) = observer {
         lagged = observer.lagged();
         for s in &sent {
-            if let Some(ms) = observer.created_ms(&s.token) {
-                // The stamp is truncated to the millisecond: the store
-                // happened within [ms, ms + 1); below zero means "same ms".
-                let us = (ms * 1000 - s.emitted_unix_us).max(0);
-                created_latency.push(Duration::from_micros(us.unsigned_abs()));
+            if let Some(stored) = observer.stored_us(&s.token) {
+                stamp_latency.push(wall_latency(s.emitted_unix_us, stamp(stored)));
             }
         }
         let emitted: HashMap<&str, Instant> = sent
@@ -346,7 +338,8 @@ async fn measure(
         acked
     };
     let result = Throughput {
-        target: label,
+        target: target_name,
+        backend: target.backend,
         offered_per_s: pace,
         customers: customers.len(),
         messages_per_customer: plan.messages,
@@ -365,7 +358,7 @@ async fn measure(
         },
         ack: summarize(&mut ack_latency),
         stored: summarize(&mut stored_latency),
-        created: summarize(&mut created_latency),
+        stored_stamp: summarize(&mut stamp_latency),
         server_cpu_s: server_cpu,
         emulator_cpu_s: cpu_after.1.zip(cpu_before.1).map(|(a, b)| a - b),
         generator_cpu_s: cpu_after.2 - cpu_before.2,
