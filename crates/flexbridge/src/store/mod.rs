@@ -367,9 +367,13 @@ struct NewMessage<'a> {
     now: i64,
 }
 
-/// The INSERT of [`insert_message`], up to the conversation it picks.
+/// The INSERT of [`insert_message`], up to the conversation it picks;
+/// `$also`: columns returned before the message's (e.g. `"customer_id, "`).
 macro_rules! insert_message_sql {
     ($conversation:literal) => {
+        insert_message_sql!($conversation, "")
+    };
+    ($conversation:literal, $also:literal) => {
         concat!(
             "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
                                    client_msg_id, twilio_message_sid, delivery, created_at)
@@ -377,7 +381,8 @@ macro_rules! insert_message_sql {
              FROM conversations c JOIN customers cu ON cu.id = c.customer_id
              WHERE ",
             $conversation,
-            " ON CONFLICT DO NOTHING RETURNING customer_id, ",
+            " ON CONFLICT DO NOTHING RETURNING ",
+            $also,
             message_columns!()
         )
     };
@@ -400,7 +405,8 @@ async fn insert_message(
         .transpose()
 }
 
-/// [`insert_message`]'s row: the message's columns and its `customer_id`.
+/// [`insert_message`]'s row: the message's columns (and, for
+/// `Target::NewestOf`, whose customer it went to: `customer_id`).
 async fn insert_message_row(
     conn: &mut SqliteConnection,
     m: NewMessage<'_>,
@@ -414,7 +420,8 @@ async fn insert_message_row(
         Target::NewestOf(channel) => (
             insert_message_sql!(
                 "c.id = (SELECT id FROM conversations WHERE flex_channel_sid = ?
-                         ORDER BY created_at DESC LIMIT 1)"
+                         ORDER BY created_at DESC LIMIT 1)",
+                "customer_id, "
             ),
             channel.as_str(),
         ),
