@@ -300,10 +300,7 @@ impl Bridge {
                         metrics::counter!("flexbridge_messages_in_total", "from" => "agent")
                             .increment(1);
                         fanout
-                            .notify(
-                                &stored.conversation.customer_id,
-                                Notice::Message(stored.message),
-                            )
+                            .notify(&stored.customer, Notice::Message(stored.message))
                             .await;
                         EventOutcome::Applied
                     }

@@ -1,8 +1,10 @@
 //! Applying what Flex tells us (webhooks) to the store, each in one
 //! transaction (a group commit, shared with other writes) that also claims
-//! the event's idempotency key in `webhook_receipts`: a repeated delivery
-//! finds its key taken and changes nothing. A webhook is answered 2xx only
-//! after this commit.
+//! the event's idempotency key: a repeated delivery finds its key taken and
+//! changes nothing. An agent's message is keyed by its `MessageSid`, which
+//! `messages` holds `UNIQUE`, so its insert is its claim (one statement);
+//! other events claim their key in `webhook_receipts`. A webhook is
+//! answered 2xx only after this commit.
 
 use std::convert::Infallible;
 
@@ -10,10 +12,10 @@ use sqlx::SqliteConnection;
 
 use super::{
     ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreResult, Target,
-    conversation_columns, insert_message,
+    conversation_columns, insert_message_row, parse_id,
 };
 use crate::core::conversation::{CloseReason, Transition};
-use crate::core::ids::{ChannelSid, MessageSid};
+use crate::core::ids::{ChannelSid, CustomerId, MessageSid};
 
 /// What applying an inbound event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +39,8 @@ pub struct EventKey<'a> {
 /// A message an agent wrote, stored for the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAgentMessage {
-    pub conversation: ConversationRecord,
+    /// Whose conversation it went to (the room to tell).
+    pub customer: CustomerId,
     pub message: MessageRecord,
 }
 
@@ -61,7 +64,12 @@ impl From<EventKey<'_>> for Key {
 }
 
 impl Store {
-    /// Stores an agent's message (once per `MessageSid`).
+    /// Stores an agent's message (once per `MessageSid`) in the newest
+    /// conversation of its channel. One statement: the insert finds the
+    /// conversation, and `UNIQUE(twilio_message_sid)` is the idempotency
+    /// check (the event's key is derived from the `MessageSid` alone, so
+    /// no receipt is written for it). Only when nothing was inserted does a
+    /// read tell a duplicate from an unknown channel.
     pub async fn record_agent_message(
         &self,
         key: EventKey<'_>,
@@ -77,14 +85,10 @@ impl Store {
         );
         self.write(event, |(key, sid, author, body), conn| {
             Box::pin(async move {
-                let conversation = match claim(conn, key).await? {
-                    Ok(conversation) => conversation,
-                    Err(done) => return Ok(widen(done)),
-                };
-                let inserted = insert_message(
-                    conn,
+                let inserted = insert_message_row(
+                    &mut *conn,
                     NewMessage {
-                        into: Target::Conversation(&conversation.id),
+                        into: Target::NewestOf(&key.channel),
                         direction: Direction::Agent,
                         author,
                         body,
@@ -95,12 +99,19 @@ impl Store {
                     },
                 )
                 .await?;
-                Ok(match inserted {
-                    Some(message) => Inbound::Applied(StoredAgentMessage {
-                        conversation,
-                        message,
-                    }),
-                    None => Inbound::Duplicate,
+                if let Some(row) = inserted {
+                    return Ok(Inbound::Applied(StoredAgentMessage {
+                        customer: parse_id(&row, "customer_id", CustomerId::parse)?,
+                        message: MessageRecord::from_row(&row)?,
+                    }));
+                }
+                let known = sqlx::query("SELECT 1 FROM conversations WHERE flex_channel_sid = ?")
+                    .bind(key.channel.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(match known {
+                    Some(_) => Inbound::Duplicate,
+                    None => Inbound::UnknownChannel,
                 })
             })
         })
@@ -228,6 +239,7 @@ fn widen<T>(outcome: Inbound<Infallible>) -> Inbound<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ids::Seq;
     use crate::flex::{BackendKind, Opened};
     use crate::store::outbox::BEGIN_NONE;
     use crate::store::test_support::{opening, temp_store};
@@ -292,6 +304,36 @@ mod tests {
         assert!(
             messages.is_empty(),
             "stored once, no seq taken by the repeat"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere() {
+        let (store, _dir) = temp_store().await;
+        let ours = ChannelSid::parse("CH00000000000000000000000000000001").unwrap();
+        let conversation = open_conversation(&store, &ours).await;
+        let other = ChannelSid::parse("CH00000000000000000000000000000002").unwrap();
+        let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
+        let key = EventKey {
+            idempotency_key: "webhook",
+            event_type: "onMessageAdded",
+            channel: &other,
+            now: 2,
+        };
+
+        let outcome = store
+            .record_agent_message(key, &sid, "alice", "hi")
+            .await
+            .unwrap();
+
+        assert_eq!(outcome, Inbound::UnknownChannel);
+        let messages = store
+            .messages_since(&conversation.customer_id, Seq(0), 10)
+            .await
+            .unwrap();
+        assert!(
+            messages.iter().all(|m| m.direction != Direction::Agent),
+            "nothing stored"
         );
     }
 }

@@ -347,8 +347,10 @@ fn parse_id<T, E: std::fmt::Display>(
 /// The conversation a new message goes to.
 #[derive(Clone, Copy)]
 enum Target<'a> {
-    /// This one (an agent's message in its channel's conversation).
+    /// This one (a customer message opening it).
     Conversation(&'a ConversationId),
+    /// The newest conversation of a Flex channel (an agent's message).
+    NewestOf(&'a ChannelSid),
     /// The customer's live conversation; nothing is inserted without one.
     LiveOf(&'a CustomerId),
 }
@@ -365,9 +367,13 @@ struct NewMessage<'a> {
     now: i64,
 }
 
-/// The INSERT of [`insert_message`], up to the conversation it picks.
+/// The INSERT of [`insert_message`], up to the conversation it picks;
+/// `$also`: columns returned before the message's (e.g. `"customer_id, "`).
 macro_rules! insert_message_sql {
     ($conversation:literal) => {
+        insert_message_sql!($conversation, "")
+    };
+    ($conversation:literal, $also:literal) => {
         concat!(
             "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
                                    client_msg_id, twilio_message_sid, delivery, created_at)
@@ -376,6 +382,7 @@ macro_rules! insert_message_sql {
              WHERE ",
             $conversation,
             " ON CONFLICT DO NOTHING RETURNING ",
+            $also,
             message_columns!()
         )
     };
@@ -385,19 +392,41 @@ macro_rules! insert_message_sql {
 /// trigger records it, migration 0004; a customer message's delivery is
 /// queued by another, migration 0005), in one statement. `None`, and
 /// nothing written, when a unique constraint says it is already stored or
-/// (`Target::LiveOf`) the customer has no live conversation.
+/// the target has no conversation (`Target::LiveOf`: no live one;
+/// `Target::NewestOf`: no conversation has the channel).
 async fn insert_message(
     conn: &mut SqliteConnection,
     m: NewMessage<'_>,
 ) -> StoreResult<Option<MessageRecord>> {
-    let (sql, conversation_or_customer) = match m.into {
+    insert_message_row(conn, m)
+        .await?
+        .as_ref()
+        .map(MessageRecord::from_row)
+        .transpose()
+}
+
+/// [`insert_message`]'s row: the message's columns (and, for
+/// `Target::NewestOf`, whose customer it went to: `customer_id`).
+async fn insert_message_row(
+    conn: &mut SqliteConnection,
+    m: NewMessage<'_>,
+) -> StoreResult<Option<SqliteRow>> {
+    let (sql, target) = match m.into {
         Target::Conversation(id) => (insert_message_sql!("c.id = ?"), id.as_str()),
         Target::LiveOf(customer) => (
             insert_message_sql!("c.customer_id = ? AND c.state <> 'closed'"),
             customer.as_str(),
         ),
+        Target::NewestOf(channel) => (
+            insert_message_sql!(
+                "c.id = (SELECT id FROM conversations WHERE flex_channel_sid = ?
+                         ORDER BY created_at DESC LIMIT 1)",
+                "customer_id, "
+            ),
+            channel.as_str(),
+        ),
     };
-    sqlx::query(sql)
+    Ok(sqlx::query(sql)
         .bind(m.direction.as_str())
         .bind(m.author)
         .bind(m.body)
@@ -405,12 +434,9 @@ async fn insert_message(
         .bind(m.twilio_message_sid)
         .bind(m.delivery)
         .bind(m.now)
-        .bind(conversation_or_customer)
+        .bind(target)
         .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(MessageRecord::from_row)
-        .transpose()
+        .await?)
 }
 
 #[cfg(test)]
