@@ -1,6 +1,6 @@
 // The whole loop in headless Chromium, once per backend: a customer on the
 // bridge's web chat and an agent on the emulator's agent console — send,
-// reply, end, and a new chat. Text written on either side is HTML-looking
+// reply, end, a new chat, and the customer ending that one. Text written on either side is HTML-looking
 // and must show as text on the other (no injection on either page).
 
 import assert from 'node:assert/strict';
@@ -92,6 +92,15 @@ for (const backend of BACKENDS) {
       await reply.fill('Of course, go ahead');
       await reply.press('Enter');
       await agentMessages.getByTestId('message-body').getByText('Of course, go ahead', { exact: true }).waitFor();
+
+      // This time the customer ends the chat: asked to confirm, then ended on both sides.
+      await chatPage.getByTestId('end-chat-button').click();
+      await chatPage.getByTestId('end-chat-confirm').click();
+      await chatPage.getByTestId('conversation-state').and(chatPage.locator('[data-state="ended"]')).waitFor();
+      await chatPage.getByTestId('new-chat-button').waitFor();
+      await chatPage.getByTestId('end-chat-button').waitFor({ state: 'hidden' });
+      await secondItem.and(agentPage.locator('[data-status="completed"]')).waitFor();
+      await waitFor(async () => (await flex.channel(secondChannel.sid)).closed, { message: 'Flex ended the second chat' });
 
       const { channels, tasks } = await flex.view();
       assert.deepEqual(channels.map((c) => c.sid).sort(), [firstChannel.sid, secondChannel.sid].sort());

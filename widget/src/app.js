@@ -1,5 +1,5 @@
 // The web chat's controller: who the customer is, the socket's life, and the
-// actions the page offers (register, send, start a new chat). It owns the
+// actions the page offers (register, send, end the chat, start a new chat). It owns the
 // store, the outbox and what is kept in the browser; it never touches the DOM
 // (view.js renders its state), and the socket is handed in, so tests drive it
 // with a fake socket.
@@ -101,6 +101,12 @@ export class ChatApp {
     nameError: null,
     /** `{id, name}` of the customer once known. */
     customer: null,
+    /** "End chat" was clicked and waits for the customer's confirmation. */
+    confirmingEnd: false,
+    /** `chat:end` is on its way. */
+    ending: false,
+    /** Why the last `chat:end` failed, shown next to the confirmation. */
+    endError: null,
   };
 
   subscribe(fn) {
@@ -184,6 +190,47 @@ export class ChatApp {
     const checked = checkBody(rawText);
     if (!checked.ok) return checked;
     return { ok: this.sender.send(checked.ok, { author: this.#customer?.name ?? '' }) };
+  }
+
+  /** Whether "End chat" applies: the latest conversation is opening or open. */
+  get canEndChat() {
+    const conv = this.store.conversation;
+    return this.state.phase === Phase.chat && Boolean(conv) && conv.state !== 'closed';
+  }
+
+  /** "End chat" was clicked: ask the customer to confirm first. */
+  askEndChat() {
+    if (this.canEndChat) this.#set({ confirmingEnd: true, endError: null });
+  }
+
+  /** The customer changed their mind. */
+  cancelEndChat() {
+    this.#set({ confirmingEnd: false, endError: null });
+  }
+
+  /**
+   * Confirmed: `chat:end`. What the customer sent before still reaches the
+   * agent; every tab then shows the chat as ended (the bridge's `chat:ended`,
+   * applied here at once too). Resolves when answered; state tells how.
+   */
+  async endChat() {
+    if (this.state.ending || !this.canEndChat) return;
+    this.#set({ ending: true, endError: null });
+    let answer;
+    try {
+      answer = readAck(await this.#emit(Emit.chatEnd, {}));
+    } catch {
+      answer = { error: { code: 'timeout', message: 'The chat server did not answer. Please try again.' } };
+    }
+    if ('ok' in answer) {
+      const conversationId = answer.ok?.conversationId;
+      if (answer.ok?.ended && typeof conversationId === 'string') {
+        this.store.chatEnded({ conversationId, reason: 'customer_ended' });
+      }
+      this.#set({ ending: false, confirmingEnd: false });
+      return;
+    }
+    this.#set({ ending: false, endError: answer.error.message });
   }
 
   /** "Start a new chat": the next message opens a new conversation (the bridge does that). */

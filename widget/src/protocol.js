@@ -7,6 +7,7 @@ export const Emit = Object.freeze({
   register: 'register',
   message: 'message',
   history: 'history',
+  chatEnd: 'chat:end',
 });
 
 /** Server → client events. */

@@ -76,6 +76,12 @@ export class ChatView {
       input: $('composer-input'),
       send: $('send-button'),
       composerError: $('composer-error'),
+      endBar: $('end-bar'),
+      endChat: $('end-chat'),
+      endConfirm: $('end-confirm'),
+      endYes: $('end-yes'),
+      endNo: $('end-no'),
+      endError: $('end-error'),
     };
     /** key → {node, signature} of the rendered items. */
     this.rendered = new Map();
@@ -85,7 +91,7 @@ export class ChatView {
   }
 
   #bind() {
-    const { nameForm, nameInput, composer, input, list } = this.nodes;
+    const { nameForm, nameInput, composer, input, list, endChat, endYes, endNo } = this.nodes;
     nameForm.addEventListener('submit', (event) => {
       event.preventDefault();
       this.app.register(nameInput.value);
@@ -102,6 +108,12 @@ export class ChatView {
       }
     });
     input.addEventListener('input', () => this.#showComposerHint());
+    endChat.addEventListener('click', () => this.app.askEndChat());
+    endYes.addEventListener('click', () => this.app.endChat());
+    endNo.addEventListener('click', () => {
+      this.app.cancelEndChat();
+      this.nodes.input.focus();
+    });
     list.addEventListener('click', (event) => {
       const button = event.target.closest('[data-action="new-chat"]');
       if (!button) return;
@@ -169,6 +181,18 @@ export class ChatView {
     n.nameError.hidden = !state.nameError;
     n.nameError.textContent = state.nameError ?? '';
     n.input.placeholder = store.ended ? 'Write to start a new chat…' : 'Write a message…';
+
+    const canEnd = this.app.canEndChat;
+    const confirming = canEnd && state.confirmingEnd;
+    n.endBar.hidden = !canEnd;
+    n.endChat.hidden = confirming;
+    n.endChat.disabled = state.connection !== Connection.connected;
+    n.endConfirm.hidden = !confirming;
+    n.endYes.disabled = state.ending || state.connection !== Connection.connected;
+    n.endYes.textContent = state.ending ? 'Ending…' : 'End chat';
+    n.endNo.disabled = state.ending;
+    n.endError.hidden = !state.endError;
+    n.endError.textContent = state.endError ?? '';
 
     if (state.phase !== this.lastPhase) {
       const first = this.lastPhase === null;

@@ -156,6 +156,94 @@ describe('ChatApp: messages', () => {
   });
 });
 
+describe('ChatApp: the customer ends the chat', () => {
+  test('"End chat" applies only while a conversation is opening or open', async () => {
+    const { app, socket } = await registered();
+    assert.equal(app.canEndChat, false, 'no conversation yet');
+    app.askEndChat();
+    assert.equal(app.state.confirmingEnd, false);
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'opening', agent: null });
+    assert.equal(app.canEndChat, true);
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    assert.equal(app.canEndChat, true);
+    socket.serverEmit('chat:ended', { conversationId: 'conv-1', reason: 'agent_ended' });
+    assert.equal(app.canEndChat, false);
+  });
+
+  test('it asks first; cancelling sends nothing', async () => {
+    const { app, socket } = await registered();
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    app.askEndChat();
+    assert.equal(app.state.confirmingEnd, true);
+    app.cancelEndChat();
+    assert.equal(app.state.confirmingEnd, false);
+    assert.equal(socket.emitsOf('chat:end').length, 0);
+  });
+
+  test('confirmed, it emits chat:end {} and shows the chat as ended once', async () => {
+    const { app, socket } = await registered();
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    app.askEndChat();
+    const done = app.endChat();
+    assert.equal(app.state.ending, true);
+    app.endChat(); // a second click while the first is on its way
+    const ends = socket.emitsOf('chat:end');
+    assert.equal(ends.length, 1);
+    assert.deepEqual(ends[0].payload, {});
+    ends[0].resolve({ ok: { ended: true, conversationId: 'conv-1' } });
+    await done;
+    assert.equal(app.state.ending, false);
+    assert.equal(app.state.confirmingEnd, false);
+    assert.equal(app.store.ended, true);
+    assert.equal(app.canEndChat, false);
+    // The bridge's own chat:ended (to every tab) changes nothing more.
+    socket.serverEmit('chat:ended', { conversationId: 'conv-1', reason: 'customer_ended' });
+    const ended = app.store.items().filter((item) => item.kind === 'notice');
+    assert.equal(ended.length, 1);
+    // The existing "start a new chat" state follows.
+    app.newChat();
+    assert.equal(app.store.ended, false);
+  });
+
+  test('nothing to end (another tab ended it): the ack says so and nothing breaks', async () => {
+    const { app, socket } = await registered();
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    app.askEndChat();
+    const done = app.endChat();
+    socket.emitsOf('chat:end')[0].resolve({ ok: { ended: false, conversationId: null } });
+    await done;
+    assert.equal(app.state.confirmingEnd, false);
+    assert.equal(app.state.endError, null);
+  });
+
+  test("the server's error is shown and the confirmation stays", async () => {
+    const { app, socket } = await registered();
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    app.askEndChat();
+    const done = app.endChat();
+    socket.emitsOf('chat:end')[0].resolve({ error: { code: 'internal', message: '<b>try again</b>' } });
+    await done;
+    assert.equal(app.state.ending, false);
+    assert.equal(app.state.confirmingEnd, true);
+    assert.equal(app.state.endError, '<b>try again</b>');
+    assert.equal(app.store.ended, false);
+  });
+
+  test('no answer: a timeout error, and it can be tried again', async () => {
+    const { app, socket } = await registered();
+    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    app.askEndChat();
+    const done = app.endChat();
+    socket.emitsOf('chat:end')[0].reject(new Error('operation has timed out'));
+    await done;
+    assert.match(app.state.endError, /did not answer/);
+    const again = app.endChat();
+    socket.emitsOf('chat:end')[1].resolve({ ok: { ended: true, conversationId: 'conv-1' } });
+    await again;
+    assert.equal(app.store.ended, true);
+  });
+});
+
 describe('ChatApp: returning visit and reconnects', () => {
   test('a stored token skips the name form and resumes from lastSeq', async () => {
     const b = browser();

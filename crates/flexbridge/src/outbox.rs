@@ -40,6 +40,12 @@
 //!   has (404), ends its conversation (`chat:ended`) and fails its queue.
 //! - Each row goes through the backend of its conversation (the one that
 //!   opened it), whichever backend new conversations use now.
+//! - A "close" row (the customer ended the chat; the conversation is
+//!   already closed in the store) comes after the conversation's other
+//!   rows, so Flex gets the messages sent before the end first; it is
+//!   idempotent. The customer's next conversation opens only once it is
+//!   done (the store holds that "open" row back; finishing the close wakes
+//!   it), since Chat would hand back the channel the close is about to end.
 //! - At every start, each open conversation gets a "sync" row: its channel
 //!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
 //!   changed, e.g. a new tunnel) and what Flex said while the bridge could

@@ -183,6 +183,25 @@ impl World {
         Ok(sid)
     }
 
+    /// A Flex chat channel went `INACTIVE` over REST (the customer's side
+    /// ended the chat): as when an agent ends it, its accepted task wraps
+    /// (then completes after the wrap-up time), one not yet accepted is
+    /// canceled, and its Studio execution ends.
+    pub(crate) fn flex_chat_ended(&mut self, channel_sid: &str) -> Result<(), WorldError> {
+        let tasks: Vec<String> = self
+            .taskrouter
+            .tasks
+            .iter()
+            .filter(|t| {
+                matches!(&t.target, Some(super::taskrouter::ChannelRef::Chat { channel_sid: c, .. }) if c == channel_sid)
+            })
+            .map(|t| t.sid.clone())
+            .collect();
+        self.settle_tasks(&tasks, false)?;
+        self.end_executions(channel_sid);
+        Ok(())
+    }
+
     pub fn delete_channel(
         &mut self,
         service_sid: &str,

@@ -1,7 +1,8 @@
 //! The bridge service: what the customer side and the Flex side call.
 //!
 //! Customer side: [`Bridge::register`], [`Bridge::authenticate`],
-//! [`Bridge::session`], [`Bridge::history`], [`Bridge::send_message`].
+//! [`Bridge::session`], [`Bridge::history`], [`Bridge::send_message`],
+//! [`Bridge::end_chat`].
 //! Flex side: [`Bridge::apply_flex_event`]. Both end in the store first;
 //! only what is committed is announced (through [`Fanout`], to the
 //! customer's sockets) or acknowledged.
@@ -276,6 +277,38 @@ impl Bridge {
         fanout
             .notify(customer, Notice::Message(sent.message.clone()))
             .await;
+    }
+
+    /// The customer ends their live conversation: closed (committed)
+    /// before this returns, its Flex side closed by the outbox after the
+    /// messages queued before. `None` when there was none to end. Then call
+    /// [`Bridge::announce_end`] (after the ack, as for a message).
+    pub async fn end_chat(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ConversationRecord>, BridgeError> {
+        let closed = self
+            .inner
+            .store
+            .close_by_customer(customer, now_ms())
+            .await?;
+        if let Some(conversation) = &closed {
+            tracing::info!(%customer, conversation = %conversation.id, "chat ended by the customer");
+        }
+        Ok(closed)
+    }
+
+    /// Starts closing the ended conversation in Flex and tells every tab of
+    /// the customer (`chat:ended`, `customer_ended`). Flex's own end, when
+    /// it comes back as a webhook, finds it closed and tells no one again.
+    pub async fn announce_end(&self, conversation: &ConversationRecord) {
+        self.inner.outbox.wake(&conversation.id);
+        let ended = Inbound::Applied(conversation.clone());
+        self.changed(ended, |conversation| Notice::ChatEnded {
+            conversation,
+            reason: CloseReason::CustomerEnded,
+        })
+        .await;
     }
 
     /// Applies a webhook event; returns once its effect is committed.

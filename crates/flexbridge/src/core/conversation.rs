@@ -3,8 +3,10 @@
 //! - `opening`: the conversation exists in the bridge (a customer wrote) and
 //!   the outbox has an "open" step queued to create the Flex channel.
 //! - `open`: Flex has the channel (its SID is known) and its webhooks.
-//! - `closed`: the agent ended the chat, or the channel could not be created
-//!   at all. Terminal: the customer's next message starts a new conversation.
+//! - `closed`: the agent or the customer ended the chat, or the channel
+//!   could not be created at all. Terminal: the customer's next message
+//!   starts a new conversation. (When the customer ends it, the outbox still
+//!   delivers what they sent before, then closes the Flex side.)
 //!
 //! A customer has at most one conversation that is not `closed` (a partial
 //! unique index in the store enforces it). The store applies transitions
@@ -27,6 +29,8 @@ pub enum ConversationState {
 pub enum CloseReason {
     /// The agent ended the chat in Flex.
     AgentEnded,
+    /// The customer ended the chat (`chat:end`).
+    CustomerEnded,
     /// Flex refused to create the channel (a permanent error).
     OpenFailed,
     /// The channel no longer exists in Flex (deleted, or another account
@@ -38,6 +42,7 @@ impl CloseReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AgentEnded => "agent_ended",
+            Self::CustomerEnded => "customer_ended",
             Self::OpenFailed => "open_failed",
             Self::ChannelGone => "channel_gone",
         }

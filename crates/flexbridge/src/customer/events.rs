@@ -14,6 +14,7 @@ pub mod name {
     pub const REGISTER: &str = "register";
     pub const MESSAGE: &str = "message";
     pub const HISTORY: &str = "history";
+    pub const CHAT_END: &str = "chat:end";
     // server → client (and `message`)
     pub const SESSION: &str = "session";
     pub const CONVERSATION: &str = "conversation";
@@ -59,6 +60,10 @@ pub struct HistoryRequest {
     pub since: Option<i64>,
     pub limit: Option<i64>,
 }
+
+/// `chat:end {}`: no fields today (unknown ones are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct EndChatRequest {}
 
 // ---- acknowledgements ----
 
@@ -129,6 +134,15 @@ pub struct MessageAccepted {
     pub client_message_id: String,
     pub conversation_id: String,
     pub created_at: String,
+}
+
+/// The ack of `chat:end`: whether a conversation was ended (`false`: the
+/// customer had none open, nothing was done), and which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEndResult {
+    pub ended: bool,
+    pub conversation_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -400,6 +414,28 @@ mod tests {
             })
             .unwrap(),
             json!({"seq": 1, "clientMessageId": "c", "conversationId": "conv", "createdAt": "x"})
+        );
+    }
+
+    #[test]
+    fn chat_end_reads_an_empty_object_and_acks_the_documented_fields() {
+        let request: EndChatRequest = serde_json::from_value(json!({"why": "done"})).unwrap();
+        assert_eq!(request, EndChatRequest {});
+        assert_eq!(
+            serde_json::to_value(ChatEndResult {
+                ended: true,
+                conversation_id: Some("conv".into())
+            })
+            .unwrap(),
+            json!({"ended": true, "conversationId": "conv"})
+        );
+        assert_eq!(
+            serde_json::to_value(ChatEndResult {
+                ended: false,
+                conversation_id: None
+            })
+            .unwrap(),
+            json!({"ended": false, "conversationId": null})
         );
     }
 }

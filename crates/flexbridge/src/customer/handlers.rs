@@ -11,8 +11,9 @@ use socketioxide::ParserError;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::events::{
-    Ack, AckError, ErrorCode, HandshakeAuth, HistoryPage, HistoryRequest, MessageAccepted,
-    MessagePayload, MessageRequest, RegisterRequest, Registered, SessionPayload, name, refusal,
+    Ack, AckError, ChatEndResult, EndChatRequest, ErrorCode, HandshakeAuth, HistoryPage,
+    HistoryRequest, MessageAccepted, MessagePayload, MessageRequest, RegisterRequest, Registered,
+    SessionPayload, name, refusal,
 };
 use super::order::{Ticket, Turnstile};
 use super::room_of;
@@ -273,4 +274,40 @@ pub(super) async fn history(
     }
     .await;
     reply(ack, name::HISTORY, &Ack::from(answer));
+}
+
+/// `chat:end {}`: the customer ends their open conversation (an ok no-op
+/// when there is none). Acked once the end is committed; then every tab
+/// hears `chat:ended`.
+pub(super) async fn chat_end(
+    socket: SocketRef,
+    ticket: Ticket,
+    request: Result<EndChatRequest, ParserError>,
+    ack: AckSender,
+    bridge: Bridge,
+) {
+    let _turn = ticket.wait().await;
+    let answer = async {
+        let customer = customer_of(&socket)?;
+        payload(request)?;
+        let ended = bridge
+            .end_chat(&customer.id)
+            .await
+            .map_err(|error| internal(name::CHAT_END, error))?;
+        Ok(ended)
+    }
+    .await;
+    match answer {
+        Ok(ended) => {
+            let result = ChatEndResult {
+                ended: ended.is_some(),
+                conversation_id: ended.as_ref().map(|c| c.id.to_string()),
+            };
+            reply(ack, name::CHAT_END, &Ack::Ok(result));
+            if let Some(conversation) = ended {
+                bridge.announce_end(&conversation).await;
+            }
+        }
+        Err(error) => reply(ack, name::CHAT_END, &Ack::<()>::Error(error)),
+    }
 }

@@ -22,8 +22,8 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, TransportType};
 
 use self::events::{
-    AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, HandshakeAuth,
-    HistoryRequest, MessagePayload, MessageRequest, RegisterRequest, name,
+    AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, EndChatRequest,
+    HandshakeAuth, HistoryRequest, MessagePayload, MessageRequest, RegisterRequest, name,
 };
 use self::order::InOrder;
 use crate::core::bridge::{Bridge, Fanout, Notice};
@@ -100,6 +100,13 @@ fn register_handlers(socket: &SocketRef, bridge: &Bridge) {
         name::HISTORY,
         handlers::history,
         HistoryRequest
+    );
+    on!(
+        socket,
+        bridge,
+        name::CHAT_END,
+        handlers::chat_end,
+        EndChatRequest
     );
 }
 

@@ -1,5 +1,6 @@
 //! One attempt at one outbox row: open the Flex channel, send a message,
-//! or re-attach after a start; and what its outcome means for the row
+//! re-attach after a start, or close the channel the customer ended; and
+//! what its outcome means for the row
 //! (done, retried later, failed for good, or its conversation abandoned).
 
 use super::{Outbox, Step, duration_ms, lock};
@@ -20,6 +21,7 @@ enum Row<'a> {
     Open,
     Send(&'a OutgoingMessage),
     Sync,
+    Close,
 }
 
 impl Outbox {
@@ -34,6 +36,7 @@ impl Outbox {
             JobKind::Open => Row::Open,
             JobKind::Send(message) => Row::Send(message),
             JobKind::Sync => Row::Sync,
+            JobKind::Close => Row::Close,
         };
         let Some(backend) = self.inner.backends.get(job.backend).map(AsRef::as_ref) else {
             let missing = FlexError::NotConfigured(format!("no {} backend", job.backend));
@@ -43,6 +46,7 @@ impl Outbox {
             Row::Open => self.open(&job, backend).await,
             Row::Send(message) => self.send(&job, message, backend).await,
             Row::Sync => self.sync(&job, backend).await,
+            Row::Close => self.close(&job, backend).await,
         }
     }
 
@@ -154,6 +158,35 @@ impl Outbox {
         self.done(job).await
     }
 
+    /// Ends the chat in Flex after the customer ended it (the messages they
+    /// sent before went first: this row is behind them). Repeatable: closing
+    /// a closed channel is fine, and a channel Flex no longer has needs no
+    /// closing. Once the row is gone, the customer's next conversation,
+    /// whose opening waited for it, is woken.
+    async fn close(&self, job: &OutboxJob, backend: &dyn FlexBackend) -> Result<Step, StoreError> {
+        let step = match &job.channel {
+            // It never reached Flex (its opening failed): nothing to close.
+            None => self.done(job).await,
+            Some(channel) => match backend.close(channel, job.flex_ref.as_ref()).await {
+                Ok(()) => {
+                    tracing::info!(conversation = %job.conversation_id, %channel, "chat ended in Flex for the customer");
+                    self.done(job).await
+                }
+                Err(error) => self.failed(job, Row::Close, error, false).await,
+            },
+        }?;
+        if matches!(step, Step::Done(_)) {
+            match self.inner.store.latest_conversation(&job.customer_id).await {
+                Ok(Some(next)) if next.state.is_live() => self.inner.wakeups.wake(&next.id),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = %chain(&error), "finding the conversation after a close; the sweep will")
+                }
+            }
+        }
+        Ok(step)
+    }
+
     /// The row is done (or has nothing to do).
     async fn done(&self, job: &OutboxJob) -> Result<Step, StoreError> {
         let next = self.inner.store.outbox_done(job, self.due_by()).await?;
@@ -243,7 +276,7 @@ impl Outbox {
                         self.abandon(job, CloseReason::OpenFailed, &error_text)
                             .await
                     }
-                    Row::Sync => self.done(job).await,
+                    Row::Sync | Row::Close => self.done(job).await,
                 };
             }
             Disposition::RateLimited(retry_after) => {

@@ -98,6 +98,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery decided trigger",
         include_str!("../../migrations/sqlite/0006_delivery_decided_trigger.sql"),
     ),
+    (
+        7,
+        "outbox close",
+        include_str!("../../migrations/sqlite/0007_outbox_close.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -33,6 +33,10 @@ pub enum JobKind {
     /// Re-point the channel's webhooks here and catch up on what Flex said
     /// while the bridge could not hear it (queued at start-up).
     Sync,
+    /// End the chat in Flex: the customer ended it (queued by
+    /// [`Store::close_by_customer`], after the messages they sent before).
+    /// Safe to repeat.
+    Close,
 }
 
 /// A customer message waiting for Flex.
@@ -107,6 +111,7 @@ impl OutboxJob {
         let kind = match kind {
             "open" => JobKind::Open,
             "sync" => JobKind::Sync,
+            "close" => JobKind::Close,
             "send" => JobKind::Send(OutgoingMessage {
                 message_id: row.try_get("message_id")?,
                 seq: Seq(row.try_get("seq")?),
@@ -228,8 +233,9 @@ impl Store {
         self.write(finished, |(job, opened, now, due_by), conn| {
             Box::pin(async move {
                 let state = job.conversation_state.apply(Transition::Opened).ok();
+                let mut opened_now = false;
                 if let Some(state) = state {
-                    sqlx::query(
+                    opened_now = sqlx::query(
                         "UPDATE conversations SET state = ?, flex_channel_sid = ?,
                                 flex_task_sid = ?, flex_ref = ?, updated_at = ?
                          WHERE id = ? AND state = 'opening'",
@@ -241,8 +247,28 @@ impl Store {
                     .bind(now)
                     .bind(job.conversation_id.as_str())
                     .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                }
+                if !opened_now {
+                    // The customer ended it before Flex had it: it stays
+                    // closed, but its queued messages and its "close" row
+                    // still need the channel.
+                    sqlx::query(
+                        "UPDATE conversations SET flex_channel_sid = ?, flex_task_sid = ?,
+                                flex_ref = ?, updated_at = ?
+                         WHERE id = ? AND state = 'closed' AND flex_channel_sid IS NULL",
+                    )
+                    .bind(opened.channel.as_str())
+                    .bind(opened.task.as_ref().map(TaskSid::as_str))
+                    .bind(opened.flex_ref.as_ref().map(FlexRef::to_text))
+                    .bind(now)
+                    .bind(job.conversation_id.as_str())
+                    .execute(&mut *conn)
                     .await?;
                 }
+                let state = state.filter(|_| opened_now);
                 let next = finish_row(conn, job, *due_by).await?;
                 let conversation = state.map(|state| ConversationRecord {
                     id: job.conversation_id.clone(),
@@ -313,6 +339,48 @@ impl Store {
         let failure = (conversation.clone(), reason, error.to_owned(), now);
         self.write(failure, |(conversation, reason, error, now), conn| {
             Box::pin(abandon(conn, conversation, *reason, error, *now))
+        })
+        .await
+    }
+
+    /// The customer ends their live conversation: it closes now
+    /// (`customer_ended`; their next message opens a new one) and a "close"
+    /// row is queued behind the rows it has, so what they sent before still
+    /// reaches Flex first, in order. `None`, and nothing written, when they
+    /// have no live conversation.
+    pub async fn close_by_customer(
+        &self,
+        customer: &CustomerId,
+        now: i64,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        self.write((customer.clone(), now), |(customer, now), conn| {
+            Box::pin(async move {
+                let closed = sqlx::query(concat!(
+                    "UPDATE conversations SET state = 'closed', close_reason = ?, updated_at = ?
+                     WHERE customer_id = ? AND state <> 'closed' RETURNING ",
+                    conversation_columns!()
+                ))
+                .bind(CloseReason::CustomerEnded.as_str())
+                .bind(*now)
+                .bind(customer.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .as_ref()
+                .map(ConversationRecord::from_row)
+                .transpose()?;
+                if let Some(conversation) = &closed {
+                    sqlx::query(
+                        "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                         VALUES (?, 'close', ?, ?)",
+                    )
+                    .bind(conversation.id.as_str())
+                    .bind(*now)
+                    .bind(*now)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(closed)
+            })
         })
         .await
     }
@@ -399,6 +467,11 @@ async fn take_next(
     let Some(mut job) = row.as_ref().map(OutboxJob::from_row).transpose()? else {
         return Ok(None);
     };
+    if job.kind == JobKind::Open && closing_before(conn, &job).await? {
+        // Nothing to do until then; finishing that close wakes this one
+        // (and the sweep finds it in any case).
+        return Ok(None);
+    }
     if job.next_attempt_at > due_by {
         return Ok(Some(job));
     }
@@ -410,6 +483,23 @@ async fn take_next(
     }
     job.ready = true;
     Ok(Some(job))
+}
+
+/// Whether another conversation of the opening conversation's customer
+/// still has its "close" row queued. The new conversation opens after
+/// that close: Flex (Chat) answers a create for the same customer with
+/// their channel that is still active, which the close would then end.
+async fn closing_before(conn: &mut SqliteConnection, job: &OutboxJob) -> StoreResult<bool> {
+    let waiting: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM outbox o JOIN conversations c ON c.id = o.conversation_id
+         WHERE o.kind = 'close' AND c.customer_id = ? AND o.conversation_id <> ?
+         LIMIT 1",
+    )
+    .bind(job.customer_id.as_str())
+    .bind(job.conversation_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(waiting.is_some())
 }
 
 /// Deletes a row (done, or failed for good) and takes its conversation's next.

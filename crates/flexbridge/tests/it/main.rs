@@ -12,6 +12,7 @@ mod conversations;
 mod conversations_only;
 mod delivery;
 mod doctor;
+mod ending;
 mod flex;
 mod http;
 mod migration;

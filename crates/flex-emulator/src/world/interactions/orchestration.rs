@@ -530,7 +530,11 @@ impl World {
 
     /// The tasks of a channel that is done: accepted ones wrap (or complete),
     /// ones not yet accepted are canceled.
-    fn settle_tasks(&mut self, tasks: &[String], complete: bool) -> Result<(), WorldError> {
+    pub(crate) fn settle_tasks(
+        &mut self,
+        tasks: &[String],
+        complete: bool,
+    ) -> Result<(), WorldError> {
         for task_sid in tasks {
             let Some(status) = self.taskrouter.tasks.get(task_sid).map(|t| t.status) else {
                 continue;

@@ -1,5 +1,6 @@
 //! The outbox rows over a real SQLite store: adoption of unopened
-//! conversations at start, and taking rows (ready only when they may go).
+//! conversations at start, taking rows (ready only when they may go), and
+//! a customer's end (closed at once, its close row last).
 
 use super::*;
 use crate::core::ids::{ClientMessageId, MessageBody};
@@ -111,4 +112,69 @@ async fn finishing_a_row_takes_the_next_one_ready_only_if_it_may_go() {
         .unwrap();
     let m2 = m2.expect("m2's row, read again");
     assert!(!m2.ready && m2.attempts == 1 && m2.maybe_landed);
+}
+
+#[tokio::test]
+async fn a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_opening_back() {
+    let (store, _dir) = temp_store().await;
+    let ended = opening(&store, BackendKind::Chat).await;
+    let customer = ended.customer_id.clone();
+
+    let closed = store.close_by_customer(&customer, 1).await.unwrap();
+
+    let closed = closed.expect("the live conversation closed");
+    assert_eq!(
+        (closed.id.clone(), closed.state),
+        (ended.id.clone(), ConversationState::Closed)
+    );
+    assert_eq!(store.close_by_customer(&customer, 2).await.unwrap(), None);
+    // The customer writes again: a new conversation, whose opening waits
+    // for the old one's close.
+    store
+        .accept_customer_message(IncomingCustomerMessage {
+            customer: &customer,
+            author: "Ada",
+            client_msg_id: &ClientMessageId::parse("m2").expect("an id"),
+            body: &MessageBody::parse("again").expect("a body"),
+            backend: BackendKind::Chat,
+            now: 3,
+        })
+        .await
+        .expect("accepted");
+    let next = store.latest_conversation(&customer).await.unwrap().unwrap();
+    assert_ne!(next.id, ended.id);
+    assert_eq!(store.outbox_take(&next.id, i64::MAX).await.unwrap(), None);
+
+    // The ended one still opens (its channel recorded, still closed), sends
+    // m1, then closes.
+    let open = store.outbox_take(&ended.id, i64::MAX).await.unwrap();
+    let open = open.expect("the open row");
+    let opened = Opened {
+        channel: ChannelSid::parse("CH00000000000000000000000000000001").unwrap(),
+        task: None,
+        flex_ref: None,
+    };
+    let (announced, m1) = store
+        .outbox_finish_open(&open, &opened, 4, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(announced, None, "never announced as open");
+    let m1 = m1.expect("m1's row");
+    assert_eq!(m1.channel, Some(opened.channel.clone()));
+    assert_eq!(m1.conversation_state, ConversationState::Closed);
+    let JobKind::Send(message) = &m1.kind else {
+        panic!("m1 is a send");
+    };
+    let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
+    let close = store
+        .outbox_settle_send(&m1, message, Ok(&sid), 5, i64::MAX)
+        .await
+        .unwrap()
+        .expect("the close row");
+    assert!(close.ready && close.kind == JobKind::Close);
+    assert_eq!(close.channel, Some(opened.channel));
+    assert_eq!(store.outbox_done(&close, i64::MAX).await.unwrap(), None);
+
+    let open_next = store.outbox_take(&next.id, i64::MAX).await.unwrap();
+    assert!(open_next.is_some_and(|job| job.ready && job.kind == JobKind::Open));
 }
