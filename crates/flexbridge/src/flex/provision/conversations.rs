@@ -345,37 +345,34 @@ fn line<T: std::fmt::Display>(what: &str, found: &Located<T>) -> String {
 
 /// Checks what `flexbridge serve` is configured with (every SID given,
 /// nothing looked up): the report lines, or the first thing missing.
+/// Interactions routing checks what [`find`] would, all given; Studio
+/// routing needs no workspace, so only the service and the flow.
 pub async fn check(
     client: &TwilioClient,
     chat_service: &ChatServiceSid,
     routing: &Routing,
 ) -> Result<Vec<String>, ProvisionError> {
-    let service = locate(client, &SERVICES, Some(chat_service), ChatServiceSid::parse).await?;
-    let mut lines = vec![line("Conversation service", &service)];
     match routing {
         Routing::Interactions(routing) => {
-            let workspace = locate(
-                client,
-                &WORKSPACES,
-                Some(&routing.workspace),
-                WorkspaceSid::parse,
-            )
-            .await?;
-            let workflow = workflow(client, &routing.workspace, Some(&routing.workflow)).await?;
-            let channel = task_channel(client, &routing.workspace, &routing.task_channel).await?;
-            lines.push(line("Workspace", &workspace));
-            lines.push(line("Workflow", &workflow));
-            lines.push(format!(
-                "Task channel {channel} \"{}\"",
-                routing.task_channel
-            ));
+            let wanted = Wanted {
+                chat_service: Some(chat_service),
+                workspace: Some(&routing.workspace),
+                workflow: Some(&routing.workflow),
+                task_channel: &routing.task_channel,
+                routing: RoutingKind::Interactions,
+                studio_flow: None,
+            };
+            Ok(find(client, &wanted).await?.report())
         }
         Routing::Studio { flow } => {
-            let flow = locate(client, &STUDIO_FLOWS, Some(flow), StudioFlowSid::parse).await?;
-            lines.push(line("Routing: studio, Studio flow", &flow));
+            let service = locate(client, &SERVICES, Some(chat_service), ChatServiceSid::parse);
+            let flow = locate(client, &STUDIO_FLOWS, Some(flow), StudioFlowSid::parse);
+            Ok(vec![
+                line("Conversation service", &service.await?),
+                line("Routing: studio, Studio flow", &flow.await?),
+            ])
         }
     }
-    Ok(lines)
 }
 
 impl Found {
