@@ -303,8 +303,7 @@ impl Bridge {
     /// it comes back as a webhook, finds it closed and tells no one again.
     pub async fn announce_end(&self, conversation: &ConversationRecord) {
         self.inner.outbox.wake(&conversation.id);
-        let ended = Inbound::Applied(conversation.clone());
-        self.changed(ended, |conversation| Notice::ChatEnded {
+        self.tell_changed(conversation.clone(), |conversation| Notice::ChatEnded {
             conversation,
             reason: CloseReason::CustomerEnded,
         })
@@ -365,8 +364,8 @@ impl Bridge {
         }
     }
 
-    /// Tells the customer about a conversation that changed: its new state,
-    /// then the specific event.
+    /// A webhook's change to a conversation: when applied, the customer
+    /// is told ([`Bridge::tell_changed`]).
     async fn changed(
         &self,
         inbound: Inbound<ConversationRecord>,
@@ -375,13 +374,23 @@ impl Bridge {
         let Inbound::Applied(conversation) = inbound else {
             return other_outcome(&inbound);
         };
+        self.tell_changed(conversation, event).await;
+        EventOutcome::Applied
+    }
+
+    /// Tells the customer about a conversation that changed: its new state,
+    /// then the specific event.
+    async fn tell_changed(
+        &self,
+        conversation: ConversationRecord,
+        event: impl FnOnce(ConversationRecord) -> Notice,
+    ) {
         let customer = conversation.customer_id.clone();
         let fanout = &self.inner.fanout;
         fanout
             .notify(&customer, Notice::Conversation(conversation.clone()))
             .await;
         fanout.notify(&customer, event(conversation)).await;
-        EventOutcome::Applied
     }
 }
 
