@@ -23,9 +23,13 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{PublicBaseUrl, Settings};
+use crate::core::ids::{ChatServiceSid, FlexFlowSid};
+use crate::flex::client::TwilioClient;
+use crate::flex::conversations::Routing;
 use crate::flex::provision::check_flex_flow;
 use crate::flex::provision::conversations as conversations_provision;
 use crate::store::Store;
+use crate::telemetry::chain;
 
 /// How long the public URL may take to answer.
 const PUBLIC_URL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,52 +82,12 @@ pub async fn check(settings: &Settings) -> Vec<Check> {
     let mut checks = vec![database(&settings.database_url).await];
     match settings.twilio.client() {
         Ok(client) => {
-            if let Some(routing) = &settings.flex.routing {
-                checks.push(
-                    match conversations_provision::check(
-                        &client,
-                        &settings.flex.chat_service_sid,
-                        routing,
-                    )
-                    .await
-                    {
-                        Ok(lines) => Check::new(Status::Ok, "conversations", lines.join("; ")),
-                        Err(error) => Check::new(
-                            Status::Fail,
-                            "conversations",
-                            crate::telemetry::chain(&error),
-                        ),
-                    },
-                );
+            let flex = &settings.flex;
+            if let Some(routing) = &flex.routing {
+                checks.push(conversations(&client, &flex.chat_service_sid, routing).await);
             }
-            if let Some(flow) = &settings.flex.flex_flow_sid {
-                checks.push(
-                    match check_flex_flow(&client, flow, &settings.flex.chat_service_sid).await {
-                        Ok((found, differences)) if differences.is_empty() => Check::new(
-                            Status::Ok,
-                            "chat",
-                            format!(
-                                "Flex Flow {} \"{}\" (custom, studio, enabled, chat service {})",
-                                found.sid,
-                                found.friendly_name.unwrap_or_default(),
-                                settings.flex.chat_service_sid
-                            ),
-                        ),
-                        Ok((found, differences)) => Check::new(
-                            Status::Fail,
-                            "chat",
-                            format!("Flex Flow {}: {}", found.sid, differences.join("; ")),
-                        ),
-                        Err(error) => Check::new(
-                            Status::Fail,
-                            "chat",
-                            format!(
-                                "Flex Flow {flow} (FLEX_FLOW_SID): {}",
-                                crate::telemetry::chain(&error)
-                            ),
-                        ),
-                    },
-                );
+            if let Some(flow) = &flex.flex_flow_sid {
+                checks.push(chat(&client, flow, &flex.chat_service_sid).await);
             }
         }
         Err(error) => checks.push(Check::new(
@@ -134,6 +98,43 @@ pub async fn check(settings: &Settings) -> Vec<Check> {
     }
     checks.push(public_url(&settings.public_base_url).await);
     checks
+}
+
+async fn conversations(
+    client: &TwilioClient,
+    chat_service: &ChatServiceSid,
+    routing: &Routing,
+) -> Check {
+    const WHAT: &str = "conversations";
+    match conversations_provision::check(client, chat_service, routing).await {
+        Ok(lines) => Check::new(Status::Ok, WHAT, lines.join("; ")),
+        Err(error) => Check::new(Status::Fail, WHAT, chain(&error)),
+    }
+}
+
+async fn chat(client: &TwilioClient, flow: &FlexFlowSid, chat_service: &ChatServiceSid) -> Check {
+    const WHAT: &str = "chat";
+    match check_flex_flow(client, flow, chat_service).await {
+        Ok((found, differences)) if differences.is_empty() => Check::new(
+            Status::Ok,
+            WHAT,
+            format!(
+                "Flex Flow {} \"{}\" (custom, studio, enabled, chat service {chat_service})",
+                found.sid,
+                found.friendly_name.unwrap_or_default(),
+            ),
+        ),
+        Ok((found, differences)) => Check::new(
+            Status::Fail,
+            WHAT,
+            format!("Flex Flow {}: {}", found.sid, differences.join("; ")),
+        ),
+        Err(error) => Check::new(
+            Status::Fail,
+            WHAT,
+            format!("Flex Flow {flow} (FLEX_FLOW_SID): {}", chain(&error)),
+        ),
+    }
 }
 
 async fn database(url: &str) -> Check {
@@ -147,7 +148,7 @@ async fn database(url: &str) -> Check {
         Err(error) => Check::new(
             Status::Fail,
             "database",
-            format!("{url}: {}", crate::telemetry::chain(&error)),
+            format!("{url}: {}", chain(&error)),
         ),
     }
 }
@@ -196,7 +197,7 @@ async fn public_url(public: &PublicBaseUrl) -> Check {
             WHAT,
             format!(
                 "{url} is not reachable ({}); Twilio's webhooks need it once `flexbridge serve` runs behind it",
-                crate::telemetry::chain(&error)
+                chain(&error)
             ),
         ),
     }
