@@ -77,25 +77,27 @@ impl Store {
         author: &str,
         body: &str,
     ) -> StoreResult<Inbound<StoredAgentMessage>> {
+        // Only the channel and the time: the key is the `MessageSid`'s.
         let event = (
-            Key::from(key),
+            key.channel.clone(),
+            key.now,
             message_sid.clone(),
             author.to_owned(),
             body.to_owned(),
         );
-        self.write(event, |(key, sid, author, body), conn| {
+        self.write(event, |(channel, now, sid, author, body), conn| {
             Box::pin(async move {
                 let inserted = insert_message_row(
                     &mut *conn,
                     NewMessage {
-                        into: Target::NewestOf(&key.channel),
+                        into: Target::NewestOf(channel),
                         direction: Direction::Agent,
                         author,
                         body,
                         client_msg_id: None,
                         twilio_message_sid: Some(sid.as_str()),
                         delivery: None,
-                        now: key.now,
+                        now: *now,
                     },
                 )
                 .await?;
@@ -106,7 +108,7 @@ impl Store {
                     }));
                 }
                 let known = sqlx::query("SELECT 1 FROM conversations WHERE flex_channel_sid = ?")
-                    .bind(key.channel.as_str())
+                    .bind(channel.as_str())
                     .fetch_optional(&mut *conn)
                     .await?;
                 Ok(match known {
