@@ -479,21 +479,33 @@ pub(crate) mod test_support {
     /// conversation with `backend` (not yet opened in Flex).
     pub async fn opening(store: &Store, backend: BackendKind) -> ConversationRecord {
         let id = customer(store).await;
-        store
-            .accept_customer_message(IncomingCustomerMessage {
-                customer: &id,
-                author: "Ada",
-                client_msg_id: &ClientMessageId::parse("m1").expect("an id"),
-                body: &MessageBody::parse("hello").expect("a body"),
-                backend,
-                now: 0,
-            })
-            .await
-            .expect("accepted");
+        writes(store, &id, "m1", "hello", backend, 0).await;
         store
             .latest_conversation(&id)
             .await
             .expect("read")
             .expect("a conversation")
+    }
+
+    /// `customer` sends `body` as client message `client_msg_id` (accepted).
+    pub async fn writes(
+        store: &Store,
+        customer: &CustomerId,
+        client_msg_id: &str,
+        body: &str,
+        backend: BackendKind,
+        now: i64,
+    ) {
+        store
+            .accept_customer_message(IncomingCustomerMessage {
+                customer,
+                author: "Ada",
+                client_msg_id: &ClientMessageId::parse(client_msg_id).expect("an id"),
+                body: &MessageBody::parse(body).expect("a body"),
+                backend,
+                now,
+            })
+            .await
+            .expect("accepted");
     }
 }

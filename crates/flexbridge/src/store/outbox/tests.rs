@@ -3,9 +3,7 @@
 //! a customer's end (closed at once, its close row last).
 
 use super::*;
-use crate::core::ids::{ClientMessageId, MessageBody};
-use crate::store::messages::IncomingCustomerMessage;
-use crate::store::test_support::{opening, temp_store};
+use crate::store::test_support::{opening, temp_store, writes};
 
 async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendKind {
     store
@@ -57,17 +55,15 @@ async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_
 async fn finishing_a_row_takes_the_next_one_ready_only_if_it_may_go() {
     let (store, _dir) = temp_store().await;
     let conversation = opening(&store, BackendKind::Chat).await;
-    store
-        .accept_customer_message(IncomingCustomerMessage {
-            customer: &conversation.customer_id,
-            author: "Ada",
-            client_msg_id: &ClientMessageId::parse("m2").expect("an id"),
-            body: &MessageBody::parse("again").expect("a body"),
-            backend: BackendKind::Chat,
-            now: 0,
-        })
-        .await
-        .expect("accepted");
+    writes(
+        &store,
+        &conversation.customer_id,
+        "m2",
+        "again",
+        BackendKind::Chat,
+        0,
+    )
+    .await;
     let open = store.outbox_take(&conversation.id, 0).await.unwrap();
     let open = open.expect("the open row");
     assert!(open.ready && open.kind == JobKind::Open);
@@ -130,17 +126,7 @@ async fn a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_
     assert_eq!(store.close_by_customer(&customer, 2).await.unwrap(), None);
     // The customer writes again: a new conversation, whose opening waits
     // for the old one's close.
-    store
-        .accept_customer_message(IncomingCustomerMessage {
-            customer: &customer,
-            author: "Ada",
-            client_msg_id: &ClientMessageId::parse("m2").expect("an id"),
-            body: &MessageBody::parse("again").expect("a body"),
-            backend: BackendKind::Chat,
-            now: 3,
-        })
-        .await
-        .expect("accepted");
+    writes(&store, &customer, "m2", "again", BackendKind::Chat, 3).await;
     let next = store.latest_conversation(&customer).await.unwrap().unwrap();
     assert_ne!(next.id, ended.id);
     assert_eq!(store.outbox_take(&next.id, i64::MAX).await.unwrap(), None);
