@@ -8,6 +8,9 @@
 //! `Enabled=true`). Running it twice finds what the first run created.
 //! A found flow that differs from what the bridge needs is reported, not
 //! changed.
+//!
+//! Both also check a configuration without creating anything, for
+//! `flexbridge doctor`: [`check_flex_flow`] here, [`conversations::check`].
 
 pub mod conversations;
 
