@@ -76,7 +76,8 @@ fn channel_change(params: &Params) -> Result<ChannelChange, ApiError> {
     })
 }
 
-/// A channel the call just made or changed, or a 404 of the request path.
+/// A channel by its CH SID (one the call resolved, made or changed), or a
+/// 404 of the request path. [`path_channel`] resolves the path itself.
 pub(super) fn stored_channel<'w>(
     world: &'w World,
     call: &Call,
