@@ -22,7 +22,8 @@
 //! # Layout
 //! - `config.rs`   [`EmulatorConfig`], and the [`Credentials`] and [`Bootstrap`] SIDs a seed derives
 //! - `sid.rs`      deterministic SIDs (SplitMix64 seeded by `--seed`)
-//! - `clock.rs`    Twilio timestamps (whole seconds in REST, milliseconds in webhooks)
+//! - `clock.rs`    Twilio timestamps (whole seconds in REST, milliseconds in webhooks), the
+//!   `DateCreated`/`DateUpdated` a client may send, µs stamps for the benchmark
 //! - `app.rs`      shared state: the world's one `Mutex`, the event bus, the background tasks
 //! - `alarms.rs`   the alarm clock: wrap-ups and conversation timers ring the world when due
 //! - `world/`      the emulated account in memory and everything Flex does to it

@@ -76,7 +76,8 @@ fn channel_change(params: &Params) -> Result<ChannelChange, ApiError> {
     })
 }
 
-/// A channel the call just made or changed, or a 404 of the request path.
+/// A channel by its CH SID (one the call resolved, made or changed), or a
+/// 404 of the request path. [`path_channel`] resolves the path itself.
 pub(super) fn stored_channel<'w>(
     world: &'w World,
     call: &Call,
@@ -122,7 +123,6 @@ pub(super) fn fetch_channel(world: &mut World, call: &Call) -> Result<Reply, Api
 
 pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let update = channel_change(&call.params)?;
-    let was_active = path_channel(world, call, "Sid").is_ok_and(Channel::is_active);
     let sid = world
         .update_channel(
             call.path_param("ServiceSid"),
@@ -131,14 +131,6 @@ pub(super) fn update_channel(world: &mut World, call: &Call) -> Result<Reply, Ap
             &call.actor(),
         )
         .map_err(|e| call.fail(e))?;
-    let ended = world
-        .chat
-        .channels
-        .get(&sid)
-        .is_some_and(|c| c.flex.is_some() && !c.is_active());
-    if was_active && ended {
-        world.flex_chat_ended(&sid).map_err(|e| call.fail(e))?;
-    }
     channel_reply(world, call, &sid).map(Reply::Ok)
 }
 

@@ -30,13 +30,12 @@ pub(super) fn fetch_workspace(world: &mut World, call: &Call) -> Result<Reply, A
 /// The one workspace, unless `FriendlyName` names another.
 pub(super) fn list_workspaces(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let name = call.params.get("FriendlyName");
-    let render = call.render(world);
     let tr = &world.taskrouter;
-    let items = [&tr.workspace]
-        .into_iter()
-        .filter(|ws| name.is_none_or(|name| ws.friendly_name == name))
-        .map(|_| tr.workspace_json(&render))
-        .collect();
+    let items = if name.is_none_or(|name| tr.workspace.friendly_name == name) {
+        vec![tr.workspace_json(&call.render(world))]
+    } else {
+        Vec::new()
+    };
     page::page(call, WIDE, "workspaces", items).map(Reply::Ok)
 }
 

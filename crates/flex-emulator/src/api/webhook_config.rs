@@ -3,6 +3,8 @@
 //! differ in details, which a [`Dialect`] names: Chat writes the method
 //! `GET|POST`, Conversations `get|post` (either is accepted in any case and
 //! answered in the API's own case); each has its own events and error codes.
+//! [`ConfigParams::new_webhook`] turns a create call into the
+//! [`HookSettings`] both backends store.
 
 use axum::http::StatusCode;
 

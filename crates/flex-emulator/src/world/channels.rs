@@ -2,6 +2,7 @@
 //! channel webhooks and users. Every change emits its SSE event and fires
 //! the matching channel event (`hooks.rs`), which sends webhooks only when
 //! the actor allows it (`X-Twilio-Webhook-Enabled: true`, or an agent).
+//! A Flex chat that REST makes `INACTIVE` settles its tasks here too.
 
 use serde_json::json;
 
@@ -10,6 +11,7 @@ use super::chat::{
 };
 use super::hooks::{Fired, HookSettings};
 use super::table::Table;
+use super::taskrouter::ChannelRef;
 use super::{Actor, Source, World, WorldError};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
@@ -148,6 +150,9 @@ impl World {
         Ok(sid)
     }
 
+    /// Changes a channel. A Flex chat that REST makes `INACTIVE` is the
+    /// customer's side ending it ([`World::flex_chat_ended`]); an agent's end
+    /// (`agents.rs`) settles its own task.
     pub fn update_channel(
         &mut self,
         service_sid: &str,
@@ -155,7 +160,8 @@ impl World {
         update: ChannelChange,
         actor: &Actor,
     ) -> Result<String, WorldError> {
-        let sid = self.find_channel(service_sid, id)?.sid.clone();
+        let channel = self.find_channel(service_sid, id)?;
+        let (sid, was_active) = (channel.sid.clone(), channel.is_active());
         self.check_channel_unique_name(service_sid, update.unique_name.as_deref(), &sid)?;
         if let Some(channel) = self.chat.channels.get_mut(&sid) {
             if let Some(value) = update.friendly_name {
@@ -180,6 +186,14 @@ impl World {
             let fired = Fired::channel("onChannelUpdated", channel);
             self.fire(&sid, fired, actor);
         }
+        let ended = self
+            .chat
+            .channels
+            .get(&sid)
+            .is_some_and(|c| c.flex.is_some() && !c.is_active());
+        if was_active && ended && actor.source == Source::Api {
+            self.flex_chat_ended(&sid)?;
+        }
         Ok(sid)
     }
 
@@ -187,13 +201,14 @@ impl World {
     /// ended the chat): as when an agent ends it, its accepted task wraps
     /// (then completes after the wrap-up time), one not yet accepted is
     /// canceled, and its Studio execution ends.
-    pub(crate) fn flex_chat_ended(&mut self, channel_sid: &str) -> Result<(), WorldError> {
+    fn flex_chat_ended(&mut self, channel_sid: &str) -> Result<(), WorldError> {
         let tasks: Vec<String> = self
             .taskrouter
             .tasks
             .iter()
-            .filter(|t| {
-                matches!(&t.target, Some(super::taskrouter::ChannelRef::Chat { channel_sid: c, .. }) if c == channel_sid)
+            .filter(|t| match &t.target {
+                Some(ChannelRef::Chat { channel_sid: c, .. }) => c == channel_sid,
+                _ => false,
             })
             .map(|t| t.sid.clone())
             .collect();

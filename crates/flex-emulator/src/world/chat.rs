@@ -314,6 +314,7 @@ impl ChannelWebhook {
 }
 
 impl Service {
+    /// The service as Chat v2 shows it.
     pub fn to_json(&self, roles: ServiceRoles<'_>, render: &Render<'_>) -> Value {
         let url = format!("{}/v2/Services/{}", render.base, self.sid);
         json!({
@@ -347,9 +348,7 @@ impl Service {
             },
         })
     }
-}
 
-impl Service {
     /// The same service as Conversations v1 shows it (one service since the
     /// unification of Chat and Conversations).
     pub fn to_conversations_json(&self, render: &Render<'_>) -> Value {

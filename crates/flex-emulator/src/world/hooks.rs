@@ -163,10 +163,9 @@ pub(crate) struct HookSettings {
 }
 
 /// What one webhook does with one event.
-enum Reaction {
-    Deliver(String),
+pub(crate) enum Reaction {
+    Deliver { url: String, method: HookMethod },
     RunFlow(String),
-    Nothing,
 }
 
 impl HookSettings {
@@ -194,8 +193,9 @@ impl HookSettings {
 
     /// A `webhook` gets the events its filters name; a `trigger` gets the
     /// messages holding one of its words; a `studio` webhook runs its flow on
-    /// a message (when its filters, if any, name the event).
-    fn reaction(&self, fired: &Fired) -> Reaction {
+    /// a message (when its filters, if any, name the event). `None`: the
+    /// event passes it by.
+    pub fn reaction(&self, fired: &Fired) -> Option<Reaction> {
         let named = self.filters.iter().any(|f| f == fired.event_type);
         let deliver = match self.kind {
             WebhookKind::Webhook => named,
@@ -204,23 +204,24 @@ impl HookSettings {
             }
             WebhookKind::Studio => {
                 let runs = fired.is_message() && (named || self.filters.is_empty());
-                return match &self.flow_sid {
-                    Some(flow_sid) if runs => Reaction::RunFlow(flow_sid.clone()),
-                    _ => Reaction::Nothing,
-                };
+                let flow_sid = self.flow_sid.as_ref().filter(|_| runs)?;
+                return Some(Reaction::RunFlow(flow_sid.clone()));
             }
         };
-        match &self.url {
-            Some(url) if deliver => Reaction::Deliver(url.clone()),
-            _ => Reaction::Nothing,
-        }
+        let url = self.url.as_ref().filter(|_| deliver)?;
+        Some(Reaction::Deliver {
+            url: url.clone(),
+            method: HookMethod::parse(&self.method).unwrap_or(HookMethod::Post),
+        })
     }
 }
 
-/// One webhook of a channel or conversation, as the fan-out sees it.
+/// One webhook of a channel or conversation that reacts to the event being
+/// fanned out (the others are left out before anything is copied).
 pub(crate) struct Listener {
     pub sid: String,
-    pub settings: HookSettings,
+    /// What it does with the event.
+    pub reaction: Reaction,
     /// Parameters that follow `WebhookSid` (Chat: `WebhookType`).
     pub extra: Vec<(&'static str, String)>,
     /// Extra attempts after a failed delivery.
@@ -246,11 +247,13 @@ impl World {
             return;
         };
         let waiting_for_task = channel.flex.as_ref().is_some_and(|b| b.task_on_message);
-        let listeners = channel.webhooks.iter().map(|webhook| Listener {
-            sid: webhook.sid.clone(),
-            settings: webhook.settings.clone(),
-            extra: vec![("WebhookType", webhook.settings.kind.as_str().to_owned())],
-            retries: webhook.retry_count,
+        let listeners = channel.webhooks.iter().filter_map(|webhook| {
+            Some(Listener {
+                reaction: webhook.settings.reaction(&fired)?,
+                sid: webhook.sid.clone(),
+                extra: vec![("WebhookType", webhook.settings.kind.as_str().to_owned())],
+                retries: webhook.retry_count,
+            })
         });
         let audience = Audience {
             queue: channel_sid.to_owned(),
@@ -268,15 +271,16 @@ impl World {
     pub(crate) fn fan_out(&mut self, audience: Audience, fired: &Fired, actor: &Actor) {
         let mut flows = Vec::new();
         for listener in &audience.listeners {
-            match listener.settings.reaction(fired) {
-                Reaction::Deliver(url) => self.deliver(&audience, listener, url, fired, actor),
+            match &listener.reaction {
+                Reaction::Deliver { url, method } => {
+                    self.deliver(&audience, listener, url, *method, fired, actor);
+                }
                 Reaction::RunFlow(flow_sid) => flows.push(flow_sid),
-                Reaction::Nothing => {}
             }
         }
         let author = fired.author().unwrap_or_default();
         for flow_sid in flows {
-            self.send_to_flex(&audience.queue, &flow_sid, author);
+            self.send_to_flex(&audience.queue, flow_sid, author);
         }
     }
 
@@ -287,7 +291,8 @@ impl World {
         &mut self,
         audience: &Audience,
         listener: &Listener,
-        url: String,
+        url: &str,
+        method: HookMethod,
         fired: &Fired,
         actor: &Actor,
     ) {
@@ -309,8 +314,8 @@ impl World {
             channel_sid: audience.queue.clone(),
             queue: audience.queue.clone(),
             webhook_sid: listener.sid.clone(),
-            url,
-            method: HookMethod::parse(&listener.settings.method).unwrap_or(HookMethod::Post),
+            url: url.to_owned(),
+            method,
             event_type: fired.event_type.to_owned(),
             params,
             retries: listener.retries,

@@ -364,9 +364,8 @@ impl World {
         let activity = self
             .taskrouter
             .activities
-            .get(activity_sid)
-            .map(|a| (a.sid.clone(), a.available))
-            .ok_or_else(|| WorldError::not_found("Activity", activity_sid))?;
+            .require("Activity", activity_sid)
+            .map(|a| (a.sid.clone(), a.available))?;
         let worker = self.taskrouter.workers.require_mut("Agent", worker_sid)?;
         if worker.activity_sid != activity.0 {
             worker.activity_sid = activity.0;

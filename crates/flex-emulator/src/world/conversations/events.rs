@@ -156,11 +156,13 @@ impl World {
         let Some(conversation) = self.conversations.get(conversation_sid) else {
             return;
         };
-        let listeners = conversation.webhooks.iter().map(|webhook| Listener {
-            sid: webhook.sid.clone(),
-            settings: webhook.settings.clone(),
-            extra: Vec::new(),
-            retries: 0,
+        let listeners = conversation.webhooks.iter().filter_map(|webhook| {
+            Some(Listener {
+                reaction: webhook.settings.reaction(&fired)?,
+                sid: webhook.sid.clone(),
+                extra: Vec::new(),
+                retries: 0,
+            })
         });
         let audience = Audience {
             queue: conversation_sid.to_owned(),

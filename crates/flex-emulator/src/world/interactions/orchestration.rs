@@ -363,8 +363,7 @@ impl World {
         self.interactions
             .require_mut("Interaction", interaction_sid)?
             .channels
-            .get_mut(channel_sid)
-            .ok_or_else(|| WorldError::not_found("Interaction channel", channel_sid))
+            .require_mut("Interaction channel", channel_sid)
     }
 
     /// An agent accepted a task of this channel: an `agent` participant.
