@@ -10,6 +10,7 @@
 //   control API (docs/architecture.md §3.4).
 
 import { control, waitFor } from './harness.mjs';
+import { parseJson } from './middleware.mjs';
 
 /**
  * @typedef {object} BackendProfile
@@ -39,15 +40,6 @@ import { control, waitFor } from './harness.mjs';
  * @property {string} assignmentStatus
  * @property {any} attributes parsed
  */
-
-/** A JSON attribute string, parsed (null when it is not JSON). */
-export function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
 
 const byIndex = (a, b) => a.index - b.index;
 
