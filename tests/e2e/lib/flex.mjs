@@ -3,7 +3,8 @@
 // Conversations), so one scenario body runs against either.
 //
 // - `BACKEND_PROFILES[backend]`: the few facts that differ per backend (the
-//   bridge's webhook route, the agent-message event, the message-create path).
+//   bridge's webhook route, the agent-message event, the message-create path,
+//   the webhook that says a chat ended).
 // - `flexOf(emulator, backend)`: the emulator's state (`GET /_emulator/state`)
 //   read as channels (a Chat channel or a Conversation) with their messages,
 //   and tasks with the channel they belong to; and agents acting through the
@@ -17,6 +18,8 @@ import { parseJson } from './middleware.mjs';
  * @property {string} webhookPath where Flex posts to the bridge, under its URL
  * @property {string} agentMessageEvent the webhook `EventType` of a message
  * @property {string} messageCreatePath the REST route of a customer message (fault pattern, docs §3.4)
+ * @property {(delivery: any, channelSid: string) => boolean} isEndWebhookOf whether a webhook log
+ *   entry is Flex telling the bridge this channel ended (Chat `onChannelUpdated`, Conversations `StateTo=closed`)
  * @property {(state: any) => FlexChannel[]} channels
  * @property {(taskAttributes: any) => string | undefined} channelOfTask
  */
@@ -49,6 +52,7 @@ export const BACKEND_PROFILES = {
     webhookPath: '/webhooks/chat',
     agentMessageEvent: 'onMessageSent',
     messageCreatePath: '/v2/Services/*/Channels/*/Messages',
+    isEndWebhookOf: (d, channelSid) => d.event_type === 'onChannelUpdated' && d.params.ChannelSid === channelSid,
     channels: (state) =>
       (state.chat?.channels ?? []).map((channel) => ({
         sid: channel.sid,
@@ -63,6 +67,7 @@ export const BACKEND_PROFILES = {
     webhookPath: '/webhooks/conversations',
     agentMessageEvent: 'onMessageAdded',
     messageCreatePath: '/v1/Services/*/Conversations/*/Messages',
+    isEndWebhookOf: (d, channelSid) => d.params.StateTo === 'closed' && d.params.ConversationSid === channelSid,
     channels: (state) =>
       (state.conversations ?? []).map((conversation) => ({
         sid: conversation.sid,
