@@ -55,9 +55,7 @@ for (const backend of BACKENDS) {
             (d) =>
               d.url.endsWith(flex.profile.webhookPath) &&
               d.outcome === 'delivered' &&
-              (backend === 'chat'
-                ? d.event_type === 'onChannelUpdated' && d.params.ChannelSid === channel.sid
-                : d.params.StateTo === 'closed' && d.params.ConversationSid === channel.sid),
+              flex.profile.isEndWebhookOf(d, channel.sid),
           ),
         { message: "Flex's end reached the bridge" },
       );

@@ -11,17 +11,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { control, emulatorFor, launchChromium, twilioClientFor, waitFor, webhookReceiverFor } from './lib/harness.mjs';
+import { parseJson } from './lib/middleware.mjs';
 
 const sidOf = (prefix) => new RegExp(`^${prefix}[0-9a-fA-F]{32}$`);
-
-/** A JSON attribute string, parsed (null when it is not JSON). */
-function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
 
 /** `Channel` of an inbound interaction for a conversation (DESIGN §2b). */
 const chatChannel = (conversationSid) => ({

@@ -157,12 +157,7 @@ export class ChatApp {
       return;
     }
     this.#set({ registering: true, nameError: null });
-    let answer;
-    try {
-      answer = readAck(await this.#emit(Emit.register, { name: checked.ok }));
-    } catch {
-      answer = { error: { code: 'timeout', message: 'The chat server did not answer. Please try again.' } };
-    }
+    const answer = await this.#request(Emit.register, { name: checked.ok });
     if ('ok' in answer && answer.ok && typeof answer.ok.token === 'string') {
       const { customerId, token, name } = answer.ok;
       const customer = { customerId: String(customerId), token, name: typeof name === 'string' ? name : checked.ok };
@@ -216,12 +211,7 @@ export class ChatApp {
   async endChat() {
     if (this.state.ending || !this.canEndChat) return;
     this.#set({ ending: true, endError: null });
-    let answer;
-    try {
-      answer = readAck(await this.#emit(Emit.chatEnd, {}));
-    } catch {
-      answer = { error: { code: 'timeout', message: 'The chat server did not answer. Please try again.' } };
-    }
+    const answer = await this.#request(Emit.chatEnd, {});
     if ('ok' in answer) {
       const conversationId = answer.ok?.conversationId;
       if (answer.ok?.ended && typeof conversationId === 'string') {
@@ -261,6 +251,15 @@ export class ChatApp {
 
   #emit(event, payload) {
     return this.#socket.timeout(this.#ackTimeoutMs).emitWithAck(event, payload);
+  }
+
+  /** Emits and reads the ack; no answer in time is a `timeout` error the page can show. */
+  async #request(event, payload) {
+    try {
+      return readAck(await this.#emit(event, payload));
+    } catch {
+      return { error: { code: 'timeout', message: 'The chat server did not answer. Please try again.' } };
+    }
   }
 
   #wire(socket) {
@@ -322,13 +321,9 @@ export class ChatApp {
   /** `session` carries at most a page: fetch the rest with `history`. */
   async #catchUp() {
     for (;;) {
-      let answer;
-      try {
-        answer = readAck(await this.#emit(Emit.history, { since: this.store.lastSeq, limit: PAGE_LIMIT }));
-      } catch {
-        return; // the next reconnect replays from lastSeq anyway
-      }
+      const answer = await this.#request(Emit.history, { since: this.store.lastSeq, limit: PAGE_LIMIT });
       const messages = answer.ok?.messages;
+      // An error or no answer: the next reconnect replays from lastSeq anyway.
       if (!Array.isArray(messages)) return;
       this.store.applyMessages(messages);
       if (messages.length < PAGE_LIMIT) return;

@@ -157,6 +157,14 @@ describe('ChatApp: messages', () => {
 });
 
 describe('ChatApp: the customer ends the chat', () => {
+  /** Registered, in an open conversation, and "End chat" was clicked. */
+  async function askedToEnd() {
+    const page = await registered();
+    page.socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
+    page.app.askEndChat();
+    return page;
+  }
+
   test('"End chat" applies only while a conversation is opening or open', async () => {
     const { app, socket } = await registered();
     assert.equal(app.canEndChat, false, 'no conversation yet');
@@ -171,9 +179,7 @@ describe('ChatApp: the customer ends the chat', () => {
   });
 
   test('it asks first; cancelling sends nothing', async () => {
-    const { app, socket } = await registered();
-    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
-    app.askEndChat();
+    const { app, socket } = await askedToEnd();
     assert.equal(app.state.confirmingEnd, true);
     app.cancelEndChat();
     assert.equal(app.state.confirmingEnd, false);
@@ -181,9 +187,7 @@ describe('ChatApp: the customer ends the chat', () => {
   });
 
   test('confirmed, it emits chat:end {} and shows the chat as ended once', async () => {
-    const { app, socket } = await registered();
-    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
-    app.askEndChat();
+    const { app, socket } = await askedToEnd();
     const done = app.endChat();
     assert.equal(app.state.ending, true);
     app.endChat(); // a second click while the first is on its way
@@ -206,9 +210,7 @@ describe('ChatApp: the customer ends the chat', () => {
   });
 
   test('nothing to end (another tab ended it): the ack says so and nothing breaks', async () => {
-    const { app, socket } = await registered();
-    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
-    app.askEndChat();
+    const { app, socket } = await askedToEnd();
     const done = app.endChat();
     socket.emitsOf('chat:end')[0].resolve({ ok: { ended: false, conversationId: null } });
     await done;
@@ -217,9 +219,7 @@ describe('ChatApp: the customer ends the chat', () => {
   });
 
   test("the server's error is shown and the confirmation stays", async () => {
-    const { app, socket } = await registered();
-    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
-    app.askEndChat();
+    const { app, socket } = await askedToEnd();
     const done = app.endChat();
     socket.emitsOf('chat:end')[0].resolve({ error: { code: 'internal', message: '<b>try again</b>' } });
     await done;
@@ -230,9 +230,7 @@ describe('ChatApp: the customer ends the chat', () => {
   });
 
   test('no answer: a timeout error, and it can be tried again', async () => {
-    const { app, socket } = await registered();
-    socket.serverEmit('conversation', { id: 'conv-1', state: 'open', agent: null });
-    app.askEndChat();
+    const { app, socket } = await askedToEnd();
     const done = app.endChat();
     socket.emitsOf('chat:end')[0].reject(new Error('operation has timed out'));
     await done;

@@ -201,7 +201,7 @@ pub fn wall_latency(from_us: i64, to_us: i64) -> Duration {
 }
 
 /// A stamp of the emulator (`u64` µs) as [`unix_us`] spells it.
-pub fn stamp(us: u64) -> i64 {
+fn stamp(us: u64) -> i64 {
     i64::try_from(us).unwrap_or(i64::MAX)
 }
 
@@ -215,10 +215,11 @@ pub fn token_of(body: &str) -> &str {
 struct Seen {
     /// When the observer read each `message.added` (one per store).
     stamps: HashMap<String, Vec<Instant>>,
-    /// The emulator's `received_at_us` of the (first) stored message.
-    stored_us: HashMap<String, u64>,
-    /// The earliest `sent_at_us` of the message's webhook deliveries.
-    webhook_sent_us: HashMap<String, u64>,
+    /// The emulator's `received_at_us` of the (first) stored message, as
+    /// [`unix_us`] spells it.
+    stored_us: HashMap<String, i64>,
+    /// The earliest `sent_at_us` of the message's webhook deliveries, the same.
+    webhook_sent_us: HashMap<String, i64>,
 }
 
 impl Seen {
@@ -238,7 +239,7 @@ impl Seen {
                 };
                 let token = token_of(&body).to_owned();
                 if let Some(us) = message.received_at_us {
-                    self.stored_us.entry(token.clone()).or_insert(us);
+                    self.stored_us.entry(token.clone()).or_insert(stamp(us));
                 }
                 self.stamps.entry(token).or_default().push(at);
             }
@@ -250,7 +251,8 @@ impl Seen {
                 if !MESSAGE_EVENTS.contains(&d.event_type.as_str()) {
                     return;
                 }
-                let (Some(body), Some(sent)) = (d.params.get("Body"), d.sent_at_us) else {
+                let (Some(body), Some(sent)) = (d.params.get("Body"), d.sent_at_us.map(stamp))
+                else {
                     return;
                 };
                 self.webhook_sent_us
@@ -335,15 +337,16 @@ impl Observer {
     }
 
     /// When the emulator stored the message with `token` (its
-    /// `received_at_us`: µs since the Unix epoch), once seen.
-    pub fn stored_us(&self, token: &str) -> Option<u64> {
+    /// `received_at_us`: µs since the Unix epoch, as [`unix_us`]), once seen.
+    pub fn stored_us(&self, token: &str) -> Option<i64> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.stored_us.get(token).copied()
     }
 
     /// When the emulator sent the (first) webhook of the message with
-    /// `token` (its `sent_at_us`), once that delivery's event was seen.
-    pub fn webhook_sent_us(&self, token: &str) -> Option<u64> {
+    /// `token` (its `sent_at_us`, as [`unix_us`]), once that delivery's
+    /// event was seen.
+    pub fn webhook_sent_us(&self, token: &str) -> Option<i64> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.webhook_sent_us.get(token).copied()
     }

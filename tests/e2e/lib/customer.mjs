@@ -85,30 +85,32 @@ export class Customer {
     return this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
   }
 
+  /** Emits with an ack and resolves with its `ok`; an `{error}` ack rejects with AckError. */
+  async request(event, payload) {
+    const ack = await this.emit(event, payload);
+    if (!ack.ok) throw new AckError(event, ack.error);
+    return ack.ok;
+  }
+
   /** `register {name}`; keeps the token and waits for the `session` that follows. */
   async register(name) {
-    const ack = await this.emit('register', { name });
-    if (!ack.ok) throw new AckError('register', ack.error);
-    this.token = ack.ok.token;
+    const ok = await this.request('register', { name });
+    this.token = ok.token;
     await this.next('session');
-    return ack.ok;
+    return ok;
   }
 
   /**
    * Sends a message and resolves with the ack's `ok` (`{seq, clientMessageId,
    * conversationId, createdAt}`); an `{error}` ack rejects with AckError.
    */
-  async send(body, { clientMessageId = randomUUID() } = {}) {
-    const ack = await this.emit('message', { clientMessageId, body });
-    if (!ack.ok) throw new AckError('message', ack.error);
-    return ack.ok;
+  send(body, { clientMessageId = randomUUID() } = {}) {
+    return this.request('message', { clientMessageId, body });
   }
 
   /** `history {since}`: this customer's stored messages after `since`, oldest first. */
   async history(since = 0) {
-    const ack = await this.emit('history', { since });
-    if (!ack.ok) throw new AckError('history', ack.error);
-    return ack.ok.messages;
+    return (await this.request('history', { since })).messages;
   }
 
   /** The data of every `event` received so far, in arrival order. */

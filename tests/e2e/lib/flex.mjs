@@ -3,19 +3,23 @@
 // Conversations), so one scenario body runs against either.
 //
 // - `BACKEND_PROFILES[backend]`: the few facts that differ per backend (the
-//   bridge's webhook route, the agent-message event, the message-create path).
+//   bridge's webhook route, the agent-message event, the message-create path,
+//   the webhook that says a chat ended).
 // - `flexOf(emulator, backend)`: the emulator's state (`GET /_emulator/state`)
 //   read as channels (a Chat channel or a Conversation) with their messages,
 //   and tasks with the channel they belong to; and agents acting through the
 //   control API (docs/architecture.md §3.4).
 
 import { control, waitFor } from './harness.mjs';
+import { parseJson } from './middleware.mjs';
 
 /**
  * @typedef {object} BackendProfile
  * @property {string} webhookPath where Flex posts to the bridge, under its URL
  * @property {string} agentMessageEvent the webhook `EventType` of a message
  * @property {string} messageCreatePath the REST route of a customer message (fault pattern, docs §3.4)
+ * @property {(delivery: any, channelSid: string) => boolean} isEndWebhookOf whether a webhook log
+ *   entry is Flex telling the bridge this channel ended (Chat `onChannelUpdated`, Conversations `StateTo=closed`)
  * @property {(state: any) => FlexChannel[]} channels
  * @property {(taskAttributes: any) => string | undefined} channelOfTask
  */
@@ -40,15 +44,6 @@ import { control, waitFor } from './harness.mjs';
  * @property {any} attributes parsed
  */
 
-/** A JSON attribute string, parsed (null when it is not JSON). */
-export function parseJson(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}
-
 const byIndex = (a, b) => a.index - b.index;
 
 /** @type {Record<string, BackendProfile>} */
@@ -57,6 +52,7 @@ export const BACKEND_PROFILES = {
     webhookPath: '/webhooks/chat',
     agentMessageEvent: 'onMessageSent',
     messageCreatePath: '/v2/Services/*/Channels/*/Messages',
+    isEndWebhookOf: (d, channelSid) => d.event_type === 'onChannelUpdated' && d.params.ChannelSid === channelSid,
     channels: (state) =>
       (state.chat?.channels ?? []).map((channel) => ({
         sid: channel.sid,
@@ -71,6 +67,7 @@ export const BACKEND_PROFILES = {
     webhookPath: '/webhooks/conversations',
     agentMessageEvent: 'onMessageAdded',
     messageCreatePath: '/v1/Services/*/Conversations/*/Messages',
+    isEndWebhookOf: (d, channelSid) => d.params.StateTo === 'closed' && d.params.ConversationSid === channelSid,
     channels: (state) =>
       (state.conversations ?? []).map((conversation) => ({
         sid: conversation.sid,

@@ -81,10 +81,11 @@ export async function openCustomerChat(client, bootstrap, { identity, name, body
   return { flexFlowSid: flowSid, channel, webhooks, message };
 }
 
+/** A JSON attribute string, parsed (null when absent or not JSON). */
 export function parseJson(text) {
   try {
     return JSON.parse(text);
   } catch {
-    return undefined;
+    return null;
   }
 }

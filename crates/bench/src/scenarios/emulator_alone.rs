@@ -23,7 +23,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::Backend;
-use crate::emulator::{Emulator, Observer, stamp, unix_us, wall_latency};
+use crate::emulator::{Emulator, Observer, unix_us, wall_latency};
 use crate::procs::Process;
 use crate::report::EmulatorAlone;
 use crate::stats::summarize;
@@ -120,7 +120,7 @@ pub async fn run(
             None => latency.push(*answered - *at),
         }
         if let Some(us) = observer.stored_us(token) {
-            stored.push(wall_latency(*at_us, stamp(us)));
+            stored.push(wall_latency(*at_us, us));
         }
         if let Some(seen) = observer.first_seen(token) {
             observed.push(seen.saturating_duration_since(*at));

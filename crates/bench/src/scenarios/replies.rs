@@ -25,12 +25,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use crate::customer::{Customer, MessageIn};
-use crate::emulator::{Emulator, Observer, stamp, token_of, wall_latency};
+use crate::emulator::{Emulator, Observer, token_of, unix_us, wall_latency};
 use crate::report::Replies;
 use crate::stats::summarize;
 
@@ -165,13 +165,14 @@ pub async fn run(
     let observer = Observer::start(emulator).await?;
     // One (monotonic, wall clock) pair to put socket receipts on the wall
     // clock the emulator's microsecond stamps use.
-    let anchor = (Instant::now(), SystemTime::now());
+    let anchor = (Instant::now(), unix_us());
     let wall_us = |at: Instant| -> i64 {
-        let wall = anchor.1 + at.saturating_duration_since(anchor.0);
-        wall.duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        let after = at.saturating_duration_since(anchor.0).as_micros();
+        anchor
+            .1
+            .saturating_add(i64::try_from(after).unwrap_or(i64::MAX))
     };
-    let since = |stamp_us: u64, at: Instant| wall_latency(stamp(stamp_us), wall_us(at));
+    let since = |stamp_us: i64, at: Instant| wall_latency(stamp_us, wall_us(at));
     let reply_prefix = format!("{prefix}-r");
     let started = Instant::now();
     let deadline = started + plan.timeout;

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::customer::Customer;
-use crate::emulator::{Observer, stamp, token_of, unix_us, wall_latency};
+use crate::emulator::{Observer, token_of, unix_us, wall_latency};
 use crate::procs;
 use crate::report::Throughput;
 use crate::stats::summarize;
@@ -307,7 +307,7 @@ async fn measure(
         lagged = observer.lagged();
         for s in &sent {
             if let Some(stored) = observer.stored_us(&s.token) {
-                stamp_latency.push(wall_latency(s.emitted_unix_us, stamp(stored)));
+                stamp_latency.push(wall_latency(s.emitted_unix_us, stored));
             }
         }
         let emitted: HashMap<&str, Instant> = sent
