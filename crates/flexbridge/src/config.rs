@@ -20,9 +20,9 @@ use url::Url;
 
 pub mod flex;
 
-use crate::core::ids::{AccountSid, ApiKeySid};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
+use crate::flex::sid::{AccountSid, ApiKeySid};
 
 pub use self::flex::{FlexSettings, ProvisionTarget, RoutingKind};
 use crate::outbox::OutboxConfig;

@@ -37,15 +37,15 @@ use url::Url;
 use crate::config::{
     DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, RoutingKind, Settings, TwilioSettings,
 };
-use crate::core::ids::{
-    AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
-};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
 use crate::flex::client::RestAuth;
 use crate::flex::conversations::{InteractionRouting, Routing, Timers};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
+use crate::flex::sid::{
+    AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
+};
 use crate::outbox::OutboxConfig;
 use crate::startup::Application;
 

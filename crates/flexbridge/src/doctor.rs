@@ -23,11 +23,11 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{PublicBaseUrl, Settings};
-use crate::core::ids::{ChatServiceSid, FlexFlowSid};
 use crate::flex::client::TwilioClient;
 use crate::flex::conversations::Routing;
 use crate::flex::provision::check_flex_flow;
 use crate::flex::provision::conversations as conversations_provision;
+use crate::flex::sid::{ChatServiceSid, FlexFlowSid};
 use crate::store::Store;
 use crate::telemetry::chain;
 

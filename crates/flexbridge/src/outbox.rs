@@ -1,18 +1,24 @@
 //! The outbox worker: delivers what customers sent to Flex, in order per
 //! conversation, exactly once, surviving errors, rate limits and restarts.
+//! It schedules and calls Flex; what each outcome means (stored, told to
+//! the customer) the core decides ([`Bridge`]'s outcome methods).
 //!
-//! - Every conversation's rows run in row order; one task per conversation
-//!   at a time, up to `concurrency` conversations at once.
-//! - Woken with the id of the conversation whose row was just committed
+//! - Every conversation's jobs run in row order; one task per
+//!   conversation at a time, up to `concurrency` conversations at once.
+//! - Woken with the id of the conversation whose job was just committed
 //!   ([`Wakeups`]): a delivery starts for that conversation only, and only
-//!   if none is running; a running one reads its conversation's next row
-//!   after each row, so it takes new rows itself (a wake-up that arrives
-//!   as it finds its queue empty makes it look once more). No wake-up
-//!   rescans the queue: the full scan (every conversation's head row) runs
-//!   at start, on the periodic sweep (which finds what a crash or a lost
-//!   wake-up left), and when a retry or the end of a 429 pause is due. The
-//!   `flexbridge_outbox_depth` gauge is counted by that scan.
-//! - The "open" row (create the Flex channel and its webhooks) precedes a
+//!   if none is running; a running one takes its conversation's next job
+//!   with each outcome, so it takes new jobs itself (a wake-up that
+//!   arrives as it finds its queue empty makes it look once more). No
+//!   wake-up rescans the queue: the full scan (every conversation's head
+//!   job) runs at start, on the periodic sweep (which finds what a crash or
+//!   a lost wake-up left), and when a retry or the end of a 429 pause is
+//!   due. The `flexbridge_outbox_depth` gauge is counted by that scan.
+//! - Recovery first: before its first scan, the worker moves conversations
+//!   not yet in Flex to the configured backend and queues a "sync" job for
+//!   every open conversation (re-point its webhooks here, apply what Flex
+//!   said while the bridge could not hear it).
+//! - The "open" job (create the Flex channel and its webhooks) precedes a
 //!   new conversation's messages; it is idempotent by construction (Flex
 //!   returns the customer's active channel for the same `Target`; webhooks
 //!   are listed before any is created).
@@ -23,67 +29,56 @@
 //!   two ways. (1) An attempt failed without proof that nothing landed (a
 //!   timeout, a 5xx): the retry is recorded with `maybe_landed`. (2) A run
 //!   sent it and ended before recording the outcome: a crash, or a task
-//!   that died on a store error or a panic. Rows go in order, so only the
-//!   head row of a conversation can have been sent that way; the worker
+//!   that died on a store error or a panic. Jobs go in order, so only the
+//!   head job of a conversation can have been sent that way; the worker
 //!   therefore looks first at the next send of every conversation that had
-//!   rows when it started, and of every conversation whose task ended
-//!   abnormally ([`Outbox`]'s `unsure` set), and starts no delivery before
-//!   its first scan has listed them. Within a run, a task that recorded the
-//!   previous outcome knows the next row was not sent. So a crash costs one
-//!   lookup per conversation with queued rows, never a duplicate, and a
-//!   message costs one commit (its outcome, with the next row taken).
+//!   jobs when it started, and of every conversation whose task ended
+//!   abnormally (the `unsure` set), and starts no delivery before its first
+//!   scan has listed them. Within a run, a task that recorded the previous
+//!   outcome knows the next job was not sent. So a crash costs one lookup
+//!   per conversation with queued jobs, never a duplicate, and a message
+//!   costs one commit (its outcome, with the next job taken).
 //! - Failures: 429 waits `Retry-After` (and pauses every delivery that
 //!   long, since Twilio limits the account); transient errors back off
 //!   exponentially with jitter, capped; permanent ones (4xx) fail the
 //!   message and tell the customer (`delivery` … `failed`). Work older than
 //!   `give_up_after` fails too. A channel Flex cannot create, or no longer
 //!   has (404), ends its conversation (`chat:ended`) and fails its queue.
-//! - Each row goes through the backend of its conversation (the one that
+//! - Each job goes through the backend of its conversation (the one that
 //!   opened it), whichever backend new conversations use now.
-//! - A "close" row (the customer ended the chat; the conversation is
+//! - A "close" job (the customer ended the chat; the conversation is
 //!   already closed in the store) comes after the conversation's other
-//!   rows, so Flex gets the messages sent before the end first; it is
+//!   jobs, so Flex gets the messages sent before the end first; it is
 //!   idempotent. The customer's next conversation opens only once it is
-//!   done (the store holds that "open" row back; finishing the close wakes
+//!   done (the store holds that "open" job back; finishing the close wakes
 //!   it), since Chat would hand back the channel the close is about to end.
-//! - At every start, each open conversation gets a "sync" row: its channel
-//!   webhooks are pointed at this bridge again (`PUBLIC_BASE_URL` may have
-//!   changed, e.g. a new tunnel) and what Flex said while the bridge could
-//!   not hear it (agent messages, the chat's end) is applied through the
-//!   same idempotent path as webhooks.
+//! - Time is the injected [`Clock`]'s (tests pause tokio's clock).
 //! - Shutdown: no new work starts; in-flight deliveries get `shutdown_grace`
 //!   to finish; anything cut short stays queued (marked) for the next start.
 
 mod attempt;
-mod wake;
-
-pub use self::wake::Wakeups;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::bridge::{Bridge, Fanout};
-use crate::core::clock::now_ms;
+use crate::core::backend::Backends;
+use crate::core::clock::{Clock, duration_ms};
 use crate::core::ids::ConversationId;
-use crate::flex::Backends;
-use crate::store::outbox::{BEGIN_NONE, OutboxJob};
-use crate::store::{Store, StoreError};
-use crate::telemetry::chain;
+use crate::core::storage::StorageError;
+use crate::core::work::{Begin, NextJob, Wakeups};
+use crate::core::{Bridge, chain, lock};
+use crate::store::Store;
 
 /// Tuning of the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxConfig {
     /// Conversations delivered at the same time: at most this many
-    /// requests to Twilio in flight. Twilio limits concurrent REST requests
-    /// per account (error 20429; 100 is the commonly cited default, shared
-    /// with everything else on the account), so the default takes about
-    /// half. Too high costs 429s, which pause deliveries for `Retry-After`
-    /// and retry them, never a message; raise it when Twilio raised the
-    /// account's limit.
+    /// requests to Twilio in flight (docs/architecture.md §4.2 says how
+    /// to choose it against Twilio's concurrency limit).
     pub concurrency: usize,
     /// First retry delay; doubles per attempt.
     pub base_backoff: Duration,
@@ -110,6 +105,20 @@ impl Default for OutboxConfig {
     }
 }
 
+/// What the worker works with.
+pub struct OutboxParts {
+    /// Decides what each outcome means (stores it, tells the customer).
+    pub bridge: Bridge,
+    /// The queue's own statements (scan, take, retry later, recovery).
+    pub store: Store,
+    /// Every job goes through its conversation's backend.
+    pub backends: Backends,
+    /// Which conversations have new work.
+    pub wakeups: Arc<Wakeups>,
+    pub clock: Clock,
+    pub config: OutboxConfig,
+}
+
 /// Webhook receipts older than this are forgotten.
 const RECEIPT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -123,12 +132,11 @@ pub struct Outbox {
 }
 
 struct Inner {
-    /// Applies what a `sync` row brings back, like a webhook.
     bridge: Bridge,
     store: Store,
     backends: Backends,
-    fanout: Arc<dyn Fanout>,
     wakeups: Arc<Wakeups>,
+    clock: Clock,
     config: OutboxConfig,
     /// Conversations a task is working on; `true` when new work was
     /// announced for one while it ran (so it looks again before it ends).
@@ -138,20 +146,19 @@ struct Inner {
     /// The earliest time (ms) a full scan is wanted: a retry or the end of
     /// a pause is due then.
     scan_at: Mutex<i64>,
-    /// Cancelled at shutdown: no new attempt begins.
-    stopping: CancellationToken,
+    /// `run`'s shutdown token: once cancelled, no new attempt begins.
+    stopping: OnceLock<CancellationToken>,
     /// Conversations whose head send may have left without its outcome
-    /// recorded (they had rows when this worker started, or their task
+    /// recorded (they had jobs when this worker started, or their task
     /// ended abnormally): their next send looks in Flex first.
     unsure: Mutex<HashSet<ConversationId>>,
 }
 
-/// What one attempt at a row ended in.
+/// Where a conversation's delivery stands after a step.
 enum Step {
-    /// The row is done; this is the conversation's next row, if any (ready
-    /// if it may go now).
-    Done(Option<Box<OutboxJob>>),
-    /// The row waits (retry scheduled, or nothing to do yet).
+    /// The job is done; this is the conversation's next.
+    Next(NextJob),
+    /// The job waits (retry scheduled, or nothing to do yet).
     Wait,
 }
 
@@ -167,30 +174,46 @@ struct Dispatch {
 }
 
 impl Outbox {
-    /// The worker for `bridge`'s store, delivering through `backends`.
-    pub fn new(bridge: Bridge, backends: Backends, config: OutboxConfig) -> Self {
+    pub fn new(parts: OutboxParts) -> Self {
+        let OutboxParts {
+            bridge,
+            store,
+            backends,
+            wakeups,
+            clock,
+            config,
+        } = parts;
         Self {
             inner: Arc::new(Inner {
-                store: bridge.store().clone(),
-                fanout: bridge.fanout().clone(),
-                wakeups: bridge.outbox_wakeups().clone(),
                 bridge,
+                store,
                 backends,
+                wakeups,
+                clock,
                 config,
                 busy: Mutex::new(HashMap::new()),
                 paused_until: Mutex::new(0),
                 scan_at: Mutex::new(0),
-                stopping: CancellationToken::new(),
+                stopping: OnceLock::new(),
                 unsure: Mutex::new(HashSet::new()),
             }),
         }
     }
 
-    /// Runs until `shutdown`, then lets in-flight deliveries finish.
-    pub async fn run(self, shutdown: CancellationToken) {
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Runs until `shutdown`, then lets in-flight deliveries finish. Ends
+    /// with an error only if it cannot go on (it never does today: store
+    /// errors are retried); the supervisor stops the process then.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let inner = &self.inner;
+        // A second `run` of the same worker would share the first's token.
+        let _ = inner.stopping.set(shutdown.clone());
         let mut dispatch = Dispatch::default();
         let mut last_prune = 0;
+        let mut recovered = false;
         // No delivery starts before a first scan listed the conversations a
         // previous run may have left mid-send.
         let mut scanned = false;
@@ -198,7 +221,10 @@ impl Outbox {
             while let Some(done) = dispatch.tasks.try_join_next() {
                 log_task_end(done);
             }
-            if !scanned || now_ms() >= *lock(&inner.scan_at) {
+            if !recovered {
+                recovered = self.recover().await;
+            }
+            if recovered && (!scanned || self.now() >= *lock(&inner.scan_at)) {
                 scanned |= self.full_scan(&mut dispatch, !scanned).await;
             }
             if scanned {
@@ -207,17 +233,14 @@ impl Outbox {
                 }
                 self.start_tasks(&mut dispatch);
             }
-            if now_ms() - last_prune > 3_600_000 {
-                last_prune = now_ms();
-                if let Err(error) = inner
-                    .store
-                    .prune_receipts(last_prune - RECEIPT_RETENTION_MS)
-                    .await
-                {
+            if self.now() - last_prune > 3_600_000 {
+                last_prune = self.now();
+                let before = last_prune - RECEIPT_RETENTION_MS;
+                if let Err(error) = inner.store.receipts().prune(before).await {
                     tracing::warn!(error.cause_chain = %chain(&error), "pruning webhook receipts");
                 }
             }
-            let wait = until(*lock(&inner.scan_at));
+            let wait = inner.clock.until(*lock(&inner.scan_at));
             let tasks = &mut dispatch.tasks;
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -226,7 +249,6 @@ impl Outbox {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => log_task_end(done),
             }
         }
-        inner.stopping.cancel();
         let drained = tokio::time::timeout(inner.config.shutdown_grace, async {
             while let Some(done) = dispatch.tasks.join_next().await {
                 log_task_end(done);
@@ -239,17 +261,54 @@ impl Outbox {
             );
             dispatch.tasks.shutdown().await;
         }
+        Ok(())
     }
 
-    /// Reads every conversation's head row: those due join the backlog;
+    /// The worker's first step: conversations not yet in Flex move to the
+    /// configured backend (FLEX_BACKEND may have changed), and every open
+    /// conversation gets a "sync" job (re-attach after a start). Whether
+    /// it is done (a store error is retried soon).
+    async fn recover(&self) -> bool {
+        let inner = &self.inner;
+        let current = inner.backends.current().name();
+        let recovered = async {
+            let adopted = inner.store.conversations().adopt_unopened(&current).await?;
+            if adopted > 0 {
+                tracing::info!(
+                    conversations = adopted,
+                    backend = %current,
+                    "conversations not yet in Flex will open with the configured backend"
+                );
+            }
+            let resyncs = inner.store.outbox().queue_sync_of_open(self.now()).await?;
+            if resyncs > 0 {
+                tracing::info!(
+                    conversations = resyncs,
+                    "re-attaching to open conversations"
+                );
+            }
+            Ok::<_, crate::store::StoreError>(())
+        }
+        .await;
+        match recovered {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(error.cause_chain = %chain(&error), "recovering the outbox at start; retrying");
+                *lock(&inner.scan_at) = self.now() + STORE_ERROR_PAUSE_MS;
+                false
+            }
+        }
+    }
+
+    /// Reads every conversation's head job: those due join the backlog;
     /// the next scan is set for the earliest one not yet due (at the
     /// latest, one sweep interval from now). The first scan (`at_start`)
-    /// also marks every conversation with rows as unsure. Whether it read.
+    /// also marks every conversation with jobs as unsure. Whether it read.
     async fn full_scan(&self, dispatch: &mut Dispatch, at_start: bool) -> bool {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = self.now();
         let mut next_scan = now + duration_ms(inner.config.sweep_interval);
-        let read = match inner.store.outbox_heads().await {
+        let read = match inner.store.outbox().heads().await {
             Ok(heads) => {
                 if at_start {
                     let mut unsure = lock(&inner.unsure);
@@ -302,9 +361,9 @@ impl Outbox {
         }
     }
 
-    /// Works through one conversation's rows until it is empty or waits,
-    /// and until no new work was announced for it meanwhile. Each row's
-    /// outcome is recorded together with taking the next row.
+    /// Works through one conversation's jobs until it is empty or waits,
+    /// and until no new work was announced for it meanwhile. Each job's
+    /// outcome is recorded together with taking the next job.
     async fn drain_conversation(&self, conversation: ConversationId) {
         let busy = BusyGuard {
             outbox: self,
@@ -313,44 +372,50 @@ impl Outbox {
         let mut step = self.take(&conversation).await;
         loop {
             step = match step {
-                Ok(Step::Done(Some(job))) if job.ready => self.attempt(*job).await,
-                Ok(Step::Done(Some(job))) => {
+                Ok(Step::Next(NextJob::Ready(job))) => self.attempt(*job).await,
+                Ok(Step::Next(NextJob::NotBefore(at))) => {
                     // Not due yet, paused by a 429, or shutting down.
                     let paused_until = *lock(&self.inner.paused_until);
-                    self.scan_at(job.next_attempt_at.max(paused_until));
+                    self.scan_at(at.max(paused_until));
                     Ok(Step::Wait)
                 }
-                Ok(Step::Done(None) | Step::Wait) if busy.look_again() => {
+                Ok(Step::Next(NextJob::Empty) | Step::Wait) if busy.look_again() => {
                     self.take(&conversation).await
                 }
-                Ok(Step::Done(None) | Step::Wait) => return,
+                Ok(Step::Next(NextJob::Empty) | Step::Wait) => return,
                 Err(error) => {
                     tracing::error!(%conversation, error.cause_chain = %chain(&error), "outbox store error");
-                    self.scan_at(now_ms() + STORE_ERROR_PAUSE_MS);
+                    self.scan_at(self.now() + STORE_ERROR_PAUSE_MS);
                     return;
                 }
             };
         }
     }
 
-    /// The conversation's next row, ready if it may go now.
-    async fn take(&self, conversation: &ConversationId) -> Result<Step, StoreError> {
+    /// The conversation's next job, ready if it may go now.
+    async fn take(&self, conversation: &ConversationId) -> Result<Step, StorageError> {
         let next = self
             .inner
             .store
-            .outbox_take(conversation, self.due_by())
+            .outbox()
+            .take(conversation, self.begin())
             .await?;
-        Ok(Step::Done(next.map(Box::new)))
+        Ok(Step::Next(next))
     }
 
-    /// Rows due by this time (ms) may go now: none while a 429 pause lasts
-    /// or once shutdown started.
-    fn due_by(&self) -> i64 {
-        let now = now_ms();
-        if self.inner.stopping.is_cancelled() || now < *lock(&self.inner.paused_until) {
-            BEGIN_NONE
+    /// Which jobs may begin now: those due, unless a 429 pause lasts or
+    /// shutdown started.
+    fn begin(&self) -> Begin {
+        let now = self.now();
+        let stopping = self
+            .inner
+            .stopping
+            .get()
+            .is_some_and(CancellationToken::is_cancelled);
+        if stopping || now < *lock(&self.inner.paused_until) {
+            Begin::Nothing
         } else {
-            now
+            Begin::DueBy(now)
         }
     }
 
@@ -439,22 +504,6 @@ fn backoff(config: &OutboxConfig, attempts: i64, jitter: f64) -> Duration {
         .base_backoff
         .saturating_mul(2u32.saturating_pow(exponent));
     raw.min(config.max_backoff).mul_f64(jitter)
-}
-
-/// How long until `at` (ms), at least 1 ms.
-fn until(at: i64) -> Duration {
-    Duration::from_millis(u64::try_from((at - now_ms()).max(1)).unwrap_or(1))
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 fn log_task_end(result: Result<(), tokio::task::JoinError>) {

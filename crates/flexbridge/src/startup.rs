@@ -1,12 +1,17 @@
-//! Wiring: builds the store, the Flex backend, the core, the Socket.IO
-//! side, the webhook routes and the outbox into one [`Application`] bound to
-//! a listener, and runs it until a cancellation token fires.
+//! Wiring: builds the store, the Flex backends, the core, the Socket.IO
+//! side, the webhook routes and the outbox into one [`Application`] bound
+//! to a listener, and runs them under one supervisor until a cancellation
+//! token fires. Nothing here does work of its own: recovery after a
+//! restart is the outbox's first step.
 //!
 //! `Application::build(settings)` binds `host:port` (port 0 picks one;
 //! [`Application::port`] says which). `run_until_stopped(shutdown)` serves
-//! until `shutdown` is cancelled, then shuts down gracefully: stop
-//! accepting, close the customer sockets, let in-flight requests and
-//! deliveries finish (bounded), close the database.
+//! until `shutdown` is cancelled — or until the HTTP server or the outbox
+//! worker ends on its own, which stops the other and returns its error (a
+//! bridge that acks messages it cannot deliver is worse than one that
+//! stops) — then shuts down gracefully: stop accepting, close the
+//! customer sockets, let in-flight requests and deliveries finish
+//! (bounded), close the database.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,19 +21,22 @@ use anyhow::Context as _;
 use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use twilio_signature::RequestValidator;
 use url::Url;
 
 use crate::config::{PublicBaseUrl, Settings};
-use crate::core::Bridge;
+use crate::core::backend::{Backends, FlexBackend};
+use crate::core::clock::Clock;
+use crate::core::work::Wakeups;
+use crate::core::{Bridge, BridgeParts};
 use crate::customer::{self, SocketFanout};
+use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
-use crate::flex::{BackendKind, Backends, FlexBackend};
-use crate::outbox::{Outbox, Wakeups};
+use crate::outbox::{Outbox, OutboxParts};
 use crate::store::Store;
 use crate::web;
 
@@ -85,38 +93,24 @@ impl Application {
             .with_context(|| format!("opening the database {}", settings.database_url))?;
         let (layer, io) = customer::socket_io();
         let wakeups = Arc::new(Wakeups::default());
-        let fanout = Arc::new(SocketFanout::new(io.clone()));
-        let current = backends.current().kind();
-        let bridge = Bridge::new(
-            store.clone(),
-            fanout.clone(),
-            wakeups,
-            current,
-            settings.rate_limit,
-        );
+        let clock = Clock::system();
+        let bridge = Bridge::new(BridgeParts {
+            storage: Arc::new(store.clone()),
+            fanout: Arc::new(SocketFanout::new(io.clone())),
+            backends: backends.clone(),
+            wakeups: wakeups.clone(),
+            rate_limit: settings.rate_limit,
+            clock,
+        });
         customer::attach(&io, bridge.clone());
-        let outbox = Outbox::new(bridge.clone(), backends.clone(), settings.outbox);
-        let adopted = store
-            .adopt_unopened_conversations(current)
-            .await
-            .context("moving conversations not yet in Flex to the configured backend")?;
-        if adopted > 0 {
-            tracing::info!(
-                conversations = adopted,
-                backend = %current,
-                "conversations not yet in Flex will open with the configured backend"
-            );
-        }
-        let resyncs = store
-            .queue_sync_of_open_conversations(crate::core::clock::now_ms())
-            .await
-            .context("queueing the re-attachment of open conversations")?;
-        if resyncs > 0 {
-            tracing::info!(
-                conversations = resyncs,
-                "re-attaching to open conversations"
-            );
-        }
+        let outbox = Outbox::new(OutboxParts {
+            bridge: bridge.clone(),
+            store: store.clone(),
+            backends: backends.clone(),
+            wakeups,
+            clock,
+            config: settings.outbox,
+        });
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
             backends,
@@ -161,38 +155,78 @@ impl Application {
         &self.bridge
     }
 
-    /// Serves until `shutdown` is cancelled, then shuts down gracefully.
+    /// Serves until `shutdown` is cancelled or a part ends on its own (see
+    /// the module doc), then shuts down gracefully.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            io,
+            outbox,
+            store,
+            ..
+        } = self;
+        // Cancelled by `shutdown`, or by the supervisor when a part ended.
+        let stop = shutdown.child_token();
         // The worker must not outlive this future: if it is dropped (its
         // task aborted), deliveries stop with it, as in a crash.
-        let mut outbox = AbortOnDrop(Some(tokio::spawn(
-            self.outbox.clone().run(shutdown.clone()),
-        )));
-        let io = self.io.clone();
-        let stop = shutdown.clone();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            stop.cancelled().await;
+        let mut worker = AbortOnDropHandle::new(tokio::spawn(outbox.run(stop.clone())));
+        let closing = stop.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            closing.cancelled().await;
             tracing::info!("shutting down: closing customer connections");
             io.close().await;
         });
-        let served = tokio::select! {
-            served = server.into_future() => served.context("serving HTTP"),
-            () = async {
-                shutdown.cancelled().await;
-                tokio::time::sleep(HTTP_GRACE).await;
-            } => {
-                tracing::warn!("HTTP connections still open after the grace period; closing");
-                Ok(())
+        let mut server = std::pin::pin!(server.into_future());
+        let mut failure = None;
+        let (mut served, mut worked) = (false, false);
+        tokio::select! {
+            result = &mut server => {
+                served = true;
+                if let Err(error) = result {
+                    failure = Some(anyhow::Error::new(error).context("serving HTTP"));
+                } else if !stop.is_cancelled() {
+                    failure = Some(anyhow::anyhow!("the HTTP server stopped on its own"));
+                }
             }
-        };
-        if let Some(worker) = outbox.0.take()
-            && let Err(error) = worker.await
-        {
-            tracing::error!(%error, "the outbox worker ended abnormally");
+            result = &mut worker => {
+                worked = true;
+                failure = worker_failure(result, stop.is_cancelled());
+            }
+            () = stop.cancelled() => {}
         }
-        self.store.close().await;
+        if let Some(error) = &failure {
+            tracing::error!(error.cause_chain = %format!("{error:#}"), "a part of the bridge stopped; shutting down");
+        }
+        stop.cancel();
+        if !served
+            && let Ok(Err(error)) = tokio::time::timeout(HTTP_GRACE, &mut server)
+                .await
+                .inspect_err(|_| {
+                    tracing::warn!("HTTP connections still open after the grace period; closing")
+                })
+        {
+            failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
+        }
+        if !worked && let Some(error) = worker_failure(worker.await, true) {
+            failure.get_or_insert(error);
+        }
+        store.close().await;
         tracing::info!("stopped");
-        served
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Why the outbox worker's end is a failure (`None`: it ended as asked).
+fn worker_failure(
+    ended: Result<anyhow::Result<()>, tokio::task::JoinError>,
+    asked_to_stop: bool,
+) -> Option<anyhow::Error> {
+    match ended {
+        Ok(Ok(())) if asked_to_stop => None,
+        Ok(Ok(())) => Some(anyhow::anyhow!("the outbox worker stopped on its own")),
+        Ok(Err(error)) => Some(error.context("the outbox worker failed")),
+        Err(error) => Some(anyhow::Error::new(error).context("the outbox worker panicked")),
     }
 }
 
@@ -219,17 +253,6 @@ fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backen
         BackendKind::Chat => Backends::new(chat, vec![conversations]),
         BackendKind::Conversations => Backends::new(conversations, vec![chat]),
     })
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(Option<JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.abort();
-        }
-    }
 }
 
 /// `PUBLIC_BASE_URL`, or for `auto` the listener's own URL (an unspecified

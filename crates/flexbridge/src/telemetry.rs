@@ -74,32 +74,4 @@ pub fn metrics() -> &'static PrometheusHandle {
     })
 }
 
-/// An error and its sources, `outer: inner: innermost`.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
-
-    #[test]
-    fn an_error_chain_reads_outer_to_inner() {
-        let error = Outer(std::io::Error::other("disk full"));
-        assert_eq!(chain(&error), "outer: disk full");
-    }
-}
+pub use crate::core::chain;

@@ -18,11 +18,11 @@
 //! it only serves the conversations it opened.
 
 use super::{ConfigError, Layers, setting};
-use crate::core::ids::{
-    ChatServiceSid, FlexFlowSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
-};
 use crate::flex::BackendKind;
 use crate::flex::conversations::{InteractionRouting, Routing, TimerDuration, Timers};
+use crate::flex::sid::{
+    ChatServiceSid, FlexFlowSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
+};
 
 /// How the Conversations backend routes (`FLEX_ROUTING`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

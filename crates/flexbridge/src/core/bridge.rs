@@ -1,61 +1,32 @@
-//! The bridge service: what the customer side and the Flex side call.
+//! The bridge service: what the customer side, the Flex side and the
+//! outbox call. Every method ends in the store first; only what is
+//! committed is announced (through [`Fanout`], to the customer's sockets)
+//! or acknowledged.
 //!
-//! Customer side: [`Bridge::register`], [`Bridge::authenticate`],
-//! [`Bridge::session`], [`Bridge::history`], [`Bridge::send_message`],
-//! [`Bridge::end_chat`].
-//! Flex side: [`Bridge::apply_flex_event`]. Both end in the store first;
-//! only what is committed is announced (through [`Fanout`], to the
-//! customer's sockets) or acknowledged.
+//! - Customer side (this file): [`Bridge::register`],
+//!   [`Bridge::authenticate`], [`Bridge::session`], [`Bridge::history`],
+//!   [`Bridge::send_message`], [`Bridge::end_chat`].
+//! - Flex side ([`inbound`]): [`Bridge::apply_flex_event`], for webhooks
+//!   and for what a re-attachment finds alike; agents are named here.
+//! - The outbox's outcomes ([`outcomes`]): a conversation opened in Flex,
+//!   a delivery settled, a job done, a conversation abandoned. The outbox
+//!   only schedules; what an outcome means is decided here.
+
+mod inbound;
+mod outcomes;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::clock::now_ms;
+pub use self::inbound::EventOutcome;
+use super::backend::{BackendName, Backends};
+use super::clock::Clock;
 use super::conversation::CloseReason;
+use super::fanout::{Fanout, Notice};
 use super::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken, Seq};
+use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use super::rate_limit::{RateLimit, RateLimiter};
-use crate::flex::{BackendKind, EventHeader, FlexEvent};
-use crate::outbox::Wakeups;
-use crate::store::customers::CustomerRecord;
-use crate::store::inbound::{EventKey, Inbound};
-use crate::store::messages::{Accepted, IncomingCustomerMessage};
-use crate::store::{ConversationRecord, MessageRecord, Store, StoreError};
-
-/// Something a customer's sockets should hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A stored message (either direction).
-    Message(MessageRecord),
-    /// The conversation's state or agent changed.
-    Conversation(ConversationRecord),
-    AgentJoined {
-        conversation: ConversationRecord,
-        agent: String,
-    },
-    ChatEnded {
-        conversation: ConversationRecord,
-        reason: CloseReason,
-    },
-    /// The fate of a customer message in Flex.
-    Delivery {
-        seq: Seq,
-        client_msg_id: String,
-        outcome: DeliveryOutcome,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    Delivered,
-    Failed(String),
-}
-
-/// How the core reaches a customer's connected clients (all of them, and
-/// only theirs). Implemented by the customer side.
-#[async_trait::async_trait]
-pub trait Fanout: Send + Sync + 'static {
-    async fn notify(&self, customer: &CustomerId, notice: Notice);
-}
+use super::storage::{Accepted, IncomingCustomerMessage, Storage, StorageError};
+use super::work::Wakeups;
 
 /// What a (re)connecting client needs.
 #[derive(Debug, Clone)]
@@ -85,32 +56,23 @@ pub enum BridgeError {
     #[error("the customer no longer exists")]
     UnknownCustomer,
     #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What applying a webhook event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventOutcome {
-    Applied,
-    Duplicate,
-    /// For a channel no conversation has.
-    UnknownChannel,
-    Ignored,
-}
-
-impl EventOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Duplicate => "duplicate",
-            Self::UnknownChannel => "unknown_channel",
-            Self::Ignored => "ignored",
-        }
-    }
+    Storage(#[from] StorageError),
 }
 
 /// Most messages a replay or history answer carries.
 pub const MAX_REPLAY: u32 = 500;
+
+/// What the core is made of: its two ports, its store, and its policies.
+pub struct BridgeParts {
+    pub storage: Arc<dyn Storage>,
+    pub fanout: Arc<dyn Fanout>,
+    /// The Flex backends; the current one opens new conversations.
+    pub backends: Backends,
+    /// Tells the outbox which conversation has new work.
+    pub wakeups: Arc<Wakeups>,
+    pub rate_limit: RateLimit,
+    pub clock: Clock,
+}
 
 /// The bridge service. Cheap to clone.
 #[derive(Clone)]
@@ -119,44 +81,43 @@ pub struct Bridge {
 }
 
 struct Inner {
-    store: Store,
+    storage: Arc<dyn Storage>,
     fanout: Arc<dyn Fanout>,
-    /// Tells the outbox worker which conversation has new work.
-    outbox: Arc<Wakeups>,
-    backend: BackendKind,
+    backends: Backends,
+    wakeups: Arc<Wakeups>,
     limiter: RateLimiter,
+    clock: Clock,
 }
 
 impl Bridge {
-    pub fn new(
-        store: Store,
-        fanout: Arc<dyn Fanout>,
-        outbox: Arc<Wakeups>,
-        backend: BackendKind,
-        rate_limit: RateLimit,
-    ) -> Self {
+    pub fn new(parts: BridgeParts) -> Self {
+        let BridgeParts {
+            storage,
+            fanout,
+            backends,
+            wakeups,
+            rate_limit,
+            clock,
+        } = parts;
         Self {
             inner: Arc::new(Inner {
-                store,
+                storage,
                 fanout,
-                outbox,
-                backend,
+                backends,
+                wakeups,
                 limiter: RateLimiter::new(rate_limit),
+                clock,
             }),
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 
-    pub fn fanout(&self) -> &Arc<dyn Fanout> {
-        &self.inner.fanout
-    }
-
-    /// What wakes the outbox worker.
-    pub fn outbox_wakeups(&self) -> &Arc<Wakeups> {
-        &self.inner.outbox
+    /// The backend new conversations open with.
+    fn current_backend(&self) -> BackendName {
+        self.inner.backends.current().name()
     }
 
     /// Issues a new customer identity; the token is returned once.
@@ -168,8 +129,8 @@ impl Bridge {
         let token = ResumeToken::generate();
         let customer = self
             .inner
-            .store
-            .create_customer(&id, name, &token.hash(), now_ms())
+            .storage
+            .create_customer(&id, name, &token.hash(), self.now())
             .await?;
         tracing::info!(customer = %customer.id, "customer registered");
         Ok((customer, token))
@@ -180,18 +141,18 @@ impl Bridge {
         &self,
         token: &ResumeToken,
     ) -> Result<Option<CustomerRecord>, BridgeError> {
-        Ok(self.inner.store.customer_by_token(&token.hash()).await?)
+        Ok(self.inner.storage.customer_by_token(&token.hash()).await?)
     }
 
     /// Everything a client connecting with cursor `since` needs.
     pub async fn session(&self, customer: &CustomerId, since: Seq) -> Result<Session, BridgeError> {
-        let store = &self.inner.store;
-        let record = store
+        let storage = &self.inner.storage;
+        let record = storage
             .customer(customer)
             .await?
             .ok_or(BridgeError::UnknownCustomer)?;
-        let conversation = store.latest_conversation(customer).await?;
-        let messages = store.messages_since(customer, since, MAX_REPLAY).await?;
+        let conversation = storage.latest_conversation(customer).await?;
+        let messages = storage.messages_since(customer, since, MAX_REPLAY).await?;
         Ok(Session {
             customer: record,
             conversation,
@@ -208,7 +169,7 @@ impl Bridge {
     ) -> Result<Vec<MessageRecord>, BridgeError> {
         Ok(self
             .inner
-            .store
+            .storage
             .messages_since(customer, since, limit.clamp(1, MAX_REPLAY))
             .await?)
     }
@@ -223,19 +184,20 @@ impl Bridge {
         client_msg_id: &ClientMessageId,
         body: &MessageBody,
     ) -> Result<SentMessage, BridgeError> {
-        if !self.inner.limiter.try_acquire(&customer.id, Instant::now()) {
+        let now = self.now();
+        if !self.inner.limiter.try_acquire(&customer.id, now) {
             return Err(BridgeError::RateLimited);
         }
         let accepted = self
             .inner
-            .store
+            .storage
             .accept_customer_message(IncomingCustomerMessage {
-                customer: &customer.id,
-                author: &customer.name,
-                client_msg_id,
-                body,
-                backend: self.inner.backend,
-                now: now_ms(),
+                customer: customer.id.clone(),
+                author: customer.name.clone(),
+                client_msg_id: client_msg_id.clone(),
+                body: body.clone(),
+                backend: self.current_backend(),
+                now,
             })
             .await?;
         Ok(match accepted {
@@ -267,15 +229,12 @@ impl Bridge {
         if !sent.new {
             return;
         }
-        self.inner.outbox.wake(&sent.message.conversation_id);
-        let fanout = &self.inner.fanout;
+        self.inner.wakeups.wake(&sent.message.conversation_id);
         if let Some(conversation) = &sent.opened {
-            fanout
-                .notify(customer, Notice::Conversation(conversation.clone()))
+            self.tell(customer, Notice::Conversation(conversation.clone()))
                 .await;
         }
-        fanout
-            .notify(customer, Notice::Message(sent.message.clone()))
+        self.tell(customer, Notice::Message(sent.message.clone()))
             .await;
     }
 
@@ -289,8 +248,8 @@ impl Bridge {
     ) -> Result<Option<ConversationRecord>, BridgeError> {
         let closed = self
             .inner
-            .store
-            .close_by_customer(customer, now_ms())
+            .storage
+            .close_by_customer(customer, self.now())
             .await?;
         if let Some(conversation) = &closed {
             tracing::info!(%customer, conversation = %conversation.id, "chat ended by the customer");
@@ -302,7 +261,7 @@ impl Bridge {
     /// the customer (`chat:ended`, `customer_ended`). Flex's own end, when
     /// it comes back as a webhook, finds it closed and tells no one again.
     pub async fn announce_end(&self, conversation: &ConversationRecord) {
-        self.inner.outbox.wake(&conversation.id);
+        self.inner.wakeups.wake(&conversation.id);
         self.tell_changed(conversation.clone(), |conversation| Notice::ChatEnded {
             conversation,
             reason: CloseReason::CustomerEnded,
@@ -310,72 +269,9 @@ impl Bridge {
         .await;
     }
 
-    /// Applies a webhook event; returns once its effect is committed.
-    pub async fn apply_flex_event(&self, event: &FlexEvent) -> Result<EventOutcome, BridgeError> {
-        let store = &self.inner.store;
-        let now = now_ms();
-        let key = |header| event_key(header, now);
-        let fanout = &self.inner.fanout;
-        match event {
-            FlexEvent::Ignored { .. } => Ok(EventOutcome::Ignored),
-            FlexEvent::AgentMessage {
-                header,
-                message_sid,
-                author,
-                body,
-            } => {
-                let stored = store
-                    .record_agent_message(key(header), message_sid, author, body)
-                    .await?;
-                Ok(match stored {
-                    Inbound::Applied(stored) => {
-                        metrics::counter!("flexbridge_messages_in_total", "from" => "agent")
-                            .increment(1);
-                        fanout
-                            .notify(&stored.customer, Notice::Message(stored.message))
-                            .await;
-                        EventOutcome::Applied
-                    }
-                    other => other_outcome(&other),
-                })
-            }
-            FlexEvent::AgentJoined { header, agent } => {
-                let changed = store.record_agent_joined(key(header), agent).await?;
-                Ok(self
-                    .changed(changed, |conversation| Notice::AgentJoined {
-                        conversation,
-                        agent: agent.clone(),
-                    })
-                    .await)
-            }
-            FlexEvent::ChatEnded { header } => {
-                let reason = CloseReason::AgentEnded;
-                let changed = store.close_by_channel(key(header), reason).await?;
-                if let Inbound::Applied(conversation) = &changed {
-                    tracing::info!(customer = %conversation.customer_id, conversation = %conversation.id, "chat ended by the agent");
-                }
-                Ok(self
-                    .changed(changed, |conversation| Notice::ChatEnded {
-                        conversation,
-                        reason,
-                    })
-                    .await)
-            }
-        }
-    }
-
-    /// A webhook's change to a conversation: when applied, the customer
-    /// is told ([`Bridge::tell_changed`]).
-    async fn changed(
-        &self,
-        inbound: Inbound<ConversationRecord>,
-        event: impl FnOnce(ConversationRecord) -> Notice,
-    ) -> EventOutcome {
-        let Inbound::Applied(conversation) = inbound else {
-            return other_outcome(&inbound);
-        };
-        self.tell_changed(conversation, event).await;
-        EventOutcome::Applied
+    /// Tells `customer`'s sockets.
+    async fn tell(&self, customer: &CustomerId, notice: Notice) {
+        self.inner.fanout.notify(customer, notice).await;
     }
 
     /// Tells the customer about a conversation that changed: its new state,
@@ -386,27 +282,8 @@ impl Bridge {
         event: impl FnOnce(ConversationRecord) -> Notice,
     ) {
         let customer = conversation.customer_id.clone();
-        let fanout = &self.inner.fanout;
-        fanout
-            .notify(&customer, Notice::Conversation(conversation.clone()))
+        self.tell(&customer, Notice::Conversation(conversation.clone()))
             .await;
-        fanout.notify(&customer, event(conversation)).await;
-    }
-}
-
-fn event_key(header: &EventHeader, now: i64) -> EventKey<'_> {
-    EventKey {
-        idempotency_key: &header.idempotency_key,
-        event_type: &header.event_type,
-        channel: &header.channel,
-        now,
-    }
-}
-
-fn other_outcome<T>(inbound: &Inbound<T>) -> EventOutcome {
-    match inbound {
-        Inbound::Applied(_) => EventOutcome::Applied,
-        Inbound::Duplicate => EventOutcome::Duplicate,
-        Inbound::UnknownChannel => EventOutcome::UnknownChannel,
+        self.tell(&customer, event(conversation)).await;
     }
 }

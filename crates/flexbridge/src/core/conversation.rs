@@ -10,9 +10,9 @@
 //!
 //! A customer has at most one conversation that is not `closed` (a partial
 //! unique index in the store enforces it). The store applies transitions
-//! with conditional updates (`WHERE state IN (…sources…)`), so a repeated
-//! event cannot apply twice; [`ConversationState::sources_of`] is where those
-//! conditions come from.
+//! with conditional updates (`WHERE state IN (…sources…)`, built from
+//! [`ConversationState::sources_of`] in `crate::store::conversations`), so
+//! a repeated event cannot apply twice.
 
 use std::fmt;
 
@@ -65,6 +65,9 @@ pub struct InvalidTransition {
 }
 
 impl ConversationState {
+    /// Every state.
+    pub const ALL: [Self; 3] = [Self::Opening, Self::Open, Self::Closed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Opening => "opening",
@@ -74,12 +77,7 @@ impl ConversationState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "opening" => Some(Self::Opening),
-            "open" => Some(Self::Open),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
     }
 
     /// The state a transition leads to, if it is allowed from here.

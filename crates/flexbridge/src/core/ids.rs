@@ -2,11 +2,16 @@
 //! bridge issues, by `generate`). Once a value has one of these types it is
 //! known to be well formed; nothing downstream re-checks it.
 //!
-//! Two families live here:
-//! - the bridge's own ids (`CustomerId`, `ConversationId`) and customer input
-//!   (`ClientMessageId`, `CustomerName`, `MessageBody`, `ResumeToken`);
-//! - Twilio SIDs (`ChannelSid`, `MessageSid`, …): two letters and 32 hex
-//!   digits, the prefix fixed per resource (ENDPOINTS.md §1).
+//! Three families live here:
+//! - the bridge's own ids (`CustomerId`, `ConversationId`) and the
+//!   per-customer message counter (`Seq`);
+//! - customer input (`ClientMessageId`, `CustomerName`, `MessageBody`,
+//!   `ResumeToken`);
+//! - remote ids (`RemoteChannel`, `RemoteMessage`): what Flex calls a
+//!   conversation's channel and a message. They are opaque here, as a chat
+//!   bridge's core keeps a network's ids (mautrix bridgev2's `networkid`):
+//!   only the backend that made one parses it (Twilio SIDs live in
+//!   `crate::flex::sid`).
 
 use std::fmt;
 
@@ -35,8 +40,6 @@ pub enum IdError {
     BodyTooLong { max: usize },
     #[error("the resume token is malformed")]
     Token,
-    #[error("a task channel name must be 1–64 characters of A–Z, a–z, 0–9, `_` or `-`")]
-    TaskChannel,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -56,12 +59,14 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn is_prefixed_hex(s: &str, prefix: &str, hex_len: usize) -> bool {
+/// Whether `s` is `prefix` followed by exactly `hex_len` hex digits.
+pub(crate) fn is_prefixed_hex(s: &str, prefix: &str, hex_len: usize) -> bool {
     s.strip_prefix(prefix)
         .is_some_and(|rest| rest.len() == hex_len && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Declares an id type: a fixed prefix + 32 hex digits, built by `parse`.
+/// Declares an id type: a fixed prefix + 32 hex digits, built by `parse`
+/// (also used by `crate::flex::sid` for Twilio's SIDs).
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
         $(#[$doc])*
@@ -71,11 +76,15 @@ macro_rules! prefixed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            pub fn parse(s: &str) -> Result<Self, IdError> {
-                if is_prefixed_hex(s, $prefix, 32) {
+            pub fn parse(s: &str) -> Result<Self, $crate::core::ids::IdError> {
+                if $crate::core::ids::is_prefixed_hex(s, $prefix, 32) {
                     Ok(Self(s.to_owned()))
                 } else {
-                    Err(IdError::Malformed { what: $what, prefix: $prefix, hex_len: 32 })
+                    Err($crate::core::ids::IdError::Malformed {
+                        what: $what,
+                        prefix: $prefix,
+                        hex_len: 32,
+                    })
                 }
             }
 
@@ -84,13 +93,14 @@ macro_rules! prefixed_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
     };
 }
+pub(crate) use prefixed_id;
 
 /// Declares an id the bridge issues: [`prefixed_id!`] plus `generate`
 /// (16 random bytes, lower-case hex).
@@ -120,117 +130,41 @@ bridge_id!(
     "a conversation id"
 );
 
-prefixed_id!(
-    /// A Twilio account.
-    AccountSid,
-    "AC",
-    "an account SID"
-);
-prefixed_id!(
-    /// An API key, usable instead of the account SID for REST Basic auth.
-    ApiKeySid,
-    "SK",
-    "an API key SID"
-);
-prefixed_id!(
-    /// A Chat channel, or (Conversations backend) a conversation: both are CH.
-    ChannelSid,
-    "CH",
-    "a channel SID"
-);
-prefixed_id!(
-    /// A Chat or Conversations message.
-    MessageSid,
-    "IM",
-    "a message SID"
-);
-prefixed_id!(
-    /// A Flex Flow (the post's `FLEX_FLOW_SID`).
-    FlexFlowSid,
-    "FO",
-    "a Flex Flow SID"
-);
-prefixed_id!(
-    /// A Chat (or Conversations) service, e.g. "Flex Chat Service".
-    ChatServiceSid,
-    "IS",
-    "a Chat Service SID"
-);
-prefixed_id!(
-    /// A Studio flow, e.g. "Webchat Flow".
-    StudioFlowSid,
-    "FW",
-    "a Studio Flow SID"
-);
-prefixed_id!(
-    /// A TaskRouter task.
-    TaskSid,
-    "WT",
-    "a task SID"
-);
-prefixed_id!(
-    /// A Chat channel member, or a Conversations participant: both are MB.
-    MemberSid,
-    "MB",
-    "a member SID"
-);
-prefixed_id!(
-    /// A TaskRouter workspace ("Flex Task Assignment").
-    WorkspaceSid,
-    "WS",
-    "a workspace SID"
-);
-prefixed_id!(
-    /// A TaskRouter workflow ("Assign to Anyone").
-    WorkflowSid,
-    "WW",
-    "a workflow SID"
-);
-prefixed_id!(
-    /// A Flex interaction (Interactions API).
-    InteractionSid,
-    "KD",
-    "an interaction SID"
-);
-prefixed_id!(
-    /// A channel of a Flex interaction.
-    InteractionChannelSid,
-    "UO",
-    "an interaction channel SID"
-);
+/// Declares an opaque remote id: whatever text a backend produced. Only
+/// that backend gives it meaning (and parses it back).
+macro_rules! remote_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
 
-/// A TaskRouter task channel's unique name (`chat`, `default`, …): 1–64
-/// characters of `A–Z a–z 0–9 _ -`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TaskChannelName(String);
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
 
-impl TaskChannelName {
-    /// `chat`, Flex's task channel for chats.
-    pub fn chat() -> Self {
-        Self("chat".to_owned())
-    }
-
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdError::TaskChannel)
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl fmt::Display for TaskChannelName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+remote_id!(
+    /// A conversation's channel on the Flex side (for Twilio, a Chat
+    /// channel or a Conversation, both `CH…`).
+    RemoteChannel
+);
+remote_id!(
+    /// A message on the Flex side (for Twilio, `IM…`).
+    RemoteMessage
+);
 
 /// The id a client gives each message so a retried emit is stored once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -374,32 +308,6 @@ impl TokenHash {
     }
 }
 
-/// The identity a customer has on the Flex side: the Chat channel's
-/// `Identity` and `Target` and every Chat message's `From`; the
-/// Conversations participant's `Identity` and every message's `Author`.
-/// Always the same string, derived from the customer id so it needs no
-/// lookup either way.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FlexIdentity(String);
-
-impl FlexIdentity {
-    const PREFIX: &'static str = "flexbridge_";
-
-    pub fn for_customer(customer: &CustomerId) -> Self {
-        Self(format!("{}{}", Self::PREFIX, customer.as_str()))
-    }
-
-    /// The customer behind an identity seen in a webhook, if it is one of
-    /// ours (agents have other identities).
-    pub fn customer_of(identity: &str) -> Option<CustomerId> {
-        CustomerId::parse(identity.strip_prefix(Self::PREFIX)?).ok()
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A customer's message counter: strictly increasing over all of one
 /// customer's messages, both directions. Clients resume from the last one
 /// they saw (`lastSeq`).
@@ -426,20 +334,6 @@ mod tests {
         assert!(CustomerId::parse("cus_0000").is_err());
         assert!(CustomerId::parse("cus_zz000000000000000000000000000000").is_err());
         assert!(CustomerId::parse("").is_err());
-    }
-
-    #[test]
-    fn twilio_sids_need_their_prefix_and_32_hex_digits() {
-        let ch = "CH0123456789abcdef0123456789ABCDEF";
-        assert_eq!(
-            ChannelSid::parse(ch).map(|s| s.to_string()),
-            Ok(ch.to_owned())
-        );
-        assert!(ChannelSid::parse("IM0123456789abcdef0123456789abcdef").is_err());
-        assert!(ChannelSid::parse("CH0123").is_err());
-        assert!(ChannelSid::parse("undefined").is_err());
-        let err = MessageSid::parse("nope").unwrap_err();
-        assert!(err.to_string().contains("IM"), "{err}");
     }
 
     #[test]
@@ -504,17 +398,7 @@ mod tests {
                 proptest::prop_assert_eq!(name.as_str(), text.trim());
             }
             let _ = ResumeToken::parse(&text);
-            let _ = ChannelSid::parse(&text);
-            let _ = FlexIdentity::customer_of(&text);
+            let _ = CustomerId::parse(&text);
         }
-    }
-
-    #[test]
-    fn flex_identity_is_derived_from_and_maps_back_to_the_customer() {
-        let customer = CustomerId::generate();
-        let identity = FlexIdentity::for_customer(&customer);
-        assert_eq!(FlexIdentity::customer_of(identity.as_str()), Some(customer));
-        assert_eq!(FlexIdentity::customer_of("alice"), None);
-        assert_eq!(FlexIdentity::customer_of("flexbridge_cus_bad"), None);
     }
 }

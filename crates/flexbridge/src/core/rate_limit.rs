@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use super::ids::CustomerId;
+use super::lock;
 
 /// Limits of the bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +28,8 @@ impl Default for RateLimit {
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
-    updated: Instant,
+    /// When `tokens` was last refilled (ms).
+    updated: i64,
 }
 
 /// Buckets of every customer seen recently.
@@ -49,17 +50,14 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `customer` at `now`; `false` when empty.
-    pub fn try_acquire(&self, customer: &CustomerId, now: Instant) -> bool {
+    /// Takes one token for `customer` at `now` (ms); `false` when empty.
+    pub fn try_acquire(&self, customer: &CustomerId, now: i64) -> bool {
         let limit = self.limit;
         let refill = |bucket: &Bucket| {
-            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            let elapsed = (now - bucket.updated).max(0) as f64 / 1000.0;
             (bucket.tokens + elapsed * limit.per_second).min(limit.burst)
         };
-        let mut buckets = match self.buckets.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut buckets = lock(&self.buckets);
         if buckets.len() > PRUNE_ABOVE {
             buckets.retain(|_, bucket| refill(bucket) < limit.burst);
         }
@@ -81,8 +79,6 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -92,11 +88,11 @@ mod tests {
             per_second: 2.0,
         });
         let customer = CustomerId::generate();
-        let t0 = Instant::now();
+        let t0 = 1_000;
         assert!((0..3).all(|_| limiter.try_acquire(&customer, t0)));
         assert!(!limiter.try_acquire(&customer, t0));
-        assert!(limiter.try_acquire(&customer, t0 + Duration::from_millis(500)));
-        assert!(!limiter.try_acquire(&customer, t0 + Duration::from_millis(500)));
+        assert!(limiter.try_acquire(&customer, t0 + 500));
+        assert!(!limiter.try_acquire(&customer, t0 + 500));
     }
 
     #[test]
@@ -105,7 +101,7 @@ mod tests {
             burst: 1.0,
             per_second: 0.1,
         });
-        let t0 = Instant::now();
+        let t0 = 1_000;
         let (a, b) = (CustomerId::generate(), CustomerId::generate());
         assert!(limiter.try_acquire(&a, t0));
         assert!(!limiter.try_acquire(&a, t0));

@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::bridge::{DeliveryOutcome, Session};
+use crate::core::Session;
 use crate::core::clock::format_ms;
-use crate::store::{ConversationRecord, MessageRecord};
+use crate::core::fanout::DeliveryOutcome;
+use crate::core::model::{ConversationRecord, MessageRecord};
 
 /// Event names.
 pub mod name {
@@ -272,7 +273,7 @@ mod tests {
     use super::*;
     use crate::core::conversation::ConversationState;
     use crate::core::ids::{ConversationId, CustomerId, Seq};
-    use crate::store::Direction;
+    use crate::core::model::Direction;
 
     #[test]
     fn acks_are_ok_or_error_objects() {
@@ -348,8 +349,8 @@ mod tests {
             id: ConversationId::parse("conv_0123456789abcdef0123456789abcdef").unwrap(),
             customer_id: CustomerId::generate(),
             state: ConversationState::Open,
-            backend: crate::flex::BackendKind::Conversations,
-            flex_channel_sid: None,
+            backend: crate::flex::BackendKind::Conversations.name(),
+            flex_channel: None,
             flex_ref: None,
             agent_name: Some("alice".into()),
             created_at: 0,

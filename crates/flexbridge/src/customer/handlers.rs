@@ -18,10 +18,10 @@ use super::events::{
 use super::order::{Ticket, Turnstile};
 use super::room_of;
 use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY};
+use crate::core::chain;
 use crate::core::clock::format_ms;
 use crate::core::ids::{ClientMessageId, CustomerName, IdError, MessageBody, ResumeToken, Seq};
-use crate::store::customers::CustomerRecord;
-use crate::telemetry::chain;
+use crate::core::model::CustomerRecord;
 
 /// The customer a socket is bound to (a socket extension).
 #[derive(Debug, Clone)]

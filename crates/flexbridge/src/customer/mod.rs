@@ -26,7 +26,8 @@ use self::events::{
     HandshakeAuth, HistoryRequest, MessagePayload, MessageRequest, RegisterRequest, name,
 };
 use self::order::InOrder;
-use crate::core::bridge::{Bridge, Fanout, Notice};
+use crate::core::Bridge;
+use crate::core::fanout::{Fanout, Notice};
 use crate::core::ids::CustomerId;
 
 /// Largest payload accepted from a client on either transport: an HTTP

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::FlexEvent;
 use super::client::{Product, TwilioClient};
 use super::form::header;
-use crate::core::ids::{ChannelSid, FlexIdentity};
+use crate::core::backend::FlexEvent;
+use crate::core::lock;
+use crate::flex::sid::{ChannelSid, FlexIdentity};
 
 /// Whether `author` (of a message, or a joining participant) is an agent:
 /// neither a customer of this bridge nor Flex's own `system`.
@@ -45,7 +46,7 @@ pub fn joined(
         .filter_map(|member| {
             let identity = member.identity.filter(|i| is_agent(i, customer))?;
             Some(FlexEvent::AgentJoined {
-                header: header(event_type, key(&member.sid), channel.clone()),
+                header: header(event_type, key(&member.sid), channel),
                 agent: identity,
             })
         })
@@ -98,13 +99,6 @@ impl AgentNames {
         }
         names.insert(identity.to_owned(), name.clone());
         name
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The Programmable Chat backend: the blog post's flow (DESIGN §2a), with
+//! The Programmable Chat backend: the blog post's flow
+//! (docs/twilio-reference.md §2–§3), with
 //! its defects fixed.
 //!
 //! - open: `POST flex-api /v1/Channels` (`FlexFlowSid`, `Identity`,
@@ -37,11 +38,15 @@ use self::parse::{ended_key, member_key, message_key};
 use super::agents::{self, AgentNames};
 use super::client::{Product, TwilioClient};
 use super::form::header;
+use super::sid::{ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity};
 use super::{
-    BackendKind, FlexBackend, FlexError, FlexEvent, FlexRef, OpenRequest, Opened, OutboundMessage,
-    ResyncRequest, WebhookParseError, is_earlier_address, join_url, messages, parse_sid,
+    BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages, parse_sid,
 };
-use crate::core::ids::{ChannelSid, ChatServiceSid, FlexFlowSid, MessageSid, TaskSid};
+use crate::core::backend::{
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
+    OutboundMessage, ResyncRequest, WebhookParseError,
+};
+use crate::core::ids::{RemoteChannel, RemoteMessage};
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/chat";
@@ -71,7 +76,6 @@ pub struct ChatBackend {
 #[derive(Debug, serde::Deserialize)]
 struct FlexChannel {
     sid: String,
-    task_sid: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -189,7 +193,7 @@ impl ChatBackend {
     async fn events_of(
         &self,
         channel: &ChannelSid,
-        identity: &crate::core::ids::FlexIdentity,
+        identity: &FlexIdentity,
     ) -> Result<Vec<FlexEvent>, FlexError> {
         let members = self
             .client
@@ -219,7 +223,7 @@ impl ChatBackend {
             .await?;
         if status_of(current.attributes.as_deref()) == Some("INACTIVE".to_owned()) {
             events.push(FlexEvent::ChatEnded {
-                header: header("onChannelUpdated", ended_key(channel), channel.clone()),
+                header: header("onChannelUpdated", ended_key(channel), channel),
             });
         }
         Ok(events)
@@ -232,22 +236,16 @@ fn status_of(attributes: Option<&str>) -> Option<String> {
     attributes.get("status")?.as_str().map(str::to_owned)
 }
 
-#[async_trait::async_trait]
-impl FlexBackend for ChatBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Chat
-    }
-
-    fn webhook_path(&self) -> &'static str {
-        WEBHOOK_PATH
-    }
-
-    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
+impl ChatBackend {
+    /// `POST /v1/Channels` (Flex hands back the customer's active channel
+    /// for the same `Target`), then the channel's webhooks.
+    async fn open_channel(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
         let Some(flex_flow) = &self.flex_flow else {
             return Err(FlexError::NotConfigured(
                 "the Chat backend cannot open channels without FLEX_FLOW_SID".into(),
             ));
         };
+        let identity = FlexIdentity::for_customer(request.customer);
         let chat_name = format!("Chat with {}", request.customer_name);
         let created: FlexChannel = self
             .client
@@ -256,52 +254,25 @@ impl FlexBackend for ChatBackend {
                 "/v1/Channels",
                 &[
                     ("FlexFlowSid", flex_flow.as_str()),
-                    ("Identity", request.identity.as_str()),
+                    ("Identity", identity.as_str()),
                     ("ChatUserFriendlyName", request.customer_name),
                     ("ChatFriendlyName", &chat_name),
-                    ("Target", request.identity.as_str()),
+                    ("Target", identity.as_str()),
                 ],
                 false,
             )
             .await?;
         let channel = parse_sid(&created.sid, ChannelSid::parse)?;
-        let task = created
-            .task_sid
-            .as_deref()
-            .map(|raw| parse_sid(raw, TaskSid::parse))
-            .transpose()?;
         self.ensure_webhooks(&channel).await?;
         Ok(Opened {
-            channel,
-            task,
+            channel: RemoteChannel::from(&channel),
             flex_ref: None,
         })
     }
 
-    async fn send(
-        &self,
-        channel: &ChannelSid,
-        message: &OutboundMessage<'_>,
-    ) -> Result<MessageSid, FlexError> {
-        let path = self.channel_path(channel, "/Messages");
-        messages::create(&self.client, Product::Chat, &path, "From", message).await
-    }
-
-    async fn find_sent(
-        &self,
-        channel: &ChannelSid,
-        client_msg_id: &str,
-    ) -> Result<Option<MessageSid>, FlexError> {
-        let path = self.channel_path(channel, "/Messages");
-        messages::find_sent(&self.client, Product::Chat, &path, client_msg_id).await
-    }
-
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
-        self.ensure_webhooks(request.channel).await?;
-        self.events_of(request.channel, request.identity).await
-    }
-
-    async fn close(&self, channel: &ChannelSid, _: Option<&FlexRef>) -> Result<(), FlexError> {
+    /// The channel's attributes with `"status":"INACTIVE"`, as Flex itself
+    /// marks an ended chat.
+    async fn set_inactive(&self, channel: &ChannelSid) -> Result<(), FlexError> {
         let path = self.channel_path(channel, "");
         let current: ChatChannel = self.client.get(Product::Chat, &path, &[]).await?;
         let mut attributes = current
@@ -317,6 +288,56 @@ impl FlexBackend for ChatBackend {
             .post_form(Product::Chat, &path, &[("Attributes", &attributes)], true)
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl FlexBackend for ChatBackend {
+    fn name(&self) -> BackendName {
+        BackendKind::Chat.name()
+    }
+
+    fn webhook_path(&self) -> &'static str {
+        WEBHOOK_PATH
+    }
+
+    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, BackendError> {
+        Ok(self.open_channel(request).await?)
+    }
+
+    async fn send(
+        &self,
+        channel: &RemoteChannel,
+        message: &OutboundMessage<'_>,
+    ) -> Result<RemoteMessage, BackendError> {
+        let path = self.channel_path(&channel_sid(channel)?, "/Messages");
+        let sent = messages::create(&self.client, Product::Chat, &path, "From", message).await?;
+        Ok(RemoteMessage::from(&sent))
+    }
+
+    async fn find_sent(
+        &self,
+        channel: &RemoteChannel,
+        client_msg_id: &str,
+    ) -> Result<Option<RemoteMessage>, BackendError> {
+        let path = self.channel_path(&channel_sid(channel)?, "/Messages");
+        let found = messages::find_sent(&self.client, Product::Chat, &path, client_msg_id).await?;
+        Ok(found.as_ref().map(RemoteMessage::from))
+    }
+
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+        let channel = channel_sid(request.channel)?;
+        self.ensure_webhooks(&channel).await?;
+        let identity = FlexIdentity::for_customer(request.customer);
+        Ok(self.events_of(&channel, &identity).await?)
+    }
+
+    async fn close(
+        &self,
+        channel: &RemoteChannel,
+        _: Option<&FlexRef>,
+    ) -> Result<(), BackendError> {
+        Ok(self.set_inactive(&channel_sid(channel)?).await?)
     }
 
     fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {

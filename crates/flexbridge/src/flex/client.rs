@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::FlexError;
-use crate::core::ids::{AccountSid, ApiKeySid};
+use crate::flex::sid::{AccountSid, ApiKeySid};
 
 /// The Twilio products the bridge calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! The Flex Conversations backend (DESIGN §2b), the default: today's way
+//! The Flex Conversations backend (docs/twilio-reference.md §2, §4), the
+//! default: today's way
 //! of bringing a custom chat into Flex.
 //!
 //! Every call goes through the service-scoped paths
@@ -52,14 +53,16 @@ use self::parse::{ended_key, message_key, participant_key};
 use super::agents::{self, AgentNames};
 use super::client::{Product, TwilioClient};
 use super::form::header;
-use super::{
-    BackendKind, Disposition, FlexBackend, FlexError, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError, is_earlier_address, join_url, messages,
+use super::sid::{
+    ChannelSid, ChatServiceSid, FlexIdentity, InteractionChannelSid, InteractionSid, StudioFlowSid,
+    TaskChannelName, WorkflowSid, WorkspaceSid,
 };
-use crate::core::ids::{
-    ChannelSid, ChatServiceSid, FlexIdentity, InteractionChannelSid, InteractionSid, MessageSid,
-    StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
+use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages};
+use crate::core::backend::{
+    BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
+    OutboundMessage, ResyncRequest, WebhookParseError,
 };
+use crate::core::ids::{RemoteChannel, RemoteMessage};
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
@@ -335,7 +338,7 @@ impl ConversationsBackend {
                 header: header(
                     "onConversationStateUpdated",
                     ended_key(conversation),
-                    conversation.clone(),
+                    conversation,
                 ),
             });
         }
@@ -343,53 +346,13 @@ impl ConversationsBackend {
     }
 }
 
-#[async_trait::async_trait]
-impl FlexBackend for ConversationsBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Conversations
-    }
-
-    fn webhook_path(&self) -> &'static str {
-        WEBHOOK_PATH
-    }
-
-    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
-        self.open_conversation(request).await
-    }
-
-    async fn send(
+impl ConversationsBackend {
+    /// The interaction channel `Status=closed` when the interaction is
+    /// known (Flex then wraps the task and closes the conversation), else
+    /// the conversation's `State=closed`.
+    async fn close_conversation(
         &self,
-        channel: &ChannelSid,
-        message: &OutboundMessage<'_>,
-    ) -> Result<MessageSid, FlexError> {
-        let path = self.conversation_path(channel, "/Messages");
-        messages::create(
-            &self.client,
-            Product::Conversations,
-            &path,
-            "Author",
-            message,
-        )
-        .await
-    }
-
-    async fn find_sent(
-        &self,
-        channel: &ChannelSid,
-        client_msg_id: &str,
-    ) -> Result<Option<MessageSid>, FlexError> {
-        let path = self.conversation_path(channel, "/Messages");
-        messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await
-    }
-
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
-        self.ensure_webhook(request.channel).await?;
-        self.events_of(request.channel, request.identity).await
-    }
-
-    async fn close(
-        &self,
-        channel: &ChannelSid,
+        conversation: &ChannelSid,
         flex_ref: Option<&FlexRef>,
     ) -> Result<(), FlexError> {
         if let Some(interaction) = flex_ref.and_then(InteractionRef::from_flex_ref) {
@@ -411,7 +374,7 @@ impl FlexBackend for ConversationsBackend {
                 Err(error) if error.disposition() != Disposition::Permanent => return Err(error),
                 // Closed already, or gone: close the conversation itself.
                 Err(error) => {
-                    tracing::info!(%channel, %error, "the interaction channel would not close; closing the conversation")
+                    tracing::info!(%conversation, %error, "the interaction channel would not close; closing the conversation")
                 }
             }
         }
@@ -419,7 +382,7 @@ impl FlexBackend for ConversationsBackend {
             .client
             .post_form::<serde_json::Value>(
                 Product::Conversations,
-                &self.conversation_path(channel, ""),
+                &self.conversation_path(conversation, ""),
                 &[("State", "closed")],
                 true,
             )
@@ -429,6 +392,66 @@ impl FlexBackend for ConversationsBackend {
             Err(error) if error.is_api(409, 50377) => Ok(()),
             other => other.map(drop),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl FlexBackend for ConversationsBackend {
+    fn name(&self) -> BackendName {
+        BackendKind::Conversations.name()
+    }
+
+    fn webhook_path(&self) -> &'static str {
+        WEBHOOK_PATH
+    }
+
+    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, BackendError> {
+        Ok(self.open_conversation(request).await?)
+    }
+
+    async fn send(
+        &self,
+        channel: &RemoteChannel,
+        message: &OutboundMessage<'_>,
+    ) -> Result<RemoteMessage, BackendError> {
+        let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
+        let sent = messages::create(
+            &self.client,
+            Product::Conversations,
+            &path,
+            "Author",
+            message,
+        )
+        .await?;
+        Ok(RemoteMessage::from(&sent))
+    }
+
+    async fn find_sent(
+        &self,
+        channel: &RemoteChannel,
+        client_msg_id: &str,
+    ) -> Result<Option<RemoteMessage>, BackendError> {
+        let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
+        let found =
+            messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await?;
+        Ok(found.as_ref().map(RemoteMessage::from))
+    }
+
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+        let conversation = channel_sid(request.channel)?;
+        self.ensure_webhook(&conversation).await?;
+        let identity = FlexIdentity::for_customer(request.customer);
+        Ok(self.events_of(&conversation, &identity).await?)
+    }
+
+    async fn close(
+        &self,
+        channel: &RemoteChannel,
+        flex_ref: Option<&FlexRef>,
+    ) -> Result<(), BackendError> {
+        Ok(self
+            .close_conversation(&channel_sid(channel)?, flex_ref)
+            .await?)
     }
 
     fn parse_webhook(&self, params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {

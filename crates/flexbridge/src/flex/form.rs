@@ -1,10 +1,11 @@
 //! A verified webhook's form, read by name: what both backends' parsers
-//! use to turn Twilio's parameters (ENDPOINTS.md §7) into a
-//! [`FlexEvent`](super::FlexEvent). Missing and malformed parameters become
-//! [`WebhookParseError`]s naming the parameter.
+//! use to turn Twilio's parameters (docs/twilio-reference.md §7) into a
+//! [`FlexEvent`](crate::core::backend::FlexEvent). Missing and malformed
+//! parameters become [`WebhookParseError`]s naming the parameter.
 
-use super::{EventHeader, WebhookParseError};
-use crate::core::ids::{ChannelSid, IdError};
+use super::sid::ChannelSid;
+use crate::core::backend::{EventHeader, WebhookParseError};
+use crate::core::ids::{IdError, RemoteChannel};
 
 /// The parameters of one webhook.
 pub struct Form<'a>(pub &'a [(String, String)]);
@@ -62,10 +63,10 @@ impl<'a> Form<'a> {
 }
 
 /// The header of an event about `channel`.
-pub fn header(event_type: &str, idempotency_key: String, channel: ChannelSid) -> EventHeader {
+pub fn header(event_type: &str, idempotency_key: String, channel: &ChannelSid) -> EventHeader {
     EventHeader {
         event_type: event_type.to_owned(),
         idempotency_key,
-        channel,
+        channel: RemoteChannel::from(channel),
     }
 }

@@ -12,8 +12,11 @@
 
 use super::client::{Product, TwilioClient};
 use super::form::header;
-use super::{FlexError, FlexEvent, OutboundMessage, agents, parse_sid};
-use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid, Seq};
+use super::{FlexError, agents, parse_sid};
+use crate::core::backend::{FlexEvent, OutboundMessage};
+use crate::core::ids::RemoteMessage;
+use crate::core::ids::Seq;
+use crate::flex::sid::{ChannelSid, FlexIdentity, MessageSid};
 
 /// The key under which our metadata sits in a message's `Attributes`.
 const ATTRIBUTES_KEY: &str = "flexbridge";
@@ -74,8 +77,8 @@ pub async fn recent(
 }
 
 /// Posts a customer message to `path` (a `…/Messages` list) with the
-/// webhook header, as `message.identity` under `author_param` (Chat:
-/// `From`, Conversations: `Author`), carrying our mark.
+/// webhook header, as the customer's [`FlexIdentity`] under `author_param`
+/// (Chat: `From`, Conversations: `Author`), carrying our mark.
 pub async fn create(
     client: &TwilioClient,
     product: Product,
@@ -84,12 +87,13 @@ pub async fn create(
     message: &OutboundMessage<'_>,
 ) -> Result<MessageSid, FlexError> {
     let attributes = attributes(message.client_msg_id, message.seq);
+    let identity = FlexIdentity::for_customer(message.customer);
     let created: RecentMessage = client
         .post_form(
             product,
             path,
             &[
-                (author_param, message.identity.as_str()),
+                (author_param, identity.as_str()),
                 ("Body", message.body),
                 ("Attributes", &attributes),
             ],
@@ -140,8 +144,8 @@ pub fn agent_messages(
             let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
             let message_sid = MessageSid::parse(&m.sid).ok()?;
             agents::is_agent(author, customer).then(|| FlexEvent::AgentMessage {
-                header: header(event_type, key(&message_sid), channel.clone()),
-                message_sid,
+                header: header(event_type, key(&message_sid), channel),
+                message: RemoteMessage::from(&message_sid),
                 author: author.to_owned(),
                 body: body.to_owned(),
             })

@@ -16,7 +16,7 @@ pub mod conversations;
 
 use super::FlexError;
 use super::client::{Product, TwilioClient};
-use crate::core::ids::{ChatServiceSid, FlexFlowSid, StudioFlowSid};
+use crate::flex::sid::{ChatServiceSid, FlexFlowSid, StudioFlowSid};
 
 /// The Flex Flow the bridge needs.
 #[derive(Debug, Clone)]

@@ -25,9 +25,9 @@ use axum::routing::post;
 use twilio_signature::{RequestValidator, SIGNATURE_HEADER, SignatureError};
 use url::Url;
 
-use super::{Backends, FlexBackend, FlexEvent, WebhookParseError};
+use crate::core::backend::{Backends, FlexBackend, FlexEvent, WebhookParseError};
 use crate::core::bridge::{Bridge, BridgeError, EventOutcome};
-use crate::telemetry::chain;
+use crate::core::chain;
 
 /// Largest webhook body accepted.
 pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
@@ -154,13 +154,16 @@ async fn handle(
     }
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let event = route.backend.parse_webhook(&params)?;
-    let event = super::with_agent_name(route.backend.as_ref(), event).await;
     if let FlexEvent::Ignored { event_type, reason } = &event {
         tracing::debug!(%event_type, %reason, "webhook ignored");
     }
-    let outcome = state.bridge.apply_flex_event(&event).await?;
-    if outcome == EventOutcome::UnknownChannel {
-        tracing::warn!(?event, "webhook for a channel no conversation has");
+    let header = event.header().cloned();
+    let outcome = state
+        .bridge
+        .apply_flex_event(&route.backend.name(), event)
+        .await?;
+    if let (EventOutcome::UnknownChannel, Some(header)) = (outcome, header) {
+        tracing::warn!(event_type = %header.event_type, channel = %header.channel, "webhook for a channel no conversation has");
     }
     Ok(outcome)
 }

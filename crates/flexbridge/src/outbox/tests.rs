@@ -1,27 +1,34 @@
 //! The outbox against a fake Flex (`fake`) that can fail, rate-limit and
 //! "land" a request while answering an error, over a real SQLite store.
+//! Time is tokio's, paused once the store is open: backoffs, `Retry-After`
+//! pauses and sweeps pass without the tests sleeping for them.
 
 mod fake;
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use self::fake::{FakeFlex, Fault, Recorder, sid};
 use super::*;
-use crate::core::bridge::{Bridge, DeliveryOutcome, Notice};
+use crate::core::BridgeParts;
+use crate::core::backend::{BackendName, EventHeader, FlexEvent};
 use crate::core::conversation::{CloseReason, ConversationState};
+use crate::core::fanout::{DeliveryOutcome, Notice};
 use crate::core::ids::{
-    ChannelSid, ClientMessageId, ConversationId, CustomerName, MessageBody, MessageSid, Seq,
+    ClientMessageId, CustomerName, MessageBody, RemoteChannel, RemoteMessage, Seq,
 };
+use crate::core::model::{ConversationRecord, CustomerRecord};
 use crate::core::rate_limit::RateLimit;
-use crate::flex::{BackendKind, EventHeader, FlexEvent};
-use crate::store::customers::CustomerRecord;
 use crate::store::test_support::temp_store;
+
+/// The fake's backend name.
+const FAKE: BackendName = BackendName::from_static("fake");
 
 struct Harness {
     store: Store,
     flex: Arc<FakeFlex>,
     fanout: Arc<Recorder>,
+    wakeups: Arc<Wakeups>,
+    clock: Clock,
     bridge: Bridge,
     customer: CustomerRecord,
     _dir: tempfile::TempDir,
@@ -34,7 +41,7 @@ fn quick() -> OutboxConfig {
         max_backoff: Duration::from_millis(200),
         give_up_after: Duration::from_secs(3600),
         sweep_interval: Duration::from_millis(200),
-        shutdown_grace: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(60),
     }
 }
 
@@ -51,24 +58,33 @@ async fn harness() -> Harness {
     let (store, dir) = temp_store().await;
     let flex = Arc::new(FakeFlex::default());
     let fanout = Arc::new(Recorder::default());
-    let bridge = Bridge::new(
-        store.clone(),
-        fanout.clone(),
-        Arc::new(Wakeups::default()),
-        BackendKind::Chat,
-        RateLimit {
+    let wakeups = Arc::new(Wakeups::default());
+    let clock = Clock::system();
+    let bridge = Bridge::new(BridgeParts {
+        storage: Arc::new(store.clone()),
+        fanout: fanout.clone(),
+        backends: Backends::single(flex.clone()),
+        wakeups: wakeups.clone(),
+        rate_limit: RateLimit {
             burst: 1000.0,
             per_second: 1000.0,
         },
-    );
+        clock,
+    });
     let (customer, _) = bridge
         .register(&CustomerName::parse("Ada").expect("valid"))
         .await
         .expect("registered");
+    // From here on, time passes only when every task waits (the store was
+    // opened first: its connections are made with real-time timeouts).
+    tokio::time::pause();
+    tick_while_the_store_works();
     Harness {
         store,
         flex,
         fanout,
+        wakeups,
+        clock,
         bridge,
         customer,
         _dir: dir,
@@ -77,18 +93,30 @@ async fn harness() -> Harness {
 
 impl Harness {
     /// The customer's current (else latest) conversation.
-    async fn conversation(&self) -> crate::store::ConversationRecord {
+    async fn conversation(&self) -> ConversationRecord {
         self.store
-            .latest_conversation(&self.customer.id)
+            .conversations()
+            .latest_of(&self.customer.id)
             .await
             .expect("the store answers")
             .expect("a conversation")
     }
 
+    fn outbox(&self, config: OutboxConfig) -> Outbox {
+        Outbox::new(OutboxParts {
+            bridge: self.bridge.clone(),
+            store: self.store.clone(),
+            backends: Backends::single(self.flex.clone()),
+            wakeups: self.wakeups.clone(),
+            clock: self.clock,
+            config,
+        })
+    }
+
     /// Queues a sync of the open conversations (as a start does) and runs
     /// a worker until it happened.
     async fn sync_once(&self) {
-        let queued = self.store.queue_sync_of_open_conversations(0).await;
+        let queued = self.store.outbox().queue_sync_of_open(0).await;
         assert_eq!(queued.expect("queued"), 1);
         let before = self.flex.resyncs.load(Ordering::SeqCst);
         self.run_until("the sync ran", || {
@@ -102,15 +130,20 @@ impl Harness {
         let (shutdown, worker) = self.worker(quick());
         eventually(what, done).await;
         shutdown.cancel();
-        worker.await.expect("the worker ends cleanly");
+        worker
+            .await
+            .expect("the worker task ends")
+            .expect("the worker ends cleanly");
     }
 
-    fn worker(&self, config: OutboxConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let outbox = Outbox::new(
-            self.bridge.clone(),
-            Backends::single(self.flex.clone()),
-            config,
-        );
+    fn worker(
+        &self,
+        config: OutboxConfig,
+    ) -> (
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let outbox = self.outbox(config);
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(outbox.run(shutdown.clone()));
         (shutdown, handle)
@@ -135,16 +168,35 @@ impl Harness {
     }
 }
 
-/// Waits (bounded, to fail instead of hang) until `done` holds.
+/// A paused clock jumps straight to the next timer whenever every task
+/// waits — also while one waits for SQLite, whose work runs on a thread of
+/// its own. So a timer the worker sets (its shutdown grace) could fire
+/// during a commit that takes microseconds. This task keeps a timer a
+/// millisecond away at all times, so time creeps rather than jumps while
+/// the store works, and still flies through backoffs when nothing does.
+fn tick_while_the_store_works() {
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
+
+/// Waits until `done` holds; bounded in real time (not tokio's paused
+/// clock, which races ahead while the store works), to fail instead of
+/// hang.
 async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-fn ids(posted: &[(ChannelSid, String, String)]) -> Vec<String> {
+fn ids(posted: &[(RemoteChannel, String, String)]) -> Vec<String> {
     posted.iter().map(|(_, id, _)| id.clone()).collect()
 }
 
@@ -169,7 +221,7 @@ async fn messages_reach_flex_in_order_and_exactly_once_through_500s_and_a_429() 
     let posted = h.flex.posted();
     assert_eq!(ids(&posted), ["m0", "m1", "m2", "m3", "m4", "m5"]);
     assert_eq!(h.flex.channel_count(), 1);
-    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(h.store.outbox().depth().await.unwrap(), 0);
     assert!(
         h.fanout
             .deliveries()
@@ -204,7 +256,10 @@ async fn messages_queued_while_their_conversation_drains_go_without_waiting_for_
         .await;
     }
     shutdown.cancel();
-    worker.await.expect("the worker ends cleanly");
+    worker
+        .await
+        .expect("the worker task ends")
+        .expect("the worker ends cleanly");
 
     let expected: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
     assert_eq!(ids(&h.flex.posted()), expected);
@@ -213,11 +268,7 @@ async fn messages_queued_while_their_conversation_drains_go_without_waiting_for_
 #[tokio::test]
 async fn a_wake_up_for_a_conversation_whose_task_found_its_queue_empty_makes_the_task_look_again() {
     let h = harness().await;
-    let outbox = Outbox::new(
-        h.bridge.clone(),
-        Backends::single(h.flex.clone()),
-        without_sweep(),
-    );
+    let outbox = h.outbox(without_sweep());
     let conversation = ConversationId::generate();
     // A task works on the conversation and has just found its queue empty.
     lock(&outbox.inner.busy).insert(conversation.clone(), false);
@@ -251,7 +302,10 @@ async fn a_row_committed_without_a_wake_up_is_found_by_the_sweep() {
 
     eventually("the message is in Flex", || h.flex.posted().len() == 1).await;
     shutdown.cancel();
-    worker.await.expect("the worker ends cleanly");
+    worker
+        .await
+        .expect("the worker task ends")
+        .expect("the worker ends cleanly");
     assert_eq!(ids(&h.flex.posted()), ["unannounced"]);
 }
 
@@ -269,7 +323,10 @@ async fn retries_and_the_end_of_a_429_pause_start_when_due_without_the_sweep() {
     let (shutdown, worker) = h.worker(without_sweep());
     eventually("both are in Flex", || h.flex.posted().len() == 2).await;
     shutdown.cancel();
-    worker.await.expect("the worker ends cleanly");
+    worker
+        .await
+        .expect("the worker task ends")
+        .expect("the worker ends cleanly");
     assert_eq!(ids(&h.flex.posted()), ["a", "b"]);
 }
 
@@ -319,7 +376,7 @@ async fn a_message_a_crashed_run_sent_without_recording_it_is_looked_up_not_sent
     })
     .await;
     let conversation = h.conversation().await;
-    let channel = conversation.flex_channel_sid.clone().unwrap();
+    let channel = conversation.flex_channel.clone().unwrap();
     // A run sends m1, Flex stores it, and the process dies before the
     // outcome is written: the store holds m1 as if it never left.
     h.accept("m1").await;
@@ -352,7 +409,10 @@ async fn a_task_that_dies_after_its_send_landed_is_followed_by_a_look_up_not_a_s
     })
     .await;
     shutdown.cancel();
-    worker.await.expect("the worker ends cleanly");
+    worker
+        .await
+        .expect("the worker task ends")
+        .expect("the worker ends cleanly");
     assert_eq!(ids(&h.flex.posted()), ["m1"]);
     assert_eq!(
         h.flex.send_calls.load(Ordering::SeqCst),
@@ -400,7 +460,7 @@ async fn an_open_flex_refuses_closes_the_conversation_and_fails_its_messages() {
     let conversation = h.conversation().await;
     assert_eq!(conversation.state, ConversationState::Closed);
     assert!(h.flex.posted().is_empty());
-    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(h.store.outbox().depth().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -430,25 +490,39 @@ async fn shutdown_lets_an_in_flight_delivery_finish() {
     .await;
 
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
-    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(h.store.outbox().depth().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn at_shutdown_the_delivery_in_flight_finishes_and_the_next_waits_for_the_next_start() {
     let h = harness().await;
-    lock(&h.flex.send_faults).push_back(Fault::Slow(Duration::from_millis(500)));
+    lock(&h.flex.send_faults).push_back(Fault::Held);
     h.send("slow").await;
     h.send("next").await;
-
-    h.run_until("the first send is in flight", || {
+    let (shutdown, worker) = h.worker(quick());
+    eventually("the first send is in flight", || {
         h.flex.send_calls.load(Ordering::SeqCst) == 1
     })
     .await;
 
+    // Shutdown begins before Flex answers the send in flight.
+    shutdown.cancel();
+    h.flex.open_gate();
+    worker
+        .await
+        .expect("the worker task ends")
+        .expect("the worker ends cleanly");
+
     assert_eq!(ids(&h.flex.posted()), ["slow"]);
     let conversation = h.conversation().await;
-    let next = h.store.outbox_take(&conversation.id, BEGIN_NONE).await;
-    let next = next.unwrap().expect("the next row stays queued");
+    let next = h
+        .store
+        .outbox()
+        .take(&conversation.id, Begin::DueBy(i64::MAX))
+        .await;
+    let NextJob::Ready(next) = next.unwrap() else {
+        panic!("the next job stays queued");
+    };
     assert_eq!(next.attempts, 0, "no attempt began after shutdown started");
 }
 
@@ -468,7 +542,7 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
     h.run_until("the conversation is open", || h.flex.posted().len() == 1)
         .await;
     let conversation = h.conversation().await;
-    let channel = conversation.flex_channel_sid.clone().unwrap();
+    let channel = conversation.flex_channel.clone().unwrap();
     let header = |key: &str, event_type: &str| EventHeader {
         event_type: event_type.into(),
         idempotency_key: key.into(),
@@ -476,7 +550,7 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
     };
     let missed_reply = FlexEvent::AgentMessage {
         header: header("chat:message:IM1", "onMessageSent"),
-        message_sid: MessageSid::parse(&sid("IM")).unwrap(),
+        message: RemoteMessage::new(sid("IM")),
         author: "alice".into(),
         body: "sorry for the wait".into(),
     };
@@ -499,9 +573,9 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
     });
     h.sync_once().await;
     assert_eq!(h.conversation().await.state, ConversationState::Closed);
-    assert_eq!(h.store.outbox_depth().await.unwrap(), 0);
+    assert_eq!(h.store.outbox().depth().await.unwrap(), 0);
     assert_eq!(
-        h.store.queue_sync_of_open_conversations(0).await.unwrap(),
+        h.store.outbox().queue_sync_of_open(0).await.unwrap(),
         0,
         "a closed conversation is not re-attached"
     );

@@ -1,36 +1,41 @@
-//! Customers: the identities the bridge issues. Only a SHA-256 of each
+//! `customers`: the identities the bridge issues. Only a SHA-256 of each
 //! resume token is stored; lookups go by that hash and the match is
-//! re-checked in constant time.
+//! re-checked in constant time. Each customer's `last_seq` counts their
+//! messages; [`advance_seq`] is the one statement that moves it.
 
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
+use super::{Conn, Store, StoreError, StoreResult, corrupt};
+use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};
+use crate::core::model::CustomerRecord;
 
-use super::{Store, StoreError, StoreResult, parse_id};
-use crate::core::ids::{CustomerId, CustomerName, TokenHash};
-
-/// A stored customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerRecord {
-    pub id: CustomerId,
-    pub name: String,
-    pub token_hash: TokenHash,
+/// The `customers` table.
+#[derive(Clone, Copy)]
+pub struct Customers<'a> {
+    pub(super) store: &'a Store,
 }
 
-impl CustomerRecord {
-    fn from_row(row: &SqliteRow) -> StoreResult<Self> {
-        let hash: &[u8] = row.try_get("token_hash")?;
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: String,
+    name: String,
+    token_hash: Vec<u8>,
+}
+
+impl TryFrom<CustomerRow> for CustomerRecord {
+    type Error = StoreError;
+
+    fn try_from(row: CustomerRow) -> StoreResult<Self> {
         Ok(Self {
-            id: parse_id(row, "id", CustomerId::parse)?,
-            name: row.try_get("name")?,
-            token_hash: TokenHash::from_bytes(hash)
-                .ok_or_else(|| StoreError::Corrupt("token_hash is not 32 bytes".into()))?,
+            id: CustomerId::parse(&row.id).map_err(|e| corrupt("customers.id", e))?,
+            name: row.name,
+            token_hash: TokenHash::from_bytes(&row.token_hash)
+                .ok_or_else(|| corrupt("customers.token_hash", "not 32 bytes"))?,
         })
     }
 }
 
-impl Store {
-    pub async fn create_customer(
-        &self,
+impl Customers<'_> {
+    pub async fn create(
+        self,
         id: &CustomerId,
         name: &CustomerName,
         token_hash: &TokenHash,
@@ -41,44 +46,57 @@ impl Store {
             name: name.as_str().to_owned(),
             token_hash: token_hash.clone(),
         };
-        self.write((customer, now), |(customer, now), conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
-                     VALUES (?, ?, ?, 0, ?)",
-                )
-                .bind(customer.id.as_str())
-                .bind(&customer.name)
-                .bind(customer.token_hash.as_bytes())
-                .bind(now)
-                .execute(conn)
-                .await?;
-                Ok(customer.clone())
+        self.store
+            .write((customer, now), |(customer, now), conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
+                         VALUES ($1, $2, $3, 0, $4)",
+                    )
+                    .bind(customer.id.as_str())
+                    .bind(&customer.name)
+                    .bind(customer.token_hash.as_bytes())
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+                    Ok(customer.clone())
+                })
             })
-        })
-        .await
+            .await
     }
 
     /// The customer whose resume token hashes to `hash`, if any.
-    pub async fn customer_by_token(&self, hash: &TokenHash) -> StoreResult<Option<CustomerRecord>> {
-        let row = sqlx::query("SELECT id, name, token_hash FROM customers WHERE token_hash = ?")
-            .bind(hash.as_bytes())
-            .fetch_optional(self.reader())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let customer = CustomerRecord::from_row(&row)?;
+    pub async fn by_token(self, hash: &TokenHash) -> StoreResult<Option<CustomerRecord>> {
+        let row: Option<CustomerRow> =
+            sqlx::query_as("SELECT id, name, token_hash FROM customers WHERE token_hash = $1")
+                .bind(hash.as_bytes())
+                .fetch_optional(self.store.reader())
+                .await?;
+        let Some(customer) = row.map(CustomerRecord::try_from).transpose()? else {
+            return Ok(None);
+        };
         Ok(customer.token_hash.matches(hash).then_some(customer))
     }
 
-    pub async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
-        sqlx::query("SELECT id, name, token_hash FROM customers WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(self.reader())
-            .await?
-            .as_ref()
-            .map(CustomerRecord::from_row)
-            .transpose()
+    pub async fn get(self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
+        let row: Option<CustomerRow> =
+            sqlx::query_as("SELECT id, name, token_hash FROM customers WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.store.reader())
+                .await?;
+        row.map(CustomerRecord::try_from).transpose()
     }
+}
+
+/// Records that `customer`'s newest message has `seq` (inside the write
+/// that inserted it with `last_seq + 1`): a `seq` is never given twice.
+pub(super) async fn advance_seq(conn: &mut Conn, customer: &str, seq: Seq) -> StoreResult<()> {
+    sqlx::query("UPDATE customers SET last_seq = $1 WHERE id = $2")
+        .bind(seq.0)
+        .bind(customer)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -94,14 +112,21 @@ mod tests {
         let id = CustomerId::generate();
         let name = CustomerName::parse("Ada").unwrap();
         store
-            .create_customer(&id, &name, &token.hash(), 1)
+            .customers()
+            .create(&id, &name, &token.hash(), 1)
             .await
             .unwrap();
 
-        let found = store.customer_by_token(&token.hash()).await.unwrap();
+        let found = store.customers().by_token(&token.hash()).await.unwrap();
         assert_eq!(found.map(|c| c.id), Some(id.clone()));
         let other = ResumeToken::generate();
-        assert_eq!(store.customer_by_token(&other.hash()).await.unwrap(), None);
-        assert_eq!(store.customer(&id).await.unwrap().unwrap().name, "Ada");
+        assert_eq!(
+            store.customers().by_token(&other.hash()).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.customers().get(&id).await.unwrap().unwrap().name,
+            "Ada"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! transaction.
 //!
 //! One task owns the writing side. It takes every write waiting (up to
-//! [`MAX_BATCH`]), runs them one after the other in one `BEGIN IMMEDIATE`
-//! transaction on the single writer connection, commits, and only then
+//! [`MAX_BATCH`]), runs them one after the other in one write transaction
+//! (`BEGIN IMMEDIATE`) on the single writer connection, commits, and only then
 //! answers each caller. So a caller that got `Ok` knows its write is
 //! committed (a customer is acked only after that), and a crash before the
 //! commit leaves none of the batch behind: its callers got no answer, and
@@ -21,11 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, StoreResult};
+use super::dialect::BEGIN_WRITE;
+use super::{Conn, Pool, StoreError, StoreResult};
 
 /// Most writes committed together; more wait for the next transaction.
 /// Bounds how long the write lock is held and how long a write that
@@ -34,13 +33,15 @@ pub const MAX_BATCH: usize = 256;
 
 /// A write: reads its data and the connection (inside the batch's
 /// transaction), returns what its caller gets once the batch committed.
-pub type WriteFn<S, T> =
-    for<'a> fn(&'a S, &'a mut SqliteConnection) -> BoxFuture<'a, StoreResult<T>>;
+pub type WriteFn<S, T> = for<'a> fn(&'a S, &'a mut Conn) -> BoxFuture<'a, StoreResult<T>>;
 
 /// The queue of writes to the writer task.
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::UnboundedSender<Box<dyn Pending>>,
+    /// Asks the writer task to give its connection back to the pool (the
+    /// store is closing), answered once it did.
+    release: mpsc::UnboundedSender<oneshot::Sender<()>>,
     /// Transactions the writer task committed.
     commits: Arc<AtomicU64>,
 }
@@ -54,11 +55,25 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on `writer` (a pool of one connection). It
     /// ends when every handle is dropped.
-    pub fn start(writer: SqlitePool) -> Self {
+    pub fn start(writer: Pool) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
+        let (release, releases) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(writer, waiting, commits.clone()));
-        Self { queue, commits }
+        tokio::spawn(run(writer, waiting, releases, commits.clone()));
+        Self {
+            queue,
+            release,
+            commits,
+        }
+    }
+
+    /// Has the writer task give its connection back to the pool, so the
+    /// pool can close. A write after this takes it again.
+    pub async fn release(&self) {
+        let (done, released) = oneshot::channel();
+        if self.release.send(done).is_ok() {
+            let _ = released.await;
+        }
     }
 
     /// How many transactions the writer task has committed.
@@ -89,7 +104,7 @@ impl GroupCommit {
 /// A write waiting for, or inside, a batch (its types erased).
 trait Pending: Send {
     /// Runs the write on the batch's connection, keeping its output.
-    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, StoreResult<()>>;
+    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, StoreResult<()>>;
     /// Answers the caller: the output once committed, or the error.
     fn finish(self: Box<Self>, outcome: StoreResult<()>);
 }
@@ -102,7 +117,7 @@ struct Write<S, T> {
 }
 
 impl<S: Send + Sync, T: Send> Pending for Write<S, T> {
-    fn run<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, StoreResult<()>> {
+    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.output = Some((self.write)(&self.state, conn).await?);
             Ok(())
@@ -121,14 +136,31 @@ impl<S: Send + Sync, T: Send> Pending for Write<S, T> {
 
 /// The writer task: batch, commit, answer; until every handle is gone.
 async fn run(
-    writer: SqlitePool,
+    writer: Pool,
     mut waiting: mpsc::UnboundedReceiver<Box<dyn Pending>>,
+    mut releases: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     commits: Arc<AtomicU64>,
 ) {
+    let mut writer = Writer {
+        pool: writer,
+        conn: None,
+    };
     let mut batch: Vec<Box<dyn Pending>> = Vec::with_capacity(MAX_BATCH);
-    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let received = tokio::select! {
+            biased;
+            Some(done) = releases.recv() => {
+                writer.conn = None;
+                let _ = done.send(());
+                continue;
+            }
+            received = waiting.recv_many(&mut batch, MAX_BATCH) => received,
+        };
+        if received == 0 {
+            break;
+        }
         metrics::histogram!("flexbridge_store_batch_writes").record(batch.len() as f64);
-        match commit(&writer, &mut batch, &commits).await {
+        match writer.commit(&mut batch, &commits).await {
             Ok(()) => batch.drain(..).for_each(|write| write.finish(Ok(()))),
             Err(error) if batch.len() == 1 => {
                 if let Some(write) = batch.pop() {
@@ -138,11 +170,13 @@ async fn run(
             Err(error) => {
                 tracing::warn!(
                     writes = batch.len(),
-                    error.cause_chain = %crate::telemetry::chain(&error),
+                    error.cause_chain = %crate::core::chain(&error),
                     "a write failed; its batch runs again one write at a time"
                 );
                 for mut write in batch.drain(..) {
-                    let outcome = commit(&writer, std::slice::from_mut(&mut write), &commits).await;
+                    let outcome = writer
+                        .commit(std::slice::from_mut(&mut write), &commits)
+                        .await;
                     write.finish(outcome);
                 }
             }
@@ -150,19 +184,54 @@ async fn run(
     }
 }
 
-/// Runs `batch` in one transaction and commits it; on any error nothing
-/// of it is kept (the transaction rolls back when dropped).
-async fn commit(
-    writer: &SqlitePool,
-    batch: &mut [Box<dyn Pending>],
-    commits: &AtomicU64,
-) -> StoreResult<()> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+/// The writer task's connection: taken from the pool once and kept, so a
+/// batch costs no acquire and no ping; taken again only after an error
+/// that may have broken it.
+struct Writer {
+    pool: Pool,
+    conn: Option<sqlx::pool::PoolConnection<super::dialect::Db>>,
+}
+
+impl Writer {
+    /// Runs `batch` in one transaction and commits it; on any error nothing
+    /// of it is kept (the transaction rolls back when dropped).
+    async fn commit(
+        &mut self,
+        batch: &mut [Box<dyn Pending>],
+        commits: &AtomicU64,
+    ) -> StoreResult<()> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await?),
+        };
+        let outcome = commit(conn, batch).await;
+        if let Err(StoreError::Database(error)) = &outcome
+            && is_connection_error(error)
+        {
+            self.conn = None;
+        }
+        if outcome.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+/// Whether `error` may have left the connection unusable (rather than
+/// one statement refused).
+fn is_connection_error(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    )
+}
+
+async fn commit(conn: &mut Conn, batch: &mut [Box<dyn Pending>]) -> StoreResult<()> {
+    let mut tx = sqlx::Connection::begin_with(conn, BEGIN_WRITE).await?;
     for write in batch.iter_mut() {
         write.run(&mut tx).await?;
     }
     tx.commit().await?;
-    commits.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 

@@ -1,144 +1,264 @@
-//! Customer messages in, replay and history out.
-//!
-//! [`Store::accept_customer_message`] is the bridge's commit point: in one
-//! transaction (a group commit, shared with other customers' writes) it
-//! finds or opens the customer's live conversation (queueing the "open"
-//! step for a new one), gives the message the next `seq`, stores it and
-//! queues its delivery. Only after the commit is the customer acked.
-//! A retried client message id is found by the insert's unique constraint
-//! (`UNIQUE(customer_id, client_msg_id)`), then read back; a customer
-//! without a live conversation gets one (its "open" step queued first).
+//! `messages`: every message, both directions, with its customer's next
+//! `seq`. [`Messages::accept`] is the bridge's commit point for a customer
+//! message: in one transaction (a group commit, shared with other
+//! customers' writes) it finds or opens the customer's live conversation
+//! (queueing the "open" job for a new one), stores the message with the
+//! next `seq`, advances the customer's counter and queues the message's
+//! "send" job. Only after the commit is the customer acked. A retried
+//! client message id is found by the insert's unique constraint
+//! (`UNIQUE(customer_id, client_msg_id)`), then read back.
 
-use sqlx::SqliteConnection;
+use std::sync::LazyLock;
 
-use super::{
-    ConversationRecord, Direction, MessageRecord, NewMessage, Store, StoreError, StoreResult,
-    Target, conversation_columns, insert_message, message_columns,
+use super::{Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, outbox};
+use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
+use crate::core::model::{Direction, MessageRecord};
+use crate::core::storage::{
+    Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome,
+    StoredAgentMessage,
 };
-use crate::core::conversation::ConversationState;
-use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, MessageBody, Seq};
-use crate::flex::BackendKind;
+use crate::core::work::{FailedMessage, JobKind};
 
-/// A customer message to accept.
-#[derive(Debug)]
-pub struct IncomingCustomerMessage<'a> {
-    pub customer: &'a CustomerId,
-    /// The customer's display name, the message's author.
-    pub author: &'a str,
-    pub client_msg_id: &'a ClientMessageId,
-    pub body: &'a MessageBody,
-    /// Which Flex backend new conversations are opened with.
-    pub backend: BackendKind,
-    pub now: i64,
+/// The `messages` table.
+#[derive(Clone, Copy)]
+pub struct Messages<'a> {
+    pub(super) store: &'a Store,
 }
 
-/// What accepting a message did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
-    /// Stored now and queued for delivery (in the conversation
-    /// `message.conversation_id`).
-    New {
-        message: MessageRecord,
-        /// The conversation this message started, if it started one.
-        opened: Option<ConversationRecord>,
-    },
-    /// A message with this client message id was already stored: nothing
-    /// new was written; this is the original.
-    Duplicate { message: MessageRecord },
-}
+/// The columns a [`MessageRow`] reads.
+const COLUMNS: &str =
+    "id, seq, conversation_id, direction, author, body, client_msg_id, created_at";
 
-/// An [`IncomingCustomerMessage`] the store owns while it waits for its
-/// group commit.
-struct ToAccept {
-    customer: CustomerId,
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    seq: i64,
+    conversation_id: String,
+    direction: String,
     author: String,
-    client_msg_id: ClientMessageId,
-    body: MessageBody,
-    backend: BackendKind,
+    body: String,
+    client_msg_id: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<MessageRow> for MessageRecord {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: row.id,
+            seq: Seq(row.seq),
+            conversation_id: ConversationId::parse(&row.conversation_id)
+                .map_err(|e| corrupt("messages.conversation_id", e))?,
+            direction: Direction::parse(&row.direction)
+                .ok_or_else(|| corrupt("messages.direction", &row.direction))?,
+            author: row.author,
+            body: row.body,
+            client_msg_id: row.client_msg_id,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A customer message's way to Flex (`delivery`); agent messages have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl Delivery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The conversation a new message goes to.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// This one (a customer message opening it).
+    Conversation(&'a ConversationId),
+    /// The newest conversation of a Flex channel (an agent's message).
+    NewestOf(&'a RemoteChannel),
+    /// The customer's live conversation; nothing is inserted without one.
+    LiveOf(&'a CustomerId),
+}
+
+/// One message to insert (inside the caller's write transaction).
+struct NewMessage<'a> {
+    into: Target<'a>,
+    direction: Direction,
+    author: &'a str,
+    body: &'a str,
+    client_msg_id: Option<&'a str>,
+    flex_message: Option<&'a str>,
+    delivery: Option<Delivery>,
     now: i64,
 }
 
-impl Store {
-    pub async fn accept_customer_message(
-        &self,
-        m: IncomingCustomerMessage<'_>,
-    ) -> StoreResult<Accepted> {
-        let owned = ToAccept {
-            customer: m.customer.clone(),
-            author: m.author.to_owned(),
-            client_msg_id: m.client_msg_id.clone(),
-            body: m.body.clone(),
-            backend: m.backend,
-            now: m.now,
-        };
-        self.write(owned, |m, conn| Box::pin(accept(conn, m))).await
+/// The INSERT of [`insert`], up to the condition choosing the conversation.
+fn insert_sql(conversation: &str) -> String {
+    format!(
+        "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
+                               client_msg_id, flex_message, delivery, created_at)
+         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7
+         FROM conversations c JOIN customers cu ON cu.id = c.customer_id
+         WHERE {conversation} ON CONFLICT DO NOTHING RETURNING customer_id, {COLUMNS}"
+    )
+}
+
+static INTO_CONVERSATION: LazyLock<String> = LazyLock::new(|| insert_sql("c.id = $8"));
+static INTO_LIVE: LazyLock<String> = LazyLock::new(|| {
+    insert_sql(&format!(
+        "c.customer_id = $8 AND {}",
+        conversations::live("c")
+    ))
+});
+static INTO_NEWEST_OF: LazyLock<String> = LazyLock::new(|| {
+    insert_sql(
+        "c.id = (SELECT id FROM conversations WHERE flex_channel = $8
+                 ORDER BY created_at DESC LIMIT 1)",
+    )
+});
+
+#[derive(sqlx::FromRow)]
+struct InsertedRow {
+    customer_id: String,
+    #[sqlx(flatten)]
+    message: MessageRow,
+}
+
+/// Inserts a message with its customer's next `seq` and advances the
+/// customer's counter; a customer message also gets its "send" job. `None`,
+/// and nothing written, when a unique constraint says it is already stored
+/// or the target has no conversation (`Target::LiveOf`: no live one;
+/// `Target::NewestOf`: no conversation has the channel). Returns whose
+/// message it is with it.
+async fn insert(
+    conn: &mut Conn,
+    m: NewMessage<'_>,
+) -> StoreResult<Option<(CustomerId, MessageRecord)>> {
+    let (sql, target) = match m.into {
+        Target::Conversation(id) => (&*INTO_CONVERSATION, id.as_str()),
+        Target::LiveOf(customer) => (&*INTO_LIVE, customer.as_str()),
+        Target::NewestOf(channel) => (&*INTO_NEWEST_OF, channel.as_str()),
+    };
+    let row: Option<InsertedRow> = sqlx::query_as(sql.as_str())
+        .bind(m.direction.as_str())
+        .bind(m.author)
+        .bind(m.body)
+        .bind(m.client_msg_id)
+        .bind(m.flex_message)
+        .bind(m.delivery.map(Delivery::as_str))
+        .bind(m.now)
+        .bind(target)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let customer =
+        CustomerId::parse(&row.customer_id).map_err(|e| corrupt("messages.customer_id", e))?;
+    let message = MessageRecord::try_from(row.message)?;
+    customers::advance_seq(&mut *conn, customer.as_str(), message.seq).await?;
+    if m.direction == Direction::Customer {
+        let conversation = &message.conversation_id;
+        outbox::queue(conn, conversation, JobKind::SEND, Some(message.id), m.now).await?;
+    }
+    Ok(Some((customer, message)))
+}
+
+impl Messages<'_> {
+    /// Accepts a customer message (see the module doc).
+    pub async fn accept(self, m: IncomingCustomerMessage) -> StoreResult<Accepted> {
+        self.store
+            .write(m, |m, conn| Box::pin(accept(conn, m)))
+            .await
+    }
+
+    /// Stores an agent's message (once per Flex message) in the newest
+    /// conversation of its channel. The insert finds the conversation,
+    /// and `UNIQUE(flex_message)` is the idempotency check (the event's key
+    /// is derived from the message alone, so no receipt is written for
+    /// it). Only when nothing was inserted does a read tell a duplicate
+    /// from an unknown channel.
+    pub async fn record_agent(
+        self,
+        key: EventKey,
+        message: AgentMessage,
+    ) -> StoreResult<Inbound<StoredAgentMessage>> {
+        self.store
+            .write((key, message), |(key, message), conn| {
+                Box::pin(async move {
+                    let inserted = insert(
+                        &mut *conn,
+                        NewMessage {
+                            into: Target::NewestOf(&key.channel),
+                            direction: Direction::Agent,
+                            author: &message.author,
+                            body: &message.body,
+                            client_msg_id: None,
+                            flex_message: Some(message.message.as_str()),
+                            delivery: None,
+                            now: key.now,
+                        },
+                    )
+                    .await?;
+                    if let Some((customer, message)) = inserted {
+                        return Ok(Inbound::Applied(StoredAgentMessage { customer, message }));
+                    }
+                    Ok(if conversations::has_channel(conn, &key.channel).await? {
+                        Inbound::Duplicate
+                    } else {
+                        Inbound::UnknownChannel
+                    })
+                })
+            })
+            .await
     }
 
     /// A customer's messages with `seq > since`, oldest first, at most `limit`.
-    pub async fn messages_since(
-        &self,
+    pub async fn since(
+        self,
         customer: &CustomerId,
         since: Seq,
         limit: u32,
     ) -> StoreResult<Vec<MessageRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages
-             WHERE customer_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-        ))
-        .bind(customer.as_str())
-        .bind(since.0)
-        .bind(i64::from(limit))
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(MessageRecord::from_row).collect()
-    }
-
-    /// The customer's live conversation, else the most recent closed one.
-    pub async fn latest_conversation(
-        &self,
-        customer: &CustomerId,
-    ) -> StoreResult<Option<ConversationRecord>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations
-             WHERE customer_id = ?
-             ORDER BY state = 'closed', created_at DESC LIMIT 1"
-        ))
-        .bind(customer.as_str())
-        .fetch_optional(self.reader())
-        .await?
-        .as_ref()
-        .map(ConversationRecord::from_row)
-        .transpose()
-    }
-
-    pub async fn conversation(
-        &self,
-        id: &ConversationId,
-    ) -> StoreResult<Option<ConversationRecord>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations WHERE id = ?"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(self.reader())
-        .await?
-        .as_ref()
-        .map(ConversationRecord::from_row)
-        .transpose()
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM messages
+                 WHERE customer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            )
+        });
+        let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
+            .bind(customer.as_str())
+            .bind(since.0)
+            .bind(i64::from(limit))
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.into_iter().map(MessageRecord::try_from).collect()
     }
 }
 
 /// Accepts one message inside a group commit; a duplicate writes nothing.
-/// The common case (the customer's conversation is live) is one statement:
-/// the insert takes the live conversation, and its unique client message
-/// id is the duplicate check.
-async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accepted> {
-    if let Some(message) = insert_message(conn, m.new_message(Target::LiveOf(&m.customer))).await? {
+/// The common case (the customer's conversation is live) is one insert:
+/// it takes the live conversation, and its unique client message id is
+/// the duplicate check.
+async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
+    let new_message = |into| NewMessage {
+        into,
+        direction: Direction::Customer,
+        author: &m.author,
+        body: m.body.as_str(),
+        client_msg_id: Some(m.client_msg_id.as_str()),
+        flex_message: None,
+        delivery: Some(Delivery::Pending),
+        now: m.now,
+    };
+    if let Some((_, message)) = insert(conn, new_message(Target::LiveOf(&m.customer))).await? {
         return Ok(Accepted::New {
             message,
             opened: None,
@@ -146,13 +266,14 @@ async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accept
     }
     // Nothing was written: a retry of a stored message (in any
     // conversation, even one closed since), or no live conversation.
-    if let Some(message) = message_by_client_id(&mut *conn, m).await? {
+    if let Some(message) = by_client_id(&mut *conn, m).await? {
         return Ok(Accepted::Duplicate { message });
     }
-    let conversation = open_conversation(conn, m).await?;
-    let inserted =
-        insert_message(conn, m.new_message(Target::Conversation(&conversation.id))).await?;
-    let message = inserted.ok_or_else(|| {
+    let conversation =
+        conversations::insert_opening(&mut *conn, &m.customer, &m.backend, m.now).await?;
+    outbox::queue(&mut *conn, &conversation.id, JobKind::OPEN, None, m.now).await?;
+    let inserted = insert(conn, new_message(Target::Conversation(&conversation.id))).await?;
+    let (_, message) = inserted.ok_or_else(|| {
         StoreError::Corrupt("a new customer message conflicted with a stored one".into())
     })?;
     Ok(Accepted::New {
@@ -161,287 +282,94 @@ async fn accept(conn: &mut SqliteConnection, m: &ToAccept) -> StoreResult<Accept
     })
 }
 
-impl ToAccept {
-    fn new_message<'a>(&'a self, into: Target<'a>) -> NewMessage<'a> {
-        NewMessage {
-            into,
-            direction: Direction::Customer,
-            author: &self.author,
-            body: self.body.as_str(),
-            client_msg_id: Some(self.client_msg_id.as_str()),
-            twilio_message_sid: None,
-            delivery: Some("pending"),
-            now: self.now,
-        }
-    }
-}
-
-/// Opens the customer's new conversation, its "open" step queued first.
-async fn open_conversation(
-    conn: &mut SqliteConnection,
-    m: &ToAccept,
-) -> StoreResult<ConversationRecord> {
-    let conversation = ConversationRecord {
-        id: ConversationId::generate(),
-        customer_id: m.customer.clone(),
-        state: ConversationState::Opening,
-        backend: m.backend,
-        flex_channel_sid: None,
-        flex_ref: None,
-        agent_name: None,
-        created_at: m.now,
-    };
-    sqlx::query(
-        "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
-         VALUES (?, ?, ?, 'opening', ?, ?)",
-    )
-    .bind(conversation.id.as_str())
-    .bind(m.customer.as_str())
-    .bind(m.backend.as_str())
-    .bind(m.now)
-    .bind(m.now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
-         VALUES (?, 'open', ?, ?)",
-    )
-    .bind(conversation.id.as_str())
-    .bind(m.now)
-    .bind(m.now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(conversation)
-}
-
 /// The customer's stored message with `m`'s client message id.
-async fn message_by_client_id(
-    conn: &mut SqliteConnection,
-    m: &ToAccept,
+async fn by_client_id(
+    conn: &mut Conn,
+    m: &IncomingCustomerMessage,
 ) -> StoreResult<Option<MessageRecord>> {
-    sqlx::query(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE customer_id = ? AND client_msg_id = ?"
-    ))
-    .bind(m.customer.as_str())
-    .bind(m.client_msg_id.as_str())
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(MessageRecord::from_row)
-    .transpose()
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
+    });
+    let row: Option<MessageRow> = sqlx::query_as(SQL.as_str())
+        .bind(m.customer.as_str())
+        .bind(m.client_msg_id.as_str())
+        .fetch_optional(conn)
+        .await?;
+    row.map(MessageRecord::try_from).transpose()
+}
+
+/// Records a pending customer message's fate (once; a decided message
+/// keeps its first outcome).
+pub(super) async fn settle(
+    conn: &mut Conn,
+    message_id: i64,
+    outcome: &SendOutcome,
+    now: i64,
+) -> StoreResult<()> {
+    let pending = Delivery::Pending.as_str();
+    let update = match outcome {
+        SendOutcome::Delivered(flex_message) => sqlx::query(
+            "UPDATE messages SET delivery = $1, flex_message = $2, delivered_at = $3
+             WHERE id = $4 AND delivery = $5",
+        )
+        .bind(Delivery::Delivered.as_str())
+        .bind(flex_message.as_str())
+        .bind(now),
+        SendOutcome::Failed(error) => sqlx::query(
+            "UPDATE messages SET delivery = $1, delivery_error = $2, delivered_at = $3
+             WHERE id = $4 AND delivery = $5",
+        )
+        .bind(Delivery::Failed.as_str())
+        .bind(error.as_str())
+        .bind(Option::<i64>::None),
+    };
+    update.bind(message_id).bind(pending).execute(conn).await?;
+    Ok(())
+}
+
+/// Fails every message queued (a "send" job) for `conversation`; returns
+/// them, oldest first. Their jobs are left to the caller to delete.
+pub(super) async fn fail_queued(
+    conn: &mut Conn,
+    conversation: &ConversationId,
+    error: &str,
+) -> StoreResult<Vec<FailedMessage>> {
+    #[derive(sqlx::FromRow)]
+    struct FailedRow {
+        customer_id: String,
+        seq: i64,
+        client_msg_id: Option<String>,
+    }
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE messages SET delivery = $1, delivery_error = $2
+             WHERE delivery = $3 AND id IN (SELECT message_id FROM outbox
+                                            WHERE conversation_id = $4 AND kind = '{}')
+             RETURNING customer_id, seq, client_msg_id",
+            JobKind::SEND
+        )
+    });
+    let rows: Vec<FailedRow> = sqlx::query_as(SQL.as_str())
+        .bind(Delivery::Failed.as_str())
+        .bind(error)
+        .bind(Delivery::Pending.as_str())
+        .bind(conversation.as_str())
+        .fetch_all(conn)
+        .await?;
+    let mut failed = rows
+        .into_iter()
+        .map(|row| {
+            Ok(FailedMessage {
+                customer_id: CustomerId::parse(&row.customer_id)
+                    .map_err(|e| corrupt("messages.customer_id", e))?,
+                seq: Seq(row.seq),
+                client_msg_id: row.client_msg_id.unwrap_or_default(),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    failed.sort_by_key(|m| m.seq);
+    Ok(failed)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::conversation::CloseReason;
-    use crate::store::test_support::{customer, temp_store};
-
-    fn incoming<'a>(
-        customer: &'a CustomerId,
-        id: &'a ClientMessageId,
-        body: &'a MessageBody,
-    ) -> IncomingCustomerMessage<'a> {
-        IncomingCustomerMessage {
-            customer,
-            author: "Ada",
-            client_msg_id: id,
-            body,
-            backend: BackendKind::Chat,
-            now: 10,
-        }
-    }
-
-    #[tokio::test]
-    async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("hello").unwrap();
-        let (a, b) = (
-            ClientMessageId::parse("a").unwrap(),
-            ClientMessageId::parse("b").unwrap(),
-        );
-
-        let first = store
-            .accept_customer_message(incoming(&cus, &a, &body))
-            .await
-            .unwrap();
-        let second = store
-            .accept_customer_message(incoming(&cus, &b, &body))
-            .await
-            .unwrap();
-
-        let (
-            Accepted::New {
-                message: m1,
-                opened: Some(c1),
-            },
-            Accepted::New {
-                message: m2,
-                opened: None,
-            },
-        ) = (first, second)
-        else {
-            panic!("expected a new conversation, then the same one");
-        };
-        assert_eq!((&m1.conversation_id, &m2.conversation_id), (&c1.id, &c1.id));
-        assert_eq!((m1.seq, m2.seq), (Seq(1), Seq(2)));
-        assert_eq!(store.outbox_depth().await.unwrap(), 3, "open + two sends");
-    }
-
-    #[tokio::test]
-    async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("hello").unwrap();
-        let id = ClientMessageId::parse("retry-me").unwrap();
-
-        let first = store
-            .accept_customer_message(incoming(&cus, &id, &body))
-            .await
-            .unwrap();
-        let again = store
-            .accept_customer_message(incoming(&cus, &id, &body))
-            .await
-            .unwrap();
-
-        let Accepted::New { message, .. } = first else {
-            panic!("first is new")
-        };
-        assert_eq!(again, Accepted::Duplicate { message });
-        assert_eq!(
-            store.messages_since(&cus, Seq(0), 10).await.unwrap().len(),
-            1
-        );
-        assert_eq!(store.outbox_depth().await.unwrap(), 2, "open + one send");
-    }
-
-    #[tokio::test]
-    async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("hello").unwrap();
-        let (a, b) = (
-            ClientMessageId::parse("a").unwrap(),
-            ClientMessageId::parse("b").unwrap(),
-        );
-
-        store
-            .accept_customer_message(incoming(&cus, &a, &body))
-            .await
-            .unwrap();
-        let again = store
-            .accept_customer_message(incoming(&cus, &a, &body))
-            .await
-            .unwrap();
-        let next = store
-            .accept_customer_message(incoming(&cus, &b, &body))
-            .await
-            .unwrap();
-
-        assert!(matches!(again, Accepted::Duplicate { .. }));
-        let Accepted::New { message, .. } = next else {
-            panic!("b is new");
-        };
-        assert_eq!(message.seq, Seq(2));
-    }
-
-    #[tokio::test]
-    async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("hello").unwrap();
-        let id = ClientMessageId::parse("before-the-end").unwrap();
-        let Accepted::New {
-            message,
-            opened: Some(conversation),
-        } = store
-            .accept_customer_message(incoming(&cus, &id, &body))
-            .await
-            .unwrap()
-        else {
-            panic!("the first is new");
-        };
-        store
-            .outbox_abandon(&conversation.id, CloseReason::AgentEnded, "ended", 20)
-            .await
-            .unwrap();
-
-        let retried = store
-            .accept_customer_message(incoming(&cus, &id, &body))
-            .await
-            .unwrap();
-
-        assert_eq!(retried, Accepted::Duplicate { message });
-        let latest = store.latest_conversation(&cus).await.unwrap().unwrap();
-        assert_eq!(latest.id, conversation.id, "no conversation was opened");
-        assert_eq!(latest.state, ConversationState::Closed);
-    }
-
-    #[tokio::test]
-    async fn concurrent_first_messages_share_one_conversation() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("hi").unwrap();
-        let ids: Vec<ClientMessageId> = (0..5)
-            .map(|i| ClientMessageId::parse(&format!("m{i}")).unwrap())
-            .collect();
-
-        let results = futures::future::join_all(
-            ids.iter()
-                .map(|id| store.accept_customer_message(incoming(&cus, id, &body))),
-        )
-        .await;
-
-        let mut conversations: Vec<_> = results
-            .into_iter()
-            .map(|r| match r.unwrap() {
-                Accepted::New { message, .. } => message.conversation_id,
-                Accepted::Duplicate { .. } => panic!("no duplicates here"),
-            })
-            .collect();
-        conversations.dedup();
-        assert_eq!(conversations.len(), 1);
-        let seqs: Vec<i64> = store
-            .messages_since(&cus, Seq(0), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.seq.0)
-            .collect();
-        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
-    }
-
-    #[tokio::test]
-    async fn replay_returns_only_messages_after_the_cursor() {
-        let (store, _dir) = temp_store().await;
-        let cus = customer(&store).await;
-        let body = MessageBody::parse("x").unwrap();
-        for i in 0..4 {
-            let id = ClientMessageId::parse(&format!("m{i}")).unwrap();
-            store
-                .accept_customer_message(incoming(&cus, &id, &body))
-                .await
-                .unwrap();
-        }
-        let after_two = store.messages_since(&cus, Seq(2), 500).await.unwrap();
-        assert_eq!(
-            after_two.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
-            vec![3, 4]
-        );
-        assert_eq!(
-            store.messages_since(&cus, Seq(0), 1).await.unwrap().len(),
-            1
-        );
-        let other = customer(&store).await;
-        assert!(
-            store
-                .messages_since(&other, Seq(0), 500)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    }
-}
+mod tests;

@@ -111,7 +111,8 @@ async fn an_agent_reply_reaches_a_customer_who_reconnects_later(backend: Backend
         .await;
     eventually("the reply is stored", || async {
         app.store
-            .messages_since(&ada.id, flexbridge::core::ids::Seq(seen), 10)
+            .messages()
+            .since(&ada.id, flexbridge::core::ids::Seq(seen), 10)
             .await
             .is_ok_and(|messages| messages.iter().any(|m| m.body == "Yes, I am here"))
     })
@@ -209,7 +210,7 @@ async fn an_anonymous_socket_can_neither_send_nor_read() {
 }
 
 /// The bridge's own backend for `app` (as `Application` builds it).
-fn backend_of(app: &TestApp) -> Box<dyn flexbridge::flex::FlexBackend> {
+fn backend_of(app: &TestApp) -> Box<dyn flexbridge::core::backend::FlexBackend> {
     use flexbridge::flex::chat::ChatBackend;
     use flexbridge::flex::conversations::ConversationsBackend;
 
@@ -246,7 +247,7 @@ async fn closing_from_the_bridge_ends_the_chat_in_flex_and_the_conversation(back
     let channel = app.channel_of(&ada.id).await;
     let work = app.accept(None).await;
     let conversation = app.conversation_of(&ada.id).await;
-    let sid = conversation.flex_channel_sid.expect("a channel");
+    let sid = conversation.flex_channel.expect("a channel");
 
     backend_of(&app)
         .close(&sid, conversation.flex_ref.as_ref())
@@ -396,7 +397,7 @@ async fn a_chat_the_agent_ended_while_the_bridge_was_down_is_ended_at_restart(
     let next = crate::wait_for("a new conversation opens", || async {
         app.conversation_of(&ada.id)
             .await
-            .flex_channel_sid
+            .flex_channel
             .filter(|sid| sid.as_str() != work.channel)
     })
     .await;

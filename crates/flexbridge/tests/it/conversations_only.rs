@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use flexbridge::config::{FlexSettings, Layers, RoutingKind};
+use flexbridge::core::model::Direction;
 use flexbridge::dev::DevFlex;
 use flexbridge::flex::BackendKind;
 use flexbridge::flex::conversations::{Routing, TimerDuration};
-use flexbridge::store::Direction;
 use serde_json::{Value, json};
 
 use crate::{TestApp, eventually, say, spawn_app, spawn_app_with, wait_for};
@@ -238,7 +238,8 @@ async fn the_customers_own_messages_coming_back_as_webhooks_are_not_relayed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stored = app
         .store
-        .messages_since(&ada.id, flexbridge::core::ids::Seq(0), 10)
+        .messages()
+        .since(&ada.id, flexbridge::core::ids::Seq(0), 10)
         .await
         .expect("messages");
     assert!(

@@ -66,14 +66,15 @@ async fn a_customer_message_is_in_the_database_before_the_ack(backend: BackendKi
 
     let seq = ack["ok"]["seq"].as_i64().expect("a seq");
     let stored = other_connection
-        .messages_since(&ada.id, Seq(0), 10)
+        .messages()
+        .since(&ada.id, Seq(0), 10)
         .await
         .expect("read");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].seq, Seq(seq));
     assert_eq!(stored[0].body, "hello");
     assert_eq!(stored[0].client_msg_id.as_deref(), Some("c1"));
-    assert!(other_connection.outbox_depth().await.expect("depth") >= 1);
+    assert!(other_connection.outbox().depth().await.expect("depth") >= 1);
 }
 
 async fn messages_reach_the_agent_in_order_and_exactly_once_through_500s_and_a_429(
@@ -232,7 +233,7 @@ async fn a_crash_and_restart_on_the_same_database_delivers_what_was_pending_exac
     assert!(ack["ok"].is_object());
     assert_eq!(wait_for_bodies(&app, &channel, 5).await, expected(5));
     assert_eq!(app.channels().await.len(), 1);
-    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+    assert_eq!(app.store.outbox().depth().await.expect("depth"), 0);
 }
 
 async fn a_conversation_whose_flex_channel_vanished_is_closed_at_restart_and_the_customer_starts_anew(

@@ -4,10 +4,10 @@
 //! exit code follows.
 
 use flexbridge::config::{PublicBaseUrl, Settings};
-use flexbridge::core::ids::{FlexFlowSid, WorkflowSid};
 use flexbridge::doctor::{self, Check, Status};
 use flexbridge::flex::BackendKind;
 use flexbridge::flex::conversations::Routing;
+use flexbridge::flex::sid::{FlexFlowSid, WorkflowSid};
 
 use crate::spawn_app;
 

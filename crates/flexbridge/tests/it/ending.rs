@@ -214,7 +214,7 @@ async fn a_chat_ended_before_flex_had_it_still_delivers_its_messages_then_closes
         })
     })
     .await;
-    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+    assert_eq!(app.store.outbox().depth().await.expect("depth"), 0);
 }
 
 async fn a_close_that_flex_answers_500_and_429_for_a_while_lands_exactly_once(
@@ -264,7 +264,7 @@ async fn a_close_that_flex_answers_500_and_429_for_a_while_lands_exactly_once(
         !end_webhooks(&app, &channel).await.is_empty()
     })
     .await;
-    assert_eq!(app.store.outbox_depth().await.expect("depth"), 0);
+    assert_eq!(app.store.outbox().depth().await.expect("depth"), 0);
     // Anything repeated would arrive right behind; give it the chance.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_webhook = end_webhooks(&app, &channel).await;

@@ -1,8 +1,8 @@
 //! Plain HTTP: the web chat page, health, metrics; provisioning.
 
-use flexbridge::core::ids::{ChatServiceSid, StudioFlowSid};
 use flexbridge::flex::BackendKind;
 use flexbridge::flex::provision::{FlowSpec, ensure_flex_flow};
+use flexbridge::flex::sid::{ChatServiceSid, StudioFlowSid};
 
 use serde_json::json;
 

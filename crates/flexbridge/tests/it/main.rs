@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 use flex_emulator::EmulatorConfig;
 use flexbridge::config::{PublicBaseUrl, RoutingKind, Settings};
 use flexbridge::core::ids::CustomerId;
+use flexbridge::core::model::ConversationRecord;
 use flexbridge::dev::{DevFlex, RunningEmulator, bridge_settings, start_emulator};
 use flexbridge::flex::BackendKind;
 use flexbridge::startup::Application;
-use flexbridge::store::{ConversationRecord, Store};
+use flexbridge::store::Store;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -256,7 +257,7 @@ impl TestApp {
     pub async fn channel_of(&self, customer: &CustomerId) -> String {
         wait_for("the conversation has a Flex channel", || async {
             let conversation = self.conversation_of(customer).await;
-            conversation.flex_channel_sid.map(|sid| sid.to_string())
+            conversation.flex_channel.map(|sid| sid.to_string())
         })
         .await
     }
@@ -264,7 +265,8 @@ impl TestApp {
     /// The customer's current (else latest) conversation.
     pub async fn conversation_of(&self, customer: &CustomerId) -> ConversationRecord {
         self.store
-            .latest_conversation(customer)
+            .conversations()
+            .latest_of(customer)
             .await
             .expect("the store answers")
             .expect("a conversation")

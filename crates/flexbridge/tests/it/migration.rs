@@ -60,7 +60,7 @@ async fn a_conversation_open_when_the_backend_changes_stays_with_the_backend_tha
     let new_channel = crate::wait_for("the next conversation opens", || async {
         let conversation = app.conversation_of(&ada.id).await;
         conversation
-            .flex_channel_sid
+            .flex_channel
             .filter(|sid| sid.as_str() != old_channel)
             .map(|sid| (sid.to_string(), conversation.backend))
     })

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use flexbridge::core::ids::Seq;
+use flexbridge::core::model::Direction;
 use flexbridge::flex::BackendKind;
-use flexbridge::store::Direction;
 use serde_json::json;
 
 use crate::{TestApp, eventually, on_both_backends, spawn_app};
@@ -23,7 +23,8 @@ on_both_backends!(
 
 async fn agent_messages(app: &TestApp, customer: &flexbridge::core::ids::CustomerId) -> usize {
     app.store
-        .messages_since(customer, Seq(0), 500)
+        .messages()
+        .since(customer, Seq(0), 500)
         .await
         .expect("messages")
         .iter()

@@ -94,7 +94,8 @@ async fn an_oversized_websocket_frame_is_refused_and_the_server_goes_on() {
     .expect("a customer id");
     let stored = app
         .store
-        .messages_since(&customer, flexbridge::core::ids::Seq(0), 10)
+        .messages()
+        .since(&customer, flexbridge::core::ids::Seq(0), 10)
         .await
         .expect("the store answers");
     assert!(

@@ -1,13 +1,14 @@
-//! Chat webhook forms (ENDPOINTS.md §7.1) as typed [`FlexEvent`]s: an
+//! Chat webhook forms (docs/twilio-reference.md §7.1) as typed [`FlexEvent`]s: an
 //! agent's message (`onMessageSent`, not `Source=API`, not from a
 //! customer), an agent joining (`onMemberAdded`), the chat's end
 //! (`onChannelUpdated` with `Attributes.status` `INACTIVE`). Everything else
 //! is ignored; a form that names a malformed SID or JSON is an error.
 //! The idempotency keys are shared with the catch-up after a restart.
 
-use crate::core::ids::{ChannelSid, FlexIdentity, MessageSid};
+use crate::core::backend::{FlexEvent, WebhookParseError};
+use crate::core::ids::RemoteMessage;
 use crate::flex::form::{Form, header};
-use crate::flex::{FlexEvent, WebhookParseError};
+use crate::flex::sid::{ChannelSid, FlexIdentity, MessageSid};
 
 /// The idempotency key of an agent message (webhook or catch-up alike).
 pub(super) fn message_key(sid: &MessageSid) -> String {
@@ -24,7 +25,7 @@ pub(super) fn ended_key(channel: &ChannelSid) -> String {
     format!("chat:ended:{channel}")
 }
 
-/// A Chat webhook's parameters as a [`FlexEvent`] (ENDPOINTS.md §7.1).
+/// A Chat webhook's parameters as a [`FlexEvent`] (docs/twilio-reference.md §7.1).
 pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookParseError> {
     let form = Form(params);
     let event_type = form.require("EventType")?;
@@ -50,8 +51,8 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("an empty message (media is not relayed)");
             }
             Ok(FlexEvent::AgentMessage {
-                header: header(event_type, message_key(&message_sid), channel),
-                message_sid,
+                header: header(event_type, message_key(&message_sid), &channel),
+                message: RemoteMessage::from(&message_sid),
                 author: author.to_owned(),
                 body: body.to_owned(),
             })
@@ -65,7 +66,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("the channel is still active");
             }
             Ok(FlexEvent::ChatEnded {
-                header: header(event_type, ended_key(&channel), channel),
+                header: header(event_type, ended_key(&channel), &channel),
             })
         }
         "onMemberAdded" => {
@@ -76,7 +77,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
             }
             let member = form.get("MemberSid").unwrap_or(identity);
             Ok(FlexEvent::AgentJoined {
-                header: header(event_type, member_key(&channel, member), channel),
+                header: header(event_type, member_key(&channel, member), &channel),
                 agent: identity.to_owned(),
             })
         }

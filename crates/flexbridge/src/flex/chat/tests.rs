@@ -1,7 +1,8 @@
 //! Chat webhook forms → `FlexEvent`, including malformed forms.
 
 use super::*;
-use crate::core::ids::{CustomerId, FlexIdentity};
+use crate::core::ids::CustomerId;
+use crate::flex::sid::FlexIdentity;
 
 const CH: &str = "CH0123456789abcdef0123456789abcdef";
 const IM: &str = "IM0123456789abcdef0123456789abcdef";
@@ -33,7 +34,7 @@ fn an_agent_message_becomes_an_agent_message_event_keyed_by_its_sid() {
     let event = parse_webhook(&message_sent("SDK", "alice")).unwrap();
     let FlexEvent::AgentMessage {
         header,
-        message_sid,
+        message,
         author,
         body,
     } = event
@@ -42,7 +43,7 @@ fn an_agent_message_becomes_an_agent_message_event_keyed_by_its_sid() {
     };
     assert_eq!(header.channel.as_str(), CH);
     assert_eq!(header.idempotency_key, format!("chat:message:{IM}"));
-    assert_eq!(message_sid.as_str(), IM);
+    assert_eq!(message.as_str(), IM);
     assert_eq!(
         (author.as_str(), body.as_str()),
         ("alice", "Hello, how can I help?")

@@ -1,4 +1,4 @@
-//! Conversations webhook forms (ENDPOINTS.md §7.2) as typed
+//! Conversations webhook forms (docs/twilio-reference.md §7.2) as typed
 //! [`FlexEvent`]s:
 //!
 //! - `onMessageAdded` by anyone but a customer of this bridge (or Flex's
@@ -14,10 +14,11 @@
 //! Everything else is ignored; a form naming a malformed SID is an error.
 //! The idempotency keys are shared with the catch-up after a restart.
 
-use crate::core::ids::{ChannelSid, MemberSid, MessageSid};
+use crate::core::backend::{FlexEvent, WebhookParseError};
+use crate::core::ids::RemoteMessage;
 use crate::flex::agents;
 use crate::flex::form::{Form, header};
-use crate::flex::{FlexEvent, WebhookParseError};
+use crate::flex::sid::{ChannelSid, MemberSid, MessageSid};
 
 /// The idempotency key of an agent message (webhook or catch-up alike).
 pub(super) fn message_key(sid: &MessageSid) -> String {
@@ -57,8 +58,8 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("an empty message (media is not relayed)");
             }
             Ok(FlexEvent::AgentMessage {
-                header: header(event_type, message_key(&message_sid), conversation),
-                message_sid,
+                header: header(event_type, message_key(&message_sid), &conversation),
+                message: RemoteMessage::from(&message_sid),
                 author: author.to_owned(),
                 body: body.to_owned(),
             })
@@ -76,7 +77,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 header: header(
                     event_type,
                     participant_key(&conversation, participant.as_str()),
-                    conversation,
+                    &conversation,
                 ),
                 agent: identity.to_owned(),
             })
@@ -85,7 +86,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
             let conversation = form.sid("ConversationSid", ChannelSid::parse)?;
             match form.require("StateTo")? {
                 "closed" => Ok(FlexEvent::ChatEnded {
-                    header: header(event_type, ended_key(&conversation), conversation),
+                    header: header(event_type, ended_key(&conversation), &conversation),
                 }),
                 "inactive" => {
                     ignored("inactive (idle): the customer's next message reactivates it")

@@ -17,13 +17,16 @@
 use serde_json::json;
 
 use super::{ConversationsBackend, Created, InteractionRef, InteractionRouting, Routing};
-use crate::core::ids::{ChannelSid, InteractionChannelSid, InteractionSid, StudioFlowSid, TaskSid};
+use crate::core::backend::{Disposition, OpenRequest, Opened};
+use crate::core::ids::RemoteChannel;
 use crate::flex::client::Product;
-use crate::flex::{Disposition, FlexError, OpenRequest, Opened, parse_sid};
+use crate::flex::sid::{
+    ChannelSid, FlexIdentity, InteractionChannelSid, InteractionSid, StudioFlowSid,
+};
+use crate::flex::{FlexError, parse_sid};
 
-/// What routing made.
+/// What routing made: the interaction, when the Interactions API routed.
 struct Routed {
-    task: Option<TaskSid>,
     interaction: Option<InteractionRef>,
 }
 
@@ -32,7 +35,6 @@ struct Routed {
 struct Interaction {
     sid: String,
     channel: Option<serde_json::Value>,
-    routing: Option<serde_json::Value>,
 }
 
 /// An interaction channel as listed.
@@ -58,8 +60,7 @@ impl ConversationsBackend {
         let conversation = self.create_or_find(request).await?;
         match self.attach(&conversation, routing, request).await {
             Ok(routed) => Ok(Opened {
-                channel: conversation,
-                task: routed.task,
+                channel: RemoteChannel::from(&conversation),
                 flex_ref: routed.interaction.as_ref().map(InteractionRef::to_flex_ref),
             }),
             Err(error) if error.disposition() == Disposition::Permanent => {
@@ -86,10 +87,7 @@ impl ConversationsBackend {
             }
             Routing::Studio { flow } => {
                 self.ensure_studio(conversation, flow).await?;
-                Ok(Routed {
-                    task: None,
-                    interaction: None,
-                })
+                Ok(Routed { interaction: None })
             }
         }
     }
@@ -148,7 +146,10 @@ impl ConversationsBackend {
             .post_form::<Created>(
                 Product::Conversations,
                 &self.conversation_path(conversation, "/Participants"),
-                &[("Identity", request.identity.as_str())],
+                &[(
+                    "Identity",
+                    FlexIdentity::for_customer(request.customer).as_str(),
+                )],
                 false,
             )
             .await;
@@ -233,14 +234,7 @@ impl ConversationsBackend {
                 .await?
                 .ok_or_else(|| FlexError::BadResponse("an interaction without a channel".into()))?,
         };
-        let task = created
-            .routing
-            .as_ref()
-            .and_then(|r| r.pointer("/properties/sid"))
-            .and_then(serde_json::Value::as_str)
-            .and_then(|sid| TaskSid::parse(sid).ok());
         Ok(Routed {
-            task,
             interaction: Some(InteractionRef {
                 interaction,
                 channel,
@@ -293,7 +287,6 @@ impl ConversationsBackend {
         };
         tracing::info!(%conversation, %interaction, "the conversation was routed by an earlier attempt");
         Ok(Routed {
-            task: None,
             interaction: Some(InteractionRef {
                 interaction,
                 channel,

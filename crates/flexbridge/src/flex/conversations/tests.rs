@@ -38,7 +38,7 @@ fn a_message_by_an_agent_is_an_agent_message_keyed_by_its_sid() {
 
     let FlexEvent::AgentMessage {
         header,
-        message_sid,
+        message,
         author,
         body,
     } = event
@@ -51,7 +51,7 @@ fn a_message_by_an_agent_is_an_agent_message_keyed_by_its_sid() {
         header.idempotency_key,
         format!("conversations:message:{IM}")
     );
-    assert_eq!(message_sid.as_str(), IM);
+    assert_eq!(message.as_str(), IM);
     assert_eq!(
         (author.as_str(), body.as_str()),
         ("alice", "How can I help?")

@@ -22,10 +22,9 @@
 use super::super::FlexError;
 use super::super::client::{Product, TwilioClient};
 use crate::config::RoutingKind;
-use crate::core::ids::{
-    ChatServiceSid, IdError, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
-};
+use crate::core::ids::IdError;
 use crate::flex::conversations::Routing;
+use crate::flex::sid::{ChatServiceSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid};
 
 /// Flex's names for what a new account has.
 pub const SERVICE_NAME: &str = "Flex Chat Service";

@@ -4,17 +4,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng as _;
+use tokio::time::Instant;
 
-use super::super::lock;
-use crate::core::bridge::{DeliveryOutcome, Fanout, Notice};
-use crate::core::ids::{ChannelSid, CustomerId, MessageSid, hex};
-use crate::flex::{
-    BackendKind, FlexBackend, FlexError, FlexEvent, FlexRef, OpenRequest, Opened, OutboundMessage,
-    ResyncRequest, WebhookParseError,
+use crate::core::backend::{
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
+    OutboundMessage, ResyncRequest, WebhookParseError,
 };
+use crate::core::fanout::{DeliveryOutcome, Fanout, Notice};
+use crate::core::ids::{CustomerId, RemoteChannel, RemoteMessage, hex};
+use crate::core::lock;
+use crate::flex::FlexError;
 
 /// What the fake does to the next matching call.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,8 @@ pub(super) enum Fault {
     RateLimited(Duration),
     /// Take this long, then succeed.
     Slow(Duration),
+    /// Wait until the test opens the fake's gate, then succeed.
+    Held,
     /// Do the work, then the caller's task dies (a panic) before it can
     /// record the outcome.
     LandsThenDies,
@@ -34,20 +38,31 @@ pub(super) enum Fault {
 
 #[derive(Default)]
 pub(super) struct FakeFlex {
-    /// Target → channel, as Flex dedupes channel creation.
-    pub(super) channels: Mutex<HashMap<String, ChannelSid>>,
+    /// Customer → channel, as Flex dedupes channel creation by target.
+    pub(super) channels: Mutex<HashMap<CustomerId, RemoteChannel>>,
     /// Everything posted: (channel, client message id, body).
-    pub(super) posted: Mutex<Vec<(ChannelSid, String, String)>>,
+    pub(super) posted: Mutex<Vec<(RemoteChannel, String, String)>>,
     pub(super) open_faults: Mutex<VecDeque<Fault>>,
     pub(super) send_faults: Mutex<VecDeque<Fault>>,
     pub(super) opens: AtomicUsize,
     pub(super) send_calls: AtomicUsize,
-    /// When each send call arrived.
+    /// When each send call arrived (tokio's clock: tests pause it).
     pub(super) send_times: Mutex<Vec<Instant>>,
     /// What `resync` reports as missed.
     pub(super) missed: Mutex<Vec<FlexEvent>>,
     pub(super) sync_faults: Mutex<VecDeque<Fault>>,
     pub(super) resyncs: AtomicUsize,
+    /// Closed until [`FakeFlex::open_gate`]: where `Fault::Held` waits.
+    pub(super) gate: Gate,
+}
+
+/// A semaphore that starts closed (no permits).
+pub(super) struct Gate(tokio::sync::Semaphore);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(tokio::sync::Semaphore::new(0))
+    }
 }
 
 pub(super) fn sid(prefix: &str) -> String {
@@ -66,7 +81,7 @@ fn api_error(status: u16, retry_after: Option<Duration>) -> FlexError {
 }
 
 impl FakeFlex {
-    pub(super) fn posted(&self) -> Vec<(ChannelSid, String, String)> {
+    pub(super) fn posted(&self) -> Vec<(RemoteChannel, String, String)> {
         lock(&self.posted).clone()
     }
 
@@ -74,12 +89,23 @@ impl FakeFlex {
         lock(&self.channels).len()
     }
 
-    async fn apply(fault: Option<Fault>) -> Result<bool, FlexError> {
+    /// Lets every call held at the gate (`Fault::Held`) go on.
+    pub(super) fn open_gate(&self) {
+        self.gate
+            .0
+            .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
+
+    async fn apply(&self, fault: Option<Fault>) -> Result<bool, FlexError> {
         match fault {
             None => Ok(false),
             Some(Fault::Status(status)) => Err(api_error(status, None)),
             Some(Fault::RateLimited(after)) => Err(api_error(429, Some(after))),
             Some(Fault::Lands(_) | Fault::LandsThenDies) => Ok(true),
+            Some(Fault::Held) => {
+                let _open = self.gate.0.acquire().await;
+                Ok(false)
+            }
             Some(Fault::Slow(delay)) => {
                 tokio::time::sleep(delay).await;
                 Ok(false)
@@ -90,72 +116,71 @@ impl FakeFlex {
 
 #[async_trait::async_trait]
 impl FlexBackend for FakeFlex {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Chat
+    fn name(&self) -> BackendName {
+        super::FAKE
     }
 
     fn webhook_path(&self) -> &'static str {
         "/webhooks/fake"
     }
 
-    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, FlexError> {
+    async fn open(&self, request: &OpenRequest<'_>) -> Result<Opened, BackendError> {
         self.opens.fetch_add(1, Ordering::SeqCst);
         let fault = lock(&self.open_faults).pop_front();
-        let lands = Self::apply(fault).await?;
+        let lands = self.apply(fault).await?;
         let channel = lock(&self.channels)
-            .entry(request.identity.as_str().to_owned())
-            .or_insert_with(|| ChannelSid::parse(&sid("CH")).expect("valid"))
+            .entry(request.customer.clone())
+            .or_insert_with(|| RemoteChannel::new(sid("CH")))
             .clone();
         if let (true, Some(Fault::Lands(status))) = (lands, fault) {
-            return Err(api_error(status, None));
+            return Err(api_error(status, None).into());
         }
         Ok(Opened {
             channel,
-            task: None,
             flex_ref: None,
         })
     }
 
     async fn send(
         &self,
-        channel: &ChannelSid,
+        channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<MessageSid, FlexError> {
+    ) -> Result<RemoteMessage, BackendError> {
         self.send_calls.fetch_add(1, Ordering::SeqCst);
         lock(&self.send_times).push(Instant::now());
         let fault = lock(&self.send_faults).pop_front();
-        let lands = Self::apply(fault).await?;
+        let lands = self.apply(fault).await?;
         lock(&self.posted).push((
             channel.clone(),
             message.client_msg_id.to_owned(),
             message.body.to_owned(),
         ));
         match (lands, fault) {
-            (true, Some(Fault::Lands(status))) => Err(api_error(status, None)),
+            (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
             (true, Some(Fault::LandsThenDies)) => panic!("the fake kills the task after the send"),
-            _ => Ok(MessageSid::parse(&sid("IM")).expect("valid")),
+            _ => Ok(RemoteMessage::new(sid("IM"))),
         }
     }
 
     async fn find_sent(
         &self,
-        channel: &ChannelSid,
+        channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<MessageSid>, FlexError> {
+    ) -> Result<Option<RemoteMessage>, BackendError> {
         let found = lock(&self.posted)
             .iter()
             .any(|(ch, id, _)| ch == channel && id == client_msg_id);
-        Ok(found.then(|| MessageSid::parse(&sid("IM")).expect("valid")))
+        Ok(found.then(|| RemoteMessage::new(sid("IM"))))
     }
 
-    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, FlexError> {
+    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
         self.resyncs.fetch_add(1, Ordering::SeqCst);
         let fault = lock(&self.sync_faults).pop_front();
-        Self::apply(fault).await?;
+        self.apply(fault).await?;
         Ok(lock(&self.missed).clone())
     }
 
-    async fn close(&self, _: &ChannelSid, _: Option<&FlexRef>) -> Result<(), FlexError> {
+    async fn close(&self, _: &RemoteChannel, _: Option<&FlexRef>) -> Result<(), BackendError> {
         Ok(())
     }
 

@@ -2,26 +2,49 @@
 //! commit, writes that wait share one transaction, a failing write fails
 //! alone, and a commit whose answer was lost is found again, not repeated.
 
+use std::sync::Mutex;
+
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
+use tokio::sync::oneshot;
 
-use crate::core::ids::{ClientMessageId, CustomerId, MessageBody, Seq};
-use crate::flex::BackendKind;
-use crate::store::messages::{Accepted, IncomingCustomerMessage};
-use crate::store::test_support::{customer, reopen, temp_store};
+use crate::core::ids::{CustomerId, Seq};
+use crate::core::storage::Accepted;
+use crate::store::test_support::{CHAT, customer, incoming, reopen, temp_store};
 use crate::store::{Store, StoreResult};
 
 async fn accept(store: &Store, customer: CustomerId, client_id: &str) -> StoreResult<Accepted> {
     store
-        .accept_customer_message(IncomingCustomerMessage {
-            customer: &customer,
-            author: "Ada",
-            client_msg_id: &ClientMessageId::parse(client_id).expect("an id"),
-            body: &MessageBody::parse("hello").expect("a body"),
-            backend: BackendKind::Chat,
-            now: 0,
-        })
+        .messages()
+        .accept(incoming(&customer, client_id, "hello", CHAT, 0))
         .await
+}
+
+/// Keeps the writer task busy (inside a write of its own) until the
+/// returned sender fires or is dropped, so every write meanwhile queues.
+async fn hold_writer(store: &Store) -> oneshot::Sender<()> {
+    let (release, released) = oneshot::channel::<()>();
+    let (started, has_started) = oneshot::channel::<()>();
+    let holding = Mutex::new(Some((started, released)));
+    let store = store.clone();
+    tokio::spawn(async move {
+        store
+            .write(holding, |holding, _conn| {
+                Box::pin(async move {
+                    let taken = crate::core::lock(holding).take();
+                    if let Some((started, released)) = taken {
+                        let _ = started.send(());
+                        let _ = released.await;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    });
+    has_started
+        .await
+        .expect("the writer took the holding write");
+    release
 }
 
 fn seq_of(accepted: &Accepted) -> Seq {
@@ -38,8 +61,8 @@ async fn writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_
         customers.push(customer(&store).await);
     }
     let commits = store.commits();
-    // The writer connection is busy (held here), so every write queues.
-    let held = store.writer().acquire().await.expect("the writer");
+    // The writer is busy (held here), so every write queues.
+    let held = hold_writer(&store).await;
     let mut acks: FuturesUnordered<_> = customers
         .iter()
         .map(|c| {
@@ -58,7 +81,7 @@ async fn writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_
     while let Some((customer, accepted)) = acks.next().await {
         let accepted = accepted.expect("accepted");
         // The reader pool (other connections) sees only committed data.
-        let stored = store.messages_since(&customer, Seq(0), 10).await.unwrap();
+        let stored = store.messages().since(&customer, Seq(0), 10).await.unwrap();
         assert_eq!(stored.len(), 1, "answered before its commit");
         assert_eq!(stored[0].seq, seq_of(&accepted));
         answered += 1;
@@ -81,7 +104,7 @@ async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit() {
     }
     // Never registered: its conversation breaks a foreign key.
     let ghost = CustomerId::generate();
-    let held = store.writer().acquire().await.expect("the writer");
+    let held = hold_writer(&store).await;
     let mut acks: FuturesUnordered<_> = customers
         .iter()
         .chain([&ghost])
@@ -100,7 +123,7 @@ async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit() {
     }
 
     for (customer, accepted) in outcomes {
-        let stored = store.messages_since(&customer, Seq(0), 10).await.unwrap();
+        let stored = store.messages().since(&customer, Seq(0), 10).await.unwrap();
         if customer == ghost {
             assert!(accepted.is_err(), "the ghost's message was accepted");
             assert!(stored.is_empty());
@@ -109,7 +132,11 @@ async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit() {
             assert_eq!(stored.len(), 1);
         }
     }
-    assert_eq!(store.outbox_depth().await.unwrap(), 10, "5 opens + 5 sends");
+    assert_eq!(
+        store.outbox().depth().await.unwrap(),
+        10,
+        "5 opens + 5 sends"
+    );
 }
 
 #[tokio::test]
@@ -129,8 +156,13 @@ async fn a_message_committed_whose_answer_was_lost_is_found_after_a_restart_not_
     };
     assert_eq!(retried, Accepted::Duplicate { message });
     assert_eq!(
-        store.messages_since(&ada, Seq(0), 10).await.unwrap().len(),
+        store
+            .messages()
+            .since(&ada, Seq(0), 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    assert_eq!(store.outbox_depth().await.unwrap(), 2, "open + one send");
+    assert_eq!(store.outbox().depth().await.unwrap(), 2, "open + one send");
 }

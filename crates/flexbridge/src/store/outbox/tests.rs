@@ -1,166 +1,222 @@
-//! The outbox rows over a real SQLite store: adoption of unopened
-//! conversations at start, taking rows (ready only when they may go), and
-//! a customer's end (closed at once, its close row last).
+//! The outbox jobs over a real SQLite store: adoption of unopened
+//! conversations at start, taking jobs (ready only when they may go), and
+//! a customer's end (closed at once, its close job last).
 
 use super::*;
-use crate::store::test_support::{opening, temp_store, writes};
+use crate::core::ids::RemoteMessage;
+use crate::store::test_support::{CHAT, CONVERSATIONS, opening, temp_store, writes};
 
-async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendKind {
+async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendName {
     store
-        .latest_conversation(&conversation.customer_id)
+        .conversations()
+        .latest_of(&conversation.customer_id)
         .await
         .expect("read")
         .expect("a conversation")
         .backend
 }
 
+/// The job, which must be ready.
+fn ready(next: NextJob) -> OutboxJob {
+    match next {
+        NextJob::Ready(job) => *job,
+        other => panic!("expected a ready job, got {other:?}"),
+    }
+}
+
+fn opened() -> Opened {
+    Opened {
+        channel: RemoteChannel::new("CH00000000000000000000000000000001"),
+        flex_ref: None,
+    }
+}
+
+fn delivered() -> SendOutcome {
+    SendOutcome::Delivered(RemoteMessage::new("IM00000000000000000000000000000001"))
+}
+
 #[tokio::test]
 async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay() {
     let (store, _dir) = temp_store().await;
-    let untried = opening(&store, BackendKind::Chat).await;
-    let tried = opening(&store, BackendKind::Chat).await;
-    let job = store
-        .outbox_take(&tried.id, i64::MAX)
+    let untried = opening(&store, CHAT).await;
+    let tried = opening(&store, CHAT).await;
+    let taken = store
+        .outbox()
+        .take(&tried.id, Begin::DueBy(i64::MAX))
         .await
-        .expect("taken")
-        .expect("its open row");
-    assert!(job.ready, "its opening is attempted");
-    let already = opening(&store, BackendKind::Conversations).await;
+        .expect("taken");
+    assert!(
+        matches!(taken, NextJob::Ready(_)),
+        "its opening is attempted"
+    );
+    let already = opening(&store, CONVERSATIONS).await;
 
     let moved = store
-        .adopt_unopened_conversations(BackendKind::Conversations)
+        .conversations()
+        .adopt_unopened(&CONVERSATIONS)
         .await
         .expect("adopted");
 
     assert_eq!(moved, 1);
-    assert_eq!(
-        backend_now(&store, &untried).await,
-        BackendKind::Conversations
-    );
-    assert_eq!(backend_now(&store, &tried).await, BackendKind::Chat);
-    assert_eq!(
-        backend_now(&store, &already).await,
-        BackendKind::Conversations
-    );
-    let job = store
-        .outbox_take(&untried.id, BEGIN_NONE)
+    assert_eq!(backend_now(&store, &untried).await, CONVERSATIONS);
+    assert_eq!(backend_now(&store, &tried).await, CHAT);
+    assert_eq!(backend_now(&store, &already).await, CONVERSATIONS);
+    let taken = store
+        .outbox()
+        .take(&untried.id, Begin::Nothing)
         .await
-        .expect("read")
-        .expect("its open row");
-    assert_eq!(job.backend, BackendKind::Conversations);
-    assert!(!job.ready);
+        .expect("read");
+    assert_eq!(
+        taken,
+        NextJob::NotBefore(0),
+        "only read, with when it may go"
+    );
+    let job = ready(
+        store
+            .outbox()
+            .take(&untried.id, Begin::DueBy(0))
+            .await
+            .expect("taken"),
+    );
+    assert_eq!(job.backend, CONVERSATIONS);
 }
 
 #[tokio::test]
-async fn finishing_a_row_takes_the_next_one_ready_only_if_it_may_go() {
+async fn finishing_a_job_takes_the_next_one_ready_only_if_it_may_go() {
     let (store, _dir) = temp_store().await;
-    let conversation = opening(&store, BackendKind::Chat).await;
-    writes(
-        &store,
-        &conversation.customer_id,
-        "m2",
-        "again",
-        BackendKind::Chat,
-        0,
-    )
-    .await;
-    let open = store.outbox_take(&conversation.id, 0).await.unwrap();
-    let open = open.expect("the open row");
-    assert!(open.ready && open.kind == JobKind::Open);
-    let opened = Opened {
-        channel: ChannelSid::parse("CH00000000000000000000000000000001").unwrap(),
-        task: None,
-        flex_ref: None,
-    };
+    let conversation = opening(&store, CHAT).await;
+    writes(&store, &conversation.customer_id, "m2", "again", CHAT, 0).await;
+    let open = ready(
+        store
+            .outbox()
+            .take(&conversation.id, Begin::DueBy(0))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(open.kind, JobKind::Open);
 
-    // Not to go now (e.g. a 429 pause): the next row is only read.
+    // Not to go now (e.g. a 429 pause): the next job is only read.
     let (_, next) = store
-        .outbox_finish_open(&open, &opened, 1, BEGIN_NONE)
+        .outbox()
+        .finish_open(&open, &opened(), 1, Begin::Nothing)
         .await
         .unwrap();
-    let m1 = next.expect("m1's row");
-    assert!(!m1.ready && m1.attempts == 0 && !m1.maybe_landed);
-    let m1 = store.outbox_take(&conversation.id, 1).await.unwrap();
-    let m1 = m1.expect("m1's row");
-    assert!(m1.ready, "due, so ready");
-    assert!(!m1.maybe_landed, "no earlier attempt may have landed");
+    assert_eq!(next, NextJob::NotBefore(0), "m1's job, only read");
+    let m1 = ready(
+        store
+            .outbox()
+            .take(&conversation.id, Begin::DueBy(1))
+            .await
+            .unwrap(),
+    );
+    assert!(m1.attempts == 0 && !m1.maybe_landed, "no earlier attempt");
 
     // Settling m1 takes m2, ready.
     let JobKind::Send(message) = &m1.kind else {
         panic!("m1 is a send");
     };
-    let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
-    let m2 = store
-        .outbox_settle_send(&m1, message, Ok(&sid), 2, 2)
-        .await
-        .unwrap()
-        .expect("m2's row");
-    assert!(m2.ready);
+    let m2 = ready(
+        store
+            .outbox()
+            .settle_send(&m1, message, &delivered(), 2, Begin::DueBy(2))
+            .await
+            .unwrap(),
+    );
 
     // A failed attempt that may have landed is counted and remembered.
     store
-        .outbox_retry_later(m2.id, 10, "timed out", true)
+        .outbox()
+        .retry_later(m2.id, 10, "timed out", true)
         .await
         .unwrap();
-    let m2 = store
-        .outbox_take(&conversation.id, BEGIN_NONE)
-        .await
-        .unwrap();
-    let m2 = m2.expect("m2's row, read again");
-    assert!(!m2.ready && m2.attempts == 1 && m2.maybe_landed);
+    assert_eq!(
+        store
+            .outbox()
+            .take(&conversation.id, Begin::DueBy(9))
+            .await
+            .unwrap(),
+        NextJob::NotBefore(10)
+    );
+    let m2 = ready(
+        store
+            .outbox()
+            .take(&conversation.id, Begin::DueBy(10))
+            .await
+            .unwrap(),
+    );
+    assert!(m2.attempts == 1 && m2.maybe_landed);
 }
 
 #[tokio::test]
 async fn a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_opening_back() {
     let (store, _dir) = temp_store().await;
-    let ended = opening(&store, BackendKind::Chat).await;
+    let ended = opening(&store, CHAT).await;
     let customer = ended.customer_id.clone();
 
-    let closed = store.close_by_customer(&customer, 1).await.unwrap();
+    let closed = store
+        .conversations()
+        .end_by_customer(&customer, 1)
+        .await
+        .unwrap();
 
     let closed = closed.expect("the live conversation closed");
     assert_eq!(
         (closed.id.clone(), closed.state),
         (ended.id.clone(), ConversationState::Closed)
     );
-    assert_eq!(store.close_by_customer(&customer, 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .conversations()
+            .end_by_customer(&customer, 2)
+            .await
+            .unwrap(),
+        None
+    );
     // The customer writes again: a new conversation, whose opening waits
     // for the old one's close.
-    writes(&store, &customer, "m2", "again", BackendKind::Chat, 3).await;
-    let next = store.latest_conversation(&customer).await.unwrap().unwrap();
+    writes(&store, &customer, "m2", "again", CHAT, 3).await;
+    let next = store
+        .conversations()
+        .latest_of(&customer)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(next.id, ended.id);
-    assert_eq!(store.outbox_take(&next.id, i64::MAX).await.unwrap(), None);
+    let everything = Begin::DueBy(i64::MAX);
+    assert_eq!(
+        store.outbox().take(&next.id, everything).await.unwrap(),
+        NextJob::Empty
+    );
 
     // The ended one still opens (its channel recorded, still closed), sends
     // m1, then closes.
-    let open = store.outbox_take(&ended.id, i64::MAX).await.unwrap();
-    let open = open.expect("the open row");
-    let opened = Opened {
-        channel: ChannelSid::parse("CH00000000000000000000000000000001").unwrap(),
-        task: None,
-        flex_ref: None,
-    };
+    let open = ready(store.outbox().take(&ended.id, everything).await.unwrap());
     let (announced, m1) = store
-        .outbox_finish_open(&open, &opened, 4, i64::MAX)
+        .outbox()
+        .finish_open(&open, &opened(), 4, everything)
         .await
         .unwrap();
     assert_eq!(announced, None, "never announced as open");
-    let m1 = m1.expect("m1's row");
-    assert_eq!(m1.channel, Some(opened.channel.clone()));
+    let m1 = ready(m1);
+    assert_eq!(m1.channel, Some(opened().channel));
     assert_eq!(m1.conversation_state, ConversationState::Closed);
     let JobKind::Send(message) = &m1.kind else {
         panic!("m1 is a send");
     };
-    let sid = MessageSid::parse("IM00000000000000000000000000000001").unwrap();
-    let close = store
-        .outbox_settle_send(&m1, message, Ok(&sid), 5, i64::MAX)
-        .await
-        .unwrap()
-        .expect("the close row");
-    assert!(close.ready && close.kind == JobKind::Close);
-    assert_eq!(close.channel, Some(opened.channel));
-    assert_eq!(store.outbox_done(&close, i64::MAX).await.unwrap(), None);
+    let close = ready(
+        store
+            .outbox()
+            .settle_send(&m1, message, &delivered(), 5, everything)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(close.kind, JobKind::Close);
+    assert_eq!(close.channel, Some(opened().channel));
+    assert_eq!(
+        store.outbox().finish(&close, everything).await.unwrap(),
+        NextJob::Empty
+    );
 
-    let open_next = store.outbox_take(&next.id, i64::MAX).await.unwrap();
-    assert!(open_next.is_some_and(|job| job.ready && job.kind == JobKind::Open));
+    let open_next = store.outbox().take(&next.id, everything).await.unwrap();
+    assert!(matches!(open_next, NextJob::Ready(job) if job.kind == JobKind::Open));
 }
