@@ -45,12 +45,13 @@ use self::interactions::Interaction;
 use self::studio::Studio;
 use self::table::Table;
 use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Workflow, Workspace};
-use crate::alarms::{Alarm, AlarmRequest};
+use crate::alarms::{Alarm, AlarmRequest, Wake};
 use crate::clock::Instant;
 use crate::config::{Bootstrap, Credentials, EmulatorConfig};
 use crate::control::faults::Faults;
+use crate::control::faults::WebhookFaultAction;
 use crate::sid::{Prefix, SidGenerator};
-use crate::webhooks::{DeliveryLog, Job};
+use crate::webhooks::{DeliveryLog, DeliveryRecord, Job, Ledger};
 
 /// What turns stored resources into Twilio JSON: the base of absolute URLs
 /// and the account they belong to.
@@ -365,8 +366,24 @@ impl World {
         self.set_alarm(Alarm::Wrapup { task_sid }, at);
     }
 
+    /// Looks a chat service up by SID.
+    pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
+        self.chat.services.require("Service", service_sid)
+    }
+
+    /// A worker by SID or name (how the control API addresses agents).
+    pub fn agent(&self, sid_or_name: &str) -> Result<&Worker, WorldError> {
+        let workers = &self.taskrouter.workers;
+        workers
+            .get(sid_or_name)
+            .or_else(|| workers.find(|worker| worker.name == sid_or_name))
+            .ok_or_else(|| WorldError::not_found("Agent", sid_or_name))
+    }
+}
+
+impl Wake for World {
     /// An alarm rang: do what is due now (see `alarms.rs`).
-    pub fn wake(&mut self, alarm: &Alarm, generation: u64) {
+    fn wake(&mut self, alarm: &Alarm, generation: u64) {
         if generation != self.generation {
             return;
         }
@@ -384,19 +401,20 @@ impl World {
             Alarm::Conversation { sid } => self.apply_due_timers(sid),
         }
     }
+}
 
-    /// Looks a chat service up by SID.
-    pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
-        self.chat.services.require("Service", service_sid)
+impl Ledger for World {
+    fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// A worker by SID or name (how the control API addresses agents).
-    pub fn agent(&self, sid_or_name: &str) -> Result<&Worker, WorldError> {
-        let workers = &self.taskrouter.workers;
-        workers
-            .get(sid_or_name)
-            .or_else(|| workers.find(|worker| worker.name == sid_or_name))
-            .ok_or_else(|| WorldError::not_found("Agent", sid_or_name))
+    fn take_webhook_fault(&mut self, event_type: &str) -> Option<WebhookFaultAction> {
+        self.faults.take_webhook(event_type)
+    }
+
+    fn record_delivery(&mut self, record: DeliveryRecord) {
+        let record = self.deliveries.push(record);
+        self.emit("webhook.delivery", json!({ "delivery": record }));
     }
 }
 
