@@ -6,13 +6,15 @@
 
 use serde_json::json;
 
+use super::World;
+use super::actor::{Actor, Source};
 use super::chat::{
     Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User,
 };
+use super::error::WorldError;
 use super::hooks::{Fired, HookSettings};
 use super::table::Table;
 use super::taskrouter::ChannelRef;
-use super::{Actor, Source, World, WorldError};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::hooks::HookSettings;
+use super::render::{Render, with_received_at};
 use super::table::{Keyed, Table};
-use super::{Render, with_received_at};
 use crate::clock::Instant;
 
 /// The most webhooks one channel may hold (Twilio error 50321 beyond).

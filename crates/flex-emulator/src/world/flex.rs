@@ -19,12 +19,15 @@
 
 use serde_json::{Value, json};
 
+use super::World;
+use super::actor::Actor;
 use super::channels::{ChannelChange, NewMember};
 use super::chat::{ChannelType, FlexBinding, WebhookKind};
+use super::error::WorldError;
 use super::hooks::HookSettings;
+use super::render::Render;
 use super::routing::NewTask;
 use super::table::Keyed;
-use super::{Actor, Render, World, WorldError};
 use crate::clock::{Instant, SentDates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,9 @@
 
 use serde_json::{Value, json};
 
+use super::World;
+use super::actor::Actor;
 use super::chat::{Channel, Member, Message, WebhookKind};
-use super::{Actor, World};
 use crate::webhooks::{HookMethod, Job};
 
 /// The Chat events a channel webhook may filter on (pre- and post-events of

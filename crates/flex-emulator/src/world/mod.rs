@@ -23,17 +23,24 @@
 //! - `routing.rs`    tasks → reservations → agents; accept, reject, wrap, complete
 //! - `agents.rs`     what an agent does: write, type, end the chat
 
+pub(crate) mod actor;
 pub(crate) mod agents;
 pub(crate) mod channels;
 pub(crate) mod chat;
 pub(crate) mod conversations;
+pub(crate) mod error;
 pub(crate) mod flex;
 pub(crate) mod hooks;
 pub(crate) mod interactions;
+pub(crate) mod render;
 pub(crate) mod routing;
 pub(crate) mod studio;
 pub(crate) mod table;
 pub(crate) mod taskrouter;
+
+pub(crate) use actor::Actor;
+pub(crate) use error::WorldError;
+pub(crate) use render::Render;
 
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
@@ -48,145 +55,9 @@ use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Wor
 use crate::alarms::{Alarm, AlarmRequest, Wake};
 use crate::clock::Instant;
 use crate::config::{Bootstrap, Credentials, EmulatorConfig};
-use crate::control::faults::Faults;
-use crate::control::faults::WebhookFaultAction;
+use crate::control::faults::{Faults, WebhookFaultAction};
 use crate::sid::{Prefix, SidGenerator};
 use crate::webhooks::{DeliveryLog, DeliveryRecord, Job, Ledger};
-
-/// What turns stored resources into Twilio JSON: the base of absolute URLs
-/// and the account they belong to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Render<'a> {
-    pub base: &'a str,
-    pub account_sid: &'a str,
-}
-
-/// A stored message's Twilio JSON plus `received_at_us`, the instant (µs
-/// since the Unix epoch) the emulator committed it: the shape the control API
-/// and the SSE events show. REST answers stay Twilio's.
-pub(crate) fn with_received_at(mut json: Value, received_at_us: u64) -> Value {
-    if let Value::Object(map) = &mut json {
-        map.insert("received_at_us".into(), json!(received_at_us));
-    }
-    json
-}
-
-/// Who acts, as a webhook reports it (`Source`, `ClientIdentity`), and
-/// whether the action fires the channel's webhooks at all.
-#[derive(Debug, Clone)]
-pub(crate) struct Actor {
-    pub source: Source,
-    pub identity: Option<String>,
-    pub fires_webhooks: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    Api,
-    Sdk,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Api => "API",
-            Source::Sdk => "SDK",
-        }
-    }
-}
-
-impl Actor {
-    /// A REST call: webhooks fire only with `X-Twilio-Webhook-Enabled: true`.
-    pub fn api(webhook_enabled: bool) -> Self {
-        Self {
-            source: Source::Api,
-            identity: None,
-            fires_webhooks: webhook_enabled,
-        }
-    }
-
-    /// An agent in the Flex UI (console or control API): webhooks always fire.
-    pub fn agent(identity: &str) -> Self {
-        Self {
-            source: Source::Sdk,
-            identity: Some(identity.to_owned()),
-            fires_webhooks: true,
-        }
-    }
-
-    /// Flex's own bookkeeping through the REST API (no webhooks).
-    pub fn system() -> Self {
-        Self::api(false)
-    }
-
-    /// Twilio itself — conversation timers, Flex closing an interaction
-    /// channel: `Source=API`, and webhooks always fire.
-    pub fn service() -> Self {
-        Self::api(true)
-    }
-}
-
-/// Why a change was refused. The API edge turns it into Twilio's error JSON.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum WorldError {
-    #[error("{kind} {id} was not found")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{message}")]
-    Invalid {
-        param: &'static str,
-        message: String,
-    },
-    /// The resource is not in a state for this action (accepting twice,
-    /// ending a chat that is not assigned…).
-    #[error("{message}")]
-    State {
-        param: &'static str,
-        message: String,
-    },
-    #[error("{message}")]
-    Conflict { code: u32, message: String },
-    /// A request Twilio refuses with a code of its own (400): a sixth
-    /// webhook, a conversation created closed…
-    #[error("{message}")]
-    Refused { code: u32, message: String },
-}
-
-impl WorldError {
-    pub fn not_found(kind: &'static str, id: &str) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.to_owned(),
-        }
-    }
-
-    pub fn invalid(param: &'static str, why: &str) -> Self {
-        Self::Invalid {
-            param,
-            message: format!("Invalid parameter {param}: {why}"),
-        }
-    }
-
-    pub fn state(param: &'static str, why: &str) -> Self {
-        Self::State {
-            param,
-            message: format!("Invalid parameter {param}: {why}"),
-        }
-    }
-
-    pub fn conflict(code: u32, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn refused(code: u32, message: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 /// One change, as the SSE stream carries it.
 #[derive(Debug, Clone)]

@@ -20,9 +20,10 @@
 
 use serde_json::{Value, json};
 
+use super::World;
+use super::render::Render;
 use super::routing::NewTask;
 use super::table::{Keyed, Table};
-use super::{Render, World};
 use crate::clock::Instant;
 use crate::config::Bootstrap;
 use crate::sid::Prefix;

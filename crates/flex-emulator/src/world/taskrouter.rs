@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::Render;
+use super::render::Render;
 use super::table::{Keyed, Table};
 use crate::clock::Instant;
 

@@ -19,9 +19,11 @@ use super::model::{
 use super::timers::{TimerDuration, Timers};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::{Prefix, has_shape};
+use crate::world::World;
+use crate::world::actor::Actor;
+use crate::world::error::WorldError;
 use crate::world::hooks::HookSettings;
 use crate::world::table::Table;
-use crate::world::{Actor, World, WorldError};
 
 /// `Timers.Inactive` / `Timers.Closed` as sent: `None` = not sent,
 /// `Some(None)` = sent empty (the timer is removed), `Some(Some(_))` = set.

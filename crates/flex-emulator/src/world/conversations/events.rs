@@ -14,8 +14,9 @@
 
 use super::model::{Conversation, ConversationMessage, ConversationState, Participant};
 use crate::clock::Instant;
+use crate::world::World;
+use crate::world::actor::Actor;
 use crate::world::hooks::{Audience, Fired, Listener};
-use crate::world::{Actor, World};
 
 /// The post-events of ENDPOINTS.md §7.2, which scoped webhooks may filter
 /// on (scoped webhooks carry post-events only). The emulator fires

@@ -21,7 +21,9 @@ use super::events::{StateReason, state_event};
 use super::model::{ConversationState, Scope};
 use crate::alarms::Alarm;
 use crate::clock::Instant;
-use crate::world::{Actor, World, WorldError};
+use crate::world::World;
+use crate::world::actor::Actor;
+use crate::world::error::WorldError;
 
 /// The refusal of any change to a closed conversation.
 pub(crate) fn closed_error(conversation_sid: &str) -> WorldError {

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::timers::Timers;
 use crate::clock::Instant;
 use crate::world::hooks::HookSettings;
+use crate::world::render::{Render, with_received_at};
 use crate::world::table::{Keyed, Table};
-use crate::world::{Render, with_received_at};
 
 /// The most webhooks one conversation may hold (Twilio error 50361 beyond).
 pub(crate) const MAX_CONVERSATION_WEBHOOKS: usize = 5;

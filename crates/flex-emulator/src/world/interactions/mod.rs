@@ -13,9 +13,10 @@ pub(crate) mod orchestration;
 
 use serde_json::{Map, Value, json};
 
+use super::World;
+use super::render::Render;
 use super::table::{Keyed, Table};
 use super::taskrouter::{Task, TaskRouter};
-use super::{Render, World};
 use crate::clock::Instant;
 
 /// An interaction channel's `status` (the spec enum also has `setup`,

@@ -31,12 +31,14 @@ use serde_json::{Map, Value, json};
 
 use super::{ChannelParticipant, ChannelStatus, Interaction, InteractionChannel, ParticipantType};
 use crate::sid::Prefix;
+use crate::world::World;
+use crate::world::actor::Actor;
 use crate::world::conversations::ConversationState;
 use crate::world::conversations::events::StateReason;
+use crate::world::error::WorldError;
 use crate::world::routing::NewTask;
 use crate::world::table::Table;
 use crate::world::taskrouter::TaskStatus;
-use crate::world::{Actor, World, WorldError};
 
 /// Media channel types the spec knows; all but `voice` ride on a conversation.
 const CHANNEL_TYPES: [&str; 8] = [
