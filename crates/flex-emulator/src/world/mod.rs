@@ -29,6 +29,7 @@ pub(crate) mod channels;
 pub(crate) mod chat;
 pub(crate) mod conversations;
 pub(crate) mod error;
+pub(crate) mod fan_out;
 pub(crate) mod flex;
 pub(crate) mod hooks;
 pub(crate) mod interactions;

@@ -21,6 +21,7 @@
 use serde_json::{Value, json};
 
 use super::World;
+use super::hooks::WebhookKind;
 use super::render::Render;
 use super::routing::NewTask;
 use super::table::{Keyed, Table};
@@ -289,7 +290,7 @@ impl World {
                 let studio: Vec<String> = channel
                     .webhooks
                     .iter()
-                    .filter(|w| w.settings.kind == super::chat::WebhookKind::Studio)
+                    .filter(|w| w.settings.kind == WebhookKind::Studio)
                     .map(|w| w.sid.clone())
                     .collect();
                 for sid in studio {
