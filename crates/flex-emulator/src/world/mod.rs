@@ -47,7 +47,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use self::chat::{Channel, Service, User};
-use self::conversations::Conversation;
+use self::conversations::model::Conversation;
 use self::flex::FlexFlow;
 use self::interactions::Interaction;
 use self::studio::Studio;

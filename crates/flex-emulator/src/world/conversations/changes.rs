@@ -10,12 +10,13 @@
 
 use serde_json::json;
 
-use super::events::{StateReason, conversation_event, message_event, participant_event};
+use super::events::{conversation_event, message_event, participant_event};
 use super::lifecycle::closed_error;
 use super::model::{
-    Conversation, ConversationMessage, ConversationState, ConversationWebhook,
-    MAX_CONVERSATION_WEBHOOKS, MessagingBinding, Participant, Scope,
+    Conversation, ConversationMessage, ConversationWebhook, MAX_CONVERSATION_WEBHOOKS,
+    MessagingBinding, Participant, Scope,
 };
+use super::state::{ConversationState, StateReason};
 use super::timers::{TimerDuration, Timers};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::{Prefix, has_shape};

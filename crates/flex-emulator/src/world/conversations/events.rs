@@ -12,7 +12,8 @@
 //! timers and Flex itself always fire. Conversation-scoped webhooks get no
 //! retries (the Conversations API has no `RetryCount` setting for them).
 
-use super::model::{Conversation, ConversationMessage, ConversationState, Participant};
+use super::model::{Conversation, ConversationMessage, Participant};
+use super::state::{ConversationState, StateReason};
 use crate::clock::Instant;
 use crate::world::World;
 use crate::world::actor::Actor;
@@ -37,28 +38,6 @@ pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
     "onUserAdded",
     "onUserUpdated",
 ];
-
-/// Why a conversation changed state (`Reason` of `onConversationStateUpdated`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StateReason {
-    /// A REST update of the conversation (`State`).
-    Api,
-    /// `Timers.Inactive` or `Timers.Closed` elapsed.
-    Timer,
-    /// Something happened: a message reactivated it, the agent ended the
-    /// chat, Flex closed the interaction channel.
-    Event,
-}
-
-impl StateReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "API",
-            Self::Timer => "TIMER",
-            Self::Event => "EVENT",
-        }
-    }
-}
 
 /// `onConversationUpdated` / `onConversationRemoved` parameters.
 pub(crate) fn conversation_event(event_type: &'static str, conversation: &Conversation) -> Fired {

@@ -17,8 +17,9 @@
 
 use serde_json::json;
 
-use super::events::{StateReason, state_event};
-use super::model::{ConversationState, Scope};
+use super::events::state_event;
+use super::model::Scope;
+use super::state::{ConversationState, StateReason};
 use crate::alarms::Alarm;
 use crate::clock::Instant;
 use crate::world::World;

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use super::state::ConversationState;
 use super::timers::Timers;
 use crate::clock::Instant;
 use crate::world::hooks::HookSettings;
@@ -23,36 +24,6 @@ pub(crate) enum Scope {
     Default,
     /// `/v1/Services/{ChatServiceSid}/Conversations/…`.
     Service,
-}
-
-/// A conversation's lifecycle state. `initializing` (spec enum) only exists
-/// for ConversationWithParticipants, which the emulator does not serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConversationState {
-    Active,
-    Inactive,
-    Closed,
-}
-
-impl ConversationState {
-    pub const NAMES: [&'static str; 3] = ["active", "inactive", "closed"];
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "active" => Some(Self::Active),
-            "inactive" => Some(Self::Inactive),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-            Self::Closed => "closed",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -33,8 +33,7 @@ use super::{ChannelParticipant, ChannelStatus, Interaction, InteractionChannel, 
 use crate::sid::Prefix;
 use crate::world::World;
 use crate::world::actor::Actor;
-use crate::world::conversations::ConversationState;
-use crate::world::conversations::events::StateReason;
+use crate::world::conversations::state::{ConversationState, StateReason};
 use crate::world::error::WorldError;
 use crate::world::routing::NewTask;
 use crate::world::table::Table;
