@@ -555,4 +555,23 @@ impl World {
         }
         Ok(())
     }
+
+    /// Publishes an interaction on the SSE bus:
+    /// `{interaction (with channels and participants), conversation_sid}`.
+    pub(crate) fn emit_interaction(&mut self, kind: &'static str, sid: &str) {
+        let Some(interaction) = self.interactions.get(sid) else {
+            return;
+        };
+        let render = self.event_render();
+        let conversation_sid = interaction
+            .channels
+            .iter()
+            .next()
+            .map(|c| c.conversation_sid.clone());
+        let data = json!({
+            "interaction": interaction.dump(&self.taskrouter, &render),
+            "conversation_sid": conversation_sid,
+        });
+        self.emit(kind, data);
+    }
 }
