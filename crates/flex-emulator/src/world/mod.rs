@@ -9,19 +9,77 @@
 //! (wrap-up, conversation timers) ask the alarm clock (`alarms.rs`) to wake
 //! the world when due.
 //!
-//! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
-//! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
-//! - `channels.rs`   what REST and agents do to chat channels
-//! - `hooks.rs`      webhook settings and the fan-out both backends share; channel
-//!   events → webhook jobs, Studio and task triggers
-//! - `conversations/` Conversations v1: conversations, participants, messages,
-//!   scoped webhooks, states and timers, their events
-//! - `interactions.rs` Flex Interactions: a conversation routed to an agent
-//! - `flex.rs`       Flex Flows and `POST /v1/Channels`
-//! - `studio.rs`     the "Webchat Flow" and its executions ("Send to Flex")
-//! - `taskrouter.rs` workspace, workers, tasks, reservations
-//! - `routing.rs`    tasks → reservations → agents; accept, reject, wrap, complete
-//! - `agents.rs`     what an agent does: write, type, end the chat
+//! # Layout
+//! Data modules hold resources and their Twilio JSON and know no `World`;
+//! `mod.rs` holds them all in `World`; behaviour modules add `impl World`
+//! blocks: what REST calls, agents, timers and Flex do.
+//!
+//! - `error.rs`         `WorldError`: why a change was refused
+//! - `render.rs`        `Render`: the base URL and account of Twilio JSON
+//! - `actor.rs`         `Actor`: who acts, as webhooks report it, and whether they fire
+//! - `table.rs`         `Table<T>`: insertion-ordered, SID-indexed collections
+//! - `hooks.rs`         webhook settings, events about to fire and who hears them (both backends)
+//! - `chat.rs`          Chat service, users, channels, members, messages, webhooks; their events
+//! - `taskrouter.rs`    workspace, workers, tasks, reservations
+//! - `flex.rs`          Flex Flows and the `flex.v1.channel` shape
+//! - `studio.rs`        the "Webchat Flow" and its executions
+//! - `interactions/`    Flex Interactions: a conversation routed to an agent (`mod.rs`
+//!   the resources, `orchestration.rs` what Flex does with them)
+//! - `conversations/`   Conversations v1: conversations, participants, messages, scoped
+//!   webhooks (`state.rs`, `timers.rs`, `model.rs`), what changes them (`changes.rs`,
+//!   `lifecycle.rs`) and their events (`events.rs`)
+//! - `mod.rs`           `World`, its bus, SIDs, alarms and webhook queue
+//! - `fan_out.rs`       events → webhook jobs and Studio runs; Chat channel events
+//! - `channels.rs`      what REST and agents do to chat channels
+//! - `routing.rs`       tasks → reservations → agents; accept, reject, wrap, complete
+//! - `flex_channels.rs` `POST /v1/Channels`: a customer's chat channel and its flow's integration
+//! - `executions.rs`    Studio's "Send to Flex"
+//! - `agents.rs`        what an agent does: write, type, end the chat
+//!
+//! `mod.rs` re-exports `Actor`, `Render` and `WorldError` for `api/` and
+//! `control/`; inside `world/` a type is imported from the module that owns it.
+//!
+//! # Layers
+//! Who may import whom, lowest first: a module imports only the modules its
+//! line names, all on lines above it (`../` is outside `world/`; `clock`,
+//! `sid`, `config` and `control::faults`, which import none of these, are
+//! left out). So there is no import circle between the files of `world/`,
+//! `alarms.rs` and `webhooks/`; `tests/world_layers.rs` checks the sources
+//! against this list. Calls between `impl World` blocks are not imports and
+//! go both ways (a message fans out to Studio, which routes a task, whose
+//! acceptance adds a member, which fires an event).
+//!
+//! - `error` → nothing
+//! - `render` → nothing
+//! - `actor` → nothing
+//! - `table` → `error`
+//! - `hooks` → `../webhooks/mod`
+//! - `chat` → `hooks`, `render`, `table`
+//! - `taskrouter` → `render`, `table`
+//! - `flex` → `chat`, `render`, `table`
+//! - `studio` → `render`, `table`
+//! - `interactions/mod` → `render`, `table`, `taskrouter`
+//! - `conversations/state` → nothing
+//! - `conversations/timers` → `conversations/state`
+//! - `conversations/model` → `hooks`, `render`, `table`, `conversations/{state, timers}`
+//! - `conversations/mod` → `conversations/{model, state}`
+//! - `mod` → `../alarms`, `../webhooks/mod`, `actor`, `chat`, `conversations/model`, `error`,
+//!   `flex`, `interactions/mod`, `render`, `studio`, `table`, `taskrouter`
+//! - `fan_out` → `../webhooks/mod`, `actor`, `hooks`, `mod`
+//! - `conversations/events` → `actor`, `hooks`, `mod`, `conversations/{model, state}`
+//! - `conversations/lifecycle` → `../alarms`, `actor`, `error`, `mod`,
+//!   `conversations/{events, model, state}`
+//! - `conversations/changes` → `actor`, `error`, `hooks`, `mod`, `table`,
+//!   `conversations/{events, lifecycle, model, state, timers}`
+//! - `channels` → `actor`, `chat`, `error`, `hooks`, `mod`, `table`, `taskrouter`
+//! - `routing` → `actor`, `channels`, `conversations/{changes, state}`, `error`, `mod`,
+//!   `taskrouter`
+//! - `flex_channels` → `actor`, `channels`, `chat`, `error`, `flex`, `hooks`, `mod`, `routing`
+//! - `executions` → `hooks`, `mod`, `routing`, `studio`
+//! - `interactions/orchestration` → `actor`, `conversations/state`, `error`,
+//!   `interactions/mod`, `mod`, `routing`, `table`, `taskrouter`
+//! - `agents` → `actor`, `channels`, `conversations/{changes, state}`, `error`,
+//!   `interactions/mod`, `mod`, `taskrouter`
 
 pub(crate) mod actor;
 pub(crate) mod agents;
