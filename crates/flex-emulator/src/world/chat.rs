@@ -1,7 +1,7 @@
 //! Programmable Chat v2 resources as the emulator stores them (service,
 //! users, channels with their members, messages and webhooks) and their
-//! Twilio JSON shapes (ENDPOINTS.md §3), and the parameters of their
-//! webhook events (ENDPOINTS.md §7.1). Behaviour lives in `channels.rs`.
+//! Twilio JSON shapes (`docs/twilio-reference.md` §3), and the parameters
+//! of their webhook events (§7.1 there). Behaviour lives in `channels.rs`.
 
 use serde_json::{Value, json};
 
@@ -247,7 +247,8 @@ impl Message {
 }
 
 /// The Chat events a channel webhook may filter on (pre- and post-events of
-/// ENDPOINTS.md §7.1). The emulator fires the post-events it knows.
+/// `docs/twilio-reference.md` §7.1). The emulator fires the post-events it
+/// knows.
 pub(crate) const CHAT_EVENTS: [&str; 21] = [
     "onMessageSend",
     "onMessageSent",

@@ -1,5 +1,5 @@
-//! Where events go. A Chat channel event ([`World::fire`], ENDPOINTS.md
-//! §7.1): each of the channel's webhooks whose filters name the event gets a
+//! Where events go. A Chat channel event ([`World::fire`],
+//! `docs/twilio-reference.md` §7.1): each of the channel's webhooks whose filters name the event gets a
 //! signed delivery (queued for the dispatcher, never sent from here); a
 //! `trigger` webhook gets `onMessageSent` when the body holds one of its
 //! words; a `studio` webhook runs its flow's "Send to Flex" on

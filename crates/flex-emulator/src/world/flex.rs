@@ -1,6 +1,7 @@
 //! Flex v1 resources as the emulator stores them — Flex Flows with their
 //! integration — and the `flex.v1.channel` shape that `POST /v1/Channels`
-//! answers (ENDPOINTS.md §2). What that call does lives in `flex_channels.rs`.
+//! answers (`docs/twilio-reference.md` §2). What that call does lives in
+//! `flex_channels.rs`.
 
 use serde_json::{Value, json};
 

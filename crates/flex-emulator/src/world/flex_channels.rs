@@ -1,5 +1,6 @@
 //! What `POST /v1/Channels` does: make (or reuse) the chat channel of a
-//! customer and start its Flex Flow's integration (ENDPOINTS.md §2, DESIGN §3).
+//! customer and start its Flex Flow's integration (`docs/twilio-reference.md`
+//! §2; `docs/architecture.md` §3.3a).
 //!
 //! Decisions, since Twilio documents only the request and the answer:
 //! - The chat user is upserted (identity; friendly name = `ChatUserFriendlyName`).

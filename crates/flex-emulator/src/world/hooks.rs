@@ -74,8 +74,11 @@ pub(crate) fn triggers_match(triggers: &[String], body: Option<&str>) -> bool {
         .any(|word| triggers.iter().any(|t| t.eq_ignore_ascii_case(word)))
 }
 
-/// Where a channel webhook delivers: a URL, a URL on trigger words, or a
-/// Studio flow (ENDPOINTS.md §3, `Type`).
+/// Where a channel webhook or a scoped webhook delivers: a URL, a URL on
+/// trigger words, or a Studio flow (Chat's `Type`, `channel_webhook_enum_type`
+/// in `spec/twilio-oai/twilio_chat_v2.json`; Conversations' `Target`,
+/// `conversation_scoped_webhook_enum_target` in
+/// `spec/twilio-oai/twilio_conversations_v1.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WebhookKind {
     Webhook,

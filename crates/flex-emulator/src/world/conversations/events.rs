@@ -1,6 +1,6 @@
-//! Conversation events (ENDPOINTS.md §7.2) and where they go: a `webhook`
-//! scoped webhook gets the events its `Configuration.Filters` name; a
-//! `trigger` webhook gets `onMessageAdded` when the body holds one of its
+//! Conversation events (`docs/twilio-reference.md` §7.2) and where they go: a
+//! `webhook` scoped webhook gets the events its `Configuration.Filters` name;
+//! a `trigger` webhook gets `onMessageAdded` when the body holds one of its
 //! words; a `studio` webhook runs its flow ("Send to Flex", `studio.rs`) on
 //! `onMessageAdded`. Deliveries are queued per conversation (FIFO), signed
 //! and retried by the shared dispatcher.
@@ -19,10 +19,11 @@ use crate::world::World;
 use crate::world::actor::Actor;
 use crate::world::hooks::{Audience, Fired, Listener};
 
-/// The post-events of ENDPOINTS.md §7.2, which scoped webhooks may filter
-/// on (scoped webhooks carry post-events only). The emulator fires
+/// The post-events of `docs/twilio-reference.md` §7.2, which scoped webhooks
+/// may filter on (scoped webhooks carry post-events only). The emulator fires
 /// `onMessageAdded`, `onConversationUpdated`, `onConversationRemoved`,
-/// `onConversationStateUpdated`, `onParticipantAdded` and `onParticipantRemoved`.
+/// `onConversationStateUpdated`, `onParticipantAdded` and
+/// `onParticipantRemoved`.
 pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
     "onMessageAdded",
     "onMessageUpdated",

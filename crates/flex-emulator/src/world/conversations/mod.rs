@@ -10,7 +10,7 @@
 //! - `timers.rs`    `Timers.Inactive` / `Timers.Closed`: ISO-8601 durations and when they fall due
 //! - `changes.rs`   what REST calls and agents do to conversations
 //! - `lifecycle.rs` the state machine active ⇄ inactive → closed, by API, timers and events
-//! - `events.rs`    conversation events (ENDPOINTS.md §7.2) → scoped webhooks and Studio
+//! - `events.rs`    conversation events (`docs/twilio-reference.md` §7.2) → scoped webhooks and Studio
 
 pub(crate) mod changes;
 pub(crate) mod events;

@@ -1,8 +1,8 @@
 //! Conversations v1 resources as the emulator stores them — conversations
 //! with their participants, messages and conversation-scoped webhooks — and
-//! their Twilio JSON shapes (ENDPOINTS.md §4). The same resource has two
-//! shapes: the default-service one (`/v1/Conversations/…`) and the
-//! service-scoped one (`/v1/Services/{IS}/Conversations/…`, whose
+//! their Twilio JSON shapes (`docs/twilio-reference.md` §4). The same
+//! resource has two shapes: the default-service one (`/v1/Conversations/…`)
+//! and the service-scoped one (`/v1/Services/{IS}/Conversations/…`, whose
 //! participants, messages and webhooks also carry `chat_service_sid`).
 
 use serde_json::{Value, json};

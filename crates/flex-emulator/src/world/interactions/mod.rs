@@ -1,8 +1,8 @@
-//! Flex Interactions (ENDPOINTS.md §2): how Flex Conversations routes a
-//! conversation to an agent. An interaction (KD) has one interaction channel
-//! (UO) bound to its media channel — a conversation — and that channel has
-//! participants (UT): the customer, then each agent who accepts. Routing
-//! makes a TaskRouter task for the channel.
+//! Flex Interactions (`docs/twilio-reference.md` §2): how Flex Conversations
+//! routes a conversation to an agent. An interaction (KD) has one interaction
+//! channel (UO) bound to its media channel — a conversation — and that
+//! channel has participants (UT): the customer, then each agent who accepts.
+//! Routing makes a TaskRouter task for the channel.
 //!
 //! - `mod.rs`     the resources and their JSON shapes
 //! - `orchestration.rs` what Flex does: create (REST or Studio), agents joining,
