@@ -1,6 +1,6 @@
 //! What REST calls and agents do to Chat: channels, members, messages,
 //! channel webhooks and users. Every change emits its SSE event and fires
-//! the matching channel event (`hooks.rs`), which sends webhooks only when
+//! the matching channel event (`fan_out.rs`), which sends webhooks only when
 //! the actor allows it (`X-Twilio-Webhook-Enabled: true`, or an agent).
 //! A Flex chat that REST makes `INACTIVE` settles its tasks here too.
 

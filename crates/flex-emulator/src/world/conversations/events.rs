@@ -1,7 +1,7 @@
 //! Conversation events (`docs/twilio-reference.md` §7.2) and where they go: a
 //! `webhook` scoped webhook gets the events its `Configuration.Filters` name;
 //! a `trigger` webhook gets `onMessageAdded` when the body holds one of its
-//! words; a `studio` webhook runs its flow ("Send to Flex", `studio.rs`) on
+//! words; a `studio` webhook runs its flow ("Send to Flex", `executions.rs`) on
 //! `onMessageAdded`. Deliveries are queued per conversation (FIFO), signed
 //! and retried by the shared dispatcher.
 //!

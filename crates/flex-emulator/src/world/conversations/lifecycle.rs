@@ -10,7 +10,8 @@
 //!   closes it.
 //! - `closed` is final: any later change is refused with 409, Twilio code
 //!   50377. Closing a conversation also closes the Flex interaction
-//!   channels bound to it (`interactions.rs`), so its tasks wrap up.
+//!   channels bound to it (`interactions/orchestration.rs`), so its tasks
+//!   wrap up.
 //!
 //! Every transition emits `conversation.updated` (SSE) and fires
 //! `onConversationStateUpdated`.
