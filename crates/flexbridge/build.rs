@@ -20,6 +20,10 @@ use std::process::Command;
 
 const FILES: [&str; 3] = ["index.html", "widget.js", "widget.css"];
 
+/// The inputs of the widget bundle, relative to `widget/`; `src` is a
+/// directory, which cargo scans as a whole.
+const WATCHED: [&str; 4] = ["package.json", "package-lock.json", "build.mjs", "src"];
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=FLEXBRIDGE_SKIP_WIDGET");
@@ -33,13 +37,11 @@ fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let widget = manifest.join("../../widget");
     let package_json = widget.join("package.json");
-    for watched in [
-        "package.json",
-        "package-lock.json",
-        "src",
-        "public",
-        "index.html",
-    ] {
+    // What `npm run build` reads (widget/build.mjs): the sources under
+    // `src/` (`index.html` is among them) and the build script, plus the
+    // dependencies the package files pin. A watched path that does not exist
+    // counts as changed on every build, so list only real inputs.
+    for watched in WATCHED {
         println!("cargo:rerun-if-changed={}", widget.join(watched).display());
     }
 

@@ -1,5 +1,6 @@
 // The official `twilio` package (twilio-node 5), pointed at the emulator by
-// base URL only, runs the Flex Conversations flow of DESIGN §2b: a
+// base URL only, runs the Flex Conversations flow of
+// docs/twilio-reference.md §9.2: a
 // conversation, its customer participant and scoped webhook, a
 // webhook-enabled message, the interaction that routes it to an agent, the
 // agent's reply and the end of the chat. Every webhook the receiver gets
@@ -15,7 +16,7 @@ import { parseJson } from './lib/middleware.mjs';
 
 const sidOf = (prefix) => new RegExp(`^${prefix}[0-9a-fA-F]{32}$`);
 
-/** `Channel` of an inbound interaction for a conversation (DESIGN §2b). */
+/** `Channel` of an inbound interaction for a conversation (docs/twilio-reference.md §2). */
 const chatChannel = (conversationSid) => ({
   type: 'chat',
   initiated_by: 'customer',

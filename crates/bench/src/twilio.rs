@@ -1,6 +1,6 @@
 //! The few Twilio REST calls the floor relay and the emulator-capacity
-//! scenario make, with the parameter names of ENDPOINTS.md, for either
-//! backend ([`Upstream`]):
+//! scenario make, with Twilio's parameter names (`docs/twilio-reference.md`
+//! §2–§4), for either backend ([`Upstream`]):
 //!
 //! - chat: create a Flex Flow; per customer, a Flex chat channel
 //!   (`POST /v1/Channels`) and a channel webhook (`onMessageSent`); per

@@ -1,6 +1,6 @@
 //! The alarm clock: the world asks to be woken at some instant about
-//! something ([`Alarm`]) and a background task ([`AlarmClock`]) calls
-//! `World::wake` once that instant has passed. Wrap-ups that finish by
+//! something ([`Alarm`]) and a background task ([`AlarmClock`]) calls its
+//! [`Wake::wake`] once that instant has passed. Wrap-ups that finish by
 //! themselves and conversation timers (`Timers.Inactive` / `Timers.Closed`)
 //! both run on it.
 //!
@@ -18,8 +18,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Deadline;
 use tokio_util::sync::CancellationToken;
-
-use crate::world::World;
 
 /// What to look at when an alarm rings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,14 +37,21 @@ pub(crate) struct AlarmRequest {
     pub delay: Duration,
 }
 
+/// What the clock wakes: the world (`world/mod.rs` implements it), which
+/// re-checks what is really due.
+pub(crate) trait Wake {
+    /// `alarm`, set by the world's generation `generation`, rang.
+    fn wake(&mut self, alarm: &Alarm, generation: u64);
+}
+
 /// The background task that rings alarms.
-pub(crate) struct AlarmClock {
-    world: Arc<Mutex<World>>,
+pub(crate) struct AlarmClock<W> {
+    world: Arc<Mutex<W>>,
     requests: mpsc::UnboundedReceiver<AlarmRequest>,
 }
 
-impl AlarmClock {
-    pub fn new(world: Arc<Mutex<World>>, requests: mpsc::UnboundedReceiver<AlarmRequest>) -> Self {
+impl<W: Wake> AlarmClock<W> {
+    pub fn new(world: Arc<Mutex<W>>, requests: mpsc::UnboundedReceiver<AlarmRequest>) -> Self {
         Self { world, requests }
     }
 

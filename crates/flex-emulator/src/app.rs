@@ -20,7 +20,7 @@ pub(crate) struct App {
     pub bootstrap: Bootstrap,
     pub events: broadcast::Sender<Event>,
     /// Taken and spawned by the first `router()` (needs a tokio runtime).
-    workers: Mutex<Option<(Dispatcher, AlarmClock)>>,
+    workers: Mutex<Option<(Dispatcher<World>, AlarmClock<World>)>>,
     /// Stops the dispatcher and the alarm clock; fired when the app is dropped.
     stop: CancellationToken,
     _stop_on_drop: DropGuard,

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-/// The resource-type prefixes the emulator hands out (ENDPOINTS.md §1).
+/// The resource-type prefixes the emulator hands out (`docs/twilio-reference.md` §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefix {
     Account,

@@ -3,7 +3,7 @@
 //! Computes and validates the `X-Twilio-Signature` header Twilio puts on every
 //! webhook request, exactly as Twilio's helper libraries do (twilio-python's
 //! `RequestValidator`, twilio-node's `validateRequest`; see
-//! `shared/twilio-oai/ENDPOINTS.md` §8):
+//! `docs/twilio-reference.md` §8):
 //!
 //! 1. Start from the full URL Twilio called (scheme, credentials, host, port,
 //!    path, query), exactly as configured.

@@ -1,4 +1,4 @@
-//! The vectors of `shared/twilio-oai/ENDPOINTS.md` §8.1 (from twilio-python's
+//! The vectors of `docs/twilio-reference.md` §8.1 (from twilio-python's
 //! and twilio-node's own test suites) and their negative cases.
 
 use super::*;

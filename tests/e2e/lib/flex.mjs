@@ -1,6 +1,6 @@
 // What Flex (the emulator) holds and what its agents do, the same way for
-// both backends of the bridge (DESIGN §2a Programmable Chat, §2b Flex
-// Conversations), so one scenario body runs against either.
+// both backends of the bridge (docs/twilio-reference.md §9.1 Programmable
+// Chat, §9.2 Flex Conversations), so one scenario body runs against either.
 //
 // - `BACKEND_PROFILES[backend]`: the few facts that differ per backend (the
 //   bridge's webhook route, the agent-message event, the message-create path,

@@ -1,7 +1,8 @@
-// The blog post's middleware, step by step, with the official `twilio` package
-// (seed: "Add a Custom Chat Channel to Twilio Flex"; DESIGN.md §2a). Tests call
-// these and assert on what Twilio (here: the emulator) answers at each step.
-// Parameter names are twilio-node's for the spec's (twilio-oai/ENDPOINTS.md).
+// The middleware of Twilio's blog post "Add a Custom Chat Channel to Twilio
+// Flex" (docs/twilio-reference.md §9.1), step by step, with the official
+// `twilio` package. Tests call these and assert on what Twilio (here: the
+// emulator) answers at each step.
+// Parameter names are twilio-node's for the spec's (docs/twilio-reference.md).
 
 /** Provisioning: a custom-channel Flex Flow that hands new chats to the Studio flow. */
 export function createCustomFlexFlow(client, bootstrap, { friendlyName = 'Custom Webchat Flex Flow' } = {}) {

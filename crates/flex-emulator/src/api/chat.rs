@@ -8,8 +8,7 @@ use super::params::Params;
 use super::webhook_config::{ConfigParams, Dialect};
 use super::{Call, Reply};
 use crate::world::channels::{ChannelChange, WebhookUpdate};
-use crate::world::chat::{Channel, ChannelType, ChannelWebhook, ServiceRoles};
-use crate::world::hooks::CHAT_EVENTS;
+use crate::world::chat::{CHAT_EVENTS, Channel, ChannelType, ChannelWebhook, ServiceRoles};
 use crate::world::{Render, World};
 
 pub(super) fn fetch_service(world: &mut World, call: &Call) -> Result<Reply, ApiError> {

@@ -9,9 +9,8 @@ use super::params::Params;
 use super::{Call, Reply};
 use crate::clock::Instant;
 use crate::sid::Prefix;
-use crate::world::flex::{
-    FlexFlow, Integration, IntegrationType, NewFlexChannel, flex_channel_json,
-};
+use crate::world::flex::{FlexFlow, Integration, IntegrationType, flex_channel_json};
+use crate::world::flex_channels::NewFlexChannel;
 use crate::world::{Actor, World};
 
 /// The Flex Flow parameters of a create or update; `None` = not sent.

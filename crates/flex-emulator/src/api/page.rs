@@ -1,6 +1,6 @@
-//! Twilio's list pages: `PageSize` (default and maximum per API, ENDPOINTS
-//! §1), `Page`, `PageToken`, and the `meta` envelope whose
-//! `next_page_url` works when followed verbatim.
+//! Twilio's list pages: `PageSize` (default and maximum per API,
+//! `docs/twilio-reference.md` §1), `Page`, `PageToken`, and the `meta`
+//! envelope whose `next_page_url` works when followed verbatim.
 //!
 //! The page token is `PT` + the offset of the page's first item. When both
 //! are given, `PageToken` wins over `Page` (as at Twilio, where `Page` is

@@ -12,8 +12,7 @@ use super::error::ApiError;
 use super::params::Params;
 use crate::sid::Prefix;
 use crate::webhooks::HookMethod;
-use crate::world::chat::WebhookKind;
-use crate::world::hooks::HookSettings;
+use crate::world::hooks::{HookSettings, WebhookKind};
 
 /// The most trigger words one webhook may hold.
 const MAX_TRIGGERS: usize = 5;

@@ -104,7 +104,7 @@ fn dump(world: &World, render: &Render<'_>) -> Value {
         "flex_chat_channels": flex_channels,
         "chat": {"services": services, "users": users, "channels": channels},
         "conversations": conversations,
-        "interactions": world.interactions.iter().map(|i| world.interaction_dump(i, render)).collect::<Vec<_>>(),
+        "interactions": world.interactions.iter().map(|i| i.dump(&world.taskrouter, render)).collect::<Vec<_>>(),
         "tasks": tr.tasks.iter().map(|t| tr.task_json(t, render)).collect::<Vec<_>>(),
         "reservations": tr.reservations.iter().map(|r| tr.reservation_json(r, render)).collect::<Vec<_>>(),
         "studio_flows": world.studio.flows.iter().map(|f| json!({"sid": f.sid, "friendly_name": f.friendly_name})).collect::<Vec<_>>(),

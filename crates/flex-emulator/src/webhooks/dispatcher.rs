@@ -11,7 +11,7 @@
 //!   delivery carries the same `I-Twilio-Idempotency-Token`, as Twilio's do.
 //! - A 2xx answer is success. Anything else (status, 5 s timeout, connection
 //!   error) is retried up to the webhook's `RetryCount` more times, after
-//!   [`Dispatcher::RETRY_BACKOFF`].
+//!   [`RETRY_BACKOFF`].
 //! - Webhook faults apply here, once per delivery: `drop` logs and sends
 //!   nothing; `duplicate` sends the whole delivery `copies` times.
 //! - Every attempt (and every drop) is logged (`GET /_emulator/webhooks`) and
@@ -29,13 +29,32 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use twilio_signature::{RequestValidator, SIGNATURE_HEADER};
 
-use super::{DeliveryRecord, HookMethod, Job, Outcome};
+use super::job::{HookMethod, Job};
+use super::log::{DeliveryRecord, Outcome};
 use crate::clock::{Instant, unix_micros};
 use crate::control::faults::WebhookFaultAction;
-use crate::world::World;
 
-pub(crate) struct Dispatcher {
-    world: Arc<Mutex<World>>,
+/// What the dispatcher needs from the world it delivers for (`world/mod.rs`
+/// implements it): whether a job is still current, the webhook faults to
+/// apply, and where attempts are logged.
+pub(crate) trait Ledger {
+    /// The current generation; a job queued by another one is void.
+    fn generation(&self) -> u64;
+    /// The webhook fault for one delivery of `event_type`, if one is armed
+    /// (taking it uses it up).
+    fn take_webhook_fault(&mut self, event_type: &str) -> Option<WebhookFaultAction>;
+    /// Logs an attempt (`GET /_emulator/webhooks`) and publishes it as a
+    /// `webhook.delivery` event.
+    fn record_delivery(&mut self, record: DeliveryRecord);
+}
+
+/// How long one attempt may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause before a retry.
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+pub(crate) struct Dispatcher<W> {
+    world: Arc<Mutex<W>>,
     /// The HTTP client, or why it could not be built (then every attempt
     /// fails with that reason, visibly, in the delivery log).
     client: Result<reqwest::Client, String>,
@@ -44,26 +63,26 @@ pub(crate) struct Dispatcher {
 }
 
 /// What one delivery needs, shared by the concurrent deliveries.
-#[derive(Clone)]
-struct Courier {
-    world: Arc<Mutex<World>>,
+struct Courier<W> {
+    world: Arc<Mutex<W>>,
     client: Result<reqwest::Client, String>,
     signer: RequestValidator,
 }
 
-impl Dispatcher {
-    /// How long one attempt may take.
-    pub const TIMEOUT: Duration = Duration::from_secs(5);
-    /// The pause before a retry.
-    pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+impl<W> Clone for Courier<W> {
+    fn clone(&self) -> Self {
+        Self {
+            world: self.world.clone(),
+            client: self.client.clone(),
+            signer: self.signer.clone(),
+        }
+    }
+}
 
-    pub fn new(
-        world: Arc<Mutex<World>>,
-        auth_token: &str,
-        jobs: mpsc::UnboundedReceiver<Job>,
-    ) -> Self {
+impl<W: Ledger + Send + 'static> Dispatcher<W> {
+    pub fn new(world: Arc<Mutex<W>>, auth_token: &str, jobs: mpsc::UnboundedReceiver<Job>) -> Self {
         let client = reqwest::Client::builder()
-            .timeout(Self::TIMEOUT)
+            .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent("TwilioProxy/1.1")
@@ -135,18 +154,18 @@ impl Dispatcher {
     }
 }
 
-impl Courier {
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+impl<W: Ledger> Courier<W> {
+    fn world(&self) -> std::sync::MutexGuard<'_, W> {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn deliver(self, job: Job, sequence: u64) {
         let fault = {
             let mut world = self.world();
-            if world.generation != job.generation {
+            if world.generation() != job.generation {
                 return;
             }
-            world.faults.take_webhook(&job.event_type)
+            world.take_webhook_fault(&job.event_type)
         };
         let copies = match fault {
             Some(WebhookFaultAction::Drop) => {
@@ -174,7 +193,7 @@ impl Courier {
                     break;
                 }
                 if attempt < job.retries {
-                    tokio::time::sleep(Dispatcher::RETRY_BACKOFF).await;
+                    tokio::time::sleep(RETRY_BACKOFF).await;
                 }
             }
         }
@@ -226,7 +245,7 @@ impl Courier {
             }
             Err(error) => {
                 let why = if error.is_timeout() {
-                    format!("timed out after {:?}", Dispatcher::TIMEOUT)
+                    format!("timed out after {TIMEOUT:?}")
                 } else {
                     error_chain(&error)
                 };
@@ -241,12 +260,12 @@ impl Courier {
     /// Logs an attempt; false when the world was reset meanwhile (stop).
     fn log(&self, job: &Job, attempt: u8, copy: u32, answer: Attempt, outcome: Outcome) -> bool {
         let mut world = self.world();
-        if world.generation != job.generation {
+        if world.generation() != job.generation {
             return false;
         }
         let mut params = job.params.clone();
         params.push(("RetryCount".into(), attempt.to_string()));
-        let record = world.deliveries.push(DeliveryRecord {
+        world.record_delivery(DeliveryRecord {
             url: job.url.clone(),
             method: job.method,
             event_type: job.event_type.clone(),
@@ -262,10 +281,6 @@ impl Courier {
             sent_at_us: answer.sent_at_us,
             answered_at_us: answer.answered_at_us,
         });
-        world.emit(
-            "webhook.delivery",
-            serde_json::json!({ "delivery": record }),
-        );
         true
     }
 }

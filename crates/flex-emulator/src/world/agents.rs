@@ -11,13 +11,14 @@
 
 use serde_json::{Value, json};
 
+use super::World;
+use super::actor::Actor;
 use super::channels::{ChannelChange, NewMessage};
-use super::conversations::ConversationState;
 use super::conversations::changes::NewConversationMessage;
-use super::conversations::events::StateReason;
+use super::conversations::state::{ConversationState, StateReason};
+use super::error::WorldError;
 use super::interactions::ChannelStatus;
 use super::taskrouter::{ChannelRef, Task, TaskStatus};
-use super::{Actor, World, WorldError};
 
 impl World {
     /// The task, if its live reservation belongs to this agent.

@@ -1,18 +1,21 @@
 //! What REST calls and agents do to Chat: channels, members, messages,
 //! channel webhooks and users. Every change emits its SSE event and fires
-//! the matching channel event (`hooks.rs`), which sends webhooks only when
+//! the matching channel event (`fan_out.rs`), which sends webhooks only when
 //! the actor allows it (`X-Twilio-Webhook-Enabled: true`, or an agent).
 //! A Flex chat that REST makes `INACTIVE` settles its tasks here too.
 
 use serde_json::json;
 
+use super::World;
+use super::actor::{Actor, Source};
 use super::chat::{
     Channel, ChannelType, ChannelWebhook, MAX_CHANNEL_WEBHOOKS, Member, Message, User,
+    channel_event, member_event, message_event,
 };
-use super::hooks::{Fired, HookSettings};
+use super::error::WorldError;
+use super::hooks::HookSettings;
 use super::table::Table;
 use super::taskrouter::ChannelRef;
-use super::{Actor, Source, World, WorldError};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 
@@ -183,7 +186,7 @@ impl World {
         }
         self.emit_channel("channel.updated", &sid);
         if let Some(channel) = self.chat.channels.get(&sid) {
-            let fired = Fired::channel("onChannelUpdated", channel);
+            let fired = channel_event("onChannelUpdated", channel);
             self.fire(&sid, fired, actor);
         }
         let ended = self
@@ -225,7 +228,7 @@ impl World {
     ) -> Result<(), WorldError> {
         let channel = self.find_channel(service_sid, id)?;
         let sid = channel.sid.clone();
-        let mut fired = Fired::channel("onChannelDestroyed", channel);
+        let mut fired = channel_event("onChannelDestroyed", channel);
         fired.push("DateDestroyed", Instant::now().webhook());
         self.fire(&sid, fired, actor);
         self.chat.channels.remove(&sid);
@@ -264,7 +267,7 @@ impl World {
             Source::Sdk => "JOINED",
             Source::Api => "ADDED",
         };
-        let fired = Fired::member("onMemberAdded", channel_sid, &member, reason);
+        let fired = member_event("onMemberAdded", channel_sid, &member, reason);
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
             channel.members.insert(member);
         }
@@ -288,7 +291,7 @@ impl World {
             Source::Sdk => "LEFT",
             Source::Api => "REMOVED",
         };
-        let mut fired = Fired::member("onMemberRemoved", channel_sid, &member, reason);
+        let mut fired = member_event("onMemberRemoved", channel_sid, &member, reason);
         fired.push("DateRemoved", Instant::now().webhook());
         let data = {
             let render = self.event_render();
@@ -328,7 +331,7 @@ impl World {
             updated,
             received_at_us: unix_micros(),
         };
-        let fired = Fired::message(channel_sid, &message);
+        let fired = message_event(channel_sid, &message);
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {
             channel.messages.push(message);
         }

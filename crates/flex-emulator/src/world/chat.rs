@@ -1,12 +1,13 @@
 //! Programmable Chat v2 resources as the emulator stores them (service,
 //! users, channels with their members, messages and webhooks) and their
-//! Twilio JSON shapes (ENDPOINTS.md §3). Behaviour lives in `channels.rs`.
+//! Twilio JSON shapes (`docs/twilio-reference.md` §3), and the parameters
+//! of their webhook events (§7.1 there). Behaviour lives in `channels.rs`.
 
 use serde_json::{Value, json};
 
-use super::hooks::HookSettings;
+use super::hooks::{Fired, HookSettings};
+use super::render::{Render, with_received_at};
 use super::table::{Keyed, Table};
-use super::{Render, with_received_at};
 use crate::clock::Instant;
 
 /// The most webhooks one channel may hold (Twilio error 50321 beyond).
@@ -245,34 +246,76 @@ impl Message {
     }
 }
 
-/// Where a channel webhook delivers: a URL, a URL on trigger words, or a
-/// Studio flow (ENDPOINTS.md §3, `Type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WebhookKind {
-    Webhook,
-    Trigger,
-    Studio,
+/// The Chat events a channel webhook may filter on (pre- and post-events of
+/// `docs/twilio-reference.md` §7.1). The emulator fires the post-events it
+/// knows.
+pub(crate) const CHAT_EVENTS: [&str; 21] = [
+    "onMessageSend",
+    "onMessageSent",
+    "onMediaMessageSent",
+    "onMessageUpdate",
+    "onMessageUpdated",
+    "onMessageRemove",
+    "onMessageRemoved",
+    "onChannelAdd",
+    "onChannelAdded",
+    "onChannelUpdate",
+    "onChannelUpdated",
+    "onChannelDestroy",
+    "onChannelDestroyed",
+    "onMemberAdd",
+    "onMemberAdded",
+    "onMemberUpdated",
+    "onMemberRemove",
+    "onMemberRemoved",
+    "onUserAdded",
+    "onUserUpdate",
+    "onUserUpdated",
+];
+
+/// `onChannelUpdated` / `onChannelDestroyed` parameters.
+pub(crate) fn channel_event(event_type: &'static str, channel: &Channel) -> Fired {
+    let mut fired = Fired::new(event_type);
+    fired.push("ChannelSid", channel.sid.clone());
+    fired.push("Attributes", channel.attributes.clone());
+    fired.push("DateCreated", channel.created.webhook());
+    fired.push("DateUpdated", channel.updated.webhook());
+    fired.push_some("CreatedBy", channel.created_by.as_deref());
+    fired.push_some("FriendlyName", channel.friendly_name.as_deref());
+    fired.push_some("UniqueName", channel.unique_name.as_deref());
+    fired.push("ChannelType", channel.kind.as_str().to_owned());
+    fired
 }
 
-impl WebhookKind {
-    pub const NAMES: [&'static str; 3] = ["webhook", "trigger", "studio"];
+/// `onMemberAdded` / `onMemberRemoved` parameters.
+pub(crate) fn member_event(
+    event_type: &'static str,
+    channel_sid: &str,
+    member: &Member,
+    reason: &str,
+) -> Fired {
+    let mut fired = Fired::new(event_type);
+    fired.push("MemberSid", member.sid.clone());
+    fired.push("ChannelSid", channel_sid.to_owned());
+    fired.push("Identity", member.identity.clone());
+    fired.push("RoleSid", member.role_sid.clone());
+    fired.push("Reason", reason.to_owned());
+    fired.push("Attributes", member.attributes.clone());
+    fired.push("DateCreated", member.created.webhook());
+    fired
+}
 
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "webhook" => Some(Self::Webhook),
-            "trigger" => Some(Self::Trigger),
-            "studio" => Some(Self::Studio),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookKind::Webhook => "webhook",
-            WebhookKind::Trigger => "trigger",
-            WebhookKind::Studio => "studio",
-        }
-    }
+/// `onMessageSent` parameters.
+pub(crate) fn message_event(channel_sid: &str, message: &Message) -> Fired {
+    let mut fired = Fired::new("onMessageSent");
+    fired.push("MessageSid", message.sid.clone());
+    fired.push("Index", message.index.to_string());
+    fired.push("ChannelSid", channel_sid.to_owned());
+    fired.push_some("Body", message.body.as_deref());
+    fired.push("Attributes", message.attributes.clone());
+    fired.push("From", message.from.clone());
+    fired.push("DateCreated", message.created.webhook());
+    fired.with_message(message.body.clone(), message.from.clone())
 }
 
 #[derive(Debug, Clone)]

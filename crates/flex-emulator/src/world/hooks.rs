@@ -1,49 +1,14 @@
-//! Channel events (ENDPOINTS.md §7.1) and where they go: each of the
-//! channel's webhooks whose filters name the event gets a signed delivery
-//! (queued for the dispatcher, never sent from here); a `trigger` webhook
-//! gets `onMessageSent` when the body holds one of its words; a `studio`
-//! webhook runs its flow's "Send to Flex" on `onMessageSent`; a Flex channel
-//! of a task-integration flow waiting for its first message gets its task.
-//!
-//! Nothing fires unless the actor allows it: REST calls need
-//! `X-Twilio-Webhook-Enabled: true`; agent actions always fire.
-//!
-//! [`Fired`] (an event and its parameters), [`HookSettings`] (what a webhook
-//! does) and [`World::fan_out`] (queueing the deliveries, running the flows)
-//! also serve the Conversations events (`conversations/events.rs`): both
-//! backends' webhooks are the same settings and react to events the same way.
+//! What a webhook is and does, the same for both backends: its settings
+//! ([`HookSettings`]: a Chat channel webhook's or a Conversations scoped
+//! webhook's `Type` / `Target` and `Configuration.*`, of a [`WebhookKind`]),
+//! an event about to fire ([`Fired`]: its type and parameters), and who
+//! hears it ([`Audience`], [`Listener`], [`Reaction`]). Plain data:
+//! `fan_out.rs` queues the deliveries and runs the flows; `chat.rs` and
+//! `conversations/events.rs` build each backend's events.
 
 use serde_json::{Value, json};
 
-use super::chat::{Channel, Member, Message, WebhookKind};
-use super::{Actor, World};
-use crate::webhooks::{HookMethod, Job};
-
-/// The Chat events a channel webhook may filter on (pre- and post-events of
-/// ENDPOINTS.md §7.1). The emulator fires the post-events it knows.
-pub(crate) const CHAT_EVENTS: [&str; 21] = [
-    "onMessageSend",
-    "onMessageSent",
-    "onMediaMessageSent",
-    "onMessageUpdate",
-    "onMessageUpdated",
-    "onMessageRemove",
-    "onMessageRemoved",
-    "onChannelAdd",
-    "onChannelAdded",
-    "onChannelUpdate",
-    "onChannelUpdated",
-    "onChannelDestroy",
-    "onChannelDestroyed",
-    "onMemberAdd",
-    "onMemberAdded",
-    "onMemberUpdated",
-    "onMemberRemove",
-    "onMemberRemoved",
-    "onUserAdded",
-    "onUserUpdate",
-    "onUserUpdated",
-];
+use crate::webhooks::HookMethod;
 
 /// An event about to fire: its type and its event-specific parameters.
 #[derive(Debug, Clone)]
@@ -91,54 +56,14 @@ impl Fired {
         self.message.as_ref().map(|(_, author)| author.as_str())
     }
 
+    /// The event-specific parameters, in order.
+    pub fn params(&self) -> &[(&'static str, String)] {
+        &self.params
+    }
+
     /// `onMessageSent` (Chat) or `onMessageAdded` (Conversations).
     pub fn is_message(&self) -> bool {
         self.message.is_some()
-    }
-
-    /// `onChannelUpdated` / `onChannelDestroyed` parameters.
-    pub fn channel(event_type: &'static str, channel: &Channel) -> Self {
-        let mut fired = Self::new(event_type);
-        fired.push("ChannelSid", channel.sid.clone());
-        fired.push("Attributes", channel.attributes.clone());
-        fired.push("DateCreated", channel.created.webhook());
-        fired.push("DateUpdated", channel.updated.webhook());
-        fired.push_some("CreatedBy", channel.created_by.as_deref());
-        fired.push_some("FriendlyName", channel.friendly_name.as_deref());
-        fired.push_some("UniqueName", channel.unique_name.as_deref());
-        fired.push("ChannelType", channel.kind.as_str().to_owned());
-        fired
-    }
-
-    /// `onMemberAdded` / `onMemberRemoved` parameters.
-    pub fn member(
-        event_type: &'static str,
-        channel_sid: &str,
-        member: &Member,
-        reason: &str,
-    ) -> Self {
-        let mut fired = Self::new(event_type);
-        fired.push("MemberSid", member.sid.clone());
-        fired.push("ChannelSid", channel_sid.to_owned());
-        fired.push("Identity", member.identity.clone());
-        fired.push("RoleSid", member.role_sid.clone());
-        fired.push("Reason", reason.to_owned());
-        fired.push("Attributes", member.attributes.clone());
-        fired.push("DateCreated", member.created.webhook());
-        fired
-    }
-
-    /// `onMessageSent` parameters.
-    pub fn message(channel_sid: &str, message: &Message) -> Self {
-        let mut fired = Self::new("onMessageSent");
-        fired.push("MessageSid", message.sid.clone());
-        fired.push("Index", message.index.to_string());
-        fired.push("ChannelSid", channel_sid.to_owned());
-        fired.push_some("Body", message.body.as_deref());
-        fired.push("Attributes", message.attributes.clone());
-        fired.push("From", message.from.clone());
-        fired.push("DateCreated", message.created.webhook());
-        fired.with_message(message.body.clone(), message.from.clone())
     }
 }
 
@@ -147,6 +72,39 @@ pub(crate) fn triggers_match(triggers: &[String], body: Option<&str>) -> bool {
     let Some(body) = body else { return false };
     body.split(|c: char| !c.is_alphanumeric())
         .any(|word| triggers.iter().any(|t| t.eq_ignore_ascii_case(word)))
+}
+
+/// Where a channel webhook or a scoped webhook delivers: a URL, a URL on
+/// trigger words, or a Studio flow (Chat's `Type`, `channel_webhook_enum_type`
+/// in `spec/twilio-oai/twilio_chat_v2.json`; Conversations' `Target`,
+/// `conversation_scoped_webhook_enum_target` in
+/// `spec/twilio-oai/twilio_conversations_v1.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WebhookKind {
+    Webhook,
+    Trigger,
+    Studio,
+}
+
+impl WebhookKind {
+    pub const NAMES: [&'static str; 3] = ["webhook", "trigger", "studio"];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "webhook" => Some(Self::Webhook),
+            "trigger" => Some(Self::Trigger),
+            "studio" => Some(Self::Studio),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::Webhook => "webhook",
+            WebhookKind::Trigger => "trigger",
+            WebhookKind::Studio => "studio",
+        }
+    }
 }
 
 /// What a Chat channel webhook or a Conversations scoped webhook does: the
@@ -235,93 +193,6 @@ pub(crate) struct Audience {
     /// `InstanceSid` (Chat) or `ChatServiceSid` (Conversations), and the service.
     pub service: (&'static str, String),
     pub listeners: Vec<Listener>,
-}
-
-impl World {
-    /// Fires a channel event (see the module docs).
-    pub(crate) fn fire(&mut self, channel_sid: &str, fired: Fired, actor: &Actor) {
-        if !actor.fires_webhooks {
-            return;
-        }
-        let Some(channel) = self.chat.channels.get(channel_sid) else {
-            return;
-        };
-        let waiting_for_task = channel.flex.as_ref().is_some_and(|b| b.task_on_message);
-        let listeners = channel.webhooks.iter().filter_map(|webhook| {
-            Some(Listener {
-                reaction: webhook.settings.reaction(&fired)?,
-                sid: webhook.sid.clone(),
-                extra: vec![("WebhookType", webhook.settings.kind.as_str().to_owned())],
-                retries: webhook.retry_count,
-            })
-        });
-        let audience = Audience {
-            queue: channel_sid.to_owned(),
-            service: ("InstanceSid", channel.service_sid.clone()),
-            listeners: listeners.collect(),
-        };
-        self.fan_out(audience, &fired, actor);
-        if waiting_for_task && fired.is_message() {
-            self.create_flow_task(channel_sid, None);
-        }
-    }
-
-    /// Queues one signed delivery of `fired` for each listener that wants
-    /// it, in order, then runs the Studio flows it starts ("Send to Flex").
-    pub(crate) fn fan_out(&mut self, audience: Audience, fired: &Fired, actor: &Actor) {
-        let mut flows = Vec::new();
-        for listener in &audience.listeners {
-            match &listener.reaction {
-                Reaction::Deliver { url, method } => {
-                    self.deliver(&audience, listener, url, *method, fired, actor);
-                }
-                Reaction::RunFlow(flow_sid) => flows.push(flow_sid),
-            }
-        }
-        let author = fired.author().unwrap_or_default();
-        for flow_sid in flows {
-            self.send_to_flex(&audience.queue, flow_sid, author);
-        }
-    }
-
-    /// Queues one signed delivery: `AccountSid`, the service, `EventType`,
-    /// `Source`, `ClientIdentity` (agents), `WebhookSid`, the listener's
-    /// extra parameters, then the event's own.
-    fn deliver(
-        &mut self,
-        audience: &Audience,
-        listener: &Listener,
-        url: &str,
-        method: HookMethod,
-        fired: &Fired,
-        actor: &Actor,
-    ) {
-        let (service_name, service_sid) = &audience.service;
-        let mut params: Vec<(String, String)> = vec![
-            ("AccountSid".into(), self.credentials.account_sid.clone()),
-            ((*service_name).into(), service_sid.clone()),
-            ("EventType".into(), fired.event_type.to_owned()),
-            ("Source".into(), actor.source.as_str().to_owned()),
-        ];
-        if let Some(identity) = &actor.identity {
-            params.push(("ClientIdentity".into(), identity.clone()));
-        }
-        params.push(("WebhookSid".into(), listener.sid.clone()));
-        let named = listener.extra.iter().chain(&fired.params);
-        params.extend(named.map(|(name, value)| ((*name).to_owned(), value.clone())));
-        let job = Job {
-            generation: self.generation,
-            channel_sid: audience.queue.clone(),
-            queue: audience.queue.clone(),
-            webhook_sid: listener.sid.clone(),
-            url: url.to_owned(),
-            method,
-            event_type: fired.event_type.to_owned(),
-            params,
-            retries: listener.retries,
-        };
-        self.enqueue_webhook(job);
-    }
 }
 
 #[cfg(test)]

@@ -9,183 +9,116 @@
 //! (wrap-up, conversation timers) ask the alarm clock (`alarms.rs`) to wake
 //! the world when due.
 //!
-//! - `table.rs`      `Table<T>`: insertion-ordered, SID-indexed collections
-//! - `chat.rs`       Chat service, users, channels, members, messages, webhooks
-//! - `channels.rs`   what REST and agents do to chat channels
-//! - `hooks.rs`      webhook settings and the fan-out both backends share; channel
-//!   events → webhook jobs, Studio and task triggers
-//! - `conversations/` Conversations v1: conversations, participants, messages,
-//!   scoped webhooks, states and timers, their events
-//! - `interactions.rs` Flex Interactions: a conversation routed to an agent
-//! - `flex.rs`       Flex Flows and `POST /v1/Channels`
-//! - `studio.rs`     the "Webchat Flow" and its executions ("Send to Flex")
-//! - `taskrouter.rs` workspace, workers, tasks, reservations
-//! - `routing.rs`    tasks → reservations → agents; accept, reject, wrap, complete
-//! - `agents.rs`     what an agent does: write, type, end the chat
+//! # Layout
+//! Data modules hold resources and their Twilio JSON and know no `World`;
+//! `mod.rs` holds them all in `World`; behaviour modules add `impl World`
+//! blocks: what REST calls, agents, timers and Flex do.
+//!
+//! - `error.rs`         `WorldError`: why a change was refused
+//! - `render.rs`        `Render`: the base URL and account of Twilio JSON
+//! - `actor.rs`         `Actor`: who acts, as webhooks report it, and whether they fire
+//! - `table.rs`         `Table<T>`: insertion-ordered, SID-indexed collections
+//! - `hooks.rs`         webhook settings, events about to fire and who hears them (both backends)
+//! - `chat.rs`          Chat service, users, channels, members, messages, webhooks; their events
+//! - `taskrouter.rs`    workspace, workers, tasks, reservations
+//! - `flex.rs`          Flex Flows and the `flex.v1.channel` shape
+//! - `studio.rs`        the "Webchat Flow" and its executions
+//! - `interactions/`    Flex Interactions: a conversation routed to an agent (`mod.rs`
+//!   the resources, `orchestration.rs` what Flex does with them)
+//! - `conversations/`   Conversations v1: conversations, participants, messages, scoped
+//!   webhooks (`state.rs`, `timers.rs`, `model.rs`), what changes them (`changes.rs`,
+//!   `lifecycle.rs`) and their events (`events.rs`)
+//! - `mod.rs`           `World`, its bus, SIDs, alarms and webhook queue
+//! - `fan_out.rs`       events → webhook jobs and Studio runs; Chat channel events
+//! - `channels.rs`      what REST and agents do to chat channels
+//! - `routing.rs`       tasks → reservations → agents; accept, reject, wrap, complete
+//! - `flex_channels.rs` `POST /v1/Channels`: a customer's chat channel and its flow's integration
+//! - `executions.rs`    Studio's "Send to Flex"
+//! - `agents.rs`        what an agent does: write, type, end the chat
+//!
+//! `mod.rs` re-exports `Actor`, `Render` and `WorldError` for `api/` and
+//! `control/`; inside `world/` a type is imported from the module that owns it.
+//!
+//! # Layers
+//! Who may import whom, lowest first: a module imports only the modules its
+//! line names, all on lines above it (`../` is outside `world/`; `clock`,
+//! `sid`, `config` and `control::faults`, which import none of these, are
+//! left out). So there is no import circle between the files of `world/`,
+//! `alarms.rs` and `webhooks/`; `tests/world_layers.rs` checks the sources
+//! against this list. Calls between `impl World` blocks are not imports and
+//! go both ways (a message fans out to Studio, which routes a task, whose
+//! acceptance adds a member, which fires an event).
+//!
+//! - `error` → nothing
+//! - `render` → nothing
+//! - `actor` → nothing
+//! - `table` → `error`
+//! - `hooks` → `../webhooks/mod`
+//! - `chat` → `hooks`, `render`, `table`
+//! - `taskrouter` → `render`, `table`
+//! - `flex` → `chat`, `render`, `table`
+//! - `studio` → `render`, `table`
+//! - `interactions/mod` → `render`, `table`, `taskrouter`
+//! - `conversations/state` → nothing
+//! - `conversations/timers` → `conversations/state`
+//! - `conversations/model` → `hooks`, `render`, `table`, `conversations/{state, timers}`
+//! - `conversations/mod` → `conversations/{model, state}`
+//! - `mod` → `../alarms`, `../webhooks/mod`, `actor`, `chat`, `conversations/model`, `error`,
+//!   `flex`, `interactions/mod`, `render`, `studio`, `table`, `taskrouter`
+//! - `fan_out` → `../webhooks/mod`, `actor`, `hooks`, `mod`
+//! - `conversations/events` → `actor`, `hooks`, `mod`, `conversations/{model, state}`
+//! - `conversations/lifecycle` → `../alarms`, `actor`, `error`, `mod`,
+//!   `conversations/{events, model, state}`
+//! - `conversations/changes` → `actor`, `error`, `hooks`, `mod`, `table`,
+//!   `conversations/{events, lifecycle, model, state, timers}`
+//! - `channels` → `actor`, `chat`, `error`, `hooks`, `mod`, `table`, `taskrouter`
+//! - `routing` → `actor`, `channels`, `conversations/{changes, state}`, `error`, `mod`,
+//!   `taskrouter`
+//! - `flex_channels` → `actor`, `channels`, `chat`, `error`, `flex`, `hooks`, `mod`, `routing`
+//! - `executions` → `hooks`, `mod`, `routing`, `studio`
+//! - `interactions/orchestration` → `actor`, `conversations/state`, `error`,
+//!   `interactions/mod`, `mod`, `routing`, `table`, `taskrouter`
+//! - `agents` → `actor`, `channels`, `conversations/{changes, state}`, `error`,
+//!   `interactions/mod`, `mod`, `taskrouter`
 
+pub(crate) mod actor;
 pub(crate) mod agents;
 pub(crate) mod channels;
 pub(crate) mod chat;
 pub(crate) mod conversations;
+pub(crate) mod error;
+pub(crate) mod executions;
+pub(crate) mod fan_out;
 pub(crate) mod flex;
+pub(crate) mod flex_channels;
 pub(crate) mod hooks;
 pub(crate) mod interactions;
+pub(crate) mod render;
 pub(crate) mod routing;
 pub(crate) mod studio;
 pub(crate) mod table;
 pub(crate) mod taskrouter;
 
+pub(crate) use actor::Actor;
+pub(crate) use error::WorldError;
+pub(crate) use render::Render;
+
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use self::chat::{Channel, Service, User};
-use self::conversations::Conversation;
+use self::conversations::model::Conversation;
 use self::flex::FlexFlow;
 use self::interactions::Interaction;
 use self::studio::Studio;
 use self::table::Table;
 use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Workflow, Workspace};
-use crate::alarms::{Alarm, AlarmRequest};
+use crate::alarms::{Alarm, AlarmRequest, Wake};
 use crate::clock::Instant;
 use crate::config::{Bootstrap, Credentials, EmulatorConfig};
-use crate::control::faults::Faults;
+use crate::control::faults::{Faults, WebhookFaultAction};
 use crate::sid::{Prefix, SidGenerator};
-use crate::webhooks::{DeliveryLog, Job};
-
-/// What turns stored resources into Twilio JSON: the base of absolute URLs
-/// and the account they belong to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Render<'a> {
-    pub base: &'a str,
-    pub account_sid: &'a str,
-}
-
-/// A stored message's Twilio JSON plus `received_at_us`, the instant (µs
-/// since the Unix epoch) the emulator committed it: the shape the control API
-/// and the SSE events show. REST answers stay Twilio's.
-pub(crate) fn with_received_at(mut json: Value, received_at_us: u64) -> Value {
-    if let Value::Object(map) = &mut json {
-        map.insert("received_at_us".into(), json!(received_at_us));
-    }
-    json
-}
-
-/// Who acts, as a webhook reports it (`Source`, `ClientIdentity`), and
-/// whether the action fires the channel's webhooks at all.
-#[derive(Debug, Clone)]
-pub(crate) struct Actor {
-    pub source: Source,
-    pub identity: Option<String>,
-    pub fires_webhooks: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    Api,
-    Sdk,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Api => "API",
-            Source::Sdk => "SDK",
-        }
-    }
-}
-
-impl Actor {
-    /// A REST call: webhooks fire only with `X-Twilio-Webhook-Enabled: true`.
-    pub fn api(webhook_enabled: bool) -> Self {
-        Self {
-            source: Source::Api,
-            identity: None,
-            fires_webhooks: webhook_enabled,
-        }
-    }
-
-    /// An agent in the Flex UI (console or control API): webhooks always fire.
-    pub fn agent(identity: &str) -> Self {
-        Self {
-            source: Source::Sdk,
-            identity: Some(identity.to_owned()),
-            fires_webhooks: true,
-        }
-    }
-
-    /// Flex's own bookkeeping through the REST API (no webhooks).
-    pub fn system() -> Self {
-        Self::api(false)
-    }
-
-    /// Twilio itself — conversation timers, Flex closing an interaction
-    /// channel: `Source=API`, and webhooks always fire.
-    pub fn service() -> Self {
-        Self::api(true)
-    }
-}
-
-/// Why a change was refused. The API edge turns it into Twilio's error JSON.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum WorldError {
-    #[error("{kind} {id} was not found")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{message}")]
-    Invalid {
-        param: &'static str,
-        message: String,
-    },
-    /// The resource is not in a state for this action (accepting twice,
-    /// ending a chat that is not assigned…).
-    #[error("{message}")]
-    State {
-        param: &'static str,
-        message: String,
-    },
-    #[error("{message}")]
-    Conflict { code: u32, message: String },
-    /// A request Twilio refuses with a code of its own (400): a sixth
-    /// webhook, a conversation created closed…
-    #[error("{message}")]
-    Refused { code: u32, message: String },
-}
-
-impl WorldError {
-    pub fn not_found(kind: &'static str, id: &str) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.to_owned(),
-        }
-    }
-
-    pub fn invalid(param: &'static str, why: &str) -> Self {
-        Self::Invalid {
-            param,
-            message: format!("Invalid parameter {param}: {why}"),
-        }
-    }
-
-    pub fn state(param: &'static str, why: &str) -> Self {
-        Self::State {
-            param,
-            message: format!("Invalid parameter {param}: {why}"),
-        }
-    }
-
-    pub fn conflict(code: u32, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn refused(code: u32, message: impl Into<String>) -> Self {
-        Self::Refused {
-            code,
-            message: message.into(),
-        }
-    }
-}
+use crate::webhooks::{DeliveryLog, DeliveryRecord, Job, Ledger};
 
 /// One change, as the SSE stream carries it.
 #[derive(Debug, Clone)]
@@ -365,8 +298,24 @@ impl World {
         self.set_alarm(Alarm::Wrapup { task_sid }, at);
     }
 
+    /// Looks a chat service up by SID.
+    pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
+        self.chat.services.require("Service", service_sid)
+    }
+
+    /// A worker by SID or name (how the control API addresses agents).
+    pub fn agent(&self, sid_or_name: &str) -> Result<&Worker, WorldError> {
+        let workers = &self.taskrouter.workers;
+        workers
+            .get(sid_or_name)
+            .or_else(|| workers.find(|worker| worker.name == sid_or_name))
+            .ok_or_else(|| WorldError::not_found("Agent", sid_or_name))
+    }
+}
+
+impl Wake for World {
     /// An alarm rang: do what is due now (see `alarms.rs`).
-    pub fn wake(&mut self, alarm: &Alarm, generation: u64) {
+    fn wake(&mut self, alarm: &Alarm, generation: u64) {
         if generation != self.generation {
             return;
         }
@@ -384,19 +333,20 @@ impl World {
             Alarm::Conversation { sid } => self.apply_due_timers(sid),
         }
     }
+}
 
-    /// Looks a chat service up by SID.
-    pub fn service(&self, service_sid: &str) -> Result<&Service, WorldError> {
-        self.chat.services.require("Service", service_sid)
+impl Ledger for World {
+    fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// A worker by SID or name (how the control API addresses agents).
-    pub fn agent(&self, sid_or_name: &str) -> Result<&Worker, WorldError> {
-        let workers = &self.taskrouter.workers;
-        workers
-            .get(sid_or_name)
-            .or_else(|| workers.find(|worker| worker.name == sid_or_name))
-            .ok_or_else(|| WorldError::not_found("Agent", sid_or_name))
+    fn take_webhook_fault(&mut self, event_type: &str) -> Option<WebhookFaultAction> {
+        self.faults.take_webhook(event_type)
+    }
+
+    fn record_delivery(&mut self, record: DeliveryRecord) {
+        let record = self.deliveries.push(record);
+        self.emit("webhook.delivery", json!({ "delivery": record }));
     }
 }
 

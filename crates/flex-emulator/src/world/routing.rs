@@ -13,11 +13,13 @@
 
 use serde_json::{Value, json};
 
+use super::World;
+use super::actor::Actor;
 use super::channels::NewMember;
-use super::conversations::ConversationState;
 use super::conversations::changes::NewParticipant;
+use super::conversations::state::ConversationState;
+use super::error::WorldError;
 use super::taskrouter::{ChannelRef, Reservation, ReservationStatus, Task, TaskStatus, Worker};
-use super::{Actor, World, WorldError};
 use crate::clock::Instant;
 use crate::sid::Prefix;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::WorldError;
+use super::error::WorldError;
 
 /// Something stored in a [`Table`], keyed by its SID.
 pub(crate) trait Keyed {

@@ -1,11 +1,11 @@
 //! TaskRouter v1 resources as the emulator stores them (one workspace with
 //! its workflow, queue, task channels, activities, workers, tasks and
-//! reservations) and their Twilio JSON shapes (ENDPOINTS.md §5). Routing —
-//! who gets which task — lives in `routing.rs`.
+//! reservations) and their Twilio JSON shapes (`docs/twilio-reference.md`
+//! §5). Routing — who gets which task — lives in `routing.rs`.
 
 use serde_json::{Value, json};
 
-use super::Render;
+use super::render::Render;
 use super::table::{Keyed, Table};
 use crate::clock::Instant;
 

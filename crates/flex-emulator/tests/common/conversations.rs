@@ -1,6 +1,6 @@
 //! Flex Conversations helpers: conversations, participants, scoped webhooks,
 //! webhook-enabled messages and interactions, made through the REST API as
-//! the bridge makes them (DESIGN §2b).
+//! the bridge makes them (`docs/architecture.md` §4.2a).
 
 use serde_json::{Value, json};
 

@@ -10,18 +10,21 @@
 
 use serde_json::json;
 
-use super::events::{StateReason, conversation_event, message_event, participant_event};
+use super::events::{conversation_event, message_event, participant_event};
 use super::lifecycle::closed_error;
 use super::model::{
-    Conversation, ConversationMessage, ConversationState, ConversationWebhook,
-    MAX_CONVERSATION_WEBHOOKS, MessagingBinding, Participant, Scope,
+    Conversation, ConversationMessage, ConversationWebhook, MAX_CONVERSATION_WEBHOOKS,
+    MessagingBinding, Participant, Scope,
 };
+use super::state::{ConversationState, StateReason};
 use super::timers::{TimerDuration, Timers};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::{Prefix, has_shape};
+use crate::world::World;
+use crate::world::actor::Actor;
+use crate::world::error::WorldError;
 use crate::world::hooks::HookSettings;
 use crate::world::table::Table;
-use crate::world::{Actor, World, WorldError};
 
 /// `Timers.Inactive` / `Timers.Closed` as sent: `None` = not sent,
 /// `Some(None)` = sent empty (the timer is removed), `Some(Some(_))` = set.

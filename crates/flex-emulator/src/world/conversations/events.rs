@@ -1,7 +1,7 @@
-//! Conversation events (ENDPOINTS.md §7.2) and where they go: a `webhook`
-//! scoped webhook gets the events its `Configuration.Filters` name; a
-//! `trigger` webhook gets `onMessageAdded` when the body holds one of its
-//! words; a `studio` webhook runs its flow ("Send to Flex", `studio.rs`) on
+//! Conversation events (`docs/twilio-reference.md` §7.2) and where they go: a
+//! `webhook` scoped webhook gets the events its `Configuration.Filters` name;
+//! a `trigger` webhook gets `onMessageAdded` when the body holds one of its
+//! words; a `studio` webhook runs its flow ("Send to Flex", `executions.rs`) on
 //! `onMessageAdded`. Deliveries are queued per conversation (FIFO), signed
 //! and retried by the shared dispatcher.
 //!
@@ -12,15 +12,18 @@
 //! timers and Flex itself always fire. Conversation-scoped webhooks get no
 //! retries (the Conversations API has no `RetryCount` setting for them).
 
-use super::model::{Conversation, ConversationMessage, ConversationState, Participant};
+use super::model::{Conversation, ConversationMessage, Participant};
+use super::state::{ConversationState, StateReason};
 use crate::clock::Instant;
+use crate::world::World;
+use crate::world::actor::Actor;
 use crate::world::hooks::{Audience, Fired, Listener};
-use crate::world::{Actor, World};
 
-/// The post-events of ENDPOINTS.md §7.2, which scoped webhooks may filter
-/// on (scoped webhooks carry post-events only). The emulator fires
+/// The post-events of `docs/twilio-reference.md` §7.2, which scoped webhooks
+/// may filter on (scoped webhooks carry post-events only). The emulator fires
 /// `onMessageAdded`, `onConversationUpdated`, `onConversationRemoved`,
-/// `onConversationStateUpdated`, `onParticipantAdded` and `onParticipantRemoved`.
+/// `onConversationStateUpdated`, `onParticipantAdded` and
+/// `onParticipantRemoved`.
 pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
     "onMessageAdded",
     "onMessageUpdated",
@@ -36,28 +39,6 @@ pub(crate) const CONVERSATION_EVENTS: [&str; 13] = [
     "onUserAdded",
     "onUserUpdated",
 ];
-
-/// Why a conversation changed state (`Reason` of `onConversationStateUpdated`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StateReason {
-    /// A REST update of the conversation (`State`).
-    Api,
-    /// `Timers.Inactive` or `Timers.Closed` elapsed.
-    Timer,
-    /// Something happened: a message reactivated it, the agent ended the
-    /// chat, Flex closed the interaction channel.
-    Event,
-}
-
-impl StateReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "API",
-            Self::Timer => "TIMER",
-            Self::Event => "EVENT",
-        }
-    }
-}
 
 /// `onConversationUpdated` / `onConversationRemoved` parameters.
 pub(crate) fn conversation_event(event_type: &'static str, conversation: &Conversation) -> Fired {

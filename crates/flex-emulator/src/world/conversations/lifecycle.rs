@@ -10,18 +10,22 @@
 //!   closes it.
 //! - `closed` is final: any later change is refused with 409, Twilio code
 //!   50377. Closing a conversation also closes the Flex interaction
-//!   channels bound to it (`interactions.rs`), so its tasks wrap up.
+//!   channels bound to it (`interactions/orchestration.rs`), so its tasks
+//!   wrap up.
 //!
 //! Every transition emits `conversation.updated` (SSE) and fires
 //! `onConversationStateUpdated`.
 
 use serde_json::json;
 
-use super::events::{StateReason, state_event};
-use super::model::{ConversationState, Scope};
+use super::events::state_event;
+use super::model::Scope;
+use super::state::{ConversationState, StateReason};
 use crate::alarms::Alarm;
 use crate::clock::Instant;
-use crate::world::{Actor, World, WorldError};
+use crate::world::World;
+use crate::world::actor::Actor;
+use crate::world::error::WorldError;
 
 /// The refusal of any change to a closed conversation.
 pub(crate) fn closed_error(conversation_sid: &str) -> WorldError {

@@ -6,15 +6,18 @@
 //! `/v1/Services/{IS}/Conversations/…` address the same conversations.
 //!
 //! - `model.rs`     conversations, participants, messages, scoped webhooks; their JSON
+//! - `state.rs`     `ConversationState` and `StateReason`: where a conversation is, why it moved
 //! - `timers.rs`    `Timers.Inactive` / `Timers.Closed`: ISO-8601 durations and when they fall due
 //! - `changes.rs`   what REST calls and agents do to conversations
 //! - `lifecycle.rs` the state machine active ⇄ inactive → closed, by API, timers and events
-//! - `events.rs`    conversation events (ENDPOINTS.md §7.2) → scoped webhooks and Studio
+//! - `events.rs`    conversation events (`docs/twilio-reference.md` §7.2) → scoped webhooks and Studio
 
 pub(crate) mod changes;
 pub(crate) mod events;
 pub(crate) mod lifecycle;
 pub(crate) mod model;
+pub(crate) mod state;
 pub(crate) mod timers;
 
-pub(crate) use model::{Conversation, ConversationState, Scope};
+pub(crate) use model::{Conversation, Scope};
+pub(crate) use state::ConversationState;

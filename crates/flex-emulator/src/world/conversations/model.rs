@@ -1,17 +1,18 @@
 //! Conversations v1 resources as the emulator stores them — conversations
 //! with their participants, messages and conversation-scoped webhooks — and
-//! their Twilio JSON shapes (ENDPOINTS.md §4). The same resource has two
-//! shapes: the default-service one (`/v1/Conversations/…`) and the
-//! service-scoped one (`/v1/Services/{IS}/Conversations/…`, whose
+//! their Twilio JSON shapes (`docs/twilio-reference.md` §4). The same
+//! resource has two shapes: the default-service one (`/v1/Conversations/…`)
+//! and the service-scoped one (`/v1/Services/{IS}/Conversations/…`, whose
 //! participants, messages and webhooks also carry `chat_service_sid`).
 
 use serde_json::{Value, json};
 
+use super::state::ConversationState;
 use super::timers::Timers;
 use crate::clock::Instant;
 use crate::world::hooks::HookSettings;
+use crate::world::render::{Render, with_received_at};
 use crate::world::table::{Keyed, Table};
-use crate::world::{Render, with_received_at};
 
 /// The most webhooks one conversation may hold (Twilio error 50361 beyond).
 pub(crate) const MAX_CONVERSATION_WEBHOOKS: usize = 5;
@@ -23,36 +24,6 @@ pub(crate) enum Scope {
     Default,
     /// `/v1/Services/{ChatServiceSid}/Conversations/…`.
     Service,
-}
-
-/// A conversation's lifecycle state. `initializing` (spec enum) only exists
-/// for ConversationWithParticipants, which the emulator does not serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConversationState {
-    Active,
-    Inactive,
-    Closed,
-}
-
-impl ConversationState {
-    pub const NAMES: [&'static str; 3] = ["active", "inactive", "closed"];
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "active" => Some(Self::Active),
-            "inactive" => Some(Self::Inactive),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-            Self::Closed => "closed",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::model::ConversationState;
+use super::state::ConversationState;
 use crate::clock::Instant;
 
 /// A positive ISO-8601 duration such as `PT5M`, `PT10S`, `P1D`, `P1W`,

@@ -1,8 +1,8 @@
-//! Flex Interactions (ENDPOINTS.md §2): how Flex Conversations routes a
-//! conversation to an agent. An interaction (KD) has one interaction channel
-//! (UO) bound to its media channel — a conversation — and that channel has
-//! participants (UT): the customer, then each agent who accepts. Routing
-//! makes a TaskRouter task for the channel.
+//! Flex Interactions (`docs/twilio-reference.md` §2): how Flex Conversations
+//! routes a conversation to an agent. An interaction (KD) has one interaction
+//! channel (UO) bound to its media channel — a conversation — and that
+//! channel has participants (UT): the customer, then each agent who accepts.
+//! Routing makes a TaskRouter task for the channel.
 //!
 //! - `mod.rs`     the resources and their JSON shapes
 //! - `orchestration.rs` what Flex does: create (REST or Studio), agents joining,
@@ -13,9 +13,9 @@ pub(crate) mod orchestration;
 
 use serde_json::{Map, Value, json};
 
+use super::render::Render;
 use super::table::{Keyed, Table};
 use super::taskrouter::{Task, TaskRouter};
-use super::{Render, World};
 use crate::clock::Instant;
 
 /// An interaction channel's `status` (the spec enum also has `setup`,
@@ -151,6 +151,41 @@ impl Interaction {
             "webhook_ttid": self.webhook_ttid,
         })
     }
+
+    /// An interaction with its channels (and their `conversation_sid`) and
+    /// their participants (and their `media_properties` and REST `status`):
+    /// the state dump and SSE shape.
+    pub fn dump(&self, tr: &TaskRouter, render: &Render<'_>) -> Value {
+        let mut json = self.to_json(tr, render);
+        let channels: Vec<Value> = self
+            .channels
+            .iter()
+            .map(|channel| {
+                let mut item = channel.to_json(&self.sid, render);
+                let participants: Vec<Value> = channel
+                    .participants
+                    .iter()
+                    .map(|p| {
+                        let mut json = p.to_json(&self.sid, channel, render);
+                        if let Value::Object(map) = &mut json {
+                            map.insert("media_properties".into(), p.media_properties.clone());
+                            map.insert("status".into(), json!(p.status));
+                        }
+                        json
+                    })
+                    .collect();
+                if let Value::Object(map) = &mut item {
+                    map.insert("conversation_sid".into(), json!(channel.conversation_sid));
+                    map.insert("participants".into(), Value::Array(participants));
+                }
+                item
+            })
+            .collect();
+        if let Value::Object(map) = &mut json {
+            map.insert("channels".into(), Value::Array(channels));
+        }
+        json
+    }
 }
 
 impl InteractionChannel {
@@ -229,60 +264,4 @@ fn routing_json(tr: &TaskRouter, task: &Task, render: &Render<'_>) -> Value {
             "task_queue_entered_date": task.created.unix(),
         },
     })
-}
-
-impl World {
-    /// An interaction with its channels (and their `conversation_sid`) and
-    /// their participants (and their `media_properties` and REST `status`):
-    /// the state dump and SSE shape.
-    pub(crate) fn interaction_dump(&self, interaction: &Interaction, render: &Render<'_>) -> Value {
-        let mut json = interaction.to_json(&self.taskrouter, render);
-        let channels: Vec<Value> = interaction
-            .channels
-            .iter()
-            .map(|channel| {
-                let mut item = channel.to_json(&interaction.sid, render);
-                let participants: Vec<Value> = channel
-                    .participants
-                    .iter()
-                    .map(|p| {
-                        let mut json = p.to_json(&interaction.sid, channel, render);
-                        if let Value::Object(map) = &mut json {
-                            map.insert("media_properties".into(), p.media_properties.clone());
-                            map.insert("status".into(), json!(p.status));
-                        }
-                        json
-                    })
-                    .collect();
-                if let Value::Object(map) = &mut item {
-                    map.insert("conversation_sid".into(), json!(channel.conversation_sid));
-                    map.insert("participants".into(), Value::Array(participants));
-                }
-                item
-            })
-            .collect();
-        if let Value::Object(map) = &mut json {
-            map.insert("channels".into(), Value::Array(channels));
-        }
-        json
-    }
-
-    /// Publishes an interaction on the SSE bus:
-    /// `{interaction (with channels and participants), conversation_sid}`.
-    pub(crate) fn emit_interaction(&mut self, kind: &'static str, sid: &str) {
-        let Some(interaction) = self.interactions.get(sid) else {
-            return;
-        };
-        let render = self.event_render();
-        let conversation_sid = interaction
-            .channels
-            .iter()
-            .next()
-            .map(|c| c.conversation_sid.clone());
-        let data = json!({
-            "interaction": self.interaction_dump(interaction, &render),
-            "conversation_sid": conversation_sid,
-        });
-        self.emit(kind, data);
-    }
 }

@@ -31,12 +31,13 @@ use serde_json::{Map, Value, json};
 
 use super::{ChannelParticipant, ChannelStatus, Interaction, InteractionChannel, ParticipantType};
 use crate::sid::Prefix;
-use crate::world::conversations::ConversationState;
-use crate::world::conversations::events::StateReason;
+use crate::world::World;
+use crate::world::actor::Actor;
+use crate::world::conversations::state::{ConversationState, StateReason};
+use crate::world::error::WorldError;
 use crate::world::routing::NewTask;
 use crate::world::table::Table;
 use crate::world::taskrouter::TaskStatus;
-use crate::world::{Actor, World, WorldError};
 
 /// Media channel types the spec knows; all but `voice` ride on a conversation.
 const CHANNEL_TYPES: [&str; 8] = [
@@ -553,5 +554,24 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Publishes an interaction on the SSE bus:
+    /// `{interaction (with channels and participants), conversation_sid}`.
+    pub(crate) fn emit_interaction(&mut self, kind: &'static str, sid: &str) {
+        let Some(interaction) = self.interactions.get(sid) else {
+            return;
+        };
+        let render = self.event_render();
+        let conversation_sid = interaction
+            .channels
+            .iter()
+            .next()
+            .map(|c| c.conversation_sid.clone());
+        let data = json!({
+            "interaction": interaction.dump(&self.taskrouter, &render),
+            "conversation_sid": conversation_sid,
+        });
+        self.emit(kind, data);
     }
 }
