@@ -24,7 +24,7 @@ use crate::core::ids::{AccountSid, ApiKeySid};
 use crate::core::rate_limit::RateLimit;
 use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
 
-pub use self::flex::{FlexSettings, ProvisionTarget, RoutingKind};
+pub use self::flex::{FlexSettings, ProvisionTarget};
 use crate::outbox::OutboxConfig;
 
 /// One setting: its names in each layer.

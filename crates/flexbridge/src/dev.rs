@@ -34,16 +34,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::config::{
-    DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, RoutingKind, Settings, TwilioSettings,
-};
+use crate::config::{DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, Settings, TwilioSettings};
 use crate::core::ids::{
     AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
 };
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
 use crate::flex::client::RestAuth;
-use crate::flex::conversations::{InteractionRouting, Routing, Timers};
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, Timers};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::outbox::OutboxConfig;

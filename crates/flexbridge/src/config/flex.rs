@@ -22,33 +22,7 @@ use crate::core::ids::{
     ChatServiceSid, FlexFlowSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
 };
 use crate::flex::BackendKind;
-use crate::flex::conversations::{InteractionRouting, Routing, TimerDuration, Timers};
-
-/// How the Conversations backend routes (`FLEX_ROUTING`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingKind {
-    Interactions,
-    Studio,
-}
-
-impl RoutingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Interactions => "interactions",
-            Self::Studio => "studio",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "interactions" => Ok(Self::Interactions),
-            "studio" => Ok(Self::Studio),
-            other => Err(format!(
-                "unknown routing {other:?} (available: interactions, studio)"
-            )),
-        }
-    }
-}
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, TimerDuration, Timers};
 
 /// The Flex side of `flexbridge serve`.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret as _;
 use super::*;
 use crate::core::ids::{StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid};
 use crate::flex::BackendKind;
-use crate::flex::conversations::{InteractionRouting, Routing, Timers};
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, Timers};
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
 const FO: &str = "FO0123456789abcdef0123456789abcdef";

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use flexbridge::config::{FlexSettings, Layers, RoutingKind};
+use flexbridge::config::{FlexSettings, Layers};
 use flexbridge::dev::DevFlex;
 use flexbridge::flex::BackendKind;
-use flexbridge::flex::conversations::{Routing, TimerDuration};
+use flexbridge::flex::conversations::{Routing, RoutingKind, TimerDuration};
 use flexbridge::store::Direction;
 use serde_json::{Value, json};
 

@@ -21,11 +21,10 @@
 
 use super::super::FlexError;
 use super::super::client::{Product, TwilioClient};
-use crate::config::RoutingKind;
 use crate::core::ids::{
     ChatServiceSid, IdError, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
 };
-use crate::flex::conversations::Routing;
+use crate::flex::conversations::{Routing, RoutingKind};
 
 /// Flex's names for what a new account has.
 pub const SERVICE_NAME: &str = "Flex Chat Service";
