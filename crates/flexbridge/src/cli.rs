@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Layers, ProvisionSettings, ProvisionTarget, Setting, Settings, setting};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
-use crate::startup::Application;
+use crate::startup::{Application, twilio_client};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -261,7 +261,7 @@ async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
 
 /// Runs provisioning; what to print.
 pub async fn provision_lines(settings: &ProvisionSettings) -> anyhow::Result<Vec<String>> {
-    let client = settings.twilio.client()?;
+    let client = twilio_client(&settings.twilio)?;
     let account = format!("TWILIO_ACCOUNT_SID={}", settings.twilio.account_sid);
     let mut lines = Vec::new();
     let env = match &settings.target {

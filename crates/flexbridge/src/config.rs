@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
@@ -22,10 +23,9 @@ pub mod flex;
 
 use crate::core::ids::{AccountSid, ApiKeySid};
 use crate::core::rate_limit::RateLimit;
-use crate::flex::client::{RestAuth, Timeouts, TwilioClient};
+use crate::flex::client::RestAuth;
 
 pub use self::flex::{FlexSettings, ProvisionTarget};
-use crate::outbox::OutboxConfig;
 
 /// One setting: its names in each layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,24 +246,49 @@ pub struct TwilioSettings {
     pub api_base: Option<Url>,
 }
 
-impl TwilioSettings {
-    /// A REST client for this account.
-    pub fn client(&self) -> anyhow::Result<TwilioClient> {
-        TwilioClient::new(
-            self.account_sid.clone(),
-            self.rest_auth.clone(),
-            self.api_base.clone(),
-            Timeouts::default(),
-        )
-    }
-}
-
 /// The public URL Twilio reaches the bridge at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicBaseUrl {
     Fixed(Url),
     /// `auto`: the bridge's own listening address (local testing only).
     FromListener,
+}
+
+/// How the outbox delivers (`crate::startup` makes the outbox's own
+/// configuration of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// Conversations delivered at the same time: at most this many
+    /// requests to Twilio in flight (`FLEXBRIDGE_OUTBOX_CONCURRENCY`).
+    /// Twilio limits concurrent REST requests per account (error 20429;
+    /// 100 is the commonly cited default, shared with everything else on
+    /// the account), so the default takes about half.
+    pub concurrency: usize,
+    // The timings below are not settings an operator sets (no key,
+    // variable or flag); tests shorten them.
+    /// First retry delay; doubles per attempt.
+    pub base_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Work queued longer than this fails instead of retrying.
+    pub give_up_after: Duration,
+    /// How often the queue is swept even without a wake-up.
+    pub sweep_interval: Duration,
+    /// How long shutdown waits for in-flight deliveries.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            give_up_after: Duration::from_secs(24 * 3600),
+            sweep_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Everything `flexbridge serve` needs.
@@ -278,7 +303,7 @@ pub struct Settings {
     pub auth_token: SecretString,
     /// The backends and what they need.
     pub flex: FlexSettings,
-    pub outbox: OutboxConfig,
+    pub outbox: OutboxSettings,
     pub rate_limit: RateLimit,
 }
 
@@ -376,7 +401,7 @@ impl Settings {
                       even when REST calls use TWILIO_API_KEY/TWILIO_API_SECRET"
                         .into(),
                 })?;
-        let defaults = OutboxConfig::default();
+        let defaults = OutboxSettings::default();
         let default_rate = RateLimit::default();
         Ok(Self {
             host: layers
@@ -403,7 +428,7 @@ impl Settings {
             twilio,
             auth_token,
             flex: FlexSettings::from_layers(layers)?,
-            outbox: OutboxConfig {
+            outbox: OutboxSettings {
                 concurrency: layers
                     .optional(setting::OUTBOX_CONCURRENCY, parse_positive::<usize>)?
                     .unwrap_or(defaults.concurrency),

@@ -34,7 +34,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::config::{DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, Settings, TwilioSettings};
+use crate::config::{
+    DEFAULT_FLOW_NAME, FlexSettings, OutboxSettings, PublicBaseUrl, Settings, TwilioSettings,
+};
 use crate::core::ids::{
     AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
 };
@@ -44,8 +46,7 @@ use crate::flex::client::RestAuth;
 use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, Timers};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
-use crate::outbox::OutboxConfig;
-use crate::startup::Application;
+use crate::startup::{Application, twilio_client};
 
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
@@ -192,7 +193,7 @@ pub async fn bridge_settings(
         WorkspaceSid::parse(&bootstrap.workspace_sid).context("the emulator's workspace")?;
     let studio_flow =
         StudioFlowSid::parse(&bootstrap.studio_flow_sid).context("the emulator's Studio flow")?;
-    let client = twilio.client()?;
+    let client = twilio_client(&twilio)?;
     let task_channel = TaskChannelName::chat();
     let found = conversations_provision::find(
         &client,
@@ -239,7 +240,7 @@ pub async fn bridge_settings(
             routing: Some(routing),
             timers: Timers::default(),
         },
-        outbox: OutboxConfig::default(),
+        outbox: OutboxSettings::default(),
         rate_limit: RateLimit::default(),
     })
 }

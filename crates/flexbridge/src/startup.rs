@@ -21,14 +21,15 @@ use tokio_util::sync::CancellationToken;
 use twilio_signature::RequestValidator;
 use url::Url;
 
-use crate::config::{PublicBaseUrl, Settings};
+use crate::config::{OutboxSettings, PublicBaseUrl, Settings, TwilioSettings};
 use crate::core::Bridge;
 use crate::customer::{self, SocketFanout};
 use crate::flex::chat::ChatBackend;
+use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
 use crate::flex::{BackendKind, Backends, FlexBackend};
-use crate::outbox::{Outbox, Wakeups};
+use crate::outbox::{Outbox, OutboxConfig, Wakeups};
 use crate::store::Store;
 use crate::web;
 
@@ -95,7 +96,11 @@ impl Application {
             settings.rate_limit,
         );
         customer::attach(&io, bridge.clone());
-        let outbox = Outbox::new(bridge.clone(), backends.clone(), settings.outbox);
+        let outbox = Outbox::new(
+            bridge.clone(),
+            backends.clone(),
+            outbox_config(&settings.outbox),
+        );
         let adopted = store
             .adopt_unopened_conversations(current)
             .await
@@ -201,7 +206,7 @@ impl Application {
 /// own settings are complete).
 fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backends> {
     let flex = &settings.flex;
-    let client = settings.twilio.client()?;
+    let client = twilio_client(&settings.twilio)?;
     let chat: Arc<dyn FlexBackend> = Arc::new(ChatBackend::new(
         client.clone(),
         flex.flex_flow_sid.clone(),
@@ -219,6 +224,28 @@ fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backen
         BackendKind::Chat => Backends::new(chat, vec![conversations]),
         BackendKind::Conversations => Backends::new(conversations, vec![chat]),
     })
+}
+
+/// A REST client for the account `twilio` configures.
+pub fn twilio_client(twilio: &TwilioSettings) -> anyhow::Result<TwilioClient> {
+    TwilioClient::new(
+        twilio.account_sid.clone(),
+        twilio.rest_auth.clone(),
+        twilio.api_base.clone(),
+        Timeouts::default(),
+    )
+}
+
+/// The outbox's configuration from the settings.
+fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
+    OutboxConfig {
+        concurrency: settings.concurrency,
+        base_backoff: settings.base_backoff,
+        max_backoff: settings.max_backoff,
+        give_up_after: settings.give_up_after,
+        sweep_interval: settings.sweep_interval,
+        shutdown_grace: settings.shutdown_grace,
+    }
 }
 
 /// Aborts a background task when dropped.
