@@ -1,4 +1,5 @@
-//! The `flexbridge` command line: `serve`, `dev`, `provision` and `doctor`.
+//! The `flexbridge` command line: `serve`, `dev` (cargo feature `dev`),
+//! `provision` and `doctor`.
 //!
 //! Processes announce themselves with one stdout line once listening,
 //! `flexbridge listening on http://HOST:PORT` (docs/architecture.md §2);
@@ -33,6 +34,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Runs the bridge and a local Flex emulator with its agent console in
     /// one process, provisioned automatically. No Twilio account needed.
+    #[cfg(feature = "dev")]
     Dev(crate::dev::DevArgs),
     /// Finds what the bridge needs in Twilio (or the Flex emulator) and
     /// prints the settings to use.
@@ -223,6 +225,7 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
+        #[cfg(feature = "dev")]
         Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
         Command::Provision(args) => provision(*args).await,
         Command::Doctor(args) => doctor(*args).await,
