@@ -568,3 +568,5 @@ fn malformed_dev_settings_are_named_with_where_they_came_from() {
         assert!(err.to_string().contains("the command line"), "{err}");
     }
 }
+
+mod table;
