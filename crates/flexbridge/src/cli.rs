@@ -1,20 +1,25 @@
-//! The `flexbridge` command line: `serve`, `dev`, `provision` and `doctor`.
+//! The `flexbridge` command line: `serve`, `dev` (cargo feature `dev`),
+//! `provision` and `doctor`. Each command's flags are made from the
+//! settings table ([`flags`]); the command turns them, the environment and
+//! the config file into its settings (`crate::config`) and runs.
 //!
 //! Processes announce themselves with one stdout line once listening,
 //! `flexbridge listening on http://HOST:PORT` (docs/architecture.md §2);
 //! logs go to stderr. Ctrl-C or SIGTERM shuts down gracefully.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Layers, ProvisionSettings, ProvisionTarget, Setting, Settings, setting};
+mod flags;
+
+pub use self::flags::SettingFlags;
+use crate::config::{ProvisionSettings, ProvisionTarget, Settings, raw};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
-use crate::startup::Application;
+use crate::startup::{Application, twilio_client};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,13 +32,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `serve`'s (and `doctor`'s) flags.
+pub type ServeArgs = SettingFlags<raw::Serve>;
+/// `provision`'s flags.
+pub type ProvisionArgs = SettingFlags<raw::Provision>;
+/// `dev`'s flags.
+#[cfg(feature = "dev")]
+pub type DevArgs = SettingFlags<raw::Dev>;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the bridge against Twilio (or any emulator, via TWILIO_API_BASE).
     Serve(Box<ServeArgs>),
     /// Runs the bridge and a local Flex emulator with its agent console in
     /// one process, provisioned automatically. No Twilio account needed.
-    Dev(crate::dev::DevArgs),
+    #[cfg(feature = "dev")]
+    Dev(Box<DevArgs>),
     /// Finds what the bridge needs in Twilio (or the Flex emulator) and
     /// prints the settings to use.
     ///
@@ -49,150 +63,6 @@ pub enum Command {
     /// database, the credentials and every configured SID, and whether
     /// PUBLIC_BASE_URL reaches a running bridge. Creates nothing in Twilio.
     Doctor(Box<ServeArgs>),
-}
-
-/// Flags shared by every command that calls Twilio.
-#[derive(Debug, Clone, Default, Args)]
-pub struct TwilioFlags {
-    /// A TOML config file (also FLEXBRIDGE_CONFIG).
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// TWILIO_ACCOUNT_SID (the auth token comes from TWILIO_AUTH_TOKEN only).
-    #[arg(long, value_name = "AC…")]
-    pub twilio_account_sid: Option<String>,
-    /// TWILIO_API_KEY, for REST calls with an API key (secret: TWILIO_API_SECRET).
-    #[arg(long, value_name = "SK…")]
-    pub twilio_api_key: Option<String>,
-    /// TWILIO_API_BASE: one base URL replacing every Twilio host (an emulator).
-    #[arg(long, value_name = "URL")]
-    pub twilio_api_base: Option<String>,
-    /// FLEX_CHAT_SERVICE: the "Flex Chat Service" SID.
-    #[arg(long, value_name = "IS…")]
-    pub flex_chat_service: Option<String>,
-    /// FLEX_BACKEND: `conversations` (default) or `chat`.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// FLEX_ROUTING (conversations): `interactions` (default) or `studio`.
-    #[arg(long)]
-    pub routing: Option<String>,
-    /// TASKROUTER_WORKSPACE_SID (conversations): "Flex Task Assignment".
-    #[arg(long, value_name = "WS…")]
-    pub workspace_sid: Option<String>,
-    /// TASKROUTER_WORKFLOW_SID (conversations): e.g. "Assign to Anyone".
-    #[arg(long, value_name = "WW…")]
-    pub workflow_sid: Option<String>,
-    /// FLEX_TASK_CHANNEL (conversations; default chat).
-    #[arg(long)]
-    pub task_channel: Option<String>,
-    /// STUDIO_FLOW_SID: the Studio flow that sends chats to Flex (chat
-    /// provisioning; conversations with FLEX_ROUTING=studio, where
-    /// `provision` finds "Webchat Flow" without it).
-    #[arg(long, value_name = "FW…")]
-    pub studio_flow_sid: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub twilio: TwilioFlags,
-    /// HOST to listen on (default 127.0.0.1).
-    #[arg(long)]
-    pub host: Option<String>,
-    /// PORT to listen on (default 3000; 0 picks a free one).
-    #[arg(long)]
-    pub port: Option<String>,
-    /// PUBLIC_BASE_URL: the URL Twilio reaches this bridge at; `auto` uses
-    /// the listening address (local testing only).
-    #[arg(long, value_name = "URL")]
-    pub public_base_url: Option<String>,
-    /// DATABASE_URL (default sqlite://flexbridge.db).
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// FLEX_FLOW_SID (chat): the Flex Flow (see `flexbridge provision`).
-    #[arg(long, value_name = "FO…")]
-    pub flex_flow_sid: Option<String>,
-    /// CONVERSATIONS_TIMER_INACTIVE: new conversations' `Timers.Inactive` (e.g. PT30M).
-    #[arg(long, value_name = "DURATION")]
-    pub timers_inactive: Option<String>,
-    /// CONVERSATIONS_TIMER_CLOSED: new conversations' `Timers.Closed` (e.g. P1D).
-    #[arg(long, value_name = "DURATION")]
-    pub timers_closed: Option<String>,
-    /// FLEXBRIDGE_OUTBOX_CONCURRENCY: conversations delivered at once (default 64).
-    #[arg(long)]
-    pub outbox_concurrency: Option<String>,
-    /// FLEXBRIDGE_RATE_BURST: messages a customer may send at once (default 20).
-    #[arg(long)]
-    pub rate_burst: Option<String>,
-    /// FLEXBRIDGE_RATE_PER_SECOND: sustained messages per second per customer (default 5).
-    #[arg(long)]
-    pub rate_per_second: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Args)]
-pub struct ProvisionArgs {
-    #[command(flatten)]
-    pub twilio: TwilioFlags,
-    /// FLEX_FLOW_NAME (chat): the Flex Flow's friendly name (default "flexbridge custom chat").
-    #[arg(long)]
-    pub flow_name: Option<String>,
-}
-
-fn push(flags: &mut Vec<(Setting, String)>, setting: Setting, value: &Option<String>) {
-    if let Some(value) = value {
-        flags.push((setting, value.clone()));
-    }
-}
-
-impl TwilioFlags {
-    fn layer(&self, flags: &mut Vec<(Setting, String)>) {
-        push(flags, setting::ACCOUNT_SID, &self.twilio_account_sid);
-        push(flags, setting::API_KEY, &self.twilio_api_key);
-        push(flags, setting::API_BASE, &self.twilio_api_base);
-        push(flags, setting::CHAT_SERVICE, &self.flex_chat_service);
-        push(flags, setting::BACKEND, &self.backend);
-        push(flags, setting::ROUTING, &self.routing);
-        push(flags, setting::WORKSPACE, &self.workspace_sid);
-        push(flags, setting::WORKFLOW, &self.workflow_sid);
-        push(flags, setting::TASK_CHANNEL, &self.task_channel);
-        push(flags, setting::STUDIO_FLOW_SID, &self.studio_flow_sid);
-    }
-
-    fn layers(&self, extra: Vec<(Setting, String)>) -> anyhow::Result<Layers> {
-        let mut flags = Vec::new();
-        self.layer(&mut flags);
-        flags.extend(extra);
-        let file = self
-            .config
-            .clone()
-            .or_else(|| std::env::var_os("FLEXBRIDGE_CONFIG").map(PathBuf::from));
-        Ok(Layers::load(
-            file.as_deref(),
-            |name| std::env::var(name).ok(),
-            &flags,
-        )?)
-    }
-}
-
-impl ServeArgs {
-    /// The settings these flags, the environment and the file give.
-    pub fn settings(&self) -> anyhow::Result<Settings> {
-        let mut flags = Vec::new();
-        push(&mut flags, setting::HOST, &self.host);
-        push(&mut flags, setting::PORT, &self.port);
-        push(&mut flags, setting::PUBLIC_BASE_URL, &self.public_base_url);
-        push(&mut flags, setting::DATABASE_URL, &self.database_url);
-        push(&mut flags, setting::FLEX_FLOW_SID, &self.flex_flow_sid);
-        push(&mut flags, setting::TIMER_INACTIVE, &self.timers_inactive);
-        push(&mut flags, setting::TIMER_CLOSED, &self.timers_closed);
-        push(
-            &mut flags,
-            setting::OUTBOX_CONCURRENCY,
-            &self.outbox_concurrency,
-        );
-        push(&mut flags, setting::RATE_BURST, &self.rate_burst);
-        push(&mut flags, setting::RATE_PER_SECOND, &self.rate_per_second);
-        Ok(Settings::from_layers(&self.twilio.layers(flags)?)?)
-    }
 }
 
 /// Runs a command to completion; the exit code says how it went.
@@ -222,23 +92,27 @@ pub fn main(cli: Cli) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(*args).await,
-        Command::Dev(args) => crate::dev::run(args, shutdown_on_signal()).await,
-        Command::Provision(args) => provision(*args).await,
-        Command::Doctor(args) => doctor(*args).await,
+        Command::Serve(args) => serve(&args).await,
+        #[cfg(feature = "dev")]
+        Command::Dev(args) => {
+            let settings = crate::config::DevSettings::from_layers(&args.layers()?)?;
+            crate::dev::run(settings, shutdown_on_signal()).await
+        }
+        Command::Provision(args) => provision(&args).await,
+        Command::Doctor(args) => doctor(&args).await,
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_layers(&args.layers()?)?;
     let app = Application::build(settings).await?;
     println!("flexbridge listening on http://{}", app.local_addr());
     tracing::info!(public_base_url = %app.public_base_url(), "serving");
     app.run_until_stopped(shutdown_on_signal()).await
 }
 
-async fn doctor(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
+async fn doctor(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_layers(&args.layers()?)?;
     let checks = crate::doctor::check(&settings).await;
     for check in &checks {
         println!("{check}");
@@ -249,10 +123,8 @@ async fn doctor(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
-    let mut flags = Vec::new();
-    push(&mut flags, setting::FLOW_NAME, &args.flow_name);
-    let settings = ProvisionSettings::from_layers(&args.twilio.layers(flags)?)?;
+async fn provision(args: &ProvisionArgs) -> anyhow::Result<()> {
+    let settings = ProvisionSettings::from_layers(&args.layers()?)?;
     for line in provision_lines(&settings).await? {
         println!("{line}");
     }
@@ -261,7 +133,7 @@ async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
 
 /// Runs provisioning; what to print.
 pub async fn provision_lines(settings: &ProvisionSettings) -> anyhow::Result<Vec<String>> {
-    let client = settings.twilio.client()?;
+    let client = twilio_client(&settings.twilio)?;
     let account = format!("TWILIO_ACCOUNT_SID={}", settings.twilio.account_sid);
     let mut lines = Vec::new();
     let env = match &settings.target {

@@ -20,13 +20,17 @@
 //!    `flexbridge-dev.db`).
 //! 4. Both "listening on" lines are printed, then the two URLs to open.
 //!
+//! Its settings ([`DevSettings`]) are layered like `serve`'s (defaults →
+//! file → environment → flags), under their own names (`[dev]`,
+//! `FLEXBRIDGE_DEV_*`). Built only with the cargo feature `dev` (on by
+//! default): a bridge built without it carries no emulator.
+//!
 //! [`start_emulator`] and [`bridge_settings`] are also how the integration
 //! tests run the real thing on port 0 with a temporary database.
 
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use clap::Args;
 use flex_emulator::{Emulator, EmulatorConfig};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -34,77 +38,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+pub use crate::config::DevFlex;
 use crate::config::{
-    DEFAULT_FLOW_NAME, FlexSettings, PublicBaseUrl, RoutingKind, Settings, TwilioSettings,
+    DEFAULT_FLOW_NAME, DevSettings, FlexSettings, OutboxSettings, PublicBaseUrl, Settings,
+    TwilioSettings,
 };
 use crate::core::rate_limit::RateLimit;
-use crate::flex::BackendKind;
 use crate::flex::client::RestAuth;
-use crate::flex::conversations::{InteractionRouting, Routing, Timers};
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, Timers};
 use crate::flex::provision::conversations::{self as conversations_provision, Wanted};
 use crate::flex::provision::{FlowSpec, ensure_flex_flow};
 use crate::flex::sid::{
     AccountSid, ApiKeySid, ChatServiceSid, StudioFlowSid, TaskChannelName, WorkspaceSid,
 };
-use crate::outbox::OutboxConfig;
-use crate::startup::Application;
-
-#[derive(Debug, Clone, Args)]
-pub struct DevArgs {
-    /// Address both servers listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// The bridge's port (0 picks a free one).
-    #[arg(long, default_value_t = 3000)]
-    pub port: u16,
-    /// The emulator's port (0 picks a free one).
-    #[arg(long, default_value_t = 3001)]
-    pub emulator_port: u16,
-    /// The bridge's database.
-    #[arg(long, default_value = "sqlite://flexbridge-dev.db")]
-    pub database_url: String,
-    /// Seed of the emulator's SIDs and credentials (same seed, same account).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Number of agents in the emulator.
-    #[arg(long, default_value_t = 2)]
-    pub agents: usize,
-    /// The Flex backend new conversations open with.
-    #[arg(long, default_value = "conversations", value_parser = parse_backend)]
-    pub backend: BackendKind,
-    /// How the Conversations backend routes: `interactions` or `studio`
-    /// (the emulator's "Webchat Flow").
-    #[arg(long, default_value = "interactions", value_parser = parse_routing)]
-    pub routing: RoutingKind,
-}
-
-fn parse_backend(raw: &str) -> Result<BackendKind, String> {
-    BackendKind::parse(raw).ok_or_else(|| "expected conversations or chat".to_owned())
-}
-
-fn parse_routing(raw: &str) -> Result<RoutingKind, String> {
-    match raw {
-        "interactions" => Ok(RoutingKind::Interactions),
-        "studio" => Ok(RoutingKind::Studio),
-        _ => Err("expected interactions or studio".to_owned()),
-    }
-}
-
-/// What a dev bridge runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DevFlex {
-    pub backend: BackendKind,
-    pub routing: RoutingKind,
-}
-
-impl Default for DevFlex {
-    fn default() -> Self {
-        Self {
-            backend: BackendKind::Conversations,
-            routing: RoutingKind::Interactions,
-        }
-    }
-}
+use crate::startup::{Application, twilio_client};
 
 /// A running emulator.
 pub struct RunningEmulator {
@@ -137,20 +84,16 @@ pub async fn start_emulator(
 }
 
 /// Runs `flexbridge dev` until `shutdown`.
-pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = EmulatorConfig::from_seed(args.seed).with_agents(args.agents);
-    let emulator = start_emulator(&args.host, args.emulator_port, config, &shutdown).await?;
-    let listener = TcpListener::bind((args.host.as_str(), args.port))
+pub async fn run(dev: DevSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = EmulatorConfig::from_seed(dev.seed).with_agents(dev.agents);
+    let emulator = start_emulator(&dev.host, dev.emulator_port, config, &shutdown).await?;
+    let listener = TcpListener::bind((dev.host.as_str(), dev.port))
         .await
-        .with_context(|| format!("binding the bridge to {}:{}", args.host, args.port))?;
+        .with_context(|| format!("binding the bridge to {}:{}", dev.host, dev.port))?;
     let addr = listener
         .local_addr()
         .context("reading the bridge's address")?;
-    let flex = DevFlex {
-        backend: args.backend,
-        routing: args.routing,
-    };
-    let settings = bridge_settings(&emulator, addr, &args.database_url, flex).await?;
+    let settings = bridge_settings(&emulator, addr, &dev.database_url, dev.flex).await?;
     let app = Application::build_with_listener(settings, listener).await?;
     println!("flex-emulator listening on http://{}", emulator.addr);
     println!("flexbridge listening on http://{}", app.local_addr());
@@ -194,7 +137,7 @@ pub async fn bridge_settings(
         WorkspaceSid::parse(&bootstrap.workspace_sid).context("the emulator's workspace")?;
     let studio_flow =
         StudioFlowSid::parse(&bootstrap.studio_flow_sid).context("the emulator's Studio flow")?;
-    let client = twilio.client()?;
+    let client = twilio_client(&twilio)?;
     let task_channel = TaskChannelName::chat();
     let found = conversations_provision::find(
         &client,
@@ -241,7 +184,7 @@ pub async fn bridge_settings(
             routing: Some(routing),
             timers: Timers::default(),
         },
-        outbox: OutboxConfig::default(),
+        outbox: OutboxSettings::default(),
         rate_limit: RateLimit::default(),
     })
 }

@@ -80,7 +80,7 @@ pub fn failed(checks: &[Check]) -> bool {
 /// Runs every check of `settings`.
 pub async fn check(settings: &Settings) -> Vec<Check> {
     let mut checks = vec![database(&settings.database_url).await];
-    match settings.twilio.client() {
+    match crate::startup::twilio_client(&settings.twilio) {
         Ok(client) => {
             let flex = &settings.flex;
             if let Some(routing) = &flex.routing {

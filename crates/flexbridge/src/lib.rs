@@ -20,10 +20,12 @@
 //! - [`outbox`]: the worker delivering customer messages to Flex in order,
 //!   exactly once, through retries, rate limits and restarts.
 //! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
-//! - [`config`]: layered settings (defaults → file → env → flags), secrets
-//!   typed; `config::flex`: which backend, and what each one needs.
+//! - [`config`]: layered settings (defaults → file → env → flags, by
+//!   figment), each spelled once in `config::setting`, secrets typed;
+//!   `config::flex`: which backend, and what each one needs.
 //! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
-//! - [`dev`]: `flexbridge dev`, the bridge and the Flex emulator in one process.
+//! - `dev`: `flexbridge dev`, the bridge and the Flex emulator in one process
+//!   (cargo feature `dev`, on by default).
 //! - [`doctor`]: `flexbridge doctor`, checking a `serve` configuration.
 //! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`, `doctor`).
 //! - [`telemetry`]: logging and Prometheus metrics.
@@ -63,6 +65,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod customer;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod doctor;
 pub mod flex;

@@ -26,7 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 use twilio_signature::RequestValidator;
 use url::Url;
 
-use crate::config::{PublicBaseUrl, Settings};
+use crate::config::{OutboxSettings, PublicBaseUrl, Settings, TwilioSettings};
 use crate::core::backend::{Backends, FlexBackend};
 use crate::core::clock::Clock;
 use crate::core::work::Wakeups;
@@ -34,9 +34,10 @@ use crate::core::{Bridge, BridgeParts};
 use crate::customer::{self, SocketFanout};
 use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
+use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
-use crate::outbox::{Outbox, OutboxParts};
+use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::store::Store;
 use crate::web;
 
@@ -109,7 +110,7 @@ impl Application {
             backends: backends.clone(),
             wakeups,
             clock,
-            config: settings.outbox,
+            config: outbox_config(&settings.outbox),
         });
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
@@ -235,7 +236,7 @@ fn worker_failure(
 /// own settings are complete).
 fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backends> {
     let flex = &settings.flex;
-    let client = settings.twilio.client()?;
+    let client = twilio_client(&settings.twilio)?;
     let chat: Arc<dyn FlexBackend> = Arc::new(ChatBackend::new(
         client.clone(),
         flex.flex_flow_sid.clone(),
@@ -253,6 +254,28 @@ fn backends(settings: &Settings, public_base_url: &Url) -> anyhow::Result<Backen
         BackendKind::Chat => Backends::new(chat, vec![conversations]),
         BackendKind::Conversations => Backends::new(conversations, vec![chat]),
     })
+}
+
+/// A REST client for the account `twilio` configures.
+pub fn twilio_client(twilio: &TwilioSettings) -> anyhow::Result<TwilioClient> {
+    TwilioClient::new(
+        twilio.account_sid.clone(),
+        twilio.rest_auth.clone(),
+        twilio.api_base.clone(),
+        Timeouts::default(),
+    )
+}
+
+/// The outbox's configuration from the settings.
+fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
+    OutboxConfig {
+        concurrency: settings.concurrency,
+        base_backoff: settings.base_backoff,
+        max_backoff: settings.max_backoff,
+        give_up_after: settings.give_up_after,
+        sweep_interval: settings.sweep_interval,
+        shutdown_grace: settings.shutdown_grace,
+    }
 }
 
 /// `PUBLIC_BASE_URL`, or for `auto` the listener's own URL (an unspecified

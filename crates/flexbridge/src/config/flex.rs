@@ -17,38 +17,13 @@
 //! still open conversations it was asked to before a switch, without them
 //! it only serves the conversations it opened.
 
-use super::{ConfigError, Layers, setting};
+use super::raw::{self, ProvisionFlex, ServeFlex};
+use super::{ConfigError, Layers, Setting, setting};
 use crate::flex::BackendKind;
-use crate::flex::conversations::{InteractionRouting, Routing, TimerDuration, Timers};
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, TimerDuration, Timers};
 use crate::flex::sid::{
     ChatServiceSid, FlexFlowSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid,
 };
-
-/// How the Conversations backend routes (`FLEX_ROUTING`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingKind {
-    Interactions,
-    Studio,
-}
-
-impl RoutingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Interactions => "interactions",
-            Self::Studio => "studio",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "interactions" => Ok(Self::Interactions),
-            "studio" => Ok(Self::Studio),
-            other => Err(format!(
-                "unknown routing {other:?} (available: interactions, studio)"
-            )),
-        }
-    }
-}
 
 /// The Flex side of `flexbridge serve`.
 #[derive(Debug, Clone)]
@@ -64,44 +39,24 @@ pub struct FlexSettings {
     pub timers: Timers,
 }
 
-fn parse_backend(raw: &str) -> Result<BackendKind, String> {
+pub(super) fn parse_backend(raw: &str) -> Result<BackendKind, String> {
     BackendKind::parse(raw)
         .ok_or_else(|| format!("unknown backend {raw:?} (available: conversations, chat)"))
-}
-
-/// `FLEX_BACKEND`, `conversations` unless set.
-pub fn backend(layers: &Layers) -> Result<BackendKind, ConfigError> {
-    Ok(layers
-        .optional(setting::BACKEND, parse_backend)?
-        .unwrap_or(BackendKind::Conversations))
-}
-
-/// `FLEX_ROUTING`, `interactions` unless set.
-pub fn routing_kind(layers: &Layers) -> Result<RoutingKind, ConfigError> {
-    Ok(layers
-        .optional(setting::ROUTING, RoutingKind::parse)?
-        .unwrap_or(RoutingKind::Interactions))
-}
-
-/// `FLEX_TASK_CHANNEL`, `chat` unless set.
-pub fn task_channel(layers: &Layers) -> Result<TaskChannelName, ConfigError> {
-    Ok(layers
-        .optional(setting::TASK_CHANNEL, TaskChannelName::parse)?
-        .unwrap_or_else(TaskChannelName::chat))
 }
 
 /// A setting that is required when `required`, else optional.
 fn needed<T, E: std::fmt::Display>(
     layers: &Layers,
     required: bool,
-    setting: super::Setting,
-    parse: impl Fn(&str) -> Result<T, E>,
+    setting: Setting,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
     why: &str,
 ) -> Result<Option<T>, ConfigError> {
     if required {
-        layers.require(setting, parse, why).map(Some)
+        layers.require(setting, raw, parse, why).map(Some)
     } else {
-        layers.optional(setting, parse)
+        layers.optional(setting, raw, parse)
     }
 }
 
@@ -110,58 +65,86 @@ const STUDIO_WHY: &str = " (FLEX_ROUTING=studio: the Studio flow whose \"Send to
 
 /// The Conversations backend's routing; `None` when not `required` and
 /// incomplete.
-fn routing(layers: &Layers, required: bool) -> Result<Option<Routing>, ConfigError> {
-    Ok(match routing_kind(layers)? {
-        RoutingKind::Studio => needed(
-            layers,
-            required,
-            setting::STUDIO_FLOW_SID,
-            StudioFlowSid::parse,
-            STUDIO_WHY,
-        )?
-        .map(|flow| Routing::Studio { flow }),
-        RoutingKind::Interactions => {
-            let workspace = needed(
+fn routing(
+    layers: &Layers,
+    flex: &ServeFlex,
+    required: bool,
+) -> Result<Option<Routing>, ConfigError> {
+    Ok(
+        match layers.parse(setting::ROUTING, &flex.routing, RoutingKind::parse)? {
+            RoutingKind::Studio => needed(
                 layers,
                 required,
-                setting::WORKSPACE,
-                WorkspaceSid::parse,
-                " (the TaskRouter workspace \"Flex Task Assignment\", which Flex \
-                 Conversations routes to; `flexbridge provision` prints it, or set \
-                 FLEX_BACKEND=chat to stay on Programmable Chat)",
-            )?;
-            let workflow = needed(
-                layers,
-                required,
-                setting::WORKFLOW,
-                WorkflowSid::parse,
-                " (the TaskRouter workflow, e.g. \"Assign to Anyone\"; `flexbridge provision` \
-                 prints it)",
-            )?;
-            let task_channel = task_channel(layers)?;
-            workspace.zip(workflow).map(|(workspace, workflow)| {
-                Routing::Interactions(InteractionRouting {
-                    workspace,
-                    workflow,
-                    task_channel,
+                setting::STUDIO_FLOW_SID,
+                flex.studio_flow_sid.as_deref(),
+                StudioFlowSid::parse,
+                STUDIO_WHY,
+            )?
+            .map(|flow| Routing::Studio { flow }),
+            RoutingKind::Interactions => {
+                let workspace = needed(
+                    layers,
+                    required,
+                    setting::WORKSPACE,
+                    flex.workspace_sid.as_deref(),
+                    WorkspaceSid::parse,
+                    " (the TaskRouter workspace \"Flex Task Assignment\", which Flex \
+                     Conversations routes to; `flexbridge provision` prints it, or set \
+                     FLEX_BACKEND=chat to stay on Programmable Chat)",
+                )?;
+                let workflow = needed(
+                    layers,
+                    required,
+                    setting::WORKFLOW,
+                    flex.workflow_sid.as_deref(),
+                    WorkflowSid::parse,
+                    " (the TaskRouter workflow, e.g. \"Assign to Anyone\"; `flexbridge provision` \
+                     prints it)",
+                )?;
+                let task_channel = layers.parse(
+                    setting::TASK_CHANNEL,
+                    &flex.task_channel,
+                    TaskChannelName::parse,
+                )?;
+                workspace.zip(workflow).map(|(workspace, workflow)| {
+                    Routing::Interactions(InteractionRouting {
+                        workspace,
+                        workflow,
+                        task_channel,
+                    })
                 })
-            })
-        }
-    })
+            }
+        },
+    )
 }
 
-fn timers(layers: &Layers) -> Result<Timers, ConfigError> {
+fn timers(layers: &Layers, flex: &ServeFlex) -> Result<Timers, ConfigError> {
     Ok(Timers {
-        inactive: layers.optional(setting::TIMER_INACTIVE, TimerDuration::parse)?,
-        closed: layers.optional(setting::TIMER_CLOSED, TimerDuration::parse)?,
+        inactive: layers.optional(
+            setting::TIMER_INACTIVE,
+            flex.timers_inactive.as_deref(),
+            TimerDuration::parse,
+        )?,
+        closed: layers.optional(
+            setting::TIMER_CLOSED,
+            flex.timers_closed.as_deref(),
+            TimerDuration::parse,
+        )?,
     })
 }
 
 impl FlexSettings {
+    /// The Flex side of `serve`'s settings alone.
     pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        let backend = backend(layers)?;
+        let raw: raw::Serve = layers.extract()?;
+        Self::parse(layers, &raw.flex)
+    }
+
+    pub(super) fn parse(layers: &Layers, flex: &ServeFlex) -> Result<Self, ConfigError> {
+        let backend = layers.parse(setting::BACKEND, &flex.backend, parse_backend)?;
         let chat_service_sid = layers.require(
             setting::CHAT_SERVICE,
+            flex.chat_service_sid.as_deref(),
             ChatServiceSid::parse,
             " (the SID of the \"Flex Chat Service\"; `flexbridge provision` prints it)",
         )?;
@@ -169,6 +152,7 @@ impl FlexSettings {
             layers,
             backend == BackendKind::Chat,
             setting::FLEX_FLOW_SID,
+            flex.flow_sid.as_deref(),
             FlexFlowSid::parse,
             " (FLEX_BACKEND=chat: run `flexbridge provision --backend chat` to create the Flex \
              Flow)",
@@ -177,8 +161,8 @@ impl FlexSettings {
             backend,
             chat_service_sid,
             flex_flow_sid,
-            routing: routing(layers, backend == BackendKind::Conversations)?,
-            timers: timers(layers)?,
+            routing: routing(layers, flex, backend == BackendKind::Conversations)?,
+            timers: timers(layers, flex)?,
         })
     }
 }
@@ -206,29 +190,54 @@ pub enum ProvisionTarget {
 }
 
 impl ProvisionTarget {
-    pub fn from_layers(layers: &Layers, flow_name: String) -> Result<Self, ConfigError> {
-        Ok(match backend(layers)? {
-            BackendKind::Chat => Self::Chat {
-                chat_service_sid: layers.require(
-                    setting::CHAT_SERVICE,
-                    ChatServiceSid::parse,
-                    " (the SID of the \"Flex Chat Service\")",
-                )?,
-                studio_flow_sid: layers.require(
-                    setting::STUDIO_FLOW_SID,
-                    StudioFlowSid::parse,
-                    " (the Studio flow that sends chats to Flex, e.g. \"Webchat Flow\")",
-                )?,
-                flow_name,
+    pub(super) fn parse(layers: &Layers, flex: &ProvisionFlex) -> Result<Self, ConfigError> {
+        let flow_name = layers.parse(setting::FLOW_NAME, &flex.flow_name, super::parse_nonempty)?;
+        Ok(
+            match layers.parse(setting::BACKEND, &flex.backend, parse_backend)? {
+                BackendKind::Chat => Self::Chat {
+                    chat_service_sid: layers.require(
+                        setting::CHAT_SERVICE,
+                        flex.chat_service_sid.as_deref(),
+                        ChatServiceSid::parse,
+                        " (the SID of the \"Flex Chat Service\")",
+                    )?,
+                    studio_flow_sid: layers.require(
+                        setting::STUDIO_FLOW_SID,
+                        flex.studio_flow_sid.as_deref(),
+                        StudioFlowSid::parse,
+                        " (the Studio flow that sends chats to Flex, e.g. \"Webchat Flow\")",
+                    )?,
+                    flow_name,
+                },
+                BackendKind::Conversations => Self::Conversations {
+                    chat_service_sid: layers.optional(
+                        setting::CHAT_SERVICE,
+                        flex.chat_service_sid.as_deref(),
+                        ChatServiceSid::parse,
+                    )?,
+                    workspace: layers.optional(
+                        setting::WORKSPACE,
+                        flex.workspace_sid.as_deref(),
+                        WorkspaceSid::parse,
+                    )?,
+                    workflow: layers.optional(
+                        setting::WORKFLOW,
+                        flex.workflow_sid.as_deref(),
+                        WorkflowSid::parse,
+                    )?,
+                    task_channel: layers.parse(
+                        setting::TASK_CHANNEL,
+                        &flex.task_channel,
+                        TaskChannelName::parse,
+                    )?,
+                    studio_flow_sid: layers.optional(
+                        setting::STUDIO_FLOW_SID,
+                        flex.studio_flow_sid.as_deref(),
+                        StudioFlowSid::parse,
+                    )?,
+                    routing: layers.parse(setting::ROUTING, &flex.routing, RoutingKind::parse)?,
+                },
             },
-            BackendKind::Conversations => Self::Conversations {
-                chat_service_sid: layers.optional(setting::CHAT_SERVICE, ChatServiceSid::parse)?,
-                workspace: layers.optional(setting::WORKSPACE, WorkspaceSid::parse)?,
-                workflow: layers.optional(setting::WORKFLOW, WorkflowSid::parse)?,
-                task_channel: task_channel(layers)?,
-                studio_flow_sid: layers.optional(setting::STUDIO_FLOW_SID, StudioFlowSid::parse)?,
-                routing: routing_kind(layers)?,
-            },
-        })
+        )
     }
 }

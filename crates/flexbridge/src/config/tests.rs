@@ -7,7 +7,7 @@ use secrecy::ExposeSecret as _;
 
 use super::*;
 use crate::flex::BackendKind;
-use crate::flex::conversations::{InteractionRouting, Routing, Timers};
+use crate::flex::conversations::{InteractionRouting, Routing, RoutingKind, Timers};
 use crate::flex::sid::{StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid};
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
@@ -347,6 +347,19 @@ fn secrets_never_appear_in_debug_output() {
 }
 
 #[test]
+fn the_layers_say_what_is_set_and_where_but_never_a_value() {
+    let mut pairs = complete_env();
+    pairs.push(("TWILIO_API_SECRET", "key-secret-456"));
+    let layers = Layers::load(None, env(&pairs), &[(setting::PORT, "4000".into())]).unwrap();
+    let printed = format!("{layers:?}");
+    assert!(!printed.contains("tok-secret-123"), "{printed}");
+    assert!(!printed.contains("key-secret-456"), "{printed}");
+    assert!(!printed.contains(AC), "{printed}");
+    assert!(printed.contains("\"TWILIO_API_SECRET\": Env"), "{printed}");
+    assert!(printed.contains("\"PORT\": Flag"), "{printed}");
+}
+
+#[test]
 fn public_base_url_auto_means_the_listening_address() {
     let mut pairs = complete_env();
     pairs[4] = ("PUBLIC_BASE_URL", "auto");
@@ -456,3 +469,104 @@ fn the_example_config_file_uses_only_known_keys() {
     assert!(err.to_string().contains("TWILIO_ACCOUNT_SID"), "{err}");
     assert!(err.to_string().contains("flexbridge.example.toml"), "{err}");
 }
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let pairs = plus(complete_env(), &[("PORT", ""), ("FLEX_BACKEND", "")]);
+    let s = settings(&pairs, &[]).unwrap();
+    assert_eq!(s.port, 3000);
+    assert_eq!(s.flex.backend, BackendKind::Conversations);
+}
+
+#[test]
+fn a_number_in_the_file_may_be_written_as_text_and_a_malformed_one_names_the_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[server]\nport = \"4000\"\n[outbox]\nconcurrency = 8").unwrap();
+    let layers = Layers::load(Some(file.path()), env(&complete_env()), &[]).unwrap();
+    let s = Settings::from_layers(&layers).unwrap();
+    assert_eq!((s.port, s.outbox.concurrency), (4000, 8));
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[outbox]\nconcurrency = 0").unwrap();
+    let layers = Layers::load(Some(file.path()), env(&complete_env()), &[]).unwrap();
+    let err = Settings::from_layers(&layers).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Malformed { setting, origin: Source::File(path), .. }
+            if setting.env == "FLEXBRIDGE_OUTBOX_CONCURRENCY" && path == file.path()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("positive"), "{err}");
+}
+
+fn dev(
+    file: Option<&std::path::Path>,
+    pairs: &[(&str, &str)],
+    flags: &[(Setting, String)],
+) -> Result<DevSettings, ConfigError> {
+    DevSettings::from_layers(&Layers::load(file, env(pairs), flags)?)
+}
+
+#[test]
+fn dev_settings_have_defaults_and_are_layered_like_serve_under_their_own_names() {
+    // What serve reads does not move dev.
+    let s = dev(
+        None,
+        &[("PORT", "5000"), ("DATABASE_URL", "postgres://x")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        s,
+        DevSettings {
+            host: "127.0.0.1".into(),
+            port: 3000,
+            emulator_port: 3001,
+            database_url: "sqlite://flexbridge-dev.db".into(),
+            seed: 1,
+            agents: 2,
+            flex: DevFlex::default(),
+        }
+    );
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[dev]\nport = 4000\nseed = 9\nbackend = \"chat\"").unwrap();
+    let s = dev(
+        Some(file.path()),
+        &[
+            ("FLEXBRIDGE_DEV_PORT", "5000"),
+            ("FLEXBRIDGE_DEV_AGENTS", "3"),
+        ],
+        &[(setting::DEV_ROUTING, "studio".to_owned())],
+    )
+    .unwrap();
+    assert_eq!(s.port, 5000, "env beats file");
+    assert_eq!(s.seed, 9, "file beats default");
+    assert_eq!(s.agents, 3);
+    assert_eq!(
+        s.flex,
+        DevFlex {
+            backend: BackendKind::Chat,
+            routing: RoutingKind::Studio,
+        }
+    );
+}
+
+#[test]
+fn malformed_dev_settings_are_named_with_where_they_came_from() {
+    for (setting, value) in [
+        (setting::DEV_BACKEND, "programmable-chat"),
+        (setting::DEV_ROUTING, "taskrouter"),
+        (setting::DEV_PORT, "eighty"),
+        (setting::DEV_DATABASE_URL, "postgres://x"),
+    ] {
+        let err = dev(None, &[], &[(setting, value.to_owned())]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Malformed { setting: s, origin: Source::Flag, .. } if *s == setting),
+            "{}: {err}",
+            setting.env
+        );
+        assert!(err.to_string().contains("the command line"), "{err}");
+    }
+}
+
+mod table;

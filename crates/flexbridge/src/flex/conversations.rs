@@ -84,6 +84,33 @@ pub enum Routing {
     Studio { flow: StudioFlowSid },
 }
 
+/// Which of the two ways [`Routing`] is (`FLEX_ROUTING`): what
+/// provisioning looks for before the SIDs are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingKind {
+    Interactions,
+    Studio,
+}
+
+impl RoutingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactions => "interactions",
+            Self::Studio => "studio",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "interactions" => Ok(Self::Interactions),
+            "studio" => Ok(Self::Studio),
+            other => Err(format!(
+                "unknown routing {other:?} (available: interactions, studio)"
+            )),
+        }
+    }
+}
+
 /// Where the Interactions API routes a conversation: `Routing.properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InteractionRouting {

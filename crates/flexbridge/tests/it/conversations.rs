@@ -215,7 +215,7 @@ fn backend_of(app: &TestApp) -> Box<dyn flexbridge::core::backend::FlexBackend> 
     use flexbridge::flex::conversations::ConversationsBackend;
 
     let flex = &app.settings.flex;
-    let client = app.settings.twilio.client().expect("client");
+    let client = flexbridge::startup::twilio_client(&app.settings.twilio).expect("client");
     let public = url::Url::parse(&app.url).expect("url");
     match app.backend {
         BackendKind::Chat => Box::new(

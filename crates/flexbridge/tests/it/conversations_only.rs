@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use flexbridge::config::{FlexSettings, Layers, RoutingKind};
+use flexbridge::config::{FlexSettings, Layers};
 use flexbridge::core::model::Direction;
 use flexbridge::dev::DevFlex;
 use flexbridge::flex::BackendKind;
-use flexbridge::flex::conversations::{Routing, TimerDuration};
+use flexbridge::flex::conversations::{Routing, RoutingKind, TimerDuration};
 use serde_json::{Value, json};
 
 use crate::{TestApp, eventually, say, spawn_app, spawn_app_with, wait_for};

@@ -86,7 +86,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test]
 async fn provisioning_twice_finds_the_flex_flow_the_first_run_created() {
     let app = spawn_app(BackendKind::Conversations).await;
-    let client = app.settings.twilio.client().expect("client");
+    let client = flexbridge::startup::twilio_client(&app.settings.twilio).expect("client");
     let bootstrap = app.emulator.emulator.bootstrap();
     let chat = ChatServiceSid::parse(&bootstrap.chat_service_sid).expect("IS");
     let studio = StudioFlowSid::parse(&bootstrap.studio_flow_sid).expect("FW");

@@ -23,11 +23,12 @@ mod websocket;
 use std::time::{Duration, Instant};
 
 use flex_emulator::EmulatorConfig;
-use flexbridge::config::{PublicBaseUrl, RoutingKind, Settings};
+use flexbridge::config::{PublicBaseUrl, Settings};
 use flexbridge::core::ids::CustomerId;
 use flexbridge::core::model::ConversationRecord;
 use flexbridge::dev::{DevFlex, RunningEmulator, bridge_settings, start_emulator};
 use flexbridge::flex::BackendKind;
+use flexbridge::flex::conversations::RoutingKind;
 use flexbridge::startup::Application;
 use flexbridge::store::Store;
 use serde_json::{Value, json};

@@ -21,9 +21,8 @@
 
 use super::super::FlexError;
 use super::super::client::{Product, TwilioClient};
-use crate::config::RoutingKind;
 use crate::core::ids::IdError;
-use crate::flex::conversations::Routing;
+use crate::flex::conversations::{Routing, RoutingKind};
 use crate::flex::sid::{ChatServiceSid, StudioFlowSid, TaskChannelName, WorkflowSid, WorkspaceSid};
 
 /// Flex's names for what a new account has.

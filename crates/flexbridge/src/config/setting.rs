@@ -1,0 +1,183 @@
+//! The settings table: every setting once, with its environment variable
+//! (also its name in messages), its dotted key in the TOML file, its flag
+//! (none for secrets: a command line is visible to other users) and what
+//! it is for. The flags of each command are made from it
+//! (`crate::cli`), the environment layer reads it, the file's keys are
+//! checked against it, and unit tests check `docs/architecture.md` §4.2
+//! and `flexbridge.example.toml` against it. [`SERVE`], [`PROVISION`] and
+//! [`DEV`] say which settings each command reads; its serde struct in
+//! [`super::raw`] has exactly those keys (a unit test checks that too).
+
+/// One setting: a handle on its entry in the table (small, so errors
+/// that name it stay small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Setting(&'static Spec);
+
+/// A setting's names in each layer, and its help.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Spec {
+    /// The environment variable, also the setting's name in messages.
+    pub env: &'static str,
+    /// The dotted key in the TOML file.
+    pub file: &'static str,
+    /// The command-line flag (none for secrets).
+    pub flag: Option<&'static str>,
+    /// The flag's value in `--help` (`<URL>`).
+    pub value_name: &'static str,
+    /// What it is for, in `--help` (after the variable's name; the
+    /// command's default follows).
+    pub help: &'static str,
+}
+
+impl std::ops::Deref for Setting {
+    type Target = Spec;
+
+    fn deref(&self) -> &Spec {
+        self.0
+    }
+}
+
+impl Setting {
+    /// Whether the value is a secret (kept out of flags and `Debug`).
+    pub fn is_secret(&self) -> bool {
+        self.flag.is_none()
+    }
+}
+
+macro_rules! settings {
+    ($($ident:ident = $env:literal, $file:literal, $flag:expr, $value_name:literal, $help:literal;)*) => {
+        $(pub const $ident: Setting = Setting(&Spec {
+            env: $env,
+            file: $file,
+            flag: $flag,
+            value_name: $value_name,
+            help: $help,
+        });)*
+        /// Every setting.
+        pub const ALL: &[Setting] = &[$($ident),*];
+    };
+}
+
+settings! {
+    HOST = "HOST", "server.host", Some("--host"), "HOST",
+        "the address to listen on";
+    PORT = "PORT", "server.port", Some("--port"), "PORT",
+        "the port to listen on; 0 picks a free one";
+    PUBLIC_BASE_URL = "PUBLIC_BASE_URL", "server.public_base_url", Some("--public-base-url"), "URL",
+        "the URL Twilio reaches this bridge at; `auto` uses the listening address (local testing only)";
+    DATABASE_URL = "DATABASE_URL", "database.url", Some("--database-url"), "URL",
+        "the bridge's database";
+    ACCOUNT_SID = "TWILIO_ACCOUNT_SID", "twilio.account_sid", Some("--twilio-account-sid"), "AC…",
+        "the Twilio account (its auth token comes from TWILIO_AUTH_TOKEN only)";
+    AUTH_TOKEN = "TWILIO_AUTH_TOKEN", "twilio.auth_token", None, "",
+        "the account's auth token; Twilio signs webhooks with it";
+    API_KEY = "TWILIO_API_KEY", "twilio.api_key", Some("--twilio-api-key"), "SK…",
+        "an API key for REST calls (its secret: TWILIO_API_SECRET)";
+    API_SECRET = "TWILIO_API_SECRET", "twilio.api_secret", None, "",
+        "the API key's secret";
+    API_BASE = "TWILIO_API_BASE", "twilio.api_base", Some("--twilio-api-base"), "URL",
+        "one base URL replacing every Twilio host (an emulator)";
+    BACKEND = "FLEX_BACKEND", "flex.backend", Some("--backend"), "BACKEND",
+        "the Flex backend new conversations open with: `conversations` or `chat`";
+    CHAT_SERVICE = "FLEX_CHAT_SERVICE", "flex.chat_service_sid", Some("--flex-chat-service"), "IS…",
+        "the \"Flex Chat Service\" SID (both backends)";
+    ROUTING = "FLEX_ROUTING", "flex.routing", Some("--routing"), "ROUTING",
+        "(conversations) `interactions` or `studio`";
+    WORKSPACE = "TASKROUTER_WORKSPACE_SID", "flex.workspace_sid", Some("--workspace-sid"), "WS…",
+        "(conversations) the workspace \"Flex Task Assignment\"";
+    WORKFLOW = "TASKROUTER_WORKFLOW_SID", "flex.workflow_sid", Some("--workflow-sid"), "WW…",
+        "(conversations) the workflow, e.g. \"Assign to Anyone\"";
+    TASK_CHANNEL = "FLEX_TASK_CHANNEL", "flex.task_channel", Some("--task-channel"), "NAME",
+        "(conversations) the task channel";
+    TIMER_INACTIVE = "CONVERSATIONS_TIMER_INACTIVE", "flex.timers_inactive", Some("--timers-inactive"), "DURATION",
+        "(conversations) new conversations' `Timers.Inactive` (e.g. PT30M)";
+    TIMER_CLOSED = "CONVERSATIONS_TIMER_CLOSED", "flex.timers_closed", Some("--timers-closed"), "DURATION",
+        "(conversations) new conversations' `Timers.Closed` (e.g. P1D)";
+    STUDIO_FLOW_SID = "STUDIO_FLOW_SID", "flex.studio_flow_sid", Some("--studio-flow-sid"), "FW…",
+        "the Studio flow that sends chats to Flex (chat provisioning; conversations with \
+         FLEX_ROUTING=studio, where `provision` finds \"Webchat Flow\" without it)";
+    FLEX_FLOW_SID = "FLEX_FLOW_SID", "flex.flow_sid", Some("--flex-flow-sid"), "FO…",
+        "(chat) the Flex Flow (see `flexbridge provision`)";
+    FLOW_NAME = "FLEX_FLOW_NAME", "flex.flow_name", Some("--flow-name"), "NAME",
+        "(chat) the Flex Flow's friendly name";
+    OUTBOX_CONCURRENCY = "FLEXBRIDGE_OUTBOX_CONCURRENCY", "outbox.concurrency", Some("--outbox-concurrency"), "N",
+        "conversations delivered at once";
+    RATE_BURST = "FLEXBRIDGE_RATE_BURST", "limits.messages_burst", Some("--rate-burst"), "N",
+        "messages a customer may send at once";
+    RATE_PER_SECOND = "FLEXBRIDGE_RATE_PER_SECOND", "limits.messages_per_second", Some("--rate-per-second"), "N",
+        "sustained messages per second per customer";
+    DEV_HOST = "FLEXBRIDGE_DEV_HOST", "dev.host", Some("--host"), "HOST",
+        "the address both servers listen on";
+    DEV_PORT = "FLEXBRIDGE_DEV_PORT", "dev.port", Some("--port"), "PORT",
+        "the bridge's port; 0 picks a free one";
+    DEV_EMULATOR_PORT = "FLEXBRIDGE_DEV_EMULATOR_PORT", "dev.emulator_port", Some("--emulator-port"), "PORT",
+        "the emulator's port; 0 picks a free one";
+    DEV_DATABASE_URL = "FLEXBRIDGE_DEV_DATABASE_URL", "dev.database_url", Some("--database-url"), "URL",
+        "the bridge's database";
+    DEV_SEED = "FLEXBRIDGE_DEV_SEED", "dev.seed", Some("--seed"), "N",
+        "seed of the emulator's SIDs and credentials (same seed, same account)";
+    DEV_AGENTS = "FLEXBRIDGE_DEV_AGENTS", "dev.agents", Some("--agents"), "N",
+        "number of agents in the emulator";
+    DEV_BACKEND = "FLEXBRIDGE_DEV_BACKEND", "dev.backend", Some("--backend"), "BACKEND",
+        "the Flex backend new conversations open with: `conversations` or `chat`";
+    DEV_ROUTING = "FLEXBRIDGE_DEV_ROUTING", "dev.routing", Some("--routing"), "ROUTING",
+        "how the Conversations backend routes: `interactions` or `studio` (the emulator's \
+         \"Webchat Flow\")";
+}
+
+/// What `flexbridge serve` (and `doctor`) reads, in `--help`'s order.
+pub const SERVE: &[Setting] = &[
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    API_KEY,
+    API_SECRET,
+    API_BASE,
+    CHAT_SERVICE,
+    BACKEND,
+    ROUTING,
+    WORKSPACE,
+    WORKFLOW,
+    TASK_CHANNEL,
+    STUDIO_FLOW_SID,
+    HOST,
+    PORT,
+    PUBLIC_BASE_URL,
+    DATABASE_URL,
+    FLEX_FLOW_SID,
+    TIMER_INACTIVE,
+    TIMER_CLOSED,
+    OUTBOX_CONCURRENCY,
+    RATE_BURST,
+    RATE_PER_SECOND,
+];
+
+/// What `flexbridge provision` reads.
+pub const PROVISION: &[Setting] = &[
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    API_KEY,
+    API_SECRET,
+    API_BASE,
+    CHAT_SERVICE,
+    BACKEND,
+    ROUTING,
+    WORKSPACE,
+    WORKFLOW,
+    TASK_CHANNEL,
+    STUDIO_FLOW_SID,
+    FLOW_NAME,
+];
+
+/// What `flexbridge dev` reads: its own names (`FLEXBRIDGE_DEV_*`,
+/// `[dev]`), so that a `DATABASE_URL` or `PORT` meant for something else
+/// does not change where the README's dev command runs.
+pub const DEV: &[Setting] = &[
+    DEV_HOST,
+    DEV_PORT,
+    DEV_EMULATOR_PORT,
+    DEV_DATABASE_URL,
+    DEV_SEED,
+    DEV_AGENTS,
+    DEV_BACKEND,
+    DEV_ROUTING,
+];
