@@ -8,7 +8,6 @@ use clap::Parser;
 use flexbridge_bench::cli::{Backend, Cli, Command, FloorArgs};
 use flexbridge_bench::{floor, run, twilio};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,7 +34,7 @@ fn main() -> ExitCode {
                 // child process (they are killed on drop).
                 let report = tokio::select! {
                     report = run::run(&cli.run, command) => report?,
-                    signal = stop_signal() => anyhow::bail!("stopped by {signal}"),
+                    signal = shutdown_signal::signal() => anyhow::bail!("stopped by {signal}"),
                 };
                 println!("{}", report.markdown());
                 Ok(if report.problems.is_empty() {
@@ -56,22 +55,6 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Resolves on the first Ctrl-C or SIGTERM, naming it.
-async fn stop_signal() -> &'static str {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "Ctrl-C",
-        () = terminate => "SIGTERM",
     }
 }
 
@@ -109,11 +92,6 @@ async fn serve_floor(args: FloorArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     println!("floor listening on http://{address}");
     std::io::stdout().flush().ok();
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        stop_signal().await;
-        stop.cancel();
-    });
+    let shutdown = shutdown_signal::on_signal();
     floor::run(listener, upstream, args.public_url, shutdown).await
 }

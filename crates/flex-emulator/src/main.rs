@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use clap::Parser;
 use flex_emulator::{DEFAULT_EVENT_BUFFER, Emulator, EmulatorConfig};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// A local Twilio Flex (Flex, Chat, Conversations, TaskRouter, Studio) with an agent console.
 #[derive(Debug, Parser)]
@@ -86,8 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let address = listener.local_addr().context("reading the bound address")?;
     announce(&emulator, &format!("http://{address}")).context("writing to stdout")?;
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let shutdown = shutdown_signal::on_signal();
     emulator
         .run(listener, shutdown)
         .await
@@ -142,32 +140,4 @@ fn announce(emulator: &Emulator, url: &str) -> std::io::Result<()> {
         )?;
     }
     out.flush()
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = terminate => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

@@ -1,6 +1,6 @@
 //! The `flexbridge` command line: `serve`, `dev` (cargo feature `dev`),
 //! `provision` and `doctor`. Each command's flags are made from the
-//! settings table ([`flags`]); the command turns them, the environment and
+//! settings table (`flags`); the command turns them, the environment and
 //! the config file into its settings (`crate::config`) and runs.
 //!
 //! Processes announce themselves with one stdout line once listening,
@@ -203,39 +203,5 @@ pub async fn provision_lines(settings: &ProvisionSettings) -> anyhow::Result<Vec
 
 /// A token cancelled on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("signal received; shutting down");
-        cancel.cancel();
-    });
-    token
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    shutdown_signal::on_signal()
 }

@@ -1,6 +1,6 @@
 //! Configuration, layered: defaults → TOML file (`--config` or
 //! `FLEXBRIDGE_CONFIG`) → environment → flags; later layers win
-//! ([`layers`], by `figment`).
+//! (`layers`, by `figment`).
 //!
 //! Every setting is written once, in the table [`setting`]: its
 //! environment variable (Twilio's usual names where Twilio has one), its

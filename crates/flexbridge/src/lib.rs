@@ -8,24 +8,39 @@
 //!
 //! # Layout
 //!
-//! - [`core`]: ids, the conversation state machine and the bridge service
-//!   both sides call; owns identity, ordering and deduplication.
+//! A core with ports, and connectors that only translate
+//! (`docs/architecture.md` §1 draws it). `core` imports nothing else of
+//! the crate; every other module depends on it.
+//!
+//! - [`core`]: the domain model, the conversation state machine, the
+//!   service both sides and the outbox call ([`core::Bridge`], which
+//!   decides), and the ports: Flex (`core::backend`), customers
+//!   (`core::fanout`), storage (`core::storage`), work (`core::work`).
 //! - [`customer`]: the Socket.IO side (namespace, auth on connect, events,
-//!   fan-out to a customer's room).
-//! - [`flex`]: the Twilio side: the `FlexBackend` trait, the Conversations
-//!   backend (the default) and the Chat backend, the REST client, the
-//!   signed webhook routes, provisioning.
-//! - [`store`]: SQLite persistence (customers, conversations, messages,
-//!   outbox, webhook receipts) with uniqueness in the schema.
+//!   fan-out to a customer's room). A new customer connector goes beside
+//!   it: it calls `core::Bridge` and implements `core::fanout::Fanout`.
+//! - [`flex`]: the Twilio side: the Conversations backend (the default)
+//!   and the Chat backend, the REST client, the signed webhook routes,
+//!   provisioning, Twilio's SIDs. A new backend is a module here
+//!   implementing `core::backend::FlexBackend`, a `flex::BackendKind`
+//!   variant, its settings in `config::flex`, one line in `startup`.
+//! - [`store`]: SQLite persistence, one file and handle per table
+//!   (customers, conversations, messages, outbox, webhook receipts),
+//!   uniqueness in the schema; it implements `core::storage::Storage`. A
+//!   new table is a file there, a migration, and what the core needs of
+//!   it on the `Storage` port.
 //! - [`outbox`]: the worker delivering customer messages to Flex in order,
-//!   exactly once, through retries, rate limits and restarts.
+//!   exactly once, through retries, rate limits and restarts; it
+//!   schedules, the core decides what outcomes mean.
 //! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
 //! - [`config`]: layered settings (defaults → file → env → flags, by
 //!   figment), each spelled once in `config::setting`, secrets typed;
-//!   `config::flex`: which backend, and what each one needs.
-//! - [`startup`]: `Application::build(settings)`, `.port()`, `.run_until_stopped()`.
-//! - `dev`: `flexbridge dev`, the bridge and the Flex emulator in one process
-//!   (cargo feature `dev`, on by default).
+//!   data only (startup builds the clients).
+//! - [`startup`]: wires the parts into `Application::build(settings)`,
+//!   `.port()`, `.run_until_stopped()`, and supervises them.
+//! - `dev`: `flexbridge dev`, the bridge and the Flex emulator in one
+//!   process, and the integration tests' harness (cargo feature `dev`, on
+//!   by default; without it the bridge has no emulator in it).
 //! - [`doctor`]: `flexbridge doctor`, checking a `serve` configuration.
 //! - [`cli`]: the `flexbridge` command line (`serve`, `dev`, `provision`, `doctor`).
 //! - [`telemetry`]: logging and Prometheus metrics.
@@ -36,19 +51,15 @@
 //!   client_msg_id)`), not per conversation: a retry after a lost ack that
 //!   crosses a chat's end still finds the original instead of opening a
 //!   new conversation with a duplicate.
-//! - One bridge per database. SQLite has one writer; the store serialises
-//!   writes through one connection (`BEGIN IMMEDIATE`) and commits the
-//!   writes waiting together (group commit: one transaction for many
-//!   customers' messages, each caller answered after the commit). WAL with
-//!   `synchronous=NORMAL`: an acked message survives a process crash, not
-//!   necessarily a power loss. PostgreSQL and several instances are future
-//!   work (the SQL is kept portable).
+//! - One bridge per SQLite file, and the store commits the writes waiting
+//!   together (group commit, `store::group_commit`): an ack means
+//!   "committed", and many customers share one commit.
 //! - Exactly once to Flex costs one commit per message (its outcome, with
 //!   the next row taken), not a write before each send: a send is looked
 //!   for in Flex first when an earlier attempt may have landed — after an
 //!   ambiguous failure (recorded), or when a run may have sent it without
 //!   recording the outcome (the worker's own `unsure` set: conversations
-//!   with rows at its start, or whose task died). See [`outbox`].
+//!   with jobs at its start, or whose task died). See [`outbox`].
 //! - The bridge writes no `system` messages: an agent joining or ending the
 //!   chat is state (`conversation`, `agent:joined`, `chat:ended`, and the
 //!   `session`'s conversation on reconnect), so clients never show it twice.

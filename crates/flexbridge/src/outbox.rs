@@ -73,7 +73,7 @@ use crate::core::work::{Begin, NextJob, Wakeups};
 use crate::core::{Bridge, chain, lock};
 use crate::store::Store;
 
-/// Tuning of the worker.
+/// Tuning of the worker (its defaults are the settings', `config::OutboxSettings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxConfig {
     /// Conversations delivered at the same time: at most this many
@@ -90,19 +90,6 @@ pub struct OutboxConfig {
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        Self {
-            concurrency: 64,
-            base_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(30),
-            give_up_after: Duration::from_secs(24 * 3600),
-            sweep_interval: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
 }
 
 /// What the worker works with.

@@ -6,9 +6,9 @@
 //! - Customer side (this file): [`Bridge::register`],
 //!   [`Bridge::authenticate`], [`Bridge::session`], [`Bridge::history`],
 //!   [`Bridge::send_message`], [`Bridge::end_chat`].
-//! - Flex side ([`inbound`]): [`Bridge::apply_flex_event`], for webhooks
+//! - Flex side (`inbound`): [`Bridge::apply_flex_event`], for webhooks
 //!   and for what a re-attachment finds alike; agents are named here.
-//! - The outbox's outcomes ([`outcomes`]): a conversation opened in Flex,
+//! - The outbox's outcomes (`outcomes`): a conversation opened in Flex,
 //!   a delivery settled, a job done, a conversation abandoned. The outbox
 //!   only schedules; what an outcome means is decided here.
 

@@ -1,5 +1,5 @@
 //! `conversations`: every statement on the table. A change of state is
-//! [`apply`]: one `UPDATE … WHERE state IN (…)` whose condition is built
+//! `apply`: one `UPDATE … WHERE state IN (…)` whose condition is built
 //! from the state machine ([`ConversationState::sources_of`]), so a
 //! repeated event cannot apply twice and no state is spelled in SQL here
 //! but through `ConversationState::as_str`.
@@ -103,7 +103,7 @@ impl Change<'_> {
     }
 }
 
-/// The UPDATE of [`apply`], for one target and one transition.
+/// The UPDATE of `apply`, for one target and one transition.
 fn apply_sql(which: &str, transition: Transition) -> String {
     format!(
         "UPDATE conversations SET state = $1, close_reason = COALESCE($2, close_reason),

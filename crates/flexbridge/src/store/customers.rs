@@ -1,7 +1,7 @@
 //! `customers`: the identities the bridge issues. Only a SHA-256 of each
 //! resume token is stored; lookups go by that hash and the match is
 //! re-checked in constant time. Each customer's `last_seq` counts their
-//! messages; [`advance_seq`] is the one statement that moves it.
+//! messages; `advance_seq` is the one statement that moves it.
 
 use super::{Conn, Store, StoreError, StoreResult, corrupt};
 use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};

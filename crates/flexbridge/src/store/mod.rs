@@ -27,7 +27,7 @@
 //! Dialect: the SQL is what PostgreSQL accepts too — `$N` placeholders,
 //! `ON CONFLICT`, `RETURNING`, partial indexes, `CASE` rather than
 //! arithmetic on booleans, integers for flags. What is SQLite's own is
-//! named in [`dialect`] (the connection type, `BEGIN IMMEDIATE`, the
+//! named in `dialect` (the connection type, `BEGIN IMMEDIATE`, the
 //! migrations folder), so a PostgreSQL store adds a dialect, not a rewrite.
 
 pub mod conversations;
