@@ -71,7 +71,7 @@ export function fillBody(doc, node, text) {
 }
 
 export function buildDaySeparator(doc, label, key) {
-  const node = el(doc, 'li', { className: 'day-separator', testid: 'day-separator', attrs: { role: 'separator' } });
+  const node = el(doc, 'li', { className: 'day-separator', testid: 'day-separator' });
   node.dataset.day = key;
   node.append(el(doc, 'span', { text: label }));
   return node;

@@ -10,7 +10,7 @@
 // bridge's origin, under its strict CSP, and the browser enforces which
 // sites may frame it (`frame-ancestors`, from ALLOWED_ORIGINS).
 //
-// The launcher lives in a closed shadow root whose every element resets
+// The launcher lives in a shadow root whose every element resets
 // inherited styles (`all: initial`), so the host page's CSS does not reach
 // in and ours does not leak out. Its state — the panel open, minimised
 // (hidden, the chat kept live so the badge counts) or closed (the chat
@@ -126,7 +126,7 @@
     host.id = options.id ?? 'flexbridge-chat';
     host.style.setProperty('all', 'initial', 'important');
     host.style.setProperty('position', 'static', 'important');
-    const shadow = host.attachShadow({ mode: 'closed' });
+    const shadow = host.attachShadow({ mode: 'open' });
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     shadow.adoptedStyleSheets = [sheet];
