@@ -88,11 +88,11 @@ impl Studio {
 /// attributes), which `docs/embedding.md` asks operators to add: the
 /// emulator's account comes with it, and Send to Flex copies that object.
 fn webchat_flow_definition(bootstrap: &Bootstrap) -> Value {
-    let attributes = format!(
-        "{{\"name\": \"{{{{trigger.message.ChannelAttributes.from}}}}\", \
-         \"channelType\": \"{{{{trigger.message.ChannelAttributes.channel_type}}}}\", \
-         \"channelSid\": \"{{{{trigger.message.ChannelSid}}}}\", \
-         \"pre_engagement_data\": {{{{trigger.message.ChannelAttributes.pre_engagement_data | to_json}}}}}}"
+    let attributes = concat!(
+        r#"{"name": "{{trigger.message.ChannelAttributes.from}}", "#,
+        r#""channelType": "{{trigger.message.ChannelAttributes.channel_type}}", "#,
+        r#""channelSid": "{{trigger.message.ChannelSid}}", "#,
+        r#""pre_engagement_data": {{trigger.message.ChannelAttributes.pre_engagement_data | to_json}}}"#,
     );
     json!({
         "description": "Webchat Flow",
