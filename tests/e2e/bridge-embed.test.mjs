@@ -43,7 +43,7 @@ async function siteFor(t, html) {
 
 /** A shop page with CSS that would leak into any widget that inherits from it. */
 const shopPage = (bridgeUrl) => `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>
 <style>
   * { color: rgb(200, 0, 0) !important; font-size: 31px !important; letter-spacing: 4px !important; }
   button { border-radius: 0; background: rgb(1, 2, 3); }
@@ -287,4 +287,32 @@ test('branding and a forced language change the page with no rebuild', async (t)
   await french.page.getByTestId('name-submit').getByText('Démarrer').waitFor();
   assert.equal(await french.page.getByTestId('chat-title').textContent(), 'Discutez avec nous');
   assert.equal(await french.page.evaluate(() => document.documentElement.lang), 'fr');
+});
+
+test('on a phone the open panel fills the screen, and Escape minimises it back onto the launcher', async (t) => {
+  const emulator = await emulatorFor(t, { agents: 1 });
+  let bridgeUrl = '';
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(shopPage(bridgeUrl));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const site = `http://127.0.0.1:${server.address().port}`;
+  const bridge = await bridgeFor(t, { emulator, backend: BACKENDS[0], env: { ALLOWED_ORIGINS: site } });
+  bridgeUrl = bridge.url;
+  const { page } = await newPage(t, `${site}/`, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const launcher = page.getByTestId('launcher');
+  await launcher.focus();
+  await page.keyboard.press('Enter');
+  const panel = page.getByTestId('panel');
+  await panel.waitFor();
+  assert.deepEqual(await panel.boundingBox(), { x: 0, y: 0, width: 390, height: 844 });
+  assert.equal(await launcher.isVisible(), false, 'the launcher hides behind the full-screen panel');
+  const chat = page.frameLocator('[data-testid="chat-frame"]');
+  await chat.getByTestId('name-input').click();
+  await chat.getByTestId('name-input').press('Escape');
+  await panel.waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'flexbridge-chat');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
 });
