@@ -29,6 +29,7 @@ pub mod widget_config;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +86,7 @@ struct Inner {
     csp: HeaderValue,
     origins: OriginPolicy,
     /// `/widget.json`'s body, made once.
-    widget_json: Vec<u8>,
+    widget_json: Bytes,
     /// For the transcript's heading.
     widget: WidgetSettings,
 }
@@ -104,9 +105,7 @@ pub fn routes(parts: WebParts) -> Router {
             bridge: parts.bridge,
             csp,
             origins,
-            widget_json: widget_config::to_json(&parts.widget)
-                .to_string()
-                .into_bytes(),
+            widget_json: Bytes::from(widget_config::to_json(&parts.widget).to_string()),
             widget: parts.widget,
         }),
     };
@@ -127,8 +126,9 @@ pub fn routes(parts: WebParts) -> Router {
         .with_state(state)
 }
 
-/// `bytes` as `content_type`, revalidated by `ETag`.
-fn cached(bytes: Vec<u8>, content_type: &'static str, request: &HeaderMap) -> Response {
+/// `bytes` as `content_type`, revalidated by `ETag` (no copy: `Bytes` of
+/// a static file, or of the settings made once).
+fn cached(bytes: Bytes, content_type: &'static str, request: &HeaderMap) -> Response {
     let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
     let fresh = request
         .get(header::IF_NONE_MATCH)
@@ -161,7 +161,7 @@ fn cached(bytes: Vec<u8>, content_type: &'static str, request: &HeaderMap) -> Re
 
 /// A file of the chat page, with the page's policy.
 fn serve(asset: &Asset, request: &HeaderMap, state: &WebState) -> Response {
-    let mut response = cached(asset.bytes.to_vec(), asset.content_type, request);
+    let mut response = cached(Bytes::from_static(asset.bytes), asset.content_type, request);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, state.inner.csp.clone());
     if let Some(value) = state.inner.origins.x_frame_options() {
@@ -185,7 +185,11 @@ async fn style(State(state): State<WebState>, headers: HeaderMap) -> Response {
 /// The loader other sites include: loadable from anywhere, it works only
 /// where `/widget.json` (CORS) and framing (`frame-ancestors`) let it.
 async fn embed(headers: HeaderMap) -> Response {
-    let mut response = cached(EMBED.bytes.to_vec(), EMBED.content_type, &headers);
+    let mut response = cached(
+        Bytes::from_static(EMBED.bytes),
+        EMBED.content_type,
+        &headers,
+    );
     response.headers_mut().insert(
         header::HeaderName::from_static("cross-origin-resource-policy"),
         HeaderValue::from_static("cross-origin"),
