@@ -103,6 +103,7 @@ impl Application {
             rate_limit: settings.rate_limit,
             clock,
             form: settings.widget.form.clone(),
+            attachments: settings.widget.attachments.clone(),
         });
         customer::attach(&io, bridge.clone());
         let outbox = Outbox::new(OutboxParts {

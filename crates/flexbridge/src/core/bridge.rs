@@ -13,12 +13,15 @@
 //!   a delivery settled, a job done, a conversation abandoned. The outbox
 //!   only schedules; what an outcome means is decided here.
 
+mod files;
 mod inbound;
 mod outcomes;
 
 use std::sync::Arc;
 
+pub use self::files::{FileError, UploadError};
 pub use self::inbound::EventOutcome;
+use super::attachment::{Attachment, AttachmentPolicy};
 use super::backend::{BackendName, Backends};
 use super::clock::Clock;
 use super::conversation::CloseReason;
@@ -59,6 +62,8 @@ pub enum BridgeError {
     RateLimited,
     #[error("the customer no longer exists")]
     UnknownCustomer,
+    #[error("no such attachment, or another message carries it already")]
+    UnknownAttachment,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -110,6 +115,8 @@ pub struct BridgeParts {
     pub clock: Clock,
     /// The pre-engagement form customers register with.
     pub form: FormSpec,
+    /// Which files customers may upload.
+    pub attachments: AttachmentPolicy,
 }
 
 /// The bridge service. Cheap to clone.
@@ -126,6 +133,7 @@ struct Inner {
     limiter: RateLimiter,
     clock: Clock,
     form: FormSpec,
+    attachments: AttachmentPolicy,
 }
 
 impl Bridge {
@@ -138,6 +146,7 @@ impl Bridge {
             rate_limit,
             clock,
             form,
+            attachments,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -148,6 +157,7 @@ impl Bridge {
                 limiter: RateLimiter::new(rate_limit),
                 clock,
                 form,
+                attachments,
             }),
         }
     }
@@ -294,6 +304,17 @@ impl Bridge {
         client_msg_id: &ClientMessageId,
         body: &MessageBody,
     ) -> Result<SentMessage, BridgeError> {
+        self.accept(customer, client_msg_id, body, None).await
+    }
+
+    /// [`Bridge::send_message`] of a message with a file or not.
+    async fn accept(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+        body: &MessageBody,
+        attachment: Option<Attachment>,
+    ) -> Result<SentMessage, BridgeError> {
         let now = self.now();
         if !self.inner.limiter.try_acquire(&customer.id, now) {
             return Err(BridgeError::RateLimited);
@@ -306,11 +327,13 @@ impl Bridge {
                 author: customer.name.clone(),
                 client_msg_id: client_msg_id.clone(),
                 body: body.clone(),
+                attachment,
                 backend: self.current_backend(),
                 now,
             })
             .await?;
         Ok(match accepted {
+            Accepted::AttachmentCarried => return Err(BridgeError::UnknownAttachment),
             Accepted::Duplicate { message } => SentMessage {
                 message,
                 new: false,

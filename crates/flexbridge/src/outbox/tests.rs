@@ -4,6 +4,7 @@
 //! pauses and sweeps pass without the tests sleeping for them.
 
 mod fake;
+mod files;
 mod restarts;
 
 use std::sync::atomic::Ordering;
@@ -72,6 +73,7 @@ async fn harness() -> Harness {
         },
         clock,
         form: crate::core::pre_engagement::FormSpec::default(),
+        attachments: crate::core::attachment::AttachmentPolicy::default(),
     });
     let (customer, _) = bridge
         .register(&CustomerName::parse("Ada").expect("valid"))

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pre engagement",
         include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
     ),
+    (
+        5,
+        "attachments",
+        include_str!("../../migrations/sqlite/0005_attachments.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

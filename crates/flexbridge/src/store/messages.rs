@@ -10,7 +10,10 @@
 
 use std::sync::LazyLock;
 
-use super::{Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, outbox};
+use super::{
+    Conn, Store, StoreError, StoreResult, attachments, conversations, corrupt, customers, outbox,
+};
+use crate::core::attachment::{Attachment, AttachmentId};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
 use crate::core::model::{Direction, MessageRecord};
 use crate::core::storage::{
@@ -27,7 +30,17 @@ pub struct Messages<'a> {
 
 /// The columns a [`MessageRow`] reads.
 const COLUMNS: &str =
-    "id, seq, conversation_id, direction, author, body, client_msg_id, created_at";
+    "id, seq, conversation_id, direction, author, body, client_msg_id, created_at, attachment_id";
+
+/// [`COLUMNS`] of `messages m`, with the carried file's (`attachments a`).
+static JOINED: LazyLock<String> = LazyLock::new(|| {
+    let mut columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("m.{c}")).collect();
+    columns.push(attachments::AS_MESSAGE_COLUMNS.to_owned());
+    columns.join(", ")
+});
+
+/// `messages m` and the file each carries.
+const FROM_JOINED: &str = "messages m LEFT JOIN attachments a ON a.id = m.attachment_id";
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -39,6 +52,10 @@ struct MessageRow {
     body: String,
     client_msg_id: Option<String>,
     created_at: i64,
+    attachment_id: Option<String>,
+    /// The file's columns: absent from an insert's `RETURNING`.
+    #[sqlx(flatten)]
+    file: attachments::MessageFileRow,
 }
 
 impl TryFrom<MessageRow> for MessageRecord {
@@ -56,6 +73,11 @@ impl TryFrom<MessageRow> for MessageRecord {
             body: row.body,
             client_msg_id: row.client_msg_id,
             created_at: row.created_at,
+            attachment: row
+                .attachment_id
+                .map(|id| row.file.attachment(&id))
+                .transpose()?
+                .flatten(),
         })
     }
 }
@@ -98,6 +120,8 @@ struct NewMessage<'a> {
     client_msg_id: Option<&'a str>,
     flex_message: Option<&'a str>,
     delivery: Option<Delivery>,
+    /// The file it carries (stored already).
+    attachment: Option<&'a Attachment>,
     now: i64,
 }
 
@@ -105,8 +129,9 @@ struct NewMessage<'a> {
 fn insert_sql(conversation: &str) -> String {
     format!(
         "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
-                               client_msg_id, flex_message, delivery, created_at)
-         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7
+                               client_msg_id, flex_message, delivery, created_at,
+                               attachment_id)
+         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7, $9
          FROM conversations c JOIN customers cu ON cu.id = c.customer_id
          WHERE {conversation} ON CONFLICT DO NOTHING RETURNING customer_id, {COLUMNS}"
     )
@@ -157,12 +182,14 @@ async fn insert(
         .bind(m.delivery.map(Delivery::as_str))
         .bind(m.now)
         .bind(target)
+        .bind(m.attachment.map(|a| a.id.as_str()))
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
     let customer =
         CustomerId::parse(&row.customer_id).map_err(|e| corrupt("messages.customer_id", e))?;
-    let message = MessageRecord::try_from(row.message)?;
+    let mut message = MessageRecord::try_from(row.message)?;
+    message.attachment = m.attachment.cloned();
     customers::advance_seq(&mut *conn, customer.as_str(), message.seq).await?;
     if m.direction == Direction::Customer {
         let conversation = &message.conversation_id;
@@ -203,12 +230,24 @@ impl Messages<'_> {
                             client_msg_id: None,
                             flex_message: Some(message.message.as_str()),
                             delivery: None,
+                            attachment: None,
                             now: key.now,
                         },
                     )
                     .await?;
-                    if let Some((customer, message)) = inserted {
-                        return Ok(Inbound::Applied(StoredAgentMessage { customer, message }));
+                    if let Some((customer, mut stored)) = inserted {
+                        // The file once the message is known to be new (a
+                        // repeated webhook inserts neither).
+                        if let Some(media) = &message.media {
+                            let file =
+                                attachments::insert_agent(conn, &customer, media, key.now).await?;
+                            carry(conn, stored.id, &file.id).await?;
+                            stored.attachment = Some(file);
+                        }
+                        return Ok(Inbound::Applied(StoredAgentMessage {
+                            customer,
+                            message: stored,
+                        }));
                     }
                     Ok(if conversations::has_channel(conn, &key.channel).await? {
                         Inbound::Duplicate
@@ -229,8 +268,9 @@ impl Messages<'_> {
     ) -> StoreResult<Vec<MessageRecord>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE customer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                "SELECT {} FROM {FROM_JOINED}
+                 WHERE m.customer_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+                *JOINED
             )
         });
         let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
@@ -251,8 +291,9 @@ impl Messages<'_> {
     ) -> StoreResult<Vec<MessageRecord>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE conversation_id = $1 ORDER BY seq LIMIT $2"
+                "SELECT {} FROM {FROM_JOINED}
+                 WHERE m.conversation_id = $1 ORDER BY m.seq LIMIT $2",
+                *JOINED
             )
         });
         let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
@@ -277,6 +318,7 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
         client_msg_id: Some(m.client_msg_id.as_str()),
         flex_message: None,
         delivery: Some(Delivery::Pending),
+        attachment: m.attachment.as_ref(),
         now: m.now,
     };
     if let Some((_, message)) = insert(conn, new_message(Target::LiveOf(&m.customer))).await? {
@@ -289,6 +331,11 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
     // conversation, even one closed since), or no live conversation.
     if let Some(message) = by_client_id(&mut *conn, m).await? {
         return Ok(Accepted::Duplicate { message });
+    }
+    if let Some(file) = &m.attachment
+        && attachments::is_carried(&mut *conn, &file.id).await?
+    {
+        return Ok(Accepted::AttachmentCarried);
     }
     let conversation =
         conversations::insert_opening(&mut *conn, &m.customer, &m.backend, m.now).await?;
@@ -309,7 +356,10 @@ async fn by_client_id(
     m: &IncomingCustomerMessage,
 ) -> StoreResult<Option<MessageRecord>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
+        format!(
+            "SELECT {} FROM {FROM_JOINED} WHERE m.customer_id = $1 AND m.client_msg_id = $2",
+            *JOINED
+        )
     });
     let row: Option<MessageRow> = sqlx::query_as(SQL.as_str())
         .bind(m.customer.as_str())
@@ -317,6 +367,16 @@ async fn by_client_id(
         .fetch_optional(conn)
         .await?;
     row.map(MessageRecord::try_from).transpose()
+}
+
+/// Makes message `message_id` carry file `file`.
+async fn carry(conn: &mut Conn, message_id: i64, file: &AttachmentId) -> StoreResult<()> {
+    sqlx::query("UPDATE messages SET attachment_id = $1 WHERE id = $2")
+        .bind(file.as_str())
+        .bind(message_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records a pending customer message's fate (once; a decided message

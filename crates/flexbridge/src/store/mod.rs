@@ -5,7 +5,8 @@
 //!
 //! One room per table, each a handle on [`Store`] with every statement on
 //! its table: [`Store::customers`], [`Store::conversations`],
-//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`]. A write
+//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`],
+//! [`Store::attachments`]. A write
 //! that spans tables (accepting a customer message, settling a job) is one
 //! transaction that calls each table's statements in turn; no triggers.
 //!
@@ -30,6 +31,7 @@
 //! named in `dialect` (the connection type, `BEGIN IMMEDIATE`, the
 //! migrations folder), so a PostgreSQL store adds a dialect, not a rewrite.
 
+pub mod attachments;
 pub mod conversations;
 pub mod customers;
 mod dialect;
@@ -44,6 +46,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use self::attachments::Attachments;
 pub use self::conversations::Conversations;
 pub use self::customers::Customers;
 pub(crate) use self::dialect::{Conn, Pool};
@@ -158,6 +161,10 @@ impl Store {
 
     pub fn outbox(&self) -> OutboxQueue<'_> {
         OutboxQueue { store: self }
+    }
+
+    pub fn attachments(&self) -> Attachments<'_> {
+        Attachments { store: self }
     }
 
     pub fn receipts(&self) -> Receipts<'_> {
@@ -290,6 +297,7 @@ pub(crate) mod test_support {
             author: "Ada".to_owned(),
             client_msg_id: ClientMessageId::parse(client_msg_id).expect("an id"),
             body: MessageBody::parse(body).expect("a body"),
+            attachment: None,
             backend,
             now,
         }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{Bridge, BridgeError};
+use crate::core::attachment::safe_filename;
 use crate::core::backend::{BackendName, EventHeader, FlexBackend, FlexEvent};
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::Notice;
@@ -58,8 +59,16 @@ impl Bridge {
                 message,
                 author,
                 body,
+                media,
             } => {
                 let author = self.agent_name(from, author).await;
+                // A file without text reads as its name (as a customer's does).
+                let body = match &media {
+                    Some(media) if body.trim().is_empty() => {
+                        safe_filename(media.filename.as_deref().unwrap_or_default(), "attachment")
+                    }
+                    _ => body,
+                };
                 let stored = storage
                     .record_agent_message(
                         key(header),
@@ -67,6 +76,7 @@ impl Bridge {
                             message,
                             author,
                             body,
+                            media,
                         },
                     )
                     .await?;

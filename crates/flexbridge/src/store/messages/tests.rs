@@ -131,7 +131,9 @@ async fn concurrent_first_messages_share_one_conversation() {
         .into_iter()
         .map(|r| match r.unwrap() {
             Accepted::New { message, .. } => message.conversation_id,
-            Accepted::Duplicate { .. } => panic!("no duplicates here"),
+            Accepted::Duplicate { .. } | Accepted::AttachmentCarried => {
+                panic!("no duplicates here")
+            }
         })
         .collect();
     conversations.dedup();
@@ -211,6 +213,7 @@ fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
         message: message.clone(),
         author: "alice".to_owned(),
         body: body.to_owned(),
+        media: None,
     }
 }
 
