@@ -8,6 +8,7 @@
 //! into the tests `scenario::chat` and `scenario::conversations`, and the
 //! helpers in [`flex`] read the emulator in the backend's terms.
 
+mod attachments;
 mod conversations;
 mod conversations_only;
 mod delivery;
