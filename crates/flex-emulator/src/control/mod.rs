@@ -49,6 +49,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
             "/_emulator/agents/{agent}/tasks/{task}/messages",
             post(send),
         )
+        .route("/_emulator/media/{sid}", get(media))
         .route(
             "/_emulator/agents/{agent}/tasks/{task}/typing",
             post(typing),
@@ -247,6 +248,38 @@ async fn send(
         .into_iter()
         .find(|m| m["sid"] == message_sid.as_str());
     Ok((StatusCode::CREATED, Json(json!({ "message": message }))).into_response())
+}
+
+/// A media's content for the console (an agent sees every file of the account).
+async fn media(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let world = app.lock();
+    let media = world
+        .media
+        .get(&sid)
+        .ok_or_else(|| ApiError::not_found(&format!("/_emulator/media/{sid}")))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, media.content_type.clone()),
+        (
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            "nosniff".to_owned(),
+        ),
+        // An uploaded SVG or HTML file must not run as a page of the console.
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox".to_owned(),
+        ),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!(
+                "inline; filename=\"{}\"",
+                media.filename.as_deref().unwrap_or("file").replace('"', "")
+            ),
+        ),
+    ];
+    Ok((headers, media.content.clone()).into_response())
 }
 
 async fn typing(State(app): State<Arc<App>>, target: Target) -> Result<StatusCode, ApiError> {
