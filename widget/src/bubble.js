@@ -136,7 +136,7 @@ function buildAttachment(file, { doc, t, loadFile, download }) {
     className: 'msg-download',
     testid: 'attachment-download',
     text: t('attachment', { name: file.name, size: formatSize(file.size) }),
-    attrs: { type: 'button', 'aria-label': t('download', { name: file.name }) },
+    attrs: { type: 'button', title: t('download', { name: file.name }) },
   });
   button.addEventListener('click', () => download?.(file));
   box.append(button);
