@@ -9,9 +9,28 @@
 //! until `shutdown` is cancelled — or until the HTTP server or the outbox
 //! worker ends on its own, which stops the other and returns its error (a
 //! bridge that acks messages it cannot deliver is worse than one that
-//! stops) — then shuts down gracefully: stop accepting, close the
-//! customer sockets, let in-flight requests and deliveries finish
-//! (bounded), close the database.
+//! stops) — then shuts down gracefully, in this order (each step waits
+//! for the one before; [`Application::run_until_stopped`] is the list in
+//! code, one block per step):
+//!
+//! 1. **Stop accepting**: the listener closes (no new HTTP connection)
+//!    and a Socket.IO connection that still arrives on an open one is
+//!    refused with `unavailable` (docs/protocol.md: retry later).
+//! 2. **Drain**: the outbox starts no new job and finishes the ones in
+//!    flight (`shutdown_grace`; what is cut short stays queued for the
+//!    next start); webhook requests in flight finish ([`HTTP_GRACE`]).
+//!    Connected customers keep their sockets meanwhile, so:
+//! 3. **Tell customers**: what the drained work decided (a `delivery`, an
+//!    agent's message) has reached their sockets by now.
+//! 4. **Close sockets**: every customer transport closes (a transport
+//!    close: socket.io-client reconnects by itself, to another instance
+//!    or to this one restarted); a notice after this is dropped (the
+//!    customer replays it from the store), never a panic.
+//! 5. **HTTP**: the server's last connections end ([`HTTP_GRACE`]).
+//! 6. (Leases, with several instances: released here, once nothing of
+//!    this instance delivers any more.)
+//! 7. **Store**: the database closes (SQLite checkpoints its WAL) and
+//!    its lock is released.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +38,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use twilio_signature::RequestValidator;
 use url::Url;
 
@@ -41,8 +59,9 @@ use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::store::Store;
 use crate::web;
 
-/// How long shutdown waits for open HTTP connections.
-const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long each shutdown step waits for HTTP work: webhooks in flight,
+/// customer transports closing, the server's last connections.
+pub const HTTP_GRACE: Duration = Duration::from_secs(10);
 
 /// A built, bound, not yet running bridge.
 pub struct Application {
@@ -50,7 +69,9 @@ pub struct Application {
     addr: SocketAddr,
     public_base_url: Url,
     router: Router,
-    io: SocketIo,
+    sockets: SocketFanout,
+    /// The webhook requests in flight (shutdown waits for them).
+    webhooks: TaskTracker,
     outbox: Outbox,
     store: Store,
     bridge: Bridge,
@@ -93,17 +114,18 @@ impl Application {
             .await
             .with_context(|| format!("opening the database {}", settings.database_url))?;
         let (layer, io) = customer::socket_io();
+        let sockets = SocketFanout::new(io.clone());
         let wakeups = Arc::new(Wakeups::default());
         let clock = Clock::system();
         let bridge = Bridge::new(BridgeParts {
             storage: Arc::new(store.clone()),
-            fanout: Arc::new(SocketFanout::new(io.clone())),
+            fanout: Arc::new(sockets.clone()),
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
             clock,
         });
-        customer::attach(&io, bridge.clone());
+        customer::attach(&io, bridge.clone(), &sockets);
         let outbox = Outbox::new(OutboxParts {
             bridge: bridge.clone(),
             store: store.clone(),
@@ -121,16 +143,29 @@ impl Application {
             public_base_url: public_base_url.clone(),
         };
         crate::telemetry::metrics();
+        let tracker = TaskTracker::new();
+        let in_flight = tracker.clone();
+        let webhook_routes = webhooks::routes(webhook_state).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let token = in_flight.token();
+                async move {
+                    let response = next.run(request).await;
+                    drop(token);
+                    response
+                }
+            },
+        ));
         let router = Router::new()
             .merge(web::routes(store.clone(), &public_base_url))
-            .merge(webhooks::routes(webhook_state))
+            .merge(webhook_routes)
             .layer(layer);
         Ok(Self {
             listener,
             addr,
             public_base_url,
             router,
-            io,
+            sockets,
+            webhooks: tracker,
             outbox,
             store,
             bridge,
@@ -156,13 +191,14 @@ impl Application {
         &self.bridge
     }
 
-    /// Serves until `shutdown` is cancelled or a part ends on its own (see
-    /// the module doc), then shuts down gracefully.
+    /// Serves until `shutdown` is cancelled or a part ends on its own, then
+    /// shuts down in the order of the module doc.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
-            io,
+            sockets,
+            webhooks,
             outbox,
             store,
             ..
@@ -172,12 +208,10 @@ impl Application {
         // The worker must not outlive this future: if it is dropped (its
         // task aborted), deliveries stop with it, as in a crash.
         let mut worker = AbortOnDropHandle::new(tokio::spawn(outbox.run(stop.clone())));
-        let closing = stop.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            closing.cancelled().await;
-            tracing::info!("shutting down: closing customer connections");
-            io.close().await;
-        });
+        // Step 1's listener half: the server stops accepting once `stop`
+        // fires; its connections go on until they end (step 5).
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut server = std::pin::pin!(server.into_future());
         let mut failure = None;
         let (mut served, mut worked) = (false, false);
@@ -199,7 +233,31 @@ impl Application {
         if let Some(error) = &failure {
             tracing::error!(error.cause_chain = %format!("{error:#}"), "a part of the bridge stopped; shutting down");
         }
+        tracing::info!("shutting down: no new connections; draining deliveries and webhooks");
+
+        // 1. Stop accepting.
         stop.cancel();
+        sockets.stop_accepting();
+
+        // 2. Drain: the outbox's deliveries in flight, then the webhooks.
+        if !worked && let Some(error) = worker_failure(worker.await, true) {
+            failure.get_or_insert(error);
+        }
+        webhooks.close();
+        if tokio::time::timeout(HTTP_GRACE, webhooks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhooks still running after the grace period");
+        }
+
+        // 3. Tell customers: done, what was drained was emitted as it
+        //    settled (their sockets were open all along).
+        // 4. Close sockets.
+        tracing::info!("shutting down: closing customer connections");
+        sockets.close(HTTP_GRACE).await;
+
+        // 5. HTTP: the server's last connections.
         if !served
             && let Ok(Err(error)) = tokio::time::timeout(HTTP_GRACE, &mut server)
                 .await
@@ -209,9 +267,10 @@ impl Application {
         {
             failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
         }
-        if !worked && let Some(error) = worker_failure(worker.await, true) {
-            failure.get_or_insert(error);
-        }
+
+        // 6. (Leases, when instances share a database: released here.)
+
+        // 7. Store.
         store.close().await;
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)

@@ -138,6 +138,14 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<MessageRecord>>;
 
+    /// The customer's stored message with this client message id, if any
+    /// (a retry of it is answered with it, before any rate limit).
+    async fn customer_message(
+        &self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StorageResult<Option<MessageRecord>>;
+
     /// Stores a customer message with its delivery queued, in the live
     /// conversation (opening one, its "open" step queued first, when there
     /// is none); a retried client message id finds the original.

@@ -11,7 +11,7 @@
 use std::sync::LazyLock;
 
 use super::{Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, outbox};
-use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
+use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, RemoteChannel, Seq};
 use crate::core::model::{Direction, MessageRecord};
 use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome,
@@ -220,6 +220,20 @@ impl Messages<'_> {
             .await
     }
 
+    /// The customer's stored message with this client message id.
+    pub async fn by_client_id(
+        self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let row: Option<MessageRow> = sqlx::query_as(BY_CLIENT_ID.as_str())
+            .bind(customer.as_str())
+            .bind(client_msg_id.as_str())
+            .fetch_optional(self.store.reader())
+            .await?;
+        row.map(MessageRecord::try_from).transpose()
+    }
+
     /// A customer's messages with `seq > since`, oldest first, at most `limit`.
     pub async fn since(
         self,
@@ -282,15 +296,17 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
     })
 }
 
+/// A customer's message by its client message id.
+static BY_CLIENT_ID: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
+});
+
 /// The customer's stored message with `m`'s client message id.
 async fn by_client_id(
     conn: &mut Conn,
     m: &IncomingCustomerMessage,
 ) -> StoreResult<Option<MessageRecord>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
-    });
-    let row: Option<MessageRow> = sqlx::query_as(SQL.as_str())
+    let row: Option<MessageRow> = sqlx::query_as(BY_CLIENT_ID.as_str())
         .bind(m.customer.as_str())
         .bind(m.client_msg_id.as_str())
         .fetch_optional(conn)

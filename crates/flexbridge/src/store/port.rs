@@ -4,7 +4,7 @@
 use super::Store;
 use crate::core::backend::Opened;
 use crate::core::conversation::CloseReason;
-use crate::core::ids::{ConversationId, CustomerId, CustomerName, Seq, TokenHash};
+use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
@@ -46,6 +46,17 @@ impl Storage for Store {
         limit: u32,
     ) -> StorageResult<Vec<MessageRecord>> {
         Ok(self.messages().since(customer, since, limit).await?)
+    }
+
+    async fn customer_message(
+        &self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StorageResult<Option<MessageRecord>> {
+        Ok(self
+            .messages()
+            .by_client_id(customer, client_msg_id)
+            .await?)
     }
 
     async fn accept_customer_message(&self, m: IncomingCustomerMessage) -> StorageResult<Accepted> {

@@ -105,7 +105,8 @@ async fn a_401_names_the_settings_to_check() {
     for what in ["conversations", "chat"] {
         let check = the(&checks, what);
         assert!(
-            check.detail.contains("TWILIO_ACCOUNT_SID") && check.detail.contains("TWILIO_AUTH_TOKEN"),
+            check.detail.contains("TWILIO_ACCOUNT_SID")
+                && check.detail.contains("TWILIO_AUTH_TOKEN"),
             "{check:?}"
         );
     }

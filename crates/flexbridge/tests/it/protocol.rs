@@ -105,9 +105,7 @@ async fn a_wrong_field_is_named_in_the_protocols_words() {
     let mut anonymous = SioClient::connect(&app.url, json!({}))
         .await
         .expect("anonymous connect");
-    let ack = anonymous
-        .emit_with_ack("register", json!(["Ada"]))
-        .await;
+    let ack = anonymous.emit_with_ack("register", json!(["Ada"])).await;
     let (code, message) = refusal(&ack);
     assert_eq!(code, "invalid_payload", "{ack}");
     assert_in_protocol_words(&message);

@@ -98,7 +98,9 @@ async fn a_fresh_flex_account_that_repeats_old_sids_loses_no_message_and_no_repl
     say(&mut ada.socket, "m1", "hello").await;
     let work = app.accept(None).await;
     app.agent_says(&work.agent, &work.task, "hi Ada").await;
-    ada.socket.next_event_where("message", is_agent_message).await;
+    ada.socket
+        .next_event_where("message", is_agent_message)
+        .await;
     app.agent_ends(&work.agent, &work.task).await;
     ada.socket.next_event("chat:ended").await;
     // `flexbridge dev` started again with its old database and an
@@ -121,11 +123,12 @@ async fn a_fresh_flex_account_that_repeats_old_sids_loses_no_message_and_no_repl
         .await;
     assert_eq!(delivery["status"], json!("delivered"), "{delivery}");
     let work = app.accept(None).await;
-    ada.socket
-        .next_event_where("agent:joined", |_| true)
-        .await;
+    ada.socket.next_event_where("agent:joined", |_| true).await;
     app.agent_says(&work.agent, &work.task, "yes, here").await;
-    let reply = ada.socket.next_event_where("message", is_agent_message).await;
+    let reply = ada
+        .socket
+        .next_event_where("message", is_agent_message)
+        .await;
     assert_eq!(reply["body"], json!("yes, here"));
     app.agent_ends(&work.agent, &work.task).await;
     ada.socket.next_event("chat:ended").await;
@@ -138,9 +141,7 @@ async fn an_agent_message_whose_webhook_was_dropped_arrives_before_the_next_one(
     let mut ada = app.customer("Ada").await;
     say(&mut ada.socket, "m1", "hello").await;
     let work = app.accept(None).await;
-    ada.socket
-        .next_event_where("agent:joined", |_| true)
-        .await;
+    ada.socket.next_event_where("agent:joined", |_| true).await;
     app.emulator_post(
         "/_emulator/faults/webhooks",
         json!({"kind": "drop", "count": 1, "event_type": app.flavour().message_event}),
@@ -150,8 +151,14 @@ async fn an_agent_message_whose_webhook_was_dropped_arrives_before_the_next_one(
     app.agent_says(&work.agent, &work.task, "first").await;
     app.agent_says(&work.agent, &work.task, "second").await;
 
-    let first = ada.socket.next_event_where("message", is_agent_message).await;
-    let second = ada.socket.next_event_where("message", is_agent_message).await;
+    let first = ada
+        .socket
+        .next_event_where("message", is_agent_message)
+        .await;
+    let second = ada
+        .socket
+        .next_event_where("message", is_agent_message)
+        .await;
     assert_eq!(
         (first["body"].clone(), second["body"].clone()),
         (json!("first"), json!("second"))
