@@ -80,6 +80,17 @@ pub struct TwilioSettings {
     pub api_base: Option<Url>,
 }
 
+impl TwilioSettings {
+    /// The settings to check when Twilio refuses these credentials (401),
+    /// by the names an operator sets.
+    pub fn credential_settings(&self) -> &'static str {
+        match self.rest_auth {
+            RestAuth::AuthToken(_) => "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+            RestAuth::ApiKey { .. } => "TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET",
+        }
+    }
+}
+
 /// The public URL Twilio reaches the bridge at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicBaseUrl {

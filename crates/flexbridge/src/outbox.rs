@@ -27,7 +27,10 @@
 //!   client message id is in its attributes) and, if it is there, records
 //!   it as delivered instead of sending it again. A send may repeat one in
 //!   two ways. (1) An attempt failed without proof that nothing landed (a
-//!   timeout, a 5xx): the retry is recorded with `maybe_landed`. (2) A run
+//!   timeout, a 5xx, and a 429: Twilio documents 429 as refused before
+//!   it runs, but the emulator can make one land and exactly once should
+//!   not rest on a reading of Twilio's intent, so a 429'd send costs one
+//!   lookup after its pause): the retry is recorded with `maybe_landed`. (2) A run
 //!   sent it and ended before recording the outcome: a crash, or a task
 //!   that died on a store error or a panic. Jobs go in order, so only the
 //!   head job of a conversation can have been sent that way; the worker

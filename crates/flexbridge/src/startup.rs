@@ -56,7 +56,7 @@ use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
-use crate::store::Store;
+use crate::store::{DatabaseLock, Store};
 use crate::web;
 
 /// How long each shutdown step waits for HTTP work: webhooks in flight,
@@ -74,6 +74,8 @@ pub struct Application {
     webhooks: TaskTracker,
     outbox: Outbox,
     store: Store,
+    /// This bridge's claim on its SQLite file, released last.
+    lock: DatabaseLock,
     bridge: Bridge,
 }
 
@@ -110,6 +112,8 @@ impl Application {
         let addr = listener
             .local_addr()
             .context("reading the listener's address")?;
+        let lock = DatabaseLock::acquire(&settings.database_url)
+            .with_context(|| format!("opening the database {}", settings.database_url))?;
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", settings.database_url))?;
@@ -168,6 +172,7 @@ impl Application {
             webhooks: tracker,
             outbox,
             store,
+            lock,
             bridge,
         })
     }
@@ -201,6 +206,7 @@ impl Application {
             webhooks,
             outbox,
             store,
+            lock,
             ..
         } = self;
         // Cancelled by `shutdown`, or by the supervisor when a part ended.
@@ -272,6 +278,7 @@ impl Application {
 
         // 7. Store.
         store.close().await;
+        drop(lock);
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }

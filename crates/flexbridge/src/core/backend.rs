@@ -260,7 +260,9 @@ pub enum WebhookParseError {
 /// What to do after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// Wait (at least the given time), then retry. Nothing landed.
+    /// Wait (at least the given time), then retry. Normally nothing
+    /// landed (Twilio refuses before executing); the outbox still looks
+    /// before re-sending a message (`crate::outbox` says why).
     RateLimited(Option<Duration>),
     /// Retry with backoff; `maybe_landed` when the request may have had its
     /// effect (look before re-sending a create).

@@ -190,7 +190,12 @@ impl Outbox {
                     delay_ms = duration_ms(delay),
                     "Twilio rate limit (429); pausing deliveries"
                 );
-                (delay, still_maybe_landed)
+                // Twilio's 429 normally means "not executed", but exactly
+                // once does not rest on "normally": the retry of a send
+                // (the one create that is not idempotent) looks first,
+                // one lookup per 429'd message, after the pause.
+                let is_send = matches!(job.kind, JobKind::Send(_));
+                (delay, still_maybe_landed || is_send)
             }
             Disposition::Transient { maybe_landed } => {
                 (self.backoff(attempts), maybe_landed || still_maybe_landed)

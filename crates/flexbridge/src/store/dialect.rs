@@ -1,5 +1,6 @@
 //! What is SQLite's own in the store, named once: the connection and pool
-//! types, how a write transaction begins, and the migrations. Every
+//! types, how a write transaction begins, the migrations, and the lock
+//! that keeps a second bridge off the file ([`DatabaseLock`]). Every
 //! statement elsewhere is SQL that PostgreSQL accepts too.
 
 use std::borrow::Cow;
@@ -55,4 +56,58 @@ pub async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         }
         Err(error) => Err(StoreError::Migrate(error)),
     }
+}
+
+/// A running bridge's claim on its SQLite file: an exclusive advisory
+/// lock (`flock`, through `std::fs::File::try_lock`) held until it is
+/// dropped. Two bridges on one file would both deliver its outbox to Flex
+/// (duplicates), so the second is refused at start. SQLite's own locks
+/// (`fcntl`) are separate from this one, so readers — `flexbridge
+/// doctor`, a test's own connection — still open the file. An in-memory
+/// database has nothing to lock. (Several instances share PostgreSQL
+/// instead, with leases.)
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _file: Option<std::fs::File>,
+}
+
+impl DatabaseLock {
+    /// Takes the lock on the file `database_url` names (creating an empty
+    /// file, which SQLite then makes a database, if there is none yet).
+    pub fn acquire(database_url: &str) -> Result<Self, StoreError> {
+        let Some(path) = database_file(database_url)? else {
+            return Ok(Self { _file: None });
+        };
+        let path = path.as_path();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|error| StoreError::Lock {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+                path: path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Lock {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// The file `database_url` names (`None` for an in-memory database).
+pub fn database_file(database_url: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+    use std::str::FromStr as _;
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::from_str(database_url).map_err(StoreError::BadUrl)?;
+    let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+    let path = options.get_filename();
+    Ok((!in_memory && !path.as_os_str().is_empty()).then(|| path.to_path_buf()))
 }
