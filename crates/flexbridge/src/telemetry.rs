@@ -17,22 +17,71 @@
 //! `/metrics`.
 //!
 //! Secrets never reach a log: they are `SecretString`s whose `Debug` is
-//! redacted, and nothing formats them.
+//! redacted, and nothing formats them; the Socket.IO crates, which would
+//! log a customer's resume token (the connect packet) and message bodies
+//! at DEBUG and TRACE, are held at INFO whatever `RUST_LOG` says
+//! ([`may_log`]). Message bodies appear only at TRACE, of our own targets.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
-/// Installs the log subscriber (once; later calls do nothing).
+/// What `RUST_LOG` is when unset.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,socketioxide=warn,engineioxide=warn";
+
+/// The customer transport's crates (Socket.IO, Engine.IO, the websocket
+/// under them): at DEBUG and TRACE they log whole packets and frames, the
+/// connect packet's `auth` and the `register` ack (a customer's resume
+/// token) and every event's payload (message bodies) included.
+const TRANSPORT_TARGETS: [&str; 4] = [
+    "socketioxide",
+    "engineioxide",
+    "tungstenite",
+    "tokio_tungstenite",
+];
+
+/// Whether an event may be logged whatever `RUST_LOG` asks: nothing of the
+/// customer transport's crates below INFO, so a resume token never reaches a log at
+/// any level. (Our own targets log no token at all, and a message body
+/// only at TRACE.)
+pub fn may_log(target: &str, level: &Level) -> bool {
+    let transport = TRANSPORT_TARGETS
+        .iter()
+        .any(|t| target == *t || target.starts_with(&format!("{t}::")));
+    !(transport && *level > Level::INFO)
+}
+
+/// Installs the log subscriber (once; later calls do nothing): stderr,
+/// filtered by `RUST_LOG` (then by [`may_log`]); `LOG_FORMAT=json` writes
+/// one JSON object per line (`timestamp`, `level`, `target`, `fields` —
+/// the conversation and customer ids among them as `conversation` and
+/// `customer` — and the current span's fields), else human text.
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,socketioxide=warn,engineioxide=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let secrets =
+        tracing_subscriber::filter::filter_fn(|meta| may_log(meta.target(), meta.level()));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    let layer = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(secrets))
         .try_init();
 }
 
@@ -75,3 +124,24 @@ pub fn metrics() -> &'static PrometheusHandle {
 }
 
 pub use crate::core::chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_io_crates_never_log_below_info() {
+        for target in [
+            "socketioxide",
+            "socketioxide::client",
+            "engineioxide::socket",
+            "tungstenite::protocol",
+        ] {
+            assert!(!may_log(target, &Level::DEBUG), "{target}");
+            assert!(!may_log(target, &Level::TRACE), "{target}");
+            assert!(may_log(target, &Level::INFO), "{target}");
+        }
+        assert!(may_log("flexbridge::outbox", &Level::TRACE));
+        assert!(may_log("socketioxidelike", &Level::DEBUG));
+    }
+}
