@@ -183,8 +183,9 @@ pub struct DevSettings {
     pub port: u16,
     pub emulator_port: u16,
     pub database_url: String,
-    /// Seed of the emulator's SIDs and credentials.
-    pub seed: u64,
+    /// Seed of the emulator's SIDs and credentials; none: a new account
+    /// each run (its SIDs never repeat against the dev database).
+    pub seed: Option<u64>,
     /// Agents in the emulator.
     pub agents: usize,
     pub flex: DevFlex,

@@ -115,7 +115,8 @@ settings! {
     DEV_DATABASE_URL = "FLEXBRIDGE_DEV_DATABASE_URL", "dev.database_url", Some("--database-url"), "URL",
         "the bridge's database";
     DEV_SEED = "FLEXBRIDGE_DEV_SEED", "dev.seed", Some("--seed"), "N",
-        "seed of the emulator's SIDs and credentials (same seed, same account)";
+        "seed of the emulator's SIDs and credentials (same seed, same account; unset: a new \
+         account each run, whose SIDs never repeat against the database)";
     DEV_AGENTS = "FLEXBRIDGE_DEV_AGENTS", "dev.agents", Some("--agents"), "N",
         "number of agents in the emulator";
     DEV_BACKEND = "FLEXBRIDGE_DEV_BACKEND", "dev.backend", Some("--backend"), "BACKEND",

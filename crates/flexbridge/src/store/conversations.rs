@@ -397,7 +397,7 @@ async fn claim(
     let Some(conversation) = newest_of_channel(&mut *conn, &key.channel).await? else {
         return Ok(Err(Inbound::UnknownChannel));
     };
-    if !receipts::claim(conn, key).await? {
+    if !receipts::claim(conn, &conversation.id, key).await? {
         return Ok(Err(Inbound::Duplicate));
     }
     Ok(Ok(conversation))

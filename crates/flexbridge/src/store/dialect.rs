@@ -21,24 +21,42 @@ pub type Pool = sqlx::SqlitePool;
 /// once, so a batch never fails half-way on a lock upgrade.
 pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// The migrations, embedded in the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "baseline",
-    include_str!("../../migrations/sqlite/0001_baseline.sql"),
-)];
+/// The migrations, embedded in the binary: version, description, SQL, and
+/// whether it runs outside sqlx's transaction (a migration that rebuilds a
+/// table turns foreign keys off first, which SQLite ignores inside a
+/// transaction; it opens and commits its own).
+const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
+    (
+        1,
+        "baseline",
+        include_str!("../../migrations/sqlite/0001_baseline.sql"),
+        false,
+    ),
+    (
+        2,
+        "reliability",
+        include_str!("../../migrations/sqlite/0002_reliability.sql"),
+        true,
+    ),
+];
 
 fn migrator() -> Migrator {
+    migrator_up_to(i64::MAX)
+}
+
+/// The migrations up to `version` (tests build older schemas with it).
+pub(crate) fn migrator_up_to(version: i64) -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS
             .iter()
-            .map(|(version, description, sql)| {
+            .filter(|(v, ..)| *v <= version)
+            .map(|(version, description, sql, no_tx)| {
                 Migration::new(
                     *version,
                     Cow::Borrowed(*description),
                     MigrationType::Simple,
                     sqlx::AssertSqlSafe(*sql).into_sql_str(),
-                    false,
+                    *no_tx,
                 )
             })
             .collect(),
@@ -51,7 +69,7 @@ fn migrator() -> Migrator {
 pub async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     match migrator().run(pool).await {
         Ok(()) => Ok(()),
-        Err(MigrateError::VersionMismatch(1) | MigrateError::VersionMissing(2..=7)) => {
+        Err(MigrateError::VersionMismatch(1) | MigrateError::VersionMissing(3..=7)) => {
             Err(StoreError::PreReleaseSchema)
         }
         Err(error) => Err(StoreError::Migrate(error)),
@@ -111,3 +129,6 @@ pub fn database_file(database_url: &str) -> Result<Option<std::path::PathBuf>, S
     let path = options.get_filename();
     Ok((!in_memory && !path.as_os_str().is_empty()).then(|| path.to_path_buf()))
 }
+
+#[cfg(test)]
+mod tests;

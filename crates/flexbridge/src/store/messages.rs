@@ -179,12 +179,14 @@ impl Messages<'_> {
             .await
     }
 
-    /// Stores an agent's message (once per Flex message) in the newest
-    /// conversation of its channel. The insert finds the conversation,
-    /// and `UNIQUE(flex_message)` is the idempotency check (the event's key
-    /// is derived from the message alone, so no receipt is written for
-    /// it). Only when nothing was inserted does a read tell a duplicate
-    /// from an unknown channel.
+    /// Stores an agent's message (once per Flex message of a conversation)
+    /// in the newest conversation of its channel. The insert finds the
+    /// conversation, and `UNIQUE(conversation_id, flex_message)` is the
+    /// idempotency check (the event's key is derived from the message
+    /// alone, so no receipt is written for it). Only when nothing was
+    /// inserted does a read tell a duplicate from an unknown channel. The
+    /// same SID in another conversation is not a duplicate (a Flex account
+    /// that repeats an earlier one's SIDs): stored, and logged at WARN.
     pub async fn record_agent(
         self,
         key: EventKey,
@@ -208,6 +210,7 @@ impl Messages<'_> {
                     )
                     .await?;
                     if let Some((customer, message)) = inserted {
+                        warn_of_collision(conn, &key, &message).await?;
                         return Ok(Inbound::Applied(StoredAgentMessage { customer, message }));
                     }
                     Ok(if conversations::has_channel(conn, &key.channel).await? {
@@ -294,6 +297,42 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
         message,
         opened: Some(conversation),
     })
+}
+
+/// Logs (WARN) when the Flex message just stored has the SID of a message
+/// of another conversation: not a duplicate, but a sign that the Flex
+/// account repeats SIDs (e.g. a development emulator with a fixed seed
+/// started again against an old database).
+async fn warn_of_collision(
+    conn: &mut Conn,
+    key: &EventKey,
+    message: &MessageRecord,
+) -> StoreResult<()> {
+    let Some(sid) =
+        sqlx::query_scalar::<_, Option<String>>("SELECT flex_message FROM messages WHERE id = $1")
+            .bind(message.id)
+            .fetch_one(&mut *conn)
+            .await?
+    else {
+        return Ok(());
+    };
+    let other: Option<String> = sqlx::query_scalar(
+        "SELECT conversation_id FROM messages
+         WHERE flex_message = $1 AND conversation_id <> $2 LIMIT 1",
+    )
+    .bind(&sid)
+    .bind(message.conversation_id.as_str())
+    .fetch_optional(conn)
+    .await?;
+    if let Some(other) = other {
+        tracing::warn!(
+            conversation = %message.conversation_id, other_conversation = %other,
+            flex_message = %sid, channel = %key.channel,
+            "a Flex message SID already seen in another conversation; stored as a new message \
+             (does the Flex account repeat SIDs? a development emulator with a fixed seed?)"
+        );
+    }
+    Ok(())
 }
 
 /// A customer's message by its client message id.
