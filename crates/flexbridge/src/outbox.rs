@@ -47,6 +47,13 @@
 //!   message and tell the customer (`delivery` … `failed`). Work older than
 //!   `give_up_after` fails too. A channel Flex cannot create, or no longer
 //!   has (404), ends its conversation (`chat:ended`) and fails its queue.
+//! - A poison job never spins: a step whose outcome the store refuses for
+//!   good (a constraint violation, a row it cannot read) is settled as
+//!   failed — a message gets `delivery` `failed` with a reason, an "open"
+//!   abandons its conversation, a "sync" or "close" is dropped — with an
+//!   ERROR line naming it and `flexbridge_outbox_poison_jobs_total`; the
+//!   conversation's queue moves on. (A store that is merely unavailable
+//!   is retried, as before.)
 //! - Each job goes through the backend of its conversation (the one that
 //!   opened it), whichever backend new conversations use now.
 //! - A "close" job (the customer ended the chat; the conversation is
@@ -362,7 +369,13 @@ impl Outbox {
         let mut step = self.take(&conversation).await;
         loop {
             step = match step {
-                Ok(Step::Next(NextJob::Ready(job))) => self.attempt(*job).await,
+                Ok(Step::Next(NextJob::Ready(job))) => {
+                    let poison = (*job).clone();
+                    match self.attempt(*job).await {
+                        Err(error) if error.is_permanent() => self.poisoned(&poison, &error).await,
+                        other => other,
+                    }
+                }
                 Ok(Step::Next(NextJob::NotBefore(at))) => {
                     // Not due yet, paused by a 429, or shutting down.
                     let paused_until = *lock(&self.inner.paused_until);

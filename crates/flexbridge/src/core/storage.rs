@@ -19,13 +19,47 @@ use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use super::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
 
 /// A failed store operation (the store's own error inside, for the logs).
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct StorageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+/// Permanent when doing it again cannot succeed (a constraint the write
+/// breaks, a row this version cannot read): the outbox then settles the
+/// job for good rather than retry it forever (a poison job).
+#[derive(Debug)]
+pub struct StorageError {
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    permanent: bool,
+}
 
 impl StorageError {
+    /// A failure that may pass (the database busy or unreachable).
     pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
-        Self(error.into())
+        Self {
+            source: error.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that doing the same again repeats.
+    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Self {
+            source: error.into(),
+            permanent: true,
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+/// Transparent: the store's error is this error (its own sources follow).
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
     }
 }
 

@@ -15,6 +15,9 @@ use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingMessage};
 
 type Attempt = Result<Step, StorageError>;
 
+/// What a customer is told of a message whose job was poison.
+const POISONED: &str = "the bridge could not record this message's delivery and stopped trying; its operator is alerted";
+
 impl Outbox {
     /// Carries out `job` (its conversation's head job, due).
     pub(super) async fn attempt(&self, job: OutboxJob) -> Attempt {
@@ -213,6 +216,33 @@ impl Outbox {
             .await?;
         self.scan_at(next_attempt_at);
         Ok(Step::Wait)
+    }
+
+    /// A job whose outcome the store refuses for good (see the module
+    /// doc): settled as failed so the conversation's queue moves on.
+    pub(super) async fn poisoned(&self, job: &OutboxJob, error: &StorageError) -> Attempt {
+        let kind = job.kind.as_str();
+        tracing::error!(
+            conversation = %job.conversation_id, customer = %job.customer_id, job = job.id, kind,
+            error.cause_chain = %chain(error),
+            "poison job: the store refuses its outcome for good; settled as failed"
+        );
+        metrics::counter!("flexbridge_outbox_poison_jobs_total", "kind" => kind).increment(1);
+        let bridge = &self.inner.bridge;
+        match &job.kind {
+            JobKind::Send(message) => {
+                let reason = SendOutcome::Failed(POISONED.to_owned());
+                self.settle(job, message, reason).await
+            }
+            JobKind::Open => {
+                bridge
+                    .abandoned(job, CloseReason::OpenFailed, POISONED)
+                    .await?;
+                Ok(Step::Next(NextJob::Empty))
+            }
+            JobKind::Sync => self.done(job).await,
+            JobKind::Close => Ok(Step::Next(bridge.closed_in_flex(job, self.begin()).await?)),
+        }
     }
 
     /// A job that will never succeed: a message fails, a channel Flex

@@ -84,9 +84,27 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the same write would fail again: it breaks a constraint,
+    /// or reads a row this version cannot.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(error)) => {
+                !matches!(error.kind(), sqlx::error::ErrorKind::Other)
+            }
+            Self::Corrupt(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<StoreError> for StorageError {
     fn from(error: StoreError) -> Self {
-        StorageError::new(error)
+        if error.is_permanent() {
+            StorageError::permanent(error)
+        } else {
+            StorageError::new(error)
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub(super) enum Fault {
     /// Do the work, then the caller's task dies (a panic) before it can
     /// record the outcome.
     LandsThenDies,
+    /// Succeed, answering this message SID (a Flex that repeats SIDs).
+    AnswersSid(&'static str),
 }
 
 #[derive(Default)]
@@ -52,6 +54,9 @@ pub(super) struct FakeFlex {
     pub(super) missed: Mutex<Vec<FlexEvent>>,
     pub(super) sync_faults: Mutex<VecDeque<Fault>>,
     pub(super) resyncs: AtomicUsize,
+    /// The SID each posted message was answered with (client message id →
+    /// SID), as Flex keeps it: `find_sent` finds the same.
+    pub(super) answered: Mutex<HashMap<String, RemoteMessage>>,
     /// Closed until [`FakeFlex::open_gate`]: where `Fault::Held` waits.
     pub(super) gate: Gate,
 }
@@ -102,6 +107,7 @@ impl FakeFlex {
             Some(Fault::Status(status)) => Err(api_error(status, None)),
             Some(Fault::RateLimited(after)) => Err(api_error(429, Some(after))),
             Some(Fault::Lands(_) | Fault::LandsThenDies) => Ok(true),
+            Some(Fault::AnswersSid(_)) => Ok(false),
             Some(Fault::Held) => {
                 let _open = self.gate.0.acquire().await;
                 Ok(false)
@@ -155,10 +161,15 @@ impl FlexBackend for FakeFlex {
             message.client_msg_id.to_owned(),
             message.body.to_owned(),
         ));
+        let answer = match fault {
+            Some(Fault::AnswersSid(sid)) => RemoteMessage::new(sid),
+            _ => RemoteMessage::new(sid("IM")),
+        };
+        lock(&self.answered).insert(message.client_msg_id.to_owned(), answer.clone());
         match (lands, fault) {
             (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
             (true, Some(Fault::LandsThenDies)) => panic!("the fake kills the task after the send"),
-            _ => Ok(RemoteMessage::new(sid("IM"))),
+            _ => Ok(answer),
         }
     }
 
@@ -170,7 +181,8 @@ impl FlexBackend for FakeFlex {
         let found = lock(&self.posted)
             .iter()
             .any(|(ch, id, _)| ch == channel && id == client_msg_id);
-        Ok(found.then(|| RemoteMessage::new(sid("IM"))))
+        let answered = lock(&self.answered).get(client_msg_id).cloned();
+        Ok(found.then(|| answered.unwrap_or_else(|| RemoteMessage::new(sid("IM")))))
     }
 
     async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
