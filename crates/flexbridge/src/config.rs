@@ -146,6 +146,9 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     /// Validates webhook signatures; Twilio signs with the auth token.
     pub auth_token: SecretString,
+    /// Start even when Twilio refuses the credentials at start
+    /// (`FLEXBRIDGE_SKIP_TWILIO_CHECK`); `/readyz` then says not ready.
+    pub skip_twilio_check: bool,
     /// The backends and what they need.
     pub flex: FlexSettings,
     pub outbox: OutboxSettings,
@@ -196,6 +199,15 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://flexbridge.db";
 /// The Flex Flow's friendly name `provision` looks for (and creates).
 pub const DEFAULT_FLOW_NAME: &str = "flexbridge custom chat";
+
+/// `true` or `false`.
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
 
 /// `http(s)://…` without query or fragment.
 pub fn parse_http_url(raw: &str) -> Result<Url, String> {
@@ -318,6 +330,11 @@ impl Settings {
             )?,
             twilio,
             auth_token,
+            skip_twilio_check: layers.parse(
+                setting::SKIP_TWILIO_CHECK,
+                &raw.server.skip_twilio_check,
+                parse_bool,
+            )?,
             flex: FlexSettings::parse(layers, &raw.flex)?,
             outbox: OutboxSettings {
                 concurrency: positive(layers, setting::OUTBOX_CONCURRENCY, raw.outbox.concurrency)?,

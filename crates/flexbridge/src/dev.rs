@@ -194,6 +194,7 @@ pub async fn bridge_settings(
         database_url: database_url.to_owned(),
         twilio,
         auth_token: SecretString::from(credentials.auth_token.clone()),
+        skip_twilio_check: false,
         flex: FlexSettings {
             backend: flex.backend,
             chat_service_sid,

@@ -54,6 +54,7 @@ use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
+use crate::flex::health::{TwilioHealth, TwilioStatus};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::store::{DatabaseLock, Store};
@@ -76,6 +77,8 @@ pub struct Application {
     store: Store,
     /// This bridge's claim on its SQLite file, released last.
     lock: DatabaseLock,
+    /// Twilio's health, probed in the background while serving.
+    twilio: Option<TwilioHealth>,
     bridge: Bridge,
 }
 
@@ -99,15 +102,27 @@ impl Application {
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
         let backends = backends(&settings, &public_base_url)?;
-        Self::build_with_backends(settings, listener, public_base_url, backends).await
+        let twilio = check_twilio(&settings).await?;
+        Self::build_parts(settings, listener, public_base_url, backends, Some(twilio)).await
     }
 
-    /// Builds with given backends (tests use this to run against a fake).
+    /// Builds with given backends (tests use this to run against a fake;
+    /// Twilio is neither checked nor probed).
     pub async fn build_with_backends(
         settings: Settings,
         listener: TcpListener,
         public_base_url: Url,
         backends: Backends,
+    ) -> anyhow::Result<Self> {
+        Self::build_parts(settings, listener, public_base_url, backends, None).await
+    }
+
+    async fn build_parts(
+        settings: Settings,
+        listener: TcpListener,
+        public_base_url: Url,
+        backends: Backends,
+        twilio: Option<TwilioHealth>,
     ) -> anyhow::Result<Self> {
         let addr = listener
             .local_addr()
@@ -160,7 +175,7 @@ impl Application {
             },
         ));
         let router = Router::new()
-            .merge(web::routes(store.clone(), &public_base_url))
+            .merge(web::routes(store.clone(), &public_base_url, twilio.clone()))
             .merge(webhook_routes)
             .layer(layer);
         Ok(Self {
@@ -173,6 +188,7 @@ impl Application {
             outbox,
             store,
             lock,
+            twilio,
             bridge,
         })
     }
@@ -207,6 +223,7 @@ impl Application {
             outbox,
             store,
             lock,
+            twilio,
             ..
         } = self;
         // Cancelled by `shutdown`, or by the supervisor when a part ended.
@@ -214,6 +231,7 @@ impl Application {
         // The worker must not outlive this future: if it is dropped (its
         // task aborted), deliveries stop with it, as in a crash.
         let mut worker = AbortOnDropHandle::new(tokio::spawn(outbox.run(stop.clone())));
+        let _probe = twilio.map(|t| AbortOnDropHandle::new(tokio::spawn(t.run(stop.clone()))));
         // Step 1's listener half: the server stops accepting once `stop`
         // fires; its connections go on until they end (step 5).
         let server =
@@ -282,6 +300,35 @@ impl Application {
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// Asks Twilio whether it takes the configured credentials: refused (401/
+/// 403) stops the start, naming the settings, unless
+/// `FLEXBRIDGE_SKIP_TWILIO_CHECK`; unreachable only warns (messages queue
+/// until it answers). Either way `/readyz` says so until a later probe
+/// finds Twilio well.
+async fn check_twilio(settings: &Settings) -> anyhow::Result<TwilioHealth> {
+    let health = TwilioHealth::new(
+        twilio_client(&settings.twilio)?,
+        settings.flex.chat_service_sid.clone(),
+        settings.twilio.credential_settings(),
+    );
+    match health.probe().await {
+        TwilioStatus::Refused {
+            status,
+            settings: names,
+        } if !settings.skip_twilio_check => {
+            anyhow::bail!(
+                "Twilio refused the bridge's credentials (HTTP {status}): check {names} \
+                 (or set FLEXBRIDGE_SKIP_TWILIO_CHECK=true to start anyway, not ready)"
+            )
+        }
+        TwilioStatus::Unreachable(why) => {
+            tracing::warn!(%why, "Twilio does not answer at start; starting (not ready until it does)")
+        }
+        _ => {}
+    }
+    Ok(health)
 }
 
 /// Why the outbox worker's end is a failure (`None`: it ended as asked).

@@ -1,6 +1,7 @@
 //! Plain HTTP: the customer web chat (embedded at build time by `build.rs`
-//! from `widget/`), `/healthz`, `/readyz` and `/metrics` (and an empty
-//! `/favicon.ico`).
+//! from `widget/`), `/healthz`, `/readyz` (the database answers, and Twilio
+//! did at its last probe: `crate::flex::health`) and `/metrics` (and an
+//! empty `/favicon.ico`).
 //!
 //! The widget's files are served with a strict Content-Security-Policy
 //! (`default-src 'self'`; scripts, styles and connections only to this
@@ -18,6 +19,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::core::ids::hex;
+use crate::flex::health::TwilioHealth;
 use crate::store::Store;
 
 /// One embedded file.
@@ -42,13 +44,17 @@ const STYLE: Asset = Asset {
 #[derive(Clone)]
 struct WebState {
     store: Store,
+    /// Twilio's last answer to the health probe (none: not checked, e.g.
+    /// a test's fake Flex).
+    twilio: Option<TwilioHealth>,
     csp: HeaderValue,
 }
 
 /// The widget, health and metrics routes.
-pub fn routes(store: Store, public_base_url: &Url) -> Router {
+pub fn routes(store: Store, public_base_url: &Url, twilio: Option<TwilioHealth>) -> Router {
     let state = WebState {
         store,
+        twilio,
         csp: content_security_policy(public_base_url),
     };
     Router::new()
@@ -147,14 +153,17 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready: the database answers, and Twilio did at its last probe (and took
+/// the credentials); otherwise 503 with the reason.
 async fn readyz(State(state): State<WebState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => {
-            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    if let Err(error) = state.store.ping().await {
+        tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
+    if let Some(why) = state.twilio.as_ref().and_then(|t| t.status().not_ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    "ready".into_response()
 }
 
 async fn metrics() -> Response {

@@ -64,6 +64,7 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub public_base_url: Option<String>,
+    pub skip_twilio_check: String,
 }
 
 impl Default for Server {
@@ -72,6 +73,7 @@ impl Default for Server {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             public_base_url: None,
+            skip_twilio_check: "false".to_owned(),
         }
     }
 }

@@ -67,6 +67,8 @@ settings! {
         "the URL Twilio reaches this bridge at; `auto` uses the listening address (local testing only)";
     DATABASE_URL = "DATABASE_URL", "database.url", Some("--database-url"), "URL",
         "the bridge's database";
+    SKIP_TWILIO_CHECK = "FLEXBRIDGE_SKIP_TWILIO_CHECK", "server.skip_twilio_check", Some("--skip-twilio-check"), "BOOL",
+        "`true`: start even when Twilio refuses the credentials at start (the bridge is then not ready)";
     ACCOUNT_SID = "TWILIO_ACCOUNT_SID", "twilio.account_sid", Some("--twilio-account-sid"), "AC…",
         "the Twilio account (its auth token comes from TWILIO_AUTH_TOKEN only)";
     AUTH_TOKEN = "TWILIO_AUTH_TOKEN", "twilio.auth_token", None, "",
@@ -144,6 +146,7 @@ pub const SERVE: &[Setting] = &[
     PORT,
     PUBLIC_BASE_URL,
     DATABASE_URL,
+    SKIP_TWILIO_CHECK,
     FLEX_FLOW_SID,
     TIMER_INACTIVE,
     TIMER_CLOSED,

@@ -267,6 +267,10 @@ pub enum Disposition {
     /// Retry with backoff; `maybe_landed` when the request may have had its
     /// effect (look before re-sending a create).
     Transient { maybe_landed: bool },
+    /// Flex refused the bridge's credentials (401/403): only an operator
+    /// can fix it, so the work is kept and retried with backoff, with an
+    /// alarm (ERROR log, metric) and the customer told of the delay.
+    Unauthorized,
     /// Retrying cannot help.
     Permanent,
 }
@@ -278,6 +282,9 @@ pub enum Disposition {
 pub struct BackendError {
     disposition: Disposition,
     gone: bool,
+    /// What kind of failure, for metrics (`401`, `404`, `429`, `5xx`,
+    /// `timeout`, …; the backend names it).
+    label: &'static str,
     source: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
@@ -290,8 +297,19 @@ impl BackendError {
         Self {
             disposition,
             gone,
+            label: "other",
             source: source.into(),
         }
+    }
+
+    /// Names the kind of failure for metrics.
+    pub fn with_label(mut self, label: &'static str) -> Self {
+        self.label = label;
+        self
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.label
     }
 
     /// This bridge lacks what the call needs (e.g. no backend of a

@@ -16,7 +16,7 @@ use super::ids::{
     RemoteMessage, Seq, TokenHash,
 };
 use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
-use super::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
+use super::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 /// A failed store operation (the store's own error inside, for the logs).
 /// Permanent when doing it again cannot succeed (a constraint the write
@@ -240,6 +240,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A job that is done (or has nothing to do).
     async fn finish_job(&self, job: &OutboxJob, begin: Begin) -> StorageResult<NextJob>;
+
+    /// The customer messages queued (a "send" job) for `conversation`,
+    /// oldest first.
+    async fn queued_messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> StorageResult<Vec<FailedMessage>>;
 
     /// The conversation cannot go on in Flex: it closes (if it was not
     /// closed yet), every message queued for it fails, its queue empties.

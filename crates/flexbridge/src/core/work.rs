@@ -123,7 +123,8 @@ pub struct Abandoned {
     pub failed: Vec<FailedMessage>,
 }
 
-/// A message that will not reach Flex.
+/// A customer message queued for Flex that will not reach it (or, told
+/// as delayed, not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedMessage {
     pub customer_id: CustomerId,

@@ -381,6 +381,7 @@ impl DeliveryPayload {
         let (status, error) = match outcome {
             DeliveryOutcome::Delivered => ("delivered", None),
             DeliveryOutcome::Failed(error) => ("failed", Some(error.clone())),
+            DeliveryOutcome::Delayed(why) => ("delayed", Some(why.clone())),
         };
         Self {
             seq,

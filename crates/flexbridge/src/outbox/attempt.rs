@@ -15,6 +15,10 @@ use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingMessage};
 
 type Attempt = Result<Step, StorageError>;
 
+/// What a customer is told of a message that waits for the operator.
+const DELAYED: &str =
+    "Flex is not accepting messages from the bridge right now; yours is kept and will be sent";
+
 /// What a customer is told of a message whose job was poison.
 const POISONED: &str = "the bridge could not record this message's delivery and stopped trying; its operator is alerted";
 
@@ -203,7 +207,21 @@ impl Outbox {
             Disposition::Transient { maybe_landed } => {
                 (self.backoff(attempts), maybe_landed || still_maybe_landed)
             }
+            Disposition::Unauthorized => {
+                tracing::error!(
+                    conversation = %job.conversation_id, error = %error_text,
+                    "Twilio refuses the bridge's credentials: deliveries wait until an operator \
+                     fixes them (flexbridge doctor names the settings)"
+                );
+                metrics::counter!("flexbridge_twilio_auth_failures_total").increment(1);
+                if job.attempts == 0 {
+                    inner.bridge.delayed(job, DELAYED).await?;
+                }
+                (self.backoff(attempts), still_maybe_landed)
+            }
         };
+        metrics::counter!("flexbridge_outbox_retries_total", "status" => error.label())
+            .increment(1);
         tracing::warn!(
             conversation = %job.conversation_id, attempts, retry_in_ms = duration_ms(delay),
             maybe_landed, error = %error_text, "delivery failed; will retry"

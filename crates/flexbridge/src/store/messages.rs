@@ -237,6 +237,33 @@ impl Messages<'_> {
         row.map(MessageRecord::try_from).transpose()
     }
 
+    /// The customer messages queued (a "send" job) for `conversation`,
+    /// oldest first.
+    pub async fn queued(self, conversation: &ConversationId) -> StoreResult<Vec<FailedMessage>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT m.customer_id, m.seq, m.client_msg_id FROM messages m
+                 JOIN outbox o ON o.message_id = m.id
+                 WHERE o.conversation_id = $1 AND o.kind = '{}' ORDER BY m.seq",
+                JobKind::SEND
+            )
+        });
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(SQL.as_str())
+            .bind(conversation.as_str())
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.into_iter()
+            .map(|(customer, seq, client_msg_id)| {
+                Ok(FailedMessage {
+                    customer_id: CustomerId::parse(&customer)
+                        .map_err(|e| corrupt("messages.customer_id", e))?,
+                    seq: Seq(seq),
+                    client_msg_id: client_msg_id.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
     /// A customer's messages with `seq > since`, oldest first, at most `limit`.
     pub async fn since(
         self,

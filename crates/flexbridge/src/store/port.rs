@@ -10,7 +10,7 @@ use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
     StorageResult, StoredAgentMessage,
 };
-use crate::core::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 #[async_trait::async_trait]
 impl Storage for Store {
@@ -121,6 +121,13 @@ impl Storage for Store {
 
     async fn finish_job(&self, job: &OutboxJob, begin: Begin) -> StorageResult<NextJob> {
         Ok(self.outbox().finish(job, begin).await?)
+    }
+
+    async fn queued_messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> StorageResult<Vec<FailedMessage>> {
+        Ok(self.messages().queued(conversation).await?)
     }
 
     async fn abandon(

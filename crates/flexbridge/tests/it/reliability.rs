@@ -165,3 +165,54 @@ async fn an_agent_message_whose_webhook_was_dropped_arrives_before_the_next_one(
     );
     assert!(first["seq"].as_i64() < second["seq"].as_i64());
 }
+
+#[tokio::test]
+async fn started_anyway_with_a_wrong_credential_the_bridge_is_not_ready_and_customers_hear_of_the_delay()
+ {
+    let app = crate::spawn_app_with(flexbridge::dev::DevFlex::default(), |settings| {
+        let RestAuth::ApiKey { sid, .. } = settings.twilio.rest_auth.clone() else {
+            panic!("the test app uses the emulator's API key");
+        };
+        settings.twilio.rest_auth = RestAuth::ApiKey {
+            sid,
+            secret: "not-the-secret".to_owned().into(),
+        };
+        settings.skip_twilio_check = true;
+    })
+    .await;
+    let mut ada = app.customer("Ada").await;
+
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .expect("the bridge answers");
+    let status = ready.status();
+    let body = ready.text().await.expect("a body");
+    say(&mut ada.socket, "m1", "hello?").await;
+    let delivery = ada
+        .socket
+        .next_event_where("delivery", |d| d["clientMessageId"] == json!("m1"))
+        .await;
+
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("Twilio"), "{body}");
+    assert_eq!(delivery["status"], json!("delayed"), "{delivery}");
+    assert!(delivery["error"].is_string(), "{delivery}");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("flexbridge_twilio_auth_failures_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}

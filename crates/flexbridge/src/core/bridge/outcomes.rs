@@ -9,7 +9,7 @@ use crate::core::conversation::CloseReason;
 use crate::core::fanout::{DeliveryOutcome, Notice};
 use crate::core::ids::CustomerId;
 use crate::core::storage::{SendOutcome, StorageResult};
-use crate::core::work::{Begin, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{Begin, JobKind, NextJob, OutboxJob, OutgoingMessage};
 
 use super::BridgeError;
 use super::inbound::EventOutcome;
@@ -67,6 +67,35 @@ impl Bridge {
         };
         self.tell(&job.customer_id, notice).await;
         Ok(next)
+    }
+
+    /// A job held back by something only the operator can fix (Flex
+    /// refuses the bridge's credentials): its messages stay queued, and
+    /// the customer hears they are delayed (`delivery` `delayed`) rather
+    /// than nothing. A send tells its message; an "open" the messages
+    /// queued behind it.
+    pub async fn delayed(&self, job: &OutboxJob, why: &str) -> StorageResult<()> {
+        let messages = match &job.kind {
+            JobKind::Send(message) => vec![(message.seq, message.client_msg_id.clone())],
+            JobKind::Open => self
+                .inner
+                .storage
+                .queued_messages(&job.conversation_id)
+                .await?
+                .into_iter()
+                .map(|m| (m.seq, m.client_msg_id))
+                .collect(),
+            JobKind::Sync | JobKind::Close => Vec::new(),
+        };
+        for (seq, client_msg_id) in messages {
+            let notice = Notice::Delivery {
+                seq,
+                client_msg_id,
+                outcome: DeliveryOutcome::Delayed(why.to_owned()),
+            };
+            self.tell(&job.customer_id, notice).await;
+        }
+        Ok(())
     }
 
     /// A job that is done, or has nothing to do.
