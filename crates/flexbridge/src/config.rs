@@ -121,6 +121,8 @@ pub struct OutboxSettings {
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// How often an open conversation is re-synced with Flex at the latest.
+    pub resync_interval: Duration,
 }
 
 impl Default for OutboxSettings {
@@ -132,6 +134,7 @@ impl Default for OutboxSettings {
             give_up_after: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
+            resync_interval: Duration::from_secs(300),
         }
     }
 }

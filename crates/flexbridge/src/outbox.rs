@@ -14,6 +14,11 @@
 //!   job) runs at start, on the periodic sweep (which finds what a crash or
 //!   a lost wake-up left), and when a retry or the end of a 429 pause is
 //!   due. The `flexbridge_outbox_depth` gauge is counted by that scan.
+//! - Re-sync: every open conversation not re-synced for
+//!   `resync_interval` gets a "sync" job on the next sweep, so an agent
+//!   message whose webhook Flex never delivered arrives within that time
+//!   even when no later message reveals the gap (a later one does at once:
+//!   `core::bridge` fills the gap before storing it).
 //! - Recovery first: before its first scan, the worker moves conversations
 //!   not yet in Flex to the configured backend and queues a "sync" job for
 //!   every open conversation (re-point its webhooks here, apply what Flex
@@ -100,6 +105,9 @@ pub struct OutboxConfig {
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// How often an open conversation is re-synced with Flex even when
+    /// nothing reveals a gap (checked on each sweep).
+    pub resync_interval: Duration,
 }
 
 /// What the worker works with.
@@ -305,6 +313,19 @@ impl Outbox {
         let inner = &self.inner;
         let now = self.now();
         let mut next_scan = now + duration_ms(inner.config.sweep_interval);
+        let stale_before = now - duration_ms(inner.config.resync_interval);
+        match inner
+            .store
+            .outbox()
+            .queue_sync_of_stale(now, stale_before)
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => tracing::debug!(conversations = queued, "periodic re-sync with Flex"),
+            Err(error) => {
+                tracing::warn!(error.cause_chain = %chain(&error), "queueing the periodic re-sync")
+            }
+        }
         let read = match inner.store.outbox().heads().await {
             Ok(heads) => {
                 if at_start {

@@ -388,6 +388,7 @@ fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
         give_up_after: settings.give_up_after,
         sweep_interval: settings.sweep_interval,
         shutdown_grace: settings.shutdown_grace,
+        resync_interval: settings.resync_interval,
     }
 }
 

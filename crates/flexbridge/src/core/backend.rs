@@ -104,6 +104,30 @@ pub struct ResyncRequest<'a> {
     pub customer: &'a CustomerId,
     /// What `open` recorded.
     pub flex_ref: Option<&'a FlexRef>,
+    /// When the conversation began (ms): a message Flex dated before it
+    /// belongs to an earlier conversation of the same channel (Chat hands
+    /// a still-active channel to a customer's next conversation) and is
+    /// not reported.
+    pub since: i64,
+}
+
+/// A message the bridge posted, as Flex took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub message: RemoteMessage,
+    /// Its position in the channel (Twilio's `Index`), if Flex said.
+    pub index: Option<i64>,
+}
+
+/// What a re-attachment found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resynced {
+    /// What Flex said that the bridge may have missed, oldest first.
+    pub events: Vec<FlexEvent>,
+    /// The highest position of the channel looked at: every message up to
+    /// it was listed (within the backend's window), so a later message
+    /// counts a gap from here.
+    pub through_index: Option<i64>,
 }
 
 /// One Flex integration.
@@ -126,7 +150,7 @@ pub trait FlexBackend: Send + Sync + 'static {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError>;
+    ) -> Result<Posted, BackendError>;
 
     /// Looks for a message this bridge sent with `client_msg_id` among the
     /// channel's recent messages.
@@ -134,7 +158,7 @@ pub trait FlexBackend: Send + Sync + 'static {
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError>;
+    ) -> Result<Option<Posted>, BackendError>;
 
     /// Re-attaches to an open conversation after a restart: points its
     /// webhooks at this bridge again (`PUBLIC_BASE_URL` may have changed)
@@ -142,7 +166,7 @@ pub trait FlexBackend: Send + Sync + 'static {
     /// agent messages, the chat's end). The events go through the same
     /// idempotent path as webhooks, so what was already applied is not
     /// applied twice.
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError>;
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Resynced, BackendError>;
 
     /// The name customers see for an agent identity (Flex identities are
     /// often encoded e-mail addresses). Best effort: the identity itself
@@ -220,6 +244,10 @@ pub enum FlexEvent {
     AgentMessage {
         header: EventHeader,
         message: RemoteMessage,
+        /// Its position in the channel (Twilio's `Index`), if known: a
+        /// position beyond one the bridge never saw is a gap it fills
+        /// from Flex first, so the customer sees Flex's order.
+        index: Option<i64>,
         /// The agent's identity (the core names it for display).
         author: String,
         body: String,

@@ -9,7 +9,7 @@
 //! writes nothing and says so ([`Accepted::Duplicate`],
 //! [`Inbound::Duplicate`]).
 
-use super::backend::{BackendName, Opened};
+use super::backend::{BackendName, Opened, Posted};
 use super::conversation::CloseReason;
 use super::ids::{
     ClientMessageId, ConversationId, CustomerId, CustomerName, MessageBody, RemoteChannel,
@@ -97,6 +97,10 @@ pub enum Accepted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound<T> {
     Applied(T),
+    /// Not applied: the message comes after a position of its channel the
+    /// bridge has not seen (a webhook Flex never delivered); this
+    /// conversation is to be re-synced first.
+    Gap(Box<ConversationRecord>),
     /// Already applied (same idempotency key, or the state already says so).
     Duplicate,
     /// No conversation has this channel: not ours, or from before a reset.
@@ -124,6 +128,11 @@ pub struct StoredAgentMessage {
 #[derive(Debug, Clone)]
 pub struct AgentMessage {
     pub message: RemoteMessage,
+    /// Its position in the channel, if known.
+    pub index: Option<i64>,
+    /// Refuse it with [`Inbound::Gap`] when a position before it is
+    /// unknown (a webhook); a re-sync's messages are stored as they come.
+    pub check_gap: bool,
     /// The agent's display name.
     pub author: String,
     pub body: String,
@@ -133,7 +142,7 @@ pub struct AgentMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     /// In Flex as this message.
-    Delivered(RemoteMessage),
+    Delivered(Posted),
     /// Refused for good, with the reason the customer is told.
     Failed(String),
 }
@@ -247,6 +256,16 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         conversation: &ConversationId,
     ) -> StorageResult<Vec<FailedMessage>>;
+
+    /// A re-sync of `conversation` looked at its channel up to
+    /// `through_index`: later gaps count from there; the periodic re-sync
+    /// comes back to it after its interval.
+    async fn resynced(
+        &self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StorageResult<()>;
 
     /// The conversation cannot go on in Flex: it closes (if it was not
     /// closed yet), every message queued for it fails, its queue empties.

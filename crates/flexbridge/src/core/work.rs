@@ -81,6 +81,9 @@ pub struct OutboxJob {
     pub maybe_landed: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// When the conversation began (a re-sync leaves out what Flex dated
+    /// before it).
+    pub conversation_created_at: i64,
 }
 
 /// Which rows may begin when the next one is taken.

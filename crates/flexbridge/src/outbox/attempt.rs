@@ -116,12 +116,16 @@ impl Outbox {
             channel,
             customer: &job.customer_id,
             flex_ref: job.flex_ref.as_ref(),
+            since: job.conversation_created_at,
         };
-        let events = match backend.resync(&request).await {
-            Ok(events) => events,
+        let resynced = match backend.resync(&request).await {
+            Ok(resynced) => resynced,
             Err(error) => return self.failed(job, error, false).await,
         };
-        let caught_up = self.inner.bridge.caught_up(&job.backend, events).await?;
+        let bridge = &self.inner.bridge;
+        let caught_up = bridge
+            .caught_up(&job.backend, &job.conversation_id, resynced)
+            .await?;
         if caught_up > 0 {
             tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
         }

@@ -43,6 +43,7 @@ fn quick() -> OutboxConfig {
         give_up_after: Duration::from_secs(3600),
         sweep_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(60),
+        resync_interval: Duration::from_secs(3600),
     }
 }
 

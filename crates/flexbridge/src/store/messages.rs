@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use super::{Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, outbox};
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, RemoteChannel, Seq};
-use crate::core::model::{Direction, MessageRecord};
+use crate::core::model::{ConversationRecord, Direction, MessageRecord};
 use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome,
     StoredAgentMessage,
@@ -97,6 +97,8 @@ struct NewMessage<'a> {
     body: &'a str,
     client_msg_id: Option<&'a str>,
     flex_message: Option<&'a str>,
+    /// Its position in the Flex channel, if known.
+    flex_index: Option<i64>,
     delivery: Option<Delivery>,
     now: i64,
 }
@@ -105,23 +107,23 @@ struct NewMessage<'a> {
 fn insert_sql(conversation: &str) -> String {
     format!(
         "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
-                               client_msg_id, flex_message, delivery, created_at)
-         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7
+                               client_msg_id, flex_message, delivery, created_at, flex_index)
+         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7, $8
          FROM conversations c JOIN customers cu ON cu.id = c.customer_id
          WHERE {conversation} ON CONFLICT DO NOTHING RETURNING customer_id, {COLUMNS}"
     )
 }
 
-static INTO_CONVERSATION: LazyLock<String> = LazyLock::new(|| insert_sql("c.id = $8"));
+static INTO_CONVERSATION: LazyLock<String> = LazyLock::new(|| insert_sql("c.id = $9"));
 static INTO_LIVE: LazyLock<String> = LazyLock::new(|| {
     insert_sql(&format!(
-        "c.customer_id = $8 AND {}",
+        "c.customer_id = $9 AND {}",
         conversations::live("c")
     ))
 });
 static INTO_NEWEST_OF: LazyLock<String> = LazyLock::new(|| {
     insert_sql(
-        "c.id = (SELECT id FROM conversations WHERE flex_channel = $8
+        "c.id = (SELECT id FROM conversations WHERE flex_channel = $9
                  ORDER BY created_at DESC LIMIT 1)",
     )
 });
@@ -156,6 +158,7 @@ async fn insert(
         .bind(m.flex_message)
         .bind(m.delivery.map(Delivery::as_str))
         .bind(m.now)
+        .bind(m.flex_index)
         .bind(target)
         .fetch_optional(&mut *conn)
         .await?;
@@ -195,6 +198,12 @@ impl Messages<'_> {
         self.store
             .write((key, message), |(key, message), conn| {
                 Box::pin(async move {
+                    if message.check_gap
+                        && let Some(index) = message.index
+                        && let Some(conversation) = gap_before(conn, &key.channel, index).await?
+                    {
+                        return Ok(Inbound::Gap(Box::new(conversation)));
+                    }
                     let inserted = insert(
                         &mut *conn,
                         NewMessage {
@@ -204,6 +213,7 @@ impl Messages<'_> {
                             body: &message.body,
                             client_msg_id: None,
                             flex_message: Some(message.message.as_str()),
+                            flex_index: message.index,
                             delivery: None,
                             now: key.now,
                         },
@@ -299,6 +309,7 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
         body: m.body.as_str(),
         client_msg_id: Some(m.client_msg_id.as_str()),
         flex_message: None,
+        flex_index: None,
         delivery: Some(Delivery::Pending),
         now: m.now,
     };
@@ -324,6 +335,41 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
         message,
         opened: Some(conversation),
     })
+}
+
+/// The channel's newest conversation, when a message at `index` comes
+/// after a position of the channel it has not seen: the positions after
+/// the last re-sync's (`flex_synced_index`) and before `index` that no
+/// stored message holds. (A message of someone else, e.g. Flex's own,
+/// counts as unseen until a re-sync lists it; our own send whose outcome
+/// is not recorded yet too: each costs one re-sync, never a message.)
+async fn gap_before(
+    conn: &mut Conn,
+    channel: &RemoteChannel,
+    index: i64,
+) -> StoreResult<Option<ConversationRecord>> {
+    let Some(conversation) = conversations::newest_of_channel(&mut *conn, channel).await? else {
+        return Ok(None);
+    };
+    let synced: Option<i64> =
+        sqlx::query_scalar("SELECT flex_synced_index FROM conversations WHERE id = $1")
+            .bind(conversation.id.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    let synced = synced.unwrap_or(-1);
+    if index <= synced + 1 {
+        return Ok(None);
+    }
+    let known: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages
+         WHERE conversation_id = $1 AND flex_index > $2 AND flex_index < $3",
+    )
+    .bind(conversation.id.as_str())
+    .bind(synced)
+    .bind(index)
+    .fetch_one(conn)
+    .await?;
+    Ok((index - 1 - synced > known).then_some(conversation))
 }
 
 /// Logs (WARN) when the Flex message just stored has the SID of a message
@@ -390,19 +436,23 @@ pub(super) async fn settle(
 ) -> StoreResult<()> {
     let pending = Delivery::Pending.as_str();
     let update = match outcome {
-        SendOutcome::Delivered(flex_message) => sqlx::query(
-            "UPDATE messages SET delivery = $1, flex_message = $2, delivered_at = $3
-             WHERE id = $4 AND delivery = $5",
+        SendOutcome::Delivered(posted) => sqlx::query(
+            "UPDATE messages SET delivery = $1, flex_message = $2, flex_index = $3,
+                    delivered_at = $4
+             WHERE id = $5 AND delivery = $6",
         )
         .bind(Delivery::Delivered.as_str())
-        .bind(flex_message.as_str())
+        .bind(posted.message.as_str())
+        .bind(posted.index)
         .bind(now),
         SendOutcome::Failed(error) => sqlx::query(
-            "UPDATE messages SET delivery = $1, delivery_error = $2, delivered_at = $3
-             WHERE id = $4 AND delivery = $5",
+            "UPDATE messages SET delivery = $1, delivery_error = $2, flex_index = $3,
+                    delivered_at = $4
+             WHERE id = $5 AND delivery = $6",
         )
         .bind(Delivery::Failed.as_str())
         .bind(error.as_str())
+        .bind(Option::<i64>::None)
         .bind(Option::<i64>::None),
     };
     update.bind(message_id).bind(pending).execute(conn).await?;

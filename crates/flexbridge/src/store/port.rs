@@ -130,6 +130,18 @@ impl Storage for Store {
         Ok(self.messages().queued(conversation).await?)
     }
 
+    async fn resynced(
+        &self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StorageResult<()> {
+        Ok(self
+            .outbox()
+            .resynced(conversation, through_index, now)
+            .await?)
+    }
+
     async fn abandon(
         &self,
         conversation: &ConversationId,

@@ -216,3 +216,29 @@ async fn started_anyway_with_a_wrong_credential_the_bridge_is_not_ready_and_cust
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn an_agent_message_whose_webhook_was_dropped_arrives_with_the_periodic_resync() {
+    let app = crate::spawn_app_with(flexbridge::dev::DevFlex::default(), |settings| {
+        settings.outbox.resync_interval = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut ada = app.customer("Ada").await;
+    say(&mut ada.socket, "m1", "hello").await;
+    let work = app.accept(None).await;
+    ada.socket.next_event_where("agent:joined", |_| true).await;
+    app.emulator_post(
+        "/_emulator/faults/webhooks",
+        json!({"kind": "drop", "count": 1, "event_type": app.flavour().message_event}),
+    )
+    .await;
+
+    app.agent_says(&work.agent, &work.task, "the only reply")
+        .await;
+
+    let reply = ada
+        .socket
+        .next_event_where("message", is_agent_message)
+        .await;
+    assert_eq!(reply["body"], json!("the only reply"));
+}

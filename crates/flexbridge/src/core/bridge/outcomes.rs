@@ -3,16 +3,13 @@
 //! to the customer. The outbox only schedules and calls Flex.
 
 use super::Bridge;
-use crate::core::backend::{BackendName, FlexEvent, Opened};
+use crate::core::backend::Opened;
 use crate::core::chain;
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::{DeliveryOutcome, Notice};
 use crate::core::ids::CustomerId;
 use crate::core::storage::{SendOutcome, StorageResult};
 use crate::core::work::{Begin, JobKind, NextJob, OutboxJob, OutgoingMessage};
-
-use super::BridgeError;
-use super::inbound::EventOutcome;
 
 impl Bridge {
     /// The conversation's channel exists in Flex: it is open (the
@@ -123,27 +120,6 @@ impl Bridge {
                 tracing::warn!(error.cause_chain = %chain(&error), "finding the conversation after a close; the sweep will")
             }
         }
-    }
-
-    /// What a re-attachment found in Flex, applied as webhooks are; how
-    /// many events changed something.
-    pub async fn caught_up(
-        &self,
-        from: &BackendName,
-        events: Vec<FlexEvent>,
-    ) -> StorageResult<usize> {
-        let mut applied = 0;
-        for event in events {
-            match self.apply_flex_event(from, event).await {
-                Ok(EventOutcome::Applied) => applied += 1,
-                Ok(_) => {}
-                Err(BridgeError::Storage(error)) => return Err(error),
-                Err(error) => {
-                    tracing::warn!(error.cause_chain = %chain(&error), "applying a missed event")
-                }
-            }
-        }
-        Ok(applied)
     }
 
     /// The conversation cannot go on in Flex (its channel cannot be

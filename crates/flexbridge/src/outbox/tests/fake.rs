@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::core::backend::{
     BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
 use crate::core::fanout::{DeliveryOutcome, Fanout, Notice};
 use crate::core::ids::{CustomerId, RemoteChannel, RemoteMessage, hex};
@@ -151,7 +151,7 @@ impl FlexBackend for FakeFlex {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError> {
+    ) -> Result<Posted, BackendError> {
         self.send_calls.fetch_add(1, Ordering::SeqCst);
         lock(&self.send_times).push(Instant::now());
         let fault = lock(&self.send_faults).pop_front();
@@ -169,7 +169,10 @@ impl FlexBackend for FakeFlex {
         match (lands, fault) {
             (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
             (true, Some(Fault::LandsThenDies)) => panic!("the fake kills the task after the send"),
-            _ => Ok(answer),
+            _ => Ok(Posted {
+                message: answer,
+                index: None,
+            }),
         }
     }
 
@@ -177,19 +180,25 @@ impl FlexBackend for FakeFlex {
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError> {
+    ) -> Result<Option<Posted>, BackendError> {
         let found = lock(&self.posted)
             .iter()
             .any(|(ch, id, _)| ch == channel && id == client_msg_id);
         let answered = lock(&self.answered).get(client_msg_id).cloned();
-        Ok(found.then(|| answered.unwrap_or_else(|| RemoteMessage::new(sid("IM")))))
+        Ok(found.then(|| Posted {
+            message: answered.unwrap_or_else(|| RemoteMessage::new(sid("IM"))),
+            index: None,
+        }))
     }
 
-    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Resynced, BackendError> {
         self.resyncs.fetch_add(1, Ordering::SeqCst);
         let fault = lock(&self.sync_faults).pop_front();
         self.apply(fault).await?;
-        Ok(lock(&self.missed).clone())
+        Ok(Resynced {
+            events: lock(&self.missed).clone(),
+            through_index: None,
+        })
     }
 
     async fn close(&self, _: &RemoteChannel, _: Option<&FlexRef>) -> Result<(), BackendError> {
