@@ -143,6 +143,7 @@ impl Application {
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
             clock,
+            form: settings.widget.form.clone(),
         });
         customer::attach(&io, bridge.clone(), &sockets);
         let outbox = Outbox::new(OutboxParts {
@@ -175,9 +176,17 @@ impl Application {
             },
         ));
         let router = Router::new()
-            .merge(web::routes(store.clone(), &public_base_url, twilio.clone()))
+            .merge(web::routes(web::WebParts {
+                store: store.clone(),
+                bridge: bridge.clone(),
+                public_base_url: public_base_url.clone(),
+                allowed_origins: settings.allowed_origins.clone(),
+                widget: settings.widget.clone(),
+                twilio: twilio.clone(),
+            }))
             .merge(webhook_routes)
             .layer(layer);
+        let router = web::guard_sockets(router, &public_base_url, &settings.allowed_origins);
         Ok(Self {
             listener,
             addr,

@@ -2,12 +2,16 @@
 //! types. `docs/protocol.md` mirrors this file; the tests at the bottom pin
 //! the JSON shapes the document shows.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::core::Session;
 use crate::core::clock::format_ms;
+use crate::core::conversation::CloseReason;
 use crate::core::fanout::DeliveryOutcome;
 use crate::core::model::{ConversationRecord, MessageRecord};
+use crate::core::pre_engagement::{Field, FieldErrors};
 
 /// Event names.
 pub mod name {
@@ -43,9 +47,15 @@ pub struct HandshakeAuth {
     pub last_seq: Option<i64>,
 }
 
+/// `register`: the name, and the pre-engagement form's other fields
+/// (each optional in the payload; the configured form says which it
+/// requires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterRequest {
     pub name: String,
+    pub email: Option<String>,
+    pub question: Option<String>,
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,133 +74,6 @@ pub struct HistoryRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndChatRequest {}
 
-/// A client payload, read as the protocol says it is shaped: a JSON object
-/// of named fields (serde's derived structs would also take an array of
-/// values in field order). What is wrong is said in the protocol's words
-/// (the field's name, what it must be), never in Rust's.
-pub trait Payload: Sized {
-    /// What the payload is, for messages: `message { clientMessageId, body }`.
-    const SHAPE: &'static str;
-
-    /// Reads the object's fields (unknown ones are ignored).
-    fn read(fields: &Fields<'_>) -> Result<Self, String>;
-
-    /// Reads `value`, which must be an object.
-    fn from_payload(value: &serde_json::Value) -> Result<Self, String> {
-        match value {
-            serde_json::Value::Object(map) => Self::read(&Fields(map)),
-            other => Err(format!(
-                "{} takes an object, not {}",
-                Self::SHAPE,
-                kind_of(other)
-            )),
-        }
-    }
-
-    /// The message when no payload was sent at all.
-    fn missing() -> String {
-        format!("{} takes an object; none was sent", Self::SHAPE)
-    }
-}
-
-/// What a JSON value is, in words.
-fn kind_of(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "true or false",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// The fields of a payload object.
-pub struct Fields<'a>(&'a serde_json::Map<String, serde_json::Value>);
-
-impl Fields<'_> {
-    /// A field that must be a string.
-    pub fn string(&self, name: &str) -> Result<String, String> {
-        self.optional_string(name)?
-            .ok_or_else(|| format!("`{name}` is missing"))
-    }
-
-    /// A string field that may be absent (or null).
-    pub fn optional_string(&self, name: &str) -> Result<Option<String>, String> {
-        match self.0.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(text)) => Ok(Some(text.clone())),
-            Some(other) => Err(format!("`{name}` must be a string, not {}", kind_of(other))),
-        }
-    }
-
-    /// A whole-number field that may be absent (or null).
-    pub fn optional_integer(&self, name: &str) -> Result<Option<i64>, String> {
-        match self.0.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| format!("`{name}` must be a whole number, not {n}")),
-            Some(other) => Err(format!(
-                "`{name}` must be a whole number, not {}",
-                kind_of(other)
-            )),
-        }
-    }
-}
-
-impl Payload for HandshakeAuth {
-    const SHAPE: &'static str = "the handshake auth { token?, lastSeq? }";
-
-    fn read(fields: &Fields<'_>) -> Result<Self, String> {
-        Ok(Self {
-            token: fields.optional_string("token")?,
-            last_seq: fields.optional_integer("lastSeq")?,
-        })
-    }
-}
-
-impl Payload for RegisterRequest {
-    const SHAPE: &'static str = "register { name }";
-
-    fn read(fields: &Fields<'_>) -> Result<Self, String> {
-        Ok(Self {
-            name: fields.string("name")?,
-        })
-    }
-}
-
-impl Payload for MessageRequest {
-    const SHAPE: &'static str = "message { clientMessageId, body }";
-
-    fn read(fields: &Fields<'_>) -> Result<Self, String> {
-        Ok(Self {
-            client_message_id: fields.string("clientMessageId")?,
-            body: fields.string("body")?,
-        })
-    }
-}
-
-impl Payload for HistoryRequest {
-    const SHAPE: &'static str = "history { since?, limit? }";
-
-    fn read(fields: &Fields<'_>) -> Result<Self, String> {
-        Ok(Self {
-            since: fields.optional_integer("since")?,
-            limit: fields.optional_integer("limit")?,
-        })
-    }
-}
-
-impl Payload for EndChatRequest {
-    const SHAPE: &'static str = "chat:end {}";
-
-    fn read(_: &Fields<'_>) -> Result<Self, String> {
-        Ok(Self {})
-    }
-}
-
 // ---- acknowledgements ----
 
 /// Every ack: `{ "ok": … }` or `{ "error": { "code", "message" } }`.
@@ -205,6 +88,17 @@ pub enum Ack<T> {
 pub struct AckError {
     pub code: ErrorCode,
     pub message: String,
+    /// Per field of the pre-engagement form (`register` only): what is
+    /// wrong with each field that is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<&'static str, FieldErrorPayload>>,
+}
+
+/// One field's error: a code clients translate, and English text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldErrorPayload {
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl<T> Ack<T> {
@@ -218,6 +112,40 @@ impl AckError {
         Self {
             code,
             message: message.into(),
+            fields: None,
+        }
+    }
+
+    /// The form's errors: `invalid_name` when only the name is wrong (as
+    /// for a name-only `register`), else `invalid_form`.
+    pub fn form(errors: &FieldErrors) -> Self {
+        let only_name = errors.keys().all(|field| *field == Field::Name);
+        let (code, message) = if only_name {
+            (ErrorCode::InvalidName, "the name is not valid")
+        } else {
+            (
+                ErrorCode::InvalidForm,
+                "some fields of the form are not valid",
+            )
+        };
+        let fields = errors
+            .iter()
+            .map(|(field, error)| {
+                let payload = FieldErrorPayload {
+                    code: error.code(),
+                    message: error.message(),
+                };
+                (field.as_str(), payload)
+            })
+            .collect();
+        let message = match errors.get(&Field::Name) {
+            Some(error) if only_name => format!("name: {}", error.message()),
+            _ => message.to_owned(),
+        };
+        Self {
+            code,
+            message,
+            fields: Some(fields),
         }
     }
 }
@@ -237,6 +165,7 @@ impl<T> From<Result<T, AckError>> for Ack<T> {
 pub enum ErrorCode {
     InvalidPayload,
     InvalidName,
+    InvalidForm,
     AlreadyRegistered,
     NotRegistered,
     MessageTooLong,
@@ -304,10 +233,15 @@ pub struct MessagePayload {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConversationPayload {
     pub id: String,
     pub state: &'static str,
     pub agent: Option<AgentPayload>,
+    /// When it started (the first message), UTC.
+    pub created_at: String,
+    /// Why it closed (`chat:ended`'s `reason`); `null` while live.
+    pub close_reason: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -327,6 +261,9 @@ pub struct AgentJoinedPayload {
 pub struct ChatEndedPayload {
     pub conversation_id: String,
     pub reason: &'static str,
+    /// The agent's name when an agent ended it (`agent_ended` with an
+    /// agent who had joined), else `null`.
+    pub ended_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -359,6 +296,8 @@ impl From<&ConversationRecord> for ConversationPayload {
             id: c.id.to_string(),
             state: c.state.as_str(),
             agent: c.agent_name.clone().map(|name| AgentPayload { name }),
+            created_at: format_ms(c.created_at),
+            close_reason: c.close_reason.map(CloseReason::as_str),
         }
     }
 }
@@ -400,6 +339,7 @@ mod tests {
     use crate::core::conversation::ConversationState;
     use crate::core::ids::{ConversationId, CustomerId, Seq};
     use crate::core::model::Direction;
+    use crate::customer::payload::Payload as _;
 
     #[test]
     fn acks_are_ok_or_error_objects() {
@@ -420,6 +360,7 @@ mod tests {
         let codes = [
             (ErrorCode::InvalidPayload, "invalid_payload"),
             (ErrorCode::InvalidName, "invalid_name"),
+            (ErrorCode::InvalidForm, "invalid_form"),
             (ErrorCode::AlreadyRegistered, "already_registered"),
             (ErrorCode::NotRegistered, "not_registered"),
             (ErrorCode::MessageTooLong, "message_too_long"),
@@ -430,41 +371,6 @@ mod tests {
         for (code, text) in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(text));
         }
-    }
-
-    #[test]
-    fn requests_read_the_documented_camel_case_fields() {
-        let m =
-            MessageRequest::from_payload(&json!({"clientMessageId": "c1", "body": "hi"})).unwrap();
-        assert_eq!(m.client_message_id, "c1");
-        let auth = HandshakeAuth::from_payload(&json!({"token": "t", "lastSeq": 7})).unwrap();
-        assert_eq!((auth.token.as_deref(), auth.last_seq), (Some("t"), Some(7)));
-        let empty = HandshakeAuth::from_payload(&json!({})).unwrap();
-        assert_eq!(empty, HandshakeAuth::default());
-        assert!(MessageRequest::from_payload(&json!({"body": "hi"})).is_err());
-        assert!(RegisterRequest::from_payload(&json!({"name": 5})).is_err());
-    }
-
-    #[test]
-    fn arrays_are_not_objects_and_errors_name_the_field() {
-        assert_eq!(
-            MessageRequest::from_payload(&json!(["c1", "hi"])).unwrap_err(),
-            "message { clientMessageId, body } takes an object, not an array"
-        );
-        assert!(EndChatRequest::from_payload(&json!([])).is_err());
-        assert!(HandshakeAuth::from_payload(&json!(["t", 1])).is_err());
-        assert_eq!(
-            HistoryRequest::from_payload(&json!({"since": "x"})).unwrap_err(),
-            "`since` must be a whole number, not a string"
-        );
-        assert_eq!(
-            HistoryRequest::from_payload(&json!({"limit": 2.5})).unwrap_err(),
-            "`limit` must be a whole number, not 2.5"
-        );
-        assert_eq!(
-            MessageRequest::from_payload(&json!({"body": "hi"})).unwrap_err(),
-            "`clientMessageId` is missing"
-        );
     }
 
     #[test]
@@ -500,11 +406,13 @@ mod tests {
             flex_channel: None,
             flex_ref: None,
             agent_name: Some("alice".into()),
+            close_reason: None,
             created_at: 0,
         };
         assert_eq!(
             serde_json::to_value(ConversationPayload::from(&conversation)).unwrap(),
-            json!({"id": "conv_0123456789abcdef0123456789abcdef", "state": "open", "agent": {"name": "alice"}})
+            json!({"id": "conv_0123456789abcdef0123456789abcdef", "state": "open", "agent": {"name": "alice"},
+                   "createdAt": "1970-01-01T00:00:00.000Z", "closeReason": null})
         );
         assert_eq!(
             serde_json::to_value(AgentJoinedPayload {
@@ -517,10 +425,11 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ChatEndedPayload {
                 conversation_id: "c".into(),
-                reason: "agent_ended"
+                reason: "agent_ended",
+                ended_by: Some("alice".into()),
             })
             .unwrap(),
-            json!({"conversationId": "c", "reason": "agent_ended"})
+            json!({"conversationId": "c", "reason": "agent_ended", "endedBy": "alice"})
         );
         assert_eq!(
             serde_json::to_value(DeliveryPayload::new(
@@ -563,6 +472,35 @@ mod tests {
             .unwrap(),
             json!({"seq": 1, "clientMessageId": "c", "conversationId": "conv", "createdAt": "x"})
         );
+    }
+
+    #[test]
+    fn register_reads_the_form_and_its_errors_name_each_field() {
+        let request = RegisterRequest::from_payload(
+            &json!({"name": "Ada", "email": "a@b.co", "topic": null}),
+        )
+        .unwrap();
+        assert_eq!(request.email.as_deref(), Some("a@b.co"));
+        assert_eq!((request.question, request.topic), (None, None));
+        assert!(RegisterRequest::from_payload(&json!({"name": "A", "email": 1})).is_err());
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            Field::Email,
+            crate::core::pre_engagement::FieldError::InvalidEmail,
+        );
+        assert_eq!(
+            serde_json::to_value(Ack::<()>::Error(AckError::form(&errors))).unwrap(),
+            json!({"error": {"code": "invalid_form", "message": "some fields of the form are not valid",
+                   "fields": {"email": {"code": "invalid_email", "message": "not an e-mail address"}}}})
+        );
+        let mut name_only = FieldErrors::new();
+        name_only.insert(
+            Field::Name,
+            crate::core::pre_engagement::FieldError::Required,
+        );
+        let ack = serde_json::to_value(AckError::form(&name_only)).unwrap();
+        assert_eq!(ack["code"], "invalid_name");
+        assert_eq!(ack["fields"]["name"]["code"], "required");
     }
 
     #[test]

@@ -12,16 +12,18 @@ use socketioxide::extract::{AckSender, SocketRef};
 
 use super::events::{
     Ack, AckError, ChatEndResult, EndChatRequest, ErrorCode, HandshakeAuth, HistoryPage,
-    HistoryRequest, MessageAccepted, MessagePayload, MessageRequest, Payload, RegisterRequest,
-    Registered, SessionPayload, name, refusal,
+    HistoryRequest, MessageAccepted, MessagePayload, MessageRequest, RegisterRequest, Registered,
+    SessionPayload, name, refusal,
 };
 use super::order::{Ticket, Turnstile};
+use super::payload::Payload;
 use super::room_of;
-use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, Session};
+use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError, Session};
 use crate::core::chain;
 use crate::core::clock::format_ms;
-use crate::core::ids::{ClientMessageId, CustomerName, IdError, MessageBody, ResumeToken, Seq};
+use crate::core::ids::{ClientMessageId, IdError, MessageBody, ResumeToken, Seq};
 use crate::core::model::CustomerRecord;
+use crate::core::pre_engagement::FormAnswers;
 
 /// The customer a socket is bound to (a socket extension).
 #[derive(Debug, Clone)]
@@ -160,7 +162,8 @@ fn payload<T: Payload>(request: Result<serde_json::Value, ParserError>) -> Resul
     T::from_payload(&value).map_err(|message| AckError::new(ErrorCode::InvalidPayload, message))
 }
 
-/// `register { name }`.
+/// `register { name, email?, question?, topic? }`: the pre-engagement
+/// form, checked field by field (`core::pre_engagement`).
 pub(super) async fn register(
     socket: SocketRef,
     ticket: Ticket,
@@ -177,31 +180,49 @@ pub(super) async fn register(
             ));
         }
         let request: RegisterRequest = payload(request)?;
-        let name = CustomerName::parse(&request.name)
-            .map_err(|error| AckError::new(ErrorCode::InvalidName, error.to_string()))?;
-        let (customer, token) = bridge
-            .register(&name)
+        let answers = FormAnswers {
+            name: &request.name,
+            email: request.email.as_deref(),
+            question: request.question.as_deref(),
+            topic: request.topic.as_deref(),
+        };
+        let registration = bridge
+            .register_form(&answers)
             .await
-            .map_err(|error| internal(name::REGISTER, error))?;
+            .map_err(|error| match error {
+                RegisterError::Form(errors) => AckError::form(&errors),
+                RegisterError::Bridge(error) => internal(name::REGISTER, error),
+            })?;
+        let customer = registration.customer;
         bind(&socket, customer.clone());
-        Ok(Registered {
+        let registered = Registered {
             customer_id: customer.id.to_string(),
-            token: token.expose().to_owned(),
-            name: customer.name,
-        })
+            token: registration.token.expose().to_owned(),
+            name: customer.name.clone(),
+        };
+        Ok((registered, customer, registration.first_message))
     }
     .await;
-    let registered = answer.is_ok();
-    reply(ack, name::REGISTER, &Ack::from(answer));
-    if registered && let Some(customer) = bound(&socket) {
-        // A customer made just now has no conversation and no messages:
-        // nothing to read, nothing that can fail.
-        let session = Session {
-            customer,
-            conversation: None,
-            messages: Vec::new(),
-        };
-        send_session(&socket, &SessionPayload::from(&session));
+    match answer {
+        Ok((registered, customer, first_message)) => {
+            reply(ack, name::REGISTER, &Ack::Ok(registered));
+            // A customer made just now has at most the conversation and
+            // the message their question started: nothing to read, nothing
+            // that can fail.
+            let session = Session {
+                customer: customer.clone(),
+                conversation: first_message.as_ref().and_then(|sent| sent.opened.clone()),
+                messages: first_message
+                    .iter()
+                    .map(|sent| sent.message.clone())
+                    .collect(),
+            };
+            send_session(&socket, &SessionPayload::from(&session));
+            if let Some(sent) = first_message {
+                bridge.announce(&customer.id, &sent).await;
+            }
+        }
+        Err(error) => reply(ack, name::REGISTER, &Ack::<()>::Error(error)),
     }
 }
 

@@ -38,6 +38,12 @@ const MIGRATIONS: &[(i64, &str, &str, bool)] = &[
         include_str!("../../migrations/sqlite/0002_reliability.sql"),
         true,
     ),
+    (
+        4,
+        "pre engagement",
+        include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
+        false,
+    ),
 ];
 
 fn migrator() -> Migrator {

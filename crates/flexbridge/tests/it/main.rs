@@ -19,6 +19,7 @@ mod migration;
 mod protocol;
 mod reliability;
 mod socketio;
+mod webchat;
 mod webhooks;
 mod websocket;
 
