@@ -220,7 +220,7 @@ impl Messages<'_> {
                     )
                     .await?;
                     if let Some((customer, message)) = inserted {
-                        warn_of_collision(conn, &key, &message).await?;
+                        warn_of_collision(conn, key, &message).await?;
                         return Ok(Inbound::Applied(StoredAgentMessage { customer, message }));
                     }
                     Ok(if conversations::has_channel(conn, &key.channel).await? {
