@@ -13,7 +13,8 @@
 //!   wake-up rescans the queue: the full scan (every conversation's head
 //!   job) runs at start, on the periodic sweep (which finds what a crash or
 //!   a lost wake-up left), and when a retry or the end of a 429 pause is
-//!   due. The `flexbridge_outbox_depth` gauge is counted by that scan.
+//!   due. (The `flexbridge_outbox_depth` gauge is counted in the store at
+//!   each scrape of `/metrics`, so it is exact between scans too.)
 //! - Re-sync: every open conversation not re-synced for
 //!   `resync_interval` gets a "sync" job on the next sweep, so an agent
 //!   message whose webhook Flex never delivered arrives within that time
@@ -332,8 +333,6 @@ impl Outbox {
                     let mut unsure = lock(&inner.unsure);
                     unsure.extend(heads.iter().map(|head| head.conversation_id.clone()));
                 }
-                let depth: i64 = heads.iter().map(|head| head.rows).sum();
-                metrics::gauge!("flexbridge_outbox_depth").set(depth as f64);
                 let paused_until = *lock(&inner.paused_until);
                 for head in heads {
                     let due = head.next_attempt_at.max(paused_until);

@@ -1,15 +1,10 @@
 //! Logs and metrics. Logs go to stderr (`RUST_LOG` filters them; stdout is
 //! kept for the "listening on" lines a harness waits for). Metrics are
-//! Prometheus text at `/metrics`:
-//!
-//! - `flexbridge_messages_in_total{from="customer"|"agent"}`
-//! - `flexbridge_messages_out_total` (customer messages delivered to Flex)
-//! - `flexbridge_outbox_depth` (rows waiting, counted by the outbox's full
-//!   scan: at start, on each sweep and when a retry is due)
-//! - `flexbridge_delivery_latency_seconds` (accepted → in Flex, histogram)
-//! - `flexbridge_store_batch_writes` (writes per group commit, histogram)
-//! - `flexbridge_webhooks_total{result=…}` (applied, duplicate, ignored,
-//!   unknown_channel, bad_signature, malformed, error)
+//! Prometheus text at `/metrics` ([`render`]): the bridge's families, each
+//! with HELP text and registered at zero at start ([`families`]), and the
+//! process's own (`process_*`: CPU seconds, resident and virtual memory,
+//! open and maximum file descriptors, threads, start time; the
+//! `metrics-process` crate, collected at each scrape).
 //!
 //! Histogram samples are buffered until they are folded into their
 //! distributions; a background thread does that every
@@ -21,6 +16,8 @@
 //! log a customer's resume token (the connect packet) and message bodies
 //! at DEBUG and TRACE, are held at INFO whatever `RUST_LOG` says
 //! ([`may_log`]). Message bodies appear only at TRACE, of our own targets.
+
+pub mod families;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -94,19 +91,24 @@ pub const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 pub fn metrics() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("flexbridge_delivery_latency_seconds".into()),
-                &[
-                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                ],
-            )
+        let buckets = [
+            (families::DELIVERY_LATENCY, families::LATENCY_BUCKETS),
+            (families::AGENT_MESSAGE_LATENCY, families::LATENCY_BUCKETS),
+            (families::STORE_COMMIT, families::COMMIT_BUCKETS),
+        ];
+        let recorder = buckets
+            .into_iter()
+            .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+                builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+            })
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
+        families::register();
+        process().describe();
         let upkeep = handle.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-upkeep".into())
@@ -121,6 +123,20 @@ pub fn metrics() -> &'static PrometheusHandle {
         }
         handle
     })
+}
+
+/// The process metrics' collector.
+fn process() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// The Prometheus text of every family, the process's freshly collected.
+/// The caller sets the gauges counted at scrape time first.
+pub fn render() -> String {
+    let handle = metrics();
+    process().collect();
+    handle.render()
 }
 
 pub use crate::core::chain;

@@ -17,6 +17,7 @@ use super::events::{
 };
 use super::order::{Ticket, Turnstile};
 use super::payload::Payload;
+use super::presence::{Presence, Present};
 use super::room_of;
 use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError, Session};
 use crate::core::chain;
@@ -123,8 +124,10 @@ pub(super) async fn authenticate(
     Ok(())
 }
 
-/// Connect handler: a socket that resumed gets its `session`.
-pub(super) async fn on_connect(socket: SocketRef, _bridge: Bridge) {
+/// Connect handler: the socket counts as connected ([`Presence`]), and
+/// one that resumed gets its `session`.
+pub(super) async fn on_connect(socket: SocketRef, _bridge: Bridge, presence: Arc<Presence>) {
+    presence.connected(&socket, bound(&socket).as_ref().map(|c| &c.id));
     let Some(pending) = socket.extensions.get::<PendingSession>() else {
         return;
     };
@@ -195,6 +198,9 @@ pub(super) async fn register(
             })?;
         let customer = registration.customer;
         bind(&socket, customer.clone());
+        if let Some(Present(presence)) = socket.extensions.get::<Present>() {
+            presence.joined(&customer.id);
+        }
         let registered = Registered {
             customer_id: customer.id.to_string(),
             token: registration.token.expose().to_owned(),

@@ -24,6 +24,7 @@ pub mod events;
 mod handlers;
 pub mod order;
 mod payload;
+pub mod presence;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,7 +69,8 @@ pub fn room_of(customer: &CustomerId) -> String {
 pub fn attach(io: &SocketIo, bridge: Bridge, fanout: &SocketFanout) {
     let on_connect = {
         let bridge = bridge.clone();
-        move |socket: SocketRef| handlers::on_connect(socket, bridge.clone())
+        let presence = fanout.state.presence.clone();
+        move |socket: SocketRef| handlers::on_connect(socket, bridge.clone(), presence.clone())
     };
     let state = fanout.state.clone();
     let authenticate = move |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
@@ -118,6 +120,8 @@ struct Lifecycle {
     accepting: AtomicBool,
     /// The sockets are open (until shutdown closes them).
     open: AtomicBool,
+    /// Who is connected (the sockets and customers gauges).
+    presence: Arc<presence::Presence>,
 }
 
 impl SocketFanout {
@@ -127,6 +131,7 @@ impl SocketFanout {
             state: Arc::new(Lifecycle {
                 accepting: AtomicBool::new(true),
                 open: AtomicBool::new(true),
+                presence: Arc::default(),
             }),
         }
     }

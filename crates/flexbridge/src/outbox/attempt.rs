@@ -218,14 +218,14 @@ impl Outbox {
                     "Twilio refuses the bridge's credentials: deliveries wait until an operator \
                      fixes them (flexbridge doctor names the settings)"
                 );
-                metrics::counter!("flexbridge_twilio_auth_failures_total").increment(1);
+                metrics::counter!(crate::telemetry::families::TWILIO_AUTH_FAILURES).increment(1);
                 if job.attempts == 0 {
                     inner.bridge.delayed(job, DELAYED).await?;
                 }
                 (self.backoff(attempts), still_maybe_landed)
             }
         };
-        metrics::counter!("flexbridge_outbox_retries_total", "status" => error.label())
+        metrics::counter!(crate::telemetry::families::RETRIES, "status" => error.label())
             .increment(1);
         tracing::warn!(
             conversation = %job.conversation_id, attempts, retry_in_ms = duration_ms(delay),
@@ -250,7 +250,7 @@ impl Outbox {
             error.cause_chain = %chain(error),
             "poison job: the store refuses its outcome for good; settled as failed"
         );
-        metrics::counter!("flexbridge_outbox_poison_jobs_total", "kind" => kind).increment(1);
+        metrics::counter!(crate::telemetry::families::POISON_JOBS, "kind" => kind).increment(1);
         let bridge = &self.inner.bridge;
         match &job.kind {
             JobKind::Send(message) => {

@@ -276,6 +276,19 @@ impl Conversations<'_> {
         row.map(ConversationRecord::try_from).transpose()
     }
 
+    /// How many conversations are live (opening or open).
+    pub async fn count_live(self) -> StoreResult<i64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT COUNT(*) FROM conversations WHERE {}",
+                live("conversations")
+            )
+        });
+        Ok(sqlx::query_scalar(SQL.as_str())
+            .fetch_one(self.store.reader())
+            .await?)
+    }
+
     pub async fn get(self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {COLUMNS} FROM conversations WHERE id = $1"));

@@ -273,13 +273,30 @@ async fn readyz(State(state): State<WebState>) -> Response {
     "ready".into_response()
 }
 
-async fn metrics() -> Response {
+/// The metrics, with the store's counts (live conversations, outbox
+/// depth) read now: exact at every scrape, whatever queued or settled
+/// since. A store that cannot answer leaves the last values.
+async fn metrics(State(state): State<WebState>) -> Response {
+    use crate::telemetry::families::{CONVERSATIONS_OPEN, OUTBOX_DEPTH};
+    let store = &state.inner.store;
+    match store.conversations().count_live().await {
+        Ok(live) => metrics::gauge!(CONVERSATIONS_OPEN).set(live as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting live conversations")
+        }
+    }
+    match store.outbox().depth().await {
+        Ok(depth) => metrics::gauge!(OUTBOX_DEPTH).set(depth as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting the outbox")
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        crate::telemetry::metrics().render(),
+        crate::telemetry::render(),
     )
         .into_response()
 }

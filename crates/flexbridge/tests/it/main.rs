@@ -15,6 +15,7 @@ mod doctor;
 mod ending;
 mod flex;
 mod http;
+mod metrics;
 mod migration;
 mod protocol;
 mod reliability;

@@ -107,6 +107,8 @@ impl Bridge {
                             .increment(1);
                         self.tell(&stored.customer, Notice::Message(stored.message))
                             .await;
+                        metrics::histogram!("flexbridge_agent_message_latency_seconds")
+                            .record((self.now() - now).max(0) as f64 / 1000.0);
                         EventOutcome::Applied
                     }
                     other => other_outcome(&other),

@@ -51,11 +51,17 @@ impl Bridge {
         let outcome = match outcome {
             SendOutcome::Delivered(_) => {
                 metrics::counter!("flexbridge_messages_out_total").increment(1);
+                metrics::counter!("flexbridge_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
                 metrics::histogram!("flexbridge_delivery_latency_seconds")
                     .record((now - message.accepted_at).max(0) as f64 / 1000.0);
                 DeliveryOutcome::Delivered
             }
-            SendOutcome::Failed(error) => DeliveryOutcome::Failed(error),
+            SendOutcome::Failed(error) => {
+                metrics::counter!("flexbridge_deliveries_total", "outcome" => "failed")
+                    .increment(1);
+                DeliveryOutcome::Failed(error)
+            }
         };
         let notice = Notice::Delivery {
             seq: message.seq,
@@ -85,6 +91,7 @@ impl Bridge {
             JobKind::Sync | JobKind::Close => Vec::new(),
         };
         for (seq, client_msg_id) in messages {
+            metrics::counter!("flexbridge_deliveries_total", "outcome" => "delayed").increment(1);
             let notice = Notice::Delivery {
                 seq,
                 client_msg_id,
@@ -138,6 +145,7 @@ impl Bridge {
             .abandon(&job.conversation_id, reason, error, self.now())
             .await?;
         for message in abandoned.failed {
+            metrics::counter!("flexbridge_deliveries_total", "outcome" => "failed").increment(1);
             let notice = Notice::Delivery {
                 seq: message.seq,
                 client_msg_id: message.client_msg_id,
