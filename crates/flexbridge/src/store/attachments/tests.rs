@@ -201,6 +201,8 @@ async fn an_agents_file_is_stored_with_its_message_once_and_its_bytes_kept_when_
     };
     let agent = AgentMessage {
         message: RemoteMessage::new("IM00000000000000000000000000000009"),
+        index: None,
+        check_gap: false,
         author: "alice".into(),
         body: "guide.pdf".into(),
         media: Some(RemoteMedia {
