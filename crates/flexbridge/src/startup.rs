@@ -38,7 +38,8 @@ use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
-use crate::store::Store;
+use crate::store::lock::{DatabaseLock, Sharing};
+use crate::store::{Dialect, LeaseHolder, Store};
 use crate::web;
 
 /// How long shutdown waits for open HTTP connections.
@@ -54,6 +55,9 @@ pub struct Application {
     outbox: Outbox,
     store: Store,
     bridge: Bridge,
+    /// Held while the bridge runs: one bridge per database unless Redis
+    /// joins several (`store::lock`).
+    lock: DatabaseLock,
 }
 
 impl Application {
@@ -89,9 +93,15 @@ impl Application {
         let addr = listener
             .local_addr()
             .context("reading the listener's address")?;
-        let store = Store::connect(&settings.database_url)
+        let sharing = sharing(&settings);
+        let shown_url = crate::store::dialect::redact(&settings.database_url);
+        let lock = DatabaseLock::acquire(&settings.database_url, sharing)
             .await
-            .with_context(|| format!("opening the database {}", settings.database_url))?;
+            .with_context(|| format!("taking the lock of the database {shown_url}"))?;
+        let holder = LeaseHolder::new(settings.outbox.lease);
+        let store = Store::connect_with(&settings.database_url, holder)
+            .await
+            .with_context(|| format!("opening the database {shown_url}"))?;
         let (layer, io) = customer::socket_io();
         let wakeups = Arc::new(Wakeups::default());
         let clock = Clock::system();
@@ -110,7 +120,7 @@ impl Application {
             backends: backends.clone(),
             wakeups,
             clock,
-            config: outbox_config(&settings.outbox),
+            config: outbox_config(&settings.outbox, sharing),
         });
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
@@ -134,6 +144,7 @@ impl Application {
             outbox,
             store,
             bridge,
+            lock,
         })
     }
 
@@ -165,6 +176,7 @@ impl Application {
             io,
             outbox,
             store,
+            lock,
             ..
         } = self;
         // Cancelled by `shutdown`, or by the supervisor when a part ended.
@@ -194,6 +206,9 @@ impl Application {
                 worked = true;
                 failure = worker_failure(result, stop.is_cancelled());
             }
+            why = lock.lost() => {
+                failure = Some(anyhow::anyhow!(why).context("the database lock"));
+            }
             () = stop.cancelled() => {}
         }
         if let Some(error) = &failure {
@@ -213,6 +228,7 @@ impl Application {
             failure.get_or_insert(error);
         }
         store.close().await;
+        drop(lock);
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }
@@ -266,8 +282,19 @@ pub fn twilio_client(twilio: &TwilioSettings) -> anyhow::Result<TwilioClient> {
     )
 }
 
+/// How this bridge uses its database: alone, unless it is PostgreSQL and
+/// Redis joins several bridges on it.
+pub fn sharing(settings: &Settings) -> Sharing {
+    let postgres = Dialect::of_url(&settings.database_url) == Some(Dialect::Postgres);
+    if postgres && settings.redis_url.is_some() {
+        Sharing::Shared
+    } else {
+        Sharing::Alone
+    }
+}
+
 /// The outbox's configuration from the settings.
-fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
+fn outbox_config(settings: &OutboxSettings, sharing: Sharing) -> OutboxConfig {
     OutboxConfig {
         concurrency: settings.concurrency,
         base_backoff: settings.base_backoff,
@@ -275,6 +302,7 @@ fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
         give_up_after: settings.give_up_after,
         sweep_interval: settings.sweep_interval,
         shutdown_grace: settings.shutdown_grace,
+        alone: sharing == Sharing::Alone,
     }
 }
 

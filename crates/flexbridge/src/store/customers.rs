@@ -3,7 +3,7 @@
 //! re-checked in constant time. Each customer's `last_seq` counts their
 //! messages; `advance_seq` is the one statement that moves it.
 
-use super::{Conn, Store, StoreError, StoreResult, corrupt};
+use super::{Conn, Store, StoreError, StoreResult, corrupt, sql};
 use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::CustomerRecord;
 
@@ -49,7 +49,7 @@ impl Customers<'_> {
         self.store
             .write((customer, now), |(customer, now), conn| {
                 Box::pin(async move {
-                    sqlx::query(
+                    sql::query(
                         "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
                          VALUES ($1, $2, $3, 0, $4)",
                     )
@@ -68,7 +68,7 @@ impl Customers<'_> {
     /// The customer whose resume token hashes to `hash`, if any.
     pub async fn by_token(self, hash: &TokenHash) -> StoreResult<Option<CustomerRecord>> {
         let row: Option<CustomerRow> =
-            sqlx::query_as("SELECT id, name, token_hash FROM customers WHERE token_hash = $1")
+            sql::query_as("SELECT id, name, token_hash FROM customers WHERE token_hash = $1")
                 .bind(hash.as_bytes())
                 .fetch_optional(self.store.reader())
                 .await?;
@@ -80,7 +80,7 @@ impl Customers<'_> {
 
     pub async fn get(self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
         let row: Option<CustomerRow> =
-            sqlx::query_as("SELECT id, name, token_hash FROM customers WHERE id = $1")
+            sql::query_as("SELECT id, name, token_hash FROM customers WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(self.store.reader())
                 .await?;
@@ -90,8 +90,8 @@ impl Customers<'_> {
 
 /// Records that `customer`'s newest message has `seq` (inside the write
 /// that inserted it with `last_seq + 1`): a `seq` is never given twice.
-pub(super) async fn advance_seq(conn: &mut Conn, customer: &str, seq: Seq) -> StoreResult<()> {
-    sqlx::query("UPDATE customers SET last_seq = $1 WHERE id = $2")
+pub(super) async fn advance_seq(conn: &mut Conn<'_>, customer: &str, seq: Seq) -> StoreResult<()> {
+    sql::query("UPDATE customers SET last_seq = $1 WHERE id = $2")
         .bind(seq.0)
         .bind(customer)
         .execute(conn)
@@ -103,11 +103,12 @@ pub(super) async fn advance_seq(conn: &mut Conn, customer: &str, seq: Seq) -> St
 mod tests {
     use super::*;
     use crate::core::ids::ResumeToken;
-    use crate::store::test_support::temp_store;
+    use crate::store::test_support::{TestDb, on_both_databases, temp_store};
 
-    #[tokio::test]
-    async fn a_customer_is_found_by_the_hash_of_its_token_only() {
-        let (store, _dir) = temp_store().await;
+    on_both_databases!(a_customer_is_found_by_the_hash_of_its_token_only,);
+
+    async fn a_customer_is_found_by_the_hash_of_its_token_only(db: TestDb) {
+        let (store, _dir) = temp_store(db).await;
         let token = ResumeToken::generate();
         let id = CustomerId::generate();
         let name = CustomerName::parse("Ada").unwrap();

@@ -6,11 +6,16 @@
 //! next `seq`, advances the customer's counter and queues the message's
 //! "send" job. Only after the commit is the customer acked. A retried
 //! client message id is found by the insert's unique constraint
-//! (`UNIQUE(customer_id, client_msg_id)`), then read back.
+//! (`UNIQUE(customer_id, client_msg_id)`), then read back. On PostgreSQL,
+//! where bridges write side by side, a write that inserts a message locks
+//! its customer's row first (`dialect::lock_customer`): one customer's
+//! messages get their `seq`, and their conversation, one at a time.
 
 use std::sync::LazyLock;
 
-use super::{Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, outbox};
+use super::{
+    Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, dialect, outbox, sql,
+};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
 use crate::core::model::{Direction, MessageRecord};
 use crate::core::storage::{
@@ -140,7 +145,7 @@ struct InsertedRow {
 /// `Target::NewestOf`: no conversation has the channel). Returns whose
 /// message it is with it.
 async fn insert(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     m: NewMessage<'_>,
 ) -> StoreResult<Option<(CustomerId, MessageRecord)>> {
     let (sql, target) = match m.into {
@@ -148,7 +153,7 @@ async fn insert(
         Target::LiveOf(customer) => (&*INTO_LIVE, customer.as_str()),
         Target::NewestOf(channel) => (&*INTO_NEWEST_OF, channel.as_str()),
     };
-    let row: Option<InsertedRow> = sqlx::query_as(sql.as_str())
+    let row: Option<InsertedRow> = sql::query_as(sql.as_str())
         .bind(m.direction.as_str())
         .bind(m.author)
         .bind(m.body)
@@ -193,6 +198,7 @@ impl Messages<'_> {
         self.store
             .write((key, message), |(key, message), conn| {
                 Box::pin(async move {
+                    dialect::lock_customer_of_channel(conn, &key.channel).await?;
                     let inserted = insert(
                         &mut *conn,
                         NewMessage {
@@ -233,7 +239,7 @@ impl Messages<'_> {
                  WHERE customer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             )
         });
-        let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
+        let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
             .bind(customer.as_str())
             .bind(since.0)
             .bind(i64::from(limit))
@@ -247,7 +253,8 @@ impl Messages<'_> {
 /// The common case (the customer's conversation is live) is one insert:
 /// it takes the live conversation, and its unique client message id is
 /// the duplicate check.
-async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
+async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
+    dialect::lock_customer(conn, &m.customer).await?;
     let new_message = |into| NewMessage {
         into,
         direction: Direction::Customer,
@@ -284,13 +291,13 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
 
 /// The customer's stored message with `m`'s client message id.
 async fn by_client_id(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     m: &IncomingCustomerMessage,
 ) -> StoreResult<Option<MessageRecord>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
     });
-    let row: Option<MessageRow> = sqlx::query_as(SQL.as_str())
+    let row: Option<MessageRow> = sql::query_as(SQL.as_str())
         .bind(m.customer.as_str())
         .bind(m.client_msg_id.as_str())
         .fetch_optional(conn)
@@ -301,21 +308,21 @@ async fn by_client_id(
 /// Records a pending customer message's fate (once; a decided message
 /// keeps its first outcome).
 pub(super) async fn settle(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     message_id: i64,
     outcome: &SendOutcome,
     now: i64,
 ) -> StoreResult<()> {
     let pending = Delivery::Pending.as_str();
     let update = match outcome {
-        SendOutcome::Delivered(flex_message) => sqlx::query(
+        SendOutcome::Delivered(flex_message) => sql::query(
             "UPDATE messages SET delivery = $1, flex_message = $2, delivered_at = $3
              WHERE id = $4 AND delivery = $5",
         )
         .bind(Delivery::Delivered.as_str())
         .bind(flex_message.as_str())
         .bind(now),
-        SendOutcome::Failed(error) => sqlx::query(
+        SendOutcome::Failed(error) => sql::query(
             "UPDATE messages SET delivery = $1, delivery_error = $2, delivered_at = $3
              WHERE id = $4 AND delivery = $5",
         )
@@ -330,7 +337,7 @@ pub(super) async fn settle(
 /// Fails every message queued (a "send" job) for `conversation`; returns
 /// them, oldest first. Their jobs are left to the caller to delete.
 pub(super) async fn fail_queued(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     error: &str,
 ) -> StoreResult<Vec<FailedMessage>> {
@@ -349,7 +356,7 @@ pub(super) async fn fail_queued(
             JobKind::SEND
         )
     });
-    let rows: Vec<FailedRow> = sqlx::query_as(SQL.as_str())
+    let rows: Vec<FailedRow> = sql::query_as(SQL.as_str())
         .bind(Delivery::Failed.as_str())
         .bind(error)
         .bind(Delivery::Pending.as_str())

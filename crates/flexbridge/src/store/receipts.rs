@@ -3,7 +3,7 @@
 //! (its Flex message id is unique in `messages`); every other event claims
 //! its key in the same transaction as its effect.
 
-use super::{Conn, Store, StoreResult};
+use super::{Conn, Store, StoreResult, sql};
 use crate::core::storage::EventKey;
 
 /// The `webhook_receipts` table.
@@ -14,8 +14,8 @@ pub struct Receipts<'a> {
 
 /// Claims `key`'s idempotency key: `false` (and nothing written) when an
 /// earlier delivery of the event claimed it.
-pub(super) async fn claim(conn: &mut Conn, key: &EventKey) -> StoreResult<bool> {
-    let claimed = sqlx::query(
+pub(super) async fn claim(conn: &mut Conn<'_>, key: &EventKey) -> StoreResult<bool> {
+    let claimed = sql::query(
         "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
          VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -35,7 +35,7 @@ impl Receipts<'_> {
             .write(before, |before, conn| {
                 Box::pin(async move {
                     Ok(
-                        sqlx::query("DELETE FROM webhook_receipts WHERE received_at < $1")
+                        sql::query("DELETE FROM webhook_receipts WHERE received_at < $1")
                             .bind(before)
                             .execute(conn)
                             .await?

@@ -9,7 +9,20 @@ use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::RemoteMessage;
 use crate::core::model::ConversationRecord;
 use crate::core::work::{Begin, NextJob};
-use crate::store::test_support::{CHAT, customer, incoming, opening, temp_store};
+use crate::store::test_support::{
+    CHAT, TestDb, customer, incoming, on_both_databases, opening, temp_store,
+};
+
+on_both_databases!(
+    the_first_message_opens_a_conversation_and_the_next_reuses_it,
+    a_retried_client_message_id_is_stored_once_and_returns_the_original,
+    a_retried_message_takes_no_seq_and_the_next_one_follows_the_original,
+    a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing,
+    concurrent_first_messages_share_one_conversation,
+    replay_returns_only_messages_after_the_cursor,
+    an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex,
+    an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere,
+);
 
 async fn accept(store: &Store, customer: &CustomerId, client_id: &str) -> Accepted {
     store
@@ -19,9 +32,8 @@ async fn accept(store: &Store, customer: &CustomerId, client_id: &str) -> Accept
         .expect("accepted")
 }
 
-#[tokio::test]
-async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
-    let (store, _dir) = temp_store().await;
+async fn the_first_message_opens_a_conversation_and_the_next_reuses_it(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let first = accept(&store, &cus, "a").await;
@@ -45,9 +57,8 @@ async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
     assert_eq!(store.outbox().depth().await.unwrap(), 3, "open + two sends");
 }
 
-#[tokio::test]
-async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
-    let (store, _dir) = temp_store().await;
+async fn a_retried_client_message_id_is_stored_once_and_returns_the_original(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let first = accept(&store, &cus, "retry-me").await;
@@ -69,9 +80,8 @@ async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
     assert_eq!(store.outbox().depth().await.unwrap(), 2, "open + one send");
 }
 
-#[tokio::test]
-async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() {
-    let (store, _dir) = temp_store().await;
+async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     accept(&store, &cus, "a").await;
@@ -85,9 +95,10 @@ async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() 
     assert_eq!(message.seq, Seq(2));
 }
 
-#[tokio::test]
-async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing() {
-    let (store, _dir) = temp_store().await;
+async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
     let Accepted::New {
         message,
@@ -115,9 +126,8 @@ async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens
     assert_eq!(latest.state, ConversationState::Closed);
 }
 
-#[tokio::test]
-async fn concurrent_first_messages_share_one_conversation() {
-    let (store, _dir) = temp_store().await;
+async fn concurrent_first_messages_share_one_conversation(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let results = futures::future::join_all((0..5).map(|i| {
@@ -147,9 +157,8 @@ async fn concurrent_first_messages_share_one_conversation() {
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
 }
 
-#[tokio::test]
-async fn replay_returns_only_messages_after_the_cursor() {
-    let (store, _dir) = temp_store().await;
+async fn replay_returns_only_messages_after_the_cursor(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
     for i in 0..4 {
         accept(&store, &cus, &format!("m{i}")).await;
@@ -214,9 +223,8 @@ fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
     }
 }
 
-#[tokio::test]
-async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex() {
-    let (store, _dir) = temp_store().await;
+async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let channel = RemoteChannel::new("CH00000000000000000000000000000001");
     let conversation = open_conversation(&store, &channel).await;
     let sid = RemoteMessage::new("IM00000000000000000000000000000001");
@@ -260,9 +268,8 @@ async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_
     );
 }
 
-#[tokio::test]
-async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere() {
-    let (store, _dir) = temp_store().await;
+async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let ours = RemoteChannel::new("CH00000000000000000000000000000001");
     let conversation = open_conversation(&store, &ours).await;
     let other = RemoteChannel::new("CH00000000000000000000000000000002");
