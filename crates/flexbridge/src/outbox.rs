@@ -279,10 +279,11 @@ impl Outbox {
                     tracing::warn!(error.cause_chain = %chain(&error), "pruning webhook receipts");
                 }
             }
+            // One lock at a time: `scan_at`'s guard must be gone before
+            // anything else locks it (a std mutex does not re-enter).
             let next_held = lock(&inner.held).values().copied().min();
-            let wake_at = next_held.map_or(*lock(&inner.scan_at), |held| {
-                held.min(*lock(&inner.scan_at))
-            });
+            let scan_at = *lock(&inner.scan_at);
+            let wake_at = next_held.map_or(scan_at, |held| held.min(scan_at));
             let wait = inner.clock.until(wake_at);
             let tasks = &mut dispatch.tasks;
             tokio::select! {

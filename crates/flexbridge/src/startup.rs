@@ -111,6 +111,7 @@ impl Application {
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
+            limits_in_storage: sharing == Sharing::Shared,
             clock,
             form: settings.widget.form.clone(),
         });

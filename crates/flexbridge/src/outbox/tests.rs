@@ -74,6 +74,7 @@ async fn harness() -> Harness {
             burst: 1000.0,
             per_second: 1000.0,
         },
+        limits_in_storage: false,
         clock,
         form: crate::core::pre_engagement::FormSpec::default(),
     });

@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 use std::str::FromStr as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::SqlSafeStr as _;
@@ -176,6 +177,50 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A statement written once with `{lock}` where PostgreSQL's row-lock
+/// clause goes (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED`), and nothing on
+/// SQLite, whose write transaction already excludes every other writer;
+/// each dialect's text is built once.
+pub struct Locking {
+    template: &'static str,
+    lock: &'static str,
+    sqlite: OnceLock<String>,
+    postgres: OnceLock<String>,
+}
+
+/// Bridges sharing a database lock rows in one order (by `id`): two
+/// batches locking the same rows cannot deadlock.
+pub const FOR_UPDATE: &str = "FOR UPDATE";
+/// A lease claim never waits for a row another bridge's open transaction
+/// holds: claims of the same conversations in two batches, in other
+/// orders, would deadlock (PostgreSQL breaks it after a second, a second
+/// in which no lease is renewed). A row skipped counts as held, and the
+/// claim is tried again.
+pub const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+
+impl Locking {
+    pub const fn new(template: &'static str, lock: &'static str) -> Self {
+        Self {
+            template,
+            lock,
+            sqlite: OnceLock::new(),
+            postgres: OnceLock::new(),
+        }
+    }
+
+    /// The statement for `conn`'s database.
+    pub fn on(&'static self, conn: &Conn<'_>) -> &'static str {
+        match conn {
+            Conn::Sqlite(_) => self
+                .sqlite
+                .get_or_init(|| self.template.replace("{lock}", "")),
+            Conn::Postgres(_) => self
+                .postgres
+                .get_or_init(|| self.template.replace("{lock}", self.lock)),
+        }
+    }
+}
+
 /// Locks `customer`'s row until the write transaction ends, before a
 /// write that reads their counter or live conversation and writes from
 /// it. PostgreSQL only: SQLite's write transaction already excludes every
@@ -241,8 +286,8 @@ const SQLITE_MIGRATIONS: &[Step] = &[
     ),
     (
         3,
-        "outbox leases",
-        include_str!("../../migrations/sqlite/0003_outbox_leases.sql"),
+        "scale out",
+        include_str!("../../migrations/sqlite/0003_scale_out.sql"),
     ),
     (
         4,
@@ -258,8 +303,8 @@ const POSTGRES_MIGRATIONS: &[Step] = &[
     ),
     (
         3,
-        "outbox leases",
-        include_str!("../../migrations/postgres/0003_outbox_leases.sql"),
+        "scale out",
+        include_str!("../../migrations/postgres/0003_scale_out.sql"),
     ),
     (
         4,

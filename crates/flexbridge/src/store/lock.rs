@@ -132,10 +132,11 @@ async fn take(url: &str, sharing: Sharing) -> Result<PgConnection, LockError> {
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(StoreError::from)?;
-    let exclusive = try_lock(&mut conn, false).await?;
     match sharing {
-        Sharing::Alone if exclusive => Ok(conn),
         Sharing::Alone => {
+            if try_lock(&mut conn, false).await? {
+                return Ok(conn);
+            }
             // Held: by bridges with Redis (shared), or by one without.
             if try_lock(&mut conn, true).await? {
                 Err(LockError::HeldShared)
@@ -143,17 +144,10 @@ async fn take(url: &str, sharing: Sharing) -> Result<PgConnection, LockError> {
                 Err(LockError::HeldAlone)
             }
         }
-        Sharing::Shared => {
-            if exclusive {
-                // Nobody holds it; hold it shared instead.
-                unlock(&mut conn, false).await?;
-            }
-            if try_lock(&mut conn, true).await? {
-                Ok(conn)
-            } else {
-                Err(LockError::HeldByOneAlone)
-            }
-        }
+        // Shared at once, never exclusive first: bridges with Redis
+        // starting together must not see each other as one alone.
+        Sharing::Shared if try_lock(&mut conn, true).await? => Ok(conn),
+        Sharing::Shared => Err(LockError::HeldByOneAlone),
     }
 }
 
@@ -168,20 +162,6 @@ async fn try_lock(conn: &mut PgConnection, shared: bool) -> Result<bool, StoreEr
         .bind(KEY.1)
         .fetch_one(conn)
         .await?)
-}
-
-async fn unlock(conn: &mut PgConnection, shared: bool) -> Result<(), StoreError> {
-    let statement = if shared {
-        "SELECT pg_advisory_unlock_shared($1, $2)"
-    } else {
-        "SELECT pg_advisory_unlock($1, $2)"
-    };
-    sqlx::query(statement)
-        .bind(KEY.0)
-        .bind(KEY.1)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Keeps the lock: checks its connection, and after a break reconnects

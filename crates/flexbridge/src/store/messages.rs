@@ -276,6 +276,11 @@ impl Messages<'_> {
 /// the duplicate check.
 async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
     dialect::lock_customer(conn, &m.customer).await?;
+    if let Some(limit) = m.rate_limit
+        && !customers::take_rate_token(conn, &m.customer, limit, m.now).await?
+    {
+        return Ok(Accepted::RateLimited);
+    }
     let new_message = |into| NewMessage {
         into,
         direction: Direction::Customer,

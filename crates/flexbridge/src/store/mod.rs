@@ -407,6 +407,7 @@ pub(crate) mod test_support {
             client_msg_id: ClientMessageId::parse(client_msg_id).expect("an id"),
             body: MessageBody::parse(body).expect("a body"),
             backend,
+            rate_limit: None,
             now,
         }
     }

@@ -22,6 +22,7 @@
 use std::sync::LazyLock;
 
 use super::conversations::{self, Change, Which, parse_flex_ref, parse_state};
+use super::dialect::{FOR_UPDATE, Locking};
 use super::leases::{self, Claim};
 use super::{Conn, Store, StoreError, StoreResult, corrupt, messages, sql};
 use crate::core::backend::{BackendName, Opened};
@@ -350,19 +351,28 @@ impl OutboxQueue<'_> {
     /// update of its row), so each is re-attached once. How many syncs
     /// were queued.
     pub async fn reattach(self, now: i64, since: i64) -> StoreResult<u64> {
-        static CLAIM: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "UPDATE conversations SET reattached_at = $1
-                 WHERE state = '{}' AND flex_channel IS NOT NULL
-                   AND (reattached_at IS NULL OR reattached_at <= $2)
-                 RETURNING id",
-                ConversationState::Open
+        // Rows locked in `id` order (PostgreSQL): bridges starting
+        // together wait for each other's claims rather than deadlock,
+        // and then find them stamped.
+        static CLAIM: LazyLock<Locking> = LazyLock::new(|| {
+            Locking::new(
+                format!(
+                    "UPDATE conversations SET reattached_at = $1
+                     WHERE id IN (SELECT id FROM conversations
+                                  WHERE state = '{}' AND flex_channel IS NOT NULL
+                                    AND (reattached_at IS NULL OR reattached_at <= $2)
+                                  ORDER BY id {{lock}})
+                     RETURNING id",
+                    ConversationState::Open
+                )
+                .leak(),
+                FOR_UPDATE,
             )
         });
         self.store
             .write((now, since), |(now, since), conn| {
                 Box::pin(async move {
-                    let claimed: Vec<String> = sql::query_scalar(CLAIM.as_str())
+                    let claimed: Vec<String> = sql::query_scalar(CLAIM.on(conn))
                         .bind(*now)
                         .bind(*since)
                         .fetch_all(&mut *conn)
