@@ -176,6 +176,27 @@ async fn a_crashed_bridges_conversations_are_taken_over_within_the_lease_exactly
                 assert_eq!(holder.expect("read"), None, "the lease is released");
             }
             assert_eq!(a.store.outbox().depth().await.expect("depth"), 0);
+            // The takeovers are counted (the bridges of this test process
+            // share one metrics registry), and the leases held reported.
+            let metrics = a
+                .http
+                .get(format!("{}/metrics", b.url))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("a body");
+            let takeovers: f64 = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("flexbridge_outbox_takeovers_total "))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no takeovers counted in {metrics}"));
+            assert!(takeovers >= customers.len() as f64, "{takeovers}");
+            assert!(
+                metrics.contains("flexbridge_outbox_leases_held"),
+                "{metrics}"
+            );
             drop(b);
         })
         .await;
