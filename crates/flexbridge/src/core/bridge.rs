@@ -314,10 +314,12 @@ impl Bridge {
         let rate_limit = match &self.inner.limits {
             Limits::InProcess(limiter) => {
                 if !limiter.try_acquire(&customer.id, now) {
-                    return Err(BridgeError::RateLimited);
+                    return self.rate_limited(customer, client_msg_id).await;
                 }
                 None
             }
+            // Taken in the accept write, which answers a retry of a
+            // stored message without taking one.
             Limits::InStorage(limit) => Some(*limit),
         };
         let accepted = self
@@ -335,11 +337,16 @@ impl Bridge {
             .await?;
         Ok(match accepted {
             Accepted::RateLimited => return Err(BridgeError::RateLimited),
-            Accepted::Duplicate { message } => SentMessage {
-                message,
-                new: false,
-                opened: None,
-            },
+            Accepted::Duplicate { message } => {
+                if let Limits::InProcess(limiter) = &self.inner.limits {
+                    limiter.refund(&customer.id);
+                }
+                SentMessage {
+                    message,
+                    new: false,
+                    opened: None,
+                }
+            }
             Accepted::New { message, opened } => {
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
@@ -353,6 +360,28 @@ impl Bridge {
                 }
             }
         })
+    }
+
+    /// A message over the in-process limit: a retry of a stored message
+    /// still gets its original ack (it stores nothing and costs nothing).
+    async fn rate_limited(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+    ) -> Result<SentMessage, BridgeError> {
+        let stored = self
+            .inner
+            .storage
+            .customer_message(&customer.id, client_msg_id)
+            .await?;
+        match stored {
+            Some(message) => Ok(SentMessage {
+                message,
+                new: false,
+                opened: None,
+            }),
+            None => Err(BridgeError::RateLimited),
+        }
     }
 
     /// Starts the delivery of an accepted message and tells the customer's

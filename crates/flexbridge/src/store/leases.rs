@@ -29,7 +29,7 @@
 //! same statement on both databases, costs two statements per delivery in
 //! commits that happen anyway, and its expiry is a setting
 //! (`FLEXBRIDGE_OUTBOX_LEASE_MS`): how long a dead bridge's conversations
-//! wait for another. `docs/architecture.md` §4.6 has the rest.
+//! wait for another. `docs/architecture.md` §4.7 has the rest.
 
 use super::dialect::{Locking, SKIP_LOCKED};
 use super::{Conn, LeaseHolder, Store, StoreResult, corrupt, sql};
@@ -90,7 +90,7 @@ pub(super) async fn claim(
         .await?;
     if expired.rows_affected() == 1 {
         mark_head_unsure(conn, conversation).await?;
-        metrics::counter!("flexbridge_outbox_takeovers_total").increment(1);
+        metrics::counter!(crate::telemetry::families::TAKEOVERS).increment(1);
         tracing::warn!(%conversation, "took over a conversation whose bridge stopped renewing its lease; its next send looks in Flex first");
         return Ok(Claim::TakenOver);
     }

@@ -13,8 +13,8 @@
 //!
 //! Holding the database alone is also what lets a bridge take over, at
 //! start, the outbox leases an earlier run left (`super::leases`). On
-//! SQLite, one bridge per file is the file's own lock (added beside this
-//! one); nothing is held here.
+//! SQLite, one bridge per file: the lock held is the file's
+//! ([`super::dialect::FileLock`], taken here too).
 //!
 //! The lock's connection is checked every second. When it breaks (the
 //! server restarted, the network dropped) the lock is gone with it: the
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::StoreError;
-use super::dialect::{self, Dialect};
+use super::dialect::{self, Dialect, FileLock};
 
 /// The advisory lock's key: two 32-bit halves ("flex", "brdg"), a space
 /// of its own (sqlx's migration lock uses a single 64-bit key).
@@ -67,7 +67,7 @@ pub enum LockError {
          it too (and restart it) before starting more bridges"
     )]
     HeldByOneAlone,
-    #[error("the database lock's connection")]
+    #[error(transparent)]
     Database(#[from] StoreError),
 }
 
@@ -75,6 +75,8 @@ pub enum LockError {
 pub struct DatabaseLock {
     /// `Some(error)` once the lock is gone for good.
     state: watch::Receiver<Option<String>>,
+    /// SQLite: the file's lock.
+    _file: Option<FileLock>,
     _keeper: Option<AbortOnDropHandle<()>>,
     stop: CancellationToken,
 }
@@ -101,6 +103,7 @@ impl DatabaseLock {
         if Dialect::of_url(url) != Some(Dialect::Postgres) {
             return Ok(Self {
                 state,
+                _file: Some(FileLock::acquire(url)?),
                 _keeper: None,
                 stop,
             });
@@ -109,6 +112,7 @@ impl DatabaseLock {
         let keeper = tokio::spawn(keep(url.to_owned(), sharing, conn, report, stop.clone()));
         Ok(Self {
             state,
+            _file: None,
             _keeper: Some(AbortOnDropHandle::new(keeper)),
             stop,
         })

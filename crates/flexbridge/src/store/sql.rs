@@ -119,6 +119,12 @@ impl<'q> From<Option<&'q str>> for Arg<'q> {
     }
 }
 
+impl From<String> for Arg<'_> {
+    fn from(value: String) -> Self {
+        Self::String(Some(value))
+    }
+}
+
 impl From<Option<String>> for Arg<'_> {
     fn from(value: Option<String>) -> Self {
         Self::String(value)
