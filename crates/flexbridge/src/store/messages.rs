@@ -330,10 +330,14 @@ impl Messages<'_> {
 /// the duplicate check.
 async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
     dialect::lock_customer(conn, &m.customer).await?;
-    if let Some(limit) = m.rate_limit
-        && !customers::take_rate_token(conn, &m.customer, limit, m.now).await?
-    {
-        return Ok(Accepted::RateLimited);
+    if let Some(limit) = m.rate_limit {
+        // A retry of a stored message costs no token: its original ack.
+        if let Some(message) = by_client_id(&mut *conn, m).await? {
+            return Ok(Accepted::Duplicate { message });
+        }
+        if !customers::take_rate_token(conn, &m.customer, limit, m.now).await? {
+            return Ok(Accepted::RateLimited);
+        }
     }
     let new_message = |into| NewMessage {
         into,

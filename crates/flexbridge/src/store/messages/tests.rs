@@ -2,7 +2,8 @@
 //! conversation, retries are stored once and take no `seq`, concurrent
 //! first messages share one conversation, replay follows the cursor, and
 //! an agent's message is stored once per Flex message; a rate limit kept
-//! with the customer holds across two stores on one database.
+//! with the customer holds across two stores on one database (a retry of
+//! a stored message takes no token).
 
 use super::*;
 use crate::core::backend::Opened;
@@ -336,6 +337,11 @@ async fn a_rate_limit_kept_with_the_customer_holds_across_stores_and_refills(db:
         2,
         "a refused message is not stored"
     );
+    // A retry of a stored message gets its original, empty bucket or not.
+    assert!(matches!(
+        b.messages().accept(limited("a", 1_900)).await.unwrap(),
+        Accepted::Duplicate { .. }
+    ));
     // Refilled at a token a second: 0.5 at 1.5 s, 0.9 at 1.9 s, one at 2 s.
     assert!(matches!(
         a.messages().accept(limited("c", 2_000)).await.unwrap(),
