@@ -3,7 +3,7 @@
 //! injects faults), customers over a real Socket.IO connection
 //! (long-polling) or the core's API. One binary, several modules.
 //!
-//! Every scenario that involves Flex runs against both backends and both
+//! Every scenario that involves Flex or the store runs against both backends and both
 //! databases: [`on_both_backends!`] turns `async fn scenario(backend:
 //! BackendKind)` into the tests `scenario::chat` and
 //! `scenario::conversations` (on SQLite) and `scenario::chat_on_postgres`
