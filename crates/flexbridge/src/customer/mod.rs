@@ -156,9 +156,16 @@ impl Fanout for SocketFanout {
                 conversation,
                 reason,
             } => {
+                let ended_by = match reason {
+                    crate::core::conversation::CloseReason::AgentEnded => {
+                        conversation.agent_name.clone()
+                    }
+                    _ => None,
+                };
                 let payload = ChatEndedPayload {
                     conversation_id: conversation.id.to_string(),
                     reason: reason.as_str(),
+                    ended_by,
                 };
                 self.emit(customer, name::CHAT_ENDED, &payload).await;
             }

@@ -21,11 +21,18 @@ pub type Pool = sqlx::SqlitePool;
 pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// The migrations, embedded in the binary.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "baseline",
-    include_str!("../../migrations/sqlite/0001_baseline.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "baseline",
+        include_str!("../../migrations/sqlite/0001_baseline.sql"),
+    ),
+    (
+        4,
+        "pre engagement",
+        include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(

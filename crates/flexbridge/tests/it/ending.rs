@@ -116,7 +116,7 @@ async fn when_the_customer_ends_the_chat_flex_gets_the_pending_messages_then_the
         let event = tab.next_event("chat:ended").await;
         assert_eq!(
             event,
-            json!({"conversationId": first["conversationId"], "reason": "customer_ended"})
+            json!({"conversationId": first["conversationId"], "reason": "customer_ended", "endedBy": null})
         );
         let conversation = tab
             .next_event_where("conversation", |c| c["state"] == json!("closed"))

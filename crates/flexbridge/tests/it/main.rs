@@ -17,6 +17,7 @@ mod flex;
 mod http;
 mod migration;
 mod socketio;
+mod webchat;
 mod webhooks;
 mod websocket;
 
