@@ -51,6 +51,9 @@ struct Endpoint {
 pub(super) struct Session {
     endpoint: Endpoint,
     get: Sender,
+    /// What followed the connect packet in its body (a ping, an event),
+    /// for the connection's task to handle first.
+    rest: Option<(String, Instant)>,
 }
 
 fn http_error(e: impl std::fmt::Display) -> ClientError {
@@ -143,7 +146,9 @@ pub(super) async fn connect(
     post(&endpoint, codec::encode_connect(auth)).await?;
     loop {
         let body = exchange(&mut get, &endpoint, None).await?;
-        for packet in body.split(SEPARATOR) {
+        let at = Instant::now();
+        let mut packets = body.split(SEPARATOR);
+        while let Some(packet) = packets.next() {
             match codec::decode_engine(packet)? {
                 Engine::Noop => {}
                 Engine::Ping => post(&endpoint, codec::PONG.to_owned()).await?,
@@ -155,7 +160,17 @@ pub(super) async fn connect(
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_owned();
-                        return Ok((Session { endpoint, get }, sid));
+                        let rest: Vec<&str> = packets.collect();
+                        let rest =
+                            (!rest.is_empty()).then(|| (rest.join(&SEPARATOR.to_string()), at));
+                        return Ok((
+                            Session {
+                                endpoint,
+                                get,
+                                rest,
+                            },
+                            sid,
+                        ));
                     }
                     Packet::ConnectError(data) => return Err(ClientError::ConnectError(data)),
                     other => return Err(ClientError::Handshake(format!("{other:?}"))),
@@ -187,18 +202,50 @@ pub(super) async fn drive(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) {
-    let Session { endpoint, get } = session;
+    let Session {
+        endpoint,
+        get,
+        rest,
+    } = session;
     let (body_tx, mut bodies) = mpsc::unbounded_channel();
+    if let Some(rest) = rest {
+        let _ = body_tx.send(rest);
+    }
     let reader = tokio::spawn(read_loop(get, endpoint.clone(), body_tx));
     let mut pending: HashMap<u64, oneshot::Sender<Ack>> = HashMap::new();
     'connection: loop {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Send { frame, ack }) => {
-                    if let Some((id, tx)) = ack {
-                        pending.insert(id, tx);
+                    // Everything queued meanwhile goes in the same POST (as
+                    // socket.io-client batches), so a burst of emits does
+                    // not hold a pong back behind one request per frame.
+                    let mut body = frame;
+                    let mut next = ack;
+                    let mut closing = false;
+                    loop {
+                        if let Some((id, tx)) = next.take() {
+                            pending.insert(id, tx);
+                        }
+                        match commands.try_recv() {
+                            Ok(Command::Send { frame, ack }) => {
+                                body.push(SEPARATOR);
+                                body.push_str(&frame);
+                                next = ack;
+                            }
+                            Ok(Command::Close) => {
+                                closing = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
                     }
-                    if post(&endpoint, frame).await.is_err() {
+                    if closing {
+                        body.push(SEPARATOR);
+                        body.push_str(codec::DISCONNECT);
+                        body.push_str(&format!("{SEPARATOR}1"));
+                    }
+                    if post(&endpoint, body).await.is_err() || closing {
                         break;
                     }
                 }
