@@ -156,6 +156,11 @@ pub struct RunArgs {
     /// heap profiler's `LD_PRELOAD` (see README, "Memory per idle customer").
     #[arg(long, value_parser = parse_key_value)]
     pub floor_env: Vec<(String, String)>,
+    /// Run the floor and bridge processes under this command (split at
+    /// spaces), e.g. `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p`
+    /// (see README, "CPU per message"). They are stopped with SIGTERM.
+    #[arg(long)]
+    pub server_wrapper: Option<String>,
     /// Skip scenario 4b (the emulator alone).
     #[arg(long)]
     pub no_emulator_alone: bool,

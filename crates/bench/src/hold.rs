@@ -16,7 +16,8 @@
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -128,6 +129,25 @@ impl Holder {
             _child: child,
         })
     }
+}
+
+/// Helpers started so far, seeded by the clock: successive helpers (and
+/// successive runs) connect from different addresses, so that one address's
+/// ephemeral ports are not still in `TIME_WAIT` from an earlier helper.
+static NEXT_ADDRESS: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// The loopback address the next helper connects from (see [`local_ip_for`]).
+pub fn next_local_ip(url: &str) -> Option<IpAddr> {
+    let _ = NEXT_ADDRESS.compare_exchange(
+        usize::MAX,
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as usize)
+            .unwrap_or(0),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    local_ip_for(url, NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The loopback address helper `k` connects from, when the server is on

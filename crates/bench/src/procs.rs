@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 /// How long a process may take to announce itself.
 const STARTUP: Duration = Duration::from_secs(30);
 
+/// How long [`Process::stop`] waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
 /// A running child process and the URL it announced.
 #[derive(Debug)]
 pub struct Process {
@@ -112,9 +115,22 @@ impl Process {
         parse_nofile_limit(&limits).with_context(|| format!("no open-files limit in {path}"))
     }
 
-    /// SIGKILL and reap.
+    /// SIGTERM, then SIGKILL if it has not exited within [`STOP_GRACE`]
+    /// (a server under a profiler writes its profile as it exits); reap.
     pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
+        let asked = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !asked
+            || tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_err()
+        {
+            let _ = self.child.start_kill();
+        }
         let _ = self.child.wait().await;
     }
 }

@@ -81,6 +81,8 @@ impl Sizes {
 
 /// Binaries and output places.
 struct Places {
+    /// `--server-wrapper`, split: the floor and bridge run under it.
+    wrapper: Vec<String>,
     bin_dir: PathBuf,
     out: PathBuf,
     logs: PathBuf,
@@ -107,6 +109,11 @@ fn places(args: &RunArgs, unix: u64) -> anyhow::Result<Places> {
         .unwrap_or_else(|| bench_dir.join(format!("bench-{unix}.json")));
     let run_dir = bench_dir.join(format!("run-{unix}"));
     Ok(Places {
+        wrapper: args
+            .server_wrapper
+            .as_deref()
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
         logs: run_dir.join("logs"),
         bin_dir,
         out,
@@ -222,7 +229,7 @@ async fn start_server(
             let args = ["floor", "--port", "0"].map(String::from);
             let mut env = relay_env(flex);
             env.extend(extra_env.iter().cloned());
-            Process::spawn(label, &exe, &args, &env, &places.logs).await
+            spawn_wrapped(places, label, &exe, &args, &env).await
         }
         Which::Bridge => {
             let flex = flex.context("the bridge needs an emulator")?;
@@ -243,7 +250,26 @@ async fn start_server(
             env.push(("FLEXBRIDGE_RATE_PER_SECOND".into(), "1000000".into()));
             env.extend(extra_env.iter().cloned());
             let args = ["serve", "--port", &port.to_string()].map(String::from);
-            Process::spawn(label, &program, &args, &env, &places.logs).await
+            spawn_wrapped(places, label, &program, &args, &env).await
+        }
+    }
+}
+
+/// A relay's process, under `--server-wrapper` when given.
+async fn spawn_wrapped(
+    places: &Places,
+    label: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<Process> {
+    match places.wrapper.split_first() {
+        None => Process::spawn(label, program, args, env, &places.logs).await,
+        Some((wrapper, wrapper_args)) => {
+            let mut all = wrapper_args.to_vec();
+            all.push(program.display().to_string());
+            all.extend(args.iter().cloned());
+            Process::spawn(label, Path::new(wrapper), &all, env, &places.logs).await
         }
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
-use crate::hold::{Holder, Order, local_ip_for};
+use crate::hold::{Holder, Order, next_local_ip};
 use crate::procs::Process;
 use crate::report::{Capacity, CapacityStep};
 use crate::sio::Transport;
@@ -89,8 +89,7 @@ pub async fn run(target: &Target<'_>, prefix: &str, plan: &Plan) -> Capacity {
             .map(|from| (connected + from, per_process.min(more - from)))
             .collect();
         let parallel = (plan.parallel / chunks.len().max(1)).max(1);
-        let first_helper = holders.len();
-        let started_helpers = join_all(chunks.iter().enumerate().map(|(k, &(first, count))| {
+        let started_helpers = join_all(chunks.iter().map(|&(first, count)| {
             let order = Order {
                 url: target.url,
                 transport: plan.transport,
@@ -98,7 +97,7 @@ pub async fn run(target: &Target<'_>, prefix: &str, plan: &Plan) -> Capacity {
                 first,
                 count,
                 parallel,
-                local_ip: local_ip_for(target.url, first_helper + k),
+                local_ip: next_local_ip(target.url),
             };
             Holder::start(order, &plan.log_dir, plan.timeout)
         }))
