@@ -4,8 +4,10 @@
 //! Takes exactly `serve`'s settings (so a setting that is missing or
 //! malformed stops it as it would stop `serve`), then checks, in order:
 //!
-//! - **database**: `DATABASE_URL` opens (created and migrated if new, as
-//!   `serve` would) and answers.
+//! - **database**: `DATABASE_URL` opens (migrated, as `serve` would) and
+//!   answers. Doctor creates no database: a file that does not exist yet
+//!   is a warning (`serve` creates it; if one should be there, the URL is
+//!   mistyped), a folder that does not exist a failure.
 //! - **conversations** (when its routing is configured): the credentials
 //!   work and every configured SID exists — the chat service, then the
 //!   workspace, workflow and task channel (interactions) or the Studio flow
@@ -17,7 +19,10 @@
 //!   Twilio's webhooks will reach is a running bridge. Unreachable is a
 //!   warning, not a failure: doctor usually runs before `serve` does.
 //!
-//! Any failure makes the command exit non-zero; warnings do not.
+//! When Twilio refuses the credentials (401/403), the check names the
+//! settings to look at (`TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`, or
+//! the API key's). Any failure makes the command exit non-zero; warnings
+//! do not.
 
 use std::fmt;
 use std::time::Duration;
@@ -61,6 +66,22 @@ impl Check {
     }
 }
 
+impl Check {
+    /// A failure because Twilio refused the credentials also says which
+    /// settings hold them.
+    fn naming_credentials(mut self, settings: &str) -> Self {
+        let refused = ["HTTP 401", "HTTP 403"]
+            .iter()
+            .any(|status| self.detail.contains(status));
+        if self.status == Status::Fail && refused {
+            self.detail.push_str(&format!(
+                " — Twilio refused the credentials: check {settings}"
+            ));
+        }
+        self
+    }
+}
+
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.status {
@@ -83,11 +104,14 @@ pub async fn check(settings: &Settings) -> Vec<Check> {
     match crate::startup::twilio_client(&settings.twilio) {
         Ok(client) => {
             let flex = &settings.flex;
+            let hint = settings.twilio.credential_settings();
             if let Some(routing) = &flex.routing {
-                checks.push(conversations(&client, &flex.chat_service_sid, routing).await);
+                let check = conversations(&client, &flex.chat_service_sid, routing).await;
+                checks.push(check.naming_credentials(hint));
             }
             if let Some(flow) = &flex.flex_flow_sid {
-                checks.push(chat(&client, flow, &flex.chat_service_sid).await);
+                let check = chat(&client, flow, &flex.chat_service_sid).await;
+                checks.push(check.naming_credentials(hint));
             }
         }
         Err(error) => checks.push(Check::new(
@@ -138,6 +162,35 @@ async fn chat(client: &TwilioClient, flow: &FlexFlowSid, chat_service: &ChatServ
 }
 
 async fn database(url: &str) -> Check {
+    const WHAT: &str = "database";
+    match crate::store::database_file(url) {
+        Ok(Some(path)) if !path.exists() => {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            return match folder {
+                Some(folder) if !folder.is_dir() => Check::new(
+                    Status::Fail,
+                    WHAT,
+                    format!(
+                        "{url}: the folder {} does not exist, so `serve` cannot create the \
+                         database there (check DATABASE_URL)",
+                        folder.display()
+                    ),
+                ),
+                _ => Check::new(
+                    Status::Warn,
+                    WHAT,
+                    format!(
+                        "{url}: no database there yet; `serve` creates it on its first start \
+                         (if one should exist, DATABASE_URL is mistyped)"
+                    ),
+                ),
+            };
+        }
+        Ok(_) => {}
+        Err(error) => {
+            return Check::new(Status::Fail, WHAT, format!("{url}: {}", chain(&error)));
+        }
+    }
     let outcome = async {
         let store = Store::connect(url).await?;
         store.ping().await

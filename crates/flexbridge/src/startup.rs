@@ -9,9 +9,28 @@
 //! until `shutdown` is cancelled — or until the HTTP server or the outbox
 //! worker ends on its own, which stops the other and returns its error (a
 //! bridge that acks messages it cannot deliver is worse than one that
-//! stops) — then shuts down gracefully: stop accepting, close the
-//! customer sockets, let in-flight requests and deliveries finish
-//! (bounded), close the database.
+//! stops) — then shuts down gracefully, in this order (each step waits
+//! for the one before; [`Application::run_until_stopped`] is the list in
+//! code, one block per step):
+//!
+//! 1. **Stop accepting**: the listener closes (no new HTTP connection)
+//!    and a Socket.IO connection that still arrives on an open one is
+//!    refused with `unavailable` (docs/protocol.md: retry later).
+//! 2. **Drain**: the outbox starts no new job and finishes the ones in
+//!    flight (`shutdown_grace`; what is cut short stays queued for the
+//!    next start); webhook requests in flight finish ([`HTTP_GRACE`]).
+//!    Connected customers keep their sockets meanwhile, so:
+//! 3. **Tell customers**: what the drained work decided (a `delivery`, an
+//!    agent's message) has reached their sockets by now.
+//! 4. **Close sockets**: every customer transport closes (a transport
+//!    close: socket.io-client reconnects by itself, to another instance
+//!    or to this one restarted); a notice after this is dropped (the
+//!    customer replays it from the store), never a panic.
+//! 5. **HTTP**: the server's last connections end ([`HTTP_GRACE`]).
+//! 6. (Leases, with several instances: released here, once nothing of
+//!    this instance delivers any more.)
+//! 7. **Store**: the database closes (SQLite checkpoints its WAL) and
+//!    its lock is released.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +38,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use twilio_signature::RequestValidator;
 use url::Url;
 
@@ -36,13 +54,15 @@ use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
+use crate::flex::health::{TwilioHealth, TwilioStatus};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
-use crate::store::Store;
+use crate::store::{DatabaseLock, Store};
 use crate::web;
 
-/// How long shutdown waits for open HTTP connections.
-const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long each shutdown step waits for HTTP work: webhooks in flight,
+/// customer transports closing, the server's last connections.
+pub const HTTP_GRACE: Duration = Duration::from_secs(10);
 
 /// A built, bound, not yet running bridge.
 pub struct Application {
@@ -50,9 +70,15 @@ pub struct Application {
     addr: SocketAddr,
     public_base_url: Url,
     router: Router,
-    io: SocketIo,
+    sockets: SocketFanout,
+    /// The webhook requests in flight (shutdown waits for them).
+    webhooks: TaskTracker,
     outbox: Outbox,
     store: Store,
+    /// This bridge's claim on its SQLite file, released last.
+    lock: DatabaseLock,
+    /// Twilio's health, probed in the background while serving.
+    twilio: Option<TwilioHealth>,
     bridge: Bridge,
 }
 
@@ -76,35 +102,50 @@ impl Application {
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
         let backends = backends(&settings, &public_base_url)?;
-        Self::build_with_backends(settings, listener, public_base_url, backends).await
+        let twilio = check_twilio(&settings).await?;
+        Self::build_parts(settings, listener, public_base_url, backends, Some(twilio)).await
     }
 
-    /// Builds with given backends (tests use this to run against a fake).
+    /// Builds with given backends (tests use this to run against a fake;
+    /// Twilio is neither checked nor probed).
     pub async fn build_with_backends(
         settings: Settings,
         listener: TcpListener,
         public_base_url: Url,
         backends: Backends,
     ) -> anyhow::Result<Self> {
+        Self::build_parts(settings, listener, public_base_url, backends, None).await
+    }
+
+    async fn build_parts(
+        settings: Settings,
+        listener: TcpListener,
+        public_base_url: Url,
+        backends: Backends,
+        twilio: Option<TwilioHealth>,
+    ) -> anyhow::Result<Self> {
         let addr = listener
             .local_addr()
             .context("reading the listener's address")?;
+        let lock = DatabaseLock::acquire(&settings.database_url)
+            .with_context(|| format!("opening the database {}", settings.database_url))?;
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening the database {}", settings.database_url))?;
         let (layer, io) = customer::socket_io();
+        let sockets = SocketFanout::new(io.clone());
         let wakeups = Arc::new(Wakeups::default());
         let clock = Clock::system();
         let bridge = Bridge::new(BridgeParts {
             storage: Arc::new(store.clone()),
-            fanout: Arc::new(SocketFanout::new(io.clone())),
+            fanout: Arc::new(sockets.clone()),
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
             clock,
             form: settings.widget.form.clone(),
         });
-        customer::attach(&io, bridge.clone());
+        customer::attach(&io, bridge.clone(), &sockets);
         let outbox = Outbox::new(OutboxParts {
             bridge: bridge.clone(),
             store: store.clone(),
@@ -122,6 +163,18 @@ impl Application {
             public_base_url: public_base_url.clone(),
         };
         crate::telemetry::metrics();
+        let tracker = TaskTracker::new();
+        let in_flight = tracker.clone();
+        let webhook_routes = webhooks::routes(webhook_state).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let token = in_flight.token();
+                async move {
+                    let response = next.run(request).await;
+                    drop(token);
+                    response
+                }
+            },
+        ));
         let router = Router::new()
             .merge(web::routes(web::WebParts {
                 store: store.clone(),
@@ -129,8 +182,9 @@ impl Application {
                 public_base_url: public_base_url.clone(),
                 allowed_origins: settings.allowed_origins.clone(),
                 widget: settings.widget.clone(),
+                twilio: twilio.clone(),
             }))
-            .merge(webhooks::routes(webhook_state))
+            .merge(webhook_routes)
             .layer(layer);
         let router = web::guard_sockets(router, &public_base_url, &settings.allowed_origins);
         Ok(Self {
@@ -138,9 +192,12 @@ impl Application {
             addr,
             public_base_url,
             router,
-            io,
+            sockets,
+            webhooks: tracker,
             outbox,
             store,
+            lock,
+            twilio,
             bridge,
         })
     }
@@ -164,15 +221,18 @@ impl Application {
         &self.bridge
     }
 
-    /// Serves until `shutdown` is cancelled or a part ends on its own (see
-    /// the module doc), then shuts down gracefully.
+    /// Serves until `shutdown` is cancelled or a part ends on its own, then
+    /// shuts down in the order of the module doc.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
-            io,
+            sockets,
+            webhooks,
             outbox,
             store,
+            lock,
+            twilio,
             ..
         } = self;
         // Cancelled by `shutdown`, or by the supervisor when a part ended.
@@ -180,12 +240,11 @@ impl Application {
         // The worker must not outlive this future: if it is dropped (its
         // task aborted), deliveries stop with it, as in a crash.
         let mut worker = AbortOnDropHandle::new(tokio::spawn(outbox.run(stop.clone())));
-        let closing = stop.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            closing.cancelled().await;
-            tracing::info!("shutting down: closing customer connections");
-            io.close().await;
-        });
+        let _probe = twilio.map(|t| AbortOnDropHandle::new(tokio::spawn(t.run(stop.clone()))));
+        // Step 1's listener half: the server stops accepting once `stop`
+        // fires; its connections go on until they end (step 5).
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut server = std::pin::pin!(server.into_future());
         let mut failure = None;
         let (mut served, mut worked) = (false, false);
@@ -207,7 +266,31 @@ impl Application {
         if let Some(error) = &failure {
             tracing::error!(error.cause_chain = %format!("{error:#}"), "a part of the bridge stopped; shutting down");
         }
+        tracing::info!("shutting down: no new connections; draining deliveries and webhooks");
+
+        // 1. Stop accepting.
         stop.cancel();
+        sockets.stop_accepting();
+
+        // 2. Drain: the outbox's deliveries in flight, then the webhooks.
+        if !worked && let Some(error) = worker_failure(worker.await, true) {
+            failure.get_or_insert(error);
+        }
+        webhooks.close();
+        if tokio::time::timeout(HTTP_GRACE, webhooks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhooks still running after the grace period");
+        }
+
+        // 3. Tell customers: done, what was drained was emitted as it
+        //    settled (their sockets were open all along).
+        // 4. Close sockets.
+        tracing::info!("shutting down: closing customer connections");
+        sockets.close(HTTP_GRACE).await;
+
+        // 5. HTTP: the server's last connections.
         if !served
             && let Ok(Err(error)) = tokio::time::timeout(HTTP_GRACE, &mut server)
                 .await
@@ -217,13 +300,44 @@ impl Application {
         {
             failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
         }
-        if !worked && let Some(error) = worker_failure(worker.await, true) {
-            failure.get_or_insert(error);
-        }
+
+        // 6. (Leases, when instances share a database: released here.)
+
+        // 7. Store.
         store.close().await;
+        drop(lock);
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// Asks Twilio whether it takes the configured credentials: refused (401/
+/// 403) stops the start, naming the settings, unless
+/// `FLEXBRIDGE_SKIP_TWILIO_CHECK`; unreachable only warns (messages queue
+/// until it answers). Either way `/readyz` says so until a later probe
+/// finds Twilio well.
+async fn check_twilio(settings: &Settings) -> anyhow::Result<TwilioHealth> {
+    let health = TwilioHealth::new(
+        twilio_client(&settings.twilio)?,
+        settings.flex.chat_service_sid.clone(),
+        settings.twilio.credential_settings(),
+    );
+    match health.probe().await {
+        TwilioStatus::Refused {
+            status,
+            settings: names,
+        } if !settings.skip_twilio_check => {
+            anyhow::bail!(
+                "Twilio refused the bridge's credentials (HTTP {status}): check {names} \
+                 (or set FLEXBRIDGE_SKIP_TWILIO_CHECK=true to start anyway, not ready)"
+            )
+        }
+        TwilioStatus::Unreachable(why) => {
+            tracing::warn!(%why, "Twilio does not answer at start; starting (not ready until it does)")
+        }
+        _ => {}
+    }
+    Ok(health)
 }
 
 /// Why the outbox worker's end is a failure (`None`: it ended as asked).
@@ -283,6 +397,7 @@ fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
         give_up_after: settings.give_up_after,
         sweep_interval: settings.sweep_interval,
         shutdown_grace: settings.shutdown_grace,
+        resync_interval: settings.resync_interval,
     }
 }
 

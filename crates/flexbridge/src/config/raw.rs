@@ -66,6 +66,7 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub public_base_url: Option<String>,
+    pub skip_twilio_check: String,
     pub allowed_origins: Option<String>,
 }
 
@@ -75,6 +76,7 @@ impl Default for Server {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             public_base_url: None,
+            skip_twilio_check: "false".to_owned(),
             allowed_origins: None,
         }
     }
@@ -215,7 +217,7 @@ pub struct DevSection {
     pub port: u16,
     pub emulator_port: u16,
     pub database_url: String,
-    pub seed: u64,
+    pub seed: Option<u64>,
     pub agents: usize,
     pub backend: String,
     pub routing: String,
@@ -229,7 +231,7 @@ impl Default for DevSection {
             port: DEFAULT_PORT,
             emulator_port: 3001,
             database_url: "sqlite://flexbridge-dev.db".to_owned(),
-            seed: 1,
+            seed: None,
             agents: 2,
             backend: default_backend(),
             routing: default_routing(),

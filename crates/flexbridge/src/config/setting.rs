@@ -67,6 +67,8 @@ settings! {
         "the URL Twilio reaches this bridge at; `auto` uses the listening address (local testing only)";
     DATABASE_URL = "DATABASE_URL", "database.url", Some("--database-url"), "URL",
         "the bridge's database";
+    SKIP_TWILIO_CHECK = "FLEXBRIDGE_SKIP_TWILIO_CHECK", "server.skip_twilio_check", Some("--skip-twilio-check"), "BOOL",
+        "`true`: start even when Twilio refuses the credentials at start (the bridge is then not ready)";
     ACCOUNT_SID = "TWILIO_ACCOUNT_SID", "twilio.account_sid", Some("--twilio-account-sid"), "AC…",
         "the Twilio account (its auth token comes from TWILIO_AUTH_TOKEN only)";
     AUTH_TOKEN = "TWILIO_AUTH_TOKEN", "twilio.auth_token", None, "",
@@ -164,7 +166,8 @@ settings! {
     DEV_DATABASE_URL = "FLEXBRIDGE_DEV_DATABASE_URL", "dev.database_url", Some("--database-url"), "URL",
         "the bridge's database";
     DEV_SEED = "FLEXBRIDGE_DEV_SEED", "dev.seed", Some("--seed"), "N",
-        "seed of the emulator's SIDs and credentials (same seed, same account)";
+        "seed of the emulator's SIDs and credentials (same seed, same account; unset: a new \
+         account each run, whose SIDs never repeat against the database)";
     DEV_AGENTS = "FLEXBRIDGE_DEV_AGENTS", "dev.agents", Some("--agents"), "N",
         "number of agents in the emulator";
     DEV_BACKEND = "FLEXBRIDGE_DEV_BACKEND", "dev.backend", Some("--backend"), "BACKEND",
@@ -193,6 +196,7 @@ pub const SERVE: &[Setting] = &[
     PUBLIC_BASE_URL,
     ALLOWED_ORIGINS,
     DATABASE_URL,
+    SKIP_TWILIO_CHECK,
     FLEX_FLOW_SID,
     TIMER_INACTIVE,
     TIMER_CLOSED,

@@ -295,8 +295,23 @@ impl Bridge {
         body: &MessageBody,
     ) -> Result<SentMessage, BridgeError> {
         let now = self.now();
-        if !self.inner.limiter.try_acquire(&customer.id, now) {
-            return Err(BridgeError::RateLimited);
+        let limiter = &self.inner.limiter;
+        if !limiter.try_acquire(&customer.id, now) {
+            // A retry of a stored message gets its original ack whatever
+            // the limit says (it stores nothing and costs nothing).
+            let stored = self
+                .inner
+                .storage
+                .customer_message(&customer.id, client_msg_id)
+                .await?;
+            return match stored {
+                Some(message) => Ok(SentMessage {
+                    message,
+                    new: false,
+                    opened: None,
+                }),
+                None => Err(BridgeError::RateLimited),
+            };
         }
         let accepted = self
             .inner
@@ -311,11 +326,14 @@ impl Bridge {
             })
             .await?;
         Ok(match accepted {
-            Accepted::Duplicate { message } => SentMessage {
-                message,
-                new: false,
-                opened: None,
-            },
+            Accepted::Duplicate { message } => {
+                limiter.refund(&customer.id);
+                SentMessage {
+                    message,
+                    new: false,
+                    opened: None,
+                }
+            }
             Accepted::New { message, opened } => {
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);

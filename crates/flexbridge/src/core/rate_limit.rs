@@ -75,6 +75,15 @@ impl RateLimiter {
             false
         }
     }
+
+    /// Gives back the token a message took that turned out to cost
+    /// nothing (a retry of a stored one).
+    pub fn refund(&self, customer: &CustomerId) {
+        let burst = self.limit.burst;
+        if let Some(bucket) = lock(&self.buckets).get_mut(customer) {
+            bucket.tokens = (bucket.tokens + 1.0).min(burst);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +102,19 @@ mod tests {
         assert!(!limiter.try_acquire(&customer, t0));
         assert!(limiter.try_acquire(&customer, t0 + 500));
         assert!(!limiter.try_acquire(&customer, t0 + 500));
+    }
+
+    #[test]
+    fn a_refunded_token_can_be_taken_again() {
+        let limiter = RateLimiter::new(RateLimit {
+            burst: 1.0,
+            per_second: 0.001,
+        });
+        let customer = CustomerId::generate();
+        assert!(limiter.try_acquire(&customer, 0));
+        limiter.refund(&customer);
+        assert!(limiter.try_acquire(&customer, 0));
+        assert!(!limiter.try_acquire(&customer, 0));
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct OutboxJob {
     pub maybe_landed: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// When the conversation began (a re-sync leaves out what Flex dated
+    /// before it).
+    pub conversation_created_at: i64,
 }
 
 /// Which rows may begin when the next one is taken.
@@ -126,7 +129,8 @@ pub struct Abandoned {
     pub failed: Vec<FailedMessage>,
 }
 
-/// A message that will not reach Flex.
+/// A customer message queued for Flex that will not reach it (or, told
+/// as delayed, not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedMessage {
     pub customer_id: CustomerId,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::Session;
 use crate::core::clock::format_ms;
@@ -41,8 +41,7 @@ pub mod refusal {
 // ---- client → server ----
 
 /// The handshake `auth` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HandshakeAuth {
     pub token: Option<String>,
     pub last_seq: Option<i64>,
@@ -51,32 +50,28 @@ pub struct HandshakeAuth {
 /// `register`: the name, and the pre-engagement form's other fields
 /// (each optional in the payload; the configured form says which it
 /// requires).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterRequest {
     pub name: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub question: Option<String>,
-    #[serde(default)]
     pub topic: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRequest {
     pub client_message_id: String,
     pub body: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryRequest {
     pub since: Option<i64>,
     pub limit: Option<i64>,
 }
 
 /// `chat:end {}`: no fields today (unknown ones are ignored).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndChatRequest {}
 
 // ---- acknowledgements ----
@@ -325,6 +320,7 @@ impl DeliveryPayload {
         let (status, error) = match outcome {
             DeliveryOutcome::Delivered => ("delivered", None),
             DeliveryOutcome::Failed(error) => ("failed", Some(error.clone())),
+            DeliveryOutcome::Delayed(why) => ("delayed", Some(why.clone())),
         };
         Self {
             seq,
@@ -343,6 +339,7 @@ mod tests {
     use crate::core::conversation::ConversationState;
     use crate::core::ids::{ConversationId, CustomerId, Seq};
     use crate::core::model::Direction;
+    use crate::customer::payload::Payload as _;
 
     #[test]
     fn acks_are_ok_or_error_objects() {
@@ -374,20 +371,6 @@ mod tests {
         for (code, text) in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(text));
         }
-    }
-
-    #[test]
-    fn requests_read_the_documented_camel_case_fields() {
-        let m: MessageRequest =
-            serde_json::from_value(json!({"clientMessageId": "c1", "body": "hi"})).unwrap();
-        assert_eq!(m.client_message_id, "c1");
-        let auth: HandshakeAuth =
-            serde_json::from_value(json!({"token": "t", "lastSeq": 7})).unwrap();
-        assert_eq!((auth.token.as_deref(), auth.last_seq), (Some("t"), Some(7)));
-        let empty: HandshakeAuth = serde_json::from_value(json!({})).unwrap();
-        assert_eq!(empty, HandshakeAuth::default());
-        assert!(serde_json::from_value::<MessageRequest>(json!({"body": "hi"})).is_err());
-        assert!(serde_json::from_value::<RegisterRequest>(json!({"name": 5})).is_err());
     }
 
     #[test]
@@ -493,14 +476,13 @@ mod tests {
 
     #[test]
     fn register_reads_the_form_and_its_errors_name_each_field() {
-        let request: RegisterRequest =
-            serde_json::from_value(json!({"name": "Ada", "email": "a@b.co", "topic": null}))
-                .unwrap();
+        let request = RegisterRequest::from_payload(
+            &json!({"name": "Ada", "email": "a@b.co", "topic": null}),
+        )
+        .unwrap();
         assert_eq!(request.email.as_deref(), Some("a@b.co"));
         assert_eq!((request.question, request.topic), (None, None));
-        assert!(
-            serde_json::from_value::<RegisterRequest>(json!({"name": "A", "email": 1})).is_err()
-        );
+        assert!(RegisterRequest::from_payload(&json!({"name": "A", "email": 1})).is_err());
         let mut errors = FieldErrors::new();
         errors.insert(
             Field::Email,
@@ -523,7 +505,7 @@ mod tests {
 
     #[test]
     fn chat_end_reads_an_empty_object_and_acks_the_documented_fields() {
-        let request: EndChatRequest = serde_json::from_value(json!({"why": "done"})).unwrap();
+        let request = EndChatRequest::from_payload(&json!({"why": "done"})).unwrap();
         assert_eq!(request, EndChatRequest {});
         assert_eq!(
             serde_json::to_value(ChatEndResult {

@@ -12,11 +12,24 @@
 //! one else does. socketioxide has no connection-state recovery: a client
 //! that reconnects gets what it missed from the store (`session`, from its
 //! `lastSeq`).
+//!
+//! Shutting down (`crate::startup` says the order): [`SocketFanout::stop_accepting`]
+//! refuses new connections with `unavailable` (the protocol's "retry
+//! later"); [`SocketFanout::close`] closes every socket's transport (a
+//! transport close, after which socket.io-client reconnects by itself),
+//! and from then on a notice is dropped, never emitted (the customer
+//! replays it from the store on reconnect): a notice after close is a
+//! no-op, never a panic.
 
 pub mod engine;
 pub mod events;
 mod handlers;
 pub mod order;
+mod payload;
+pub mod presence;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -24,8 +37,8 @@ use socketioxide::handler::ConnectHandler as _;
 
 pub use self::engine::socket_io;
 use self::events::{
-    AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, EndChatRequest,
-    HandshakeAuth, HistoryRequest, MessagePayload, MessageRequest, RegisterRequest, name,
+    AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, MessagePayload,
+    name,
 };
 use self::order::InOrder;
 use crate::core::Bridge;
@@ -43,28 +56,33 @@ pub fn room_of(customer: &CustomerId) -> String {
 }
 
 /// Registers namespace `/`: authentication middleware and connect handler.
-pub fn attach(io: &SocketIo, bridge: Bridge) {
+/// `fanout` says whether new connections are taken (see the module doc).
+pub fn attach(io: &SocketIo, bridge: Bridge, fanout: &SocketFanout) {
     let on_connect = {
         let bridge = bridge.clone();
-        move |socket: SocketRef| handlers::on_connect(socket, bridge.clone())
+        let presence = fanout.state.presence.clone();
+        move |socket: SocketRef| handlers::on_connect(socket, bridge.clone(), presence.clone())
     };
-    let authenticate = move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
-        handlers::authenticate(socket, auth, bridge.clone())
+    let state = fanout.state.clone();
+    let authenticate = move |socket: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+        let accepting = state.accepting.load(Ordering::Acquire);
+        handlers::authenticate(socket, auth, bridge.clone(), accepting)
     };
     io.ns("/", on_connect.with(authenticate));
 }
 
 /// Registers `$handler` for `$event`: the socket, the event's place in the
-/// socket's order, the payload (`TryData`: a bad one still reaches the
-/// handler, which acks the error), the ack, and the core.
+/// socket's order, the payload as JSON (`TryData`: a bad one still reaches
+/// the handler, which reads it as the protocol says — an object — and acks
+/// the error), the ack, and the core.
 macro_rules! on {
-    ($socket:expr, $bridge:expr, $event:expr, $handler:path, $request:ty) => {{
+    ($socket:expr, $bridge:expr, $event:expr, $handler:path) => {{
         let bridge = $bridge.clone();
         $socket.on(
             $event,
             move |s: SocketRef,
                   InOrder(ticket): InOrder,
-                  TryData(request): TryData<$request>,
+                  TryData(request): TryData<serde_json::Value>,
                   ack: AckSender| { $handler(s, ticket, request, ack, bridge.clone()) },
         );
     }};
@@ -72,45 +90,58 @@ macro_rules! on {
 
 /// Every client event and its handler: the one place they are registered.
 fn register_handlers(socket: &SocketRef, bridge: &Bridge) {
-    on!(
-        socket,
-        bridge,
-        name::REGISTER,
-        handlers::register,
-        RegisterRequest
-    );
-    on!(
-        socket,
-        bridge,
-        name::MESSAGE,
-        handlers::message,
-        MessageRequest
-    );
-    on!(
-        socket,
-        bridge,
-        name::HISTORY,
-        handlers::history,
-        HistoryRequest
-    );
-    on!(
-        socket,
-        bridge,
-        name::CHAT_END,
-        handlers::chat_end,
-        EndChatRequest
-    );
+    on!(socket, bridge, name::REGISTER, handlers::register);
+    on!(socket, bridge, name::MESSAGE, handlers::message);
+    on!(socket, bridge, name::HISTORY, handlers::history);
+    on!(socket, bridge, name::CHAT_END, handlers::chat_end);
 }
 
-/// The core's [`Fanout`]: emits to the customer's room.
+/// The core's [`Fanout`]: emits to the customer's room. It also holds
+/// the customer side's lifecycle (taking connections, sockets open).
 #[derive(Clone)]
 pub struct SocketFanout {
     io: SocketIo,
+    state: Arc<Lifecycle>,
+}
+
+/// Where the customer side is in its life.
+#[derive(Debug)]
+struct Lifecycle {
+    /// New connections are taken (until shutdown begins).
+    accepting: AtomicBool,
+    /// The sockets are open (until shutdown closes them).
+    open: AtomicBool,
+    /// Who is connected (the sockets and customers gauges).
+    presence: Arc<presence::Presence>,
 }
 
 impl SocketFanout {
     pub fn new(io: SocketIo) -> Self {
-        Self { io }
+        Self {
+            io,
+            state: Arc::new(Lifecycle {
+                accepting: AtomicBool::new(true),
+                open: AtomicBool::new(true),
+                presence: Arc::default(),
+            }),
+        }
+    }
+
+    /// From now on a connection is refused with `unavailable` (retry
+    /// later); connected sockets go on.
+    pub fn stop_accepting(&self) {
+        self.state.accepting.store(false, Ordering::Release);
+    }
+
+    /// Closes every socket's transport (clients reconnect, to another
+    /// instance or to this one restarted) and drops every later notice.
+    /// Waits at most `grace` for the transports to close.
+    pub async fn close(&self, grace: std::time::Duration) {
+        self.stop_accepting();
+        self.state.open.store(false, Ordering::Release);
+        if tokio::time::timeout(grace, self.io.close()).await.is_err() {
+            tracing::warn!("customer connections still closing after the grace period");
+        }
     }
 
     async fn emit<T: serde::Serialize + ?Sized>(
@@ -119,7 +150,20 @@ impl SocketFanout {
         event: &str,
         data: &T,
     ) {
-        if let Err(error) = self.io.to(room_of(customer)).emit(event, data).await {
+        // Closed (shutting down): the customer replays it from the store.
+        // `of` rather than `to`: after `close` there is no namespace, and
+        // `io.to` would panic.
+        let Some(namespace) = self
+            .state
+            .open
+            .load(Ordering::Acquire)
+            .then(|| self.io.of("/"))
+            .flatten()
+        else {
+            tracing::debug!(%customer, event, "customer sockets closed; not told (replayed on reconnect)");
+            return;
+        };
+        if let Err(error) = namespace.to(room_of(customer)).emit(event, data).await {
             // A socket that closed mid-broadcast; it replays on reconnect.
             tracing::debug!(%customer, event, %error, "emit to a customer's room failed");
         }

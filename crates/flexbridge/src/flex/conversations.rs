@@ -60,9 +60,9 @@ use super::sid::{
 use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages};
 use crate::core::backend::{
     BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
-use crate::core::ids::{RemoteChannel, RemoteMessage};
+use crate::core::ids::RemoteChannel;
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
@@ -325,7 +325,8 @@ impl ConversationsBackend {
         &self,
         conversation: &ChannelSid,
         customer: &FlexIdentity,
-    ) -> Result<Vec<FlexEvent>, FlexError> {
+        since: i64,
+    ) -> Result<Resynced, FlexError> {
         let participants = self
             .client
             .list(
@@ -351,6 +352,7 @@ impl ConversationsBackend {
             conversation,
             "onMessageAdded",
             message_key,
+            since,
         ));
         let current: Conversation = self
             .client
@@ -369,7 +371,10 @@ impl ConversationsBackend {
                 ),
             });
         }
-        Ok(events)
+        Ok(Resynced {
+            events,
+            through_index: messages::through_index(&recent),
+        })
     }
 }
 
@@ -440,7 +445,7 @@ impl FlexBackend for ConversationsBackend {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError> {
+    ) -> Result<Posted, BackendError> {
         let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
         let sent = messages::create(
             &self.client,
@@ -450,25 +455,25 @@ impl FlexBackend for ConversationsBackend {
             message,
         )
         .await?;
-        Ok(RemoteMessage::from(&sent))
+        Ok(sent)
     }
 
     async fn find_sent(
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError> {
+    ) -> Result<Option<Posted>, BackendError> {
         let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
-        let found =
-            messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await?;
-        Ok(found.as_ref().map(RemoteMessage::from))
+        Ok(messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await?)
     }
 
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Resynced, BackendError> {
         let conversation = channel_sid(request.channel)?;
         self.ensure_webhook(&conversation).await?;
         let identity = FlexIdentity::for_customer(request.customer);
-        Ok(self.events_of(&conversation, &identity).await?)
+        Ok(self
+            .events_of(&conversation, &identity, request.since)
+            .await?)
     }
 
     async fn close(

@@ -13,7 +13,7 @@
 use super::client::{Product, TwilioClient};
 use super::form::header;
 use super::{FlexError, agents, parse_sid};
-use crate::core::backend::{FlexEvent, OutboundMessage};
+use crate::core::backend::{FlexEvent, OutboundMessage, Posted};
 use crate::core::ids::RemoteMessage;
 use crate::core::ids::Seq;
 use crate::flex::sid::{ChannelSid, FlexIdentity, MessageSid};
@@ -41,6 +41,41 @@ pub struct RecentMessage {
     pub author: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
+    /// Its position in the channel.
+    #[serde(default)]
+    pub index: Option<i64>,
+    /// When Flex made it (ISO 8601, `2016-08-01T22:10:40Z`).
+    #[serde(default)]
+    pub date_created: Option<String>,
+}
+
+impl RecentMessage {
+    /// What the bridge keeps of its own message in Flex.
+    fn posted(&self) -> Result<Posted, FlexError> {
+        let sid = parse_sid(&self.sid, MessageSid::parse)?;
+        Ok(Posted {
+            message: RemoteMessage::from(&sid),
+            index: self.index,
+        })
+    }
+
+    /// `date_created` in ms since the Unix epoch, if it reads.
+    fn created_ms(&self) -> Option<i64> {
+        let text = self.date_created.as_deref()?;
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+    }
+}
+
+/// How far Flex's clock and ours may differ when a message's date decides
+/// which conversation of a channel it belongs to.
+const CLOCK_SKEW_MS: i64 = 2_000;
+
+/// The highest position among `messages` (a re-sync looked at every
+/// message up to it).
+pub fn through_index(messages: &[RecentMessage]) -> Option<i64> {
+    messages.iter().filter_map(|m| m.index).max()
 }
 
 impl RecentMessage {
@@ -85,7 +120,7 @@ pub async fn create(
     path: &str,
     author_param: &'static str,
     message: &OutboundMessage<'_>,
-) -> Result<MessageSid, FlexError> {
+) -> Result<Posted, FlexError> {
     let attributes = attributes(message.client_msg_id, message.seq);
     let identity = FlexIdentity::for_customer(message.customer);
     let created: RecentMessage = client
@@ -100,7 +135,7 @@ pub async fn create(
             true,
         )
         .await?;
-    parse_sid(&created.sid, MessageSid::parse)
+    created.posted()
 }
 
 /// The SID of our message with `client_msg_id` among the recent messages
@@ -110,35 +145,39 @@ pub async fn find_sent(
     product: Product,
     path: &str,
     client_msg_id: &str,
-) -> Result<Option<MessageSid>, FlexError> {
+) -> Result<Option<Posted>, FlexError> {
     let recent = recent(client, product, path).await?;
     find_ours(&recent, client_msg_id)
 }
 
-/// The SID of our message with `client_msg_id` among `messages`.
+/// Our message with `client_msg_id` among `messages`.
 pub fn find_ours(
     messages: &[RecentMessage],
     client_msg_id: &str,
-) -> Result<Option<MessageSid>, FlexError> {
+) -> Result<Option<Posted>, FlexError> {
     messages
         .iter()
         .find(|m| m.carries(client_msg_id))
-        .map(|m| parse_sid(&m.sid, MessageSid::parse))
+        .map(RecentMessage::posted)
         .transpose()
 }
 
 /// The agents' messages among `newest_first`, oldest first, as the events
-/// their webhooks would have been (`event_type`, keyed by `key`).
+/// their webhooks would have been (`event_type`, keyed by `key`). Those
+/// Flex dated before `since` (ms; the conversation's start) belong to an
+/// earlier conversation of the channel and are left out.
 pub fn agent_messages(
     newest_first: &[RecentMessage],
     customer: &FlexIdentity,
     channel: &ChannelSid,
     event_type: &str,
     key: impl Fn(&MessageSid) -> String,
+    since: i64,
 ) -> Vec<FlexEvent> {
     newest_first
         .iter()
         .rev()
+        .filter(|m| m.created_ms().is_none_or(|at| at >= since - CLOCK_SKEW_MS))
         .filter_map(|m| {
             let author = m.author.as_deref()?;
             let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
@@ -146,6 +185,7 @@ pub fn agent_messages(
             agents::is_agent(author, customer).then(|| FlexEvent::AgentMessage {
                 header: header(event_type, key(&message_sid), channel),
                 message: RemoteMessage::from(&message_sid),
+                index: m.index,
                 author: author.to_owned(),
                 body: body.to_owned(),
             })
@@ -166,6 +206,8 @@ mod tests {
             author: Some(author.to_owned()),
             body: Some(body.to_owned()),
             attributes,
+            index: Some(i64::from(sid)),
+            date_created: None,
         }
     }
 
@@ -180,7 +222,10 @@ mod tests {
 
         let found = find_ours(&messages, "a").unwrap();
 
-        assert_eq!(found.map(|s| s.to_string()), Some(format!("IM{:032x}", 1)));
+        assert_eq!(
+            found.map(|p| p.message.to_string()),
+            Some(format!("IM{:032x}", 1))
+        );
         assert_eq!(find_ours(&messages, "c").unwrap(), None);
     }
 
@@ -205,9 +250,14 @@ mod tests {
             message(0, "alice", "  ", None),
         ];
 
-        let events = agent_messages(&newest_first, &customer, &channel, "onX", |sid| {
-            format!("k:{sid}")
-        });
+        let events = agent_messages(
+            &newest_first,
+            &customer,
+            &channel,
+            "onX",
+            |sid| format!("k:{sid}"),
+            0,
+        );
 
         let bodies: Vec<_> = events
             .iter()

@@ -29,6 +29,7 @@ use url::Url;
 use crate::core::backend::{Backends, FlexBackend, FlexEvent, WebhookParseError};
 use crate::core::bridge::{Bridge, BridgeError, EventOutcome};
 use crate::core::chain;
+use crate::telemetry::families;
 
 /// Largest webhook body accepted.
 pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
@@ -65,11 +66,14 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    fn metric(&self) -> &'static str {
+    /// Why it was refused (`flexbridge_webhooks_rejected_total`'s
+    /// `reason`); `None` for a webhook that failed in the bridge.
+    fn rejection(&self) -> Option<&'static str> {
         match self {
-            Self::BadSignature(_) => "bad_signature",
-            Self::NotAForm | Self::Malformed(_) => "malformed",
-            Self::Internal(_) => "error",
+            Self::BadSignature(_) => Some("bad_signature"),
+            Self::NotAForm => Some("not_a_form"),
+            Self::Malformed(_) => Some("malformed"),
+            Self::Internal(_) => None,
         }
     }
 }
@@ -113,12 +117,18 @@ async fn receive(
 ) -> Response {
     match handle(&state, &uri, &headers, &body).await {
         Ok(outcome) => {
-            metrics::counter!("flexbridge_webhooks_total", "result" => outcome.as_str())
-                .increment(1);
+            metrics::counter!(families::WEBHOOKS, "result" => outcome.as_str()).increment(1);
             StatusCode::OK.into_response()
         }
         Err(error) => {
-            metrics::counter!("flexbridge_webhooks_total", "result" => error.metric()).increment(1);
+            let result = match error.rejection() {
+                Some(reason) => {
+                    metrics::counter!(families::WEBHOOKS_REJECTED, "reason" => reason).increment(1);
+                    "rejected"
+                }
+                None => "error",
+            };
+            metrics::counter!(families::WEBHOOKS, "result" => result).increment(1);
             if let WebhookError::Internal(_) = &error {
                 tracing::error!(path = uri.path(), error.cause_chain = %chain(&error), "webhook failed");
             } else {

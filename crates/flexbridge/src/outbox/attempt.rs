@@ -15,6 +15,13 @@ use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingMessage};
 
 type Attempt = Result<Step, StorageError>;
 
+/// What a customer is told of a message that waits for the operator.
+const DELAYED: &str =
+    "Flex is not accepting messages from the bridge right now; yours is kept and will be sent";
+
+/// What a customer is told of a message whose job was poison.
+const POISONED: &str = "the bridge could not record this message's delivery and stopped trying; its operator is alerted";
+
 impl Outbox {
     /// Carries out `job` (its conversation's head job, due).
     pub(super) async fn attempt(&self, job: OutboxJob) -> Attempt {
@@ -110,12 +117,16 @@ impl Outbox {
             channel,
             customer: &job.customer_id,
             flex_ref: job.flex_ref.as_ref(),
+            since: job.conversation_created_at,
         };
-        let events = match backend.resync(&request).await {
-            Ok(events) => events,
+        let resynced = match backend.resync(&request).await {
+            Ok(resynced) => resynced,
             Err(error) => return self.failed(job, error, false).await,
         };
-        let caught_up = self.inner.bridge.caught_up(&job.backend, events).await?;
+        let bridge = &self.inner.bridge;
+        let caught_up = bridge
+            .caught_up(&job.backend, &job.conversation_id, resynced)
+            .await?;
         if caught_up > 0 {
             tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
         }
@@ -191,12 +202,31 @@ impl Outbox {
                     delay_ms = duration_ms(delay),
                     "Twilio rate limit (429); pausing deliveries"
                 );
-                (delay, still_maybe_landed)
+                // Twilio's 429 normally means "not executed", but exactly
+                // once does not rest on "normally": the retry of a send
+                // (the one create that is not idempotent) looks first,
+                // one lookup per 429'd message, after the pause.
+                let is_send = matches!(job.kind, JobKind::Send(_));
+                (delay, still_maybe_landed || is_send)
             }
             Disposition::Transient { maybe_landed } => {
                 (self.backoff(attempts), maybe_landed || still_maybe_landed)
             }
+            Disposition::Unauthorized => {
+                tracing::error!(
+                    conversation = %job.conversation_id, error = %error_text,
+                    "Twilio refuses the bridge's credentials: deliveries wait until an operator \
+                     fixes them (flexbridge doctor names the settings)"
+                );
+                metrics::counter!(crate::telemetry::families::TWILIO_AUTH_FAILURES).increment(1);
+                if job.attempts == 0 {
+                    inner.bridge.delayed(job, DELAYED).await?;
+                }
+                (self.backoff(attempts), still_maybe_landed)
+            }
         };
+        metrics::counter!(crate::telemetry::families::RETRIES, "status" => error.label())
+            .increment(1);
         tracing::warn!(
             conversation = %job.conversation_id, attempts, retry_in_ms = duration_ms(delay),
             maybe_landed, error = %error_text, "delivery failed; will retry"
@@ -209,6 +239,33 @@ impl Outbox {
             .await?;
         self.scan_at(next_attempt_at);
         Ok(Step::Wait)
+    }
+
+    /// A job whose outcome the store refuses for good (see the module
+    /// doc): settled as failed so the conversation's queue moves on.
+    pub(super) async fn poisoned(&self, job: &OutboxJob, error: &StorageError) -> Attempt {
+        let kind = job.kind.as_str();
+        tracing::error!(
+            conversation = %job.conversation_id, customer = %job.customer_id, job = job.id, kind,
+            error.cause_chain = %chain(error),
+            "poison job: the store refuses its outcome for good; settled as failed"
+        );
+        metrics::counter!(crate::telemetry::families::POISON_JOBS, "kind" => kind).increment(1);
+        let bridge = &self.inner.bridge;
+        match &job.kind {
+            JobKind::Send(message) => {
+                let reason = SendOutcome::Failed(POISONED.to_owned());
+                self.settle(job, message, reason).await
+            }
+            JobKind::Open => {
+                bridge
+                    .abandoned(job, CloseReason::OpenFailed, POISONED)
+                    .await?;
+                Ok(Step::Next(NextJob::Empty))
+            }
+            JobKind::Sync => self.done(job).await,
+            JobKind::Close => Ok(Step::Next(bridge.closed_in_flex(job, self.begin()).await?)),
+        }
     }
 
     /// A job that will never succeed: a message fails, a channel Flex

@@ -159,7 +159,8 @@ async fn run(
         if received == 0 {
             break;
         }
-        metrics::histogram!("flexbridge_store_batch_writes").record(batch.len() as f64);
+        metrics::histogram!(crate::telemetry::families::STORE_BATCH_WRITES)
+            .record(batch.len() as f64);
         match writer.commit(&mut batch, &commits).await {
             Ok(()) => batch.drain(..).for_each(|write| write.finish(Ok(()))),
             Err(error) if batch.len() == 1 => {
@@ -227,11 +228,14 @@ fn is_connection_error(error: &sqlx::Error) -> bool {
 }
 
 async fn commit(conn: &mut Conn, batch: &mut [Box<dyn Pending>]) -> StoreResult<()> {
+    let started = std::time::Instant::now();
     let mut tx = sqlx::Connection::begin_with(conn, BEGIN_WRITE).await?;
     for write in batch.iter_mut() {
         write.run(&mut tx).await?;
     }
     tx.commit().await?;
+    metrics::histogram!(crate::telemetry::families::STORE_COMMIT)
+        .record(started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -47,6 +47,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use self::conversations::Conversations;
 pub use self::customers::Customers;
 pub(crate) use self::dialect::{Conn, Pool};
+pub use self::dialect::{DatabaseLock, database_file};
 use self::group_commit::GroupCommit;
 pub use self::messages::Messages;
 pub use self::outbox::OutboxQueue;
@@ -71,13 +72,39 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error(
+        "another flexbridge is running on the database {path}: one bridge per SQLite file \
+         (stop the other one, or give this one its own DATABASE_URL; several instances \
+         share PostgreSQL)"
+    )]
+    InUse { path: String },
+    #[error("cannot lock the database {path}: {reason}")]
+    Lock { path: String, reason: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the same write would fail again: it breaks a constraint,
+    /// or reads a row this version cannot.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(error)) => {
+                !matches!(error.kind(), sqlx::error::ErrorKind::Other)
+            }
+            Self::Corrupt(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<StoreError> for StorageError {
     fn from(error: StoreError) -> Self {
-        StorageError::new(error)
+        if error.is_permanent() {
+            StorageError::permanent(error)
+        } else {
+            StorageError::new(error)
+        }
     }
 }
 

@@ -54,6 +54,7 @@ struct JobRow {
     client_msg_id: Option<String>,
     body: Option<String>,
     message_created_at: Option<i64>,
+    conversation_created_at: i64,
 }
 
 impl TryFrom<JobRow> for OutboxJob {
@@ -99,6 +100,7 @@ impl TryFrom<JobRow> for OutboxJob {
             maybe_landed: row.maybe_landed != 0,
             next_attempt_at: row.next_attempt_at,
             created_at: row.created_at,
+            conversation_created_at: row.conversation_created_at,
         })
     }
 }
@@ -134,6 +136,7 @@ async fn take_next(
         "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
                 o.next_attempt_at, o.created_at,
                 c.customer_id, c.state, c.backend, c.flex_channel, c.flex_ref,
+                c.created_at AS conversation_created_at,
                 cu.name AS customer_name, cu.pre_engagement AS customer_pre_engagement,
                 m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
          FROM outbox o
@@ -294,6 +297,68 @@ impl OutboxQueue<'_> {
                         .execute(conn)
                         .await?
                         .rows_affected())
+                })
+            })
+            .await
+    }
+
+    /// Queues a "sync" job for every open conversation not re-synced since
+    /// `stale_before` (ms) that has none queued: the periodic re-sync, which
+    /// finds an agent message whose webhook Flex never delivered even when
+    /// no later message reveals the gap. How many it queued.
+    pub async fn queue_sync_of_stale(self, now: i64, stale_before: i64) -> StoreResult<u64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                 SELECT c.id, $1, $2, $2 FROM conversations c
+                 WHERE c.state = '{}' AND c.flex_channel IS NOT NULL
+                   AND COALESCE(c.synced_at, c.updated_at) < $3
+                   AND NOT EXISTS (SELECT 1 FROM outbox o
+                                   WHERE o.conversation_id = c.id AND o.kind = $1)",
+                ConversationState::Open
+            )
+        });
+        self.store
+            .write((now, stale_before), |(now, stale_before), conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query(SQL.as_str())
+                        .bind(JobKind::SYNC)
+                        .bind(now)
+                        .bind(stale_before)
+                        .execute(conn)
+                        .await?
+                        .rows_affected())
+                })
+            })
+            .await
+    }
+
+    /// A re-sync looked at the conversation's channel up to
+    /// `through_index` (see `Storage::resynced`).
+    pub async fn resynced(
+        self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = (conversation.clone(), through_index, now);
+        self.store
+            .write(done, |(conversation, through_index, now), conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE conversations SET synced_at = $1,
+                            flex_synced_index = CASE
+                                WHEN $2 IS NULL THEN flex_synced_index
+                                WHEN flex_synced_index IS NULL OR flex_synced_index < $2 THEN $2
+                                ELSE flex_synced_index END
+                         WHERE id = $3",
+                    )
+                    .bind(*now)
+                    .bind(*through_index)
+                    .bind(conversation.as_str())
+                    .execute(conn)
+                    .await?;
+                    Ok(())
                 })
             })
             .await

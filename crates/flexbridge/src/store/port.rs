@@ -4,14 +4,14 @@
 use super::Store;
 use crate::core::backend::Opened;
 use crate::core::conversation::CloseReason;
-use crate::core::ids::{ConversationId, CustomerId, CustomerName, Seq, TokenHash};
+use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
     StorageResult, StoredAgentMessage,
 };
-use crate::core::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 #[async_trait::async_trait]
 impl Storage for Store {
@@ -63,6 +63,17 @@ impl Storage for Store {
         limit: u32,
     ) -> StorageResult<Vec<MessageRecord>> {
         Ok(self.messages().since(customer, since, limit).await?)
+    }
+
+    async fn customer_message(
+        &self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StorageResult<Option<MessageRecord>> {
+        Ok(self
+            .messages()
+            .by_client_id(customer, client_msg_id)
+            .await?)
     }
 
     async fn accept_customer_message(&self, m: IncomingCustomerMessage) -> StorageResult<Accepted> {
@@ -127,6 +138,25 @@ impl Storage for Store {
 
     async fn finish_job(&self, job: &OutboxJob, begin: Begin) -> StorageResult<NextJob> {
         Ok(self.outbox().finish(job, begin).await?)
+    }
+
+    async fn queued_messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> StorageResult<Vec<FailedMessage>> {
+        Ok(self.messages().queued(conversation).await?)
+    }
+
+    async fn resynced(
+        &self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StorageResult<()> {
+        Ok(self
+            .outbox()
+            .resynced(conversation, through_index, now)
+            .await?)
     }
 
     async fn abandon(

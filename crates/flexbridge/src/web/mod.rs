@@ -1,7 +1,8 @@
 //! Plain HTTP: the customer web chat (embedded at build time by `build.rs`
 //! from `widget/`), its settings as JSON, the embed loader, the
-//! transcript download, `/healthz`, `/readyz` and `/metrics` (and an empty
-//! `/favicon.ico`).
+//! transcript download, `/healthz`, `/readyz` (the database answers, and
+//! Twilio did at its last probe: `crate::flex::health`) and `/metrics` (and
+//! an empty `/favicon.ico`).
 //!
 //! - `/` (the chat page), `/widget.js`, `/widget.css`: a strict
 //!   Content-Security-Policy (`default-src 'self'`; scripts, styles and
@@ -41,6 +42,7 @@ pub use self::policy::{OriginPolicy, content_security_policy, guard_sockets};
 use crate::config::{AllowedOrigins, WidgetSettings};
 use crate::core::Bridge;
 use crate::core::ids::hex;
+use crate::flex::health::TwilioHealth;
 use crate::store::Store;
 
 /// One embedded file.
@@ -73,6 +75,9 @@ pub struct WebParts {
     pub public_base_url: Url,
     pub allowed_origins: AllowedOrigins,
     pub widget: WidgetSettings,
+    /// Twilio's last answer to the health probe (none: not checked, e.g.
+    /// a test's fake Flex).
+    pub twilio: Option<TwilioHealth>,
 }
 
 #[derive(Clone)]
@@ -89,6 +94,7 @@ struct Inner {
     widget_json: Bytes,
     /// For the transcript's heading.
     widget: WidgetSettings,
+    twilio: Option<TwilioHealth>,
 }
 
 /// The widget, embed, transcript, health and metrics routes.
@@ -107,6 +113,7 @@ pub fn routes(parts: WebParts) -> Router {
             origins,
             widget_json: Bytes::from(widget_config::to_json(&parts.widget).to_string()),
             widget: parts.widget,
+            twilio: parts.twilio,
         }),
     };
     Router::new()
@@ -252,23 +259,44 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready: the database answers, and Twilio did at its last probe (and took
+/// the credentials); otherwise 503 with the reason.
 async fn readyz(State(state): State<WebState>) -> Response {
-    match state.inner.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => {
-            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    if let Err(error) = state.inner.store.ping().await {
+        tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
+    let twilio = state.inner.twilio.as_ref();
+    if let Some(why) = twilio.and_then(|t| t.status().not_ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    "ready".into_response()
 }
 
-async fn metrics() -> Response {
+/// The metrics, with the store's counts (live conversations, outbox
+/// depth) read now: exact at every scrape, whatever queued or settled
+/// since. A store that cannot answer leaves the last values.
+async fn metrics(State(state): State<WebState>) -> Response {
+    use crate::telemetry::families::{CONVERSATIONS_OPEN, OUTBOX_DEPTH};
+    let store = &state.inner.store;
+    match store.conversations().count_live().await {
+        Ok(live) => metrics::gauge!(CONVERSATIONS_OPEN).set(live as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting live conversations")
+        }
+    }
+    match store.outbox().depth().await {
+        Ok(depth) => metrics::gauge!(OUTBOX_DEPTH).set(depth as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting the outbox")
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        crate::telemetry::metrics().render(),
+        crate::telemetry::render(),
     )
         .into_response()
 }

@@ -114,7 +114,7 @@ async fn guard(State(policy): State<Arc<OriginPolicy>>, request: Request, next: 
     let refused = is_socket_path(request.uri().path())
         && origin_of(headers).is_some_and(|origin| !policy.allows(origin, host_of(headers)));
     if refused {
-        metrics::counter!("flexbridge_socket_origin_refused_total").increment(1);
+        metrics::counter!(crate::telemetry::families::SOCKET_ORIGIN_REFUSED).increment(1);
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

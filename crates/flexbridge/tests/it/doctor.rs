@@ -94,12 +94,53 @@ async fn wrong_credentials_fail_the_twilio_checks() {
 }
 
 #[tokio::test]
+async fn a_401_names_the_settings_to_check() {
+    let app = spawn_app(BackendKind::Conversations).await;
+    let mut settings = app.settings.clone();
+    settings.twilio.rest_auth =
+        flexbridge::flex::client::RestAuth::AuthToken("not-the-token".to_owned().into());
+
+    let checks = doctor::check(&settings).await;
+
+    for what in ["conversations", "chat"] {
+        let check = the(&checks, what);
+        assert!(
+            check.detail.contains("TWILIO_ACCOUNT_SID")
+                && check.detail.contains("TWILIO_AUTH_TOKEN"),
+            "{check:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_mistyped_database_url_creates_no_database_and_is_reported() {
+    let app = spawn_app(BackendKind::Conversations).await;
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("flexbrige.db");
+    let mut settings = app.settings.clone();
+    settings.database_url = format!("sqlite://{}", typo.display());
+
+    let checks = doctor::check(&settings).await;
+
+    assert!(!typo.exists(), "doctor created {}", typo.display());
+    let database = the(&checks, "database");
+    assert_eq!(database.status, Status::Warn, "{database:?}");
+    assert!(database.detail.contains("DATABASE_URL"), "{database:?}");
+}
+
+#[tokio::test]
 async fn the_command_exits_non_zero_when_a_check_fails_and_zero_when_none_does() {
     let app = spawn_app(BackendKind::Conversations).await;
     let bootstrap = app.emulator.emulator.bootstrap().clone();
     let credentials = app.emulator.emulator.credentials();
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("doctor.db").display());
+    // An existing database (doctor creates none).
+    flexbridge::store::Store::connect(&database)
+        .await
+        .unwrap()
+        .close()
+        .await;
     let run = |workflow: String| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexbridge"));
         command

@@ -53,6 +53,7 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
             Ok(FlexEvent::AgentMessage {
                 header: header(event_type, message_key(&message_sid), &channel),
                 message: RemoteMessage::from(&message_sid),
+                index: form.get("Index").and_then(|i| i.trim().parse().ok()),
                 author: author.to_owned(),
                 body: body.to_owned(),
             })

@@ -209,6 +209,8 @@ fn key(idempotency_key: &str, event_type: &str, channel: &RemoteChannel) -> Even
 fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
     AgentMessage {
         message: message.clone(),
+        index: None,
+        check_gap: false,
         author: "alice".to_owned(),
         body: body.to_owned(),
     }

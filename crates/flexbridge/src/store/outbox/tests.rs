@@ -3,6 +3,7 @@
 //! a customer's end (closed at once, its close job last).
 
 use super::*;
+use crate::core::backend::Posted;
 use crate::core::ids::RemoteMessage;
 use crate::store::test_support::{CHAT, CONVERSATIONS, opening, temp_store, writes};
 
@@ -32,7 +33,10 @@ fn opened() -> Opened {
 }
 
 fn delivered() -> SendOutcome {
-    SendOutcome::Delivered(RemoteMessage::new("IM00000000000000000000000000000001"))
+    SendOutcome::Delivered(Posted {
+        message: RemoteMessage::new("IM00000000000000000000000000000001"),
+        index: Some(0),
+    })
 }
 
 #[tokio::test]
