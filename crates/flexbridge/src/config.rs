@@ -111,6 +111,11 @@ pub struct OutboxSettings {
     /// 100 is the commonly cited default, shared with everything else on
     /// the account), so the default takes about half.
     pub concurrency: usize,
+    /// How long a claim on a conversation's deliveries lasts unless
+    /// renewed (`FLEXBRIDGE_OUTBOX_LEASE_MS`): a bridge that stops (a
+    /// crash, a lost network) leaves its conversations to another after
+    /// this; renewals come three times per lease.
+    pub lease: Duration,
     // The timings below are not settings an operator sets (no key,
     // variable or flag); tests shorten them.
     /// First retry delay; doubles per attempt.
@@ -131,6 +136,7 @@ impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
             concurrency: 64,
+            lease: crate::store::DEFAULT_LEASE,
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             give_up_after: Duration::from_secs(24 * 3600),
@@ -148,6 +154,10 @@ pub struct Settings {
     pub port: u16,
     pub public_base_url: PublicBaseUrl,
     pub database_url: String,
+    /// Redis joining several bridges on one PostgreSQL database
+    /// (`REDIS_URL`); without it a bridge on PostgreSQL holds the database
+    /// alone (`store::lock`).
+    pub redis_url: Option<Url>,
     pub twilio: TwilioSettings,
     /// Validates webhook signatures; Twilio signs with the auth token.
     pub auth_token: SecretString,
@@ -241,10 +251,37 @@ fn parse_public_base_url(raw: &str) -> Result<PublicBaseUrl, String> {
 }
 
 fn parse_database_url(raw: &str) -> Result<String, String> {
+    match crate::store::Dialect::of_url(raw) {
+        Some(_) => Ok(raw.to_owned()),
+        None => Err(
+            "expected a SQLite URL such as sqlite://flexbridge.db or a PostgreSQL URL such as \
+             postgres://flexbridge:secret@db.internal/flexbridge"
+                .into(),
+        ),
+    }
+}
+
+/// `flexbridge dev` runs on SQLite (one process, nothing to set up).
+fn parse_dev_database_url(raw: &str) -> Result<String, String> {
     if raw.starts_with("sqlite:") {
         Ok(raw.to_owned())
     } else {
-        Err("expected a SQLite URL such as sqlite://flexbridge.db (PostgreSQL is not supported yet)".into())
+        Err(
+            "expected a SQLite URL such as sqlite://flexbridge-dev.db (`flexbridge dev` runs on \
+             SQLite; `serve` takes PostgreSQL)"
+                .into(),
+        )
+    }
+}
+
+fn parse_redis_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "redis" | "rediss" if url.host_str().is_some() => Ok(url),
+        "redis" | "rediss" => Err("has no host".into()),
+        other => Err(format!(
+            "expected redis://host:6379 or rediss://… (not {other}:)"
+        )),
     }
 }
 
@@ -339,6 +376,11 @@ impl Settings {
                 &raw.database.url,
                 parse_database_url,
             )?,
+            redis_url: layers.optional(
+                setting::REDIS_URL,
+                raw.redis.url.as_deref(),
+                parse_redis_url,
+            )?,
             twilio,
             auth_token,
             skip_twilio_check: layers.parse(
@@ -349,6 +391,11 @@ impl Settings {
             flex: FlexSettings::parse(layers, &raw.flex)?,
             outbox: OutboxSettings {
                 concurrency: positive(layers, setting::OUTBOX_CONCURRENCY, raw.outbox.concurrency)?,
+                lease: Duration::from_millis(positive(
+                    layers,
+                    setting::OUTBOX_LEASE_MS,
+                    raw.outbox.lease_ms,
+                )?),
                 ..OutboxSettings::default()
             },
             rate_limit: RateLimit {
@@ -391,7 +438,7 @@ impl DevSettings {
             database_url: layers.parse(
                 setting::DEV_DATABASE_URL,
                 &dev.database_url,
-                parse_database_url,
+                parse_dev_database_url,
             )?,
             seed: dev.seed,
             agents: dev.agents,

@@ -194,6 +194,7 @@ pub async fn bridge_settings(
         port: bridge_addr.port(),
         public_base_url: PublicBaseUrl::Fixed(public),
         database_url: database_url.to_owned(),
+        redis_url: None,
         twilio,
         auth_token: SecretString::from(credentials.auth_token.clone()),
         skip_twilio_check: false,

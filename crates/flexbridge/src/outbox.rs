@@ -68,18 +68,37 @@
 //!   idempotent. The customer's next conversation opens only once it is
 //!   done (the store holds that "open" job back; finishing the close wakes
 //!   it), since Chat would hand back the channel the close is about to end.
+//! - One bridge at a time delivers a conversation: the first take of a
+//!   delivery claims the conversation's lease in the database, the
+//!   worker renews the leases of its running deliveries three times per
+//!   lease, and the write that ends a delivery releases it
+//!   (`store::leases`). A conversation another bridge holds is tried again
+//!   shortly (its holder may just be letting go) and at the latest when
+//!   its lease ends; one whose holder stopped renewing is taken over then,
+//!   its head send looked for in Flex first (a taken-over conversation is
+//!   unsure). A bridge alone on its database ([`OutboxConfig::alone`])
+//!   takes an earlier run's leases over at start instead of waiting. One
+//!   of several that cannot renew for two thirds of a lease stops its
+//!   deliveries in flight, so that none is still sending when another
+//!   bridge takes them over.
+//! - Recovery is claimed per conversation: several bridges starting
+//!   together re-attach each open conversation once (`store::outbox`'s
+//!   `reattach`), and adopt an unopened one only when no delivery holds it.
 //! - Time is the injected [`Clock`]'s (tests pause tokio's clock).
 //! - Shutdown: no new work starts; in-flight deliveries get `shutdown_grace`
 //!   to finish; anything cut short stays queued (marked) for the next start.
 
 mod attempt;
+mod claims;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::core::backend::Backends;
 use crate::core::clock::{Clock, duration_ms};
@@ -106,6 +125,13 @@ pub struct OutboxConfig {
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// This bridge is the only one on its database (SQLite; PostgreSQL
+    /// without Redis, held by `store::lock`): a lease another owner holds
+    /// is an earlier run's, taken over at start, and every start
+    /// re-attaches every open conversation. Otherwise leases are taken
+    /// over when they expire, and a start re-attaches only what no other
+    /// start did within a lease.
+    pub alone: bool,
     /// How often an open conversation is re-synced with Flex even when
     /// nothing reveals a gap (checked on each sweep).
     pub resync_interval: Duration,
@@ -130,6 +156,11 @@ const RECEIPT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// How long a conversation waits after a store error before it is tried again.
 const STORE_ERROR_PAUSE_MS: i64 = 1_000;
+
+/// How soon a conversation another bridge holds is tried again (its
+/// holder may have just found its queue empty as this bridge's job was
+/// committed), at most: its lease's end comes first if sooner.
+const HELD_RECHECK_MS: i64 = 250;
 
 /// The delivery worker.
 #[derive(Clone)]
@@ -158,6 +189,11 @@ struct Inner {
     /// recorded (they had jobs when this worker started, or their task
     /// ended abnormally): their next send looks in Flex first.
     unsure: Mutex<HashSet<ConversationId>>,
+    /// Conversations another bridge holds, and when to try them again (ms).
+    held: Mutex<HashMap<ConversationId, i64>>,
+    /// Set by the lease keeper when this bridge could not renew its
+    /// leases in time: the deliveries in flight stop.
+    stop_deliveries: std::sync::atomic::AtomicBool,
 }
 
 /// Where a conversation's delivery stands after a step.
@@ -202,6 +238,8 @@ impl Outbox {
                 scan_at: Mutex::new(0),
                 stopping: OnceLock::new(),
                 unsure: Mutex::new(HashSet::new()),
+                held: Mutex::new(HashMap::new()),
+                stop_deliveries: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -217,6 +255,10 @@ impl Outbox {
         let inner = &self.inner;
         // A second `run` of the same worker would share the first's token.
         let _ = inner.stopping.set(shutdown.clone());
+        tracing::info!(owner = %inner.store.holder().owner, alone = inner.config.alone, "outbox: delivering as this lease owner");
+        // Renews the running deliveries' leases until the worker ends.
+        let _keeper =
+            AbortOnDropHandle::new(tokio::spawn(self.clone().keep_leases(shutdown.clone())));
         let mut dispatch = Dispatch::default();
         let mut last_prune = 0;
         let mut recovered = false;
@@ -233,8 +275,18 @@ impl Outbox {
             if recovered && (!scanned || self.now() >= *lock(&inner.scan_at)) {
                 scanned |= self.full_scan(&mut dispatch, !scanned).await;
             }
+            if inner.stop_deliveries.swap(false, Ordering::SeqCst) && !dispatch.tasks.is_empty() {
+                tracing::error!(
+                    deliveries = dispatch.tasks.len(),
+                    "outbox: the leases could not be renewed in time; stopping the deliveries in flight so another bridge can take them over without sending twice"
+                );
+                dispatch.tasks.abort_all();
+            }
             if scanned {
                 for conversation in inner.wakeups.take() {
+                    dispatch.enqueue(conversation);
+                }
+                for conversation in self.due_held() {
                     dispatch.enqueue(conversation);
                 }
                 self.start_tasks(&mut dispatch);
@@ -246,7 +298,12 @@ impl Outbox {
                     tracing::warn!(error.cause_chain = %chain(&error), "pruning webhook receipts");
                 }
             }
-            let wait = inner.clock.until(*lock(&inner.scan_at));
+            // One lock at a time: `scan_at`'s guard must be gone before
+            // anything else locks it (a std mutex does not re-enter).
+            let next_held = lock(&inner.held).values().copied().min();
+            let scan_at = *lock(&inner.scan_at);
+            let wake_at = next_held.map_or(scan_at, |held| held.min(scan_at));
+            let wait = inner.clock.until(wake_at);
             let tasks = &mut dispatch.tasks;
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -268,42 +325,6 @@ impl Outbox {
             dispatch.tasks.shutdown().await;
         }
         Ok(())
-    }
-
-    /// The worker's first step: conversations not yet in Flex move to the
-    /// configured backend (FLEX_BACKEND may have changed), and every open
-    /// conversation gets a "sync" job (re-attach after a start). Whether
-    /// it is done (a store error is retried soon).
-    async fn recover(&self) -> bool {
-        let inner = &self.inner;
-        let current = inner.backends.current().name();
-        let recovered = async {
-            let adopted = inner.store.conversations().adopt_unopened(&current).await?;
-            if adopted > 0 {
-                tracing::info!(
-                    conversations = adopted,
-                    backend = %current,
-                    "conversations not yet in Flex will open with the configured backend"
-                );
-            }
-            let resyncs = inner.store.outbox().queue_sync_of_open(self.now()).await?;
-            if resyncs > 0 {
-                tracing::info!(
-                    conversations = resyncs,
-                    "re-attaching to open conversations"
-                );
-            }
-            Ok::<_, crate::store::StoreError>(())
-        }
-        .await;
-        match recovered {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::error!(error.cause_chain = %chain(&error), "recovering the outbox at start; retrying");
-                *lock(&inner.scan_at) = self.now() + STORE_ERROR_PAUSE_MS;
-                false
-            }
-        }
     }
 
     /// Reads every conversation's head job: those due join the backlog;
@@ -335,7 +356,10 @@ impl Outbox {
                 }
                 let paused_until = *lock(&inner.paused_until);
                 for head in heads {
-                    let due = head.next_attempt_at.max(paused_until);
+                    let due = head
+                        .next_attempt_at
+                        .max(paused_until)
+                        .max(head.held_until.unwrap_or(0));
                     if due > now {
                         next_scan = next_scan.min(due);
                     } else {
@@ -400,6 +424,14 @@ impl Outbox {
                     // Not due yet, paused by a 429, or shutting down.
                     let paused_until = *lock(&self.inner.paused_until);
                     self.scan_at(at.max(paused_until));
+                    Ok(Step::Wait)
+                }
+                Ok(Step::Next(NextJob::Held(until))) => {
+                    // Another bridge delivers it; try again soon (it may
+                    // be letting go just now), and when its lease ends.
+                    let again = until.min(self.now() + HELD_RECHECK_MS);
+                    lock(&self.inner.held).insert(conversation.clone(), again);
+                    self.inner.wakeups.nudge();
                     Ok(Step::Wait)
                 }
                 Ok(Step::Next(NextJob::Empty) | Step::Wait) if busy.look_again() => {

@@ -57,7 +57,8 @@ use crate::flex::conversations::ConversationsBackend;
 use crate::flex::health::{TwilioHealth, TwilioStatus};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
-use crate::store::{DatabaseLock, Store};
+use crate::store::lock::{DatabaseLock, Sharing};
+use crate::store::{Dialect, LeaseHolder, Store};
 use crate::web;
 
 /// How long each shutdown step waits for HTTP work: webhooks in flight,
@@ -75,7 +76,9 @@ pub struct Application {
     webhooks: TaskTracker,
     outbox: Outbox,
     store: Store,
-    /// This bridge's claim on its SQLite file, released last.
+    /// This bridge's claim on its database, released last: one bridge
+    /// per SQLite file, and on PostgreSQL one unless Redis joins several
+    /// (`store::lock`).
     lock: DatabaseLock,
     /// Twilio's health, probed in the background while serving.
     twilio: Option<TwilioHealth>,
@@ -127,11 +130,15 @@ impl Application {
         let addr = listener
             .local_addr()
             .context("reading the listener's address")?;
-        let lock = DatabaseLock::acquire(&settings.database_url)
-            .with_context(|| format!("opening the database {}", settings.database_url))?;
-        let store = Store::connect(&settings.database_url)
+        let sharing = sharing(&settings);
+        let shown_url = crate::store::dialect::redact(&settings.database_url);
+        let lock = DatabaseLock::acquire(&settings.database_url, sharing)
             .await
-            .with_context(|| format!("opening the database {}", settings.database_url))?;
+            .with_context(|| format!("taking the lock of the database {shown_url}"))?;
+        let holder = LeaseHolder::new(settings.outbox.lease);
+        let store = Store::connect_with(&settings.database_url, holder)
+            .await
+            .with_context(|| format!("opening the database {shown_url}"))?;
         let (layer, io) = customer::socket_io();
         let sockets = SocketFanout::new(io.clone());
         let wakeups = Arc::new(Wakeups::default());
@@ -142,6 +149,7 @@ impl Application {
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
+            limits_in_storage: sharing == Sharing::Shared,
             clock,
             form: settings.widget.form.clone(),
             attachments: settings.widget.attachments.clone(),
@@ -153,7 +161,7 @@ impl Application {
             backends: backends.clone(),
             wakeups,
             clock,
-            config: outbox_config(&settings.outbox),
+            config: outbox_config(&settings.outbox, sharing),
         });
         let webhook_state = WebhookState {
             bridge: bridge.clone(),
@@ -261,6 +269,9 @@ impl Application {
             result = &mut worker => {
                 worked = true;
                 failure = worker_failure(result, stop.is_cancelled());
+            }
+            why = lock.lost() => {
+                failure = Some(anyhow::anyhow!(why).context("the database lock"));
             }
             () = stop.cancelled() => {}
         }
@@ -389,8 +400,19 @@ pub fn twilio_client(twilio: &TwilioSettings) -> anyhow::Result<TwilioClient> {
     )
 }
 
+/// How this bridge uses its database: alone, unless it is PostgreSQL and
+/// Redis joins several bridges on it.
+pub fn sharing(settings: &Settings) -> Sharing {
+    let postgres = Dialect::of_url(&settings.database_url) == Some(Dialect::Postgres);
+    if postgres && settings.redis_url.is_some() {
+        Sharing::Shared
+    } else {
+        Sharing::Alone
+    }
+}
+
 /// The outbox's configuration from the settings.
-fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
+fn outbox_config(settings: &OutboxSettings, sharing: Sharing) -> OutboxConfig {
     OutboxConfig {
         concurrency: settings.concurrency,
         base_backoff: settings.base_backoff,
@@ -398,6 +420,7 @@ fn outbox_config(settings: &OutboxSettings) -> OutboxConfig {
         give_up_after: settings.give_up_after,
         sweep_interval: settings.sweep_interval,
         shutdown_grace: settings.shutdown_grace,
+        alone: sharing == Sharing::Alone,
         resync_interval: settings.resync_interval,
     }
 }

@@ -47,10 +47,17 @@ const TRANSPORT_TARGETS: [&str; 4] = [
 /// any level. (Our own targets log no token at all, and a message body
 /// only at TRACE.)
 pub fn may_log(target: &str, level: &Level) -> bool {
-    let transport = TRANSPORT_TARGETS
-        .iter()
-        .any(|t| target == *t || target.starts_with(&format!("{t}::")));
-    !(transport && *level > Level::INFO)
+    // Asked for every event, sqlx's `log` records included (their interest
+    // is not cached): no allocation, and the level first.
+    if *level <= Level::INFO {
+        return true;
+    }
+    let transport = TRANSPORT_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    !transport
 }
 
 /// Installs the log subscriber (once; later calls do nothing): stderr,

@@ -1,7 +1,5 @@
 -- Attachments (issue 10): the twin of migrations/sqlite/0005_attachments.sql
--- (read its comments); the bytes are BYTEA here, BLOB there. Written on
--- the attach branch before it met main's PostgreSQL store: the store's
--- PostgreSQL migration list must name this file when the two are merged.
+-- (read its comments); the bytes are BYTEA here, BLOB there.
 CREATE TABLE attachments (
     id            TEXT    PRIMARY KEY,
     customer_id   TEXT    NOT NULL REFERENCES customers(id),

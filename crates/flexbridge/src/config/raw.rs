@@ -28,6 +28,7 @@ pub trait CommandSettings: Default + Serialize + DeserializeOwned {
 pub struct Serve {
     pub server: Server,
     pub database: Database,
+    pub redis: Redis,
     pub twilio: Twilio,
     pub flex: ServeFlex,
     pub outbox: Outbox,
@@ -93,6 +94,11 @@ impl Default for Database {
             url: DEFAULT_DATABASE_URL.to_owned(),
         }
     }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Redis {
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -185,12 +191,15 @@ impl Default for ProvisionFlex {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Outbox {
     pub concurrency: usize,
+    pub lease_ms: u64,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
+        let outbox = OutboxSettings::default();
         Self {
-            concurrency: OutboxSettings::default().concurrency,
+            concurrency: outbox.concurrency,
+            lease_ms: u64::try_from(outbox.lease.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }

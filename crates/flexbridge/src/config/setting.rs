@@ -102,8 +102,14 @@ settings! {
         "(chat) the Flex Flow (see `flexbridge provision`)";
     FLOW_NAME = "FLEX_FLOW_NAME", "flex.flow_name", Some("--flow-name"), "NAME",
         "(chat) the Flex Flow's friendly name";
+    REDIS_URL = "REDIS_URL", "redis.url", Some("--redis-url"), "URL",
+        "Redis, for several bridges on one PostgreSQL database (without it a bridge holds its \
+         database alone, and a second one refuses to start)";
     OUTBOX_CONCURRENCY = "FLEXBRIDGE_OUTBOX_CONCURRENCY", "outbox.concurrency", Some("--outbox-concurrency"), "N",
         "conversations delivered at once";
+    OUTBOX_LEASE_MS = "FLEXBRIDGE_OUTBOX_LEASE_MS", "outbox.lease_ms", Some("--outbox-lease-ms"), "MS",
+        "how long a bridge's claim on a conversation's deliveries lasts unless renewed: a stopped \
+         bridge's conversations move to another bridge after this";
     RATE_BURST = "FLEXBRIDGE_RATE_BURST", "limits.messages_burst", Some("--rate-burst"), "N",
         "messages a customer may send at once";
     RATE_PER_SECOND = "FLEXBRIDGE_RATE_PER_SECOND", "limits.messages_per_second", Some("--rate-per-second"), "N",
@@ -202,11 +208,13 @@ pub const SERVE: &[Setting] = &[
     PUBLIC_BASE_URL,
     ALLOWED_ORIGINS,
     DATABASE_URL,
+    REDIS_URL,
     SKIP_TWILIO_CHECK,
     FLEX_FLOW_SID,
     TIMER_INACTIVE,
     TIMER_CLOSED,
     OUTBOX_CONCURRENCY,
+    OUTBOX_LEASE_MS,
     RATE_BURST,
     RATE_PER_SECOND,
     WIDGET_TITLE,

@@ -112,11 +112,21 @@ pub struct BridgeParts {
     /// Tells the outbox which conversation has new work.
     pub wakeups: Arc<Wakeups>,
     pub rate_limit: RateLimit,
+    /// Where customers' rate limits are kept: in this process (a bridge
+    /// alone), or with each customer in the storage (bridges sharing it,
+    /// so the limit holds across them).
+    pub limits_in_storage: bool,
     pub clock: Clock,
     /// The pre-engagement form customers register with.
     pub form: FormSpec,
     /// Which files customers may upload.
     pub attachments: AttachmentPolicy,
+}
+
+/// Where the customers' rate limits are kept (see [`BridgeParts`]).
+enum Limits {
+    InProcess(RateLimiter),
+    InStorage(RateLimit),
 }
 
 /// The bridge service. Cheap to clone.
@@ -130,7 +140,7 @@ struct Inner {
     fanout: Arc<dyn Fanout>,
     backends: Backends,
     wakeups: Arc<Wakeups>,
-    limiter: RateLimiter,
+    limits: Limits,
     clock: Clock,
     form: FormSpec,
     attachments: AttachmentPolicy,
@@ -144,17 +154,23 @@ impl Bridge {
             backends,
             wakeups,
             rate_limit,
+            limits_in_storage,
             clock,
             form,
             attachments,
         } = parts;
+        let limits = if limits_in_storage {
+            Limits::InStorage(rate_limit)
+        } else {
+            Limits::InProcess(RateLimiter::new(rate_limit))
+        };
         Self {
             inner: Arc::new(Inner {
                 storage,
                 fanout,
                 backends,
                 wakeups,
-                limiter: RateLimiter::new(rate_limit),
+                limits,
                 clock,
                 form,
                 attachments,
@@ -316,24 +332,17 @@ impl Bridge {
         attachment: Option<Attachment>,
     ) -> Result<SentMessage, BridgeError> {
         let now = self.now();
-        let limiter = &self.inner.limiter;
-        if !limiter.try_acquire(&customer.id, now) {
-            // A retry of a stored message gets its original ack whatever
-            // the limit says (it stores nothing and costs nothing).
-            let stored = self
-                .inner
-                .storage
-                .customer_message(&customer.id, client_msg_id)
-                .await?;
-            return match stored {
-                Some(message) => Ok(SentMessage {
-                    message,
-                    new: false,
-                    opened: None,
-                }),
-                None => Err(BridgeError::RateLimited),
-            };
-        }
+        let rate_limit = match &self.inner.limits {
+            Limits::InProcess(limiter) => {
+                if !limiter.try_acquire(&customer.id, now) {
+                    return self.rate_limited(customer, client_msg_id).await;
+                }
+                None
+            }
+            // Taken in the accept write, which answers a retry of a
+            // stored message without taking one.
+            Limits::InStorage(limit) => Some(*limit),
+        };
         let accepted = self
             .inner
             .storage
@@ -344,13 +353,17 @@ impl Bridge {
                 body: body.clone(),
                 attachment,
                 backend: self.current_backend(),
+                rate_limit,
                 now,
             })
             .await?;
         Ok(match accepted {
             Accepted::AttachmentCarried => return Err(BridgeError::UnknownAttachment),
+            Accepted::RateLimited => return Err(BridgeError::RateLimited),
             Accepted::Duplicate { message } => {
-                limiter.refund(&customer.id);
+                if let Limits::InProcess(limiter) = &self.inner.limits {
+                    limiter.refund(&customer.id);
+                }
                 SentMessage {
                     message,
                     new: false,
@@ -370,6 +383,28 @@ impl Bridge {
                 }
             }
         })
+    }
+
+    /// A message over the in-process limit: a retry of a stored message
+    /// still gets its original ack (it stores nothing and costs nothing).
+    async fn rate_limited(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+    ) -> Result<SentMessage, BridgeError> {
+        let stored = self
+            .inner
+            .storage
+            .customer_message(&customer.id, client_msg_id)
+            .await?;
+        match stored {
+            Some(message) => Ok(SentMessage {
+                message,
+                new: false,
+                opened: None,
+            }),
+            None => Err(BridgeError::RateLimited),
+        }
     }
 
     /// Starts the delivery of an accepted message and tells the customer's

@@ -18,6 +18,7 @@ use super::ids::{
 };
 use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use super::pre_engagement::PreEngagement;
+use super::rate_limit::RateLimit;
 use super::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 /// A failed store operation (the store's own error inside, for the logs).
@@ -80,6 +81,11 @@ pub struct IncomingCustomerMessage {
     pub attachment: Option<Attachment>,
     /// Which backend a conversation this message opens is opened with.
     pub backend: BackendName,
+    /// Bridges sharing the database: the customer's rate limit, whose
+    /// token the write takes from the bucket kept with the customer
+    /// (refused: [`Accepted::RateLimited`], nothing else written). `None`:
+    /// the bridge limits in memory.
+    pub rate_limit: Option<RateLimit>,
     pub now: i64,
 }
 
@@ -99,6 +105,9 @@ pub enum Accepted {
     /// The message names a file another message carries already: nothing
     /// was written.
     AttachmentCarried,
+    /// The customer's bucket was empty (`rate_limit` given): nothing was
+    /// stored.
+    RateLimited,
 }
 
 /// What applying an inbound event did.

@@ -121,6 +121,9 @@ pub enum NextJob {
     NotBefore(i64),
     /// The conversation has nothing to do now.
     Empty,
+    /// Another bridge delivers the conversation's queue; its lease lasts
+    /// until this time (ms) unless renewed.
+    Held(i64),
 }
 
 /// The head of one conversation's queue, for scheduling.
@@ -130,6 +133,8 @@ pub struct QueueHead {
     pub next_attempt_at: i64,
     /// How many rows the conversation has queued (head included).
     pub rows: i64,
+    /// Another bridge holds the conversation until this time (ms).
+    pub held_until: Option<i64>,
 }
 
 /// What abandoning a conversation did.

@@ -4,6 +4,7 @@
 //! - [`events`]: every event and ack as serde types (the protocol, in code).
 //! - `handlers`: authentication on connect and one handler per event.
 //! - [`order`]: one socket's events are handled in the order they were sent.
+//! - [`engine`]: socketioxide's settings and what it keeps per connection.
 //!
 //! A socket bound to a customer joins that customer's room
 //! (`customer:<id>`); [`SocketFanout`] (the core's [`Fanout`]) emits to that
@@ -20,6 +21,7 @@
 //! replays it from the store on reconnect): a notice after close is a
 //! no-op, never a panic.
 
+pub mod engine;
 pub mod events;
 mod handlers;
 pub mod order;
@@ -29,11 +31,11 @@ pub mod presence;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler as _;
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::{SocketIo, TransportType};
 
+pub use self::engine::socket_io;
 use self::events::{
     AgentJoinedPayload, ChatEndedPayload, ConversationPayload, DeliveryPayload, MessagePayload,
     name,
@@ -47,17 +49,6 @@ use crate::core::ids::CustomerId;
 /// long-polling body, or a websocket message (and frame). Bigger is
 /// refused: polling answers an error, a websocket is closed.
 pub const MAX_PACKET_BYTES: usize = 64 * 1024;
-
-/// The Socket.IO layer and its handle. Attach the namespace with
-/// [`attach`] once the core exists (the core needs the handle to emit).
-pub fn socket_io() -> (SocketIoLayer, SocketIo) {
-    SocketIo::builder()
-        .max_payload(MAX_PACKET_BYTES as u64)
-        .ws_max_message_size(MAX_PACKET_BYTES)
-        .ws_max_frame_size(MAX_PACKET_BYTES)
-        .transports([TransportType::Polling, TransportType::Websocket])
-        .build_layer()
-}
 
 /// The room of one customer's sockets.
 pub fn room_of(customer: &CustomerId) -> String {

@@ -7,7 +7,8 @@
 //!    is the configured `PUBLIC_BASE_URL` + the request's path and query
 //!    (never the `Host` header, which a client controls), with the
 //!    `twilio-signature` crate (port tolerance, constant time). Missing or
-//!    bad → 403, and nothing is parsed, stored or delivered.
+//!    bad → 403, and nothing is stored or delivered (the form is decoded
+//!    once, for the signature and then the event).
 //! 3. The form becomes a typed [`FlexEvent`] at this edge (malformed → 400).
 //! 4. The core applies it; the answer (200, empty) comes only once the effect is
 //!    committed, so Twilio's retry of a failed delivery is meaningful
@@ -154,7 +155,12 @@ async fn handle(
     let signature = headers
         .get(SIGNATURE_HEADER)
         .and_then(|value| value.to_str().ok());
-    state.validator.validate_request(&url, body, signature)?;
+    // Decoded once, for the signature and the event; nothing of it is
+    // used before the signature holds.
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    state
+        .validator
+        .validate_decoded(&url, body, &params, signature)?;
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -162,7 +168,6 @@ async fn handle(
     if !is_form {
         return Err(WebhookError::NotAForm);
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let event = route.backend.parse_webhook(&params)?;
     if let FlexEvent::Ignored { event_type, reason } = &event {
         tracing::debug!(%event_type, %reason, "webhook ignored");

@@ -28,6 +28,12 @@ impl Outbox {
     pub(super) async fn attempt(&self, job: OutboxJob) -> Attempt {
         let paused_until = *lock(&self.inner.paused_until);
         if self.now() < paused_until {
+            // Taken, not begun: the delivery stops here until the pause ends.
+            self.inner
+                .store
+                .leases()
+                .release(&job.conversation_id)
+                .await?;
             self.scan_at(paused_until);
             return Ok(Step::Wait);
         }

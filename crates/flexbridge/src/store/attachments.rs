@@ -10,7 +10,7 @@
 //! inserted with its message ([`insert_agent`]) and its bytes kept when
 //! first fetched ([`Attachments::keep_fetched`]).
 
-use super::{Conn, Store, StoreResult, corrupt};
+use super::{Conn, Store, StoreResult, corrupt, sql};
 use crate::core::attachment::{Attachment, AttachmentId, RemoteMedia, safe_filename};
 use crate::core::backend::BackendName;
 use crate::core::ids::CustomerId;
@@ -101,9 +101,9 @@ impl Attachments<'_> {
         customer: &CustomerId,
         id: &AttachmentId,
     ) -> StoreResult<Option<StoredFile>> {
-        let row: Option<FileRow> = sqlx::query_as(
+        let row: Option<FileRow> = sql::query_as(
             "SELECT a.id, a.filename, a.content_type, a.size, a.media_sid, a.content,
-                    CASE WHEN m.id IS NULL THEN 0 ELSE 1 END AS carried, c.backend
+                    CAST(CASE WHEN m.id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS carried, c.backend
              FROM attachments a
              LEFT JOIN messages m ON m.attachment_id = a.id
              LEFT JOIN conversations c ON c.id = m.conversation_id
@@ -133,7 +133,7 @@ impl Attachments<'_> {
     /// The bytes of file `id`, if stored.
     pub async fn content(self, id: &AttachmentId) -> StoreResult<Option<Vec<u8>>> {
         let content: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT content FROM attachments WHERE id = $1")
+            sql::query_scalar("SELECT content FROM attachments WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(self.store.reader())
                 .await?;
@@ -146,7 +146,7 @@ impl Attachments<'_> {
         self.store
             .write(args, |(id, media), conn| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE attachments SET media_sid = $1 WHERE id = $2")
+                    sql::query("UPDATE attachments SET media_sid = $1 WHERE id = $2")
                         .bind(media.as_str())
                         .bind(id.as_str())
                         .execute(conn)
@@ -163,7 +163,7 @@ impl Attachments<'_> {
         self.store
             .write(args, |(id, bytes), conn| {
                 Box::pin(async move {
-                    sqlx::query(
+                    sql::query(
                         "UPDATE attachments SET content = $1 WHERE id = $2 AND content IS NULL",
                     )
                     .bind(bytes.as_slice())
@@ -178,8 +178,8 @@ impl Attachments<'_> {
 }
 
 /// Whether a message carries file `id` already.
-pub(super) async fn is_carried(conn: &mut Conn, id: &AttachmentId) -> StoreResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE attachment_id = $1")
+pub(super) async fn is_carried(conn: &mut Conn<'_>, id: &AttachmentId) -> StoreResult<bool> {
+    let found: Option<i64> = sql::query_scalar("SELECT id FROM messages WHERE attachment_id = $1")
         .bind(id.as_str())
         .fetch_optional(conn)
         .await?;
@@ -189,7 +189,7 @@ pub(super) async fn is_carried(conn: &mut Conn, id: &AttachmentId) -> StoreResul
 /// Inserts an agent's file (its bytes come later), inside the caller's
 /// transaction.
 pub(super) async fn insert_agent(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     customer: &CustomerId,
     media: &RemoteMedia,
     now: i64,
@@ -214,7 +214,7 @@ pub(super) async fn insert_agent(
 }
 
 async fn insert(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     customer: &CustomerId,
     direction: Direction,
     attachment: &Attachment,
@@ -222,7 +222,7 @@ async fn insert(
     content: Option<&[u8]>,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO attachments (id, customer_id, direction, filename, content_type, size,
                                   media_sid, content, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Conn, Store, StoreError, StoreResult, corrupt, outbox, receipts};
+use super::{Conn, Store, StoreError, StoreResult, corrupt, dialect, outbox, receipts, sql};
 use crate::core::backend::{BackendName, FlexRef, Opened};
 use crate::core::conversation::{CloseReason, ConversationState, Transition};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel};
@@ -136,7 +136,7 @@ static CLOSE_LIVE_OF: LazyLock<String> = LazyLock::new(|| {
 /// machine allows it from its state: the conversation as changed, or
 /// `None` (and nothing written) when it does not.
 pub(super) async fn apply(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     which: Which<'_>,
     change: Change<'_>,
     now: i64,
@@ -156,7 +156,7 @@ pub(super) async fn apply(
         Change::Opened(opened) => (None, Some(opened)),
         Change::Closed(reason) => (Some(reason.as_str()), None),
     };
-    let row: Option<ConversationRow> = sqlx::query_as(sql.as_str())
+    let row: Option<ConversationRow> = sql::query_as(sql.as_str())
         .bind(transition.target().as_str())
         .bind(reason)
         .bind(opened.map(|o| o.channel.as_str()))
@@ -174,7 +174,7 @@ pub(super) async fn apply(
 
 /// Inserts the customer's new conversation, `opening` with `backend`.
 pub(super) async fn insert_opening(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     customer: &CustomerId,
     backend: &BackendName,
     now: i64,
@@ -190,7 +190,7 @@ pub(super) async fn insert_opening(
         close_reason: None,
         created_at: now,
     };
-    sqlx::query(
+    sql::query(
         "INSERT INTO conversations (id, customer_id, backend, state, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5)",
     )
@@ -208,7 +208,7 @@ pub(super) async fn insert_opening(
 /// had it: it stays closed, but its queued messages and its "close" job
 /// still need the channel. No state changes.
 pub(super) async fn record_channel_of_closed(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     opened: &Opened,
     now: i64,
@@ -220,7 +220,7 @@ pub(super) async fn record_channel_of_closed(
             ConversationState::Closed
         )
     });
-    sqlx::query(SQL.as_str())
+    sql::query(SQL.as_str())
         .bind(opened.channel.as_str())
         .bind(opened.flex_ref.as_ref().map(FlexRef::to_text))
         .bind(now)
@@ -233,7 +233,7 @@ pub(super) async fn record_channel_of_closed(
 /// The newest conversation of a Flex channel (Flex may hand one channel
 /// to several conversations of one customer in turn).
 pub(super) async fn newest_of_channel(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     channel: &RemoteChannel,
 ) -> StoreResult<Option<ConversationRecord>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -242,7 +242,7 @@ pub(super) async fn newest_of_channel(
              ORDER BY created_at DESC LIMIT 1"
         )
     });
-    let row: Option<ConversationRow> = sqlx::query_as(SQL.as_str())
+    let row: Option<ConversationRow> = sql::query_as(SQL.as_str())
         .bind(channel.as_str())
         .fetch_optional(conn)
         .await?;
@@ -250,13 +250,13 @@ pub(super) async fn newest_of_channel(
 }
 
 /// Whether any conversation has `channel`.
-pub(super) async fn has_channel(conn: &mut Conn, channel: &RemoteChannel) -> StoreResult<bool> {
-    let known: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM conversations WHERE flex_channel = $1 LIMIT 1")
-            .bind(channel.as_str())
-            .fetch_optional(conn)
-            .await?;
-    Ok(known.is_some())
+pub(super) async fn has_channel(conn: &mut Conn<'_>, channel: &RemoteChannel) -> StoreResult<bool> {
+    Ok(sql::query_scalar::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM conversations WHERE flex_channel = $1)",
+    )
+    .bind(channel.as_str())
+    .fetch_one(conn)
+    .await?)
 }
 
 impl Conversations<'_> {
@@ -269,7 +269,7 @@ impl Conversations<'_> {
                 live("conversations")
             )
         });
-        let row: Option<ConversationRow> = sqlx::query_as(SQL.as_str())
+        let row: Option<ConversationRow> = sql::query_as(SQL.as_str())
             .bind(customer.as_str())
             .fetch_optional(self.store.reader())
             .await?;
@@ -284,7 +284,7 @@ impl Conversations<'_> {
                 live("conversations")
             )
         });
-        Ok(sqlx::query_scalar(SQL.as_str())
+        Ok(sql::query_scalar(SQL.as_str())
             .fetch_one(self.store.reader())
             .await?)
     }
@@ -292,7 +292,7 @@ impl Conversations<'_> {
     pub async fn get(self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {COLUMNS} FROM conversations WHERE id = $1"));
-        let row: Option<ConversationRow> = sqlx::query_as(SQL.as_str())
+        let row: Option<ConversationRow> = sql::query_as(SQL.as_str())
             .bind(id.as_str())
             .fetch_optional(self.store.reader())
             .await?;
@@ -312,6 +312,7 @@ impl Conversations<'_> {
         self.store
             .write((customer.clone(), now), |(customer, now), conn| {
                 Box::pin(async move {
+                    dialect::lock_customer(conn, customer).await?;
                     let change = Change::Closed(CloseReason::CustomerEnded);
                     let closed = apply(conn, Which::LiveOf(customer), change, *now).await?;
                     if let Some(conversation) = &closed {
@@ -339,7 +340,7 @@ impl Conversations<'_> {
                     if conversation.agent_name.as_deref() == Some(agent_name.as_str()) {
                         return Ok(Inbound::Duplicate);
                     }
-                    sqlx::query(
+                    sql::query(
                         "UPDATE conversations SET agent_name = $1, updated_at = $2 WHERE id = $3",
                     )
                     .bind(agent_name)
@@ -379,12 +380,16 @@ impl Conversations<'_> {
     /// with an "open" job never attempted — from another backend to
     /// `current` (FLEX_BACKEND changed): nothing of them exists in Flex, so
     /// they open with the configured backend. Those whose opening was
-    /// attempted stay with their backend, which may have made something.
-    pub async fn adopt_unopened(self, current: &BackendName) -> StoreResult<u64> {
+    /// attempted stay with their backend, which may have made something;
+    /// so do those another bridge's delivery holds at `now` (it may be
+    /// making its first attempt: the lease is the per-conversation claim
+    /// that keeps two bridges starting together from both deciding).
+    pub async fn adopt_unopened(self, current: &BackendName, now: i64) -> StoreResult<u64> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "UPDATE conversations SET backend = $1
                  WHERE state = '{}' AND backend <> $1
+                   AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at <= $3)
                    AND NOT EXISTS (SELECT 1 FROM outbox o
                                    WHERE o.conversation_id = conversations.id
                                      AND o.kind = '{}' AND o.attempts > 0)",
@@ -392,11 +397,14 @@ impl Conversations<'_> {
                 JobKind::OPEN,
             )
         });
+        let adoption = (current.clone(), self.store.holder.owner.clone(), now);
         self.store
-            .write(current.clone(), |current, conn| {
+            .write(adoption, |(current, owner, now), conn| {
                 Box::pin(async move {
-                    Ok(sqlx::query(SQL.as_str())
+                    Ok(sql::query(SQL.as_str())
                         .bind(current.as_str())
+                        .bind(&**owner)
+                        .bind(*now)
                         .execute(conn)
                         .await?
                         .rows_affected())
@@ -413,7 +421,7 @@ impl Conversations<'_> {
 /// state already holds (the same agent, a conversation already closed)
 /// keeps its claimed key: that event counts as applied.
 async fn claim(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     key: &EventKey,
 ) -> StoreResult<Result<ConversationRecord, Inbound<ConversationRecord>>> {
     let Some(conversation) = newest_of_channel(&mut *conn, &key.channel).await? else {

@@ -1,12 +1,15 @@
 //! `customers`: the identities the bridge issues. Only a SHA-256 of each
 //! resume token is stored; lookups go by that hash and the match is
 //! re-checked in constant time. Each customer's `last_seq` counts their
-//! messages; `advance_seq` is the one statement that moves it.
+//! messages; `advance_seq` is the one statement that moves it. Bridges
+//! sharing the database keep each customer's rate-limit bucket in their
+//! row (`take_rate_token`, in the write that accepts a message).
 
-use super::{Conn, Store, StoreError, StoreResult, corrupt};
+use super::{Conn, Store, StoreError, StoreResult, corrupt, sql};
 use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::CustomerRecord;
 use crate::core::pre_engagement::PreEngagement;
+use crate::core::rate_limit::{Bucket, RateLimit};
 
 /// The `customers` table.
 #[derive(Clone, Copy)]
@@ -60,7 +63,7 @@ impl Customers<'_> {
         self.store
             .write((customer, now), |(customer, now), conn| {
                 Box::pin(async move {
-                    sqlx::query(
+                    sql::query(
                         "INSERT INTO customers (id, name, token_hash, last_seq, pre_engagement, created_at)
                          VALUES ($1, $2, $3, 0, $4, $5)",
                     )
@@ -82,7 +85,7 @@ impl Customers<'_> {
 
     /// The customer whose resume token hashes to `hash`, if any.
     pub async fn by_token(self, hash: &TokenHash) -> StoreResult<Option<CustomerRecord>> {
-        let row: Option<CustomerRow> = sqlx::query_as(
+        let row: Option<CustomerRow> = sql::query_as(
             "SELECT id, name, token_hash, pre_engagement FROM customers WHERE token_hash = $1",
         )
         .bind(hash.as_bytes())
@@ -95,7 +98,7 @@ impl Customers<'_> {
     }
 
     pub async fn get(self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
-        let row: Option<CustomerRow> = sqlx::query_as(
+        let row: Option<CustomerRow> = sql::query_as(
             "SELECT id, name, token_hash, pre_engagement FROM customers WHERE id = $1",
         )
         .bind(id.as_str())
@@ -107,8 +110,8 @@ impl Customers<'_> {
 
 /// Records that `customer`'s newest message has `seq` (inside the write
 /// that inserted it with `last_seq + 1`): a `seq` is never given twice.
-pub(super) async fn advance_seq(conn: &mut Conn, customer: &str, seq: Seq) -> StoreResult<()> {
-    sqlx::query("UPDATE customers SET last_seq = $1 WHERE id = $2")
+pub(super) async fn advance_seq(conn: &mut Conn<'_>, customer: &str, seq: Seq) -> StoreResult<()> {
+    sql::query("UPDATE customers SET last_seq = $1 WHERE id = $2")
         .bind(seq.0)
         .bind(customer)
         .execute(conn)
@@ -116,15 +119,47 @@ pub(super) async fn advance_seq(conn: &mut Conn, customer: &str, seq: Seq) -> St
     Ok(())
 }
 
+/// Takes one token of `customer`'s bucket under `limit` at `now`, inside
+/// the write that accepts their message (after its row lock: two bridges
+/// take from one bucket in turn); whether there was one.
+pub(super) async fn take_rate_token(
+    conn: &mut Conn<'_>,
+    customer: &CustomerId,
+    limit: RateLimit,
+    now: i64,
+) -> StoreResult<bool> {
+    let row: Option<(Option<i64>, Option<i64>)> =
+        sql::query_as("SELECT rate_tokens_milli, rate_counted_at FROM customers WHERE id = $1")
+            .bind(customer.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let bucket = row
+        .and_then(|(tokens, at)| tokens.zip(at))
+        .map(|(milli, updated)| Bucket {
+            tokens: milli as f64 / 1000.0,
+            updated,
+        });
+    let (taken, after) = limit.take(bucket, now);
+    sql::query("UPDATE customers SET rate_tokens_milli = $1, rate_counted_at = $2 WHERE id = $3")
+        // Rounded down: a bucket never holds more than it was given.
+        .bind((after.tokens * 1000.0).floor() as i64)
+        .bind(after.updated)
+        .bind(customer.as_str())
+        .execute(conn)
+        .await?;
+    Ok(taken)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::ids::ResumeToken;
-    use crate::store::test_support::temp_store;
+    use crate::store::test_support::{TestDb, on_both_databases, temp_store};
 
-    #[tokio::test]
-    async fn a_customer_is_found_by_the_hash_of_its_token_only() {
-        let (store, _dir) = temp_store().await;
+    on_both_databases!(a_customer_is_found_by_the_hash_of_its_token_only,);
+
+    async fn a_customer_is_found_by_the_hash_of_its_token_only(db: TestDb) {
+        let (store, _dir) = temp_store(db).await;
         let token = ResumeToken::generate();
         let id = CustomerId::generate();
         let name = CustomerName::parse("Ada").unwrap();

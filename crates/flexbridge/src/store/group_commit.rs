@@ -3,7 +3,8 @@
 //!
 //! One task owns the writing side. It takes every write waiting (up to
 //! [`MAX_BATCH`]), runs them one after the other in one write transaction
-//! (`BEGIN IMMEDIATE`) on the single writer connection, commits, and only then
+//! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `BEGIN`, see `super::dialect`)
+//! on the single writer connection, commits, and only then
 //! answers each caller. So a caller that got `Ok` knows its write is
 //! committed (a customer is acked only after that), and a crash before the
 //! commit leaves none of the batch behind: its callers got no answer, and
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dialect::BEGIN_WRITE;
+use super::dialect::{self, Dialect};
 use super::{Conn, Pool, StoreError, StoreResult};
 
 /// Most writes committed together; more wait for the next transaction.
@@ -33,7 +34,7 @@ pub const MAX_BATCH: usize = 256;
 
 /// A write: reads its data and the connection (inside the batch's
 /// transaction), returns what its caller gets once the batch committed.
-pub type WriteFn<S, T> = for<'a> fn(&'a S, &'a mut Conn) -> BoxFuture<'a, StoreResult<T>>;
+pub type WriteFn<S, T> = for<'a, 'c> fn(&'a S, &'a mut Conn<'c>) -> BoxFuture<'a, StoreResult<T>>;
 
 /// The queue of writes to the writer task.
 #[derive(Clone)]
@@ -55,10 +56,15 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on `writer` (a pool of one connection). It
     /// ends when every handle is dropped.
-    pub fn start(writer: Pool) -> Self {
+    pub fn start(dialect: Dialect, writer: Pool) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
         let (release, releases) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            dialect,
+            pool: writer,
+            conn: None,
+        };
         tokio::spawn(run(writer, waiting, releases, commits.clone()));
         Self {
             queue,
@@ -104,7 +110,7 @@ impl GroupCommit {
 /// A write waiting for, or inside, a batch (its types erased).
 trait Pending: Send {
     /// Runs the write on the batch's connection, keeping its output.
-    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, StoreResult<()>>;
+    fn run<'a>(&'a mut self, conn: &'a mut Conn<'_>) -> BoxFuture<'a, StoreResult<()>>;
     /// Answers the caller: the output once committed, or the error.
     fn finish(self: Box<Self>, outcome: StoreResult<()>);
 }
@@ -117,7 +123,7 @@ struct Write<S, T> {
 }
 
 impl<S: Send + Sync, T: Send> Pending for Write<S, T> {
-    fn run<'a>(&'a mut self, conn: &'a mut Conn) -> BoxFuture<'a, StoreResult<()>> {
+    fn run<'a>(&'a mut self, conn: &'a mut Conn<'_>) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             self.output = Some((self.write)(&self.state, conn).await?);
             Ok(())
@@ -136,15 +142,11 @@ impl<S: Send + Sync, T: Send> Pending for Write<S, T> {
 
 /// The writer task: batch, commit, answer; until every handle is gone.
 async fn run(
-    writer: Pool,
+    mut writer: Writer,
     mut waiting: mpsc::UnboundedReceiver<Box<dyn Pending>>,
     mut releases: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     commits: Arc<AtomicU64>,
 ) {
-    let mut writer = Writer {
-        pool: writer,
-        conn: None,
-    };
     let mut batch: Vec<Box<dyn Pending>> = Vec::with_capacity(MAX_BATCH);
     loop {
         let received = tokio::select! {
@@ -189,8 +191,15 @@ async fn run(
 /// batch costs no acquire and no ping; taken again only after an error
 /// that may have broken it.
 struct Writer {
+    dialect: Dialect,
     pool: Pool,
-    conn: Option<sqlx::pool::PoolConnection<super::dialect::Db>>,
+    conn: Option<WriterConn>,
+}
+
+/// The connection the writer keeps, of either database.
+enum WriterConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
 impl Writer {
@@ -203,39 +212,49 @@ impl Writer {
     ) -> StoreResult<()> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            None => self.conn.insert(self.pool.acquire().await?),
+            None => self.conn.insert(match &self.pool {
+                Pool::Sqlite(pool) => WriterConn::Sqlite(pool.acquire().await?),
+                Pool::Postgres(pool) => WriterConn::Postgres(pool.acquire().await?),
+            }),
         };
-        let outcome = commit(conn, batch).await;
+        let begin = self.dialect.begin_write();
+        let started = std::time::Instant::now();
+        let outcome = match conn {
+            WriterConn::Sqlite(conn) => {
+                async {
+                    let mut tx = sqlx::Connection::begin_with(&mut **conn, begin).await?;
+                    run_batch(&mut Conn::Sqlite(&mut tx), batch).await?;
+                    Ok(tx.commit().await?)
+                }
+                .await
+            }
+            WriterConn::Postgres(conn) => {
+                async {
+                    let mut tx = sqlx::Connection::begin_with(&mut **conn, begin).await?;
+                    run_batch(&mut Conn::Postgres(&mut tx), batch).await?;
+                    Ok(tx.commit().await?)
+                }
+                .await
+            }
+        };
         if let Err(StoreError::Database(error)) = &outcome
-            && is_connection_error(error)
+            && dialect::is_connection_error(error)
         {
             self.conn = None;
         }
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
+            metrics::histogram!(crate::telemetry::families::STORE_COMMIT)
+                .record(started.elapsed().as_secs_f64());
         }
         outcome
     }
 }
 
-/// Whether `error` may have left the connection unusable (rather than
-/// one statement refused).
-fn is_connection_error(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
-    )
-}
-
-async fn commit(conn: &mut Conn, batch: &mut [Box<dyn Pending>]) -> StoreResult<()> {
-    let started = std::time::Instant::now();
-    let mut tx = sqlx::Connection::begin_with(conn, BEGIN_WRITE).await?;
+async fn run_batch(conn: &mut Conn<'_>, batch: &mut [Box<dyn Pending>]) -> StoreResult<()> {
     for write in batch.iter_mut() {
-        write.run(&mut tx).await?;
+        write.run(conn).await?;
     }
-    tx.commit().await?;
-    metrics::histogram!(crate::telemetry::families::STORE_COMMIT)
-        .record(started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -6,12 +6,16 @@
 //! next `seq`, advances the customer's counter and queues the message's
 //! "send" job. Only after the commit is the customer acked. A retried
 //! client message id is found by the insert's unique constraint
-//! (`UNIQUE(customer_id, client_msg_id)`), then read back.
+//! (`UNIQUE(customer_id, client_msg_id)`), then read back. On PostgreSQL,
+//! where bridges write side by side, a write that inserts a message locks
+//! its customer's row first (`dialect::lock_customer`): one customer's
+//! messages get their `seq`, and their conversation, one at a time.
 
 use std::sync::LazyLock;
 
 use super::{
-    Conn, Store, StoreError, StoreResult, attachments, conversations, corrupt, customers, outbox,
+    Conn, Store, StoreError, StoreResult, attachments, conversations, corrupt, customers, dialect,
+    outbox, sql,
 };
 use crate::core::attachment::{Attachment, AttachmentId};
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, RemoteChannel, Seq};
@@ -167,7 +171,7 @@ struct InsertedRow {
 /// `Target::NewestOf`: no conversation has the channel). Returns whose
 /// message it is with it.
 async fn insert(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     m: NewMessage<'_>,
 ) -> StoreResult<Option<(CustomerId, MessageRecord)>> {
     let (sql, target) = match m.into {
@@ -175,7 +179,7 @@ async fn insert(
         Target::LiveOf(customer) => (&*INTO_LIVE, customer.as_str()),
         Target::NewestOf(channel) => (&*INTO_NEWEST_OF, channel.as_str()),
     };
-    let row: Option<InsertedRow> = sqlx::query_as(sql.as_str())
+    let row: Option<InsertedRow> = sql::query_as(sql.as_str())
         .bind(m.direction.as_str())
         .bind(m.author)
         .bind(m.body)
@@ -225,6 +229,7 @@ impl Messages<'_> {
         self.store
             .write((key, message), |(key, message), conn| {
                 Box::pin(async move {
+                    dialect::lock_customer_of_channel(conn, &key.channel).await?;
                     if message.check_gap
                         && let Some(index) = message.index
                         && let Some(conversation) = gap_before(conn, &key.channel, index).await?
@@ -278,7 +283,7 @@ impl Messages<'_> {
         customer: &CustomerId,
         client_msg_id: &ClientMessageId,
     ) -> StoreResult<Option<MessageRecord>> {
-        let row: Option<MessageRow> = sqlx::query_as(BY_CLIENT_ID.as_str())
+        let row: Option<MessageRow> = sql::query_as(BY_CLIENT_ID.as_str())
             .bind(customer.as_str())
             .bind(client_msg_id.as_str())
             .fetch_optional(self.store.reader())
@@ -297,7 +302,7 @@ impl Messages<'_> {
                 JobKind::SEND
             )
         });
-        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(SQL.as_str())
+        let rows: Vec<(String, i64, Option<String>)> = sql::query_as(SQL.as_str())
             .bind(conversation.as_str())
             .fetch_all(self.store.reader())
             .await?;
@@ -327,7 +332,7 @@ impl Messages<'_> {
                 *JOINED
             )
         });
-        let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
+        let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
             .bind(customer.as_str())
             .bind(since.0)
             .bind(i64::from(limit))
@@ -350,7 +355,7 @@ impl Messages<'_> {
                 *JOINED
             )
         });
-        let rows: Vec<MessageRow> = sqlx::query_as(SQL.as_str())
+        let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
             .bind(conversation.as_str())
             .bind(i64::from(limit))
             .fetch_all(self.store.reader())
@@ -363,7 +368,17 @@ impl Messages<'_> {
 /// The common case (the customer's conversation is live) is one insert:
 /// it takes the live conversation, and its unique client message id is
 /// the duplicate check.
-async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
+async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult<Accepted> {
+    dialect::lock_customer(conn, &m.customer).await?;
+    if let Some(limit) = m.rate_limit {
+        // A retry of a stored message costs no token: its original ack.
+        if let Some(message) = by_client_id(&mut *conn, m).await? {
+            return Ok(Accepted::Duplicate { message });
+        }
+        if !customers::take_rate_token(conn, &m.customer, limit, m.now).await? {
+            return Ok(Accepted::RateLimited);
+        }
+    }
     let new_message = |into| NewMessage {
         into,
         direction: Direction::Customer,
@@ -412,7 +427,7 @@ async fn accept(conn: &mut Conn, m: &IncomingCustomerMessage) -> StoreResult<Acc
 /// counts as unseen until a re-sync lists it; our own send whose outcome
 /// is not recorded yet too: each costs one re-sync, never a message.)
 async fn gap_before(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     channel: &RemoteChannel,
     index: i64,
 ) -> StoreResult<Option<ConversationRecord>> {
@@ -420,7 +435,7 @@ async fn gap_before(
         return Ok(None);
     };
     let synced: Option<i64> =
-        sqlx::query_scalar("SELECT flex_synced_index FROM conversations WHERE id = $1")
+        sql::query_scalar("SELECT flex_synced_index FROM conversations WHERE id = $1")
             .bind(conversation.id.as_str())
             .fetch_one(&mut *conn)
             .await?;
@@ -428,7 +443,7 @@ async fn gap_before(
     if index <= synced + 1 {
         return Ok(None);
     }
-    let known: i64 = sqlx::query_scalar(
+    let known: i64 = sql::query_scalar(
         "SELECT COUNT(*) FROM messages
          WHERE conversation_id = $1 AND flex_index > $2 AND flex_index < $3",
     )
@@ -445,19 +460,19 @@ async fn gap_before(
 /// account repeats SIDs (e.g. a development emulator with a fixed seed
 /// started again against an old database).
 async fn warn_of_collision(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     key: &EventKey,
     message: &MessageRecord,
 ) -> StoreResult<()> {
     let Some(sid) =
-        sqlx::query_scalar::<_, Option<String>>("SELECT flex_message FROM messages WHERE id = $1")
+        sql::query_scalar::<Option<String>>("SELECT flex_message FROM messages WHERE id = $1")
             .bind(message.id)
             .fetch_one(&mut *conn)
             .await?
     else {
         return Ok(());
     };
-    let other: Option<String> = sqlx::query_scalar(
+    let other: Option<String> = sql::query_scalar(
         "SELECT conversation_id FROM messages
          WHERE flex_message = $1 AND conversation_id <> $2 LIMIT 1",
     )
@@ -486,10 +501,10 @@ static BY_CLIENT_ID: LazyLock<String> = LazyLock::new(|| {
 
 /// The customer's stored message with `m`'s client message id.
 async fn by_client_id(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     m: &IncomingCustomerMessage,
 ) -> StoreResult<Option<MessageRecord>> {
-    let row: Option<MessageRow> = sqlx::query_as(BY_CLIENT_ID.as_str())
+    let row: Option<MessageRow> = sql::query_as(BY_CLIENT_ID.as_str())
         .bind(m.customer.as_str())
         .bind(m.client_msg_id.as_str())
         .fetch_optional(conn)
@@ -498,8 +513,8 @@ async fn by_client_id(
 }
 
 /// Makes message `message_id` carry file `file`.
-async fn carry(conn: &mut Conn, message_id: i64, file: &AttachmentId) -> StoreResult<()> {
-    sqlx::query("UPDATE messages SET attachment_id = $1 WHERE id = $2")
+async fn carry(conn: &mut Conn<'_>, message_id: i64, file: &AttachmentId) -> StoreResult<()> {
+    sql::query("UPDATE messages SET attachment_id = $1 WHERE id = $2")
         .bind(file.as_str())
         .bind(message_id)
         .execute(conn)
@@ -510,14 +525,14 @@ async fn carry(conn: &mut Conn, message_id: i64, file: &AttachmentId) -> StoreRe
 /// Records a pending customer message's fate (once; a decided message
 /// keeps its first outcome).
 pub(super) async fn settle(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     message_id: i64,
     outcome: &SendOutcome,
     now: i64,
 ) -> StoreResult<()> {
     let pending = Delivery::Pending.as_str();
     let update = match outcome {
-        SendOutcome::Delivered(posted) => sqlx::query(
+        SendOutcome::Delivered(posted) => sql::query(
             "UPDATE messages SET delivery = $1, flex_message = $2, flex_index = $3,
                     delivered_at = $4
              WHERE id = $5 AND delivery = $6",
@@ -526,7 +541,7 @@ pub(super) async fn settle(
         .bind(posted.message.as_str())
         .bind(posted.index)
         .bind(now),
-        SendOutcome::Failed(error) => sqlx::query(
+        SendOutcome::Failed(error) => sql::query(
             "UPDATE messages SET delivery = $1, delivery_error = $2, flex_index = $3,
                     delivered_at = $4
              WHERE id = $5 AND delivery = $6",
@@ -543,7 +558,7 @@ pub(super) async fn settle(
 /// Fails every message queued (a "send" job) for `conversation`; returns
 /// them, oldest first. Their jobs are left to the caller to delete.
 pub(super) async fn fail_queued(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     error: &str,
 ) -> StoreResult<Vec<FailedMessage>> {
@@ -562,7 +577,7 @@ pub(super) async fn fail_queued(
             JobKind::SEND
         )
     });
-    let rows: Vec<FailedRow> = sqlx::query_as(SQL.as_str())
+    let rows: Vec<FailedRow> = sql::query_as(SQL.as_str())
         .bind(Delivery::Failed.as_str())
         .bind(error)
         .bind(Delivery::Pending.as_str())

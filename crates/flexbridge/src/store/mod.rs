@@ -1,5 +1,6 @@
 //! The store: customers, conversations, messages, the outbox and webhook
-//! receipts in SQLite (sqlx, runtime queries, WAL, foreign keys on). It
+//! receipts in SQLite (the embedded default: one file, WAL) or PostgreSQL
+//! (several bridges on one database), through sqlx's runtime queries. It
 //! implements the core's storage port ([`crate::core::storage::Storage`],
 //! in `port.rs`).
 //!
@@ -17,51 +18,66 @@
 //! receipts keyed by idempotency key) and duplicates are detected by
 //! `INSERT … ON CONFLICT DO NOTHING` + `rows_affected()`.
 //!
-//! SQLite allows one writer at a time, so the store keeps two pools: a
-//! single-connection writer and a pool of readers (WAL readers never block
-//! the writer). Every write the running bridge makes goes through
+//! The store keeps two pools: a single-connection writer and a pool of
+//! readers. Every write the running bridge makes goes through
 //! [`group_commit`]: one task runs the writes waiting, many callers' at a
-//! time, in one `BEGIN IMMEDIATE` transaction on the writer, and answers
-//! each caller once it committed; nothing else uses the writer pool (the
-//! start-up and maintenance statements are group-commit writes too).
+//! time, in one transaction on the writer, and answers each caller once it
+//! committed; nothing else uses the writer pool (the start-up and
+//! maintenance statements are group-commit writes too). SQLite allows one
+//! writer at a time anyway; on PostgreSQL each bridge batches the same way,
+//! which keeps its commits few.
 //!
-//! Dialect: the SQL is what PostgreSQL accepts too — `$N` placeholders,
-//! `ON CONFLICT`, `RETURNING`, partial indexes, `CASE` rather than
-//! arithmetic on booleans, integers for flags. What is SQLite's own is
-//! named in `dialect` (the connection type, `BEGIN IMMEDIATE`, the
-//! migrations folder), so a PostgreSQL store adds a dialect, not a rewrite.
+//! One code path over both databases: every statement is written once, in
+//! SQL both accept — `$N` placeholders, `ON CONFLICT`, `RETURNING`,
+//! partial indexes, `CASE` rather than arithmetic on booleans, `BIGINT`
+//! integers for flags and times — and run through `sql` (which says why
+//! neither sqlx's `Any` driver nor generics). What differs is named in
+//! [`dialect`] (opening the pools, `BEGIN IMMEDIATE`, the migrations
+//! folders `migrations/sqlite/` and `migrations/postgres/`, PostgreSQL's
+//! row locks); [`lock`] keeps a PostgreSQL database to one bridge when
+//! no Redis joins several.
+//!
+//! The outbox's leases (which bridge delivers a conversation's queue, and
+//! until when) are columns of `conversations`, claimed in the name of this
+//! store's [`LeaseHolder`]; [`outbox`] says how.
 
 pub mod attachments;
 pub mod conversations;
 pub mod customers;
-mod dialect;
+pub mod dialect;
 pub mod group_commit;
+pub mod leases;
+pub mod lock;
 pub mod messages;
 pub mod outbox;
 mod port;
 pub mod receipts;
+mod sql;
 
-use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use self::attachments::Attachments;
 pub use self::conversations::Conversations;
 pub use self::customers::Customers;
-pub(crate) use self::dialect::{Conn, Pool};
-pub use self::dialect::{DatabaseLock, database_file};
+pub use self::dialect::{Dialect, database_file};
 use self::group_commit::GroupCommit;
+pub use self::leases::Leases;
 pub use self::messages::Messages;
 pub use self::outbox::OutboxQueue;
 pub use self::receipts::Receipts;
+pub(crate) use self::sql::{Conn, Pool};
 use crate::core::storage::StorageError;
 
 /// Errors of the store boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database URL is not a valid SQLite URL: {0}")]
+    #[error("the database URL is not valid: {0}")]
     BadUrl(#[source] sqlx::Error),
+    #[error(
+        "the database URL {0} names no database flexbridge knows: use sqlite:… or postgres://…"
+    )]
+    UnknownDatabase(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("applying the database migrations")]
@@ -116,62 +132,89 @@ pub(crate) fn corrupt(column: &str, error: impl std::fmt::Display) -> StoreError
     StoreError::Corrupt(format!("{column}: {error}"))
 }
 
+/// How long an outbox lease lasts unless renewed, by default
+/// (`FLEXBRIDGE_OUTBOX_LEASE_MS`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// In whose name, and for how long, this store claims conversations'
+/// outbox queues (`outbox`'s module doc says how leases work).
+#[derive(Clone, Debug)]
+pub struct LeaseHolder {
+    /// This bridge process, as the `lease_owner` column names it: host,
+    /// process id and a random part (two bridges of one process, as in the
+    /// tests, differ).
+    pub owner: Arc<str>,
+    /// How long a claim or renewal holds, in milliseconds.
+    pub lease_ms: i64,
+}
+
+impl LeaseHolder {
+    /// A new owner, holding for `lease`.
+    pub fn new(lease: Duration) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|host| host.trim().to_owned())
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| "bridge".to_owned());
+        let owner = format!(
+            "{host}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Self {
+            owner: owner.into(),
+            lease_ms: crate::core::clock::duration_ms(lease).max(1),
+        }
+    }
+
+    /// When a claim or renewal made at `now` ends.
+    pub fn until(&self, now: i64) -> i64 {
+        now.saturating_add(self.lease_ms)
+    }
+}
+
 /// The bridge's database.
 #[derive(Clone, Debug)]
 pub struct Store {
+    dialect: Dialect,
     /// One connection: every write transaction goes through it, in turn.
     writer: Pool,
     /// Readers; for an in-memory database this is the writer itself.
     reader: Pool,
     /// The writer task: the running bridge's writes, batched.
     group: GroupCommit,
-}
-
-/// How many reader connections to open.
-const READERS: u32 = 4;
-
-/// A pool of `size` connections, all opened at once and kept. A SQLite
-/// file connection does not go stale, so none is pinged before use, closed
-/// when idle or replaced with age: that saves a round trip per statement,
-/// and no acquire ever waits for a connection to be made — so a paused
-/// tokio clock (tests) cannot time one out either.
-fn pool_options(size: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(size)
-        .min_connections(size)
-        .acquire_timeout(Duration::from_secs(30))
-        .test_before_acquire(false)
-        .idle_timeout(None)
-        .max_lifetime(None)
+    holder: LeaseHolder,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `database_url`
-    /// (`sqlite://path/to.db`, `sqlite::memory:`).
+    /// Opens (creating a SQLite file if needed) and migrates the database
+    /// at `database_url` (`sqlite://path/to.db`, `sqlite::memory:`,
+    /// `postgres://user:password@host/database`), claiming leases with
+    /// the default lease.
     pub async fn connect(database_url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(database_url)
-            .map_err(StoreError::BadUrl)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let writer = pool_options(1).connect_with(options.clone()).await?;
-        dialect::migrate(&writer).await?;
-        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            pool_options(READERS)
-                .connect_with(options.read_only(true))
-                .await?
-        };
-        let group = GroupCommit::start(writer.clone());
+        Self::connect_with(database_url, LeaseHolder::new(DEFAULT_LEASE)).await
+    }
+
+    /// [`Store::connect`], claiming leases as `holder`.
+    pub async fn connect_with(database_url: &str, holder: LeaseHolder) -> StoreResult<Self> {
+        let (dialect, pools) = dialect::open(database_url).await?;
+        let group = GroupCommit::start(dialect, pools.writer.clone());
         Ok(Self {
-            writer,
-            reader,
+            dialect,
+            writer: pools.writer,
+            reader: pools.reader,
             group,
+            holder,
         })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Who this store's leases are held by, and for how long.
+    pub fn holder(&self) -> &LeaseHolder {
+        &self.holder
     }
 
     pub fn customers(&self) -> Customers<'_> {
@@ -196,6 +239,11 @@ impl Store {
 
     pub fn receipts(&self) -> Receipts<'_> {
         Receipts { store: self }
+    }
+
+    /// The outbox's leases (columns of `conversations`).
+    pub fn leases(&self) -> Leases<'_> {
+        Leases { store: self }
     }
 
     /// Runs `write` on `state` in the next group commit (a transaction
@@ -225,8 +273,13 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        sql::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    /// The migrations the database has applied (for `doctor`).
+    pub async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
+        dialect::applied_migrations(&self.reader).await
     }
 
     /// Closes both pools (the writer task gives its connection back
@@ -251,17 +304,79 @@ pub(crate) mod test_support {
     /// Another backend name.
     pub const CONVERSATIONS: BackendName = BackendName::from_static("conversations");
 
-    /// A fresh store in a temporary directory (dropped with the guard).
-    pub async fn temp_store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = reopen(&dir).await;
-        (store, dir)
+    /// Which database a store test runs on: every store test runs on
+    /// both ([`on_both_databases!`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TestDb {
+        /// A file in a temporary directory.
+        Sqlite,
+        /// A fresh database on the test run's PostgreSQL server
+        /// (`testbed::postgres`, started by the first test that needs it).
+        Postgres,
     }
 
-    /// The store in `dir` (as a restarted bridge opens it).
-    pub async fn reopen(dir: &tempfile::TempDir) -> Store {
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        Store::connect(&url).await.expect("store")
+    /// What keeps a test's database alive; dropping it removes the
+    /// database.
+    #[derive(Debug)]
+    pub enum DbGuard {
+        Sqlite(tempfile::TempDir),
+        Postgres(testbed::postgres::TestDatabase),
+    }
+
+    impl DbGuard {
+        /// The database's URL.
+        pub fn url(&self) -> String {
+            match self {
+                Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("test.db").display()),
+                Self::Postgres(database) => database.url().to_owned(),
+            }
+        }
+    }
+
+    /// Runs each `async fn test(db: TestDb)` once per database, as the
+    /// tests `test::sqlite` and `test::postgres`.
+    macro_rules! on_both_databases {
+        ($($test:ident),+ $(,)?) => {
+            $(
+                mod $test {
+                    #[tokio::test]
+                    async fn sqlite() {
+                        super::$test($crate::store::test_support::TestDb::Sqlite).await;
+                    }
+
+                    #[tokio::test]
+                    async fn postgres() {
+                        super::$test($crate::store::test_support::TestDb::Postgres).await;
+                    }
+                }
+            )+
+        };
+    }
+    pub(crate) use on_both_databases;
+
+    /// A fresh, empty database of `db`'s kind (dropped with the guard).
+    pub async fn temp_database(db: TestDb) -> DbGuard {
+        match db {
+            TestDb::Sqlite => DbGuard::Sqlite(tempfile::tempdir().expect("temp dir")),
+            TestDb::Postgres => DbGuard::Postgres(
+                tokio::task::spawn_blocking(testbed::postgres::shared_database)
+                    .await
+                    .expect("joined")
+                    .expect("a database on the test PostgreSQL server"),
+            ),
+        }
+    }
+
+    /// A fresh store on `db` (dropped with the guard).
+    pub async fn temp_store(db: TestDb) -> (Store, DbGuard) {
+        let guard = temp_database(db).await;
+        let store = reopen(&guard).await;
+        (store, guard)
+    }
+
+    /// The store in `guard`'s database (as a restarted bridge opens it).
+    pub async fn reopen(guard: &DbGuard) -> Store {
+        Store::connect(&guard.url()).await.expect("store")
     }
 
     /// A new customer named Ada.
@@ -326,6 +441,7 @@ pub(crate) mod test_support {
             body: MessageBody::parse(body).expect("a body"),
             attachment: None,
             backend,
+            rate_limit: None,
             now,
         }
     }

@@ -12,11 +12,19 @@
 //! (`attempts + 1`, and `maybe_landed` when it may have landed): which
 //! sends a worker may have made without recording their outcome, it knows
 //! itself (`crate::outbox`).
+//!
+//! One bridge at a time delivers a conversation's queue: the take that
+//! starts a delivery claims the conversation's lease, every later take
+//! checks it still holds it, and the write that ends the delivery
+//! releases it (`super::leases`). A take whose conversation another
+//! bridge holds answers [`NextJob::Held`].
 
 use std::sync::LazyLock;
 
 use super::conversations::{self, Change, Which, parse_flex_ref, parse_state};
-use super::{Conn, Store, StoreError, StoreResult, attachments, corrupt, messages};
+use super::dialect::{FOR_UPDATE, Locking};
+use super::leases::{self, Claim};
+use super::{Conn, Store, StoreError, StoreResult, attachments, corrupt, messages, sql};
 use crate::core::backend::{BackendName, Opened};
 use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
@@ -58,6 +66,8 @@ struct JobRow {
     media_sid: Option<String>,
     #[sqlx(flatten)]
     file: attachments::MessageFileRow,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<i64>,
     conversation_created_at: i64,
 }
 
@@ -120,13 +130,13 @@ impl TryFrom<JobRow> for OutboxJob {
 
 /// Queues a job at the end of `conversation`'s queue, due now.
 pub(super) async fn queue(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     kind: &'static str,
     message_id: Option<i64>,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sql::query(
         "INSERT INTO outbox (conversation_id, kind, message_id, next_attempt_at, created_at)
          VALUES ($1, $2, $3, $4, $4)",
     )
@@ -139,16 +149,21 @@ pub(super) async fn queue(
     Ok(())
 }
 
-/// The next job of `conversation`, begun if `begin` lets it.
+/// The next job of `conversation`, begun if `begin` lets it, for the
+/// delivery `owner` runs: when the job does not begin (none, or not due),
+/// the delivery ends and its lease is released; when another bridge holds
+/// the conversation now, it is left alone ([`NextJob::Held`]).
 async fn take_next(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     begin: Begin,
+    owner: &str,
 ) -> StoreResult<NextJob> {
-    let row: Option<JobRow> = sqlx::query_as(
+    let row: Option<JobRow> = sql::query_as(
         "SELECT o.id, o.conversation_id, o.kind, o.message_id, o.attempts, o.maybe_landed,
                 o.next_attempt_at, o.created_at,
                 c.customer_id, c.state, c.backend, c.flex_channel, c.flex_ref,
+                c.lease_owner, c.lease_expires_at,
                 c.created_at AS conversation_created_at,
                 cu.name AS customer_name, cu.pre_engagement AS customer_pre_engagement,
                 m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at,
@@ -165,20 +180,34 @@ async fn take_next(
     .bind(conversation.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(job) = row.map(OutboxJob::try_from).transpose()? else {
+    let Some(mut row) = row else {
+        leases::release(conn, conversation, owner).await?;
         return Ok(NextJob::Empty);
     };
+    let lease_owner = row.lease_owner.take();
+    let lease_expires_at = row.lease_expires_at.take();
+    let job = OutboxJob::try_from(row)?;
+    let due = match begin {
+        Begin::DueBy(now) => job.next_attempt_at <= now,
+        Begin::Nothing => false,
+    };
+    if due && lease_owner.as_deref() != Some(owner) {
+        // Taken over meanwhile (this bridge stopped renewing in time).
+        tracing::warn!(%conversation, "the conversation's lease was lost; leaving it to its new holder");
+        return Ok(NextJob::Held(lease_expires_at.unwrap_or(0)));
+    }
     if job.kind == JobKind::Open && closing_before(conn, &job).await? {
         // Nothing to do until then; finishing that close wakes this one
         // (and the sweep finds it in any case).
+        leases::release(conn, conversation, owner).await?;
         return Ok(NextJob::Empty);
     }
-    match begin {
-        Begin::DueBy(now) if job.next_attempt_at <= now => {}
-        Begin::DueBy(_) | Begin::Nothing => return Ok(NextJob::NotBefore(job.next_attempt_at)),
+    if !due {
+        leases::release(conn, conversation, owner).await?;
+        return Ok(NextJob::NotBefore(job.next_attempt_at));
     }
     if !matches!(job.kind, JobKind::Send(_)) {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
+        sql::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
             .bind(job.id)
             .execute(conn)
             .await?;
@@ -190,47 +219,55 @@ async fn take_next(
 /// still has its "close" job queued. The new conversation opens after
 /// that close: Flex (Chat) answers a create for the same customer with
 /// their channel that is still active, which the close would then end.
-async fn closing_before(conn: &mut Conn, job: &OutboxJob) -> StoreResult<bool> {
-    let waiting: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM outbox o JOIN conversations c ON c.id = o.conversation_id
-         WHERE o.kind = $1 AND c.customer_id = $2 AND o.conversation_id <> $3
-         LIMIT 1",
+async fn closing_before(conn: &mut Conn<'_>, job: &OutboxJob) -> StoreResult<bool> {
+    Ok(sql::query_scalar::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM outbox o JOIN conversations c ON c.id = o.conversation_id
+                        WHERE o.kind = $1 AND c.customer_id = $2 AND o.conversation_id <> $3)",
     )
     .bind(JobKind::CLOSE)
     .bind(job.customer_id.as_str())
     .bind(job.conversation_id.as_str())
-    .fetch_optional(conn)
-    .await?;
-    Ok(waiting.is_some())
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Deletes a job (done, or failed for good) and takes its conversation's
 /// next.
-async fn finish(conn: &mut Conn, job: &OutboxJob, begin: Begin) -> StoreResult<NextJob> {
-    sqlx::query("DELETE FROM outbox WHERE id = $1")
+async fn finish(
+    conn: &mut Conn<'_>,
+    job: &OutboxJob,
+    begin: Begin,
+    owner: &str,
+) -> StoreResult<NextJob> {
+    sql::query("DELETE FROM outbox WHERE id = $1")
         .bind(job.id)
         .execute(&mut *conn)
         .await?;
-    take_next(conn, &job.conversation_id, begin).await
+    take_next(conn, &job.conversation_id, begin, owner).await
 }
 
 impl OutboxQueue<'_> {
-    /// The head job of every conversation that has work (a full scan: the
-    /// worker runs it at start and on its sweep, not per message).
+    /// The head job of every conversation that has work, and until when
+    /// another bridge holds it (a full scan: the worker runs it at start
+    /// and on its sweep, not per message).
     pub async fn heads(self) -> StoreResult<Vec<QueueHead>> {
         #[derive(sqlx::FromRow)]
         struct HeadRow {
             conversation_id: String,
             next_attempt_at: i64,
             row_count: i64,
+            held_until: Option<i64>,
         }
-        let rows: Vec<HeadRow> = sqlx::query_as(
-            "SELECT o.conversation_id, o.next_attempt_at, h.row_count
+        let rows: Vec<HeadRow> = sql::query_as(
+            "SELECT o.conversation_id, o.next_attempt_at, h.row_count,
+                    CASE WHEN c.lease_owner <> $1 THEN c.lease_expires_at END AS held_until
              FROM outbox o
              JOIN (SELECT conversation_id, MIN(id) AS head, COUNT(*) AS row_count
                    FROM outbox GROUP BY conversation_id) h
-               ON h.head = o.id",
+               ON h.head = o.id
+             JOIN conversations c ON c.id = o.conversation_id",
         )
+        .bind(&*self.store.holder.owner)
         .fetch_all(self.store.reader())
         .await?;
         rows.into_iter()
@@ -240,22 +277,36 @@ impl OutboxQueue<'_> {
                         .map_err(|e| corrupt("outbox.conversation_id", e))?,
                     next_attempt_at: row.next_attempt_at,
                     rows: row.row_count,
+                    held_until: row.held_until,
                 })
             })
             .collect()
     }
 
-    /// The next job of one conversation: ready if `begin` lets it begin.
+    /// The next job of one conversation, ready if `begin` lets it begin:
+    /// the first take of a delivery, which claims the conversation's lease
+    /// for this store's holder (a job taken over from a bridge that is
+    /// gone comes back `maybe_landed`), or answers [`NextJob::Held`] when
+    /// another bridge holds it.
     pub async fn take(self, conversation: &ConversationId, begin: Begin) -> StoreResult<NextJob> {
+        let take = (conversation.clone(), begin, self.store.holder.clone());
         self.store
-            .write(
-                (conversation.clone(), begin),
-                |(conversation, begin), conn| Box::pin(take_next(conn, conversation, *begin)),
-            )
+            .write(take, |(conversation, begin, holder), conn| {
+                Box::pin(async move {
+                    if let Begin::DueBy(now) = *begin
+                        && let Claim::Held(until) =
+                            leases::claim(conn, conversation, holder, now).await?
+                    {
+                        return Ok(NextJob::Held(until));
+                    }
+                    take_next(conn, conversation, *begin, &holder.owner).await
+                })
+            })
             .await
     }
 
-    /// Schedules another attempt after a failed one.
+    /// Schedules another attempt after a failed one; the delivery ends
+    /// (its lease released) until then.
     pub async fn retry_later(
         self,
         job: i64,
@@ -263,15 +314,20 @@ impl OutboxQueue<'_> {
         error: &str,
         maybe_landed: bool,
     ) -> StoreResult<()> {
-        let retry = (job, next_attempt_at, error.to_owned(), maybe_landed);
+        let retry = (
+            (job, next_attempt_at),
+            error.to_owned(),
+            maybe_landed,
+            self.store.holder.owner.clone(),
+        );
         self.store
             .write(
                 retry,
-                |(job, next_attempt_at, error, maybe_landed), conn| {
+                |((job, next_attempt_at), error, maybe_landed, owner), conn| {
                     Box::pin(async move {
                         // A send's attempt is counted here (the other jobs
                         // counted theirs when they began).
-                        sqlx::query(
+                        sql::query(
                             "UPDATE outbox SET next_attempt_at = $1, last_error = $2,
                                 maybe_landed = $3,
                                 attempts = attempts + CASE WHEN kind = $4 THEN 1 ELSE 0 END
@@ -282,6 +338,15 @@ impl OutboxQueue<'_> {
                         .bind(i64::from(*maybe_landed))
                         .bind(JobKind::SEND)
                         .bind(job)
+                        .execute(&mut *conn)
+                        .await?;
+                        sql::query(
+                            "UPDATE conversations SET lease_owner = NULL, lease_expires_at = NULL
+                             WHERE id = (SELECT conversation_id FROM outbox WHERE id = $1)
+                               AND lease_owner = $2",
+                        )
+                        .bind(job)
+                        .bind(&**owner)
                         .execute(conn)
                         .await?;
                         Ok(())
@@ -292,27 +357,61 @@ impl OutboxQueue<'_> {
     }
 
     /// Queues a "sync" job for every open conversation that has none yet
-    /// (at start: re-attach to them).
+    /// (re-attach to them after a start); how many were queued.
     pub async fn queue_sync_of_open(self, now: i64) -> StoreResult<u64> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
-                 SELECT c.id, $1, $2, $2 FROM conversations c
-                 WHERE c.state = '{}' AND c.flex_channel IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM outbox o
-                                   WHERE o.conversation_id = c.id AND o.kind = $1)",
-                ConversationState::Open
+        self.reattach(now, i64::MAX).await
+    }
+
+    /// Start-up recovery, claimed per conversation: every open conversation
+    /// that no start re-attached after `since` (ms) is stamped as
+    /// re-attached now and gets a "sync" job (unless it has one). Bridges
+    /// starting together on one database run this side by side; each
+    /// conversation's stamp is claimed by one of them (a conditional
+    /// update of its row), so each is re-attached once. How many syncs
+    /// were queued.
+    pub async fn reattach(self, now: i64, since: i64) -> StoreResult<u64> {
+        // Rows locked in `id` order (PostgreSQL): bridges starting
+        // together wait for each other's claims rather than deadlock,
+        // and then find them stamped.
+        static CLAIM: LazyLock<Locking> = LazyLock::new(|| {
+            Locking::new(
+                format!(
+                    "UPDATE conversations SET reattached_at = $1
+                     WHERE id IN (SELECT id FROM conversations
+                                  WHERE state = '{}' AND flex_channel IS NOT NULL
+                                    AND (reattached_at IS NULL OR reattached_at <= $2)
+                                  ORDER BY id {{lock}})
+                     RETURNING id",
+                    ConversationState::Open
+                )
+                .leak(),
+                FOR_UPDATE,
             )
         });
         self.store
-            .write(now, |now, conn| {
+            .write((now, since), |(now, since), conn| {
                 Box::pin(async move {
-                    Ok(sqlx::query(SQL.as_str())
+                    let claimed: Vec<String> = sql::query_scalar(CLAIM.on(conn))
+                        .bind(*now)
+                        .bind(*since)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    let mut queued = 0;
+                    for conversation in claimed {
+                        queued += sql::query(
+                            "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                             SELECT $1, $2, $3, $3
+                             WHERE NOT EXISTS (SELECT 1 FROM outbox
+                                               WHERE conversation_id = $1 AND kind = $2)",
+                        )
+                        .bind(conversation.as_str())
                         .bind(JobKind::SYNC)
-                        .bind(now)
-                        .execute(conn)
+                        .bind(*now)
+                        .execute(&mut *conn)
                         .await?
-                        .rows_affected())
+                        .rows_affected();
+                    }
+                    Ok(queued)
                 })
             })
             .await
@@ -337,7 +436,7 @@ impl OutboxQueue<'_> {
         self.store
             .write((now, stale_before), |(now, stale_before), conn| {
                 Box::pin(async move {
-                    Ok(sqlx::query(SQL.as_str())
+                    Ok(sql::query(SQL.as_str())
                         .bind(JobKind::SYNC)
                         .bind(now)
                         .bind(stale_before)
@@ -361,7 +460,7 @@ impl OutboxQueue<'_> {
         self.store
             .write(done, |(conversation, through_index, now), conn| {
                 Box::pin(async move {
-                    sqlx::query(
+                    sql::query(
                         "UPDATE conversations SET synced_at = $1,
                             flex_synced_index = CASE
                                 WHEN $2 IS NULL THEN flex_synced_index
@@ -382,7 +481,7 @@ impl OutboxQueue<'_> {
 
     /// How many jobs wait.
     pub async fn depth(self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        Ok(sql::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(self.store.reader())
             .await?)
     }
@@ -396,9 +495,14 @@ impl OutboxQueue<'_> {
         now: i64,
         begin: Begin,
     ) -> StoreResult<(Option<ConversationRecord>, NextJob)> {
-        let finished = (job.clone(), opened.clone(), now, begin);
+        let finished = (
+            job.clone(),
+            opened.clone(),
+            (now, begin),
+            self.store.holder.owner.clone(),
+        );
         self.store
-            .write(finished, |(job, opened, now, begin), conn| {
+            .write(finished, |(job, opened, (now, begin), owner), conn| {
                 Box::pin(async move {
                     let which = Which::Id(&job.conversation_id);
                     let changed =
@@ -414,7 +518,7 @@ impl OutboxQueue<'_> {
                         )
                         .await?;
                     }
-                    let next = finish(conn, job, *begin).await?;
+                    let next = finish(conn, job, *begin, owner).await?;
                     Ok((changed, next))
                 })
             })
@@ -432,34 +536,39 @@ impl OutboxQueue<'_> {
         begin: Begin,
     ) -> StoreResult<NextJob> {
         let settled = (
-            job.clone(),
-            message.message_id,
+            (job.clone(), message.message_id),
             outcome.clone(),
             (now, begin),
+            self.store.holder.owner.clone(),
         );
         self.store
-            .write(settled, |(job, message_id, outcome, (now, begin)), conn| {
-                Box::pin(async move {
-                    messages::settle(&mut *conn, *message_id, outcome, *now).await?;
-                    finish(conn, job, *begin).await
-                })
-            })
+            .write(
+                settled,
+                |((job, message_id), outcome, (now, begin), owner), conn| {
+                    Box::pin(async move {
+                        messages::settle(&mut *conn, *message_id, outcome, *now).await?;
+                        finish(conn, job, *begin, owner).await
+                    })
+                },
+            )
             .await
     }
 
     /// Drops a job that is done (or cannot be done); with the
     /// conversation's next job.
     pub async fn finish(self, job: &OutboxJob, begin: Begin) -> StoreResult<NextJob> {
+        let finished = (job.clone(), begin, self.store.holder.owner.clone());
         self.store
-            .write((job.clone(), begin), |(job, begin), conn| {
-                Box::pin(finish(conn, job, *begin))
+            .write(finished, |(job, begin, owner), conn| {
+                Box::pin(finish(conn, job, *begin, owner))
             })
             .await
     }
 
     /// The conversation cannot go on in Flex (its channel cannot be
     /// created, or is gone): it closes (if it was not closed yet), every
-    /// message queued for it fails, its queue empties.
+    /// message queued for it fails, its queue empties (and its delivery
+    /// ends: the lease is released).
     pub async fn abandon(
         self,
         conversation: &ConversationId,
@@ -467,22 +576,31 @@ impl OutboxQueue<'_> {
         error: &str,
         now: i64,
     ) -> StoreResult<Abandoned> {
-        let failure = (conversation.clone(), reason, error.to_owned(), now);
+        let failure = (
+            (conversation.clone(), reason),
+            error.to_owned(),
+            now,
+            self.store.holder.owner.clone(),
+        );
         self.store
-            .write(failure, |(conversation, reason, error, now), conn| {
-                Box::pin(async move {
-                    let which = Which::Id(conversation);
-                    let closed =
-                        conversations::apply(&mut *conn, which, Change::Closed(*reason), *now)
+            .write(
+                failure,
+                |((conversation, reason), error, now, owner), conn| {
+                    Box::pin(async move {
+                        let which = Which::Id(conversation);
+                        let closed =
+                            conversations::apply(&mut *conn, which, Change::Closed(*reason), *now)
+                                .await?;
+                        let failed = messages::fail_queued(&mut *conn, conversation, error).await?;
+                        sql::query("DELETE FROM outbox WHERE conversation_id = $1")
+                            .bind(conversation.as_str())
+                            .execute(&mut *conn)
                             .await?;
-                    let failed = messages::fail_queued(&mut *conn, conversation, error).await?;
-                    sqlx::query("DELETE FROM outbox WHERE conversation_id = $1")
-                        .bind(conversation.as_str())
-                        .execute(conn)
-                        .await?;
-                    Ok(Abandoned { closed, failed })
-                })
-            })
+                        leases::release(conn, conversation, owner).await?;
+                        Ok(Abandoned { closed, failed })
+                    })
+                },
+            )
             .await
     }
 }

@@ -3,7 +3,7 @@
 //! (its Flex message id is unique in `messages`); every other event claims
 //! its key in the same transaction as its effect.
 
-use super::{Conn, Store, StoreResult};
+use super::{Conn, Store, StoreResult, sql};
 use crate::core::ids::ConversationId;
 use crate::core::storage::EventKey;
 
@@ -19,11 +19,11 @@ pub struct Receipts<'a> {
 /// an event whose SIDs repeat another conversation's (a Flex account that
 /// repeats SIDs) is not that conversation's event.
 pub(super) async fn claim(
-    conn: &mut Conn,
+    conn: &mut Conn<'_>,
     conversation: &ConversationId,
     key: &EventKey,
 ) -> StoreResult<bool> {
-    let claimed = sqlx::query(
+    let claimed = sql::query(
         "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
          VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -43,7 +43,7 @@ impl Receipts<'_> {
             .write(before, |before, conn| {
                 Box::pin(async move {
                     Ok(
-                        sqlx::query("DELETE FROM webhook_receipts WHERE received_at < $1")
+                        sql::query("DELETE FROM webhook_receipts WHERE received_at < $1")
                             .bind(before)
                             .execute(conn)
                             .await?

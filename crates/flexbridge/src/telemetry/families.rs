@@ -23,6 +23,8 @@ pub const DELIVERY_LATENCY: &str = "flexbridge_delivery_latency_seconds";
 pub const AGENT_MESSAGE_LATENCY: &str = "flexbridge_agent_message_latency_seconds";
 pub const STORE_COMMIT: &str = "flexbridge_store_commit_seconds";
 pub const STORE_BATCH_WRITES: &str = "flexbridge_store_batch_writes";
+pub const LEASES_HELD: &str = "flexbridge_outbox_leases_held";
+pub const TAKEOVERS: &str = "flexbridge_outbox_takeovers_total";
 
 /// `flexbridge_deliveries_total`'s `outcome`s.
 pub const DELIVERY_OUTCOMES: [&str; 3] = ["delivered", "failed", "delayed"];
@@ -127,6 +129,12 @@ fn counters() {
         "Socket.IO connections refused for a page origin ALLOWED_ORIGINS does not list."
     );
     metrics::counter!(SOCKET_ORIGIN_REFUSED).absolute(0);
+    describe_counter!(
+        TAKEOVERS,
+        "Outbox leases this bridge took over: from a bridge that stopped renewing them, or \
+         from an earlier run of its own."
+    );
+    metrics::counter!(TAKEOVERS).absolute(0);
 }
 
 fn gauges() {
@@ -146,11 +154,16 @@ fn gauges() {
         OUTBOX_DEPTH,
         "Outbox jobs waiting (queued, not yet settled), counted in the store at each scrape."
     );
+    describe_gauge!(
+        LEASES_HELD,
+        "Outbox leases this bridge holds: the conversations it is delivering now."
+    );
     for gauge in [
         SOCKETS_CONNECTED,
         CUSTOMERS_ONLINE,
         CONVERSATIONS_OPEN,
         OUTBOX_DEPTH,
+        LEASES_HELD,
     ] {
         metrics::gauge!(gauge).increment(0.0);
     }

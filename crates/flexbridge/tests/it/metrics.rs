@@ -7,6 +7,11 @@ use serde_json::json;
 
 use super::{TestApp, eventually, say, spawn_app};
 
+crate::on_both_databases!(
+    a_fresh_bridge_lists_every_family_with_help_text_at_zero,
+    a_chat_moves_deliveries_latencies_presence_and_webhooks,
+);
+
 async fn scrape(app: &TestApp) -> String {
     let response = app
         .http
@@ -52,7 +57,6 @@ const AT_ZERO: &[&str] = &[
     "flexbridge_agent_message_latency_seconds_count",
 ];
 
-#[tokio::test]
 async fn a_fresh_bridge_lists_every_family_with_help_text_at_zero() {
     let app = spawn_app(BackendKind::Conversations).await;
     let text = scrape(&app).await;
@@ -87,7 +91,6 @@ async fn a_fresh_bridge_lists_every_family_with_help_text_at_zero() {
     assert!(value(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0));
 }
 
-#[tokio::test]
 async fn a_chat_moves_deliveries_latencies_presence_and_webhooks() {
     let app = spawn_app(BackendKind::Conversations).await;
     let ada = app.customer("Ada").await;

@@ -11,6 +11,15 @@ use serde_json::{Value, json};
 
 use crate::{SioClient, TestApp, say, spawn_app, spawn_app_with};
 
+crate::on_both_databases!(
+    an_array_message_is_refused_and_nothing_is_stored,
+    an_array_chat_end_is_refused_and_the_chat_goes_on,
+    a_wrong_field_is_named_in_the_protocols_words,
+    a_handshake_auth_that_is_an_array_is_refused,
+    a_retried_message_gets_its_original_ack_when_the_customer_is_rate_limited,
+    retries_of_a_stored_message_cost_no_rate_tokens,
+);
+
 /// The ack's error code and message.
 fn refusal(ack: &Value) -> (String, String) {
     let code = ack["error"]["code"].as_str().unwrap_or_default().to_owned();
@@ -33,7 +42,6 @@ fn assert_in_protocol_words(message: &str) {
     }
 }
 
-#[tokio::test]
 async fn an_array_message_is_refused_and_nothing_is_stored() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;
@@ -56,7 +64,6 @@ async fn an_array_message_is_refused_and_nothing_is_stored() {
     assert!(stored.is_empty(), "{stored:?}");
 }
 
-#[tokio::test]
 async fn an_array_chat_end_is_refused_and_the_chat_goes_on() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;
@@ -70,7 +77,6 @@ async fn an_array_chat_end_is_refused_and_the_chat_goes_on() {
     assert!(app.conversation_of(&ada.id).await.state.is_live());
 }
 
-#[tokio::test]
 async fn a_wrong_field_is_named_in_the_protocols_words() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;
@@ -111,7 +117,6 @@ async fn a_wrong_field_is_named_in_the_protocols_words() {
     assert_in_protocol_words(&message);
 }
 
-#[tokio::test]
 async fn a_handshake_auth_that_is_an_array_is_refused() {
     let app = spawn_app(BackendKind::Conversations).await;
     let ada = app.customer("Ada").await;
@@ -139,7 +144,6 @@ async fn tightly_limited(burst: f64) -> TestApp {
     .await
 }
 
-#[tokio::test]
 async fn a_retried_message_gets_its_original_ack_when_the_customer_is_rate_limited() {
     let app = tightly_limited(2.0).await;
     let mut ada = app.customer("Ada").await;
@@ -159,7 +163,6 @@ async fn a_retried_message_gets_its_original_ack_when_the_customer_is_rate_limit
     assert_eq!(retried["ok"], first, "{retried}");
 }
 
-#[tokio::test]
 async fn retries_of_a_stored_message_cost_no_rate_tokens() {
     let app = tightly_limited(2.0).await;
     let mut ada = app.customer("Ada").await;

@@ -11,6 +11,11 @@ use serde_json::{Value, json};
 
 use crate::{TestApp, eventually, on_both_backends, say, spawn_app};
 
+crate::on_both_databases!(
+    started_anyway_with_a_wrong_credential_the_bridge_is_not_ready_and_customers_hear_of_the_delay,
+    an_agent_message_whose_webhook_was_dropped_arrives_with_the_periodic_resync,
+);
+
 on_both_backends!(
     a_429_that_landed_is_looked_for_and_not_sent_twice,
     a_fresh_flex_account_that_repeats_old_sids_loses_no_message_and_no_reply,
@@ -166,7 +171,6 @@ async fn an_agent_message_whose_webhook_was_dropped_arrives_before_the_next_one(
     assert!(first["seq"].as_i64() < second["seq"].as_i64());
 }
 
-#[tokio::test]
 async fn started_anyway_with_a_wrong_credential_the_bridge_is_not_ready_and_customers_hear_of_the_delay()
  {
     let app = crate::spawn_app_with(flexbridge::dev::DevFlex::default(), |settings| {
@@ -217,7 +221,6 @@ async fn started_anyway_with_a_wrong_credential_the_bridge_is_not_ready_and_cust
     );
 }
 
-#[tokio::test]
 async fn an_agent_message_whose_webhook_was_dropped_arrives_with_the_periodic_resync() {
     let app = crate::spawn_app_with(flexbridge::dev::DevFlex::default(), |settings| {
         settings.outbox.resync_interval = std::time::Duration::from_millis(300);

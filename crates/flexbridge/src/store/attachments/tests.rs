@@ -1,4 +1,4 @@
-//! Attachments over a real SQLite store: an upload is durable with its
+//! Attachments over a real store (SQLite and PostgreSQL): an upload is durable with its
 //! bytes and its customer's only; one message carries it, a retry of that
 //! message finds the original; the outbox's job carries the file and the
 //! Flex id once recorded; an agent's file is stored with its message once
@@ -10,7 +10,16 @@ use crate::core::backend::Opened;
 use crate::core::ids::{RemoteChannel, RemoteMessage, Seq};
 use crate::core::storage::{Accepted, AgentMessage, EventKey, Inbound};
 use crate::core::work::{Begin, JobKind, NextJob};
-use crate::store::test_support::{CHAT, customer, incoming, reopen, temp_store};
+use crate::store::test_support::{
+    CHAT, TestDb, customer, incoming, on_both_databases, reopen, temp_store,
+};
+
+on_both_databases!(
+    an_upload_is_durable_with_its_bytes_and_only_its_customers,
+    one_message_carries_a_file_and_its_retry_finds_the_original,
+    the_send_job_carries_the_file_and_then_its_recorded_flex_id,
+    an_agents_file_is_stored_with_its_message_once_and_its_bytes_kept_when_fetched,
+);
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
@@ -34,9 +43,8 @@ async fn send_file(store: &Store, customer: &CustomerId, id: &str, file: &Attach
     store.messages().accept(message).await.expect("accepted")
 }
 
-#[tokio::test]
-async fn an_upload_is_durable_with_its_bytes_and_only_its_customers() {
-    let (store, dir) = temp_store().await;
+async fn an_upload_is_durable_with_its_bytes_and_only_its_customers(db: TestDb) {
+    let (store, dir) = temp_store(db).await;
     let ada = customer(&store).await;
     let bob = customer(&store).await;
 
@@ -64,9 +72,8 @@ async fn an_upload_is_durable_with_its_bytes_and_only_its_customers() {
     );
 }
 
-#[tokio::test]
-async fn one_message_carries_a_file_and_its_retry_finds_the_original() {
-    let (store, _dir) = temp_store().await;
+async fn one_message_carries_a_file_and_its_retry_finds_the_original(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let ada = customer(&store).await;
     let file = upload(&store, &ada).await;
 
@@ -89,9 +96,8 @@ async fn one_message_carries_a_file_and_its_retry_finds_the_original() {
     assert_eq!(replay, vec![message], "stored once, with its file");
 }
 
-#[tokio::test]
-async fn the_send_job_carries_the_file_and_then_its_recorded_flex_id() {
-    let (store, _dir) = temp_store().await;
+async fn the_send_job_carries_the_file_and_then_its_recorded_flex_id(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let ada = customer(&store).await;
     let file = upload(&store, &ada).await;
     let Accepted::New {
@@ -160,9 +166,10 @@ async fn the_send_job_carries_the_file_and_then_its_recorded_flex_id() {
     );
 }
 
-#[tokio::test]
-async fn an_agents_file_is_stored_with_its_message_once_and_its_bytes_kept_when_fetched() {
-    let (store, _dir) = temp_store().await;
+async fn an_agents_file_is_stored_with_its_message_once_and_its_bytes_kept_when_fetched(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let ada = customer(&store).await;
     let Accepted::New {
         opened: Some(conversation),

@@ -6,8 +6,9 @@ use std::str::FromStr as _;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use super::migrator_up_to;
+use super::sqlite_migrator_up_to;
 use crate::store::Store;
+use crate::store::sql::Pool;
 
 async fn exec(pool: &sqlx::SqlitePool, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -28,7 +29,7 @@ async fn migration_2_keeps_a_baseline_databases_rows_and_scopes_flex_messages_pe
         .connect_with(options)
         .await
         .unwrap();
-    migrator_up_to(1).run(&old).await.unwrap();
+    sqlite_migrator_up_to(1).run(&old).await.unwrap();
     exec(&old, "INSERT INTO customers (id, name, token_hash, last_seq, created_at) VALUES ('cus_a', 'Ada', x'01', 2, 0)").await;
     for (id, channel) in [("conv_a", "CH1"), ("conv_b", "CH2")] {
         exec(&old, &format!("INSERT INTO conversations (id, customer_id, backend, state, flex_channel, created_at, updated_at) VALUES ('{id}', 'cus_a', 'chat', 'closed', '{channel}', 0, 0)")).await;
@@ -40,7 +41,9 @@ async fn migration_2_keeps_a_baseline_databases_rows_and_scopes_flex_messages_pe
 
     let store = Store::connect(&url).await.expect("migrated");
 
-    let pool = store.reader();
+    let Pool::Sqlite(pool) = store.reader() else {
+        panic!("a SQLite store");
+    };
     let messages: Vec<(i64, String, Option<String>)> =
         sqlx::query_as("SELECT id, body, flex_message FROM messages ORDER BY id")
             .fetch_all(pool)
@@ -70,7 +73,9 @@ async fn migration_2_keeps_a_baseline_databases_rows_and_scopes_flex_messages_pe
              VALUES ({id}, 'cus_a', '{conversation}', {seq}, 'agent', 'alice', 'x', 'IM2', 0)"
         )
     };
-    let writer = &store.writer;
+    let Pool::Sqlite(writer) = &store.writer else {
+        panic!("a SQLite store");
+    };
     sqlx::query(sqlx::AssertSqlSafe(insert(3, "conv_b", 3)))
         .execute(writer)
         .await

@@ -10,8 +10,16 @@ use tokio::sync::oneshot;
 
 use crate::core::ids::{CustomerId, Seq};
 use crate::core::storage::Accepted;
-use crate::store::test_support::{CHAT, customer, incoming, reopen, temp_store};
+use crate::store::test_support::{
+    CHAT, TestDb, customer, incoming, on_both_databases, reopen, temp_store,
+};
 use crate::store::{Store, StoreResult};
+
+on_both_databases!(
+    writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_after_it,
+    a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit,
+    a_message_committed_whose_answer_was_lost_is_found_after_a_restart_not_stored_again,
+);
 
 async fn accept(store: &Store, customer: CustomerId, client_id: &str) -> StoreResult<Accepted> {
     store
@@ -51,12 +59,14 @@ fn seq_of(accepted: &Accepted) -> Seq {
     match accepted {
         Accepted::New { message, .. } | Accepted::Duplicate { message } => message.seq,
         Accepted::AttachmentCarried => panic!("no attachments here"),
+        Accepted::RateLimited => panic!("no rate limit here"),
     }
 }
 
-#[tokio::test]
-async fn writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_after_it() {
-    let (store, _dir) = temp_store().await;
+async fn writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_after_it(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let mut customers = Vec::new();
     for _ in 0..20 {
         customers.push(customer(&store).await);
@@ -96,9 +106,8 @@ async fn writes_that_wait_for_the_writer_share_one_commit_and_each_caller_hears_
     );
 }
 
-#[tokio::test]
-async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit() {
-    let (store, _dir) = temp_store().await;
+async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let mut customers = Vec::new();
     for _ in 0..5 {
         customers.push(customer(&store).await);
@@ -140,9 +149,10 @@ async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_commit() {
     );
 }
 
-#[tokio::test]
-async fn a_message_committed_whose_answer_was_lost_is_found_after_a_restart_not_stored_again() {
-    let (store, dir) = temp_store().await;
+async fn a_message_committed_whose_answer_was_lost_is_found_after_a_restart_not_stored_again(
+    db: TestDb,
+) {
+    let (store, dir) = temp_store(db).await;
     let ada = customer(&store).await;
     let first = accept(&store, ada.clone(), "m1").await.expect("accepted");
     // The process dies after the commit, before the ack reached the client.

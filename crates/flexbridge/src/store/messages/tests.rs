@@ -1,7 +1,9 @@
 //! Messages over a real SQLite store: the first message opens a
 //! conversation, retries are stored once and take no `seq`, concurrent
 //! first messages share one conversation, replay follows the cursor, and
-//! an agent's message is stored once per Flex message.
+//! an agent's message is stored once per Flex message; a rate limit kept
+//! with the customer holds across two stores on one database (a retry of
+//! a stored message takes no token).
 
 use super::*;
 use crate::core::backend::Opened;
@@ -9,7 +11,21 @@ use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::RemoteMessage;
 use crate::core::model::ConversationRecord;
 use crate::core::work::{Begin, NextJob};
-use crate::store::test_support::{CHAT, customer, incoming, opening, temp_store};
+use crate::store::test_support::{
+    CHAT, TestDb, customer, incoming, on_both_databases, opening, temp_store,
+};
+
+on_both_databases!(
+    the_first_message_opens_a_conversation_and_the_next_reuses_it,
+    a_retried_client_message_id_is_stored_once_and_returns_the_original,
+    a_retried_message_takes_no_seq_and_the_next_one_follows_the_original,
+    a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing,
+    concurrent_first_messages_share_one_conversation,
+    replay_returns_only_messages_after_the_cursor,
+    an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex,
+    an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere,
+    a_rate_limit_kept_with_the_customer_holds_across_stores_and_refills,
+);
 
 async fn accept(store: &Store, customer: &CustomerId, client_id: &str) -> Accepted {
     store
@@ -19,9 +35,8 @@ async fn accept(store: &Store, customer: &CustomerId, client_id: &str) -> Accept
         .expect("accepted")
 }
 
-#[tokio::test]
-async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
-    let (store, _dir) = temp_store().await;
+async fn the_first_message_opens_a_conversation_and_the_next_reuses_it(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let first = accept(&store, &cus, "a").await;
@@ -45,9 +60,8 @@ async fn the_first_message_opens_a_conversation_and_the_next_reuses_it() {
     assert_eq!(store.outbox().depth().await.unwrap(), 3, "open + two sends");
 }
 
-#[tokio::test]
-async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
-    let (store, _dir) = temp_store().await;
+async fn a_retried_client_message_id_is_stored_once_and_returns_the_original(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let first = accept(&store, &cus, "retry-me").await;
@@ -69,9 +83,8 @@ async fn a_retried_client_message_id_is_stored_once_and_returns_the_original() {
     assert_eq!(store.outbox().depth().await.unwrap(), 2, "open + one send");
 }
 
-#[tokio::test]
-async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() {
-    let (store, _dir) = temp_store().await;
+async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     accept(&store, &cus, "a").await;
@@ -85,9 +98,10 @@ async fn a_retried_message_takes_no_seq_and_the_next_one_follows_the_original() 
     assert_eq!(message.seq, Seq(2));
 }
 
-#[tokio::test]
-async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing() {
-    let (store, _dir) = temp_store().await;
+async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens_nothing(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
     let Accepted::New {
         message,
@@ -115,9 +129,8 @@ async fn a_retry_whose_original_is_in_a_closed_conversation_returns_it_and_opens
     assert_eq!(latest.state, ConversationState::Closed);
 }
 
-#[tokio::test]
-async fn concurrent_first_messages_share_one_conversation() {
-    let (store, _dir) = temp_store().await;
+async fn concurrent_first_messages_share_one_conversation(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
 
     let results = futures::future::join_all((0..5).map(|i| {
@@ -131,9 +144,7 @@ async fn concurrent_first_messages_share_one_conversation() {
         .into_iter()
         .map(|r| match r.unwrap() {
             Accepted::New { message, .. } => message.conversation_id,
-            Accepted::Duplicate { .. } | Accepted::AttachmentCarried => {
-                panic!("no duplicates here")
-            }
+            other => panic!("no duplicates or limits here: {other:?}"),
         })
         .collect();
     conversations.dedup();
@@ -149,9 +160,8 @@ async fn concurrent_first_messages_share_one_conversation() {
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
 }
 
-#[tokio::test]
-async fn replay_returns_only_messages_after_the_cursor() {
-    let (store, _dir) = temp_store().await;
+async fn replay_returns_only_messages_after_the_cursor(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let cus = customer(&store).await;
     for i in 0..4 {
         accept(&store, &cus, &format!("m{i}")).await;
@@ -219,9 +229,8 @@ fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
     }
 }
 
-#[tokio::test]
-async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex() {
-    let (store, _dir) = temp_store().await;
+async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let channel = RemoteChannel::new("CH00000000000000000000000000000001");
     let conversation = open_conversation(&store, &channel).await;
     let sid = RemoteMessage::new("IM00000000000000000000000000000001");
@@ -265,9 +274,8 @@ async fn an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_
     );
 }
 
-#[tokio::test]
-async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere() {
-    let (store, _dir) = temp_store().await;
+async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let ours = RemoteChannel::new("CH00000000000000000000000000000001");
     let conversation = open_conversation(&store, &ours).await;
     let other = RemoteChannel::new("CH00000000000000000000000000000002");
@@ -292,4 +300,60 @@ async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere() 
         messages.iter().all(|m| m.direction != Direction::Agent),
         "nothing stored"
     );
+}
+
+async fn a_rate_limit_kept_with_the_customer_holds_across_stores_and_refills(db: TestDb) {
+    let (a, guard) = temp_store(db).await;
+    let b = crate::store::test_support::reopen(&guard).await;
+    let cus = customer(&a).await;
+    let limit = crate::core::rate_limit::RateLimit {
+        burst: 2.0,
+        per_second: 1.0,
+    };
+    let limited = |id: &str, now: i64| {
+        let mut m = incoming(&cus, id, "hello", CHAT, now);
+        m.rate_limit = Some(limit);
+        m
+    };
+
+    // Two tokens: one taken through each store, then none left for either.
+    assert!(matches!(
+        a.messages().accept(limited("a", 1_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    assert!(matches!(
+        b.messages().accept(limited("b", 1_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    assert_eq!(
+        b.messages().accept(limited("c", 1_500)).await.unwrap(),
+        Accepted::RateLimited
+    );
+    assert_eq!(
+        a.messages().accept(limited("c", 1_900)).await.unwrap(),
+        Accepted::RateLimited
+    );
+    assert_eq!(
+        a.messages().since(&cus, Seq(0), 10).await.unwrap().len(),
+        2,
+        "a refused message is not stored"
+    );
+    // A retry of a stored message gets its original, empty bucket or not.
+    assert!(matches!(
+        b.messages().accept(limited("a", 1_900)).await.unwrap(),
+        Accepted::Duplicate { .. }
+    ));
+    // Refilled at a token a second: 0.5 at 1.5 s, 0.9 at 1.9 s, one at 2 s.
+    assert!(matches!(
+        a.messages().accept(limited("c", 2_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    // Without a limit (a bridge limiting in memory), the bucket is not read.
+    assert!(matches!(
+        b.messages()
+            .accept(incoming(&cus, "d", "hi", CHAT, 2_000))
+            .await
+            .unwrap(),
+        Accepted::New { .. }
+    ));
 }

@@ -5,7 +5,15 @@
 use super::*;
 use crate::core::backend::Posted;
 use crate::core::ids::RemoteMessage;
-use crate::store::test_support::{CHAT, CONVERSATIONS, opening, temp_store, writes};
+use crate::store::test_support::{
+    CHAT, CONVERSATIONS, TestDb, on_both_databases, opening, temp_store, writes,
+};
+
+on_both_databases!(
+    conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay,
+    finishing_a_job_takes_the_next_one_ready_only_if_it_may_go,
+    a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_opening_back,
+);
 
 async fn backend_now(store: &Store, conversation: &ConversationRecord) -> BackendName {
     store
@@ -39,9 +47,10 @@ fn delivered() -> SendOutcome {
     })
 }
 
-#[tokio::test]
-async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay() {
-    let (store, _dir) = temp_store().await;
+async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let untried = opening(&store, CHAT).await;
     let tried = opening(&store, CHAT).await;
     let taken = store
@@ -57,7 +66,7 @@ async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_
 
     let moved = store
         .conversations()
-        .adopt_unopened(&CONVERSATIONS)
+        .adopt_unopened(&CONVERSATIONS, 0)
         .await
         .expect("adopted");
 
@@ -85,9 +94,8 @@ async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_
     assert_eq!(job.backend, CONVERSATIONS);
 }
 
-#[tokio::test]
-async fn finishing_a_job_takes_the_next_one_ready_only_if_it_may_go() {
-    let (store, _dir) = temp_store().await;
+async fn finishing_a_job_takes_the_next_one_ready_only_if_it_may_go(db: TestDb) {
+    let (store, _dir) = temp_store(db).await;
     let conversation = opening(&store, CHAT).await;
     writes(&store, &conversation.customer_id, "m2", "again", CHAT, 0).await;
     let open = ready(
@@ -151,9 +159,10 @@ async fn finishing_a_job_takes_the_next_one_ready_only_if_it_may_go() {
     assert!(m2.attempts == 1 && m2.maybe_landed);
 }
 
-#[tokio::test]
-async fn a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_opening_back() {
-    let (store, _dir) = temp_store().await;
+async fn a_customer_end_closes_at_once_queues_the_close_last_and_holds_the_next_opening_back(
+    db: TestDb,
+) {
+    let (store, _dir) = temp_store(db).await;
     let ended = opening(&store, CHAT).await;
     let customer = ended.customer_id.clone();
 
