@@ -152,6 +152,7 @@ impl Application {
             limits_in_storage: sharing == Sharing::Shared,
             clock,
             form: settings.widget.form.clone(),
+            attachments: settings.widget.attachments.clone(),
         });
         customer::attach(&io, bridge.clone(), &sockets);
         let outbox = Outbox::new(OutboxParts {

@@ -275,6 +275,8 @@ pub struct Widget {
     pub hours: Option<String>,
     pub time_zone: String,
     pub closed_text: Option<String>,
+    pub attachment_types: String,
+    pub attachment_max_bytes: u64,
 }
 
 impl Default for Widget {
@@ -303,6 +305,8 @@ impl Default for Widget {
             hours: None,
             time_zone: defaults.time_zone.clone(),
             closed_text: None,
+            attachment_types: defaults.attachments.types.join(","),
+            attachment_max_bytes: defaults.attachments.max_bytes as u64,
         }
     }
 }

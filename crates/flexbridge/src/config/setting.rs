@@ -161,6 +161,12 @@ settings! {
         "the business hours' time zone (IANA, e.g. Europe/Berlin)";
     WIDGET_CLOSED_TEXT = "FLEXBRIDGE_WIDGET_CLOSED_TEXT", "widget.closed_text", Some("--widget-closed-text"), "TEXT",
         "shown outside business hours; unset: the language's own";
+    ATTACHMENT_TYPES = "FLEXBRIDGE_ATTACHMENT_TYPES", "widget.attachment_types", Some("--attachment-types"), "TYPES",
+        "the file types customers may attach, comma-separated, of image/png, image/jpeg, \
+         image/gif, image/webp, application/pdf, text/plain (the types whose bytes the bridge \
+         checks)";
+    ATTACHMENT_MAX_BYTES = "FLEXBRIDGE_ATTACHMENT_MAX_BYTES", "widget.attachment_max_bytes", Some("--attachment-max-bytes"), "BYTES",
+        "the largest file a customer may attach; at most 16777216 (Flex's limit for web chat)";
     DEV_ALLOWED_ORIGINS = "FLEXBRIDGE_DEV_ALLOWED_ORIGINS", "dev.allowed_origins", Some("--allowed-origins"), "ORIGINS",
         "the sites allowed to embed the web chat, comma-separated origins";
     DEV_HOST = "FLEXBRIDGE_DEV_HOST", "dev.host", Some("--host"), "HOST",
@@ -233,6 +239,8 @@ pub const SERVE: &[Setting] = &[
     WIDGET_HOURS,
     WIDGET_TIME_ZONE,
     WIDGET_CLOSED_TEXT,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_MAX_BYTES,
 ];
 
 /// What `flexbridge provision` reads.
@@ -289,4 +297,6 @@ pub const DEV: &[Setting] = &[
     WIDGET_HOURS,
     WIDGET_TIME_ZONE,
     WIDGET_CLOSED_TEXT,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_MAX_BYTES,
 ];

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::attachment::RemoteMedia;
 use super::ids::{ConversationId, CustomerId, RemoteChannel, RemoteMessage, Seq};
 use super::pre_engagement::PreEngagement;
 
@@ -97,7 +98,20 @@ pub struct OutboundMessage<'a> {
     /// earlier attempt landed.
     pub client_msg_id: &'a str,
     pub seq: Seq,
+    /// The text; not sent when the message carries a file (Flex shows a
+    /// media message without text: "You cannot send both text and an
+    /// image in the same message", docs/twilio-reference.md §10).
     pub body: &'a str,
+    /// The file, as [`FlexBackend::upload_media`] answered.
+    pub media: Option<&'a str>,
+}
+
+/// A customer's file for Flex.
+#[derive(Debug, Clone)]
+pub struct MediaUpload<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
 }
 
 /// What re-attaching to an open conversation needs.
@@ -155,6 +169,14 @@ pub trait FlexBackend: Send + Sync + 'static {
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
     ) -> Result<Posted, BackendError>;
+
+    /// Uploads a customer's file; answers its id at Flex (for
+    /// [`OutboundMessage::media`]). Repeating it after a lost answer leaves
+    /// an unused upload, never a second message.
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError>;
+
+    /// The bytes of a file Flex announced (an agent's [`RemoteMedia`]).
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError>;
 
     /// Looks for a message this bridge sent with `client_msg_id` among the
     /// channel's recent messages.
@@ -255,6 +277,8 @@ pub enum FlexEvent {
         /// The agent's identity (the core names it for display).
         author: String,
         body: String,
+        /// The file it carries, if any.
+        media: Option<RemoteMedia>,
     },
     /// An agent joined the channel (accepted the task).
     AgentJoined {

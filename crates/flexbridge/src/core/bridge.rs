@@ -13,12 +13,15 @@
 //!   a delivery settled, a job done, a conversation abandoned. The outbox
 //!   only schedules; what an outcome means is decided here.
 
+mod files;
 mod inbound;
 mod outcomes;
 
 use std::sync::Arc;
 
+pub use self::files::{FileError, UploadError};
 pub use self::inbound::EventOutcome;
+use super::attachment::{Attachment, AttachmentPolicy};
 use super::backend::{BackendName, Backends};
 use super::clock::Clock;
 use super::conversation::CloseReason;
@@ -59,6 +62,8 @@ pub enum BridgeError {
     RateLimited,
     #[error("the customer no longer exists")]
     UnknownCustomer,
+    #[error("no such attachment, or another message carries it already")]
+    UnknownAttachment,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -114,6 +119,8 @@ pub struct BridgeParts {
     pub clock: Clock,
     /// The pre-engagement form customers register with.
     pub form: FormSpec,
+    /// Which files customers may upload.
+    pub attachments: AttachmentPolicy,
 }
 
 /// Where the customers' rate limits are kept (see [`BridgeParts`]).
@@ -136,6 +143,7 @@ struct Inner {
     limits: Limits,
     clock: Clock,
     form: FormSpec,
+    attachments: AttachmentPolicy,
 }
 
 impl Bridge {
@@ -149,6 +157,7 @@ impl Bridge {
             limits_in_storage,
             clock,
             form,
+            attachments,
         } = parts;
         let limits = if limits_in_storage {
             Limits::InStorage(rate_limit)
@@ -164,6 +173,7 @@ impl Bridge {
                 limits,
                 clock,
                 form,
+                attachments,
             }),
         }
     }
@@ -310,6 +320,17 @@ impl Bridge {
         client_msg_id: &ClientMessageId,
         body: &MessageBody,
     ) -> Result<SentMessage, BridgeError> {
+        self.accept(customer, client_msg_id, body, None).await
+    }
+
+    /// [`Bridge::send_message`] of a message with a file or not.
+    async fn accept(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+        body: &MessageBody,
+        attachment: Option<Attachment>,
+    ) -> Result<SentMessage, BridgeError> {
         let now = self.now();
         let rate_limit = match &self.inner.limits {
             Limits::InProcess(limiter) => {
@@ -330,12 +351,14 @@ impl Bridge {
                 author: customer.name.clone(),
                 client_msg_id: client_msg_id.clone(),
                 body: body.clone(),
+                attachment,
                 backend: self.current_backend(),
                 rate_limit,
                 now,
             })
             .await?;
         Ok(match accepted {
+            Accepted::AttachmentCarried => return Err(BridgeError::UnknownAttachment),
             Accepted::RateLimited => return Err(BridgeError::RateLimited),
             Accepted::Duplicate { message } => {
                 if let Limits::InProcess(limiter) = &self.inner.limits {

@@ -9,6 +9,7 @@
 //! writes nothing and says so ([`Accepted::Duplicate`],
 //! [`Inbound::Duplicate`]).
 
+use super::attachment::{Attachment, AttachmentId, RemoteMedia};
 use super::backend::{BackendName, Opened, Posted};
 use super::conversation::CloseReason;
 use super::ids::{
@@ -75,6 +76,9 @@ pub struct IncomingCustomerMessage {
     pub author: String,
     pub client_msg_id: ClientMessageId,
     pub body: MessageBody,
+    /// The customer's uploaded file it carries (checked to be theirs and
+    /// not carried yet).
+    pub attachment: Option<Attachment>,
     /// Which backend a conversation this message opens is opened with.
     pub backend: BackendName,
     /// Bridges sharing the database: the customer's rate limit, whose
@@ -98,6 +102,9 @@ pub enum Accepted {
     /// A message with this client message id was already stored: nothing
     /// new was written; this is the original.
     Duplicate { message: MessageRecord },
+    /// The message names a file another message carries already: nothing
+    /// was written.
+    AttachmentCarried,
     /// The customer's bucket was empty (`rate_limit` given): nothing was
     /// stored.
     RateLimited,
@@ -146,6 +153,32 @@ pub struct AgentMessage {
     /// The agent's display name.
     pub author: String,
     pub body: String,
+    /// The file it carries.
+    pub media: Option<RemoteMedia>,
+}
+
+/// A customer's file, checked, to store before its upload is answered.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub customer: CustomerId,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub now: i64,
+}
+
+/// A stored file as its customer downloads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub attachment: Attachment,
+    /// Whether a message carries it already.
+    pub carried: bool,
+    /// Its bytes (`None`: an agent's file not fetched from Flex yet).
+    pub content: Option<Vec<u8>>,
+    /// Its id at Flex, if it has one.
+    pub media: Option<String>,
+    /// The backend of the conversation of the message carrying it.
+    pub backend: Option<BackendName>,
 }
 
 /// A send's outcome in Flex.
@@ -222,6 +255,21 @@ pub trait Storage: Send + Sync + 'static {
         customer: &CustomerId,
         now: i64,
     ) -> StorageResult<Option<ConversationRecord>>;
+
+    // ---- attachments ----
+    /// Stores an uploaded file with its bytes (before the upload is answered).
+    async fn store_upload(&self, upload: NewUpload) -> StorageResult<Attachment>;
+
+    /// `customer`'s file `id`; `None` for a file of another customer, as
+    /// for one that does not exist.
+    async fn customer_file(
+        &self,
+        customer: &CustomerId,
+        id: &AttachmentId,
+    ) -> StorageResult<Option<StoredFile>>;
+
+    /// Keeps the bytes of an agent's file fetched from Flex.
+    async fn keep_fetched(&self, id: &AttachmentId, bytes: &[u8]) -> StorageResult<()>;
 
     // ---- Flex side ----
     /// Stores an agent's message (once per remote message id) in the

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use super::attachment::Attachment;
 use super::backend::{BackendName, FlexRef};
 use super::conversation::ConversationState;
 use super::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
@@ -59,6 +60,17 @@ pub struct OutgoingMessage {
     pub body: String,
     /// When the customer's message was accepted (for the latency metric).
     pub accepted_at: i64,
+    /// The file it carries, uploaded to Flex before the message is posted.
+    pub attachment: Option<OutgoingAttachment>,
+}
+
+/// A customer's file on its way to Flex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub attachment: Attachment,
+    /// Its id at Flex once an attempt uploaded it (recorded, so a retry
+    /// posts the message without uploading the file again).
+    pub media: Option<String>,
 }
 
 /// The head row of a conversation, with what is needed to carry it out.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::core::Session;
+use crate::core::attachment::Attachment;
 use crate::core::clock::format_ms;
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::DeliveryOutcome;
@@ -61,7 +62,10 @@ pub struct RegisterRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRequest {
     pub client_message_id: String,
+    /// The text (absent or empty when the message carries a file).
     pub body: String,
+    /// The id of a file the customer uploaded (`POST /attachments`).
+    pub attachment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,6 +174,7 @@ pub enum ErrorCode {
     NotRegistered,
     MessageTooLong,
     EmptyMessage,
+    UnknownAttachment,
     RateLimited,
     Internal,
 }
@@ -230,6 +235,30 @@ pub struct MessagePayload {
     pub body: String,
     pub client_message_id: Option<String>,
     pub created_at: String,
+    /// The file it carries (then `body` is its name); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentPayload>,
+}
+
+/// A file as customers see it; its bytes are at `GET /attachments/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentPayload {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    pub size: i64,
+}
+
+impl From<&Attachment> for AttachmentPayload {
+    fn from(a: &Attachment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -286,6 +315,7 @@ impl From<&MessageRecord> for MessagePayload {
             body: m.body.clone(),
             client_message_id: m.client_msg_id.clone(),
             created_at: format_ms(m.created_at),
+            attachment: m.attachment.as_ref().map(AttachmentPayload::from),
         }
     }
 }
@@ -385,6 +415,7 @@ mod tests {
             body: "Hi".into(),
             client_msg_id: None,
             created_at: 1_795_627_200_123,
+            attachment: None,
         };
         assert_eq!(
             serde_json::to_value(MessagePayload::from(&record)).unwrap(),

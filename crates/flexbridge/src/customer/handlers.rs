@@ -19,6 +19,7 @@ use super::order::{Ticket, Turnstile};
 use super::payload::Payload;
 use super::presence::{Presence, Present};
 use super::room_of;
+use crate::core::attachment::AttachmentId;
 use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError, Session};
 use crate::core::chain;
 use crate::core::clock::format_ms;
@@ -232,7 +233,8 @@ pub(super) async fn register(
     }
 }
 
-/// `message { clientMessageId, body }`.
+/// `message { clientMessageId, body }` or `message { clientMessageId,
+/// attachment }`.
 pub(super) async fn message(
     socket: SocketRef,
     ticket: Ticket,
@@ -251,22 +253,40 @@ pub(super) async fn message(
                     format!("clientMessageId: {error}"),
                 )
             })?;
-        let body = MessageBody::parse(&request.body).map_err(|error| {
-            let code = match error {
-                IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
-                _ => ErrorCode::EmptyMessage,
-            };
-            AckError::new(code, error.to_string())
+        let sent = match &request.attachment {
+            Some(_) if !request.body.trim().is_empty() => {
+                return Err(AckError::new(
+                    ErrorCode::InvalidPayload,
+                    "a message carries text or one attachment, not both",
+                ));
+            }
+            Some(id) => {
+                let id = AttachmentId::parse(id).map_err(|error| {
+                    AckError::new(ErrorCode::UnknownAttachment, format!("attachment: {error}"))
+                })?;
+                bridge.send_attachment(&customer, &client_msg_id, &id).await
+            }
+            None => {
+                let body = MessageBody::parse(&request.body).map_err(|error| {
+                    let code = match error {
+                        IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
+                        _ => ErrorCode::EmptyMessage,
+                    };
+                    AckError::new(code, error.to_string())
+                })?;
+                bridge.send_message(&customer, &client_msg_id, &body).await
+            }
+        }
+        .map_err(|error| match error {
+            BridgeError::RateLimited => {
+                AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
+            }
+            BridgeError::UnknownAttachment => AckError::new(
+                ErrorCode::UnknownAttachment,
+                "no such attachment of yours, or another message carries it already",
+            ),
+            error => internal(name::MESSAGE, error),
         })?;
-        let sent = bridge
-            .send_message(&customer, &client_msg_id, &body)
-            .await
-            .map_err(|error| match error {
-                BridgeError::RateLimited => {
-                    AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
-                }
-                error => internal(name::MESSAGE, error),
-            })?;
         let accepted = MessageAccepted {
             seq: sent.message.seq.0,
             client_message_id: client_msg_id.as_str().to_owned(),

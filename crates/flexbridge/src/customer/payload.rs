@@ -107,12 +107,19 @@ impl Payload for RegisterRequest {
 }
 
 impl Payload for MessageRequest {
-    const SHAPE: &'static str = "message { clientMessageId, body }";
+    const SHAPE: &'static str = "message { clientMessageId, body | attachment }";
 
     fn read(fields: &Fields<'_>) -> Result<Self, String> {
+        // A file's message has no text: `body` is then optional.
+        let attachment = fields.optional_string("attachment")?;
+        let body = match attachment {
+            Some(_) => fields.optional_string("body")?.unwrap_or_default(),
+            None => fields.string("body")?,
+        };
         Ok(Self {
             client_message_id: fields.string("clientMessageId")?,
-            body: fields.string("body")?,
+            body,
+            attachment,
         })
     }
 }
@@ -152,6 +159,17 @@ mod tests {
         let empty = HandshakeAuth::from_payload(&json!({})).unwrap();
         assert_eq!(empty, HandshakeAuth::default());
         assert!(MessageRequest::from_payload(&json!({"body": "hi"})).is_err());
+        let file =
+            MessageRequest::from_payload(&json!({"clientMessageId": "c2", "attachment": "att_1"}))
+                .unwrap();
+        assert_eq!(
+            (file.body.as_str(), file.attachment.as_deref()),
+            ("", Some("att_1"))
+        );
+        assert!(
+            MessageRequest::from_payload(&json!({"clientMessageId": "c3", "attachment": 7}))
+                .is_err()
+        );
         assert!(RegisterRequest::from_payload(&json!({"name": 5})).is_err());
     }
 
@@ -159,7 +177,7 @@ mod tests {
     fn arrays_are_not_objects_and_errors_name_the_field() {
         assert_eq!(
             MessageRequest::from_payload(&json!(["c1", "hi"])).unwrap_err(),
-            "message { clientMessageId, body } takes an object, not an array"
+            "message { clientMessageId, body | attachment } takes an object, not an array"
         );
         assert!(EndChatRequest::from_payload(&json!([])).is_err());
         assert!(HandshakeAuth::from_payload(&json!(["t", 1])).is_err());

@@ -42,10 +42,10 @@ use super::client::{Product, TwilioClient};
 use super::form::header;
 use super::sid::{ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity};
 use super::{
-    BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages, parse_sid,
+    BackendKind, FlexError, channel_sid, is_earlier_address, join_url, media, messages, parse_sid,
 };
 use crate::core::backend::{
-    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, MediaUpload, OpenRequest, Opened,
     OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
 use crate::core::ids::RemoteChannel;
@@ -54,7 +54,10 @@ use crate::core::ids::RemoteChannel;
 pub const WEBHOOK_PATH: &str = "/webhooks/chat";
 
 /// The channel webhooks the bridge needs, one filter list per webhook.
-const WEBHOOKS: &[&[&str]] = &[&["onMessageSent"], &["onChannelUpdated", "onMemberAdded"]];
+const WEBHOOKS: &[&[&str]] = &[
+    &["onMessageSent", "onMediaMessageSent"],
+    &["onChannelUpdated", "onMemberAdded"],
+];
 
 /// How many times Twilio retries a channel webhook we answer with an error
 /// (`Configuration.RetryCount`, 0–3).
@@ -327,6 +330,15 @@ impl FlexBackend for ChatBackend {
     ) -> Result<Posted, BackendError> {
         let path = self.channel_path(&channel_sid(channel)?, "/Messages");
         Ok(messages::create(&self.client, Product::Chat, &path, "From", message).await?)
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let sid = media::upload(&self.client, &self.chat_service, upload).await?;
+        Ok(sid.as_str().to_owned())
+    }
+
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(media::fetch(&self.client, &self.chat_service, media).await?)
     }
 
     async fn find_sent(

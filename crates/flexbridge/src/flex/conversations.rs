@@ -57,10 +57,10 @@ use super::sid::{
     ChannelSid, ChatServiceSid, FlexIdentity, InteractionChannelSid, InteractionSid, StudioFlowSid,
     TaskChannelName, WorkflowSid, WorkspaceSid,
 };
-use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages};
+use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, media, messages};
 use crate::core::backend::{
-    BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
+    BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, MediaUpload,
+    OpenRequest, Opened, OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
 use crate::core::ids::RemoteChannel;
 
@@ -456,6 +456,15 @@ impl FlexBackend for ConversationsBackend {
         )
         .await?;
         Ok(sent)
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let sid = media::upload(&self.client, &self.service, upload).await?;
+        Ok(sid.as_str().to_owned())
+    }
+
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(media::fetch(&self.client, &self.service, media).await?)
     }
 
     async fn find_sent(

@@ -13,6 +13,7 @@
 use super::client::{Product, TwilioClient};
 use super::form::header;
 use super::{FlexError, agents, parse_sid};
+use crate::core::attachment::RemoteMedia;
 use crate::core::backend::{FlexEvent, OutboundMessage, Posted};
 use crate::core::ids::RemoteMessage;
 use crate::core::ids::Seq;
@@ -41,12 +42,44 @@ pub struct RecentMessage {
     pub author: Option<String>,
     pub body: Option<String>,
     pub attributes: Option<String>,
+    /// Chat: one object or null; Conversations: an array or null.
+    #[serde(default)]
+    pub media: Option<serde_json::Value>,
     /// Its position in the channel.
     #[serde(default)]
     pub index: Option<i64>,
     /// When Flex made it (ISO 8601, `2016-08-01T22:10:40Z`).
     #[serde(default)]
     pub date_created: Option<String>,
+}
+
+/// A message's file as both APIs describe it (`sid`, `filename`,
+/// `content_type`, `size`; Chat's `media` is one such object, the
+/// Conversations' an array of them, of which the first is read).
+pub fn media_of(media: Option<&serde_json::Value>) -> Option<RemoteMedia> {
+    let item = match media? {
+        serde_json::Value::Array(items) => items.first()?,
+        other => other,
+    };
+    let field = |name: &str| item.get(name).and_then(serde_json::Value::as_str);
+    Some(RemoteMedia {
+        sid: field("sid").or_else(|| field("Sid"))?.to_owned(),
+        filename: field("filename")
+            .or_else(|| field("Filename"))
+            .map(str::to_owned),
+        content_type: field("content_type")
+            .or_else(|| field("ContentType"))
+            .unwrap_or("application/octet-stream")
+            .to_ascii_lowercase(),
+        size: item
+            .get("size")
+            .or_else(|| item.get("Size"))
+            .and_then(|size| {
+                size.as_i64()
+                    .or_else(|| size.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0),
+    })
 }
 
 impl RecentMessage {
@@ -123,18 +156,16 @@ pub async fn create(
 ) -> Result<Posted, FlexError> {
     let attributes = attributes(message.client_msg_id, message.seq);
     let identity = FlexIdentity::for_customer(message.customer);
-    let created: RecentMessage = client
-        .post_form(
-            product,
-            path,
-            &[
-                (author_param, identity.as_str()),
-                ("Body", message.body),
-                ("Attributes", &attributes),
-            ],
-            true,
-        )
-        .await?;
+    let mut form = vec![
+        (author_param, identity.as_str()),
+        ("Attributes", attributes.as_str()),
+    ];
+    // A file goes without text (Flex shows one or the other).
+    match message.media {
+        Some(media) => form.push(("MediaSid", media)),
+        None => form.push(("Body", message.body)),
+    }
+    let created: RecentMessage = client.post_form(product, path, &form, true).await?;
     created.posted()
 }
 
@@ -180,7 +211,11 @@ pub fn agent_messages(
         .filter(|m| m.created_ms().is_none_or(|at| at >= since - CLOCK_SKEW_MS))
         .filter_map(|m| {
             let author = m.author.as_deref()?;
-            let body = m.body.as_deref().filter(|b| !b.trim().is_empty())?;
+            let media = media_of(m.media.as_ref());
+            let body = m.body.as_deref().unwrap_or_default();
+            if body.trim().is_empty() && media.is_none() {
+                return None;
+            }
             let message_sid = MessageSid::parse(&m.sid).ok()?;
             agents::is_agent(author, customer).then(|| FlexEvent::AgentMessage {
                 header: header(event_type, key(&message_sid), channel),
@@ -188,6 +223,7 @@ pub fn agent_messages(
                 index: m.index,
                 author: author.to_owned(),
                 body: body.to_owned(),
+                media,
             })
         })
         .collect()
@@ -206,9 +242,44 @@ mod tests {
             author: Some(author.to_owned()),
             body: Some(body.to_owned()),
             attributes,
+            media: None,
             index: Some(i64::from(sid)),
             date_created: None,
         }
+    }
+
+    #[test]
+    fn a_file_is_read_from_either_apis_shape_and_an_agents_file_without_text_is_a_message() {
+        let chat = serde_json::json!({"sid": "ME1", "filename": "a.pdf",
+                                      "content_type": "application/pdf", "size": 5});
+        let conversations = serde_json::json!([{"sid": "ME1", "filename": "a.pdf",
+                                                "content_type": "application/pdf", "size": 5}]);
+        let expected = RemoteMedia {
+            sid: "ME1".into(),
+            filename: Some("a.pdf".into()),
+            content_type: "application/pdf".into(),
+            size: 5,
+        };
+        assert_eq!(media_of(Some(&chat)), Some(expected.clone()));
+        assert_eq!(media_of(Some(&conversations)), Some(expected.clone()));
+        assert_eq!(media_of(Some(&serde_json::Value::Null)), None);
+
+        let customer = FlexIdentity::for_customer(&CustomerId::generate());
+        let channel = ChannelSid::parse(CH).unwrap();
+        let mut file = message(1, "alice", "", None);
+        file.media = Some(conversations);
+        let events = agent_messages(
+            &[file],
+            &customer,
+            &channel,
+            "onMessageAdded",
+            |s| s.to_string(),
+            0,
+        );
+        assert!(
+            matches!(&events[..], [FlexEvent::AgentMessage { media: Some(m), .. }] if *m == expected),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!   (docs/twilio-reference.md §2–§3, §7.1).
 //! - [`conversations`]: the Flex Conversations backend, the default
 //!   (docs/twilio-reference.md §2, §4, §7.2).
+//! - [`media`]: files through Twilio's Media Content Service, for both.
 //! - [`messages`], [`form`], [`agents`]: what both backends do alike — our
 //!   mark in message attributes and finding it again, reading a webhook
 //!   form, telling agents from customers and looking up their names.
@@ -32,6 +33,7 @@ pub mod client;
 pub mod conversations;
 pub mod form;
 pub mod health;
+pub mod media;
 pub mod messages;
 pub mod provision;
 pub mod sid;

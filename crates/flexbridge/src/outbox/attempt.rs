@@ -5,13 +5,14 @@
 
 use super::{Outbox, Step, lock};
 use crate::core::backend::{
-    BackendError, Disposition, FlexBackend, OpenRequest, OutboundMessage, ResyncRequest,
+    BackendError, Disposition, FlexBackend, MediaUpload, OpenRequest, OutboundMessage,
+    ResyncRequest,
 };
 use crate::core::chain;
 use crate::core::clock::duration_ms;
 use crate::core::conversation::CloseReason;
 use crate::core::storage::{SendOutcome, StorageError};
-use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingAttachment, OutgoingMessage};
 
 type Attempt = Result<Step, StorageError>;
 
@@ -93,11 +94,20 @@ impl Outbox {
                 Err(error) => return self.failed(job, error, true).await,
             }
         }
+        // A file goes to Flex first (once: its id there is recorded).
+        let media = match &message.attachment {
+            None => None,
+            Some(file) => match self.media_of(job, file, backend).await? {
+                Ok(media) => Some(media),
+                Err(failed) => return Ok(failed),
+            },
+        };
         let outbound = OutboundMessage {
             customer: &job.customer_id,
             client_msg_id: &message.client_msg_id,
             seq: message.seq,
             body: &message.body,
+            media: media.as_deref(),
         };
         match backend.send(channel, &outbound).await {
             Ok(sent) => {
@@ -105,6 +115,40 @@ impl Outbox {
                     .await
             }
             Err(error) => self.failed(job, error, false).await,
+        }
+    }
+
+    /// The Flex id of a message's file: recorded by an earlier attempt, or
+    /// uploaded now and recorded before the message is posted (a crash in
+    /// between uploads it again: an unused upload, never a second
+    /// message). `Err(step)`: the upload failed, and what that means.
+    async fn media_of(
+        &self,
+        job: &OutboxJob,
+        file: &OutgoingAttachment,
+        backend: &dyn FlexBackend,
+    ) -> Result<Result<String, Step>, StorageError> {
+        if let Some(media) = &file.media {
+            return Ok(Ok(media.clone()));
+        }
+        let attachments = self.inner.store.attachments();
+        let id = &file.attachment.id;
+        let Some(bytes) = attachments.content(id).await? else {
+            let missing = BackendError::not_configured(format!("the file {id} is not stored"));
+            return Ok(Err(self.failed(job, missing, false).await?));
+        };
+        let upload = MediaUpload {
+            filename: &file.attachment.filename,
+            content_type: &file.attachment.content_type,
+            bytes: &bytes,
+        };
+        match backend.upload_media(&upload).await {
+            Ok(media) => {
+                attachments.set_media(id, &media).await?;
+                tracing::info!(conversation = %job.conversation_id, attachment = %id, "file uploaded to Flex");
+                Ok(Ok(media))
+            }
+            Err(error) => Ok(Err(self.failed(job, error, false).await?)),
         }
     }
 

@@ -4,6 +4,7 @@
 //! pauses and sweeps pass without the tests sleeping for them.
 
 mod fake;
+mod files;
 mod restarts;
 
 use std::sync::atomic::Ordering;
@@ -78,6 +79,7 @@ async fn harness() -> Harness {
         limits_in_storage: false,
         clock,
         form: crate::core::pre_engagement::FormSpec::default(),
+        attachments: crate::core::attachment::AttachmentPolicy::default(),
     });
     let (customer, _) = bridge
         .register(&CustomerName::parse("Ada").expect("valid"))

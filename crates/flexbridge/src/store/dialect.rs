@@ -308,6 +308,12 @@ const SQLITE_MIGRATIONS: &[Step] = &[
         include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
         false,
     ),
+    (
+        5,
+        "attachments",
+        include_str!("../../migrations/sqlite/0005_attachments.sql"),
+        false,
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[Step] = &[
     (
@@ -332,6 +338,12 @@ const POSTGRES_MIGRATIONS: &[Step] = &[
         4,
         "pre engagement",
         include_str!("../../migrations/postgres/0004_pre_engagement.sql"),
+        false,
+    ),
+    (
+        5,
+        "attachments",
+        include_str!("../../migrations/postgres/0005_attachments.sql"),
         false,
     ),
 ];

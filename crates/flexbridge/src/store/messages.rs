@@ -14,8 +14,10 @@
 use std::sync::LazyLock;
 
 use super::{
-    Conn, Store, StoreError, StoreResult, conversations, corrupt, customers, dialect, outbox, sql,
+    Conn, Store, StoreError, StoreResult, attachments, conversations, corrupt, customers, dialect,
+    outbox, sql,
 };
+use crate::core::attachment::{Attachment, AttachmentId};
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, RemoteChannel, Seq};
 use crate::core::model::{ConversationRecord, Direction, MessageRecord};
 use crate::core::storage::{
@@ -32,7 +34,17 @@ pub struct Messages<'a> {
 
 /// The columns a [`MessageRow`] reads.
 const COLUMNS: &str =
-    "id, seq, conversation_id, direction, author, body, client_msg_id, created_at";
+    "id, seq, conversation_id, direction, author, body, client_msg_id, created_at, attachment_id";
+
+/// [`COLUMNS`] of `messages m`, with the carried file's (`attachments a`).
+static JOINED: LazyLock<String> = LazyLock::new(|| {
+    let mut columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("m.{c}")).collect();
+    columns.push(attachments::AS_MESSAGE_COLUMNS.to_owned());
+    columns.join(", ")
+});
+
+/// `messages m` and the file each carries.
+const FROM_JOINED: &str = "messages m LEFT JOIN attachments a ON a.id = m.attachment_id";
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
@@ -44,6 +56,10 @@ struct MessageRow {
     body: String,
     client_msg_id: Option<String>,
     created_at: i64,
+    attachment_id: Option<String>,
+    /// The file's columns: absent from an insert's `RETURNING`.
+    #[sqlx(flatten)]
+    file: attachments::MessageFileRow,
 }
 
 impl TryFrom<MessageRow> for MessageRecord {
@@ -61,6 +77,11 @@ impl TryFrom<MessageRow> for MessageRecord {
             body: row.body,
             client_msg_id: row.client_msg_id,
             created_at: row.created_at,
+            attachment: row
+                .attachment_id
+                .map(|id| row.file.attachment(&id))
+                .transpose()?
+                .flatten(),
         })
     }
 }
@@ -105,6 +126,8 @@ struct NewMessage<'a> {
     /// Its position in the Flex channel, if known.
     flex_index: Option<i64>,
     delivery: Option<Delivery>,
+    /// The file it carries (stored already).
+    attachment: Option<&'a Attachment>,
     now: i64,
 }
 
@@ -112,8 +135,9 @@ struct NewMessage<'a> {
 fn insert_sql(conversation: &str) -> String {
     format!(
         "INSERT INTO messages (customer_id, conversation_id, seq, direction, author, body,
-                               client_msg_id, flex_message, delivery, created_at, flex_index)
-         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7, $8
+                               client_msg_id, flex_message, delivery, created_at, flex_index,
+                               attachment_id)
+         SELECT cu.id, c.id, cu.last_seq + 1, $1, $2, $3, $4, $5, $6, $7, $8, $10
          FROM conversations c JOIN customers cu ON cu.id = c.customer_id
          WHERE {conversation} ON CONFLICT DO NOTHING RETURNING customer_id, {COLUMNS}"
     )
@@ -165,12 +189,14 @@ async fn insert(
         .bind(m.now)
         .bind(m.flex_index)
         .bind(target)
+        .bind(m.attachment.map(|a| a.id.as_str()))
         .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else { return Ok(None) };
     let customer =
         CustomerId::parse(&row.customer_id).map_err(|e| corrupt("messages.customer_id", e))?;
-    let message = MessageRecord::try_from(row.message)?;
+    let mut message = MessageRecord::try_from(row.message)?;
+    message.attachment = m.attachment.cloned();
     customers::advance_seq(&mut *conn, customer.as_str(), message.seq).await?;
     if m.direction == Direction::Customer {
         let conversation = &message.conversation_id;
@@ -221,13 +247,25 @@ impl Messages<'_> {
                             flex_message: Some(message.message.as_str()),
                             flex_index: message.index,
                             delivery: None,
+                            attachment: None,
                             now: key.now,
                         },
                     )
                     .await?;
-                    if let Some((customer, message)) = inserted {
-                        warn_of_collision(conn, key, &message).await?;
-                        return Ok(Inbound::Applied(StoredAgentMessage { customer, message }));
+                    if let Some((customer, mut stored)) = inserted {
+                        warn_of_collision(conn, key, &stored).await?;
+                        // The file once the message is known to be new (a
+                        // repeated webhook inserts neither).
+                        if let Some(media) = &message.media {
+                            let file =
+                                attachments::insert_agent(conn, &customer, media, key.now).await?;
+                            carry(conn, stored.id, &file.id).await?;
+                            stored.attachment = Some(file);
+                        }
+                        return Ok(Inbound::Applied(StoredAgentMessage {
+                            customer,
+                            message: stored,
+                        }));
                     }
                     Ok(if conversations::has_channel(conn, &key.channel).await? {
                         Inbound::Duplicate
@@ -289,8 +327,9 @@ impl Messages<'_> {
     ) -> StoreResult<Vec<MessageRecord>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE customer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                "SELECT {} FROM {FROM_JOINED}
+                 WHERE m.customer_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+                *JOINED
             )
         });
         let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
@@ -311,8 +350,9 @@ impl Messages<'_> {
     ) -> StoreResult<Vec<MessageRecord>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE conversation_id = $1 ORDER BY seq LIMIT $2"
+                "SELECT {} FROM {FROM_JOINED}
+                 WHERE m.conversation_id = $1 ORDER BY m.seq LIMIT $2",
+                *JOINED
             )
         });
         let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
@@ -348,6 +388,7 @@ async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult
         flex_message: None,
         flex_index: None,
         delivery: Some(Delivery::Pending),
+        attachment: m.attachment.as_ref(),
         now: m.now,
     };
     if let Some((_, message)) = insert(conn, new_message(Target::LiveOf(&m.customer))).await? {
@@ -360,6 +401,11 @@ async fn accept(conn: &mut Conn<'_>, m: &IncomingCustomerMessage) -> StoreResult
     // conversation, even one closed since), or no live conversation.
     if let Some(message) = by_client_id(&mut *conn, m).await? {
         return Ok(Accepted::Duplicate { message });
+    }
+    if let Some(file) = &m.attachment
+        && attachments::is_carried(&mut *conn, &file.id).await?
+    {
+        return Ok(Accepted::AttachmentCarried);
     }
     let conversation =
         conversations::insert_opening(&mut *conn, &m.customer, &m.backend, m.now).await?;
@@ -447,7 +493,10 @@ async fn warn_of_collision(
 
 /// A customer's message by its client message id.
 static BY_CLIENT_ID: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {COLUMNS} FROM messages WHERE customer_id = $1 AND client_msg_id = $2")
+    format!(
+        "SELECT {} FROM {FROM_JOINED} WHERE m.customer_id = $1 AND m.client_msg_id = $2",
+        *JOINED
+    )
 });
 
 /// The customer's stored message with `m`'s client message id.
@@ -461,6 +510,16 @@ async fn by_client_id(
         .fetch_optional(conn)
         .await?;
     row.map(MessageRecord::try_from).transpose()
+}
+
+/// Makes message `message_id` carry file `file`.
+async fn carry(conn: &mut Conn<'_>, message_id: i64, file: &AttachmentId) -> StoreResult<()> {
+    sql::query("UPDATE messages SET attachment_id = $1 WHERE id = $2")
+        .bind(file.as_str())
+        .bind(message_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records a pending customer message's fate (once; a decided message

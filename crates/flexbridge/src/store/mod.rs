@@ -6,7 +6,8 @@
 //!
 //! One room per table, each a handle on [`Store`] with every statement on
 //! its table: [`Store::customers`], [`Store::conversations`],
-//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`]. A write
+//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`],
+//! [`Store::attachments`]. A write
 //! that spans tables (accepting a customer message, settling a job) is one
 //! transaction that calls each table's statements in turn; no triggers.
 //!
@@ -40,6 +41,7 @@
 //! until when) are columns of `conversations`, claimed in the name of this
 //! store's [`LeaseHolder`]; [`outbox`] says how.
 
+pub mod attachments;
 pub mod conversations;
 pub mod customers;
 pub mod dialect;
@@ -55,6 +57,7 @@ mod sql;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::attachments::Attachments;
 pub use self::conversations::Conversations;
 pub use self::customers::Customers;
 pub use self::dialect::{Dialect, database_file};
@@ -228,6 +231,10 @@ impl Store {
 
     pub fn outbox(&self) -> OutboxQueue<'_> {
         OutboxQueue { store: self }
+    }
+
+    pub fn attachments(&self) -> Attachments<'_> {
+        Attachments { store: self }
     }
 
     pub fn receipts(&self) -> Receipts<'_> {
@@ -432,6 +439,7 @@ pub(crate) mod test_support {
             author: "Ada".to_owned(),
             client_msg_id: ClientMessageId::parse(client_msg_id).expect("an id"),
             body: MessageBody::parse(body).expect("a body"),
+            attachment: None,
             backend,
             rate_limit: None,
             now,

@@ -24,7 +24,7 @@ use std::sync::LazyLock;
 use super::conversations::{self, Change, Which, parse_flex_ref, parse_state};
 use super::dialect::{FOR_UPDATE, Locking};
 use super::leases::{self, Claim};
-use super::{Conn, Store, StoreError, StoreResult, corrupt, messages, sql};
+use super::{Conn, Store, StoreError, StoreResult, attachments, corrupt, messages, sql};
 use crate::core::backend::{BackendName, Opened};
 use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
@@ -32,7 +32,7 @@ use crate::core::model::ConversationRecord;
 use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::SendOutcome;
 use crate::core::work::{
-    Abandoned, Begin, JobKind, NextJob, OutboxJob, OutgoingMessage, QueueHead,
+    Abandoned, Begin, JobKind, NextJob, OutboxJob, OutgoingAttachment, OutgoingMessage, QueueHead,
 };
 
 /// The `outbox` table.
@@ -62,6 +62,10 @@ struct JobRow {
     client_msg_id: Option<String>,
     body: Option<String>,
     message_created_at: Option<i64>,
+    attachment_id: Option<String>,
+    media_sid: Option<String>,
+    #[sqlx(flatten)]
+    file: attachments::MessageFileRow,
     lease_owner: Option<String>,
     lease_expires_at: Option<i64>,
     conversation_created_at: i64,
@@ -83,6 +87,15 @@ impl TryFrom<JobRow> for OutboxJob {
                     client_msg_id: row.client_msg_id.unwrap_or_default(),
                     body: row.body.ok_or_else(missing)?,
                     accepted_at: row.message_created_at.ok_or_else(missing)?,
+                    attachment: match &row.attachment_id {
+                        Some(id) => Some(OutgoingAttachment {
+                            attachment: row.file.attachment(id)?.ok_or_else(|| {
+                                corrupt("messages.attachment_id", "a file that is not stored")
+                            })?,
+                            media: row.media_sid.clone(),
+                        }),
+                        None => None,
+                    },
                 })
             }
             other => return Err(corrupt("outbox.kind", other)),
@@ -153,11 +166,14 @@ async fn take_next(
                 c.lease_owner, c.lease_expires_at,
                 c.created_at AS conversation_created_at,
                 cu.name AS customer_name, cu.pre_engagement AS customer_pre_engagement,
-                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
+                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at,
+                m.attachment_id, a.media_sid, a.filename AS att_filename,
+                a.content_type AS att_content_type, a.size AS att_size
          FROM outbox o
          JOIN conversations c ON c.id = o.conversation_id
          JOIN customers cu ON cu.id = c.customer_id
          LEFT JOIN messages m ON m.id = o.message_id
+         LEFT JOIN attachments a ON a.id = m.attachment_id
          WHERE o.conversation_id = $1
          ORDER BY o.id LIMIT 1",
     )

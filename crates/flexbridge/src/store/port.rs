@@ -2,14 +2,15 @@
 //! method is one statement or one transaction of one table's handle.
 
 use super::Store;
+use crate::core::attachment::{Attachment, AttachmentId};
 use crate::core::backend::Opened;
 use crate::core::conversation::CloseReason;
 use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::{
-    Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
-    StorageResult, StoredAgentMessage,
+    Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, NewUpload, SendOutcome,
+    Storage, StorageResult, StoredAgentMessage, StoredFile,
 };
 use crate::core::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
@@ -35,6 +36,22 @@ impl Storage for Store {
 
     async fn customer(&self, id: &CustomerId) -> StorageResult<Option<CustomerRecord>> {
         Ok(self.customers().get(id).await?)
+    }
+
+    async fn store_upload(&self, upload: NewUpload) -> StorageResult<Attachment> {
+        Ok(self.attachments().store_upload(upload).await?)
+    }
+
+    async fn customer_file(
+        &self,
+        customer: &CustomerId,
+        id: &AttachmentId,
+    ) -> StorageResult<Option<StoredFile>> {
+        Ok(self.attachments().customer_file(customer, id).await?)
+    }
+
+    async fn keep_fetched(&self, id: &AttachmentId, bytes: &[u8]) -> StorageResult<()> {
+        Ok(self.attachments().keep_fetched(id, bytes).await?)
     }
 
     async fn conversation(&self, id: &ConversationId) -> StorageResult<Option<ConversationRecord>> {

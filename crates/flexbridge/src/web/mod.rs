@@ -18,11 +18,14 @@
 //!   the listed sites only (the embed's launcher reads it), never `*`.
 //! - `/transcript`: one of the customer's conversations as text, for the
 //!   holder of their resume token ([`transcript`]).
+//! - `/attachments`, `/attachments/{id}`: a customer's uploads and the
+//!   files of their messages, for the holder of their token ([`attachments`]).
 //!
 //! Static files are served with `Cache-Control: no-cache` and an `ETag`,
 //! so a browser revalidates cheaply and never runs a stale widget.
 //! Socket.IO's own origin check is [`guard_sockets`].
 
+pub mod attachments;
 pub mod policy;
 pub mod transcript;
 pub mod widget_config;
@@ -126,6 +129,8 @@ pub fn routes(parts: WebParts) -> Router {
             get(widget_json).options(widget_json_preflight),
         )
         .route("/transcript", get(transcript::download))
+        .route("/attachments", axum::routing::post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route("/favicon.ico", get(favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -14,6 +14,7 @@
 //! is a fresh database on the run's throwaway server (`testbed`). The
 //! helpers in [`flex`] read the emulator in the backend's terms.
 
+mod attachments;
 mod conversations;
 mod conversations_only;
 mod delivery;

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use super::{Bridge, BridgeError};
+use crate::core::attachment::safe_filename;
 use crate::core::backend::{
     BackendName, EventHeader, FlexBackend, FlexEvent, ResyncRequest, Resynced,
 };
@@ -81,14 +82,23 @@ impl Bridge {
                 index,
                 author,
                 body,
+                media,
             } => {
                 let author = self.agent_name(from, author).await;
+                // A file without text reads as its name (as a customer's does).
+                let body = match &media {
+                    Some(media) if body.trim().is_empty() => {
+                        safe_filename(media.filename.as_deref().unwrap_or_default(), "attachment")
+                    }
+                    _ => body,
+                };
                 let message = AgentMessage {
                     message,
                     index,
                     author,
                     body,
                     check_gap,
+                    media,
                 };
                 let mut stored = storage
                     .record_agent_message(key(header.clone()), message.clone())

@@ -38,6 +38,7 @@ fn an_agent_message_becomes_an_agent_message_event_keyed_by_its_sid() {
         index,
         author,
         body,
+        media: None,
     } = event
     else {
         panic!("expected an agent message, got {event:?}");

@@ -42,6 +42,7 @@ fn a_message_by_an_agent_is_an_agent_message_keyed_by_its_sid() {
         index,
         author,
         body,
+        media: None,
     } = event
     else {
         panic!("expected an agent message, got {event:?}");

@@ -10,7 +10,7 @@ use rand::Rng as _;
 use tokio::time::Instant;
 
 use crate::core::backend::{
-    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, MediaUpload, OpenRequest, Opened,
     OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
 use crate::core::fanout::{DeliveryOutcome, Fanout, Notice};
@@ -44,6 +44,11 @@ pub(super) struct FakeFlex {
     pub(super) channels: Mutex<HashMap<CustomerId, RemoteChannel>>,
     /// Everything posted: (channel, client message id, body).
     pub(super) posted: Mutex<Vec<(RemoteChannel, String, String)>>,
+    /// Every file message posted: (client message id, media).
+    pub(super) posted_media: Mutex<Vec<(String, String)>>,
+    /// Every upload: its file name.
+    pub(super) uploads: Mutex<Vec<String>>,
+    pub(super) upload_faults: Mutex<VecDeque<Fault>>,
     pub(super) open_faults: Mutex<VecDeque<Fault>>,
     pub(super) send_faults: Mutex<VecDeque<Fault>>,
     pub(super) opens: AtomicUsize,
@@ -161,6 +166,9 @@ impl FlexBackend for FakeFlex {
             message.client_msg_id.to_owned(),
             message.body.to_owned(),
         ));
+        if let Some(media) = message.media {
+            lock(&self.posted_media).push((message.client_msg_id.to_owned(), media.to_owned()));
+        }
         let answer = match fault {
             Some(Fault::AnswersSid(sid)) => RemoteMessage::new(sid),
             _ => RemoteMessage::new(sid("IM")),
@@ -174,6 +182,23 @@ impl FlexBackend for FakeFlex {
                 index: None,
             }),
         }
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let fault = lock(&self.upload_faults).pop_front();
+        let lands = self.apply(fault).await?;
+        lock(&self.uploads).push(upload.filename.to_owned());
+        match (lands, fault) {
+            (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
+            (true, Some(Fault::LandsThenDies)) => {
+                panic!("the fake kills the task after the upload")
+            }
+            _ => Ok(sid("ME")),
+        }
+    }
+
+    async fn fetch_media(&self, _: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(b"%PDF-1.7\n".to_vec())
     }
 
     async fn find_sent(

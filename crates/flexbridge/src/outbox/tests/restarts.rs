@@ -71,6 +71,7 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
         index: None,
         author: "alice".into(),
         body: "sorry for the wait".into(),
+        media: None,
     };
     lock(&h.flex.missed).push(missed_reply);
 

@@ -225,6 +225,7 @@ fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
         check_gap: false,
         author: "alice".to_owned(),
         body: body.to_owned(),
+        media: None,
     }
 }
 
