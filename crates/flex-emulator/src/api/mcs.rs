@@ -76,25 +76,6 @@ fn admit(
     }
 }
 
-/// `answer`, or the error a landing fault answers instead.
-async fn after(fault: Option<HttpFaultAction>, answer: Response) -> Response {
-    match fault {
-        Some(HttpFaultAction::Error {
-            status,
-            lands: true,
-        }) => ApiError::injected(status).into_response(),
-        Some(HttpFaultAction::RateLimit {
-            retry_after,
-            lands: true,
-        }) => ApiError::rate_limited(retry_after).into_response(),
-        Some(HttpFaultAction::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
-            answer
-        }
-        _ => answer,
-    }
-}
-
 /// The file name of `Content-Disposition: …; filename="…"`.
 fn filename_of(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_DISPOSITION)?.to_str().ok()?;
@@ -154,7 +135,7 @@ async fn upload(
             Err(e) => ApiError::from_world(e, parts.uri.path()).into_response(),
         }
     };
-    after(fault, answer).await
+    super::after_fault(fault, answer).await
 }
 
 async fn fetch(
@@ -177,7 +158,7 @@ async fn fetch(
             Err(e) => ApiError::from_world(e, uri.path()).into_response(),
         }
     };
-    after(fault, answer).await
+    super::after_fault(fault, answer).await
 }
 
 fn bytes_response(content_type: &str, filename: Option<&str>, content: Vec<u8>) -> Response {
@@ -212,7 +193,7 @@ async fn content(
             None => ApiError::not_found(uri.path()).into_response(),
         }
     };
-    after(fault, answer).await
+    super::after_fault(fault, answer).await
 }
 
 #[derive(Debug, Deserialize)]

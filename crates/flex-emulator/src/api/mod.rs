@@ -294,6 +294,13 @@ async fn serve(app: Arc<App>, route: &'static Route, request: Request) -> Respon
         }
         Err(error) => error.into_response(),
     };
+    after_fault(fault, answer).await
+}
+
+/// `answer`, or the error a landing fault answers instead (the call was
+/// carried out, then the fault replaced its answer); a delay fault holds
+/// the answer back.
+pub(crate) async fn after_fault(fault: Option<HttpFaultAction>, answer: Response) -> Response {
     match fault {
         Some(HttpFaultAction::Error {
             status,
