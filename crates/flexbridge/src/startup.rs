@@ -9,9 +9,12 @@
 //! until `shutdown` is cancelled — or until the HTTP server or the outbox
 //! worker ends on its own, which stops the other and returns its error (a
 //! bridge that acks messages it cannot deliver is worse than one that
-//! stops) — then shuts down gracefully: stop accepting, close the
-//! customer sockets, let in-flight requests and deliveries finish
-//! (bounded), close the database.
+//! stops) — then shuts down gracefully (a rolling restart's step): stop
+//! accepting, let in-flight deliveries finish (bounded; each releases its
+//! conversation's lease, so another bridge takes it on at once), close the
+//! customer sockets (clients reconnect, through the load balancer to
+//! another bridge, and resume from their `lastSeq`), let open HTTP
+//! requests finish (bounded), close the database.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +22,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -31,7 +33,7 @@ use crate::core::backend::{Backends, FlexBackend};
 use crate::core::clock::Clock;
 use crate::core::work::Wakeups;
 use crate::core::{Bridge, BridgeParts};
-use crate::customer::{self, SocketFanout};
+use crate::customer::Customers;
 use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::client::{Timeouts, TwilioClient};
@@ -51,7 +53,7 @@ pub struct Application {
     addr: SocketAddr,
     public_base_url: Url,
     router: Router,
-    io: SocketIo,
+    customers: Customers,
     outbox: Outbox,
     store: Store,
     bridge: Bridge,
@@ -102,18 +104,22 @@ impl Application {
         let store = Store::connect_with(&settings.database_url, holder)
             .await
             .with_context(|| format!("opening the database {shown_url}"))?;
-        let (layer, io) = customer::socket_io();
+        let customers = match &settings.redis_url {
+            Some(url) if sharing == Sharing::Shared => Customers::cluster(url).await?,
+            // SQLite, or PostgreSQL alone: this bridge holds every socket.
+            _ => Customers::local(),
+        };
         let wakeups = Arc::new(Wakeups::default());
         let clock = Clock::system();
         let bridge = Bridge::new(BridgeParts {
             storage: Arc::new(store.clone()),
-            fanout: Arc::new(SocketFanout::new(io.clone())),
+            fanout: customers.fanout(),
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
             clock,
         });
-        customer::attach(&io, bridge.clone());
+        customers.attach(bridge.clone()).await?;
         let outbox = Outbox::new(OutboxParts {
             bridge: bridge.clone(),
             store: store.clone(),
@@ -131,16 +137,17 @@ impl Application {
             public_base_url: public_base_url.clone(),
         };
         crate::telemetry::metrics();
-        let router = Router::new()
-            .merge(web::routes(store.clone(), &public_base_url))
-            .merge(webhooks::routes(webhook_state))
-            .layer(layer);
+        let router = customers.serve(
+            Router::new()
+                .merge(web::routes(store.clone(), &public_base_url))
+                .merge(webhooks::routes(webhook_state)),
+        );
         Ok(Self {
             listener,
             addr,
             public_base_url,
             router,
-            io,
+            customers,
             outbox,
             store,
             bridge,
@@ -173,7 +180,7 @@ impl Application {
         let Self {
             listener,
             router,
-            io,
+            customers,
             outbox,
             store,
             lock,
@@ -187,8 +194,7 @@ impl Application {
         let closing = stop.clone();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             closing.cancelled().await;
-            tracing::info!("shutting down: closing customer connections");
-            io.close().await;
+            tracing::info!("shutting down: no new connections");
         });
         let mut server = std::pin::pin!(server.into_future());
         let mut failure = None;
@@ -215,16 +221,43 @@ impl Application {
             tracing::error!(error.cause_chain = %format!("{error:#}"), "a part of the bridge stopped; shutting down");
         }
         stop.cancel();
-        if !served
-            && let Ok(Err(error)) = tokio::time::timeout(HTTP_GRACE, &mut server)
-                .await
-                .inspect_err(|_| {
-                    tracing::warn!("HTTP connections still open after the grace period; closing")
-                })
-        {
+        // Deliveries in flight finish first, their outcomes still fanned
+        // out to every tab (on every bridge); then the sockets close, and
+        // their clients reconnect (through the load balancer, to another
+        // bridge) and resume; then open HTTP requests get their grace.
+        let sockets_closed = CancellationToken::new();
+        let drained = async {
+            let ended = if worked {
+                None
+            } else {
+                worker_failure(worker.await, true)
+            };
+            tracing::info!("shutting down: closing customer connections");
+            customers.close().await;
+            sockets_closed.cancel();
+            ended
+        };
+        let served_to_the_end = async {
+            if served {
+                return None;
+            }
+            tokio::select! {
+                result = &mut server => return result.err(),
+                () = sockets_closed.cancelled() => {}
+            }
+            match tokio::time::timeout(HTTP_GRACE, &mut server).await {
+                Ok(result) => result.err(),
+                Err(_) => {
+                    tracing::warn!("HTTP connections still open after the grace period; closing");
+                    None
+                }
+            }
+        };
+        let (worker_error, server_error) = tokio::join!(drained, served_to_the_end);
+        if let Some(error) = server_error {
             failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
         }
-        if !worked && let Some(error) = worker_failure(worker.await, true) {
+        if let Some(error) = worker_error {
             failure.get_or_insert(error);
         }
         store.close().await;

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use socketioxide::ParserError;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::events::{
@@ -45,16 +46,16 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-fn bound(socket: &SocketRef) -> Option<CustomerRecord> {
+fn bound<A: Adapter>(socket: &SocketRef<A>) -> Option<CustomerRecord> {
     socket.extensions.get::<Bound>().map(|b| b.0)
 }
 
-fn bind(socket: &SocketRef, customer: CustomerRecord) {
+fn bind<A: Adapter>(socket: &SocketRef<A>, customer: CustomerRecord) {
     socket.join(room_of(&customer.id));
     socket.extensions.insert(Bound(customer));
 }
 
-fn reply<T: serde::Serialize>(ack: AckSender, event: &str, answer: &Ack<T>) {
+fn reply<A: Adapter, T: serde::Serialize>(ack: AckSender<A>, event: &str, answer: &Ack<T>) {
     if let Err(error) = ack.send(answer) {
         tracing::debug!(event, %error, "could not send an ack (client gone?)");
     }
@@ -71,8 +72,8 @@ fn internal(event: &str, error: BridgeError) -> AckError {
 /// Connect middleware: checks the handshake `auth`, binds the socket to its
 /// customer (joining the customer's room) and registers the event
 /// handlers, all before the client is told it is connected.
-pub(super) async fn authenticate(
-    socket: SocketRef,
+pub(super) async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
     auth: Result<HandshakeAuth, ParserError>,
     bridge: Bridge,
 ) -> Result<(), Refusal> {
@@ -105,7 +106,7 @@ pub(super) async fn authenticate(
 }
 
 /// Connect handler: a socket that resumed gets its `session`.
-pub(super) async fn on_connect(socket: SocketRef, bridge: Bridge) {
+pub(super) async fn on_connect<A: Adapter>(socket: SocketRef<A>, bridge: Bridge) {
     let Some(pending) = socket.extensions.get::<PendingSession>() else {
         return;
     };
@@ -122,7 +123,12 @@ pub(super) async fn on_connect(socket: SocketRef, bridge: Bridge) {
     }
 }
 
-async fn send_session(socket: &SocketRef, bridge: &Bridge, customer: &CustomerRecord, since: Seq) {
+async fn send_session<A: Adapter>(
+    socket: &SocketRef<A>,
+    bridge: &Bridge,
+    customer: &CustomerRecord,
+    since: Seq,
+) {
     match bridge.session(&customer.id, since).await {
         Ok(session) => {
             if let Err(error) = socket.emit(name::SESSION, &SessionPayload::from(&session)) {
@@ -138,7 +144,7 @@ async fn send_session(socket: &SocketRef, bridge: &Bridge, customer: &CustomerRe
 }
 
 /// The customer this socket is bound to, or the `not_registered` error.
-fn customer_of(socket: &SocketRef) -> Result<CustomerRecord, AckError> {
+fn customer_of<A: Adapter>(socket: &SocketRef<A>) -> Result<CustomerRecord, AckError> {
     bound(socket).ok_or_else(|| {
         AckError::new(
             ErrorCode::NotRegistered,
@@ -153,11 +159,11 @@ fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
 }
 
 /// `register { name }`.
-pub(super) async fn register(
-    socket: SocketRef,
+pub(super) async fn register<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<RegisterRequest, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -191,11 +197,11 @@ pub(super) async fn register(
 }
 
 /// `message { clientMessageId, body }`.
-pub(super) async fn message(
-    socket: SocketRef,
+pub(super) async fn message<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<MessageRequest, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -244,11 +250,11 @@ pub(super) async fn message(
 }
 
 /// `history { since?, limit? }`.
-pub(super) async fn history(
-    socket: SocketRef,
+pub(super) async fn history<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<HistoryRequest, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -279,11 +285,11 @@ pub(super) async fn history(
 /// `chat:end {}`: the customer ends their open conversation (an ok no-op
 /// when there is none). Acked once the end is committed; then every tab
 /// hears `chat:ended`.
-pub(super) async fn chat_end(
-    socket: SocketRef,
+pub(super) async fn chat_end<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<EndChatRequest, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
