@@ -1,8 +1,9 @@
-// Builds the web chat into exactly three files, which the bridge embeds:
+// Builds the web chat into exactly four files, which the bridge embeds:
 //
 //   $WIDGET_OUT_DIR/index.html   the page (no inline script or style: the bridge's CSP forbids them)
 //   $WIDGET_OUT_DIR/widget.js    one minified ES module: src/main.js + socket.io-client
 //   $WIDGET_OUT_DIR/widget.css   the stylesheet, minified
+//   $WIDGET_OUT_DIR/embed.js     the loader other sites include (a classic script, no imports)
 //
 // WIDGET_OUT_DIR defaults to widget/dist/. The bridge's build.rs runs
 // `npm ci` (when node_modules is missing) and then `WIDGET_OUT_DIR=… npm run build`.
@@ -22,7 +23,7 @@ const outDir = path.resolve(process.env.WIDGET_OUT_DIR || path.join(root, 'dist'
 const watch = process.argv.includes('--watch');
 
 /** The page references its assets by these relative names; build.rs embeds the same three. */
-const OUTPUTS = ['index.html', 'widget.js', 'widget.css'];
+const OUTPUTS = ['index.html', 'widget.js', 'widget.css', 'embed.js'];
 
 const common = {
   bundle: true,
@@ -42,6 +43,14 @@ const js = {
   // socket.io-client ships a debug build for Node; the browser build has no `debug` dependency.
   conditions: ['browser'],
   define: { 'process.env.NODE_ENV': '"production"' },
+};
+
+const embed = {
+  ...common,
+  entryPoints: [path.join(src, 'embed.js')],
+  outfile: path.join(outDir, 'embed.js'),
+  format: 'iife',
+  platform: 'browser',
 };
 
 const css = {
@@ -87,8 +96,9 @@ async function main() {
   await mkdir(outDir, { recursive: true });
   const jsCtx = await esbuild.context({ ...js, plugins: [htmlPlugin] });
   const cssCtx = await esbuild.context(css);
+  const embedCtx = await esbuild.context(embed);
   if (watch) {
-    await Promise.all([jsCtx.watch(), cssCtx.watch()]);
+    await Promise.all([jsCtx.watch(), cssCtx.watch(), embedCtx.watch()]);
     // index.html is not part of the module graph: rebuild (and so copy it) when it changes.
     watchFile(path.join(src, 'index.html'), { interval: 500 }, () => {
       jsCtx.rebuild().catch((error) => console.error(error.message ?? error));
@@ -97,9 +107,9 @@ async function main() {
     return;
   }
   try {
-    await Promise.all([jsCtx.rebuild(), cssCtx.rebuild()]);
+    await Promise.all([jsCtx.rebuild(), cssCtx.rebuild(), embedCtx.rebuild()]);
   } finally {
-    await Promise.all([jsCtx.dispose(), cssCtx.dispose()]);
+    await Promise.all([jsCtx.dispose(), cssCtx.dispose(), embedCtx.dispose()]);
   }
   console.log(`built ${OUTPUTS.join(', ')} into ${outDir}`);
 }

@@ -1,11 +1,11 @@
 //! Builds the customer web chat (`widget/`, an npm project) into
-//! `$OUT_DIR/widget/{index.html,widget.js,widget.css}`, which the bridge
+//! `$OUT_DIR/widget/{index.html,widget.js,widget.css,embed.js}`, which the bridge
 //! embeds with `include_bytes!`.
 //!
 //! The contract with `widget/`:
 //! - `npm ci` runs when `widget/node_modules` is missing;
 //! - `npm run build` runs with `WIDGET_OUT_DIR` set to the output directory
-//!   and must write the three files there (`widget.js` bundles the official
+//!   and must write the four files there (`widget.js` bundles the official
 //!   `socket.io-client`);
 //! - the build reruns when `widget/package.json`, `package-lock.json`,
 //!   `build.mjs` or anything under `widget/src` changes.
@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const FILES: [&str; 3] = ["index.html", "widget.js", "widget.css"];
+const FILES: [&str; 4] = ["index.html", "widget.js", "widget.css", "embed.js"];
 
 /// The inputs of the widget bundle, relative to `widget/`; `src` is a
 /// directory, which cargo scans as a whole.
@@ -119,6 +119,10 @@ fn placeholder(out: &Path, why: &str) {
     write_if_changed(
         &out.join("widget.js"),
         "// The web chat was not built (see index.html).\n",
+    );
+    write_if_changed(
+        &out.join("embed.js"),
+        "// The web chat was not built (see the bridge's index.html).\n",
     );
     write_if_changed(
         &out.join("widget.css"),

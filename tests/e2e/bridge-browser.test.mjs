@@ -93,12 +93,34 @@ for (const backend of BACKENDS) {
       await reply.press('Enter');
       await agentMessages.getByTestId('message-body').getByText('Of course, go ahead', { exact: true }).waitFor();
 
+      // The new chat's messages are not hidden under the composer: the list
+      // re-scrolls when the "End chat" bar appears above it.
+      const list = chatPage.getByTestId('message-list');
+      const lastMine = customerMessages.last();
+      await waitFor(async () => {
+        const [box, item] = [await list.boundingBox(), await lastMine.boundingBox()];
+        return box && item && item.y + item.height <= box.y + box.height + 1;
+      }, { message: 'the newest message is in view' });
+
+      // The confirmation is keyboard friendly: focus moves into it, Escape
+      // closes it back onto "End chat", never onto <body>.
+      const focused = () => chatPage.evaluate(() => document.activeElement?.dataset.testid ?? document.activeElement?.tagName);
+      await chatPage.getByTestId('end-chat-button').click();
+      assert.equal(await focused(), 'end-chat-cancel');
+      await chatPage.keyboard.press('Escape');
+      await chatPage.getByTestId('end-chat-confirm').waitFor({ state: 'hidden' });
+      assert.equal(await focused(), 'end-chat-button');
+
       // This time the customer ends the chat: asked to confirm, then ended on both sides.
       await chatPage.getByTestId('end-chat-button').click();
       await chatPage.getByTestId('end-chat-confirm').click();
       await chatPage.getByTestId('conversation-state').and(chatPage.locator('[data-state="ended"]')).waitFor();
       await chatPage.getByTestId('new-chat-button').waitFor();
       await chatPage.getByTestId('end-chat-button').waitFor({ state: 'hidden' });
+      await waitFor(async () => (await focused()) === 'new-chat-button', { message: 'focus moves to "Start new chat"' });
+      assert.equal(await chatPage.getByTestId('ended-by').last().textContent(), 'You ended the chat');
+      // The agent's console says the customer left.
+      await agentPage.getByTestId('customer-left').waitFor();
       await secondItem.and(agentPage.locator('[data-status="completed"]')).waitFor();
       await waitFor(async () => (await flex.channel(secondChannel.sid)).closed, { message: 'Flex ended the second chat' });
 

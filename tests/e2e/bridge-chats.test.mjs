@@ -166,7 +166,7 @@ for (const backend of BACKENDS) {
 
       await firstAgent.end();
       const ended = await finn.next('chat:ended');
-      assert.deepEqual(ended, { conversationId: first.conversationId, reason: 'agent_ended' });
+      assert.deepEqual(ended, { conversationId: first.conversationId, reason: 'agent_ended', endedBy: firstAgent.name });
       await finn.next('conversation', (c) => c.id === first.conversationId && c.state === 'closed');
       assert.equal((await flex.channel(firstChannel.sid)).closed, true);
 
@@ -211,7 +211,7 @@ if (BACKENDS.includes('conversations')) {
       await agent.say('Studio sent you to me');
       await rio.agentMessage('Studio sent you to me');
       await agent.end();
-      assert.deepEqual(await rio.next('chat:ended'), { conversationId: first.conversationId, reason: 'agent_ended' });
+      assert.deepEqual(await rio.next('chat:ended'), { conversationId: first.conversationId, reason: 'agent_ended', endedBy: agent.name });
 
       const { state, tasks } = await flex.view();
       assert.deepEqual(

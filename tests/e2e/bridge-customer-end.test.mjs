@@ -31,7 +31,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(ack, { ok: { ended: true, conversationId: first.conversationId } });
       for (const tab of [gus, otherTab]) {
         const ended = await tab.next('chat:ended');
-        assert.deepEqual(ended, { conversationId: first.conversationId, reason: 'customer_ended' });
+        assert.deepEqual(ended, { conversationId: first.conversationId, reason: 'customer_ended', endedBy: null });
         await tab.next('conversation', (c) => c.id === first.conversationId && c.state === 'closed');
       }
       await waitFor(async () => (await flex.channel(channel.sid)).closed, { message: 'Flex ended the chat' });

@@ -10,11 +10,13 @@
 //   stored token      → phase "chat" at once, the stored transcript shown; the
 //                       socket connects with `auth: {token, lastSeq}` and the
 //                       `session` replays what this browser has not seen
-//   `invalid_token`   → forget the identity and its transcript, back to "name"
+//   `invalid_token`   → forget the identity and its transcript, back to "name",
+//                       saying that the previous chat has expired
 // Every connection attempt (first, reconnect, manual) reads `auth` afresh, so
 // `lastSeq` is always the newest and the replay minimal.
 
-import { checkBody, checkName, Emit, INVALID_TOKEN, On, PAGE_LIMIT, readAck } from './protocol.js';
+import { translator } from './i18n.js';
+import { BODY_MAX_CHARS, charCount, checkName, Emit, INVALID_TOKEN, On, PAGE_LIMIT, readAck } from './protocol.js';
 import { backoffDelay, Sender } from './sender.js';
 import { ChatStore } from './store.js';
 import {
@@ -55,8 +57,21 @@ export class ChatApp {
    * @param {(fn: () => void, ms: number) => () => void} [deps.schedule]
    * @param {() => string} [deps.newId] fresh clientMessageIds
    * @param {number} [deps.ackTimeoutMs]
+   * @param {(key: string, vars?: object) => string} [deps.t] the page's words (i18n.js)
+   * @param {typeof fetch} [deps.fetch] for the transcript
    */
-  constructor({ createSocket, local, session, schedule = defaultSchedule, newId, ackTimeoutMs = ACK_TIMEOUT_MS }) {
+  constructor({
+    createSocket,
+    local,
+    session,
+    schedule = defaultSchedule,
+    newId,
+    ackTimeoutMs = ACK_TIMEOUT_MS,
+    t = translator('en'),
+    fetch: fetchImpl = globalThis.fetch?.bind(globalThis),
+  }) {
+    this.t = t;
+    this.#fetch = fetchImpl;
     this.#createSocket = createSocket;
     this.#local = local;
     this.#session = session;
@@ -78,6 +93,7 @@ export class ChatApp {
     });
   }
 
+  #fetch;
   #createSocket;
   #local;
   #session;
@@ -97,8 +113,12 @@ export class ChatApp {
     phase: Phase.name,
     connection: Connection.connecting,
     registering: false,
-    /** Why the last register attempt failed, for the name form. */
+    /** Why the last register attempt failed, for the form. */
     nameError: null,
+    /** The form's fields the bridge refused: field name → error code (`required`, `invalid_email`, …). */
+    fieldErrors: {},
+    /** The stored identity was refused (`invalid_token`): the previous chat has expired. */
+    expired: false,
     /** `{id, name}` of the customer once known. */
     customer: null,
     /** "End chat" was clicked and waits for the customer's confirmation. */
@@ -148,22 +168,32 @@ export class ChatApp {
     }
   }
 
-  /** The name form was submitted. Resolves when the attempt is over (state tells how). */
-  async register(rawName) {
+  /**
+   * The pre-engagement form was submitted: `{name, email?, question?,
+   * topic?}` (or just the name). Resolves when the attempt is over (state
+   * tells how: `nameError` for the form, `fieldErrors` per field).
+   */
+  async register(answers) {
     if (this.state.registering || this.state.phase !== Phase.name) return;
-    const checked = checkName(rawName);
+    const form = typeof answers === 'string' ? { name: answers } : (answers ?? {});
+    const checked = checkName(form.name);
     if (checked.error) {
-      this.#set({ nameError: checked.error });
+      this.#set({ nameError: this.t('nameRequired'), fieldErrors: { name: checked.error } });
       return;
     }
-    this.#set({ registering: true, nameError: null });
-    const answer = await this.#request(Emit.register, { name: checked.ok });
+    const payload = { name: checked.ok };
+    for (const field of ['email', 'question', 'topic']) {
+      const value = typeof form[field] === 'string' ? form[field].trim() : '';
+      if (value) payload[field] = value;
+    }
+    this.#set({ registering: true, nameError: null, fieldErrors: {} });
+    const answer = await this.#request(Emit.register, payload);
     if ('ok' in answer && answer.ok && typeof answer.ok.token === 'string') {
       const { customerId, token, name } = answer.ok;
       const customer = { customerId: String(customerId), token, name: typeof name === 'string' ? name : checked.ok };
       saveCustomer(this.#local, customer);
       this.#adopt(customer);
-      this.#set({ registering: false });
+      this.#set({ registering: false, expired: false });
       this.#goOnlineIfBound();
       return;
     }
@@ -173,7 +203,11 @@ export class ChatApp {
       // reached us: start over on a fresh, anonymous connection.
       this.#reconnectNow();
     }
-    this.#set({ registering: false, nameError: error.message });
+    const fieldErrors = {};
+    for (const [field, detail] of Object.entries(error.fields ?? {})) {
+      fieldErrors[field] = typeof detail?.code === 'string' ? detail.code : 'invalid';
+    }
+    this.#set({ registering: false, nameError: error.message, fieldErrors });
   }
 
   /**
@@ -181,9 +215,12 @@ export class ChatApp {
    * (nothing to send) or `{error: text}` (too long; the text stays in the box).
    */
   send(rawText) {
-    if (this.state.phase !== Phase.chat) return { error: 'Enter your name first.' };
-    const checked = checkBody(rawText);
-    if (!checked.ok) return checked;
+    if (this.state.phase !== Phase.chat) return { error: this.t('enterNameFirst') };
+    const body = String(rawText ?? '').trim();
+    if (!body) return { empty: true };
+    const n = charCount(body);
+    if (n > BODY_MAX_CHARS) return { error: this.t('tooLong', { n, max: BODY_MAX_CHARS }) };
+    const checked = { ok: body };
     return { ok: this.sender.send(checked.ok, { author: this.#customer?.name ?? '' }) };
   }
 
@@ -223,6 +260,27 @@ export class ChatApp {
     this.#set({ ending: false, endError: answer.error.message });
   }
 
+  /**
+   * The transcript of the latest conversation (or `conversationId`), as
+   * the bridge renders it: `{ok: {text, filename}}` or `{error: text}`.
+   */
+  async transcript(conversationId) {
+    if (!this.#customer || !this.#fetch) return { error: this.t('transcriptFailed') };
+    const query = conversationId ? `?conversation=${encodeURIComponent(conversationId)}` : '';
+    try {
+      const response = await this.#fetch(`transcript${query}`, {
+        headers: { Authorization: `Bearer ${this.#customer.token}` },
+        cache: 'no-store',
+      });
+      if (!response.ok) return { error: this.t('transcriptFailed') };
+      const disposition = response.headers.get('content-disposition') ?? '';
+      const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'chat-transcript.txt';
+      return { ok: { text: await response.text(), filename } };
+    } catch {
+      return { error: this.t('transcriptFailed') };
+    }
+  }
+
   /** "Start a new chat": the next message opens a new conversation (the bridge does that). */
   newChat() {
     this.store.dismissEnded();
@@ -258,7 +316,7 @@ export class ChatApp {
     try {
       return readAck(await this.#emit(event, payload));
     } catch {
-      return { error: { code: 'timeout', message: 'The chat server did not answer. Please try again.' } };
+      return { error: { code: 'timeout', message: this.t('noAnswer') } };
     }
   }
 
@@ -379,13 +437,14 @@ export class ChatApp {
   }
 
   #forget() {
+    const expired = Boolean(this.#customer);
     const customerId = this.#customer?.customerId ?? this.store.customerId;
     forgetCustomer(this.#local, this.#session, customerId);
     this.#customer = null;
     this.sender.clear();
     this.sender.setOnline(false);
     this.store.reset(null);
-    this.#set({ phase: Phase.name, customer: null, registering: false, nameError: null });
+    this.#set({ phase: Phase.name, customer: null, registering: false, nameError: null, fieldErrors: {}, expired });
   }
 
   #scheduleSave() {

@@ -49,13 +49,11 @@ export function charCount(text) {
   return n;
 }
 
-/** Returns `{ ok: trimmedName }` or `{ error: humanText }`. */
+/** Returns `{ ok: trimmedName }` or `{ error: code }` (`required`, `too_long`: the bridge's field codes). */
 export function checkName(raw) {
   const name = String(raw ?? '').trim();
-  if (name.length === 0) return { error: 'Please enter your name.' };
-  if (charCount(name) > NAME_MAX_CHARS) {
-    return { error: `Your name can be at most ${NAME_MAX_CHARS} characters.` };
-  }
+  if (name.length === 0) return { error: 'required' };
+  if (charCount(name) > NAME_MAX_CHARS) return { error: 'too_long' };
   return { ok: name };
 }
 
@@ -78,12 +76,13 @@ export function readAck(ack) {
   if (ack && typeof ack === 'object') {
     if ('ok' in ack) return { ok: ack.ok };
     if (ack.error && typeof ack.error === 'object') {
-      return {
-        error: {
-          code: String(ack.error.code ?? 'unknown'),
-          message: String(ack.error.message ?? ack.error.code ?? 'Unknown error'),
-        },
+      const error = {
+        code: String(ack.error.code ?? 'unknown'),
+        message: String(ack.error.message ?? ack.error.code ?? 'Unknown error'),
       };
+      // `register`'s per-field errors (`{email: {code, message}}`).
+      if (ack.error.fields && typeof ack.error.fields === 'object') error.fields = ack.error.fields;
+      return { error };
     }
   }
   return { error: { code: 'invalid_ack', message: 'The server sent an unexpected answer.' } };

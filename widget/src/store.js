@@ -227,8 +227,19 @@ export class ChatStore {
   setConversation(conv) {
     if (!conv || typeof conv !== 'object' || typeof conv.id !== 'string') return false;
     const agent = conv.agent && typeof conv.agent.name === 'string' ? { name: conv.agent.name } : null;
-    this.#conversation = { id: conv.id, state: conv.state, agent };
-    if (conv.state === 'closed') this.#addNotice(endedNotice(conv.id));
+    const known = this.#conversation?.id === conv.id ? this.#conversation : null;
+    this.#conversation = {
+      id: conv.id,
+      state: conv.state,
+      agent,
+      createdAt: typeof conv.createdAt === 'string' ? conv.createdAt : (known?.createdAt ?? null),
+      closeReason: typeof conv.closeReason === 'string' ? conv.closeReason : (known?.closeReason ?? null),
+    };
+    if (conv.state === 'closed') {
+      const reason = this.#conversation.closeReason;
+      const endedBy = reason === 'agent_ended' ? (agent?.name ?? null) : null;
+      this.#addNotice({ ...endedNotice(conv.id), reason, endedBy });
+    }
     this.#changed();
     return true;
   }
@@ -253,13 +264,27 @@ export class ChatStore {
     return true;
   }
 
-  /** `chat:ended {conversationId, reason}`. */
-  chatEnded({ conversationId, reason } = {}) {
+  /** `chat:ended {conversationId, reason, endedBy}`. */
+  chatEnded({ conversationId, reason, endedBy } = {}) {
     if (typeof conversationId !== 'string') return false;
     const conv = this.#conversation;
-    const agent = conv && conv.id === conversationId ? conv.agent : null;
-    this.#conversation = { id: conversationId, state: 'closed', agent };
-    this.#addNotice({ ...endedNotice(conversationId), reason: reason ?? null });
+    const same = conv && conv.id === conversationId;
+    const agent = same ? conv.agent : null;
+    this.#conversation = {
+      id: conversationId,
+      state: 'closed',
+      agent,
+      createdAt: same ? conv.createdAt : null,
+      closeReason: reason ?? null,
+    };
+    const who = typeof endedBy === 'string' && endedBy ? endedBy : reason === 'agent_ended' ? (agent?.name ?? null) : null;
+    const notice = this.#items.get(endedKey(conversationId));
+    if (notice && !notice.reason) {
+      // The `conversation` event (closed) came first: tell who ended it.
+      notice.reason = reason ?? null;
+      notice.endedBy = who;
+    }
+    this.#addNotice({ ...endedNotice(conversationId), reason: reason ?? null, endedBy: who });
     this.#changed();
     return true;
   }

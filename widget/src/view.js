@@ -1,88 +1,140 @@
-// The DOM of the web chat: renders the app's state and the store's items, and
-// turns clicks and keys into app actions. Kept thin; the decisions live in
-// app.js, store.js and sender.js.
+// The DOM of the web chat: renders the app's state and the store's items,
+// and turns clicks and keys into app actions. Kept thin; the decisions live
+// in app.js, store.js and sender.js; the parts are form.js (the
+// pre-engagement form), composer.js (the send box) and bubble.js (the
+// list's items).
 //
 // Safety: text from customers and agents is only ever put in the page with
 // `textContent`; no HTML is built from data. The page's CSP forbids inline
-// scripts and styles, so visibility uses the `hidden` attribute and classes.
+// scripts and styles, so visibility uses the `hidden` attribute and classes
+// (colours from the settings are CSS custom properties set through CSSOM).
+//
+// Keyboard and focus: the end-chat confirmation is an alertdialog; opening
+// it moves focus to "Keep chatting", Escape or "Keep chatting" closes it
+// back onto "End chat", and ending moves focus to "Start new chat" (or the
+// send box), never to `<body>`. The list stays pinned to its newest item
+// while the customer is at the bottom, also when the bars above it change.
 
 import { Connection, Phase } from './app.js';
-import { BODY_MAX_CHARS, charCount } from './protocol.js';
-import { NoticeType, Status } from './store.js';
+import { buildDaySeparator, buildMessage, buildNotice, dayKey, dayLabel } from './bubble.js';
+import { Composer } from './composer.js';
+import { PreEngagementForm } from './form.js';
+import { isOpen } from './hours.js';
+import { NoticeType } from './store.js';
 
-const CONNECTION_TEXT = {
-  [Connection.connecting]: 'Connecting…',
-  [Connection.connected]: 'Connected',
-  [Connection.reconnecting]: 'Reconnecting…',
-  [Connection.offline]: 'Offline — trying again shortly',
+const CONNECTION_KEY = {
+  [Connection.connecting]: 'connecting',
+  [Connection.connected]: 'connected',
+  [Connection.reconnecting]: 'reconnecting',
+  [Connection.offline]: 'offline',
 };
 
-const STATUS_TEXT = {
-  [Status.sending]: 'Sending…',
-  [Status.sent]: 'Sent',
-  [Status.delivered]: 'Delivered',
-  [Status.failed]: 'Not delivered',
-  [Status.rejected]: 'Not sent',
-};
-
-/** Show the length counter once a message gets this close to the limit. */
-const COUNTER_FROM = BODY_MAX_CHARS - 200;
-/** Keep following new messages when the list is scrolled to within this many px of the bottom. */
+/** Pinned to the bottom when within this many px of it. */
 const STICK_PX = 48;
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-
-function el(tag, { className, testid, text, attrs } = {}) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (testid) node.dataset.testid = testid;
-  if (text != null) node.textContent = text;
-  for (const [name, value] of Object.entries(attrs ?? {})) node.setAttribute(name, value);
-  return node;
-}
-
-function formatTime(iso) {
-  const date = iso ? new Date(iso) : null;
-  return date && !Number.isNaN(date.getTime()) ? timeFormat.format(date) : '';
-}
-
-export function conversationLine(conversation, phase) {
+/**
+ * The header's line about the conversation: `{state, text}`.
+ * @param {object} ctx `{t, now, busyAfterSeconds, open}` (`open`: within business hours)
+ */
+export function conversationLine(conversation, phase, { t, now = Date.now(), busyAfterSeconds = 0, open = true }) {
   if (phase !== Phase.chat) return { state: 'none', text: '' };
-  if (!conversation) return { state: 'none', text: 'Send a message to start the chat.' };
-  if (conversation.state === 'closed') return { state: 'ended', text: 'Chat ended' };
-  if (conversation.agent?.name) return { state: 'active', text: `You're chatting with ${conversation.agent.name}` };
-  return { state: 'waiting', text: 'Waiting for an agent…' };
+  if (!conversation) return { state: 'none', text: open ? t('sendToStart') : t('closed') };
+  if (conversation.state === 'closed') return { state: 'ended', text: t('ended') };
+  if (conversation.agent?.name) return { state: 'active', text: t('chattingWith', { agent: conversation.agent.name }) };
+  if (!open) return { state: 'waiting', text: t('closed') };
+  const started = Date.parse(conversation.createdAt ?? '');
+  const busy = busyAfterSeconds > 0 && Number.isFinite(started) && now - started >= busyAfterSeconds * 1000;
+  return busy ? { state: 'busy', text: t('busy') } : { state: 'waiting', text: t('waiting') };
+}
+
+/** Puts the language's words into the page's `data-i18n*` elements. */
+export function translatePage(doc, t) {
+  doc.documentElement.lang = t.lang;
+  doc.documentElement.dir = t.dir;
+  for (const node of doc.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  for (const node of doc.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
+  for (const node of doc.querySelectorAll('[data-i18n-title]')) node.title = t(node.dataset.i18nTitle);
+  doc.title = t('title');
+}
+
+/** Colours and logo from the settings (CSSOM, which the CSP allows). */
+export function applyBranding(doc, settings) {
+  const root = doc.documentElement.style;
+  if (settings.color) {
+    root.setProperty('--accent', settings.color);
+    root.setProperty('--customer-bubble', settings.color);
+  }
+  if (settings.colorText) {
+    root.setProperty('--accent-text', settings.colorText);
+    root.setProperty('--customer-text', settings.colorText);
+  }
+  const logo = doc.getElementById('logo');
+  if (logo && settings.logoUrl) {
+    logo.src = settings.logoUrl;
+    logo.hidden = false;
+  }
 }
 
 export class ChatView {
-  /** Scroll to the newest message on the next render (after the customer sends, or opening the chat). */
   #stickToBottom = false;
+  #pinned = true;
+  #focusNext = null;
+  #clock = null;
 
-  /** @param {Document} doc @param {import('./app.js').ChatApp} app */
-  constructor(doc, app) {
+  /**
+   * @param {Document} doc
+   * @param {import('./app.js').ChatApp} app
+   * @param {object} options
+   * @param {object} options.settings `/widget.json`
+   * @param {Function} options.t the page's words (i18n.js)
+   * @param {boolean} [options.embedded] in the embed's panel (a minimise button)
+   * @param {() => void} [options.onMinimise]
+   * @param {() => void} [options.onClose] the embed's panel closes (the chat unloads)
+   * @param {(items: any[]) => void} [options.onItems] sees the items after each render (unread)
+   */
+  constructor(doc, app, { settings, t, embedded = false, onMinimise = () => {}, onClose = () => {}, onItems = () => {} }) {
+    this.doc = doc;
     this.app = app;
+    this.settings = settings;
+    this.t = t;
+    this.embedded = embedded;
+    this.onMinimise = onMinimise;
+    this.onClose = onClose;
+    this.onItems = onItems;
+    this.timeFormat = new Intl.DateTimeFormat(t.lang, { hour: '2-digit', minute: '2-digit' });
     const $ = (id) => doc.getElementById(id);
     this.nodes = {
       status: $('status'),
       conversation: $('conversation-state'),
       nameView: $('name-view'),
       nameForm: $('name-form'),
-      nameInput: $('name-input'),
       nameError: $('name-error'),
       nameSubmit: $('name-submit'),
+      expired: $('expired-notice'),
+      hours: $('hours-notice'),
       chatView: $('chat-view'),
       list: $('messages'),
-      composer: $('composer'),
-      input: $('composer-input'),
-      send: $('send-button'),
-      composerError: $('composer-error'),
       endBar: $('end-bar'),
       endChat: $('end-chat'),
       endConfirm: $('end-confirm'),
       endYes: $('end-yes'),
       endNo: $('end-no'),
       endError: $('end-error'),
+      transcript: $('transcript-button'),
+      transcriptError: $('transcript-error'),
+      minimise: $('minimise-button'),
+      close: $('close-button'),
     };
+    this.form = new PreEngagementForm(doc, $('form-fields'), settings.form?.fields, t);
+    this.composer = new Composer(
+      { form: $('composer'), input: $('composer-input'), error: $('composer-error') },
+      (text) => {
+        const result = this.app.send(text);
+        if (result.ok) this.#stickToBottom = true;
+        return result;
+      },
+      t,
+    );
     /** key → {node, signature} of the rendered items. */
     this.rendered = new Map();
     this.lastPhase = null;
@@ -91,64 +143,81 @@ export class ChatView {
   }
 
   #bind() {
-    const { nameForm, nameInput, composer, input, list, endChat, endYes, endNo } = this.nodes;
-    nameForm.addEventListener('submit', (event) => {
+    const n = this.nodes;
+    n.nameForm.addEventListener('submit', async (event) => {
       event.preventDefault();
-      this.app.register(nameInput.value);
+      await this.app.register(this.form.values());
+      this.form.focusFirstError(this.app.state.fieldErrors);
     });
-    composer.addEventListener('submit', (event) => {
-      event.preventDefault();
-      this.#send();
+    n.endChat.addEventListener('click', () => {
+      this.#focusNext = 'endNo';
+      this.app.askEndChat();
     });
-    input.addEventListener('keydown', (event) => {
-      // Enter sends, Shift+Enter is a new line; never while an IME composes a word.
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
-        event.preventDefault();
-        this.#send();
+    n.endYes.addEventListener('click', async () => {
+      await this.app.endChat();
+      if (!this.app.state.endError) this.#focusNext = 'afterEnd';
+      this.#queueRender();
+    });
+    n.endNo.addEventListener('click', () => this.#cancelEnd());
+    n.endConfirm.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.stopPropagation();
+        this.#cancelEnd();
       }
     });
-    input.addEventListener('input', () => this.#showComposerHint());
-    endChat.addEventListener('click', () => this.app.askEndChat());
-    endYes.addEventListener('click', () => this.app.endChat());
-    endNo.addEventListener('click', () => {
-      this.app.cancelEndChat();
-      this.nodes.input.focus();
+    this.doc.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.embedded && !event.defaultPrevented && !this.app.state.confirmingEnd) {
+        this.onMinimise();
+      }
     });
-    list.addEventListener('click', (event) => {
+    n.minimise.addEventListener('click', () => this.onMinimise());
+    n.close.addEventListener('click', () => this.onClose());
+    n.transcript.addEventListener('click', () => this.#downloadTranscript());
+    n.list.addEventListener('click', (event) => {
       const button = event.target.closest('[data-action="new-chat"]');
       if (!button) return;
       this.app.newChat();
-      this.nodes.input.focus();
+      this.composer.focus();
     });
-    const schedule = () => this.#queueRender();
-    this.app.subscribe(schedule);
-  }
-
-  #send() {
-    const result = this.app.send(this.nodes.input.value);
-    if (result.ok) {
-      this.nodes.input.value = '';
-      this.#setComposerError(null);
-      this.#stickToBottom = true;
-    } else if (result.error) {
-      this.#setComposerError(result.error);
+    n.list.addEventListener('scroll', () => {
+      const list = n.list;
+      this.#pinned = list.scrollHeight - list.scrollTop - list.clientHeight <= STICK_PX;
+    });
+    // The bars above the list (end chat, its confirmation) change its height:
+    // keep the newest item in view if the customer was looking at it.
+    if (typeof ResizeObserver === 'function') {
+      new ResizeObserver(() => {
+        if (this.#pinned) n.list.scrollTop = n.list.scrollHeight;
+      }).observe(n.list);
     }
+    this.app.subscribe(() => this.#queueRender());
+    // The waiting, busy and business-hours lines change with time alone.
+    this.#clock = setInterval(() => this.#queueRender(), 15_000);
   }
 
-  #showComposerHint() {
-    const n = charCount(this.nodes.input.value.trim());
-    if (n > BODY_MAX_CHARS) this.#setComposerError(`Message too long: ${n} of ${BODY_MAX_CHARS} characters.`);
-    else if (n >= COUNTER_FROM) this.#setComposerError(`${n} of ${BODY_MAX_CHARS} characters`, 'counter');
-    else this.#setComposerError(null);
+  #cancelEnd() {
+    this.#focusNext = 'endChat';
+    this.app.cancelEndChat();
   }
 
-  #setComposerError(text, kind = 'error') {
-    const node = this.nodes.composerError;
-    node.hidden = !text;
-    node.textContent = text ?? '';
-    node.dataset.kind = kind;
-    if (kind === 'counter') node.removeAttribute('role');
-    else node.setAttribute('role', 'alert');
+  async #downloadTranscript() {
+    const n = this.nodes;
+    n.transcriptError.hidden = true;
+    const result = await this.app.transcript();
+    if (!result.ok) {
+      n.transcriptError.textContent = result.error;
+      n.transcriptError.hidden = false;
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([result.ok.text], { type: 'text/plain;charset=utf-8' }));
+    const link = this.doc.createElement('a');
+    link.href = url;
+    link.download = result.ok.filename;
+    link.hidden = true;
+    this.doc.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
   /** Renders once per burst of changes (a session applies hundreds of messages at once). */
@@ -163,12 +232,18 @@ export class ChatView {
 
   render() {
     const { state, store } = this.app;
+    const { t } = this;
     const n = this.nodes;
+    const open = isOpen(this.settings.hours);
 
     n.status.dataset.state = state.connection;
-    n.status.textContent = CONNECTION_TEXT[state.connection] ?? state.connection;
+    n.status.textContent = t(CONNECTION_KEY[state.connection] ?? 'connecting');
 
-    const line = conversationLine(store.conversation, state.phase);
+    const line = conversationLine(store.conversation, state.phase, {
+      t,
+      busyAfterSeconds: this.settings.busyAfterSeconds ?? 0,
+      open,
+    });
     n.conversation.dataset.state = line.state;
     n.conversation.textContent = line.text;
 
@@ -176,11 +251,18 @@ export class ChatView {
     n.nameView.hidden = inChat;
     n.chatView.hidden = !inChat;
     n.nameSubmit.disabled = state.registering;
-    n.nameInput.disabled = state.registering;
-    n.nameSubmit.textContent = state.registering ? 'Starting…' : 'Start chat';
+    this.form.setDisabled(state.registering);
+    n.nameSubmit.textContent = t(state.registering ? 'starting' : 'startChat');
     n.nameError.hidden = !state.nameError;
     n.nameError.textContent = state.nameError ?? '';
-    n.input.placeholder = store.ended ? 'Write to start a new chat…' : 'Write a message…';
+    this.form.showErrors(state.fieldErrors);
+    n.expired.hidden = !(state.expired && !inChat);
+    n.hours.hidden = open;
+    n.hours.textContent = open ? '' : t('closed');
+    n.minimise.hidden = !this.embedded;
+    n.close.hidden = !this.embedded;
+    n.transcript.hidden = !(inChat && store.conversation);
+    this.composer.input.placeholder = t(store.ended ? 'placeholderNew' : 'placeholder');
 
     const canEnd = this.app.canEndChat;
     const confirming = canEnd && state.confirmingEnd;
@@ -189,7 +271,7 @@ export class ChatView {
     n.endChat.disabled = state.connection !== Connection.connected;
     n.endConfirm.hidden = !confirming;
     n.endYes.disabled = state.ending || state.connection !== Connection.connected;
-    n.endYes.textContent = state.ending ? 'Ending…' : 'End chat';
+    n.endYes.textContent = t(state.ending ? 'ending' : 'endChat');
     n.endNo.disabled = state.ending;
     n.endError.hidden = !state.endError;
     n.endError.textContent = state.endError ?? '';
@@ -199,56 +281,100 @@ export class ChatView {
       this.lastPhase = state.phase;
       if (inChat) {
         this.#stickToBottom = true;
-        if (!first) n.input.focus();
+        if (!first) this.composer.focus();
       } else {
-        n.nameInput.value = '';
-        if (!first) n.nameInput.focus();
+        this.form.clear();
+        if (!first) this.form.focus();
       }
     }
 
     if (inChat) this.#renderItems();
+    this.#moveFocus(canEnd);
+    this.onItems(store.items());
+  }
+
+  #moveFocus(canEnd) {
+    const next = this.#focusNext;
+    this.#focusNext = null;
+    const n = this.nodes;
+    if (next === 'endNo' && !n.endConfirm.hidden) n.endNo.focus();
+    else if (next === 'endChat' && canEnd) n.endChat.focus();
+    else if (next === 'afterEnd' || (next === 'endChat' && !canEnd)) {
+      const newChat = n.list.querySelector('[data-testid="new-chat-button"]');
+      if (newChat) newChat.focus();
+      else this.composer.focus();
+    }
   }
 
   #renderItems() {
     const { list } = this.nodes;
-    const { store } = this.app;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= STICK_PX;
-    const items = store.items();
+    const entries = this.#entries(this.app.store.items());
     const seen = new Set();
     let cursor = list.firstElementChild;
-    for (const item of items) {
-      seen.add(item.key);
-      const signature = this.#signature(item);
-      let entry = this.rendered.get(item.key);
-      if (!entry) {
-        entry = { node: null, signature: null };
-        this.rendered.set(item.key, entry);
+    for (const entry of entries) {
+      seen.add(entry.key);
+      let shown = this.rendered.get(entry.key);
+      if (!shown) {
+        shown = { node: null, signature: null };
+        this.rendered.set(entry.key, shown);
       }
-      if (entry.signature !== signature) {
-        const node = this.#build(item);
-        if (entry.node) {
-          if (entry.node === cursor) cursor = node;
-          entry.node.replaceWith(node);
+      if (shown.signature !== entry.signature) {
+        const node = entry.build();
+        if (shown.node) {
+          if (shown.node === cursor) cursor = node;
+          shown.node.replaceWith(node);
         }
-        entry.node = node;
-        entry.signature = signature;
+        shown.node = node;
+        shown.signature = entry.signature;
       }
-      if (entry.node !== cursor) list.insertBefore(entry.node, cursor);
+      if (shown.node !== cursor) list.insertBefore(shown.node, cursor);
       else cursor = cursor.nextElementSibling;
     }
-    for (const [key, entry] of this.rendered) {
+    for (const [key, shown] of this.rendered) {
       if (!seen.has(key)) {
-        entry.node.remove();
+        shown.node.remove();
         this.rendered.delete(key);
       }
     }
-    if (atBottom || this.#stickToBottom) list.scrollTop = list.scrollHeight;
+    if (this.#pinned || this.#stickToBottom) {
+      list.scrollTop = list.scrollHeight;
+      this.#pinned = true;
+    }
     this.#stickToBottom = false;
   }
 
-  #signature(item) {
-    if (item.kind === 'notice') return `${item.type}|${this.#showsNewChat(item)}`;
-    return `${item.seq}|${item.status}|${item.error}|${item.note}|${item.body}|${item.createdAt}|${item.author}`;
+  /** The list's entries in order: the items, with a day separator before each new day. */
+  #entries(items) {
+    const ctx = { doc: this.doc, t: this.t, timeFormat: this.timeFormat };
+    const entries = [];
+    let day = null;
+    for (const item of items) {
+      const key = item.kind === 'message' ? dayKey(item.createdAt) : null;
+      if (key && key !== day) {
+        day = key;
+        const label = dayLabel(item.createdAt, this.t);
+        entries.push({
+          key: `day:${key}`,
+          signature: label,
+          build: () => buildDaySeparator(this.doc, label, key),
+        });
+      }
+      if (item.kind === 'notice') {
+        const showsNewChat = this.#showsNewChat(item);
+        entries.push({
+          key: item.key,
+          signature: `${item.type}|${item.reason}|${item.endedBy}|${showsNewChat}`,
+          build: () => buildNotice(item, { ...ctx, showsNewChat }),
+        });
+      } else {
+        entries.push({
+          key: item.key,
+          signature: `${item.seq}|${item.status}|${item.error}|${item.note}|${item.body}|${item.createdAt}|${item.author}`,
+          build: () => buildMessage(item, ctx),
+        });
+      }
+    }
+    return entries;
   }
 
   #showsNewChat(notice) {
@@ -259,56 +385,5 @@ export class ChatView {
       conv?.id === notice.conversationId &&
       conv.state === 'closed'
     );
-  }
-
-  #build(item) {
-    return item.kind === 'notice' ? this.#buildNotice(item) : this.#buildMessage(item);
-  }
-
-  #buildNotice(notice) {
-    if (notice.type === NoticeType.agentJoined) {
-      return el('li', { className: 'notice', testid: 'agent-joined', text: `Agent ${notice.agentName} joined` });
-    }
-    const node = el('li', { className: 'notice notice-ended', testid: 'chat-ended' });
-    node.append(el('span', { text: 'Chat ended — start a new chat' }));
-    if (this.#showsNewChat(notice)) {
-      node.append(
-        el('button', {
-          className: 'new-chat',
-          testid: 'new-chat-button',
-          text: 'Start new chat',
-          attrs: { type: 'button', 'data-action': 'new-chat' },
-        }),
-      );
-    }
-    return node;
-  }
-
-  #buildMessage(item) {
-    const node = el('li', { className: `msg msg-${item.direction}`, testid: 'message' });
-    node.dataset.direction = item.direction;
-    node.dataset.seq = item.seq == null ? '' : String(item.seq);
-    if (item.clientMessageId) node.dataset.clientMessageId = item.clientMessageId;
-    if (item.status) node.dataset.status = item.status;
-
-    const who =
-      item.direction === 'customer' ? 'You' : item.direction === 'agent' ? item.author || 'Agent' : 'Notice';
-    if (item.direction === 'agent') {
-      node.append(el('p', { className: 'msg-author', text: who, attrs: { 'aria-hidden': 'true' } }));
-    }
-    // Screen readers hear who wrote it; `message-body` holds exactly the text.
-    node.append(el('span', { className: 'visually-hidden', text: `${who} wrote:` }));
-    node.append(el('p', { className: 'msg-body', testid: 'message-body', text: item.body }));
-
-    const meta = el('p', { className: 'msg-meta' });
-    const time = formatTime(item.createdAt);
-    if (time) meta.append(el('time', { text: time, attrs: { datetime: item.createdAt } }));
-    if (item.direction === 'customer' && item.status) {
-      meta.append(el('span', { className: 'msg-status', testid: 'message-status', text: STATUS_TEXT[item.status] }));
-    }
-    if (meta.childNodes.length) node.append(meta);
-    if (item.error) node.append(el('p', { className: 'msg-error', testid: 'message-error', text: item.error }));
-    if (item.note) node.append(el('p', { className: 'msg-note', testid: 'message-note', text: item.note }));
-    return node;
   }
 }

@@ -121,6 +121,43 @@ describe('ChatApp: first visit', () => {
   });
 });
 
+describe('ChatApp: the pre-engagement form', () => {
+  test('register sends the filled fields trimmed and leaves the empty ones out', async () => {
+    const { app, socket } = openPage();
+    socket.accept();
+    const done = app.register({ name: ' Mia ', email: ' mia@example.com ', question: '   ', topic: 'Orders' });
+    assert.deepEqual(socket.emitsOf('register')[0].payload, { name: 'Mia', email: 'mia@example.com', topic: 'Orders' });
+    socket.emitsOf('register')[0].resolve({ ok: { customerId: 'cu-9', token: 't', name: 'Mia' } });
+    await done;
+    assert.equal(app.state.phase, Phase.chat);
+  });
+
+  test('the bridge’s per-field errors are kept by field, with the form’s message', async () => {
+    const { app, socket } = openPage();
+    socket.accept();
+    const done = app.register({ name: 'Mia', email: 'nope' });
+    socket.emitsOf('register')[0].resolve({
+      error: {
+        code: 'invalid_form',
+        message: 'some fields of the form are not valid',
+        fields: { email: { code: 'invalid_email', message: 'not an e-mail address' } },
+      },
+    });
+    await done;
+    assert.equal(app.state.phase, Phase.name);
+    assert.deepEqual(app.state.fieldErrors, { email: 'invalid_email' });
+    assert.equal(app.state.nameError, 'some fields of the form are not valid');
+  });
+
+  test('an empty name is refused as a required field before anything is sent', async () => {
+    const { app, socket } = openPage();
+    socket.accept();
+    await app.register({ name: '  ', email: 'a@b.co' });
+    assert.deepEqual(app.state.fieldErrors, { name: 'required' });
+    assert.equal(socket.emitsOf('register').length, 0);
+  });
+});
+
 describe('ChatApp: messages', () => {
   test('a message gets a fresh clientMessageId and shows sending → sent', async () => {
     const { app, socket } = await registered();
@@ -293,6 +330,42 @@ describe('ChatApp: returning visit and reconnects', () => {
     assert.equal(b.local.getItem(Keys.customer), null);
     assert.equal(b.local.getItem(Keys.transcript('cu-1')), null);
     assert.deepEqual(socket.lastHandshake, {}, 'reconnects anonymously so register works');
+    assert.equal(app.state.expired, true, 'the page says the previous chat has expired');
+  });
+
+  test('a first visit is not told that a chat expired', () => {
+    const { app } = openPage();
+    assert.equal(app.state.expired, false);
+  });
+
+  test('the transcript is fetched with the resume token and its file name', async () => {
+    const b = browser();
+    (await registered(b)).app.stop();
+    const calls = [];
+    const app = new ChatApp({
+      createSocket: (auth) => new FakeSocket(auth),
+      local: new JsonStorage(() => b.local),
+      session: new JsonStorage(() => b.session),
+      fetch: async (url, init) => {
+        calls.push({ url, auth: init.headers.Authorization });
+        return {
+          ok: true,
+          headers: { get: () => 'attachment; filename="chat-2026-11-25.txt"' },
+          text: async () => 'the transcript',
+        };
+      },
+    });
+    app.start();
+    assert.deepEqual(await app.transcript(), { ok: { text: 'the transcript', filename: 'chat-2026-11-25.txt' } });
+    assert.deepEqual(calls, [{ url: 'transcript', auth: 'Bearer secret-token' }]);
+    const refused = new ChatApp({
+      createSocket: (auth) => new FakeSocket(auth),
+      local: new JsonStorage(() => b.local),
+      session: new JsonStorage(() => b.session),
+      fetch: async () => ({ ok: false }),
+    });
+    refused.start();
+    assert.match((await refused.transcript()).error, /could not be downloaded/);
   });
 
   test('a refused connection for another reason is retried by the app', async () => {

@@ -1,5 +1,5 @@
 // The build contract with the bridge's build.rs: `WIDGET_OUT_DIR=… npm run
-// build` writes exactly index.html, widget.js and widget.css, and the page
+// build` writes exactly index.html, widget.js, widget.css and embed.js, and the page
 // obeys the bridge's Content-Security-Policy (no inline script or style, no
 // external URL).
 
@@ -16,14 +16,14 @@ import { cspProblems } from '../build.mjs';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 describe('build', () => {
-  test('WIDGET_OUT_DIR receives exactly the three files, self-contained', async () => {
+  test('WIDGET_OUT_DIR receives exactly the four files, self-contained', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'widget-build-'));
     try {
       await promisify(execFile)(process.execPath, ['build.mjs'], {
         cwd: root,
         env: { ...process.env, WIDGET_OUT_DIR: out },
       });
-      assert.deepEqual((await readdir(out)).sort(), ['index.html', 'widget.css', 'widget.js']);
+      assert.deepEqual((await readdir(out)).sort(), ['embed.js', 'index.html', 'widget.css', 'widget.js']);
 
       const html = await readFile(path.join(out, 'index.html'), 'utf8');
       assert.deepEqual(cspProblems(html), []);
@@ -34,6 +34,10 @@ describe('build', () => {
       assert.doesNotMatch(js, /^\s*import\s/m, 'one bundle: no import statements left');
       assert.doesNotMatch(js, /from\s*["']socket\.io-client["']/);
       assert.match(js, /emitWithAck/, 'socket.io-client is bundled in');
+
+      const embed = await readFile(path.join(out, 'embed.js'), 'utf8');
+      assert.doesNotMatch(embed, /^\s*(import|export)\s/m, 'a classic script: it runs from a plain <script src>');
+      assert.match(embed, /FlexBridge/, 'it defines window.FlexBridge');
 
       const css = await readFile(path.join(out, 'widget.css'), 'utf8');
       assert.doesNotMatch(css, /@import|url\(\s*["']?(https?:)?\/\//, 'the stylesheet loads nothing');

@@ -336,3 +336,20 @@ describe('ChatStore: snapshots', () => {
     assert.equal(merged.items[0].status, Status.delivered);
   });
 });
+
+describe('ChatStore: who ended the chat', () => {
+  test('chat:ended keeps who ended it, and a replayed closed conversation says so too', () => {
+    const store = new ChatStore({ customerId: 'cu-1' });
+    store.setConversation({ id: 'c1', state: 'open', agent: { name: 'alice' }, createdAt: '2026-11-25T17:20:00.000Z' });
+    store.chatEnded({ conversationId: 'c1', reason: 'agent_ended', endedBy: 'alice' });
+    const notice = store.items().find((i) => i.kind === 'notice');
+    assert.equal(notice.reason, 'agent_ended');
+    assert.equal(notice.endedBy, 'alice');
+    assert.equal(store.conversation.createdAt, '2026-11-25T17:20:00.000Z', 'the start is kept');
+
+    const reloaded = new ChatStore({ customerId: 'cu-1' });
+    reloaded.setConversation({ id: 'c2', state: 'closed', agent: null, closeReason: 'customer_ended' });
+    const ended = reloaded.items().find((i) => i.kind === 'notice');
+    assert.deepEqual([ended.reason, ended.endedBy], ['customer_ended', null]);
+  });
+});

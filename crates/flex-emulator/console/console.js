@@ -49,6 +49,8 @@
     reservations: $('reservation-list'),
     chatTitle: $('chat-title'),
     chatMeta: $('chat-meta'),
+    chatDetails: $('chat-details'),
+    customerLeft: $('customer-left'),
     chatStatus: $('chat-status'),
     end: $('end-button'),
     complete: $('complete-button'),
@@ -640,6 +642,8 @@
     ui.chatMeta.textContent = item
       ? [item.customer && item.customer.identity, item.backend, item.channel_sid].filter(Boolean).join(' · ')
       : '';
+    renderDetails(item);
+    ui.customerLeft.hidden = !(item && item.ended_by === 'customer');
     ui.chatStatus.hidden = !item;
     ui.chatStatus.textContent = item ? STATUS_LABELS[status] || status : '';
     ui.chatStatus.dataset.status = status || '';
@@ -661,6 +665,43 @@
           : 'This chat has ended';
 
     renderMessages(item);
+  }
+
+  /**
+   * What the customer told before the chat (the task's `email` and
+   * `pre_engagement_data`, as Flex's web chat sets them), as a term list.
+   * Text only (`textContent`): it is the customer's.
+   */
+  function renderDetails(item) {
+    const attributes = item ? parseAttributes(item.task) : {};
+    const data = attributes.pre_engagement_data && typeof attributes.pre_engagement_data === 'object'
+      ? attributes.pre_engagement_data
+      : {};
+    const rows = [];
+    const seen = new Set();
+    const add = (key, value) => {
+      if (seen.has(key) || value == null || value === '' || typeof value === 'object') return;
+      seen.add(key);
+      rows.push([key, String(value)]);
+    };
+    add('email', attributes.email);
+    for (const [key, value] of Object.entries(data)) {
+      if (key !== 'friendlyName') add(key, value);
+    }
+    const key = JSON.stringify(rows);
+    if (ui.chatDetails.dataset.key === key) return;
+    ui.chatDetails.dataset.key = key;
+    ui.chatDetails.replaceChildren(
+      ...rows.flatMap(([name, value]) => {
+        const dt = document.createElement('dt');
+        dt.textContent = name;
+        const dd = document.createElement('dd');
+        dd.textContent = value;
+        dd.dataset.testid = `detail-${name}`;
+        return [dt, dd];
+      }),
+    );
+    ui.chatDetails.hidden = rows.length === 0;
   }
 
   function renderMessages(item) {

@@ -29,6 +29,7 @@ pub mod flex;
 mod layers;
 pub mod raw;
 pub mod setting;
+pub mod widget;
 
 use crate::core::rate_limit::RateLimit;
 use crate::flex::BackendKind;
@@ -39,6 +40,7 @@ use crate::flex::sid::{AccountSid, ApiKeySid};
 pub use self::flex::{FlexSettings, ProvisionTarget};
 pub use self::layers::{Layers, Source, default_of};
 pub use self::setting::Setting;
+pub use self::widget::{AllowedOrigins, WidgetSettings};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +151,10 @@ pub struct Settings {
     pub flex: FlexSettings,
     pub outbox: OutboxSettings,
     pub rate_limit: RateLimit,
+    /// Sites besides the bridge's own that may embed the web chat.
+    pub allowed_origins: AllowedOrigins,
+    /// The web chat's look, language, form and hours.
+    pub widget: WidgetSettings,
 }
 
 /// Everything `flexbridge provision` needs.
@@ -187,6 +193,8 @@ pub struct DevSettings {
     /// Agents in the emulator.
     pub agents: usize,
     pub flex: DevFlex,
+    pub allowed_origins: AllowedOrigins,
+    pub widget: WidgetSettings,
 }
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -366,6 +374,14 @@ impl Settings {
                     raw.limits.messages_per_second,
                 )?,
             },
+            allowed_origins: layers
+                .optional(
+                    setting::ALLOWED_ORIGINS,
+                    raw.server.allowed_origins.as_deref(),
+                    AllowedOrigins::parse,
+                )?
+                .unwrap_or_default(),
+            widget: WidgetSettings::parse(layers, &raw.widget)?,
         })
     }
 }
@@ -382,7 +398,7 @@ impl ProvisionSettings {
 
 impl DevSettings {
     pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        let raw::Dev { dev } = layers.extract()?;
+        let raw::Dev { dev, widget } = layers.extract()?;
         Ok(Self {
             host: layers.parse(setting::DEV_HOST, &dev.host, parse_nonempty)?,
             port: dev.port,
@@ -398,6 +414,14 @@ impl DevSettings {
                 backend: layers.parse(setting::DEV_BACKEND, &dev.backend, flex::parse_backend)?,
                 routing: layers.parse(setting::DEV_ROUTING, &dev.routing, RoutingKind::parse)?,
             },
+            allowed_origins: layers
+                .optional(
+                    setting::DEV_ALLOWED_ORIGINS,
+                    dev.allowed_origins.as_deref(),
+                    AllowedOrigins::parse,
+                )?
+                .unwrap_or_default(),
+            widget: WidgetSettings::parse(layers, &widget)?,
         })
     }
 }

@@ -40,8 +40,8 @@ use url::Url;
 
 pub use crate::config::DevFlex;
 use crate::config::{
-    DEFAULT_FLOW_NAME, DevSettings, FlexSettings, OutboxSettings, PublicBaseUrl, Settings,
-    TwilioSettings,
+    AllowedOrigins, DEFAULT_FLOW_NAME, DevSettings, FlexSettings, OutboxSettings, PublicBaseUrl,
+    Settings, TwilioSettings, WidgetSettings,
 };
 use crate::core::rate_limit::RateLimit;
 use crate::flex::client::RestAuth;
@@ -93,7 +93,9 @@ pub async fn run(dev: DevSettings, shutdown: CancellationToken) -> anyhow::Resul
     let addr = listener
         .local_addr()
         .context("reading the bridge's address")?;
-    let settings = bridge_settings(&emulator, addr, &dev.database_url, dev.flex).await?;
+    let mut settings = bridge_settings(&emulator, addr, &dev.database_url, dev.flex).await?;
+    settings.allowed_origins = dev.allowed_origins;
+    settings.widget = dev.widget;
     let app = Application::build_with_listener(settings, listener).await?;
     println!("flex-emulator listening on http://{}", emulator.addr);
     println!("flexbridge listening on http://{}", app.local_addr());
@@ -187,5 +189,7 @@ pub async fn bridge_settings(
         },
         outbox: OutboxSettings::default(),
         rate_limit: RateLimit::default(),
+        allowed_origins: AllowedOrigins::default(),
+        widget: WidgetSettings::default(),
     })
 }

@@ -32,7 +32,9 @@
 //! - [`outbox`]: the worker delivering customer messages to Flex in order,
 //!   exactly once, through retries, rate limits and restarts; it
 //!   schedules, the core decides what outcomes mean.
-//! - [`web`]: the embedded web chat, `/healthz`, `/readyz`, `/metrics`.
+//! - [`web`]: the embedded web chat (the page, `/embed.js` for other
+//!   sites, `/widget.json`, `/transcript`), who may frame it and open its
+//!   socket (`ALLOWED_ORIGINS`), `/healthz`, `/readyz`, `/metrics`.
 //! - [`config`]: layered settings (defaults → file → env → flags, by
 //!   figment), each spelled once in `config::setting`, secrets typed;
 //!   data only (startup builds the clients).

@@ -118,6 +118,7 @@ impl Application {
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
             clock,
+            form: settings.widget.form.clone(),
         });
         customers.attach(bridge.clone()).await?;
         let outbox = Outbox::new(OutboxParts {
@@ -139,9 +140,16 @@ impl Application {
         crate::telemetry::metrics();
         let router = customers.serve(
             Router::new()
-                .merge(web::routes(store.clone(), &public_base_url))
+                .merge(web::routes(web::WebParts {
+                    store: store.clone(),
+                    bridge: bridge.clone(),
+                    public_base_url: public_base_url.clone(),
+                    allowed_origins: settings.allowed_origins.clone(),
+                    widget: settings.widget.clone(),
+                }))
                 .merge(webhooks::routes(webhook_state)),
         );
+        let router = web::guard_sockets(router, &public_base_url, &settings.allowed_origins);
         Ok(Self {
             listener,
             addr,

@@ -240,6 +240,7 @@ fn work_item(world: &World, reservation: &Reservation, render: &Render<'_>) -> V
         "channel_sid": target.map(ChannelRef::channel_sid),
         "backend": target.map(ChannelRef::backend),
         "customer": {"identity": identity, "name": name},
+        "ended_by": task.and_then(|t| t.ended_by).map(|by| by.as_str()),
         "messages": messages,
     })
 }

@@ -18,7 +18,7 @@ use super::conversations::changes::NewConversationMessage;
 use super::conversations::state::{ConversationState, StateReason};
 use super::error::WorldError;
 use super::interactions::ChannelStatus;
-use super::taskrouter::{ChannelRef, Task, TaskStatus};
+use super::taskrouter::{ChannelRef, EndedBy, Task, TaskStatus};
 
 impl World {
     /// The task, if its live reservation belongs to this agent.
@@ -118,6 +118,7 @@ impl World {
         let target = task.target.clone();
         let identity = self.agent(worker_sid)?.identity.clone();
         let agent = Actor::agent(&identity);
+        self.mark_ended([&task_sid.to_owned()], EndedBy::Agent);
         if let Some(ChannelRef::Conversation {
             conversation_sid,
             interaction,

@@ -15,7 +15,7 @@ use super::chat::{
 use super::error::WorldError;
 use super::hooks::HookSettings;
 use super::table::Table;
-use super::taskrouter::ChannelRef;
+use super::taskrouter::{ChannelRef, EndedBy};
 use crate::clock::{Instant, SentDates, unix_micros};
 use crate::sid::Prefix;
 
@@ -215,6 +215,7 @@ impl World {
             })
             .map(|t| t.sid.clone())
             .collect();
+        self.mark_ended(&tasks, EndedBy::Customer);
         self.settle_tasks(&tasks, false)?;
         self.end_executions(channel_sid);
         Ok(())

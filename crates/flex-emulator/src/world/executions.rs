@@ -56,7 +56,16 @@ impl World {
                 }
             }
         } else {
-            let attributes = self.flex_task_attributes(channel_sid, author);
+            let mut attributes = self.flex_task_attributes(channel_sid, author);
+            // The flow's `pre_engagement_data` line (studio.rs).
+            let pre_engagement = self
+                .chat
+                .channels
+                .get(channel_sid)
+                .and_then(|c| c.attributes_object().get("pre_engagement_data").cloned());
+            if let Some(data) = pre_engagement {
+                attributes.insert("pre_engagement_data".into(), data);
+            }
             let task_sid = self.create_task(NewTask {
                 attributes: Value::Object(attributes).to_string(),
                 workflow_sid: None,

@@ -67,7 +67,7 @@
 //!   `flex`, `interactions/mod`, `render`, `studio`, `table`, `taskrouter`
 //! - `fan_out` → `../webhooks/mod`, `actor`, `hooks`, `mod`
 //! - `conversations/events` → `actor`, `hooks`, `mod`, `conversations/{model, state}`
-//! - `conversations/lifecycle` → `../alarms`, `actor`, `error`, `mod`,
+//! - `conversations/lifecycle` → `../alarms`, `actor`, `error`, `mod`, `taskrouter`,
 //!   `conversations/{events, model, state}`
 //! - `conversations/changes` → `actor`, `error`, `hooks`, `mod`, `table`,
 //!   `conversations/{events, lifecycle, model, state, timers}`

@@ -19,7 +19,9 @@ use super::channels::NewMember;
 use super::conversations::changes::NewParticipant;
 use super::conversations::state::ConversationState;
 use super::error::WorldError;
-use super::taskrouter::{ChannelRef, Reservation, ReservationStatus, Task, TaskStatus, Worker};
+use super::taskrouter::{
+    ChannelRef, EndedBy, Reservation, ReservationStatus, Task, TaskStatus, Worker,
+};
 use crate::clock::Instant;
 use crate::sid::Prefix;
 
@@ -67,6 +69,7 @@ impl World {
             routing_target: new.routing_target,
             target,
             declined_by: Vec::new(),
+            ended_by: None,
             created: now,
             updated: now,
             virtual_start: now,
@@ -256,6 +259,21 @@ impl World {
         self.emit_agent(&worker_sid);
         self.assign_pending();
         Ok(())
+    }
+
+    /// Records who ended the chat of `tasks` (the first to end it).
+    pub(crate) fn mark_ended<'a>(
+        &mut self,
+        tasks: impl IntoIterator<Item = &'a String>,
+        by: EndedBy,
+    ) {
+        for sid in tasks {
+            if let Some(task) = self.taskrouter.tasks.get_mut(sid)
+                && task.ended_by.is_none()
+            {
+                task.ended_by = Some(by);
+            }
+        }
     }
 
     /// `assigned` → `wrapping` (task and reservation).

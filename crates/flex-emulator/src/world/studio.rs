@@ -82,13 +82,18 @@ impl Studio {
 }
 
 /// "Webchat Flow": a message (chat or conversation) goes straight to "Send
-/// to Flex" — workflow "Assign to Anyone", task channel `chat`.
+/// to Flex" — workflow "Assign to Anyone", task channel `chat`. Its task
+/// attributes are a new account's plus the line Twilio's pre-engagement
+/// guide adds (`pre_engagement_data` from the channel's or conversation's
+/// attributes), which `docs/embedding.md` asks operators to add: the
+/// emulator's account comes with it, and Send to Flex copies that object.
 fn webchat_flow_definition(bootstrap: &Bootstrap) -> Value {
-    let attributes = json!({
-        "name": "{{trigger.message.ChannelAttributes.from}}",
-        "channelType": "{{trigger.message.ChannelAttributes.channel_type}}",
-        "channelSid": "{{trigger.message.ChannelSid}}",
-    });
+    let attributes = concat!(
+        r#"{"name": "{{trigger.message.ChannelAttributes.from}}", "#,
+        r#""channelType": "{{trigger.message.ChannelAttributes.channel_type}}", "#,
+        r#""channelSid": "{{trigger.message.ChannelSid}}", "#,
+        r#""pre_engagement_data": {{trigger.message.ChannelAttributes.pre_engagement_data | to_json}}}"#,
+    );
     json!({
         "description": "Webchat Flow",
         "initial_state": "Trigger",
@@ -111,7 +116,7 @@ fn webchat_flow_definition(bootstrap: &Bootstrap) -> Value {
                 "properties": {
                     "workflow": bootstrap.workflow_sid,
                     "channel": bootstrap.chat_task_channel_sid,
-                    "attributes": attributes.to_string(),
+                    "attributes": attributes,
                 },
                 "transitions": [
                     {"event": "callComplete"},

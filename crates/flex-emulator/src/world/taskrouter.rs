@@ -163,9 +163,32 @@ pub(crate) struct Task {
     pub target: Option<ChannelRef>,
     /// Workers who rejected this task: it is not offered to them again.
     pub declined_by: Vec<String>,
+    /// Who ended its chat, once it ended (the agent console says so; not a
+    /// TaskRouter field).
+    pub ended_by: Option<EndedBy>,
     pub created: Instant,
     pub updated: Instant,
     pub virtual_start: Instant,
+}
+
+/// Who ended a task's chat: its agent, or the integration over REST (a
+/// Chat channel set `INACTIVE`, an interaction channel closed, a
+/// conversation's `State=closed`): the customer's side, as a web chat
+/// bridge ends a chat its customer left. A timer or Flex closing a
+/// conversation on its own is neither, and leaves it unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndedBy {
+    Agent,
+    Customer,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Customer => "customer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub struct Serve {
     pub flex: ServeFlex,
     pub outbox: Outbox,
     pub limits: Limits,
+    pub widget: Widget,
 }
 
 impl CommandSettings for Serve {
@@ -54,6 +55,7 @@ impl CommandSettings for Provision {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Dev {
     pub dev: DevSection,
+    pub widget: Widget,
 }
 
 impl CommandSettings for Dev {
@@ -65,6 +67,7 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub public_base_url: Option<String>,
+    pub allowed_origins: Option<String>,
 }
 
 impl Default for Server {
@@ -73,6 +76,7 @@ impl Default for Server {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             public_base_url: None,
+            allowed_origins: None,
         }
     }
 }
@@ -224,6 +228,7 @@ pub struct DevSection {
     pub agents: usize,
     pub backend: String,
     pub routing: String,
+    pub allowed_origins: Option<String>,
 }
 
 impl Default for DevSection {
@@ -237,6 +242,65 @@ impl Default for DevSection {
             agents: 2,
             backend: default_backend(),
             routing: default_routing(),
+            allowed_origins: None,
+        }
+    }
+}
+
+/// The web chat's `[widget]` section (`serve` and `dev`). Texts left
+/// unset are the chosen language's own.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Widget {
+    pub title: Option<String>,
+    pub greeting: Option<String>,
+    pub color: Option<String>,
+    pub color_text: Option<String>,
+    pub logo_url: Option<String>,
+    pub position: String,
+    pub language: String,
+    pub waiting_text: Option<String>,
+    pub busy_text: Option<String>,
+    pub busy_after_seconds: u32,
+    pub ended_text: Option<String>,
+    pub thank_you: Option<String>,
+    pub sound: bool,
+    pub form_email: String,
+    pub form_question: String,
+    pub form_topic: String,
+    pub form_topics: Option<String>,
+    pub form_topic_label: Option<String>,
+    pub question_as_first_message: bool,
+    pub hours: Option<String>,
+    pub time_zone: String,
+    pub closed_text: Option<String>,
+}
+
+impl Default for Widget {
+    fn default() -> Self {
+        let defaults = super::widget::WidgetSettings::default();
+        Self {
+            title: None,
+            greeting: None,
+            color: None,
+            color_text: None,
+            logo_url: None,
+            position: defaults.position.as_str().to_owned(),
+            language: defaults.language.as_str().to_owned(),
+            waiting_text: None,
+            busy_text: None,
+            busy_after_seconds: defaults.busy_after_seconds,
+            ended_text: None,
+            thank_you: None,
+            sound: defaults.sound,
+            form_email: defaults.form.email.as_str().to_owned(),
+            form_question: defaults.form.question.as_str().to_owned(),
+            form_topic: defaults.form.topic.as_str().to_owned(),
+            form_topics: None,
+            form_topic_label: None,
+            question_as_first_message: defaults.form.question_first,
+            hours: None,
+            time_zone: defaults.time_zone.clone(),
+            closed_text: None,
         }
     }
 }

@@ -112,6 +112,55 @@ settings! {
         "messages a customer may send at once";
     RATE_PER_SECOND = "FLEXBRIDGE_RATE_PER_SECOND", "limits.messages_per_second", Some("--rate-per-second"), "N",
         "sustained messages per second per customer";
+    ALLOWED_ORIGINS = "ALLOWED_ORIGINS", "server.allowed_origins", Some("--allowed-origins"), "ORIGINS",
+        "the sites allowed to embed the web chat (frame it, open its socket), comma-separated \
+         origins like https://www.example.com; the bridge's own origin always is";
+    WIDGET_TITLE = "FLEXBRIDGE_WIDGET_TITLE", "widget.title", Some("--widget-title"), "TEXT",
+        "the web chat's title (header, launcher label); unset: the language's own";
+    WIDGET_GREETING = "FLEXBRIDGE_WIDGET_GREETING", "widget.greeting", Some("--widget-greeting"), "TEXT",
+        "the line above the pre-engagement form; unset: the language's own";
+    WIDGET_COLOR = "FLEXBRIDGE_WIDGET_COLOR", "widget.color", Some("--widget-color"), "#RRGGBB",
+        "the accent colour (buttons, the customer's bubbles, the launcher); unset: the built-in blue";
+    WIDGET_COLOR_TEXT = "FLEXBRIDGE_WIDGET_COLOR_TEXT", "widget.color_text", Some("--widget-color-text"), "#RRGGBB",
+        "the text colour on the accent colour";
+    WIDGET_LOGO_URL = "FLEXBRIDGE_WIDGET_LOGO_URL", "widget.logo_url", Some("--widget-logo-url"), "URL",
+        "an image shown in the header (http(s); its origin is added to the page's img-src)";
+    WIDGET_POSITION = "FLEXBRIDGE_WIDGET_POSITION", "widget.position", Some("--widget-position"), "SIDE",
+        "the embedded launcher's corner: `right` or `left` (bottom)";
+    WIDGET_LANGUAGE = "FLEXBRIDGE_WIDGET_LANGUAGE", "widget.language", Some("--widget-language"), "LANG",
+        "`auto` (the browser's language chooses) or one of `en`, `es`, `fr`, `de`";
+    WIDGET_WAITING_TEXT = "FLEXBRIDGE_WIDGET_WAITING_TEXT", "widget.waiting_text", Some("--widget-waiting-text"), "TEXT",
+        "shown until an agent joins; unset: the language's own";
+    WIDGET_BUSY_TEXT = "FLEXBRIDGE_WIDGET_BUSY_TEXT", "widget.busy_text", Some("--widget-busy-text"), "TEXT",
+        "shown instead once the customer has waited FLEXBRIDGE_WIDGET_BUSY_AFTER";
+    WIDGET_BUSY_AFTER = "FLEXBRIDGE_WIDGET_BUSY_AFTER", "widget.busy_after_seconds", Some("--widget-busy-after"), "SECONDS",
+        "seconds of waiting before the busy text; 0 never shows it";
+    WIDGET_ENDED_TEXT = "FLEXBRIDGE_WIDGET_ENDED_TEXT", "widget.ended_text", Some("--widget-ended-text"), "TEXT",
+        "the header line once the chat ended; unset: the language's own";
+    WIDGET_THANK_YOU = "FLEXBRIDGE_WIDGET_THANK_YOU", "widget.thank_you", Some("--widget-thank-you"), "TEXT",
+        "the line under the chat-ended notice; unset: the language's own";
+    WIDGET_SOUND = "FLEXBRIDGE_WIDGET_SOUND", "widget.sound", Some("--widget-sound"), "BOOL",
+        "a short sound for an agent message the customer is not looking at";
+    WIDGET_FORM_EMAIL = "FLEXBRIDGE_WIDGET_FORM_EMAIL", "widget.form_email", Some("--widget-form-email"), "MODE",
+        "the pre-engagement form's e-mail field: `off`, `optional` or `required`";
+    WIDGET_FORM_QUESTION = "FLEXBRIDGE_WIDGET_FORM_QUESTION", "widget.form_question", Some("--widget-form-question"), "MODE",
+        "the form's question field: `off`, `optional` or `required`";
+    WIDGET_FORM_TOPIC = "FLEXBRIDGE_WIDGET_FORM_TOPIC", "widget.form_topic", Some("--widget-form-topic"), "MODE",
+        "the form's topic list: `off`, `optional` or `required` (needs FLEXBRIDGE_WIDGET_FORM_TOPICS)";
+    WIDGET_FORM_TOPICS = "FLEXBRIDGE_WIDGET_FORM_TOPICS", "widget.form_topics", Some("--widget-form-topics"), "LIST",
+        "the topic list's choices, comma-separated";
+    WIDGET_FORM_TOPIC_LABEL = "FLEXBRIDGE_WIDGET_FORM_TOPIC_LABEL", "widget.form_topic_label", Some("--widget-form-topic-label"), "TEXT",
+        "the topic list's label; unset: the language's own";
+    WIDGET_QUESTION_FIRST = "FLEXBRIDGE_WIDGET_QUESTION_FIRST", "widget.question_as_first_message", Some("--widget-question-first"), "BOOL",
+        "send the form's question as the customer's first message";
+    WIDGET_HOURS = "FLEXBRIDGE_WIDGET_HOURS", "widget.hours", Some("--widget-hours"), "SCHEDULE",
+        "business hours, e.g. `mon-fri 09:00-17:00, sat 10:00-13:00`; unset: always open";
+    WIDGET_TIME_ZONE = "FLEXBRIDGE_WIDGET_TIME_ZONE", "widget.time_zone", Some("--widget-time-zone"), "ZONE",
+        "the business hours' time zone (IANA, e.g. Europe/Berlin)";
+    WIDGET_CLOSED_TEXT = "FLEXBRIDGE_WIDGET_CLOSED_TEXT", "widget.closed_text", Some("--widget-closed-text"), "TEXT",
+        "shown outside business hours; unset: the language's own";
+    DEV_ALLOWED_ORIGINS = "FLEXBRIDGE_DEV_ALLOWED_ORIGINS", "dev.allowed_origins", Some("--allowed-origins"), "ORIGINS",
+        "the sites allowed to embed the web chat, comma-separated origins";
     DEV_HOST = "FLEXBRIDGE_DEV_HOST", "dev.host", Some("--host"), "HOST",
         "the address both servers listen on";
     DEV_PORT = "FLEXBRIDGE_DEV_PORT", "dev.port", Some("--port"), "PORT",
@@ -148,6 +197,7 @@ pub const SERVE: &[Setting] = &[
     HOST,
     PORT,
     PUBLIC_BASE_URL,
+    ALLOWED_ORIGINS,
     DATABASE_URL,
     REDIS_URL,
     FLEX_FLOW_SID,
@@ -157,6 +207,28 @@ pub const SERVE: &[Setting] = &[
     OUTBOX_LEASE_MS,
     RATE_BURST,
     RATE_PER_SECOND,
+    WIDGET_TITLE,
+    WIDGET_GREETING,
+    WIDGET_COLOR,
+    WIDGET_COLOR_TEXT,
+    WIDGET_LOGO_URL,
+    WIDGET_POSITION,
+    WIDGET_LANGUAGE,
+    WIDGET_WAITING_TEXT,
+    WIDGET_BUSY_TEXT,
+    WIDGET_BUSY_AFTER,
+    WIDGET_ENDED_TEXT,
+    WIDGET_THANK_YOU,
+    WIDGET_SOUND,
+    WIDGET_FORM_EMAIL,
+    WIDGET_FORM_QUESTION,
+    WIDGET_FORM_TOPIC,
+    WIDGET_FORM_TOPICS,
+    WIDGET_FORM_TOPIC_LABEL,
+    WIDGET_QUESTION_FIRST,
+    WIDGET_HOURS,
+    WIDGET_TIME_ZONE,
+    WIDGET_CLOSED_TEXT,
 ];
 
 /// What `flexbridge provision` reads.
@@ -178,7 +250,9 @@ pub const PROVISION: &[Setting] = &[
 
 /// What `flexbridge dev` reads: its own names (`FLEXBRIDGE_DEV_*`,
 /// `[dev]`), so that a `DATABASE_URL` or `PORT` meant for something else
-/// does not change where the README's dev command runs.
+/// does not change where the README's dev command runs; and the web
+/// chat's `[widget]` section, shared with `serve` (its names are the
+/// bridge's own, so nothing else sets them by accident).
 pub const DEV: &[Setting] = &[
     DEV_HOST,
     DEV_PORT,
@@ -188,4 +262,27 @@ pub const DEV: &[Setting] = &[
     DEV_AGENTS,
     DEV_BACKEND,
     DEV_ROUTING,
+    DEV_ALLOWED_ORIGINS,
+    WIDGET_TITLE,
+    WIDGET_GREETING,
+    WIDGET_COLOR,
+    WIDGET_COLOR_TEXT,
+    WIDGET_LOGO_URL,
+    WIDGET_POSITION,
+    WIDGET_LANGUAGE,
+    WIDGET_WAITING_TEXT,
+    WIDGET_BUSY_TEXT,
+    WIDGET_BUSY_AFTER,
+    WIDGET_ENDED_TEXT,
+    WIDGET_THANK_YOU,
+    WIDGET_SOUND,
+    WIDGET_FORM_EMAIL,
+    WIDGET_FORM_QUESTION,
+    WIDGET_FORM_TOPIC,
+    WIDGET_FORM_TOPICS,
+    WIDGET_FORM_TOPIC_LABEL,
+    WIDGET_QUESTION_FIRST,
+    WIDGET_HOURS,
+    WIDGET_TIME_ZONE,
+    WIDGET_CLOSED_TEXT,
 ];

@@ -525,6 +525,8 @@ fn dev_settings_have_defaults_and_are_layered_like_serve_under_their_own_names()
             seed: 1,
             agents: 2,
             flex: DevFlex::default(),
+            allowed_origins: crate::config::AllowedOrigins::default(),
+            widget: crate::config::WidgetSettings::default(),
         }
     );
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ids::{ConversationId, CustomerId, RemoteChannel, RemoteMessage, Seq};
+use super::pre_engagement::PreEngagement;
 
 /// Which backend: a short lower-case name (`conversations`, `chat`), as
 /// stored with each conversation.
@@ -74,6 +75,9 @@ pub struct OpenRequest<'a> {
     pub customer: &'a CustomerId,
     /// The customer's display name (shown to the agent).
     pub customer_name: &'a str,
+    /// What they told in the pre-engagement form; the backend puts it
+    /// where Flex's own web chat does (`core::pre_engagement`).
+    pub pre_engagement: &'a PreEngagement,
 }
 
 /// The Flex side of an opened conversation.

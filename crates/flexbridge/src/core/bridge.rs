@@ -3,9 +3,10 @@
 //! committed is announced (through [`Fanout`], to the customer's sockets)
 //! or acknowledged.
 //!
-//! - Customer side (this file): [`Bridge::register`],
+//! - Customer side (this file): [`Bridge::register`] (and
+//!   [`Bridge::register_customer`], with a pre-engagement form),
 //!   [`Bridge::authenticate`], [`Bridge::session`], [`Bridge::history`],
-//!   [`Bridge::send_message`], [`Bridge::end_chat`].
+//!   [`Bridge::transcript`], [`Bridge::send_message`], [`Bridge::end_chat`].
 //! - Flex side (`inbound`): [`Bridge::apply_flex_event`], for webhooks
 //!   and for what a re-attachment finds alike; agents are named here.
 //! - The outbox's outcomes (`outcomes`): a conversation opened in Flex,
@@ -22,8 +23,11 @@ use super::backend::{BackendName, Backends};
 use super::clock::Clock;
 use super::conversation::CloseReason;
 use super::fanout::{Fanout, Notice};
-use super::ids::{ClientMessageId, CustomerId, CustomerName, MessageBody, ResumeToken, Seq};
+use super::ids::{
+    ClientMessageId, ConversationId, CustomerId, CustomerName, MessageBody, ResumeToken, Seq,
+};
 use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
+use super::pre_engagement::{FieldErrors, FormAnswers, FormSpec, PreEngagement};
 use super::rate_limit::{RateLimit, RateLimiter};
 use super::storage::{Accepted, IncomingCustomerMessage, Storage, StorageError};
 use super::work::Wakeups;
@@ -62,6 +66,38 @@ pub enum BridgeError {
 /// Most messages a replay or history answer carries.
 pub const MAX_REPLAY: u32 = 500;
 
+/// The client message id of a question sent as the first message (one
+/// per customer, like any client message id).
+pub const QUESTION_MESSAGE_ID: &str = "pre-engagement-question";
+
+/// A customer registered from the form.
+#[derive(Debug)]
+pub struct Registration {
+    pub customer: CustomerRecord,
+    pub token: ResumeToken,
+    /// Their question, accepted as their first message.
+    pub first_message: Option<SentMessage>,
+}
+
+/// Why a registration from the form failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the form has errors")]
+    Form(FieldErrors),
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+}
+
+/// Most messages a transcript lists.
+pub const MAX_TRANSCRIPT: u32 = 10_000;
+
+/// One conversation of a customer and its messages, oldest first.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub conversation: ConversationRecord,
+    pub messages: Vec<MessageRecord>,
+}
+
 /// What the core is made of: its two ports, its store, and its policies.
 pub struct BridgeParts {
     pub storage: Arc<dyn Storage>,
@@ -72,6 +108,8 @@ pub struct BridgeParts {
     pub wakeups: Arc<Wakeups>,
     pub rate_limit: RateLimit,
     pub clock: Clock,
+    /// The pre-engagement form customers register with.
+    pub form: FormSpec,
 }
 
 /// The bridge service. Cheap to clone.
@@ -87,6 +125,7 @@ struct Inner {
     wakeups: Arc<Wakeups>,
     limiter: RateLimiter,
     clock: Clock,
+    form: FormSpec,
 }
 
 impl Bridge {
@@ -98,6 +137,7 @@ impl Bridge {
             wakeups,
             rate_limit,
             clock,
+            form,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -107,6 +147,7 @@ impl Bridge {
                 wakeups,
                 limiter: RateLimiter::new(rate_limit),
                 clock,
+                form,
             }),
         }
     }
@@ -125,15 +166,59 @@ impl Bridge {
         &self,
         name: &CustomerName,
     ) -> Result<(CustomerRecord, ResumeToken), BridgeError> {
+        self.register_customer(name, &PreEngagement::default())
+            .await
+    }
+
+    /// [`Bridge::register`], keeping what the customer told in the
+    /// pre-engagement form (checked by `core::pre_engagement::FormSpec`);
+    /// it goes to Flex with their first conversation's "open".
+    pub async fn register_customer(
+        &self,
+        name: &CustomerName,
+        pre_engagement: &PreEngagement,
+    ) -> Result<(CustomerRecord, ResumeToken), BridgeError> {
         let id = CustomerId::generate();
         let token = ResumeToken::generate();
         let customer = self
             .inner
             .storage
-            .create_customer(&id, name, &token.hash(), self.now())
+            .create_customer(&id, name, &token.hash(), pre_engagement, self.now())
             .await?;
         tracing::info!(customer = %customer.id, "customer registered");
         Ok((customer, token))
+    }
+
+    /// Registers a customer from the pre-engagement form: every field
+    /// checked against the configured form (all that are wrong are
+    /// named), the customer stored with their answers, and, when the form
+    /// says so, their question accepted as their first message (announce
+    /// it with [`Bridge::announce`] after answering).
+    pub async fn register_form(
+        &self,
+        answers: &FormAnswers<'_>,
+    ) -> Result<Registration, RegisterError> {
+        let (name, details) = self
+            .inner
+            .form
+            .check(answers)
+            .map_err(RegisterError::Form)?;
+        let (customer, token) = self.register_customer(&name, &details).await?;
+        let first_message = match (&details.question, self.inner.form.question_first) {
+            (Some(question), true) => {
+                let id = ClientMessageId::parse(QUESTION_MESSAGE_ID)
+                    .map_err(|e| BridgeError::Storage(StorageError::new(e.to_string())))?;
+                let body = MessageBody::parse(question)
+                    .map_err(|e| BridgeError::Storage(StorageError::new(e.to_string())))?;
+                Some(self.send_message(&customer, &id, &body).await?)
+            }
+            _ => None,
+        };
+        Ok(Registration {
+            customer,
+            token,
+            first_message,
+        })
     }
 
     /// The customer a resume token belongs to.
@@ -172,6 +257,31 @@ impl Bridge {
             .storage
             .messages_since(customer, since, limit.clamp(1, MAX_REPLAY))
             .await?)
+    }
+
+    /// One of the customer's conversations (`None`: their latest) with its
+    /// messages, for a transcript; `None` when they have no such
+    /// conversation (another customer's is as unknown as a missing one).
+    pub async fn transcript(
+        &self,
+        customer: &CustomerId,
+        conversation: Option<&ConversationId>,
+    ) -> Result<Option<Transcript>, BridgeError> {
+        let storage = &self.inner.storage;
+        let found = match conversation {
+            Some(id) => storage.conversation(id).await?,
+            None => storage.latest_conversation(customer).await?,
+        };
+        let Some(conversation) = found.filter(|c| c.customer_id == *customer) else {
+            return Ok(None);
+        };
+        let messages = storage
+            .conversation_messages(&conversation.id, MAX_TRANSCRIPT)
+            .await?;
+        Ok(Some(Transcript {
+            conversation,
+            messages,
+        }))
     }
 
     /// Accepts a customer message: committed (with its delivery queued)

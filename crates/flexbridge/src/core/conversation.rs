@@ -47,6 +47,18 @@ impl CloseReason {
             Self::ChannelGone => "channel_gone",
         }
     }
+
+    /// Read back (from the store).
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::AgentEnded,
+            Self::CustomerEnded,
+            Self::OpenFailed,
+            Self::ChannelGone,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == raw)
+    }
 }
 
 /// A change of state.

@@ -8,6 +8,8 @@
 //!   opaque remote ids.
 //! - [`model`]: customers, conversations and messages as records.
 //! - [`conversation`]: the `opening → open → closed` state machine.
+//! - [`pre_engagement`]: the pre-engagement form (which fields, their
+//!   checks) and what a customer told in it.
 //! - [`backend`]: the Flex port (`FlexBackend`, `FlexEvent`, `FlexRef`,
 //!   the retry disposition) and the set of backends.
 //! - [`fanout`]: the customer port (`Fanout`, `Notice`).
@@ -24,6 +26,7 @@ pub mod conversation;
 pub mod fanout;
 pub mod ids;
 pub mod model;
+pub mod pre_engagement;
 pub mod rate_limit;
 pub mod storage;
 pub mod work;

@@ -3,8 +3,9 @@
 //! renders them; neither adds meaning to them.
 
 use super::backend::{BackendName, FlexRef};
-use super::conversation::ConversationState;
+use super::conversation::{CloseReason, ConversationState};
 use super::ids::{ConversationId, CustomerId, RemoteChannel, Seq, TokenHash};
+use super::pre_engagement::PreEngagement;
 
 /// A customer: an identity the bridge issued. Only the hash of its resume
 /// token is kept.
@@ -13,6 +14,8 @@ pub struct CustomerRecord {
     pub id: CustomerId,
     pub name: String,
     pub token_hash: TokenHash,
+    /// What they told in the pre-engagement form besides their name.
+    pub pre_engagement: PreEngagement,
 }
 
 /// One Flex conversation of one customer.
@@ -28,6 +31,8 @@ pub struct ConversationRecord {
     /// What that backend recorded when it opened it (opaque here).
     pub flex_ref: Option<FlexRef>,
     pub agent_name: Option<String>,
+    /// Why it closed (`None` while live).
+    pub close_reason: Option<CloseReason>,
     pub created_at: i64,
 }
 

@@ -16,6 +16,7 @@ use super::ids::{
     RemoteMessage, Seq, TokenHash,
 };
 use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
+use super::pre_engagement::PreEngagement;
 use super::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
 
 /// A failed store operation (the store's own error inside, for the logs).
@@ -113,6 +114,7 @@ pub trait Storage: Send + Sync + 'static {
         id: &CustomerId,
         name: &CustomerName,
         token_hash: &TokenHash,
+        pre_engagement: &PreEngagement,
         now: i64,
     ) -> StorageResult<CustomerRecord>;
 
@@ -123,6 +125,15 @@ pub trait Storage: Send + Sync + 'static {
     async fn customer(&self, id: &CustomerId) -> StorageResult<Option<CustomerRecord>>;
 
     // ---- conversations and messages, customer side ----
+    async fn conversation(&self, id: &ConversationId) -> StorageResult<Option<ConversationRecord>>;
+
+    /// The messages of one conversation, oldest first, at most `limit`.
+    async fn conversation_messages(
+        &self,
+        conversation: &ConversationId,
+        limit: u32,
+    ) -> StorageResult<Vec<MessageRecord>>;
+
     /// The customer's live conversation, else the most recent closed one.
     async fn latest_conversation(
         &self,

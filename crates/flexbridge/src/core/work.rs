@@ -15,6 +15,7 @@ use super::conversation::ConversationState;
 use super::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
 use super::lock;
 use super::model::ConversationRecord;
+use super::pre_engagement::PreEngagement;
 
 /// What a job asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct OutboxJob {
     pub conversation_id: ConversationId,
     pub customer_id: CustomerId,
     pub customer_name: String,
+    /// What the customer told in the pre-engagement form (for "open").
+    pub pre_engagement: PreEngagement,
     pub conversation_state: ConversationState,
     /// The backend that opens (opened) the conversation and serves it.
     pub backend: BackendName,

@@ -2,12 +2,16 @@
 //! types. `docs/protocol.md` mirrors this file; the tests at the bottom pin
 //! the JSON shapes the document shows.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::Session;
 use crate::core::clock::format_ms;
+use crate::core::conversation::CloseReason;
 use crate::core::fanout::DeliveryOutcome;
 use crate::core::model::{ConversationRecord, MessageRecord};
+use crate::core::pre_engagement::{Field, FieldErrors};
 
 /// Event names.
 pub mod name {
@@ -44,9 +48,18 @@ pub struct HandshakeAuth {
     pub last_seq: Option<i64>,
 }
 
+/// `register`: the name, and the pre-engagement form's other fields
+/// (each optional in the payload; the configured form says which it
+/// requires).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RegisterRequest {
     pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub question: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -80,6 +93,17 @@ pub enum Ack<T> {
 pub struct AckError {
     pub code: ErrorCode,
     pub message: String,
+    /// Per field of the pre-engagement form (`register` only): what is
+    /// wrong with each field that is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<&'static str, FieldErrorPayload>>,
+}
+
+/// One field's error: a code clients translate, and English text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldErrorPayload {
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl<T> Ack<T> {
@@ -93,6 +117,40 @@ impl AckError {
         Self {
             code,
             message: message.into(),
+            fields: None,
+        }
+    }
+
+    /// The form's errors: `invalid_name` when only the name is wrong (as
+    /// for a name-only `register`), else `invalid_form`.
+    pub fn form(errors: &FieldErrors) -> Self {
+        let only_name = errors.keys().all(|field| *field == Field::Name);
+        let (code, message) = if only_name {
+            (ErrorCode::InvalidName, "the name is not valid")
+        } else {
+            (
+                ErrorCode::InvalidForm,
+                "some fields of the form are not valid",
+            )
+        };
+        let fields = errors
+            .iter()
+            .map(|(field, error)| {
+                let payload = FieldErrorPayload {
+                    code: error.code(),
+                    message: error.message(),
+                };
+                (field.as_str(), payload)
+            })
+            .collect();
+        let message = match errors.get(&Field::Name) {
+            Some(error) if only_name => format!("name: {}", error.message()),
+            _ => message.to_owned(),
+        };
+        Self {
+            code,
+            message,
+            fields: Some(fields),
         }
     }
 }
@@ -112,6 +170,7 @@ impl<T> From<Result<T, AckError>> for Ack<T> {
 pub enum ErrorCode {
     InvalidPayload,
     InvalidName,
+    InvalidForm,
     AlreadyRegistered,
     NotRegistered,
     MessageTooLong,
@@ -179,10 +238,15 @@ pub struct MessagePayload {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConversationPayload {
     pub id: String,
     pub state: &'static str,
     pub agent: Option<AgentPayload>,
+    /// When it started (the first message), UTC.
+    pub created_at: String,
+    /// Why it closed (`chat:ended`'s `reason`); `null` while live.
+    pub close_reason: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,6 +266,9 @@ pub struct AgentJoinedPayload {
 pub struct ChatEndedPayload {
     pub conversation_id: String,
     pub reason: &'static str,
+    /// The agent's name when an agent ended it (`agent_ended` with an
+    /// agent who had joined), else `null`.
+    pub ended_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -234,6 +301,8 @@ impl From<&ConversationRecord> for ConversationPayload {
             id: c.id.to_string(),
             state: c.state.as_str(),
             agent: c.agent_name.clone().map(|name| AgentPayload { name }),
+            created_at: format_ms(c.created_at),
+            close_reason: c.close_reason.map(CloseReason::as_str),
         }
     }
 }
@@ -294,6 +363,7 @@ mod tests {
         let codes = [
             (ErrorCode::InvalidPayload, "invalid_payload"),
             (ErrorCode::InvalidName, "invalid_name"),
+            (ErrorCode::InvalidForm, "invalid_form"),
             (ErrorCode::AlreadyRegistered, "already_registered"),
             (ErrorCode::NotRegistered, "not_registered"),
             (ErrorCode::MessageTooLong, "message_too_long"),
@@ -353,11 +423,13 @@ mod tests {
             flex_channel: None,
             flex_ref: None,
             agent_name: Some("alice".into()),
+            close_reason: None,
             created_at: 0,
         };
         assert_eq!(
             serde_json::to_value(ConversationPayload::from(&conversation)).unwrap(),
-            json!({"id": "conv_0123456789abcdef0123456789abcdef", "state": "open", "agent": {"name": "alice"}})
+            json!({"id": "conv_0123456789abcdef0123456789abcdef", "state": "open", "agent": {"name": "alice"},
+                   "createdAt": "1970-01-01T00:00:00.000Z", "closeReason": null})
         );
         assert_eq!(
             serde_json::to_value(AgentJoinedPayload {
@@ -370,10 +442,11 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ChatEndedPayload {
                 conversation_id: "c".into(),
-                reason: "agent_ended"
+                reason: "agent_ended",
+                ended_by: Some("alice".into()),
             })
             .unwrap(),
-            json!({"conversationId": "c", "reason": "agent_ended"})
+            json!({"conversationId": "c", "reason": "agent_ended", "endedBy": "alice"})
         );
         assert_eq!(
             serde_json::to_value(DeliveryPayload::new(
@@ -416,6 +489,36 @@ mod tests {
             .unwrap(),
             json!({"seq": 1, "clientMessageId": "c", "conversationId": "conv", "createdAt": "x"})
         );
+    }
+
+    #[test]
+    fn register_reads_the_form_and_its_errors_name_each_field() {
+        let request: RegisterRequest =
+            serde_json::from_value(json!({"name": "Ada", "email": "a@b.co", "topic": null}))
+                .unwrap();
+        assert_eq!(request.email.as_deref(), Some("a@b.co"));
+        assert_eq!((request.question, request.topic), (None, None));
+        assert!(
+            serde_json::from_value::<RegisterRequest>(json!({"name": "A", "email": 1})).is_err()
+        );
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            Field::Email,
+            crate::core::pre_engagement::FieldError::InvalidEmail,
+        );
+        assert_eq!(
+            serde_json::to_value(Ack::<()>::Error(AckError::form(&errors))).unwrap(),
+            json!({"error": {"code": "invalid_form", "message": "some fields of the form are not valid",
+                   "fields": {"email": {"code": "invalid_email", "message": "not an e-mail address"}}}})
+        );
+        let mut name_only = FieldErrors::new();
+        name_only.insert(
+            Field::Name,
+            crate::core::pre_engagement::FieldError::Required,
+        );
+        let ack = serde_json::to_value(AckError::form(&name_only)).unwrap();
+        assert_eq!(ack["code"], "invalid_name");
+        assert_eq!(ack["fields"]["name"]["code"], "required");
     }
 
     #[test]

@@ -18,11 +18,12 @@ use super::events::{
 };
 use super::order::{Ticket, Turnstile};
 use super::room_of;
-use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY};
+use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError};
 use crate::core::chain;
 use crate::core::clock::format_ms;
-use crate::core::ids::{ClientMessageId, CustomerName, IdError, MessageBody, ResumeToken, Seq};
+use crate::core::ids::{ClientMessageId, IdError, MessageBody, ResumeToken, Seq};
 use crate::core::model::CustomerRecord;
+use crate::core::pre_engagement::FormAnswers;
 
 /// The customer a socket is bound to (a socket extension).
 #[derive(Debug, Clone)]
@@ -158,7 +159,8 @@ fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
     request.map_err(|error| AckError::new(ErrorCode::InvalidPayload, error.to_string()))
 }
 
-/// `register { name }`.
+/// `register { name, email?, question?, topic? }`: the pre-engagement
+/// form, checked field by field (`core::pre_engagement`).
 pub(super) async fn register<A: Adapter>(
     socket: SocketRef<A>,
     ticket: Ticket,
@@ -175,24 +177,38 @@ pub(super) async fn register<A: Adapter>(
             ));
         }
         let request = payload(request)?;
-        let name = CustomerName::parse(&request.name)
-            .map_err(|error| AckError::new(ErrorCode::InvalidName, error.to_string()))?;
-        let (customer, token) = bridge
-            .register(&name)
+        let answers = FormAnswers {
+            name: &request.name,
+            email: request.email.as_deref(),
+            question: request.question.as_deref(),
+            topic: request.topic.as_deref(),
+        };
+        let registration = bridge
+            .register_form(&answers)
             .await
-            .map_err(|error| internal(name::REGISTER, error))?;
+            .map_err(|error| match error {
+                RegisterError::Form(errors) => AckError::form(&errors),
+                RegisterError::Bridge(error) => internal(name::REGISTER, error),
+            })?;
+        let customer = registration.customer;
         bind(&socket, customer.clone());
-        Ok(Registered {
+        let registered = Registered {
             customer_id: customer.id.to_string(),
-            token: token.expose().to_owned(),
-            name: customer.name,
-        })
+            token: registration.token.expose().to_owned(),
+            name: customer.name.clone(),
+        };
+        Ok((registered, customer, registration.first_message))
     }
     .await;
-    let registered = answer.is_ok();
-    reply(ack, name::REGISTER, &Ack::from(answer));
-    if registered && let Some(customer) = bound(&socket) {
-        send_session(&socket, &bridge, &customer, Seq(0)).await;
+    match answer {
+        Ok((registered, customer, first_message)) => {
+            reply(ack, name::REGISTER, &Ack::Ok(registered));
+            send_session(&socket, &bridge, &customer, Seq(0)).await;
+            if let Some(sent) = first_message {
+                bridge.announce(&customer.id, &sent).await;
+            }
+        }
+        Err(error) => reply(ack, name::REGISTER, &Ack::<()>::Error(error)),
     }
 }
 

@@ -290,9 +290,16 @@ impl<A: Adapter> Fanout for SocketFanout<A> {
                 conversation,
                 reason,
             } => {
+                let ended_by = match reason {
+                    crate::core::conversation::CloseReason::AgentEnded => {
+                        conversation.agent_name.clone()
+                    }
+                    _ => None,
+                };
                 let payload = ChatEndedPayload {
                     conversation_id: conversation.id.to_string(),
                     reason: reason.as_str(),
+                    ended_by,
                 };
                 self.emit(customer, name::CHAT_ENDED, &payload).await;
             }

@@ -4,7 +4,9 @@
 //!
 //! - open: `POST flex-api /v1/Channels` (`FlexFlowSid`, `Identity`,
 //!   `ChatUserFriendlyName`, `ChatFriendlyName`, `Target` = the identity, so
-//!   Flex hands back the customer's active channel instead of a second one),
+//!   Flex hands back the customer's active channel instead of a second one;
+//!   the pre-engagement form's answers as `PreEngagementData` and in
+//!   `TaskAttributes`),
 //!   then the channel webhooks that bring the agent back: listed first, and
 //!   only the missing ones created (`Type=webhook`, `Configuration.Url`,
 //!   `Configuration.Method=POST`, `Configuration.Filters`).
@@ -247,20 +249,28 @@ impl ChatBackend {
         };
         let identity = FlexIdentity::for_customer(request.customer);
         let chat_name = format!("Chat with {}", request.customer_name);
+        let mut form = vec![
+            ("FlexFlowSid", flex_flow.as_str().to_owned()),
+            ("Identity", identity.as_str().to_owned()),
+            ("ChatUserFriendlyName", request.customer_name.to_owned()),
+            ("ChatFriendlyName", chat_name),
+            ("Target", identity.as_str().to_owned()),
+        ];
+        // As Flex's web chat: the form's answers in the channel's
+        // attributes (`pre_engagement_data`), and in the task's for a
+        // `task` integration (a Studio flow's "Send to Flex" takes them
+        // from the channel's attributes).
+        let details = request.pre_engagement;
+        if !details.is_empty() {
+            let name = request.customer_name;
+            form.push(("PreEngagementData", details.flex_data(name).to_string()));
+            let attributes = serde_json::Value::Object(details.task_attributes(name));
+            form.push(("TaskAttributes", attributes.to_string()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let created: FlexChannel = self
             .client
-            .post_form(
-                Product::Flex,
-                "/v1/Channels",
-                &[
-                    ("FlexFlowSid", flex_flow.as_str()),
-                    ("Identity", identity.as_str()),
-                    ("ChatUserFriendlyName", request.customer_name),
-                    ("ChatFriendlyName", &chat_name),
-                    ("Target", identity.as_str()),
-                ],
-                false,
-            )
+            .post_form(Product::Flex, "/v1/Channels", &form, false)
             .await?;
         let channel = parse_sid(&created.sid, ChannelSid::parse)?;
         self.ensure_webhooks(&channel).await?;

@@ -47,6 +47,7 @@ impl Outbox {
             conversation: &job.conversation_id,
             customer: &job.customer_id,
             customer_name: &job.customer_name,
+            pre_engagement: &job.pre_engagement,
         };
         match backend.open(&request).await {
             Ok(opened) => {

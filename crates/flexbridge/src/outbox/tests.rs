@@ -75,6 +75,7 @@ async fn harness() -> Harness {
             per_second: 1000.0,
         },
         clock,
+        form: crate::core::pre_engagement::FormSpec::default(),
     });
     let (customer, _) = bridge
         .register(&CustomerName::parse("Ada").expect("valid"))

@@ -22,7 +22,7 @@ pub struct Conversations<'a> {
 
 /// The columns a [`ConversationRow`] reads.
 pub(super) const COLUMNS: &str =
-    "id, customer_id, state, backend, flex_channel, flex_ref, agent_name, created_at";
+    "id, customer_id, state, backend, flex_channel, flex_ref, agent_name, close_reason, created_at";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow {
@@ -33,6 +33,7 @@ pub(super) struct ConversationRow {
     flex_channel: Option<String>,
     flex_ref: Option<String>,
     agent_name: Option<String>,
+    close_reason: Option<String>,
     created_at: i64,
 }
 
@@ -49,6 +50,13 @@ impl TryFrom<ConversationRow> for ConversationRecord {
             flex_channel: row.flex_channel.map(RemoteChannel::new),
             flex_ref: parse_flex_ref(row.flex_ref.as_deref())?,
             agent_name: row.agent_name,
+            close_reason: row
+                .close_reason
+                .map(|raw| {
+                    CloseReason::parse(&raw)
+                        .ok_or_else(|| corrupt("conversations.close_reason", raw))
+                })
+                .transpose()?,
             created_at: row.created_at,
         })
     }
@@ -179,6 +187,7 @@ pub(super) async fn insert_opening(
         flex_channel: None,
         flex_ref: None,
         agent_name: None,
+        close_reason: None,
         created_at: now,
     };
     sql::query(

@@ -6,6 +6,7 @@
 use super::{Conn, Store, StoreError, StoreResult, corrupt, sql};
 use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::CustomerRecord;
+use crate::core::pre_engagement::PreEngagement;
 
 /// The `customers` table.
 #[derive(Clone, Copy)]
@@ -18,6 +19,7 @@ struct CustomerRow {
     id: String,
     name: String,
     token_hash: Vec<u8>,
+    pre_engagement: Option<String>,
 }
 
 impl TryFrom<CustomerRow> for CustomerRecord {
@@ -29,6 +31,13 @@ impl TryFrom<CustomerRow> for CustomerRecord {
             name: row.name,
             token_hash: TokenHash::from_bytes(&row.token_hash)
                 .ok_or_else(|| corrupt("customers.token_hash", "not 32 bytes"))?,
+            pre_engagement: row
+                .pre_engagement
+                .map(|text| {
+                    PreEngagement::parse(&text).map_err(|e| corrupt("customers.pre_engagement", e))
+                })
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -39,23 +48,29 @@ impl Customers<'_> {
         id: &CustomerId,
         name: &CustomerName,
         token_hash: &TokenHash,
+        pre_engagement: &PreEngagement,
         now: i64,
     ) -> StoreResult<CustomerRecord> {
         let customer = CustomerRecord {
             id: id.clone(),
             name: name.as_str().to_owned(),
             token_hash: token_hash.clone(),
+            pre_engagement: pre_engagement.clone(),
         };
         self.store
             .write((customer, now), |(customer, now), conn| {
                 Box::pin(async move {
                     sql::query(
-                        "INSERT INTO customers (id, name, token_hash, last_seq, created_at)
-                         VALUES ($1, $2, $3, 0, $4)",
+                        "INSERT INTO customers (id, name, token_hash, last_seq, pre_engagement, created_at)
+                         VALUES ($1, $2, $3, 0, $4, $5)",
                     )
                     .bind(customer.id.as_str())
                     .bind(&customer.name)
                     .bind(customer.token_hash.as_bytes())
+                    .bind(
+                        (!customer.pre_engagement.is_empty())
+                            .then(|| customer.pre_engagement.to_text()),
+                    )
                     .bind(now)
                     .execute(conn)
                     .await?;
@@ -67,11 +82,12 @@ impl Customers<'_> {
 
     /// The customer whose resume token hashes to `hash`, if any.
     pub async fn by_token(self, hash: &TokenHash) -> StoreResult<Option<CustomerRecord>> {
-        let row: Option<CustomerRow> =
-            sql::query_as("SELECT id, name, token_hash FROM customers WHERE token_hash = $1")
-                .bind(hash.as_bytes())
-                .fetch_optional(self.store.reader())
-                .await?;
+        let row: Option<CustomerRow> = sql::query_as(
+            "SELECT id, name, token_hash, pre_engagement FROM customers WHERE token_hash = $1",
+        )
+        .bind(hash.as_bytes())
+        .fetch_optional(self.store.reader())
+        .await?;
         let Some(customer) = row.map(CustomerRecord::try_from).transpose()? else {
             return Ok(None);
         };
@@ -79,11 +95,12 @@ impl Customers<'_> {
     }
 
     pub async fn get(self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
-        let row: Option<CustomerRow> =
-            sql::query_as("SELECT id, name, token_hash FROM customers WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(self.store.reader())
-                .await?;
+        let row: Option<CustomerRow> = sql::query_as(
+            "SELECT id, name, token_hash, pre_engagement FROM customers WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.store.reader())
+        .await?;
         row.map(CustomerRecord::try_from).transpose()
     }
 }
@@ -114,7 +131,7 @@ mod tests {
         let name = CustomerName::parse("Ada").unwrap();
         store
             .customers()
-            .create(&id, &name, &token.hash(), 1)
+            .create(&id, &name, &token.hash(), &PreEngagement::default(), 1)
             .await
             .unwrap();
 

@@ -244,6 +244,11 @@ const SQLITE_MIGRATIONS: &[Step] = &[
         "outbox leases",
         include_str!("../../migrations/sqlite/0003_outbox_leases.sql"),
     ),
+    (
+        4,
+        "pre engagement",
+        include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[Step] = &[
     (
@@ -255,6 +260,11 @@ const POSTGRES_MIGRATIONS: &[Step] = &[
         3,
         "outbox leases",
         include_str!("../../migrations/postgres/0003_outbox_leases.sql"),
+    ),
+    (
+        4,
+        "pre engagement",
+        include_str!("../../migrations/postgres/0004_pre_engagement.sql"),
     ),
 ];
 

@@ -219,3 +219,6 @@ impl Leases<'_> {
         Ok(row.and_then(|row| row.lease_owner.zip(row.lease_expires_at)))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -247,6 +247,27 @@ impl Messages<'_> {
             .await?;
         rows.into_iter().map(MessageRecord::try_from).collect()
     }
+
+    /// The messages of one conversation, oldest first, at most `limit`
+    /// (a transcript).
+    pub async fn of_conversation(
+        self,
+        conversation: &ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM messages
+                 WHERE conversation_id = $1 ORDER BY seq LIMIT $2"
+            )
+        });
+        let rows: Vec<MessageRow> = sql::query_as(SQL.as_str())
+            .bind(conversation.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(self.store.reader())
+            .await?;
+        rows.into_iter().map(MessageRecord::try_from).collect()
+    }
 }
 
 /// Accepts one message inside a group commit; a duplicate writes nothing.

@@ -352,7 +352,13 @@ pub(crate) mod test_support {
         let name = CustomerName::parse("Ada").expect("a name");
         store
             .customers()
-            .create(&id, &name, &ResumeToken::generate().hash(), 0)
+            .create(
+                &id,
+                &name,
+                &ResumeToken::generate().hash(),
+                &crate::core::pre_engagement::PreEngagement::default(),
+                0,
+            )
             .await
             .expect("a customer");
         id

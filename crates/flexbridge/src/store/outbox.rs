@@ -28,6 +28,7 @@ use crate::core::backend::{BackendName, Opened};
 use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
 use crate::core::model::ConversationRecord;
+use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::SendOutcome;
 use crate::core::work::{
     Abandoned, Begin, JobKind, NextJob, OutboxJob, OutgoingMessage, QueueHead,
@@ -55,6 +56,7 @@ struct JobRow {
     flex_channel: Option<String>,
     flex_ref: Option<String>,
     customer_name: String,
+    customer_pre_engagement: Option<String>,
     seq: Option<i64>,
     client_msg_id: Option<String>,
     body: Option<String>,
@@ -90,6 +92,13 @@ impl TryFrom<JobRow> for OutboxJob {
             customer_id: CustomerId::parse(&row.customer_id)
                 .map_err(|e| corrupt("conversations.customer_id", e))?,
             customer_name: row.customer_name,
+            pre_engagement: row
+                .customer_pre_engagement
+                .map(|text| {
+                    PreEngagement::parse(&text).map_err(|e| corrupt("customers.pre_engagement", e))
+                })
+                .transpose()?
+                .unwrap_or_default(),
             conversation_state: parse_state(&row.state)?,
             backend: BackendName::new(row.backend),
             channel: row.flex_channel.map(RemoteChannel::new),
@@ -139,7 +148,7 @@ async fn take_next(
                 o.next_attempt_at, o.created_at,
                 c.customer_id, c.state, c.backend, c.flex_channel, c.flex_ref,
                 c.lease_owner, c.lease_expires_at,
-                cu.name AS customer_name,
+                cu.name AS customer_name, cu.pre_engagement AS customer_pre_engagement,
                 m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
          FROM outbox o
          JOIN conversations c ON c.id = o.conversation_id

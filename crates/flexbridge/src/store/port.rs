@@ -6,6 +6,7 @@ use crate::core::backend::Opened;
 use crate::core::conversation::CloseReason;
 use crate::core::ids::{ConversationId, CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::{ConversationRecord, CustomerRecord, MessageRecord};
+use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::{
     Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
     StorageResult, StoredAgentMessage,
@@ -19,9 +20,13 @@ impl Storage for Store {
         id: &CustomerId,
         name: &CustomerName,
         token_hash: &TokenHash,
+        pre_engagement: &PreEngagement,
         now: i64,
     ) -> StorageResult<CustomerRecord> {
-        Ok(self.customers().create(id, name, token_hash, now).await?)
+        Ok(self
+            .customers()
+            .create(id, name, token_hash, pre_engagement, now)
+            .await?)
     }
 
     async fn customer_by_token(&self, hash: &TokenHash) -> StorageResult<Option<CustomerRecord>> {
@@ -30,6 +35,18 @@ impl Storage for Store {
 
     async fn customer(&self, id: &CustomerId) -> StorageResult<Option<CustomerRecord>> {
         Ok(self.customers().get(id).await?)
+    }
+
+    async fn conversation(&self, id: &ConversationId) -> StorageResult<Option<ConversationRecord>> {
+        Ok(self.conversations().get(id).await?)
+    }
+
+    async fn conversation_messages(
+        &self,
+        conversation: &ConversationId,
+        limit: u32,
+    ) -> StorageResult<Vec<MessageRecord>> {
+        Ok(self.messages().of_conversation(conversation, limit).await?)
     }
 
     async fn latest_conversation(

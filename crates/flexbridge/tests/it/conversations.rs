@@ -9,6 +9,12 @@ use serde_json::{Value, json};
 
 use crate::{SioClient, TestApp, eventually, on_both_backends, say, spawn_app};
 
+crate::on_both_databases!(
+    a_wrong_token_is_refused_and_a_right_one_resumes_the_customer,
+    an_anonymous_socket_can_neither_send_nor_read,
+    customers_see_the_agents_chat_name_rather_than_their_identity,
+);
+
 on_both_backends!(
     two_customers_chat_at_once_and_each_sees_only_their_own_agents_replies,
     two_tabs_of_one_customer_share_one_flex_channel_and_see_each_others_messages,
@@ -176,7 +182,6 @@ async fn when_the_agent_ends_the_chat_the_customer_is_told_and_the_next_message_
     assert_eq!(ended_again, 0, "chat:ended was sent more than once");
 }
 
-#[tokio::test]
 async fn a_wrong_token_is_refused_and_a_right_one_resumes_the_customer() {
     let app = spawn_app(BackendKind::Conversations).await;
     let ada = app.customer("Ada").await;
@@ -193,7 +198,6 @@ async fn a_wrong_token_is_refused_and_a_right_one_resumes_the_customer() {
     assert_eq!(session["customer"]["id"], json!(ada.id.to_string()));
 }
 
-#[tokio::test]
 async fn an_anonymous_socket_can_neither_send_nor_read() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut anonymous = SioClient::connect(&app.url, json!({}))
@@ -407,7 +411,6 @@ async fn a_chat_the_agent_ended_while_the_bridge_was_down_is_ended_at_restart(
 /// Chat only: the emulator serves Chat users, not Conversations users
 /// (the Conversations backend asks `/v1/Services/{IS}/Users/{identity}`
 /// and falls back to the identity).
-#[tokio::test]
 async fn customers_see_the_agents_chat_name_rather_than_their_identity() {
     let app = spawn_app(BackendKind::Chat).await;
     let identity = "carol_40example_2Ecom";

@@ -15,6 +15,15 @@ use serde_json::{Value, json};
 
 use crate::{TestApp, eventually, say, spawn_app, spawn_app_with, wait_for};
 
+crate::on_both_databases!(
+    a_conversation_is_set_up_and_routed_by_an_interaction_with_the_configured_routing,
+    with_studio_routing_a_studio_webhook_routes_the_conversation_on_the_first_message,
+    a_setup_step_flex_refuses_deletes_the_conversation_and_ends_the_chat,
+    setup_steps_that_fail_for_a_while_are_retried_into_one_conversation_interaction_and_task,
+    the_customers_own_messages_coming_back_as_webhooks_are_not_relayed,
+    an_idle_conversation_tells_the_customer_nothing_and_their_next_message_wakes_it,
+);
+
 const CONVERSATIONS: BackendKind = BackendKind::Conversations;
 
 /// A JSON document held in a string field.
@@ -29,7 +38,6 @@ async fn tasks(app: &TestApp) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
 async fn a_conversation_is_set_up_and_routed_by_an_interaction_with_the_configured_routing() {
     let app = spawn_app(CONVERSATIONS).await;
     let bootstrap = app.emulator.emulator.bootstrap();
@@ -91,7 +99,6 @@ async fn a_conversation_is_set_up_and_routed_by_an_interaction_with_the_configur
     );
 }
 
-#[tokio::test]
 async fn with_studio_routing_a_studio_webhook_routes_the_conversation_on_the_first_message() {
     let app = spawn_app_with(
         DevFlex {
@@ -132,7 +139,6 @@ async fn with_studio_routing_a_studio_webhook_routes_the_conversation_on_the_fir
     ada.socket.next_event("chat:ended").await;
 }
 
-#[tokio::test]
 async fn a_setup_step_flex_refuses_deletes_the_conversation_and_ends_the_chat() {
     let app = spawn_app(CONVERSATIONS).await;
     for (i, step) in [
@@ -168,7 +174,6 @@ async fn a_setup_step_flex_refuses_deletes_the_conversation_and_ends_the_chat() 
     assert_eq!(tasks(&app).await, Vec::<Value>::new());
 }
 
-#[tokio::test]
 async fn setup_steps_that_fail_for_a_while_are_retried_into_one_conversation_interaction_and_task()
 {
     let app = spawn_app(CONVERSATIONS).await;
@@ -213,7 +218,6 @@ async fn setup_steps_that_fail_for_a_while_are_retried_into_one_conversation_int
     assert_eq!(reply["body"], json!("Hi Ada"));
 }
 
-#[tokio::test]
 async fn the_customers_own_messages_coming_back_as_webhooks_are_not_relayed() {
     let app = spawn_app(CONVERSATIONS).await;
     let mut ada = app.customer("Ada").await;
@@ -273,7 +277,6 @@ async fn the_customers_own_messages_coming_back_as_webhooks_are_not_relayed() {
     );
 }
 
-#[tokio::test]
 async fn an_idle_conversation_tells_the_customer_nothing_and_their_next_message_wakes_it() {
     let app = spawn_app_with(DevFlex::default(), |settings| {
         settings.flex.timers.inactive = Some(TimerDuration::parse("PT1S").expect("a duration"));

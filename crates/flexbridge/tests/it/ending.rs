@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::{SioClient, TestApp, eventually, on_both_backends, say, spawn_app};
 
+crate::on_both_databases!(ending_without_an_open_chat_is_an_ok_no_op_and_anonymous_sockets_cannot,);
+
 on_both_backends!(
     when_the_customer_ends_the_chat_flex_gets_the_pending_messages_then_the_end_and_the_next_message_opens_a_new_channel_and_task,
     a_chat_ended_before_flex_had_it_still_delivers_its_messages_then_closes,
@@ -116,7 +118,7 @@ async fn when_the_customer_ends_the_chat_flex_gets_the_pending_messages_then_the
         let event = tab.next_event("chat:ended").await;
         assert_eq!(
             event,
-            json!({"conversationId": first["conversationId"], "reason": "customer_ended"})
+            json!({"conversationId": first["conversationId"], "reason": "customer_ended", "endedBy": null})
         );
         let conversation = tab
             .next_event_where("conversation", |c| c["state"] == json!("closed"))
@@ -277,7 +279,6 @@ async fn a_close_that_flex_answers_500_and_429_for_a_while_lands_exactly_once(
     assert_eq!(chat_ended_count(&mut ada.socket).await, 0);
 }
 
-#[tokio::test]
 async fn ending_without_an_open_chat_is_an_ok_no_op_and_anonymous_sockets_cannot() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;

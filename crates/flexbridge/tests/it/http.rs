@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::spawn_app;
 
+crate::on_both_databases!(health_readiness_and_metrics_answer,);
+
 #[tokio::test]
 async fn the_web_chat_is_served_with_a_strict_content_security_policy() {
     let app = spawn_app(BackendKind::Conversations).await;
@@ -47,7 +49,6 @@ async fn the_web_chat_is_served_with_a_strict_content_security_policy() {
     assert_eq!(again.status(), 304);
 }
 
-#[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let app = spawn_app(BackendKind::Conversations).await;
     let mut ada = app.customer("Ada").await;

@@ -1,11 +1,17 @@
-//! Integration tests: the real bridge on port 0 with a fresh SQLite file,
-//! the Flex emulator in-process on port 0 (its control API plays the
-//! agents and injects faults), customers over a real Socket.IO connection
+//! Integration tests: the real bridge on port 0 with a fresh database, the
+//! Flex emulator in-process on port 0 (its control API plays the agents and
+//! injects faults), customers over a real Socket.IO connection
 //! (long-polling) or the core's API. One binary, several modules.
 //!
-//! Every scenario that involves Flex runs against both backends:
-//! [`on_both_backends!`] turns `async fn scenario(backend: BackendKind)`
-//! into the tests `scenario::chat` and `scenario::conversations`, and the
+//! Every scenario that involves Flex runs against both backends and both
+//! databases: [`on_both_backends!`] turns `async fn scenario(backend:
+//! BackendKind)` into the tests `scenario::chat` and
+//! `scenario::conversations` (on SQLite) and `scenario::chat_on_postgres`
+//! and `scenario::conversations_on_postgres`; [`on_both_databases!`] turns
+//! `async fn scenario()` into `scenario::sqlite` and `scenario::postgres`.
+//! The database reaches [`spawn_app`] through the task-local [`DATABASE`]
+//! (SQLite when unset), so a scenario reads the same on both. PostgreSQL
+//! is a fresh database on the run's throwaway server (`testbed`). The
 //! helpers in [`flex`] read the emulator in the backend's terms.
 
 mod conversations;
@@ -16,7 +22,9 @@ mod ending;
 mod flex;
 mod http;
 mod migration;
+mod scale;
 mod socketio;
+mod webchat;
 mod webhooks;
 mod websocket;
 
@@ -38,25 +46,129 @@ use tokio_util::sync::CancellationToken;
 pub use flex::Work;
 pub use socketio::SioClient;
 
-/// Runs each `async fn scenario(backend: BackendKind)` once per backend,
-/// as the tests `scenario::chat` and `scenario::conversations`.
+/// Runs each `async fn scenario(backend: BackendKind)` once per backend
+/// and database, as the tests `scenario::chat`, `scenario::conversations`
+/// (SQLite), `scenario::chat_on_postgres` and
+/// `scenario::conversations_on_postgres`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($scenario:ident),+ $(,)?) => {
         $(
             mod $scenario {
+                use flexbridge::flex::BackendKind;
+                use $crate::Database;
+
                 #[tokio::test]
                 async fn chat() {
-                    super::$scenario(flexbridge::flex::BackendKind::Chat).await;
+                    Database::Sqlite.run(super::$scenario(BackendKind::Chat)).await;
                 }
 
                 #[tokio::test]
                 async fn conversations() {
-                    super::$scenario(flexbridge::flex::BackendKind::Conversations).await;
+                    Database::Sqlite.run(super::$scenario(BackendKind::Conversations)).await;
+                }
+
+                #[tokio::test]
+                async fn chat_on_postgres() {
+                    Database::Postgres.run(super::$scenario(BackendKind::Chat)).await;
+                }
+
+                #[tokio::test]
+                async fn conversations_on_postgres() {
+                    Database::Postgres.run(super::$scenario(BackendKind::Conversations)).await;
                 }
             }
         )+
     };
+}
+
+/// Runs each `async fn scenario()` once per database, as the tests
+/// `scenario::sqlite` and `scenario::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    $crate::Database::Sqlite.run(super::$scenario()).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    $crate::Database::Postgres.run(super::$scenario()).await;
+                }
+            }
+        )+
+    };
+}
+
+/// Which database the bridges of a test run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The database of the running scenario (set by the macros above).
+    pub static DATABASE: Database;
+}
+
+impl Database {
+    /// Runs `scenario` with this database as [`DATABASE`].
+    pub async fn run<F: std::future::Future<Output = ()>>(self, scenario: F) {
+        DATABASE.scope(self, scenario).await;
+    }
+
+    /// The running scenario's database (SQLite outside the macros).
+    pub fn current() -> Self {
+        DATABASE
+            .try_with(|database| *database)
+            .unwrap_or(Self::Sqlite)
+    }
+
+    /// A fresh, empty database of this kind.
+    pub async fn fresh(self) -> FreshDatabase {
+        match self {
+            Self::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+                FreshDatabase {
+                    url,
+                    _keep: Keep::Dir { _dir: dir },
+                }
+            }
+            Self::Postgres => {
+                let database = tokio::task::spawn_blocking(testbed::postgres::shared_database)
+                    .await
+                    .expect("joined")
+                    .expect("a database on the test PostgreSQL server");
+                FreshDatabase {
+                    url: database.url().to_owned(),
+                    _keep: Keep::Postgres {
+                        _database: database,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// A test's database: removed when dropped.
+pub struct FreshDatabase {
+    pub url: String,
+    _keep: Keep,
+}
+
+/// What keeps a test's database until the test ends (dropped, it goes).
+enum Keep {
+    Dir {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        _database: testbed::postgres::TestDatabase,
+    },
 }
 
 /// A registered customer with one open socket.
@@ -69,15 +181,26 @@ pub struct Customer {
 /// A bridge running in its own runtime on its own thread, so that a
 /// "crash" can drop every one of its tasks at once (connections included),
 /// as killing the process would.
-struct RunningBridge {
+pub struct RunningBridge {
     /// Dropping (or sending) it crashes the bridge.
     crash: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningBridge {
-    async fn start(settings: Settings, listener: std::net::TcpListener) -> Self {
-        let (ready_tx, ready_rx) = oneshot::channel();
+    pub async fn start(settings: Settings, listener: std::net::TcpListener) -> Self {
+        match Self::try_start(settings, listener).await {
+            Ok(bridge) => bridge,
+            Err(error) => panic!("the bridge builds: {error}"),
+        }
+    }
+
+    /// Starts a bridge, or says why it would not build.
+    pub async fn try_start(
+        settings: Settings,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, String> {
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
         let (crash, crashed) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -88,10 +211,14 @@ impl RunningBridge {
             runtime.block_on(async move {
                 listener.set_nonblocking(true).expect("non-blocking");
                 let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-                let app = Application::build_with_listener(settings, listener)
-                    .await
-                    .expect("the bridge builds");
-                let _ = ready_tx.send(());
+                let app = match Application::build_with_listener(settings, listener).await {
+                    Ok(app) => app,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(format!("{error:#}")));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
                 tokio::select! {
                     _ = app.run_until_stopped(CancellationToken::new()) => {}
                     _ = crashed => {}
@@ -99,15 +226,22 @@ impl RunningBridge {
             });
             runtime.shutdown_background();
         });
-        ready_rx.await.expect("the bridge started");
-        Self {
+        let started = ready_rx.await.expect("the bridge's thread answers");
+        let mut bridge = Self {
             crash: Some(crash),
             thread: Some(thread),
+        };
+        match started {
+            Ok(()) => Ok(bridge),
+            Err(error) => {
+                bridge.crash().await;
+                Err(error)
+            }
         }
     }
 
     /// Drops every task of the bridge, without any shutdown work.
-    async fn crash(&mut self) {
+    pub async fn crash(&mut self) {
         drop(self.crash.take());
         if let Some(thread) = self.thread.take() {
             tokio::task::spawn_blocking(move || thread.join())
@@ -140,7 +274,7 @@ pub struct TestApp {
     pub emulator: RunningEmulator,
     bridge: Option<RunningBridge>,
     emulator_shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _database: FreshDatabase,
 }
 
 impl Drop for TestApp {
@@ -165,8 +299,8 @@ pub async fn spawn_app(backend: BackendKind) -> TestApp {
 /// [`spawn_app`] with `flex` and the settings changed by `adjust`.
 pub async fn spawn_app_with(flex: DevFlex, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     flexbridge::telemetry::init_logging();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}", dir.path().join("bridge.db").display());
+    let database = Database::current().fresh().await;
+    let database_url = database.url.clone();
     let emulator_shutdown = CancellationToken::new();
     let emulator = start_emulator(
         "127.0.0.1",
@@ -186,7 +320,7 @@ pub async fn spawn_app_with(flex: DevFlex, adjust: impl FnOnce(&mut Settings)) -
     settings.outbox.max_backoff = Duration::from_millis(500);
     adjust(&mut settings);
     let bridge = RunningBridge::start(settings.clone(), listener).await;
-    let store = Store::connect(&database_url)
+    let store = Store::connect(&settings.database_url)
         .await
         .expect("the database opens");
     TestApp {
@@ -200,7 +334,7 @@ pub async fn spawn_app_with(flex: DevFlex, adjust: impl FnOnce(&mut Settings)) -
         emulator,
         bridge: Some(bridge),
         emulator_shutdown,
-        _dir: dir,
+        _database: database,
     }
 }
 

@@ -26,6 +26,7 @@ use crate::clock::Instant;
 use crate::world::World;
 use crate::world::actor::Actor;
 use crate::world::error::WorldError;
+use crate::world::taskrouter::{ChannelRef, EndedBy};
 
 /// The refusal of any change to a closed conversation.
 pub(crate) fn closed_error(conversation_sid: &str) -> WorldError {
@@ -65,6 +66,16 @@ impl World {
         self.fire_conversation(sid, fired, actor);
         self.arm_conversation_alarm(sid);
         if to == ConversationState::Closed {
+            if reason == StateReason::Api {
+                let tasks: Vec<String> = self
+                    .taskrouter
+                    .tasks
+                    .iter()
+                    .filter(|t| matches!(&t.target, Some(ChannelRef::Conversation { conversation_sid, .. }) if conversation_sid == sid))
+                    .map(|t| t.sid.clone())
+                    .collect();
+                self.mark_ended(&tasks, EndedBy::Customer);
+            }
             self.close_interactions_of(sid);
         }
         Ok(())

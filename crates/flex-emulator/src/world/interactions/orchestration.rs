@@ -33,11 +33,12 @@ use super::{ChannelParticipant, ChannelStatus, Interaction, InteractionChannel, 
 use crate::sid::Prefix;
 use crate::world::World;
 use crate::world::actor::Actor;
+use crate::world::actor::Source;
 use crate::world::conversations::state::{ConversationState, StateReason};
 use crate::world::error::WorldError;
 use crate::world::routing::NewTask;
 use crate::world::table::Table;
-use crate::world::taskrouter::TaskStatus;
+use crate::world::taskrouter::{EndedBy, TaskStatus};
 
 /// Media channel types the spec knows; all but `voice` ride on a conversation.
 const CHANNEL_TYPES: [&str; 8] = [
@@ -256,6 +257,18 @@ impl World {
         let mut routing = self.routing_spec(None)?;
         routing.task_channel = Some("chat".into());
         routing.attributes.insert("name".into(), json!(author));
+        // The flow's `pre_engagement_data` line (studio.rs), from the
+        // conversation's attributes.
+        let pre_engagement = self
+            .conversations
+            .get(&conversation_sid)
+            .and_then(|c| serde_json::from_str::<Value>(&c.attributes).ok())
+            .and_then(|a| a.get("pre_engagement_data").cloned());
+        if let Some(data) = pre_engagement {
+            routing
+                .attributes
+                .insert("pre_engagement_data".into(), data);
+        }
         let new = NewInteraction {
             channel,
             ..NewInteraction::default()
@@ -473,6 +486,9 @@ impl World {
         channel.status = to;
         let (tasks, conversation_sid) = (channel.tasks.clone(), channel.conversation_sid.clone());
         self.emit_interaction("interaction.updated", interaction_sid);
+        if actor.source == Source::Api {
+            self.mark_ended(&tasks, EndedBy::Customer);
+        }
         self.settle_tasks(&tasks, complete_tasks)?;
         let state = self.conversations.get(&conversation_sid).map(|c| c.state);
         match (to, state) {

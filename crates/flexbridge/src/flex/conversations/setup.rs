@@ -95,14 +95,25 @@ impl ConversationsBackend {
     async fn create_or_find(&self, request: &OpenRequest<'_>) -> Result<ChannelSid, FlexError> {
         let unique_name = request.conversation.as_str();
         let friendly_name = format!("Chat with {}", request.customer_name);
-        let attributes = json!({
+        let mut attributes = json!({
             "name": request.customer_name,
             "flexbridge": {
                 "conversationId": unique_name,
                 "customerId": request.customer.as_str(),
             },
-        })
-        .to_string();
+        });
+        // As Flex's web chat: the form's answers in the conversation's
+        // attributes, where a Studio flow finds them
+        // (`trigger.conversation.ChannelAttributes.pre_engagement_data`).
+        if !request.pre_engagement.is_empty()
+            && let Some(object) = attributes.as_object_mut()
+        {
+            object.insert(
+                "pre_engagement_data".into(),
+                request.pre_engagement.flex_data(request.customer_name),
+            );
+        }
+        let attributes = attributes.to_string();
         let mut form = vec![
             ("FriendlyName", friendly_name.as_str()),
             ("UniqueName", unique_name),
@@ -192,16 +203,26 @@ impl ConversationsBackend {
             "properties": { "media_channel_sid": conversation.as_str() },
         })
         .to_string();
+        let mut attributes = json!({
+            "name": request.customer_name,
+            "channelType": "custom",
+            "customerId": request.customer.as_str(),
+        });
+        if !request.pre_engagement.is_empty()
+            && let Some(object) = attributes.as_object_mut()
+        {
+            object.extend(
+                request
+                    .pre_engagement
+                    .task_attributes(request.customer_name),
+            );
+        }
         let routing = json!({
             "properties": {
                 "workspace_sid": routing.workspace.as_str(),
                 "workflow_sid": routing.workflow.as_str(),
                 "task_channel_unique_name": routing.task_channel.as_str(),
-                "attributes": {
-                    "name": request.customer_name,
-                    "channelType": "custom",
-                    "customerId": request.customer.as_str(),
-                },
+                "attributes": attributes,
             },
         })
         .to_string();
