@@ -280,9 +280,10 @@ impl Outbox {
                 }
             }
             let next_held = lock(&inner.held).values().copied().min();
-            let wake_at = next_held.map_or(*lock(&inner.scan_at), |held| {
-                held.min(*lock(&inner.scan_at))
-            });
+            // One read: the guard of an argument lives to the end of the
+            // statement, so locking again in the closure would deadlock.
+            let scan_at = *lock(&inner.scan_at);
+            let wake_at = next_held.map_or(scan_at, |held| held.min(scan_at));
             let wait = inner.clock.until(wake_at);
             let tasks = &mut dispatch.tasks;
             tokio::select! {

@@ -48,6 +48,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a start waits for Redis.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest pause between two reconnection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -92,9 +95,15 @@ impl RedisFabric {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_max_delay(MAX_RECONNECT_DELAY)
             .set_number_of_retries(RECONNECT_ATTEMPTS);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .with_context(|| format!("connecting to Redis at {shown}"))?;
+        // The manager retries a refused first connection too: a bridge
+        // whose Redis does not answer at start fails then, saying so.
+        let connection = tokio::time::timeout(
+            START_TIMEOUT,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis at {shown} did not answer within {START_TIMEOUT:?}"))?
+        .with_context(|| format!("connecting to Redis at {shown}"))?;
         metrics::describe_counter!(
             PUBLISH_FAILURES,
             "Fan-out messages this bridge could not publish to Redis (other bridges' sockets missed them until they reconnect)"

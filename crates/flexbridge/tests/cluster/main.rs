@@ -14,7 +14,7 @@
 //! Leases are short (`FLEXBRIDGE_OUTBOX_LEASE_MS`), so a killed bridge's
 //! conversations are taken over within seconds.
 
-
+mod failover;
 mod fanout;
 
 use std::path::PathBuf;
@@ -97,7 +97,12 @@ pub async fn shared(agents: usize, capacity: u32) -> Shared {
         redis,
         env,
         http: reqwest::Client::new(),
-        logs: tempfile::tempdir().expect("a log directory"),
+        logs: tempfile::Builder::new()
+            .prefix("flexbridge-cluster-")
+            // CLUSTER_KEEP_LOGS=1 keeps the bridges' logs for a look afterwards.
+            .disable_cleanup(std::env::var_os("CLUSTER_KEEP_LOGS").is_some())
+            .tempdir()
+            .expect("a log directory"),
         emulator_shutdown,
     }
 }
