@@ -1,8 +1,9 @@
 // The web chat embedded in another site (docs/embedding.md), in headless
 // Chromium: a page served from a second origin (another port) includes
 // /embed.js; the customer opens the launcher, fills the pre-engagement form
-// and writes; the agent (the console, a second page) sees the form's answers
-// in the task, replies while the panel is minimised (the launcher's badge
+// and writes, then sends a screenshot; the agent (the console, a second
+// page) sees the form's answers in the task and the image, answers with a
+// PDF the customer downloads, replies while the panel is minimised (the launcher's badge
 // counts it), ends the chat; the customer sees who ended it and downloads
 // the transcript. A site not in ALLOWED_ORIGINS can neither frame the chat
 // nor open its socket. Branding and a forced language change the page with
@@ -171,6 +172,35 @@ for (const backend of BACKENDS) {
       assert.equal(await agentPage.getByTestId('detail-question').textContent(), 'Where is order 42?');
       assert.equal(await agentPage.getByTestId('detail-topic').textContent(), 'Orders');
 
+      // A screenshot from the customer: uploaded with progress, shown as a thumbnail, seen by the agent.
+      const png = Buffer.from(
+        '89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
+          '1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d6a4590000000049454e44ae426082',
+        'hex',
+      );
+      await chat.getByTestId('attach-input').setInputFiles({ name: 'screenshot.png', mimeType: 'image/png', buffer: png });
+      const sentFile = mine.and(chat.locator('[data-status="delivered"]')).filter({ has: chat.getByTestId('attachment') });
+      await sentFile.waitFor();
+      await waitFor(
+        async () => (await sentFile.getByTestId('attachment-thumbnail').evaluate((img) => img.complete && img.naturalWidth)) === 1,
+        { message: 'the thumbnail shows the image' },
+      );
+      const agentImage = agentPage.getByTestId('message-image');
+      await agentImage.waitFor();
+      await waitFor(async () => (await agentImage.evaluate((img) => img.complete && img.naturalWidth)) === 1, {
+        message: 'the console shows the image',
+      });
+      // The agent answers with a PDF; the customer downloads it.
+      const pdf = Buffer.from('%PDF-1.7\n%%EOF\n');
+      await agentPage.getByTestId('attach-input').setInputFiles({ name: 'guide.pdf', mimeType: 'application/pdf', buffer: pdf });
+      const agentFile = chat.locator('[data-testid="message"][data-direction="agent"]').filter({ has: chat.getByTestId('attachment') });
+      await agentFile.waitFor();
+      const pdfDownload = page.waitForEvent('download');
+      await agentFile.getByTestId('attachment-download').click();
+      const savedPdf = await pdfDownload;
+      assert.equal(savedPdf.suggestedFilename(), 'guide.pdf');
+      assert.deepEqual(await readFile(await savedPdf.path()), pdf);
+
       // Minimised, the chat stays live: the agent's reply shows on the badge; opening clears it.
       await chat.getByTestId('minimise-button').click();
       await page.getByTestId('panel').waitFor({ state: 'hidden' });
@@ -208,6 +238,8 @@ for (const backend of BACKENDS) {
       assert.match(text, /Mia \(you\): Hello from the shop/);
       assert.match(text, /alice: Hi Mia, it ships today\./);
       assert.match(text, /alice ended the chat\./);
+      assert.match(text, /Mia \(you\): \[attachment\] screenshot\.png \(image\/png/);
+      assert.match(text, /alice: \[attachment\] guide\.pdf \(application\/pdf/);
       assert.deepEqual(errors, [], 'no script errors on the shop page');
     });
   });

@@ -15,6 +15,7 @@
 // Every connection attempt (first, reconnect, manual) reads `auth` afresh, so
 // `lastSeq` is always the newest and the replay minimal.
 
+import { checkFile, fetchFile, upload } from './files.js';
 import { translator } from './i18n.js';
 import { BODY_MAX_CHARS, charCount, checkName, Emit, INVALID_TOKEN, On, PAGE_LIMIT, readAck } from './protocol.js';
 import { backoffDelay, Sender } from './sender.js';
@@ -69,9 +70,11 @@ export class ChatApp {
     ackTimeoutMs = ACK_TIMEOUT_MS,
     t = translator('en'),
     fetch: fetchImpl = globalThis.fetch?.bind(globalThis),
+    upload: uploadImpl = upload,
   }) {
     this.t = t;
     this.#fetch = fetchImpl;
+    this.#upload = uploadImpl;
     this.#createSocket = createSocket;
     this.#local = local;
     this.#session = session;
@@ -94,6 +97,7 @@ export class ChatApp {
   }
 
   #fetch;
+  #upload;
   #createSocket;
   #local;
   #session;
@@ -222,6 +226,26 @@ export class ChatApp {
     if (n > BODY_MAX_CHARS) return { error: this.t('tooLong', { n, max: BODY_MAX_CHARS }) };
     const checked = { ok: body };
     return { ok: this.sender.send(checked.ok, { author: this.#customer?.name ?? '' }) };
+  }
+
+  /**
+   * Uploads `file` (checked against `settings` first) and sends it as a
+   * message once stored: `{ok: clientMessageId}` or `{error: text}`.
+   * `onProgress(fraction)` follows the upload.
+   */
+  async sendFile(file, settings, onProgress = () => {}) {
+    if (this.state.phase !== Phase.chat || !this.#customer) return { error: this.t('enterNameFirst') };
+    const checked = checkFile(file, settings);
+    if (checked.error) return { error: this.t(checked.error, checked.vars) };
+    const uploaded = await this.#upload(file, this.#customer.token, onProgress);
+    if (uploaded.error) return { error: this.t('uploadFailed', { name: file.name, reason: uploaded.error.message }) };
+    const attachment = uploaded.ok;
+    return { ok: this.sender.send(attachment.name, { author: this.#customer.name ?? '', attachment }) };
+  }
+
+  /** The bytes of one of the customer's files, as a Blob (null if refused). */
+  file(id) {
+    return this.#customer ? fetchFile(id, this.#customer.token, this.#fetch) : Promise.resolve(null);
   }
 
   /** Whether "End chat" applies: the latest conversation is opening or open. */

@@ -6,11 +6,12 @@
 // wrote:"), the body (`dir="auto"`, links made by linkify.js), then a meta
 // line (time, delivery status) and any error or retry note. A later part
 // of the bubble (attachments: a thumbnail or a file link) goes between the
-// body and the meta line: `buildMessage` is the one place to add it.
+// body and the meta line (`buildAttachment`).
 //
 // Safety: text is only ever put in with `textContent`; a link's `href`
 // is only what linkify.js allowed (http, https, mailto).
 
+import { formatSize, isImage } from './files.js';
 import { linkify } from './linkify.js';
 import { NoticeType, Status } from './store.js';
 
@@ -111,8 +112,39 @@ export function buildNotice(notice, { doc, t, showsNewChat }) {
   return node;
 }
 
-/** @param {object} ctx `{doc, t, timeFormat}` */
-export function buildMessage(item, { doc, t, timeFormat }) {
+/**
+ * A message's file: a thumbnail for an image (its bytes fetched by
+ * `loadFile`, shown from a blob: URL), and a download button for any file.
+ * SVG and HTML are never shown, only downloaded (the bridge serves them as
+ * `application/octet-stream` anyway).
+ */
+function buildAttachment(file, { doc, t, loadFile, download }) {
+  const box = el(doc, 'div', { className: 'msg-file', testid: 'attachment' });
+  box.dataset.type = file.type;
+  if (isImage(file.type) && loadFile) {
+    const img = el(doc, 'img', {
+      className: 'msg-thumb',
+      testid: 'attachment-thumbnail',
+      attrs: { alt: file.name, loading: 'lazy' },
+    });
+    loadFile(file.id).then((blob) => {
+      if (blob) img.src = URL.createObjectURL(blob);
+    });
+    box.append(img);
+  }
+  const button = el(doc, 'button', {
+    className: 'msg-download',
+    testid: 'attachment-download',
+    text: t('attachment', { name: file.name, size: formatSize(file.size) }),
+    attrs: { type: 'button', title: t('download', { name: file.name }) },
+  });
+  button.addEventListener('click', () => download?.(file));
+  box.append(button);
+  return box;
+}
+
+/** @param {object} ctx `{doc, t, timeFormat, loadFile, download}` */
+export function buildMessage(item, { doc, t, timeFormat, loadFile, download }) {
   const node = el(doc, 'li', { className: `msg msg-${item.direction}`, testid: 'message' });
   node.dataset.direction = item.direction;
   node.dataset.seq = item.seq == null ? '' : String(item.seq);
@@ -127,8 +159,15 @@ export function buildMessage(item, { doc, t, timeFormat }) {
   // Screen readers hear who wrote it; `message-body` holds exactly the text.
   node.append(el(doc, 'span', { className: 'visually-hidden', text: t('wrote', { who }) }));
   const body = el(doc, 'p', { className: 'msg-body', testid: 'message-body', attrs: { dir: 'auto' } });
-  fillBody(doc, body, item.body);
-  node.append(body);
+  if (item.attachment) {
+    body.classList.add('visually-hidden');
+    body.textContent = item.body;
+    node.append(body);
+    node.append(buildAttachment(item.attachment, { doc, t, loadFile, download }));
+  } else {
+    fillBody(doc, body, item.body);
+    node.append(body);
+  }
 
   const meta = el(doc, 'p', { className: 'msg-meta' });
   const date = validDate(item.createdAt);

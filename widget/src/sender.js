@@ -78,8 +78,8 @@ export class Sender {
   #cancelRetry = null;
 
   /** Queues a new message; returns its clientMessageId. `body` is already checked (protocol.checkBody). */
-  send(body, { author = '' } = {}) {
-    const entry = { clientMessageId: this.#newId(), body, createdAt: this.#now(), attempts: 0 };
+  send(body, { author = '', attachment = null } = {}) {
+    const entry = { clientMessageId: this.#newId(), body, createdAt: this.#now(), attempts: 0, attachment };
     this.#store.addOutgoing({ ...entry, author });
     this.#queue.push(entry);
     this.#queueChanged();
@@ -97,6 +97,7 @@ export class Sender {
         body: raw.body,
         createdAt: typeof raw.createdAt === 'string' ? raw.createdAt : this.#now(),
         attempts: 0,
+        attachment: raw.attachment && typeof raw.attachment.id === 'string' ? raw.attachment : null,
       };
       if (!this.#store.isCommitted(entry.clientMessageId)) {
         this.#store.addOutgoing({ ...entry, author });
@@ -119,7 +120,9 @@ export class Sender {
 
   /** Unsent entries, oldest first (for tests and persistence). */
   pending() {
-    return this.#queue.map(({ clientMessageId, body, createdAt }) => ({ clientMessageId, body, createdAt }));
+    return this.#queue.map(({ clientMessageId, body, createdAt, attachment }) =>
+      attachment ? { clientMessageId, body, createdAt, attachment } : { clientMessageId, body, createdAt },
+    );
   }
 
   /** Drops every queued message (the customer changed: a new identity has its own outbox). */
@@ -143,7 +146,11 @@ export class Sender {
     this.#inFlight = { entry, token };
     let result;
     try {
-      result = Promise.resolve(this.#transmit({ clientMessageId: entry.clientMessageId, body: entry.body }));
+      // A file's message names the upload; its text is the file's name.
+      const payload = entry.attachment
+        ? { clientMessageId: entry.clientMessageId, attachment: entry.attachment.id }
+        : { clientMessageId: entry.clientMessageId, body: entry.body };
+      result = Promise.resolve(this.#transmit(payload));
     } catch (error) {
       result = Promise.reject(error);
     }

@@ -21,6 +21,17 @@
 // - `maxSeq` counts every `seq` known, acks included; notices anchor to it.
 
 /** Delivery status of the customer's own messages, in the order they advance. */
+/** A message's file as the bridge describes it (`{id, name, type, size}`), or null. */
+function readAttachment(raw) {
+  if (!raw || typeof raw !== 'object' || typeof raw.id !== 'string') return null;
+  return {
+    id: raw.id,
+    name: typeof raw.name === 'string' ? raw.name : 'file',
+    type: typeof raw.type === 'string' ? raw.type : '',
+    size: Number.isFinite(raw.size) ? raw.size : 0,
+  };
+}
+
 export const Status = Object.freeze({
   sending: 'sending', // in the outbox, not yet committed by the bridge
   sent: 'sent', // committed by the bridge (acked or seen in the stream)
@@ -190,6 +201,7 @@ export class ChatStore {
       direction,
       author: typeof msg.author === 'string' ? msg.author : '',
       body: typeof msg.body === 'string' ? msg.body : '',
+      attachment: readAttachment(msg.attachment),
       createdAt: msg.createdAt ?? null,
       status: direction === 'customer' ? Status.sent : null,
       error: null,
@@ -305,7 +317,7 @@ export class ChatStore {
   // ---- the customer's own messages ------------------------------------------
 
   /** Shows a message the customer just wrote (or one restored from the outbox) as "sending". */
-  addOutgoing({ clientMessageId, body, createdAt = null, author = '' }) {
+  addOutgoing({ clientMessageId, body, createdAt = null, author = '', attachment = null }) {
     if (this.#byClientId.has(clientMessageId)) return false;
     this.dismissEnded();
     this.#insert({
@@ -317,6 +329,7 @@ export class ChatStore {
       direction: 'customer',
       author,
       body,
+      attachment: readAttachment(attachment),
       createdAt,
       status: Status.sending,
       error: null,

@@ -18,6 +18,7 @@
 import { Connection, Phase } from './app.js';
 import { buildDaySeparator, buildMessage, buildNotice, dayKey, dayLabel } from './bubble.js';
 import { Composer } from './composer.js';
+import { bindFilePicking } from './files.js';
 import { PreEngagementForm } from './form.js';
 import { isOpen } from './hours.js';
 import { NoticeType } from './store.js';
@@ -135,6 +136,13 @@ export class ChatView {
       },
       t,
     );
+    if ($('attach-input')) {
+      bindFilePicking(
+        { button: $('attach-button'), input: $('attach-input'), dropZone: $('chat-view'), pasteTarget: $('composer-input') },
+        (files) => this.#sendFiles(files),
+      );
+    }
+    this.uploadNode = $('upload-progress');
     /** key → {node, signature} of the rendered items. */
     this.rendered = new Map();
     this.lastPhase = null;
@@ -345,7 +353,13 @@ export class ChatView {
 
   /** The list's entries in order: the items, with a day separator before each new day. */
   #entries(items) {
-    const ctx = { doc: this.doc, t: this.t, timeFormat: this.timeFormat };
+    const ctx = {
+      doc: this.doc,
+      t: this.t,
+      timeFormat: this.timeFormat,
+      loadFile: (id) => this.app.file(id),
+      download: (file) => this.#downloadFile(file),
+    };
     const entries = [];
     let day = null;
     for (const item of items) {
@@ -369,12 +383,54 @@ export class ChatView {
       } else {
         entries.push({
           key: item.key,
-          signature: `${item.seq}|${item.status}|${item.error}|${item.note}|${item.body}|${item.createdAt}|${item.author}`,
+          signature: `${item.seq}|${item.status}|${item.error}|${item.note}|${item.body}|${item.createdAt}|${item.author}|${item.attachment?.id}`,
           build: () => buildMessage(item, ctx),
         });
       }
     }
     return entries;
+  }
+
+  /** Uploads and sends each file in turn, showing the upload's progress. */
+  async #sendFiles(files) {
+    for (const file of files) {
+      const node = this.uploadNode;
+      const show = (fraction) => {
+        if (!node) return;
+        node.hidden = false;
+        node.value = fraction;
+        node.textContent = this.t('uploading', { name: file.name, percent: Math.round(fraction * 100) });
+        node.setAttribute('aria-valuetext', node.textContent);
+      };
+      show(0);
+      const result = await this.app.sendFile(file, this.settings.attachments, show);
+      if (node) node.hidden = true;
+      if (result.error) {
+        this.composer.setError(result.error);
+        return;
+      }
+      this.composer.setError(null);
+      this.#stickToBottom = true;
+      this.#queueRender();
+    }
+  }
+
+  /** Saves one of the customer's files (fetched with their token). */
+  async #downloadFile(file) {
+    const blob = await this.app.file(file.id);
+    if (!blob) {
+      this.composer.setError(this.t('uploadFailed', { name: file.name, reason: 'not found' }));
+      return;
+    }
+    const url = URL.createObjectURL(blob);
+    const link = this.doc.createElement('a');
+    link.href = url;
+    link.download = file.name;
+    link.rel = 'noopener';
+    this.doc.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
   #showsNewChat(notice) {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::sio::Transport;
+
 /// Benchmarks flexbridge against a minimal relay (the floor) and the Flex emulator.
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +26,22 @@ pub struct Cli {
 pub enum Command {
     /// Serve the floor relay (Socket.IO in, one Twilio REST POST per message out).
     Floor(FloorArgs),
+    /// Connect and register customers, print `held N`, hold them until
+    /// stdin closes (scenario 3 runs its customers in these helpers).
+    Hold(HoldArgs),
+}
+
+/// The scenarios a run can be limited to (`--scenarios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// 1 and 4: customer → Flex, closed loop then paced (and the echo row).
+    Messages,
+    /// 2: agent → customer (runs on the customers of `messages`, so only with it).
+    Replies,
+    /// 3: idle customers, one fresh server per transport.
+    Idle,
+    /// 4b: the emulator's message-create route alone.
+    EmulatorAlone,
 }
 
 /// Which servers a run measures.
@@ -93,9 +111,18 @@ pub struct RunArgs {
     /// for latencies below saturation; 0 skips it [default: 200, quick 100].
     #[arg(long)]
     pub paced_rate: Option<f64>,
-    /// Cumulative idle-customer steps of scenario 3 [default: 1000,5000,10000; quick 200].
+    /// Cumulative idle-customer steps of scenario 3 [default: 1000,5000,10000,20000; quick 200].
     #[arg(long, value_delimiter = ',')]
     pub idle: Option<Vec<usize>>,
+    /// Transports of scenario 3, a fresh server and a row each.
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [Transport::Websocket, Transport::Polling])]
+    pub transports: Vec<Transport>,
+    /// Idle customers per helper process (`flexbridge-bench hold`) in scenario 3.
+    #[arg(long, default_value_t = 5000)]
+    pub hold_per_process: usize,
+    /// Run only these scenarios [default: all].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub scenarios: Option<Vec<Scenario>>,
     /// Servers to measure, in this order [default: echo,floor,bridge].
     #[arg(long, value_delimiter = ',', value_enum)]
     pub targets: Option<Vec<Which>>,
@@ -125,6 +152,15 @@ pub struct RunArgs {
     /// `--bridge-env FLEXBRIDGE_OUTBOX_CONCURRENCY=256` (repeatable; for tuning runs).
     #[arg(long, value_parser = parse_key_value)]
     pub bridge_env: Vec<(String, String)>,
+    /// Extra environment for the spawned floor relays (repeatable), e.g. a
+    /// heap profiler's `LD_PRELOAD` (see README, "Memory per idle customer").
+    #[arg(long, value_parser = parse_key_value)]
+    pub floor_env: Vec<(String, String)>,
+    /// Run the floor and bridge processes under this command (split at
+    /// spaces), e.g. `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p`
+    /// (see README, "CPU per message"). They are stopped with SIGTERM.
+    #[arg(long)]
+    pub server_wrapper: Option<String>,
     /// Skip scenario 4b (the emulator alone).
     #[arg(long)]
     pub no_emulator_alone: bool,
@@ -164,6 +200,29 @@ pub struct FloorArgs {
     pub echo: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct HoldArgs {
+    /// The server, `http://host:port`.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    pub transport: Transport,
+    /// Customers are named `{prefix}-c{index}`.
+    #[arg(long)]
+    pub prefix: String,
+    /// Index of the first customer.
+    #[arg(long, default_value_t = 0)]
+    pub first: usize,
+    #[arg(long)]
+    pub count: usize,
+    /// Handshakes in flight.
+    #[arg(long, default_value_t = 32)]
+    pub parallel: usize,
+    /// Connect from this local address.
+    #[arg(long)]
+    pub local_ip: Option<std::net::IpAddr>,
+}
+
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
@@ -197,6 +256,22 @@ mod tests {
         let cli =
             Cli::try_parse_from(["flexbridge-bench", "floor", "--echo", "--port", "0"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Floor(ref f)) if f.echo));
+        let cli = Cli::try_parse_from([
+            "flexbridge-bench",
+            "hold",
+            "--url",
+            "http://127.0.0.1:1",
+            "--transport",
+            "polling",
+            "--prefix",
+            "p",
+            "--count",
+            "3",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Hold(ref h)) if h.count == 3 && h.transport == Transport::Polling)
+        );
     }
 
     #[test]
@@ -209,6 +284,20 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["flexbridge-bench"]).unwrap();
         assert_eq!(cli.run.backend, None);
+        assert_eq!(
+            cli.run.transports,
+            vec![Transport::Websocket, Transport::Polling]
+        );
+        let cli = Cli::try_parse_from([
+            "flexbridge-bench",
+            "--scenarios",
+            "idle",
+            "--transports",
+            "polling",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.scenarios, Some(vec![Scenario::Idle]));
+        assert_eq!(cli.run.transports, vec![Transport::Polling]);
         assert!(Cli::try_parse_from(["flexbridge-bench", "--backend", "sms"]).is_err());
     }
 }

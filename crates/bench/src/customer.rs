@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::sio::{Client, ClientError, ServerEvent};
+use crate::sio::{Client, ClientError, Dial, ServerEvent};
 
 /// How long any single ack may take before the emit counts as failed.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -70,9 +70,18 @@ pub struct Customer {
 }
 
 impl Customer {
-    /// Connects anonymously (no token).
+    /// Connects anonymously (no token) over a websocket.
     pub async fn connect(base: &str, timeout: Duration) -> Result<Self, CustomerError> {
-        let client = Client::connect(base, Some(&json!({})), timeout).await?;
+        Self::connect_with(base, Dial::default(), timeout).await
+    }
+
+    /// Connects anonymously the way `dial` says.
+    pub async fn connect_with(
+        base: &str,
+        dial: Dial,
+        timeout: Duration,
+    ) -> Result<Self, CustomerError> {
+        let client = Client::connect_with(base, Some(&json!({})), dial, timeout).await?;
         Ok(Self {
             client,
             registered: None,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use flexbridge_bench::cli::{Backend, Cli, Command, FloorArgs};
-use flexbridge_bench::{floor, run, twilio};
+use flexbridge_bench::{floor, hold, run, twilio};
 use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Some(Command::Floor(args)) => serve_floor(args).await.map(|()| ExitCode::SUCCESS),
+            Some(Command::Hold(args)) => hold::serve(args).await.map(|()| ExitCode::SUCCESS),
             None => {
                 let command = std::env::args().collect::<Vec<_>>().join(" ");
                 // On Ctrl-C or SIGTERM the run is dropped, and with it every

@@ -16,6 +16,9 @@ use tokio::process::{Child, Command};
 /// How long a process may take to announce itself.
 const STARTUP: Duration = Duration::from_secs(30);
 
+/// How long [`Process::stop`] waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
 /// A running child process and the URL it announced.
 #[derive(Debug)]
 pub struct Process {
@@ -98,11 +101,48 @@ impl Process {
         cpu_time(&format!("/proc/{}/stat", self.pid))
     }
 
-    /// SIGKILL and reap.
+    /// File descriptors open now (`/proc/<pid>/fd`).
+    pub fn open_files(&self) -> anyhow::Result<u64> {
+        let dir = format!("/proc/{}/fd", self.pid);
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))?;
+        Ok(entries.count() as u64)
+    }
+
+    /// Its soft open-files limit (`/proc/<pid>/limits`).
+    pub fn nofile_limit(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/limits", self.pid);
+        let limits = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        parse_nofile_limit(&limits).with_context(|| format!("no open-files limit in {path}"))
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within [`STOP_GRACE`]
+    /// (a server under a profiler writes its profile as it exits); reap.
     pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
+        let asked = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !asked
+            || tokio::time::timeout(STOP_GRACE, self.child.wait())
+                .await
+                .is_err()
+        {
+            let _ = self.child.start_kill();
+        }
         let _ = self.child.wait().await;
     }
+}
+
+/// The soft limit of the `Max open files` row of a `/proc/…/limits` file.
+fn parse_nofile_limit(limits: &str) -> Option<u64> {
+    let row = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    row["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `VmRSS` of `/proc/{pid}/status`, in KiB.
@@ -195,6 +235,15 @@ mod tests {
         );
         let stat = "42 (a name) with) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0 20 0";
         assert_eq!(parse_stat_ticks(stat), Some(280));
+    }
+
+    #[test]
+    fn the_soft_open_files_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             63720                63720                processes \n\
+                      Max open files            20000                65536                files     \n";
+        assert_eq!(parse_nofile_limit(limits), Some(20000));
+        assert_eq!(parse_nofile_limit("Max processes 1 1"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::cli::Backend;
+use crate::sio::Transport;
 use crate::stats::Summary;
 
 /// Scenario 1 (and 4, against the floor): customers → emulator store.
@@ -94,6 +95,8 @@ pub struct CapacityStep {
 pub struct Capacity {
     pub target: String,
     pub backend: Option<Backend>,
+    /// How its customers were connected.
+    pub transport: Transport,
     pub baseline_rss_kib: Option<u64>,
     pub steps: Vec<CapacityStep>,
     pub nofile_limit: u64,
@@ -247,34 +250,7 @@ impl Report {
             md.push('\n');
         }
         if !self.capacity.is_empty() {
-            md.push_str("### 3. Idle customers (connected + registered)\n\n");
-            md.push_str(
-                "| target | customers | step time s | server RSS MiB | KiB per customer |\n",
-            );
-            md.push_str("|---|---|---|---|---|\n");
-            for c in &self.capacity {
-                let target = self.label(&c.target, c.backend);
-                let _ = writeln!(
-                    md,
-                    "| {target} | 0 | – | {} | – |",
-                    opt(c.baseline_rss_kib.map(|k| k as f64 / 1024.0), 1)
-                );
-                for s in &c.steps {
-                    let _ = writeln!(
-                        md,
-                        "| {target} | {} of {} | {:.2} | {} | {} |",
-                        s.connected,
-                        s.target_customers,
-                        s.step_s,
-                        opt(s.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-                        opt(s.rss_per_customer_kib, 1),
-                    );
-                }
-                if let Some(why) = &c.stopped {
-                    let _ = writeln!(md, "| {target} | stopped: {why} | | | |");
-                }
-            }
-            md.push('\n');
+            self.capacity_table(&mut md);
         }
         if !self.emulator_alone.is_empty() {
             md.push_str("### 4b. The emulator alone (message create, webhooks on)\n\n");
@@ -309,6 +285,52 @@ impl Report {
             let _ = writeln!(md, "- PROBLEM: {problem}");
         }
         md
+    }
+
+    /// Scenario 3: a row per target, transport and step; a bridge's KiB
+    /// per customer also as a ratio to its floor's at the same step.
+    fn capacity_table(&self, md: &mut String) {
+        md.push_str("### 3. Idle customers (connected + registered)\n\n");
+        md.push_str("| target | transport | customers | step time s | server RSS MiB | KiB per customer | × floor |\n");
+        md.push_str("|---|---|---|---|---|---|---|\n");
+        for c in &self.capacity {
+            let target = self.label(&c.target, c.backend);
+            let transport = c.transport.name();
+            let floor = self.capacity.iter().find(|f| {
+                c.target == "bridge"
+                    && f.target == "floor"
+                    && f.backend == c.backend
+                    && f.transport == c.transport
+            });
+            let _ = writeln!(
+                md,
+                "| {target} | {transport} | 0 | – | {} | – | |",
+                opt(c.baseline_rss_kib.map(|k| k as f64 / 1024.0), 1)
+            );
+            for s in &c.steps {
+                let against = floor
+                    .and_then(|f| {
+                        f.steps
+                            .iter()
+                            .find(|fs| fs.target_customers == s.target_customers)
+                    })
+                    .and_then(|fs| ratio(s.rss_per_customer_kib, fs.rss_per_customer_kib));
+                let _ = writeln!(
+                    md,
+                    "| {target} | {transport} | {} of {} | {:.2} | {} | {} | {} |",
+                    s.connected,
+                    s.target_customers,
+                    s.step_s,
+                    opt(s.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+                    opt(s.rss_per_customer_kib, 1),
+                    against.map(|r| format!("×{r:.2}")).unwrap_or_default(),
+                );
+            }
+            if let Some(why) = &c.stopped {
+                let _ = writeln!(md, "| {target} | {transport} | stopped: {why} | | | | |");
+            }
+        }
+        md.push('\n');
     }
 
     /// Scenarios 1 and 4: one row per target and phase, then bridge / floor

@@ -21,11 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 
-use crate::cli::{Backend, RunArgs, Which};
+use crate::cli::{Backend, RunArgs, Scenario, Which};
 use crate::emulator::Emulator;
 use crate::procs::{self, Process};
 use crate::report::Report;
 use crate::scenarios::{Target, capacity, emulator_alone, replies, throughput};
+use crate::sio::Transport;
 use crate::twilio::{Account, Route, Twilio, Upstream};
 
 /// Every size a run uses, after `--quick` and the flags.
@@ -38,6 +39,8 @@ struct Sizes {
     idle: Vec<usize>,
     timeout: Duration,
     paced_rate: Option<f64>,
+    /// The scenarios to run (`--scenarios`, default all).
+    scenarios: Vec<Scenario>,
 }
 
 impl Sizes {
@@ -55,17 +58,31 @@ impl Sizes {
             idle: args.idle.clone().unwrap_or(if q {
                 vec![200]
             } else {
-                vec![1000, 5000, 10000]
+                vec![1000, 5000, 10000, 20000]
             }),
             timeout: Duration::from_secs(args.timeout_s.unwrap_or(if q { 30 } else { 120 })),
             paced_rate: Some(args.paced_rate.unwrap_or(if q { 100.0 } else { 200.0 }))
                 .filter(|rate| *rate > 0.0),
+            scenarios: args.scenarios.clone().unwrap_or_else(|| {
+                vec![
+                    Scenario::Messages,
+                    Scenario::Replies,
+                    Scenario::Idle,
+                    Scenario::EmulatorAlone,
+                ]
+            }),
         }
+    }
+
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&scenario)
     }
 }
 
 /// Binaries and output places.
 struct Places {
+    /// `--server-wrapper`, split: the floor and bridge run under it.
+    wrapper: Vec<String>,
     bin_dir: PathBuf,
     out: PathBuf,
     logs: PathBuf,
@@ -92,6 +109,11 @@ fn places(args: &RunArgs, unix: u64) -> anyhow::Result<Places> {
         .unwrap_or_else(|| bench_dir.join(format!("bench-{unix}.json")));
     let run_dir = bench_dir.join(format!("run-{unix}"));
     Ok(Places {
+        wrapper: args
+            .server_wrapper
+            .as_deref()
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
         logs: run_dir.join("logs"),
         bin_dir,
         out,
@@ -193,7 +215,7 @@ async fn start_server(
     places: &Places,
     flex: Option<&Flex>,
     label: &str,
-    bridge_env: &[(String, String)],
+    extra_env: &[(String, String)],
 ) -> anyhow::Result<Process> {
     match which {
         Which::Echo => {
@@ -205,7 +227,9 @@ async fn start_server(
             let flex = flex.context("the floor needs an emulator")?;
             let exe = std::env::current_exe()?;
             let args = ["floor", "--port", "0"].map(String::from);
-            Process::spawn(label, &exe, &args, &relay_env(flex), &places.logs).await
+            let mut env = relay_env(flex);
+            env.extend(extra_env.iter().cloned());
+            spawn_wrapped(places, label, &exe, &args, &env).await
         }
         Which::Bridge => {
             let flex = flex.context("the bridge needs an emulator")?;
@@ -224,9 +248,28 @@ async fn start_server(
             // aggregate of many, so it is lifted (and said so in the notes).
             env.push(("FLEXBRIDGE_RATE_BURST".into(), "1000000".into()));
             env.push(("FLEXBRIDGE_RATE_PER_SECOND".into(), "1000000".into()));
-            env.extend(bridge_env.iter().cloned());
+            env.extend(extra_env.iter().cloned());
             let args = ["serve", "--port", &port.to_string()].map(String::from);
-            Process::spawn(label, &program, &args, &env, &places.logs).await
+            spawn_wrapped(places, label, &program, &args, &env).await
+        }
+    }
+}
+
+/// A relay's process, under `--server-wrapper` when given.
+async fn spawn_wrapped(
+    places: &Places,
+    label: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<Process> {
+    match places.wrapper.split_first() {
+        None => Process::spawn(label, program, args, env, &places.logs).await,
+        Some((wrapper, wrapper_args)) => {
+            let mut all = wrapper_args.to_vec();
+            all.push(program.display().to_string());
+            all.extend(args.iter().cloned());
+            Process::spawn(label, Path::new(wrapper), &all, env, &places.logs).await
         }
     }
 }
@@ -268,6 +311,16 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
         problems: Vec::new(),
     };
     report.notes.extend(bridge_env_note);
+    if !args.floor_env.is_empty() {
+        let pairs: Vec<String> = args
+            .floor_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        report
+            .notes
+            .push(format!("extra floor environment: {}", pairs.join(" ")));
+    }
     let agents = args.agents.max(1);
     let capacity = sizes.customers.div_ceil(agents).max(1);
 
@@ -303,7 +356,7 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
             .unwrap_or_else(|| vec![Which::Echo, Which::Floor, Which::Bridge]);
         for (round, &backend) in sizes.backends.iter().enumerate() {
             for &which in &targets {
-                if which == Which::Echo && round > 0 {
+                if which == Which::Echo && (round > 0 || !sizes.runs(Scenario::Messages)) {
                     continue;
                 }
                 let spawned = Spawned {
@@ -321,6 +374,7 @@ pub async fn run(args: &RunArgs, command: String) -> anyhow::Result<Report> {
                 }
             }
             if !args.no_emulator_alone
+                && sizes.runs(Scenario::EmulatorAlone)
                 && let Err(e) =
                     run_emulator_alone(backend, &places, &sizes, &prefix, &mut report).await
             {
@@ -410,18 +464,28 @@ async fn run_spawned(
     )
     .await?;
     let outcome = async {
-        let server = start_server(which, places, Some(&flex), &label, &args.bridge_env).await?;
-        let target = Target {
-            name,
-            backend: Some(backend),
-            url: &server.url,
-            process: Some(&server),
-            emulator: Some((&flex.client, Some(&flex.process))),
-        };
-        run_target(&target, sizes, args, &prefix, nofile, report).await;
-        server.stop().await;
-        let idle = run_capacity_fresh(which, places, &flex, sizes, args, &prefix, nofile).await?;
-        report.capacity.push(idle);
+        if sizes.runs(Scenario::Messages) {
+            let server =
+                start_server(which, places, Some(&flex), &label, env_of(which, args)).await?;
+            let target = Target {
+                name,
+                backend: Some(backend),
+                url: &server.url,
+                process: Some(&server),
+                emulator: Some((&flex.client, Some(&flex.process))),
+            };
+            run_target(&target, sizes, args, &prefix, nofile, report).await;
+            server.stop().await;
+        }
+        if sizes.runs(Scenario::Idle) {
+            for &transport in &args.transports {
+                let idle = run_capacity_fresh(
+                    which, places, &flex, sizes, args, &prefix, nofile, transport,
+                )
+                .await?;
+                report.capacity.push(idle);
+            }
+        }
         anyhow::Ok(())
     }
     .await;
@@ -429,8 +493,36 @@ async fn run_spawned(
     outcome
 }
 
-/// Scenarios 1 and 2 on `target`, then 3 on a fresh server of the same kind
-/// when this run started it (else on `target` itself, without RSS).
+/// The extra environment of a target's server (`--bridge-env`, `--floor-env`).
+fn env_of(which: Which, args: &RunArgs) -> &[(String, String)] {
+    match which {
+        Which::Bridge => &args.bridge_env,
+        Which::Floor => &args.floor_env,
+        Which::Echo => &[],
+    }
+}
+
+fn capacity_plan(
+    sizes: &Sizes,
+    args: &RunArgs,
+    log_dir: &Path,
+    nofile: u64,
+    transport: Transport,
+) -> capacity::Plan {
+    capacity::Plan {
+        steps: sizes.idle.clone(),
+        parallel: args.connect_parallel,
+        nofile_limit: nofile,
+        transport,
+        per_process: args.hold_per_process,
+        log_dir: log_dir.to_path_buf(),
+        timeout: sizes.timeout.max(Duration::from_secs(120)),
+    }
+}
+
+/// Scenarios 1 and 2 on `target` (2 when asked for); when this run did not
+/// start the server, 3 on `target` itself too (without RSS): else the
+/// caller runs 3 on a fresh server ([`run_capacity_fresh`]).
 async fn run_target(
     target: &Target<'_>,
     sizes: &Sizes,
@@ -439,51 +531,58 @@ async fn run_target(
     nofile: u64,
     report: &mut Report,
 ) {
-    let plan = throughput::Plan {
-        customers: sizes.customers,
-        messages: sizes.messages,
-        timeout: sizes.timeout,
-        connect_parallel: args.connect_parallel,
-        paced_rate: sizes.paced_rate,
-    };
-    match throughput::run(target, prefix, plan).await {
-        Ok((results, customers, problems)) => {
-            report.throughput.extend(results);
-            report.problems.extend(problems);
-            let plan = replies::Plan {
-                replies: sizes.replies,
-                timeout: sizes.timeout,
-            };
-            match replies::run(target, prefix, customers, plan).await {
-                Ok((result, customers, problems)) => {
-                    report.replies.push(result);
-                    report.problems.extend(problems);
-                    drop(customers);
+    if sizes.runs(Scenario::Messages) {
+        let plan = throughput::Plan {
+            customers: sizes.customers,
+            messages: sizes.messages,
+            timeout: sizes.timeout,
+            connect_parallel: args.connect_parallel,
+            paced_rate: sizes.paced_rate,
+        };
+        match throughput::run(target, prefix, plan).await {
+            Ok((results, customers, problems)) => {
+                report.throughput.extend(results);
+                report.problems.extend(problems);
+                if sizes.runs(Scenario::Replies) {
+                    let plan = replies::Plan {
+                        replies: sizes.replies,
+                        timeout: sizes.timeout,
+                    };
+                    match replies::run(target, prefix, customers, plan).await {
+                        Ok((result, customers, problems)) => {
+                            report.replies.push(result);
+                            report.problems.extend(problems);
+                            drop(customers);
+                        }
+                        Err(e) => report
+                            .problems
+                            .push(format!("{} scenario 2: {e:#}", target.name)),
+                    }
                 }
-                Err(e) => report
-                    .problems
-                    .push(format!("{} scenario 2: {e:#}", target.name)),
             }
+            Err(e) => report
+                .problems
+                .push(format!("{} scenario 1: {e:#}", target.name)),
         }
-        Err(e) => report
-            .problems
-            .push(format!("{} scenario 1: {e:#}", target.name)),
     }
-    let plan = capacity::Plan {
-        steps: sizes.idle.clone(),
-        parallel: args.connect_parallel,
-        nofile_limit: nofile,
-    };
-    // Scenario 3 wants a server nobody used yet; the caller restarts it
-    // when it owns the process ([`run_capacity_fresh`]).
-    if target.process.is_none() {
-        report
-            .capacity
-            .push(capacity::run(target, &format!("{prefix}-idle"), &plan).await);
+    if target.process.is_none() && sizes.runs(Scenario::Idle) {
+        let log_dir = std::env::temp_dir().join(format!("{prefix}-hold"));
+        for &transport in &args.transports {
+            let plan = capacity_plan(sizes, args, &log_dir, nofile, transport);
+            report.capacity.push(
+                capacity::run(
+                    target,
+                    &format!("{prefix}-idle-{}", transport.name()),
+                    &plan,
+                )
+                .await,
+            );
+        }
     }
 }
 
-/// Scenario 3 on a fresh server.
+/// Scenario 3 on a fresh server, over one transport.
+#[allow(clippy::too_many_arguments)]
 async fn run_capacity_fresh(
     which: Which,
     places: &Places,
@@ -492,10 +591,16 @@ async fn run_capacity_fresh(
     args: &RunArgs,
     prefix: &str,
     nofile: u64,
+    transport: Transport,
 ) -> anyhow::Result<crate::report::Capacity> {
     let backend = flex.upstream.backend();
-    let label = format!("{}-{}-idle", which.name(), backend.name());
-    let server = start_server(which, places, Some(flex), &label, &args.bridge_env).await?;
+    let label = format!(
+        "{}-{}-idle-{}",
+        which.name(),
+        backend.name(),
+        transport.name()
+    );
+    let server = start_server(which, places, Some(flex), &label, env_of(which, args)).await?;
     let target = Target {
         name: which.name(),
         backend: Some(backend),
@@ -503,12 +608,13 @@ async fn run_capacity_fresh(
         process: Some(&server),
         emulator: Some((&flex.client, Some(&flex.process))),
     };
-    let plan = capacity::Plan {
-        steps: sizes.idle.clone(),
-        parallel: args.connect_parallel,
-        nofile_limit: nofile,
-    };
-    let result = capacity::run(&target, &format!("{prefix}-idle"), &plan).await;
+    let plan = capacity_plan(sizes, args, &places.logs, nofile, transport);
+    let result = capacity::run(
+        &target,
+        &format!("{prefix}-idle-{}", transport.name()),
+        &plan,
+    )
+    .await;
     server.stop().await;
     Ok(result)
 }

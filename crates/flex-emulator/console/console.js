@@ -58,6 +58,8 @@
     composer: $('composer'),
     input: $('composer-input'),
     send: $('send-button'),
+    attach: $('attach-button'),
+    attachInput: $('attach-input'),
   };
 
   const state = {
@@ -656,6 +658,7 @@
     const canReply = status === 'assigned';
     ui.input.disabled = !canReply;
     ui.send.disabled = !canReply || state.busy.has(`send:${task}`);
+    ui.attach.disabled = ui.send.disabled;
     ui.input.placeholder = !item
       ? 'Accept a task to reply'
       : status === 'pending'
@@ -710,7 +713,7 @@
     const key = JSON.stringify([
       item ? taskSidOf(item) : null,
       agent ? agent.identity : null,
-      messages.map((m) => [m.sid, m.index, m.body]),
+      messages.map((m) => [m.sid, m.index, m.body, Boolean(m.media)]),
     ]);
     if (key === state.renderedMessagesKey) return;
     const task = item ? taskSidOf(item) : null;
@@ -752,7 +755,49 @@
     body.textContent = message.body ?? '';
 
     li.append(head, body);
+    // A file: Chat's `media` is one object, Conversations' an array.
+    const media = Array.isArray(message.media) ? message.media[0] : message.media;
+    if (media && typeof media.sid === 'string') li.append(renderMedia(media));
     return li;
+  }
+
+  /** A message's file: a thumbnail for an image, and a download link (control API). */
+  function renderMedia(media) {
+    const box = document.createElement('div');
+    box.className = 'message-media';
+    box.dataset.testid = 'message-media';
+    const href = `/_emulator/media/${encodeURIComponent(media.sid)}`;
+    const type = String(media.content_type ?? '');
+    if (['image/png', 'image/jpeg', 'image/gif', 'image/webp'].includes(type)) {
+      const img = document.createElement('img');
+      img.src = href;
+      img.alt = media.filename || 'image';
+      img.className = 'message-thumb';
+      img.dataset.testid = 'message-image';
+      box.append(img);
+    }
+    const link = document.createElement('a');
+    link.href = href;
+    link.download = media.filename || 'file';
+    link.textContent = `${media.filename || 'file'} (${type}, ${media.size ?? '?'} bytes)`;
+    link.dataset.testid = 'message-file';
+    box.append(link);
+    return box;
+  }
+
+  /** Sends the chosen file as the agent's message (base64 over the control API). */
+  async function sendFile(file) {
+    const item = selectedItem();
+    if (!item || statusOf(item) !== 'assigned' || !file) return;
+    const task = taskSidOf(item);
+    const data = await new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(file);
+    });
+    const media = { filename: file.name, content_type: file.type || 'application/octet-stream', content_base64: data };
+    await act(`send:${task}`, () => api('POST', agentPath(`/tasks/${seg(task)}/messages`), { media }));
   }
 
   function formatTime(value) {
@@ -784,6 +829,12 @@
     }
   });
   ui.input.addEventListener('input', typingPing);
+  ui.attach.addEventListener('click', () => ui.attachInput.click());
+  ui.attachInput.addEventListener('change', () => {
+    const file = ui.attachInput.files && ui.attachInput.files[0];
+    ui.attachInput.value = '';
+    sendFile(file);
+  });
   ui.notice.addEventListener('click', clearNotice);
 
   streamEvents();

@@ -40,7 +40,8 @@ pub const DEFAULT_EVENT_BUFFER: usize = 16_384;
 /// The largest event buffer: every slot is allocated up front.
 pub const MAX_EVENT_BUFFER: usize = 1 << 20;
 
-/// How to build an emulator. Start from [`EmulatorConfig::from_seed`].
+/// How to build an emulator. Start from [`EmulatorConfig::from_seed`] (the
+/// same SIDs every time) or [`EmulatorConfig::random`] (a new account).
 #[derive(Clone)]
 pub struct EmulatorConfig {
     seed: u64,
@@ -87,6 +88,16 @@ impl EmulatorConfig {
             public_url: None,
             event_buffer: DEFAULT_EVENT_BUFFER,
         }
+    }
+
+    /// [`EmulatorConfig::from_seed`] with a seed of its own: a new account
+    /// whose SIDs (bootstrap and runtime) are those of no earlier run, as
+    /// Twilio's never repeat — so a bridge restarted against a new
+    /// emulator with its old database finds no SID of the old account
+    /// handed out again. Tests and demos that want the same SIDs give a
+    /// seed.
+    pub fn random() -> Self {
+        Self::from_seed(rand::random())
     }
 
     /// Uses this account SID instead of the derived one.

@@ -48,9 +48,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{Method, StatusCode, Uri};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
@@ -148,19 +148,22 @@ impl Emulator {
 /// would make hyper drop a keep-alive connection a client is about to reuse.
 async fn read_whole_body(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let limited = Request::from_parts(parts.clone(), body);
-    match Bytes::from_request(limited, &()).await {
+    // A media upload may be larger than any form.
+    let limit = if api::mcs::is_upload(parts.uri.path()) {
+        api::mcs::MAX_MEDIA_BYTES
+    } else {
+        api::MAX_BODY_BYTES
+    };
+    match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::payload_too_large(api::MAX_BODY_BYTES).into_response()
+        Err(error) if error.to_string().contains("length limit") => {
+            ApiError::payload_too_large(limit).into_response()
         }
-        Err(rejection) => {
-            ApiError::bad_request(format!("The request body could not be read: {rejection}"))
-                .into_response()
-        }
+        Err(error) => ApiError::bad_request(format!("The request body could not be read: {error}"))
+            .into_response(),
     }
 }
 

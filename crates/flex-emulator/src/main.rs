@@ -32,9 +32,10 @@ struct Cli {
     /// Chat tasks one agent works at once.
     #[arg(long, default_value_t = 1)]
     chat_capacity: u32,
-    /// Seed of every SID and of the derived credentials.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed of every SID and of the derived credentials (default: a random
+    /// one, printed, so no two runs share SIDs; give one to repeat a run).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Base of the absolute URLs in answers (default: http://{Host header}).
     #[arg(long)]
     public_url: Option<String>,
@@ -49,7 +50,10 @@ struct Cli {
 
 impl Cli {
     fn config(&self) -> anyhow::Result<EmulatorConfig> {
-        let mut config = EmulatorConfig::from_seed(self.seed)
+        let seeded = self
+            .seed
+            .map_or_else(EmulatorConfig::random, EmulatorConfig::from_seed);
+        let mut config = seeded
             .with_agents(self.agents)
             .with_chat_capacity(self.chat_capacity)
             .with_wrapup(Duration::from_secs(self.wrapup_seconds))
@@ -103,6 +107,7 @@ fn announce(emulator: &Emulator, url: &str) -> std::io::Result<()> {
     let bootstrap = emulator.bootstrap();
     writeln!(out, "agent console:   {base}/")?;
     writeln!(out, "control API:     {base}/_emulator/state")?;
+    writeln!(out, "seed:            {}", emulator.config().seed())?;
     writeln!(out, "account SID:     {}", credentials.account_sid)?;
     writeln!(out, "auth token:      {}", credentials.auth_token)?;
     writeln!(out, "API key SID:     {}", credentials.api_key_sid)?;

@@ -38,6 +38,7 @@ pub enum Prefix {
     InteractionParticipant,
     InteractionContext,
     MessagingService,
+    Media,
 }
 
 impl Prefix {
@@ -69,6 +70,7 @@ impl Prefix {
             Prefix::InteractionParticipant => "UT",
             Prefix::InteractionContext => "HQ",
             Prefix::MessagingService => "MG",
+            Prefix::Media => "ME",
         }
     }
 }

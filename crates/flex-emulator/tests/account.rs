@@ -163,3 +163,30 @@ async fn unknown_services_workspaces_task_channels_and_flows_are_404() {
         emu.get(&path).await.twilio_error(404, 20404);
     }
 }
+
+#[test]
+fn without_a_seed_every_emulator_is_a_new_account_and_a_seed_repeats_one() {
+    use flex_emulator::{Emulator, EmulatorConfig};
+    let account = |config: EmulatorConfig| {
+        let emulator = Emulator::new(config);
+        (
+            emulator.credentials().account_sid.clone(),
+            emulator.credentials().auth_token.clone(),
+            emulator.bootstrap().chat_service_sid.clone(),
+        )
+    };
+
+    let (first, second) = (
+        account(EmulatorConfig::random()),
+        account(EmulatorConfig::random()),
+    );
+    let (seeded, again) = (
+        account(EmulatorConfig::from_seed(7)),
+        account(EmulatorConfig::from_seed(7)),
+    );
+
+    assert_ne!(first.0, second.0);
+    assert_ne!(first.1, second.1);
+    assert_ne!(first.2, second.2);
+    assert_eq!(seeded, again);
+}

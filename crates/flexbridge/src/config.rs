@@ -82,6 +82,17 @@ pub struct TwilioSettings {
     pub api_base: Option<Url>,
 }
 
+impl TwilioSettings {
+    /// The settings to check when Twilio refuses these credentials (401),
+    /// by the names an operator sets.
+    pub fn credential_settings(&self) -> &'static str {
+        match self.rest_auth {
+            RestAuth::AuthToken(_) => "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+            RestAuth::ApiKey { .. } => "TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET",
+        }
+    }
+}
+
 /// The public URL Twilio reaches the bridge at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicBaseUrl {
@@ -117,6 +128,8 @@ pub struct OutboxSettings {
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight deliveries.
     pub shutdown_grace: Duration,
+    /// How often an open conversation is re-synced with Flex at the latest.
+    pub resync_interval: Duration,
 }
 
 impl Default for OutboxSettings {
@@ -129,6 +142,7 @@ impl Default for OutboxSettings {
             give_up_after: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
+            resync_interval: Duration::from_secs(300),
         }
     }
 }
@@ -147,6 +161,9 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     /// Validates webhook signatures; Twilio signs with the auth token.
     pub auth_token: SecretString,
+    /// Start even when Twilio refuses the credentials at start
+    /// (`FLEXBRIDGE_SKIP_TWILIO_CHECK`); `/readyz` then says not ready.
+    pub skip_twilio_check: bool,
     /// The backends and what they need.
     pub flex: FlexSettings,
     pub outbox: OutboxSettings,
@@ -188,8 +205,9 @@ pub struct DevSettings {
     pub port: u16,
     pub emulator_port: u16,
     pub database_url: String,
-    /// Seed of the emulator's SIDs and credentials.
-    pub seed: u64,
+    /// Seed of the emulator's SIDs and credentials; none: a new account
+    /// each run (its SIDs never repeat against the dev database).
+    pub seed: Option<u64>,
     /// Agents in the emulator.
     pub agents: usize,
     pub flex: DevFlex,
@@ -202,6 +220,15 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://flexbridge.db";
 /// The Flex Flow's friendly name `provision` looks for (and creates).
 pub const DEFAULT_FLOW_NAME: &str = "flexbridge custom chat";
+
+/// `true` or `false`.
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
 
 /// `http(s)://…` without query or fragment.
 pub fn parse_http_url(raw: &str) -> Result<Url, String> {
@@ -356,6 +383,11 @@ impl Settings {
             )?,
             twilio,
             auth_token,
+            skip_twilio_check: layers.parse(
+                setting::SKIP_TWILIO_CHECK,
+                &raw.server.skip_twilio_check,
+                parse_bool,
+            )?,
             flex: FlexSettings::parse(layers, &raw.flex)?,
             outbox: OutboxSettings {
                 concurrency: positive(layers, setting::OUTBOX_CONCURRENCY, raw.outbox.concurrency)?,

@@ -18,7 +18,10 @@
 //!    (webhook signatures checked with its auth token, as with Twilio), its
 //!    own URL as `PUBLIC_BASE_URL`, and a database file (default
 //!    `flexbridge-dev.db`).
-//! 4. Both "listening on" lines are printed, then the two URLs to open.
+//! 4. Both "listening on" lines are printed, then the two URLs to open,
+//!    then the emulator's account SID and auth token (what `doctor` and
+//!    `provision` against it need). Without `--seed` the emulator is a new
+//!    account each run: its SIDs never repeat against the dev database.
 //!
 //! Its settings ([`DevSettings`]) are layered like `serve`'s (defaults →
 //! file → environment → flags), under their own names (`[dev]`,
@@ -85,7 +88,10 @@ pub async fn start_emulator(
 
 /// Runs `flexbridge dev` until `shutdown`.
 pub async fn run(dev: DevSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = EmulatorConfig::from_seed(dev.seed).with_agents(dev.agents);
+    let seeded = dev
+        .seed
+        .map_or_else(EmulatorConfig::random, EmulatorConfig::from_seed);
+    let config = seeded.with_agents(dev.agents);
     let emulator = start_emulator(&dev.host, dev.emulator_port, config, &shutdown).await?;
     let listener = TcpListener::bind((dev.host.as_str(), dev.port))
         .await
@@ -102,6 +108,17 @@ pub async fn run(dev: DevSettings, shutdown: CancellationToken) -> anyhow::Resul
     println!();
     println!("Customer chat: http://localhost:{}", app.port());
     println!("Agent console: http://localhost:{}", emulator.addr.port());
+    // What `doctor` and `provision` against this emulator need (a local
+    // development tool: printing its generated secret is the point).
+    let credentials = emulator.emulator.credentials();
+    println!();
+    println!(
+        "Emulator account (seed {}): TWILIO_ACCOUNT_SID={} TWILIO_AUTH_TOKEN={} TWILIO_API_BASE=http://{}",
+        emulator.emulator.config().seed(),
+        credentials.account_sid,
+        credentials.auth_token,
+        emulator.addr
+    );
     let served = app.run_until_stopped(shutdown.clone()).await;
     shutdown.cancel();
     match emulator.task.await {
@@ -180,6 +197,7 @@ pub async fn bridge_settings(
         redis_url: None,
         twilio,
         auth_token: SecretString::from(credentials.auth_token.clone()),
+        skip_twilio_check: false,
         flex: FlexSettings {
             backend: flex.backend,
             chat_service_sid,

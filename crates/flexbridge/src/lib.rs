@@ -25,7 +25,8 @@
 //!   implementing `core::backend::FlexBackend`, a `flex::BackendKind`
 //!   variant, its settings in `config::flex`, one line in `startup`.
 //! - [`store`]: SQLite persistence, one file and handle per table
-//!   (customers, conversations, messages, outbox, webhook receipts),
+//!   (customers, conversations, messages, outbox, webhook receipts,
+//!   attachments with their bytes),
 //!   uniqueness in the schema; it implements `core::storage::Storage`. A
 //!   new table is a file there, a migration, and what the core needs of
 //!   it on the `Storage` port.
@@ -33,7 +34,7 @@
 //!   exactly once, through retries, rate limits and restarts; it
 //!   schedules, the core decides what outcomes mean.
 //! - [`web`]: the embedded web chat (the page, `/embed.js` for other
-//!   sites, `/widget.json`, `/transcript`), who may frame it and open its
+//!   sites, `/widget.json`, `/transcript`, `/attachments`), who may frame it and open its
 //!   socket (`ALLOWED_ORIGINS`), `/healthz`, `/readyz`, `/metrics`.
 //! - [`config`]: layered settings (defaults → file → env → flags, by
 //!   figment), each spelled once in `config::setting`, secrets typed;

@@ -13,7 +13,13 @@
 //!   wake-up rescans the queue: the full scan (every conversation's head
 //!   job) runs at start, on the periodic sweep (which finds what a crash or
 //!   a lost wake-up left), and when a retry or the end of a 429 pause is
-//!   due. The `flexbridge_outbox_depth` gauge is counted by that scan.
+//!   due. (The `flexbridge_outbox_depth` gauge is counted in the store at
+//!   each scrape of `/metrics`, so it is exact between scans too.)
+//! - Re-sync: every open conversation not re-synced for
+//!   `resync_interval` gets a "sync" job on the next sweep, so an agent
+//!   message whose webhook Flex never delivered arrives within that time
+//!   even when no later message reveals the gap (a later one does at once:
+//!   `core::bridge` fills the gap before storing it).
 //! - Recovery first: before its first scan, the worker moves conversations
 //!   not yet in Flex to the configured backend and queues a "sync" job for
 //!   every open conversation (re-point its webhooks here, apply what Flex
@@ -27,7 +33,10 @@
 //!   client message id is in its attributes) and, if it is there, records
 //!   it as delivered instead of sending it again. A send may repeat one in
 //!   two ways. (1) An attempt failed without proof that nothing landed (a
-//!   timeout, a 5xx): the retry is recorded with `maybe_landed`. (2) A run
+//!   timeout, a 5xx, and a 429: Twilio documents 429 as refused before
+//!   it runs, but the emulator can make one land and exactly once should
+//!   not rest on a reading of Twilio's intent, so a 429'd send costs one
+//!   lookup after its pause): the retry is recorded with `maybe_landed`. (2) A run
 //!   sent it and ended before recording the outcome: a crash, or a task
 //!   that died on a store error or a panic. Jobs go in order, so only the
 //!   head job of a conversation can have been sent that way; the worker
@@ -44,6 +53,13 @@
 //!   message and tell the customer (`delivery` … `failed`). Work older than
 //!   `give_up_after` fails too. A channel Flex cannot create, or no longer
 //!   has (404), ends its conversation (`chat:ended`) and fails its queue.
+//! - A poison job never spins: a step whose outcome the store refuses for
+//!   good (a constraint violation, a row it cannot read) is settled as
+//!   failed — a message gets `delivery` `failed` with a reason, an "open"
+//!   abandons its conversation, a "sync" or "close" is dropped — with an
+//!   ERROR line naming it and `flexbridge_outbox_poison_jobs_total`; the
+//!   conversation's queue moves on. (A store that is merely unavailable
+//!   is retried, as before.)
 //! - Each job goes through the backend of its conversation (the one that
 //!   opened it), whichever backend new conversations use now.
 //! - A "close" job (the customer ended the chat; the conversation is
@@ -116,6 +132,9 @@ pub struct OutboxConfig {
     /// over when they expire, and a start re-attaches only what no other
     /// start did within a lease.
     pub alone: bool,
+    /// How often an open conversation is re-synced with Flex even when
+    /// nothing reveals a gap (checked on each sweep).
+    pub resync_interval: Duration,
 }
 
 /// What the worker works with.
@@ -279,9 +298,9 @@ impl Outbox {
                     tracing::warn!(error.cause_chain = %chain(&error), "pruning webhook receipts");
                 }
             }
+            // One lock at a time: `scan_at`'s guard must be gone before
+            // anything else locks it (a std mutex does not re-enter).
             let next_held = lock(&inner.held).values().copied().min();
-            // One read: the guard of an argument lives to the end of the
-            // statement, so locking again in the closure would deadlock.
             let scan_at = *lock(&inner.scan_at);
             let wake_at = next_held.map_or(scan_at, |held| held.min(scan_at));
             let wait = inner.clock.until(wake_at);
@@ -316,14 +335,25 @@ impl Outbox {
         let inner = &self.inner;
         let now = self.now();
         let mut next_scan = now + duration_ms(inner.config.sweep_interval);
+        let stale_before = now - duration_ms(inner.config.resync_interval);
+        match inner
+            .store
+            .outbox()
+            .queue_sync_of_stale(now, stale_before)
+            .await
+        {
+            Ok(0) => {}
+            Ok(queued) => tracing::debug!(conversations = queued, "periodic re-sync with Flex"),
+            Err(error) => {
+                tracing::warn!(error.cause_chain = %chain(&error), "queueing the periodic re-sync")
+            }
+        }
         let read = match inner.store.outbox().heads().await {
             Ok(heads) => {
                 if at_start {
                     let mut unsure = lock(&inner.unsure);
                     unsure.extend(heads.iter().map(|head| head.conversation_id.clone()));
                 }
-                let depth: i64 = heads.iter().map(|head| head.rows).sum();
-                metrics::gauge!("flexbridge_outbox_depth").set(depth as f64);
                 let paused_until = *lock(&inner.paused_until);
                 for head in heads {
                     let due = head
@@ -383,7 +413,13 @@ impl Outbox {
         let mut step = self.take(&conversation).await;
         loop {
             step = match step {
-                Ok(Step::Next(NextJob::Ready(job))) => self.attempt(*job).await,
+                Ok(Step::Next(NextJob::Ready(job))) => {
+                    let poison = (*job).clone();
+                    match self.attempt(*job).await {
+                        Err(error) if error.is_permanent() => self.poisoned(&poison, &error).await,
+                        other => other,
+                    }
+                }
                 Ok(Step::Next(NextJob::NotBefore(at))) => {
                     // Not due yet, paused by a 429, or shutting down.
                     let paused_until = *lock(&self.inner.paused_until);

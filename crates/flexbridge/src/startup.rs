@@ -9,12 +9,31 @@
 //! until `shutdown` is cancelled — or until the HTTP server or the outbox
 //! worker ends on its own, which stops the other and returns its error (a
 //! bridge that acks messages it cannot deliver is worse than one that
-//! stops) — then shuts down gracefully (a rolling restart's step): stop
-//! accepting, let in-flight deliveries finish (bounded; each releases its
-//! conversation's lease, so another bridge takes it on at once), close the
-//! customer sockets (clients reconnect, through the load balancer to
-//! another bridge, and resume from their `lastSeq`), let open HTTP
-//! requests finish (bounded), close the database.
+//! stops) — then shuts down gracefully, in this order (each step waits
+//! for the one before; [`Application::run_until_stopped`] is the list in
+//! code, one block per step):
+//!
+//! 1. **Stop accepting**: the listener closes (no new HTTP connection)
+//!    and a Socket.IO connection that still arrives on an open one is
+//!    refused with `unavailable` (docs/protocol.md: retry later).
+//! 2. **Drain**: the outbox starts no new job and finishes the ones in
+//!    flight (`shutdown_grace`; what is cut short stays queued for the
+//!    next start; each finished one releases its conversation's lease,
+//!    so another bridge takes it on at once); webhook requests in flight
+//!    finish ([`HTTP_GRACE`]).
+//!    Connected customers keep their sockets meanwhile, so:
+//! 3. **Tell customers**: what the drained work decided (a `delivery`, an
+//!    agent's message) has reached their sockets by now.
+//! 4. **Close sockets**: every customer transport closes (a transport
+//!    close: socket.io-client reconnects by itself, through the load
+//!    balancer to another instance
+//!    or to this one restarted); a notice after this is dropped (the
+//!    customer replays it from the store), never a panic.
+//! 5. **HTTP**: the server's last connections end ([`HTTP_GRACE`]).
+//! 6. (Leases, with several instances: released here, once nothing of
+//!    this instance delivers any more.)
+//! 7. **Store**: the database closes (SQLite checkpoints its WAL) and
+//!    its lock is released.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +43,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use twilio_signature::RequestValidator;
 use url::Url;
 
@@ -38,14 +57,16 @@ use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::client::{Timeouts, TwilioClient};
 use crate::flex::conversations::ConversationsBackend;
+use crate::flex::health::{TwilioHealth, TwilioStatus};
 use crate::flex::webhooks::{self, WebhookState};
 use crate::outbox::{Outbox, OutboxConfig, OutboxParts};
 use crate::store::lock::{DatabaseLock, Sharing};
 use crate::store::{Dialect, LeaseHolder, Store};
 use crate::web;
 
-/// How long shutdown waits for open HTTP connections.
-const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long each shutdown step waits for HTTP work: webhooks in flight,
+/// customer transports closing, the server's last connections.
+pub const HTTP_GRACE: Duration = Duration::from_secs(10);
 
 /// A built, bound, not yet running bridge.
 pub struct Application {
@@ -54,12 +75,17 @@ pub struct Application {
     public_base_url: Url,
     router: Router,
     customers: Customers,
+    /// The webhook requests in flight (shutdown waits for them).
+    webhooks: TaskTracker,
     outbox: Outbox,
     store: Store,
-    bridge: Bridge,
-    /// Held while the bridge runs: one bridge per database unless Redis
-    /// joins several (`store::lock`).
+    /// This bridge's claim on its database, released last: one bridge
+    /// per SQLite file, and on PostgreSQL one unless Redis joins several
+    /// (`store::lock`).
     lock: DatabaseLock,
+    /// Twilio's health, probed in the background while serving.
+    twilio: Option<TwilioHealth>,
+    bridge: Bridge,
 }
 
 impl Application {
@@ -82,15 +108,27 @@ impl Application {
             .context("reading the listener's address")?;
         let public_base_url = resolve_public_base_url(&settings.public_base_url, addr)?;
         let backends = backends(&settings, &public_base_url)?;
-        Self::build_with_backends(settings, listener, public_base_url, backends).await
+        let twilio = check_twilio(&settings).await?;
+        Self::build_parts(settings, listener, public_base_url, backends, Some(twilio)).await
     }
 
-    /// Builds with given backends (tests use this to run against a fake).
+    /// Builds with given backends (tests use this to run against a fake;
+    /// Twilio is neither checked nor probed).
     pub async fn build_with_backends(
         settings: Settings,
         listener: TcpListener,
         public_base_url: Url,
         backends: Backends,
+    ) -> anyhow::Result<Self> {
+        Self::build_parts(settings, listener, public_base_url, backends, None).await
+    }
+
+    async fn build_parts(
+        settings: Settings,
+        listener: TcpListener,
+        public_base_url: Url,
+        backends: Backends,
+        twilio: Option<TwilioHealth>,
     ) -> anyhow::Result<Self> {
         let addr = listener
             .local_addr()
@@ -117,8 +155,10 @@ impl Application {
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
+            limits_in_storage: sharing == Sharing::Shared,
             clock,
             form: settings.widget.form.clone(),
+            attachments: settings.widget.attachments.clone(),
         });
         customers.attach(bridge.clone()).await?;
         let outbox = Outbox::new(OutboxParts {
@@ -138,17 +178,30 @@ impl Application {
             public_base_url: public_base_url.clone(),
         };
         crate::telemetry::metrics();
-        let router = customers.serve(
-            Router::new()
-                .merge(web::routes(web::WebParts {
-                    store: store.clone(),
-                    bridge: bridge.clone(),
-                    public_base_url: public_base_url.clone(),
-                    allowed_origins: settings.allowed_origins.clone(),
-                    widget: settings.widget.clone(),
-                }))
-                .merge(webhooks::routes(webhook_state)),
-        );
+        let tracker = TaskTracker::new();
+        let in_flight = tracker.clone();
+        let webhook_routes = webhooks::routes(webhook_state).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let token = in_flight.token();
+                async move {
+                    let response = next.run(request).await;
+                    drop(token);
+                    response
+                }
+            },
+        ));
+        let router = Router::new()
+            .merge(web::routes(web::WebParts {
+                store: store.clone(),
+                bridge: bridge.clone(),
+                public_base_url: public_base_url.clone(),
+                allowed_origins: settings.allowed_origins.clone(),
+                widget: settings.widget.clone(),
+                twilio: twilio.clone(),
+                redis: customers.redis().cloned(),
+            }))
+            .merge(webhook_routes);
+        let router = customers.serve(router);
         let router = web::guard_sockets(router, &public_base_url, &settings.allowed_origins);
         Ok(Self {
             listener,
@@ -156,10 +209,12 @@ impl Application {
             public_base_url,
             router,
             customers,
+            webhooks: tracker,
             outbox,
             store,
-            bridge,
             lock,
+            twilio,
+            bridge,
         })
     }
 
@@ -182,16 +237,18 @@ impl Application {
         &self.bridge
     }
 
-    /// Serves until `shutdown` is cancelled or a part ends on its own (see
-    /// the module doc), then shuts down gracefully.
+    /// Serves until `shutdown` is cancelled or a part ends on its own, then
+    /// shuts down in the order of the module doc.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
             customers,
+            webhooks,
             outbox,
             store,
             lock,
+            twilio,
             ..
         } = self;
         // Cancelled by `shutdown`, or by the supervisor when a part ended.
@@ -199,11 +256,11 @@ impl Application {
         // The worker must not outlive this future: if it is dropped (its
         // task aborted), deliveries stop with it, as in a crash.
         let mut worker = AbortOnDropHandle::new(tokio::spawn(outbox.run(stop.clone())));
-        let closing = stop.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            closing.cancelled().await;
-            tracing::info!("shutting down: no new connections");
-        });
+        let _probe = twilio.map(|t| AbortOnDropHandle::new(tokio::spawn(t.run(stop.clone()))));
+        // Step 1's listener half: the server stops accepting once `stop`
+        // fires; its connections go on until they end (step 5).
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
         let mut server = std::pin::pin!(server.into_future());
         let mut failure = None;
         let (mut served, mut worked) = (false, false);
@@ -228,51 +285,78 @@ impl Application {
         if let Some(error) = &failure {
             tracing::error!(error.cause_chain = %format!("{error:#}"), "a part of the bridge stopped; shutting down");
         }
+        tracing::info!("shutting down: no new connections; draining deliveries and webhooks");
+
+        // 1. Stop accepting.
         stop.cancel();
-        // Deliveries in flight finish first, their outcomes still fanned
-        // out to every tab (on every bridge); then the sockets close, and
-        // their clients reconnect (through the load balancer, to another
-        // bridge) and resume; then open HTTP requests get their grace.
-        let sockets_closed = CancellationToken::new();
-        let drained = async {
-            let ended = if worked {
-                None
-            } else {
-                worker_failure(worker.await, true)
-            };
-            tracing::info!("shutting down: closing customer connections");
-            customers.close().await;
-            sockets_closed.cancel();
-            ended
-        };
-        let served_to_the_end = async {
-            if served {
-                return None;
-            }
-            tokio::select! {
-                result = &mut server => return result.err(),
-                () = sockets_closed.cancelled() => {}
-            }
-            match tokio::time::timeout(HTTP_GRACE, &mut server).await {
-                Ok(result) => result.err(),
-                Err(_) => {
-                    tracing::warn!("HTTP connections still open after the grace period; closing");
-                    None
-                }
-            }
-        };
-        let (worker_error, server_error) = tokio::join!(drained, served_to_the_end);
-        if let Some(error) = server_error {
-            failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
-        }
-        if let Some(error) = worker_error {
+        customers.stop_accepting();
+
+        // 2. Drain: the outbox's deliveries in flight, then the webhooks.
+        if !worked && let Some(error) = worker_failure(worker.await, true) {
             failure.get_or_insert(error);
         }
+        webhooks.close();
+        if tokio::time::timeout(HTTP_GRACE, webhooks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("webhooks still running after the grace period");
+        }
+
+        // 3. Tell customers: done, what was drained was emitted as it
+        //    settled (their sockets were open all along).
+        // 4. Close sockets.
+        tracing::info!("shutting down: closing customer connections");
+        customers.close(HTTP_GRACE).await;
+
+        // 5. HTTP: the server's last connections.
+        if !served
+            && let Ok(Err(error)) = tokio::time::timeout(HTTP_GRACE, &mut server)
+                .await
+                .inspect_err(|_| {
+                    tracing::warn!("HTTP connections still open after the grace period; closing")
+                })
+        {
+            failure.get_or_insert(anyhow::Error::new(error).context("serving HTTP"));
+        }
+
+        // 6. (Leases, when instances share a database: released here.)
+
+        // 7. Store.
         store.close().await;
         drop(lock);
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// Asks Twilio whether it takes the configured credentials: refused (401/
+/// 403) stops the start, naming the settings, unless
+/// `FLEXBRIDGE_SKIP_TWILIO_CHECK`; unreachable only warns (messages queue
+/// until it answers). Either way `/readyz` says so until a later probe
+/// finds Twilio well.
+async fn check_twilio(settings: &Settings) -> anyhow::Result<TwilioHealth> {
+    let health = TwilioHealth::new(
+        twilio_client(&settings.twilio)?,
+        settings.flex.chat_service_sid.clone(),
+        settings.twilio.credential_settings(),
+    );
+    match health.probe().await {
+        TwilioStatus::Refused {
+            status,
+            settings: names,
+        } if !settings.skip_twilio_check => {
+            anyhow::bail!(
+                "Twilio refused the bridge's credentials (HTTP {status}): check {names} \
+                 (or set FLEXBRIDGE_SKIP_TWILIO_CHECK=true to start anyway, not ready)"
+            )
+        }
+        TwilioStatus::Unreachable(why) => {
+            tracing::warn!(%why, "Twilio does not answer at start; starting (not ready until it does)")
+        }
+        _ => {}
+    }
+    Ok(health)
 }
 
 /// Why the outbox worker's end is a failure (`None`: it ended as asked).
@@ -344,6 +428,7 @@ fn outbox_config(settings: &OutboxSettings, sharing: Sharing) -> OutboxConfig {
         sweep_interval: settings.sweep_interval,
         shutdown_grace: settings.shutdown_grace,
         alone: sharing == Sharing::Alone,
+        resync_interval: settings.resync_interval,
     }
 }
 

@@ -58,6 +58,9 @@ pub enum SignatureError {
 #[derive(Clone)]
 pub struct RequestValidator {
     auth_token: Vec<u8>,
+    /// The HMAC keyed with the token once (its inner and outer pads are
+    /// hashed already); each signature starts from a copy of it.
+    keyed: Hmac<Sha1>,
 }
 
 impl std::fmt::Debug for RequestValidator {
@@ -70,8 +73,12 @@ impl std::fmt::Debug for RequestValidator {
 
 impl RequestValidator {
     pub fn new(auth_token: impl AsRef<[u8]>) -> Self {
+        #[allow(clippy::expect_used)]
+        let keyed = Hmac::<Sha1>::new_from_slice(auth_token.as_ref())
+            .expect("HMAC accepts keys of any length");
         Self {
             auth_token: auth_token.as_ref().to_vec(),
+            keyed,
         }
     }
 
@@ -88,9 +95,12 @@ impl RequestValidator {
         params: &[(K, V)],
         signature: &str,
     ) -> Result<(), SignatureError> {
+        let pairs = sorted_pairs(params);
+        // The URL as given first: it is the one Twilio signed unless a
+        // port or an encoding differs, so one HMAC usually decides.
         let found = url_candidates(url)?
             .iter()
-            .any(|candidate| self.matches(candidate, params, signature));
+            .any(|candidate| self.matches(candidate, &pairs, signature));
         if found {
             Ok(())
         } else {
@@ -135,15 +145,46 @@ impl RequestValidator {
         self.validate_form(url, &params, signature)
     }
 
-    fn matches<K: AsRef<str>, V: AsRef<str>>(
+    /// [`validate_request`](Self::validate_request) for a caller that has
+    /// decoded the form body into `params` already (they are ignored for a
+    /// JSON request, whose `body` is hashed instead).
+    pub fn validate_decoded<K: AsRef<str>, V: AsRef<str>>(
         &self,
         url: &str,
+        body: &[u8],
         params: &[(K, V)],
-        signature: &str,
-    ) -> bool {
-        let expected = compute_signature(&self.auth_token, url, params);
+        signature: Option<&str>,
+    ) -> Result<(), SignatureError> {
+        let signature = signature.ok_or(SignatureError::Missing)?;
+        if query_param(url, BODY_HASH_PARAM).is_some() {
+            return self.validate_json(url, body, signature);
+        }
+        self.validate_form(url, params, signature)
+    }
+
+    fn matches(&self, url: &str, sorted: &[(&str, &str)], signature: &str) -> bool {
+        let mut mac = self.keyed.clone();
+        mac.update(url.as_bytes());
+        for (name, value) in sorted {
+            mac.update(name.as_bytes());
+            mac.update(value.as_bytes());
+        }
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
     }
+}
+
+/// The parameters in the order Twilio signs them: sorted by name, then
+/// value, repeated pairs once.
+fn sorted_pairs<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> Vec<(&str, &str)> {
+    let mut pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 /// `base64(HMAC-SHA1(auth_token, string_to_sign(url, params)))`.
@@ -162,12 +203,7 @@ pub fn compute_signature<K: AsRef<str>, V: AsRef<str>>(
 /// The exact string Twilio signs: the URL followed by every `name + value`,
 /// names sorted by code point, each name's distinct values sorted.
 pub fn string_to_sign<K: AsRef<str>, V: AsRef<str>>(url: &str, params: &[(K, V)]) -> String {
-    let mut pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
+    let pairs = sorted_pairs(params);
     let capacity = url.len() + pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     let mut out = String::with_capacity(capacity);
     out.push_str(url);
@@ -301,14 +337,15 @@ fn url_candidates(url: &str) -> Result<Vec<String>, SignatureError> {
         (None, Some(default)) => split.build(Some(default)),
     };
     let without_port = split.build(None);
-    let mut candidates = vec![with_port, without_port];
-    let reencoded: Vec<String> = candidates
-        .iter()
-        .filter_map(|c| reencode_query(c))
-        .collect();
-    candidates.extend(reencoded);
-    candidates.sort_unstable();
-    candidates.dedup();
+    let mut others = vec![with_port, without_port];
+    let reencoded: Vec<String> = others.iter().filter_map(|c| reencode_query(c)).collect();
+    others.extend(reencoded);
+    others.sort_unstable();
+    others.dedup();
+    others.retain(|c| c != url);
+    let mut candidates = Vec::with_capacity(others.len() + 1);
+    candidates.push(url.to_owned());
+    candidates.extend(others);
     Ok(candidates)
 }
 

@@ -17,10 +17,12 @@ import { flexOf } from './flex.mjs';
  * @param {string[]} [options.emulatorArgs]
  * @param {string[]} [options.bridgeArgs]
  * @param {string} [options.routing] conversations: `interactions` (default) or `studio`
+ * @param {Record<string, string>} [options.bridgeEnv] more environment for the bridge (e.g. `RUST_LOG`)
+ * @param {boolean} [options.keepStderr] keep all of the bridge's stderr (`bridge.process.stderrAll()`)
  */
-export async function flexbridgeFor(t, { backend, routing, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [] }) {
+export async function flexbridgeFor(t, { backend, routing, agents = 2, seed = 1, rateLimit, emulatorArgs = [], bridgeArgs = [], bridgeEnv = {}, keepStderr = false }) {
   const emulator = await emulatorFor(t, { agents, seed, extraArgs: emulatorArgs });
-  const bridge = await bridgeFor(t, { emulator, backend, routing, rateLimit, extraArgs: bridgeArgs });
+  const bridge = await bridgeFor(t, { emulator, backend, routing, rateLimit, extraArgs: bridgeArgs, env: bridgeEnv, keepStderr });
   const sockets = [];
   t.after(() => {
     for (const customer of sockets) customer.disconnect();

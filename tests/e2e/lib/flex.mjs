@@ -36,6 +36,7 @@ import { parseJson } from './middleware.mjs';
  * @property {string} author the identity that wrote it (Chat `from`, Conversations `author`)
  * @property {string} body
  * @property {any} attributes parsed JSON (null when absent or not JSON)
+ * @property {any} media its file (`{sid, filename, content_type, size}`) or null
  *
  * @typedef {object} FlexTask
  * @property {string} sid WT…
@@ -58,7 +59,7 @@ export const BACKEND_PROFILES = {
         sid: channel.sid,
         closed: parseJson(channel.attributes)?.status === 'INACTIVE',
         messages: (channel.messages ?? [])
-          .map((m) => ({ sid: m.sid, index: m.index, author: m.from, body: m.body, attributes: parseJson(m.attributes) }))
+          .map((m) => ({ sid: m.sid, index: m.index, author: m.from, body: m.body, attributes: parseJson(m.attributes), media: m.media ?? null }))
           .sort(byIndex),
       })),
     channelOfTask: (attributes) => attributes?.channelSid,
@@ -73,7 +74,7 @@ export const BACKEND_PROFILES = {
         sid: conversation.sid,
         closed: conversation.state === 'closed',
         messages: (conversation.messages ?? [])
-          .map((m) => ({ sid: m.sid, index: m.index, author: m.author, body: m.body, attributes: parseJson(m.attributes) }))
+          .map((m) => ({ sid: m.sid, index: m.index, author: m.author, body: m.body, attributes: parseJson(m.attributes), media: m.media?.[0] ?? null }))
           .sort(byIndex),
       })),
     channelOfTask: (attributes) => attributes?.conversationSid,

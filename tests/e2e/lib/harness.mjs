@@ -69,6 +69,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * @param {string[]} options.args
  * @param {Record<string, string>} [options.env] added to this process's environment
  * @param {number} [options.startTimeoutMs]
+ * @param {boolean} [options.keepStderr] keep all of stderr (`stderrAll()`), not only its tail
  * @returns {Promise<Service>}
  *
  * @typedef {object} Service
@@ -76,12 +77,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * @property {import('node:child_process').ChildProcess} child
  * @property {string[]} stdout every stdout line so far
  * @property {() => string} stderr the tail of its stderr so far
+ * @property {() => string} stderrAll all of its stderr so far (with `keepStderr`; else the tail)
+ * @property {() => {code: number | null, signal: string | null} | undefined} exitStatus once exited
  * @property {() => boolean} running
  * @property {() => Promise<void>} stop SIGTERM, then SIGKILL after 5 s; safe to call twice
  * @property {(signal?: NodeJS.Signals) => Promise<void>} kill sends `signal` (default SIGKILL)
  *   and resolves once the process is gone; an intended death, so not reported
  */
-export async function spawnService({ binary, service, args, env = {}, startTimeoutMs = 30_000 }) {
+export async function spawnService({ binary, service, args, env = {}, startTimeoutMs = 30_000, keepStderr = false }) {
   const file = path.join(BIN_DIR, binary);
   if (!existsSync(file)) {
     throw new Error(`${file} does not exist: build it first (cargo build -p ${binary}) or set FLEXBRIDGE_BIN_DIR`);
@@ -94,18 +97,22 @@ export async function spawnService({ binary, service, args, env = {}, startTimeo
   liveChildren.add(child);
 
   let stderrTail = '';
+  const stderrChunks = [];
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk) => {
     stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+    if (keepStderr) stderrChunks.push(chunk);
     if (process.env.FLEXBRIDGE_E2E_LOGS === '1') process.stderr.write(chunk);
   });
   const stdout = [];
   const lines = readline.createInterface({ input: child.stdout });
 
   let exited = false;
+  let exitStatus;
   const exitPromise = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       exited = true;
+      exitStatus = { code, signal };
       liveChildren.delete(child);
       resolve({ code, signal });
     });
@@ -147,6 +154,8 @@ export async function spawnService({ binary, service, args, env = {}, startTimeo
     child,
     stdout,
     stderr: () => stderrTail,
+    stderrAll: () => (keepStderr ? stderrChunks.join('') : stderrTail),
+    exitStatus: () => exitStatus,
     running: () => !exited,
     async stop() {
       stopping = true;
@@ -298,6 +307,7 @@ export async function provision(emulator, { backend, routing }) {
  *   the bridge's own default (20, then 5/s) when absent
  * @param {string[]} [options.extraArgs] more `serve` flags
  * @param {Record<string, string>} [options.env] more environment (wins over the harness's)
+ * @param {boolean} [options.keepStderr] keep all of the bridge's stderr (`process.stderrAll()`)
  * @returns {Promise<Bridge>}
  *
  * @typedef {object} Bridge
@@ -309,7 +319,7 @@ export async function provision(emulator, { backend, routing }) {
  * @property {(signal?: NodeJS.Signals) => Promise<void>} kill e.g. a crash: `kill('SIGKILL')`
  * @property {() => Promise<void>} stop stops the process and removes a temp database
  */
-export async function startBridge({ emulator, backend = 'chat', routing, dbPath, rateLimit, extraArgs = [], env = {} }) {
+export async function startBridge({ emulator, backend = 'chat', routing, dbPath, rateLimit, extraArgs = [], env = {}, keepStderr = false }) {
   let tempDir;
   if (!dbPath) {
     tempDir = await mkdtemp(path.join(os.tmpdir(), 'flexbridge-e2e-'));
@@ -325,7 +335,7 @@ export async function startBridge({ emulator, backend = 'chat', routing, dbPath,
   ];
   if (rateLimit) args.push('--rate-burst', String(rateLimit.burst), '--rate-per-second', String(rateLimit.perSecond));
   args.push(...extraArgs);
-  const spawnBridge = () => spawnService({ binary: 'flexbridge', service: 'flexbridge', args, env: serviceEnv });
+  const spawnBridge = () => spawnService({ binary: 'flexbridge', service: 'flexbridge', args, env: serviceEnv, keepStderr });
 
   const bridge = {
     url: '',

@@ -2,7 +2,8 @@
 //!
 //! - `throughput.rs`    1 (and 4): N customers × M messages → emulator store
 //! - `replies.rs`       2: agents reply through the control API → customer sockets
-//! - `capacity.rs`      3: idle customers in steps; RSS per customer, connect time
+//! - `capacity.rs`      3: idle customers in steps, per transport, held by
+//!   helper processes (`hold.rs`); RSS per customer, connect time
 //! - `emulator_alone.rs` 4b: the emulator's message-create route without any relay
 //!
 //! A scenario never decides whether a number is good; it only counts what
@@ -22,6 +23,7 @@ use crate::cli::Backend;
 use crate::customer::Customer;
 use crate::emulator::Emulator;
 use crate::procs::Process;
+use crate::sio::Dial;
 
 /// What a scenario runs against.
 pub struct Target<'a> {
@@ -49,10 +51,23 @@ impl Target<'_> {
 /// How long one connection handshake may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connects and registers `count` customers named `{prefix}-c{i}`, at most
-/// `parallel` handshakes at a time. Returns them in order, or the first error.
+/// Connects (over a websocket) and registers `count` customers named
+/// `{prefix}-c{i}`, at most `parallel` handshakes at a time. Returns them in
+/// order, or the first error.
 pub async fn connect_customers(
     url: &str,
+    prefix: &str,
+    first: usize,
+    count: usize,
+    parallel: usize,
+) -> (Vec<Customer>, Option<String>) {
+    connect_customers_with(url, Dial::default(), prefix, first, count, parallel).await
+}
+
+/// [`connect_customers`] the way `dial` says.
+pub async fn connect_customers_with(
+    url: &str,
+    dial: Dial,
     prefix: &str,
     first: usize,
     count: usize,
@@ -66,7 +81,7 @@ pub async fn connect_customers(
         let name = format!("{prefix}-c{i}");
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            let mut customer = Customer::connect(&url, CONNECT_TIMEOUT).await?;
+            let mut customer = Customer::connect_with(&url, dial, CONNECT_TIMEOUT).await?;
             customer.register(&name).await?;
             anyhow::Ok(customer)
         }));

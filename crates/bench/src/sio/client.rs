@@ -1,8 +1,9 @@
-//! One Socket.IO client connection over the websocket transport, without
-//! polling first: `GET /socket.io/?EIO=4&transport=websocket`, then the
-//! handshake (`0{…}` open, `40{auth}` connect, `40{sid}` or `44{…}`).
+//! One Socket.IO client connection, over the websocket transport without
+//! polling first (`GET /socket.io/?EIO=4&transport=websocket`, then the
+//! handshake: `0{…}` open, `40{auth}` connect, `40{sid}` or `44{…}`), or
+//! over HTTP long-polling alone ([`Transport::Polling`], `polling.rs`).
 //!
-//! After the handshake one tokio task owns the socket: it answers the
+//! After the handshake one tokio task owns the connection: it answers the
 //! server's pings, writes the frames handed to it, routes acks to whoever
 //! waits for them and forwards server events, each stamped with the instant
 //! its frame was read (so latency does not include the reader's own queue).
@@ -10,6 +11,7 @@
 //! them are ten thousand small tasks.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -44,6 +46,50 @@ pub enum ClientError {
     Closed,
     #[error("encoding the event: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("connecting: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("bad server URL {0:?} (want http://host:port)")]
+    Url(String),
+}
+
+/// How a client reaches the server's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// A websocket from the first request (what socket.io-client does
+    /// with `transports: ["websocket"]`).
+    Websocket,
+    /// HTTP long-polling only, never upgraded.
+    Polling,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Polling => "polling",
+        }
+    }
+}
+
+/// How to connect: the transport, and the local address to connect from
+/// (several loopback addresses spread tens of thousands of connections
+/// over more ephemeral ports).
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    pub transport: Transport,
+    pub local_ip: Option<IpAddr>,
+}
+
+impl Default for Dial {
+    fn default() -> Self {
+        Self {
+            transport: Transport::Websocket,
+            local_ip: None,
+        }
+    }
 }
 
 /// An event the server emitted, with the instant its frame was read.
@@ -61,7 +107,7 @@ pub struct Ack {
     pub at: Instant,
 }
 
-enum Command {
+pub(super) enum Command {
     /// A frame to write; when `ack` is set, the frame asks for ack `id`.
     Send {
         frame: String,
@@ -100,29 +146,110 @@ pub fn engine_url(base: &str) -> String {
     format!("{base}/socket.io/?EIO=4&transport=websocket")
 }
 
+/// The address of `http://host:port` and its `Host` header.
+pub(super) async fn resolve(base: &str) -> Result<(SocketAddr, String), ClientError> {
+    let bad = || ClientError::Url(base.to_owned());
+    let rest = base.strip_prefix("http://").ok_or_else(bad)?;
+    let host = rest
+        .split('/')
+        .next()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(bad)?;
+    let addr = tokio::net::lookup_host(host)
+        .await?
+        .next()
+        .ok_or_else(bad)?;
+    Ok((addr, host.to_owned()))
+}
+
+/// A TCP connection to `addr` (from `local`, when given), without Nagle.
+pub(super) async fn tcp_connect(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 impl Client {
-    /// Opens the websocket, does the Engine.IO and Socket.IO handshakes with
+    /// Opens a websocket, does the Engine.IO and Socket.IO handshakes with
     /// `auth` and starts the connection's task. `base` is `http://host:port`.
     pub async fn connect(
         base: &str,
         auth: Option<&Value>,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        tokio::time::timeout(timeout, Self::handshake(base, auth))
+        Self::connect_with(base, auth, Dial::default(), timeout).await
+    }
+
+    /// [`Client::connect`] over the transport (and from the address) `dial` says.
+    pub async fn connect_with(
+        base: &str,
+        auth: Option<&Value>,
+        dial: Dial,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let handshake = async {
+            match dial.transport {
+                Transport::Websocket => Self::handshake(base, auth, dial.local_ip).await,
+                Transport::Polling => {
+                    let (session, sid) = super::polling::connect(base, auth, dial.local_ip).await?;
+                    Ok(Self::start(sid, |commands, events| {
+                        super::polling::drive(session, commands, events)
+                    }))
+                }
+            }
+        };
+        tokio::time::timeout(timeout, handshake)
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
     }
 
-    async fn handshake(base: &str, auth: Option<&Value>) -> Result<Client, ClientError> {
+    /// Spawns the connection's task and returns its handle.
+    fn start<F, Fut>(sid: String, task: F) -> Client
+    where
+        F: FnOnce(mpsc::UnboundedReceiver<Command>, mpsc::UnboundedSender<ServerEvent>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(task(command_rx, event_tx));
+        Client {
+            commands,
+            events,
+            next_id: Arc::new(AtomicU64::new(0)),
+            sid,
+        }
+    }
+
+    async fn handshake(
+        base: &str,
+        auth: Option<&Value>,
+        local: Option<IpAddr>,
+    ) -> Result<Client, ClientError> {
         // Small buffers: the protocol's frames are small and an idle client
         // should not hold 128 KiB (tungstenite's default) per socket.
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
             .write_buffer_size(0)
             .max_message_size(Some(1 << 20));
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(engine_url(base), Some(config), true)
-                .await?;
+        let (addr, _) = resolve(base).await?;
+        let stream = tcp_connect(addr, local).await?;
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+            engine_url(base),
+            MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
         // Engine open first, then our namespace connect.
         loop {
             let text = next_text(&mut ws).await?;
@@ -153,15 +280,9 @@ impl Client {
                 other => return Err(ClientError::Handshake(format!("{other:?}"))),
             }
         };
-        let (commands, command_rx) = mpsc::unbounded_channel();
-        let (event_tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(drive(ws, command_rx, event_tx));
-        Ok(Client {
-            commands,
-            events,
-            next_id: Arc::new(AtomicU64::new(0)),
-            sid,
-        })
+        Ok(Self::start(sid, |commands, events| {
+            drive(ws, commands, events)
+        }))
     }
 
     /// The Socket.IO session id the server gave this socket.
@@ -228,6 +349,46 @@ async fn next_text(ws: &mut Ws) -> Result<String, ClientError> {
     }
 }
 
+/// What one received Engine.IO packet asks of the connection.
+pub(super) enum Routed {
+    Continue,
+    /// A ping: answer `3`.
+    Pong,
+    /// The server closed the engine or the socket.
+    Closed,
+}
+
+/// Routes one Engine.IO packet: an ack to its waiter, an event to the
+/// client's queue, both stamped `at`; says whether to pong or stop.
+pub(super) fn route(
+    text: &str,
+    at: Instant,
+    pending: &mut HashMap<u64, oneshot::Sender<Ack>>,
+    events: &mpsc::UnboundedSender<ServerEvent>,
+) -> Routed {
+    match codec::decode_engine(text) {
+        Ok(Engine::Ping) => return Routed::Pong,
+        Ok(Engine::Message(inner)) => match codec::decode_socket(inner) {
+            Ok(Packet::Ack { id, args }) => {
+                if let Some(tx) = pending.remove(&id) {
+                    let _ = tx.send(Ack { args, at });
+                }
+            }
+            Ok(Packet::Event { name, args, .. }) => {
+                // Nobody listening is fine (idle clients).
+                let _ = events.send(ServerEvent { name, args, at });
+            }
+            Ok(Packet::Disconnect) => return Routed::Closed,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "undecodable Socket.IO packet"),
+        },
+        Ok(Engine::Close) => return Routed::Closed,
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "undecodable Engine.IO packet"),
+    }
+    Routed::Continue
+}
+
 /// The connection's task: until the server closes, `Close` is asked or
 /// every `Client` handle is dropped.
 async fn drive(
@@ -261,29 +422,14 @@ async fn drive(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                match codec::decode_engine(text.as_str()) {
-                    Ok(Engine::Ping) => {
+                match route(text.as_str(), at, &mut pending, &events) {
+                    Routed::Continue => {}
+                    Routed::Pong => {
                         if sink.send(Message::text(codec::PONG)).await.is_err() {
                             break;
                         }
                     }
-                    Ok(Engine::Message(inner)) => match codec::decode_socket(inner) {
-                        Ok(Packet::Ack { id, args }) => {
-                            if let Some(tx) = pending.remove(&id) {
-                                let _ = tx.send(Ack { args, at });
-                            }
-                        }
-                        Ok(Packet::Event { name, args, .. }) => {
-                            // Nobody listening is fine (idle clients).
-                            let _ = events.send(ServerEvent { name, args, at });
-                        }
-                        Ok(Packet::Disconnect) => break,
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "undecodable Socket.IO packet"),
-                    },
-                    Ok(Engine::Close) => break,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "undecodable Engine.IO packet"),
+                    Routed::Closed => break,
                 }
             }
         }

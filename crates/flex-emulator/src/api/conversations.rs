@@ -283,11 +283,18 @@ fn message_reply(world: &World, call: &Call, sid: &str) -> Result<Value, ApiErro
 
 pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, ApiError> {
     let params = &call.params;
+    let media_sid = params.sid("MediaSid", Prefix::Media)?;
+    // A message has a body, a file, or both.
+    let body = match &media_sid {
+        Some(_) => params.text("Body"),
+        None => Some(params.required("Body")?),
+    };
     let new = NewConversationMessage {
         author: params.text("Author").filter(|author| !author.is_empty()),
-        body: Some(params.required("Body")?),
+        body,
         attributes: params.json("Attributes")?,
         dates: params.dates()?,
+        media_sid,
     };
     let conversation_sid = call.conversation(world, "ConversationSid")?.1.sid.clone();
     let sid = world

@@ -18,6 +18,7 @@ pub(super) fn create_message(world: &mut World, call: &Call) -> Result<Reply, Ap
         body: params.text("Body"),
         attributes: params.json("Attributes")?,
         dates: params.dates()?,
+        media_sid: params.sid("MediaSid", Prefix::Media)?,
     };
     let channel_sid = path_channel(world, call, "ChannelSid")?.sid.clone();
     let sid = world

@@ -14,6 +14,7 @@
 //! - `params.rs`  strict form decoding, typed parameter getters
 //! - `page.rs`    `PageSize`/`Page`/`PageToken` and the `meta` envelope
 //! - `webhook_config.rs` the `Configuration.*` of Chat channel and conversation-scoped webhooks
+//! - `mcs.rs`     the Media Content Service (uploads, media, temporary content), outside the table
 //! - `flex.rs`, `chat.rs`, `messaging.rs`, `taskrouter.rs`, `studio.rs`,
 //!   `conversations.rs`, `interactions.rs`: handlers
 
@@ -24,6 +25,7 @@ mod chat;
 mod conversations;
 mod flex;
 mod interactions;
+pub mod mcs;
 mod messaging;
 mod page;
 mod params;
@@ -243,6 +245,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .fold(Router::new(), |router, (path, methods)| {
             router.route(&path, methods)
         })
+        .merge(mcs::router())
 }
 
 /// Base of the absolute URLs in an answer.

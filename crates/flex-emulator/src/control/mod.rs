@@ -28,6 +28,7 @@ use self::faults::{HttpFaultSpec, WebhookFaultSpec};
 use crate::api::error::ApiError;
 use crate::api::{MAX_BODY_BYTES, base_url};
 use crate::app::App;
+use crate::world::uploads::NewMedia;
 use crate::world::{World, WorldError};
 
 pub(crate) fn router() -> Router<Arc<App>> {
@@ -48,6 +49,7 @@ pub(crate) fn router() -> Router<Arc<App>> {
             "/_emulator/agents/{agent}/tasks/{task}/messages",
             post(send),
         )
+        .route("/_emulator/media/{sid}", get(media))
         .route(
             "/_emulator/agents/{agent}/tasks/{task}/typing",
             post(typing),
@@ -201,6 +203,16 @@ async fn reject(State(app): State<Arc<App>>, target: Target) -> Result<Json<Valu
 #[derive(serde::Deserialize)]
 struct MessageBody {
     body: Option<String>,
+    /// A file the agent sends (uploaded to MCS, then the message's `MediaSid`).
+    media: Option<AgentMedia>,
+}
+
+#[derive(serde::Deserialize)]
+struct AgentMedia {
+    filename: Option<String>,
+    content_type: Option<String>,
+    /// The file, base64.
+    content_base64: String,
 }
 
 async fn send(
@@ -208,20 +220,66 @@ async fn send(
     target: Target,
     JsonBody(message): JsonBody<MessageBody>,
 ) -> Result<Response, ApiError> {
-    let body = message
-        .body
-        .filter(|body| !body.trim().is_empty())
-        .ok_or_else(|| ApiError::missing_param("body"))?;
+    use base64::Engine as _;
+    let body = message.body.filter(|body| !body.trim().is_empty());
+    let media = match message.media {
+        Some(media) => Some(NewMedia {
+            filename: media.filename,
+            content_type: media
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            content: base64::engine::general_purpose::STANDARD
+                .decode(media.content_base64.trim())
+                .map_err(|e| ApiError::invalid_param("media.content_base64", e.to_string()))?,
+            author: String::new(),
+        }),
+        None => None,
+    };
+    if body.is_none() && media.is_none() {
+        return Err(ApiError::missing_param("body"));
+    }
     let mut world = app.lock();
     let agent = agent_sid(&world, &target)?;
     let (place, message_sid) = world
-        .agent_send(&agent, target.item(), &body)
+        .agent_send(&agent, target.item(), body.as_deref(), media)
         .map_err(|e| target.fail(e))?;
     let render = world.render(&target.base_url);
     let message = state::messages(&world, &place, &render)
         .into_iter()
         .find(|m| m["sid"] == message_sid.as_str());
     Ok((StatusCode::CREATED, Json(json!({ "message": message }))).into_response())
+}
+
+/// A media's content for the console (an agent sees every file of the account).
+async fn media(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(sid): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let world = app.lock();
+    let media = world
+        .media
+        .get(&sid)
+        .ok_or_else(|| ApiError::not_found(&format!("/_emulator/media/{sid}")))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, media.content_type.clone()),
+        (
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            "nosniff".to_owned(),
+        ),
+        // An uploaded SVG or HTML file must not run as a page of the console.
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox".to_owned(),
+        ),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!(
+                "inline; filename=\"{}\"",
+                media.filename.as_deref().unwrap_or("file").replace('"', "")
+            ),
+        ),
+    ];
+    Ok((headers, media.content.clone()).into_response())
 }
 
 async fn typing(State(app): State<Arc<App>>, target: Target) -> Result<StatusCode, ApiError> {

@@ -19,6 +19,7 @@ use super::conversations::state::{ConversationState, StateReason};
 use super::error::WorldError;
 use super::interactions::ChannelStatus;
 use super::taskrouter::{ChannelRef, EndedBy, Task, TaskStatus};
+use super::uploads::NewMedia;
 
 impl World {
     /// The task, if its live reservation belongs to this agent.
@@ -60,16 +61,29 @@ impl World {
         &mut self,
         worker_sid: &str,
         task_sid: &str,
-        body: &str,
+        body: Option<&str>,
+        media: Option<NewMedia>,
     ) -> Result<(ChannelRef, String), WorldError> {
         let target = self.assigned_chat(worker_sid, task_sid)?;
         let identity = self.agent(worker_sid)?.identity.clone();
         let agent = Actor::agent(&identity);
+        let media_sid = match media {
+            Some(media) => {
+                let service = self.bootstrap.chat_service_sid.clone();
+                let media = NewMedia {
+                    author: identity.clone(),
+                    ..media
+                };
+                Some(self.upload_media(&service, media)?)
+            }
+            None => None,
+        };
         let message_sid = match &target {
             ChannelRef::Chat { channel_sid, .. } => {
                 let message = NewMessage {
                     from: Some(identity.clone()),
-                    body: Some(body.to_owned()),
+                    body: body.map(str::to_owned),
+                    media_sid,
                     ..NewMessage::default()
                 };
                 self.post_message(channel_sid, message, &agent)?
@@ -79,7 +93,8 @@ impl World {
             } => {
                 let message = NewConversationMessage {
                     author: Some(identity.clone()),
-                    body: Some(body.to_owned()),
+                    body: body.map(str::to_owned),
+                    media_sid,
                     ..NewConversationMessage::default()
                 };
                 self.post_conversation_message(conversation_sid, message, &agent)?

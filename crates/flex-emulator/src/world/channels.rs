@@ -60,6 +60,8 @@ pub(crate) struct NewMessage {
     pub attributes: Option<String>,
     /// `DateCreated` / `DateUpdated`, when sent.
     pub dates: SentDates,
+    /// `MediaSid`: an uploaded file the message carries.
+    pub media_sid: Option<String>,
 }
 
 /// `UpdateChannelWebhook` parameters; `None` leaves a field as it is.
@@ -320,7 +322,14 @@ impl World {
     ) -> Result<String, WorldError> {
         let channel = self.chat.channels.require("Channel", channel_sid)?;
         let index = channel.messages.last().map_or(0, |last| last.index + 1);
+        if let Some(media) = &new.media_sid {
+            self.check_media(media)?;
+        }
         let sid = self.sid(Prefix::Message);
+        let media = match &new.media_sid {
+            Some(media) => Some(self.attach_media(media, channel_sid, &sid)?),
+            None => None,
+        };
         let (created, updated) = new.dates.new_resource(Instant::now());
         let message = Message {
             sid: sid.clone(),
@@ -331,6 +340,7 @@ impl World {
             created,
             updated,
             received_at_us: unix_micros(),
+            media,
         };
         let fired = message_event(channel_sid, &message);
         if let Some(channel) = self.chat.channels.get_mut(channel_sid) {

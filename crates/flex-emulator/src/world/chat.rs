@@ -3,6 +3,7 @@
 //! Twilio JSON shapes (`docs/twilio-reference.md` §3), and the parameters
 //! of their webhook events (§7.1 there). Behaviour lives in `channels.rs`.
 
+use super::media::MediaRef;
 use serde_json::{Value, json};
 
 use super::hooks::{Fired, HookSettings};
@@ -213,6 +214,8 @@ pub(crate) struct Message {
     /// When the emulator stored it (µs since the Unix epoch), whatever
     /// `DateCreated` says: the benchmark's receive instant.
     pub received_at_us: u64,
+    /// Its file (`MediaSid`): then `type` is `media`.
+    pub media: Option<MediaRef>,
 }
 
 impl Message {
@@ -236,8 +239,8 @@ impl Message {
             "from": self.from,
             "body": self.body,
             "index": self.index,
-            "type": "text",
-            "media": null,
+            "type": if self.media.is_some() { "media" } else { "text" },
+            "media": self.media.as_ref().map(MediaRef::to_chat_json),
             "url": format!(
                 "{}/v2/Services/{}/Channels/{}/Messages/{}",
                 render.base, channel.service_sid, channel.sid, self.sid
@@ -315,6 +318,14 @@ pub(crate) fn message_event(channel_sid: &str, message: &Message) -> Fired {
     fired.push("Attributes", message.attributes.clone());
     fired.push("From", message.from.clone());
     fired.push("DateCreated", message.created.webhook());
+    if let Some(media) = &message.media {
+        // onMediaMessageSent's fields (docs/twilio-reference.md §7.1), on
+        // the one event the emulator fires for every message (§10).
+        fired.push("MediaSid", media.sid.clone());
+        fired.push_some("MediaFilename", media.filename.as_deref());
+        fired.push("MediaContentType", media.content_type.clone());
+        fired.push("MediaSize", media.size.to_string());
+    }
     fired.with_message(message.body.clone(), message.from.clone())
 }
 

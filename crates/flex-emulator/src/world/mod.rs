@@ -19,6 +19,8 @@
 //! - `actor.rs`         `Actor`: who acts, as webhooks report it, and whether they fire
 //! - `table.rs`         `Table<T>`: insertion-ordered, SID-indexed collections
 //! - `hooks.rs`         webhook settings, events about to fire and who hears them (both backends)
+//! - `media.rs`         MCS media: a file, its JSON and what a message says of it
+//! - `uploads.rs`       what MCS does: uploads, temporary links, attaching to a message
 //! - `chat.rs`          Chat service, users, channels, members, messages, webhooks; their events
 //! - `taskrouter.rs`    workspace, workers, tasks, reservations
 //! - `flex.rs`          Flex Flows and the `flex.v1.channel` shape
@@ -53,18 +55,20 @@
 //! - `render` → nothing
 //! - `actor` → nothing
 //! - `table` → `error`
+//! - `media` → `render`, `table`
 //! - `hooks` → `../webhooks/mod`
-//! - `chat` → `hooks`, `render`, `table`
+//! - `chat` → `hooks`, `media`, `render`, `table`
 //! - `taskrouter` → `render`, `table`
 //! - `flex` → `chat`, `render`, `table`
 //! - `studio` → `render`, `table`
 //! - `interactions/mod` → `render`, `table`, `taskrouter`
 //! - `conversations/state` → nothing
 //! - `conversations/timers` → `conversations/state`
-//! - `conversations/model` → `hooks`, `render`, `table`, `conversations/{state, timers}`
+//! - `conversations/model` → `hooks`, `media`, `render`, `table`, `conversations/{state, timers}`
 //! - `conversations/mod` → `conversations/{model, state}`
 //! - `mod` → `../alarms`, `../webhooks/mod`, `actor`, `chat`, `conversations/model`, `error`,
-//!   `flex`, `interactions/mod`, `render`, `studio`, `table`, `taskrouter`
+//!   `flex`, `interactions/mod`, `media`, `render`, `studio`, `table`, `taskrouter`
+//! - `uploads` → `error`, `media`, `mod`
 //! - `fan_out` → `../webhooks/mod`, `actor`, `hooks`, `mod`
 //! - `conversations/events` → `actor`, `hooks`, `mod`, `conversations/{model, state}`
 //! - `conversations/lifecycle` → `../alarms`, `actor`, `error`, `mod`, `taskrouter`,
@@ -79,7 +83,7 @@
 //! - `interactions/orchestration` → `actor`, `conversations/state`, `error`,
 //!   `interactions/mod`, `mod`, `routing`, `table`, `taskrouter`
 //! - `agents` → `actor`, `channels`, `conversations/{changes, state}`, `error`,
-//!   `interactions/mod`, `mod`, `taskrouter`
+//!   `interactions/mod`, `mod`, `taskrouter`, `uploads`
 
 pub(crate) mod actor;
 pub(crate) mod agents;
@@ -93,11 +97,13 @@ pub(crate) mod flex;
 pub(crate) mod flex_channels;
 pub(crate) mod hooks;
 pub(crate) mod interactions;
+pub(crate) mod media;
 pub(crate) mod render;
 pub(crate) mod routing;
 pub(crate) mod studio;
 pub(crate) mod table;
 pub(crate) mod taskrouter;
+pub(crate) mod uploads;
 
 pub(crate) use actor::Actor;
 pub(crate) use error::WorldError;
@@ -110,6 +116,7 @@ use self::chat::{Channel, Service, User};
 use self::conversations::model::Conversation;
 use self::flex::FlexFlow;
 use self::interactions::Interaction;
+use self::media::Media;
 use self::studio::Studio;
 use self::table::Table;
 use self::taskrouter::{Activity, TaskChannel, TaskQueue, TaskRouter, Worker, Workflow, Workspace};
@@ -165,6 +172,8 @@ pub(crate) struct World {
     /// Conversations of the Flex Chat Service (Flex Conversations' media).
     pub conversations: Table<Conversation>,
     pub interactions: Table<Interaction>,
+    /// Files of the Media Content Service (both backends' messages).
+    pub media: Table<Media>,
     pub flex_flows: Table<FlexFlow>,
     pub taskrouter: TaskRouter,
     pub studio: Studio,
@@ -185,6 +194,7 @@ impl World {
             chat: ChatStore::default(),
             conversations: Table::default(),
             interactions: Table::default(),
+            media: Table::default(),
             flex_flows: Table::default(),
             taskrouter: bootstrap_taskrouter(&bootstrap, chat_capacity, now),
             studio: Studio::bootstrap(&bootstrap, now),
@@ -213,6 +223,7 @@ impl World {
         self.chat = ChatStore::default();
         self.conversations = Table::default();
         self.interactions = Table::default();
+        self.media = Table::default();
         self.flex_flows = Table::default();
         self.taskrouter = bootstrap_taskrouter(&self.bootstrap, self.chat_capacity, now);
         self.studio = Studio::bootstrap(&self.bootstrap, now);

@@ -67,6 +67,7 @@ pub struct Server {
     pub host: String,
     pub port: u16,
     pub public_base_url: Option<String>,
+    pub skip_twilio_check: String,
     pub allowed_origins: Option<String>,
 }
 
@@ -76,6 +77,7 @@ impl Default for Server {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             public_base_url: None,
+            skip_twilio_check: "false".to_owned(),
             allowed_origins: None,
         }
     }
@@ -224,7 +226,7 @@ pub struct DevSection {
     pub port: u16,
     pub emulator_port: u16,
     pub database_url: String,
-    pub seed: u64,
+    pub seed: Option<u64>,
     pub agents: usize,
     pub backend: String,
     pub routing: String,
@@ -238,7 +240,7 @@ impl Default for DevSection {
             port: DEFAULT_PORT,
             emulator_port: 3001,
             database_url: "sqlite://flexbridge-dev.db".to_owned(),
-            seed: 1,
+            seed: None,
             agents: 2,
             backend: default_backend(),
             routing: default_routing(),
@@ -273,6 +275,8 @@ pub struct Widget {
     pub hours: Option<String>,
     pub time_zone: String,
     pub closed_text: Option<String>,
+    pub attachment_types: String,
+    pub attachment_max_bytes: u64,
 }
 
 impl Default for Widget {
@@ -301,6 +305,8 @@ impl Default for Widget {
             hours: None,
             time_zone: defaults.time_zone.clone(),
             closed_text: None,
+            attachment_types: defaults.attachments.types.join(","),
+            attachment_max_bytes: defaults.attachments.max_bytes as u64,
         }
     }
 }

@@ -67,6 +67,8 @@ settings! {
         "the URL Twilio reaches this bridge at; `auto` uses the listening address (local testing only)";
     DATABASE_URL = "DATABASE_URL", "database.url", Some("--database-url"), "URL",
         "the bridge's database";
+    SKIP_TWILIO_CHECK = "FLEXBRIDGE_SKIP_TWILIO_CHECK", "server.skip_twilio_check", Some("--skip-twilio-check"), "BOOL",
+        "`true`: start even when Twilio refuses the credentials at start (the bridge is then not ready)";
     ACCOUNT_SID = "TWILIO_ACCOUNT_SID", "twilio.account_sid", Some("--twilio-account-sid"), "AC…",
         "the Twilio account (its auth token comes from TWILIO_AUTH_TOKEN only)";
     AUTH_TOKEN = "TWILIO_AUTH_TOKEN", "twilio.auth_token", None, "",
@@ -159,6 +161,12 @@ settings! {
         "the business hours' time zone (IANA, e.g. Europe/Berlin)";
     WIDGET_CLOSED_TEXT = "FLEXBRIDGE_WIDGET_CLOSED_TEXT", "widget.closed_text", Some("--widget-closed-text"), "TEXT",
         "shown outside business hours; unset: the language's own";
+    ATTACHMENT_TYPES = "FLEXBRIDGE_ATTACHMENT_TYPES", "widget.attachment_types", Some("--attachment-types"), "TYPES",
+        "the file types customers may attach, comma-separated, of image/png, image/jpeg, \
+         image/gif, image/webp, application/pdf, text/plain (the types whose bytes the bridge \
+         checks)";
+    ATTACHMENT_MAX_BYTES = "FLEXBRIDGE_ATTACHMENT_MAX_BYTES", "widget.attachment_max_bytes", Some("--attachment-max-bytes"), "BYTES",
+        "the largest file a customer may attach; at most 16777216 (Flex's limit for web chat)";
     DEV_ALLOWED_ORIGINS = "FLEXBRIDGE_DEV_ALLOWED_ORIGINS", "dev.allowed_origins", Some("--allowed-origins"), "ORIGINS",
         "the sites allowed to embed the web chat, comma-separated origins";
     DEV_HOST = "FLEXBRIDGE_DEV_HOST", "dev.host", Some("--host"), "HOST",
@@ -170,7 +178,8 @@ settings! {
     DEV_DATABASE_URL = "FLEXBRIDGE_DEV_DATABASE_URL", "dev.database_url", Some("--database-url"), "URL",
         "the bridge's database";
     DEV_SEED = "FLEXBRIDGE_DEV_SEED", "dev.seed", Some("--seed"), "N",
-        "seed of the emulator's SIDs and credentials (same seed, same account)";
+        "seed of the emulator's SIDs and credentials (same seed, same account; unset: a new \
+         account each run, whose SIDs never repeat against the database)";
     DEV_AGENTS = "FLEXBRIDGE_DEV_AGENTS", "dev.agents", Some("--agents"), "N",
         "number of agents in the emulator";
     DEV_BACKEND = "FLEXBRIDGE_DEV_BACKEND", "dev.backend", Some("--backend"), "BACKEND",
@@ -200,6 +209,7 @@ pub const SERVE: &[Setting] = &[
     ALLOWED_ORIGINS,
     DATABASE_URL,
     REDIS_URL,
+    SKIP_TWILIO_CHECK,
     FLEX_FLOW_SID,
     TIMER_INACTIVE,
     TIMER_CLOSED,
@@ -229,6 +239,8 @@ pub const SERVE: &[Setting] = &[
     WIDGET_HOURS,
     WIDGET_TIME_ZONE,
     WIDGET_CLOSED_TEXT,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_MAX_BYTES,
 ];
 
 /// What `flexbridge provision` reads.
@@ -285,4 +297,6 @@ pub const DEV: &[Setting] = &[
     WIDGET_HOURS,
     WIDGET_TIME_ZONE,
     WIDGET_CLOSED_TEXT,
+    ATTACHMENT_TYPES,
+    ATTACHMENT_MAX_BYTES,
 ];

@@ -522,7 +522,7 @@ fn dev_settings_have_defaults_and_are_layered_like_serve_under_their_own_names()
             port: 3000,
             emulator_port: 3001,
             database_url: "sqlite://flexbridge-dev.db".into(),
-            seed: 1,
+            seed: None,
             agents: 2,
             flex: DevFlex::default(),
             allowed_origins: crate::config::AllowedOrigins::default(),
@@ -542,7 +542,7 @@ fn dev_settings_have_defaults_and_are_layered_like_serve_under_their_own_names()
     )
     .unwrap();
     assert_eq!(s.port, 5000, "env beats file");
-    assert_eq!(s.seed, 9, "file beats default");
+    assert_eq!(s.seed, Some(9), "file beats default");
     assert_eq!(s.agents, 3);
     assert_eq!(
         s.flex,

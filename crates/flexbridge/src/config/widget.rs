@@ -9,6 +9,7 @@ use url::Url;
 use super::raw;
 use super::setting::{self, Setting};
 use super::{ConfigError, Layers};
+use crate::core::attachment::AttachmentPolicy;
 use crate::core::pre_engagement::{FieldMode, FormSpec, TOPIC_MAX_CHARS};
 
 /// Sites (`scheme://host[:port]`) besides the bridge's own that may frame
@@ -281,6 +282,22 @@ pub struct WidgetSettings {
     pub hours: Option<WeeklyHours>,
     pub time_zone: String,
     pub closed_text: Option<String>,
+    /// Which files customers may attach.
+    pub attachments: AttachmentPolicy,
+}
+
+/// The largest attachment the setting allows: Flex's limit for a web
+/// chat file, 16,777,216 bytes (Twilio's "File Attachments and API
+/// Limits" page for Flex Conversations; docs/twilio-reference.md §10).
+pub const MAX_ATTACHMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+fn parse_max_bytes(raw: u64) -> Result<usize, String> {
+    if raw == 0 || raw > MAX_ATTACHMENT_BYTES {
+        return Err(format!(
+            "{raw} is not between 1 and {MAX_ATTACHMENT_BYTES} (Flex's limit)"
+        ));
+    }
+    usize::try_from(raw).map_err(|e| e.to_string())
 }
 
 impl Default for WidgetSettings {
@@ -310,6 +327,7 @@ impl Default for WidgetSettings {
             hours: None,
             time_zone: "UTC".into(),
             closed_text: None,
+            attachments: AttachmentPolicy::default(),
         }
     }
 }
@@ -386,6 +404,15 @@ impl WidgetSettings {
             )?,
             time_zone: layers.parse(setting::WIDGET_TIME_ZONE, &raw.time_zone, parse_time_zone)?,
             closed_text: text(setting::WIDGET_CLOSED_TEXT, &raw.closed_text)?,
+            attachments: AttachmentPolicy {
+                types: layers.parse(
+                    setting::ATTACHMENT_TYPES,
+                    &raw.attachment_types,
+                    AttachmentPolicy::parse_types,
+                )?,
+                max_bytes: parse_max_bytes(raw.attachment_max_bytes)
+                    .map_err(|e| layers.malformed(setting::ATTACHMENT_MAX_BYTES, e))?,
+            },
         })
     }
 }

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::attachment::RemoteMedia;
 use super::ids::{ConversationId, CustomerId, RemoteChannel, RemoteMessage, Seq};
 use super::pre_engagement::PreEngagement;
 
@@ -97,7 +98,20 @@ pub struct OutboundMessage<'a> {
     /// earlier attempt landed.
     pub client_msg_id: &'a str,
     pub seq: Seq,
+    /// The text; not sent when the message carries a file (Flex shows a
+    /// media message without text: "You cannot send both text and an
+    /// image in the same message", docs/twilio-reference.md §10).
     pub body: &'a str,
+    /// The file, as [`FlexBackend::upload_media`] answered.
+    pub media: Option<&'a str>,
+}
+
+/// A customer's file for Flex.
+#[derive(Debug, Clone)]
+pub struct MediaUpload<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
 }
 
 /// What re-attaching to an open conversation needs.
@@ -108,6 +122,30 @@ pub struct ResyncRequest<'a> {
     pub customer: &'a CustomerId,
     /// What `open` recorded.
     pub flex_ref: Option<&'a FlexRef>,
+    /// When the conversation began (ms): a message Flex dated before it
+    /// belongs to an earlier conversation of the same channel (Chat hands
+    /// a still-active channel to a customer's next conversation) and is
+    /// not reported.
+    pub since: i64,
+}
+
+/// A message the bridge posted, as Flex took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub message: RemoteMessage,
+    /// Its position in the channel (Twilio's `Index`), if Flex said.
+    pub index: Option<i64>,
+}
+
+/// What a re-attachment found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resynced {
+    /// What Flex said that the bridge may have missed, oldest first.
+    pub events: Vec<FlexEvent>,
+    /// The highest position of the channel looked at: every message up to
+    /// it was listed (within the backend's window), so a later message
+    /// counts a gap from here.
+    pub through_index: Option<i64>,
 }
 
 /// One Flex integration.
@@ -130,7 +168,15 @@ pub trait FlexBackend: Send + Sync + 'static {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError>;
+    ) -> Result<Posted, BackendError>;
+
+    /// Uploads a customer's file; answers its id at Flex (for
+    /// [`OutboundMessage::media`]). Repeating it after a lost answer leaves
+    /// an unused upload, never a second message.
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError>;
+
+    /// The bytes of a file Flex announced (an agent's [`RemoteMedia`]).
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError>;
 
     /// Looks for a message this bridge sent with `client_msg_id` among the
     /// channel's recent messages.
@@ -138,7 +184,7 @@ pub trait FlexBackend: Send + Sync + 'static {
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError>;
+    ) -> Result<Option<Posted>, BackendError>;
 
     /// Re-attaches to an open conversation after a restart: points its
     /// webhooks at this bridge again (`PUBLIC_BASE_URL` may have changed)
@@ -146,7 +192,7 @@ pub trait FlexBackend: Send + Sync + 'static {
     /// agent messages, the chat's end). The events go through the same
     /// idempotent path as webhooks, so what was already applied is not
     /// applied twice.
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError>;
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Resynced, BackendError>;
 
     /// The name customers see for an agent identity (Flex identities are
     /// often encoded e-mail addresses). Best effort: the identity itself
@@ -224,9 +270,15 @@ pub enum FlexEvent {
     AgentMessage {
         header: EventHeader,
         message: RemoteMessage,
+        /// Its position in the channel (Twilio's `Index`), if known: a
+        /// position beyond one the bridge never saw is a gap it fills
+        /// from Flex first, so the customer sees Flex's order.
+        index: Option<i64>,
         /// The agent's identity (the core names it for display).
         author: String,
         body: String,
+        /// The file it carries, if any.
+        media: Option<RemoteMedia>,
     },
     /// An agent joined the channel (accepted the task).
     AgentJoined {
@@ -264,11 +316,17 @@ pub enum WebhookParseError {
 /// What to do after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// Wait (at least the given time), then retry. Nothing landed.
+    /// Wait (at least the given time), then retry. Normally nothing
+    /// landed (Twilio refuses before executing); the outbox still looks
+    /// before re-sending a message (`crate::outbox` says why).
     RateLimited(Option<Duration>),
     /// Retry with backoff; `maybe_landed` when the request may have had its
     /// effect (look before re-sending a create).
     Transient { maybe_landed: bool },
+    /// Flex refused the bridge's credentials (401/403): only an operator
+    /// can fix it, so the work is kept and retried with backoff, with an
+    /// alarm (ERROR log, metric) and the customer told of the delay.
+    Unauthorized,
     /// Retrying cannot help.
     Permanent,
 }
@@ -280,6 +338,9 @@ pub enum Disposition {
 pub struct BackendError {
     disposition: Disposition,
     gone: bool,
+    /// What kind of failure, for metrics (`401`, `404`, `429`, `5xx`,
+    /// `timeout`, …; the backend names it).
+    label: &'static str,
     source: Box<dyn std::error::Error + Send + Sync + 'static>,
 }
 
@@ -292,8 +353,19 @@ impl BackendError {
         Self {
             disposition,
             gone,
+            label: "other",
             source: source.into(),
         }
+    }
+
+    /// Names the kind of failure for metrics.
+    pub fn with_label(mut self, label: &'static str) -> Self {
+        self.label = label;
+        self
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.label
     }
 
     /// This bridge lacks what the call needs (e.g. no backend of a

@@ -13,12 +13,15 @@
 //!   a delivery settled, a job done, a conversation abandoned. The outbox
 //!   only schedules; what an outcome means is decided here.
 
+mod files;
 mod inbound;
 mod outcomes;
 
 use std::sync::Arc;
 
+pub use self::files::{FileError, UploadError};
 pub use self::inbound::EventOutcome;
+use super::attachment::{Attachment, AttachmentPolicy};
 use super::backend::{BackendName, Backends};
 use super::clock::Clock;
 use super::conversation::CloseReason;
@@ -59,6 +62,8 @@ pub enum BridgeError {
     RateLimited,
     #[error("the customer no longer exists")]
     UnknownCustomer,
+    #[error("no such attachment, or another message carries it already")]
+    UnknownAttachment,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -107,9 +112,21 @@ pub struct BridgeParts {
     /// Tells the outbox which conversation has new work.
     pub wakeups: Arc<Wakeups>,
     pub rate_limit: RateLimit,
+    /// Where customers' rate limits are kept: in this process (a bridge
+    /// alone), or with each customer in the storage (bridges sharing it,
+    /// so the limit holds across them).
+    pub limits_in_storage: bool,
     pub clock: Clock,
     /// The pre-engagement form customers register with.
     pub form: FormSpec,
+    /// Which files customers may upload.
+    pub attachments: AttachmentPolicy,
+}
+
+/// Where the customers' rate limits are kept (see [`BridgeParts`]).
+enum Limits {
+    InProcess(RateLimiter),
+    InStorage(RateLimit),
 }
 
 /// The bridge service. Cheap to clone.
@@ -123,9 +140,10 @@ struct Inner {
     fanout: Arc<dyn Fanout>,
     backends: Backends,
     wakeups: Arc<Wakeups>,
-    limiter: RateLimiter,
+    limits: Limits,
     clock: Clock,
     form: FormSpec,
+    attachments: AttachmentPolicy,
 }
 
 impl Bridge {
@@ -136,18 +154,26 @@ impl Bridge {
             backends,
             wakeups,
             rate_limit,
+            limits_in_storage,
             clock,
             form,
+            attachments,
         } = parts;
+        let limits = if limits_in_storage {
+            Limits::InStorage(rate_limit)
+        } else {
+            Limits::InProcess(RateLimiter::new(rate_limit))
+        };
         Self {
             inner: Arc::new(Inner {
                 storage,
                 fanout,
                 backends,
                 wakeups,
-                limiter: RateLimiter::new(rate_limit),
+                limits,
                 clock,
                 form,
+                attachments,
             }),
         }
     }
@@ -294,10 +320,29 @@ impl Bridge {
         client_msg_id: &ClientMessageId,
         body: &MessageBody,
     ) -> Result<SentMessage, BridgeError> {
+        self.accept(customer, client_msg_id, body, None).await
+    }
+
+    /// [`Bridge::send_message`] of a message with a file or not.
+    async fn accept(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+        body: &MessageBody,
+        attachment: Option<Attachment>,
+    ) -> Result<SentMessage, BridgeError> {
         let now = self.now();
-        if !self.inner.limiter.try_acquire(&customer.id, now) {
-            return Err(BridgeError::RateLimited);
-        }
+        let rate_limit = match &self.inner.limits {
+            Limits::InProcess(limiter) => {
+                if !limiter.try_acquire(&customer.id, now) {
+                    return self.rate_limited(customer, client_msg_id).await;
+                }
+                None
+            }
+            // Taken in the accept write, which answers a retry of a
+            // stored message without taking one.
+            Limits::InStorage(limit) => Some(*limit),
+        };
         let accepted = self
             .inner
             .storage
@@ -306,16 +351,25 @@ impl Bridge {
                 author: customer.name.clone(),
                 client_msg_id: client_msg_id.clone(),
                 body: body.clone(),
+                attachment,
                 backend: self.current_backend(),
+                rate_limit,
                 now,
             })
             .await?;
         Ok(match accepted {
-            Accepted::Duplicate { message } => SentMessage {
-                message,
-                new: false,
-                opened: None,
-            },
+            Accepted::AttachmentCarried => return Err(BridgeError::UnknownAttachment),
+            Accepted::RateLimited => return Err(BridgeError::RateLimited),
+            Accepted::Duplicate { message } => {
+                if let Limits::InProcess(limiter) = &self.inner.limits {
+                    limiter.refund(&customer.id);
+                }
+                SentMessage {
+                    message,
+                    new: false,
+                    opened: None,
+                }
+            }
             Accepted::New { message, opened } => {
                 metrics::counter!("flexbridge_messages_in_total", "from" => "customer")
                     .increment(1);
@@ -329,6 +383,28 @@ impl Bridge {
                 }
             }
         })
+    }
+
+    /// A message over the in-process limit: a retry of a stored message
+    /// still gets its original ack (it stores nothing and costs nothing).
+    async fn rate_limited(
+        &self,
+        customer: &CustomerRecord,
+        client_msg_id: &ClientMessageId,
+    ) -> Result<SentMessage, BridgeError> {
+        let stored = self
+            .inner
+            .storage
+            .customer_message(&customer.id, client_msg_id)
+            .await?;
+        match stored {
+            Some(message) => Ok(SentMessage {
+                message,
+                new: false,
+                opened: None,
+            }),
+            None => Err(BridgeError::RateLimited),
+        }
     }
 
     /// Starts the delivery of an accepted message and tells the customer's

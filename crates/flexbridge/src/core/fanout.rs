@@ -33,6 +33,9 @@ pub enum Notice {
 pub enum DeliveryOutcome {
     Delivered,
     Failed(String),
+    /// Not yet in Flex, and held back by something only the operator can
+    /// fix (Flex refuses the bridge's credentials): kept, sent later.
+    Delayed(String),
 }
 
 /// How the core reaches a customer's connected clients.

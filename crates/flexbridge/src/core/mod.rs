@@ -7,6 +7,8 @@
 //! - [`ids`]: parse-only newtypes for the bridge's ids, customer input and
 //!   opaque remote ids.
 //! - [`model`]: customers, conversations and messages as records.
+//! - [`attachment`]: files carried by messages, and the checks an upload
+//!   passes.
 //! - [`conversation`]: the `opening → open → closed` state machine.
 //! - [`pre_engagement`]: the pre-engagement form (which fields, their
 //!   checks) and what a customer told in it.
@@ -19,6 +21,7 @@
 //! - [`rate_limit`]: the per-customer message rate limit.
 //! - [`clock`]: injected time, and the protocol's timestamp format.
 
+pub mod attachment;
 pub mod backend;
 pub mod bridge;
 pub mod clock;

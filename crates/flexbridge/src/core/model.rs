@@ -2,6 +2,7 @@
 //! keeps them. The store persists these records and the customer side
 //! renders them; neither adds meaning to them.
 
+use super::attachment::Attachment;
 use super::backend::{BackendName, FlexRef};
 use super::conversation::{CloseReason, ConversationState};
 use super::ids::{ConversationId, CustomerId, RemoteChannel, Seq, TokenHash};
@@ -71,4 +72,6 @@ pub struct MessageRecord {
     pub body: String,
     pub client_msg_id: Option<String>,
     pub created_at: i64,
+    /// The file it carries (then `body` is the file's name).
+    pub attachment: Option<Attachment>,
 }

@@ -9,7 +9,8 @@
 //! writes nothing and says so ([`Accepted::Duplicate`],
 //! [`Inbound::Duplicate`]).
 
-use super::backend::{BackendName, Opened};
+use super::attachment::{Attachment, AttachmentId, RemoteMedia};
+use super::backend::{BackendName, Opened, Posted};
 use super::conversation::CloseReason;
 use super::ids::{
     ClientMessageId, ConversationId, CustomerId, CustomerName, MessageBody, RemoteChannel,
@@ -17,16 +18,51 @@ use super::ids::{
 };
 use super::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use super::pre_engagement::PreEngagement;
-use super::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
+use super::rate_limit::RateLimit;
+use super::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 /// A failed store operation (the store's own error inside, for the logs).
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct StorageError(Box<dyn std::error::Error + Send + Sync + 'static>);
+/// Permanent when doing it again cannot succeed (a constraint the write
+/// breaks, a row this version cannot read): the outbox then settles the
+/// job for good rather than retry it forever (a poison job).
+#[derive(Debug)]
+pub struct StorageError {
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    permanent: bool,
+}
 
 impl StorageError {
+    /// A failure that may pass (the database busy or unreachable).
     pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
-        Self(error.into())
+        Self {
+            source: error.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that doing the same again repeats.
+    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Self {
+            source: error.into(),
+            permanent: true,
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+/// Transparent: the store's error is this error (its own sources follow).
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
     }
 }
 
@@ -40,8 +76,16 @@ pub struct IncomingCustomerMessage {
     pub author: String,
     pub client_msg_id: ClientMessageId,
     pub body: MessageBody,
+    /// The customer's uploaded file it carries (checked to be theirs and
+    /// not carried yet).
+    pub attachment: Option<Attachment>,
     /// Which backend a conversation this message opens is opened with.
     pub backend: BackendName,
+    /// Bridges sharing the database: the customer's rate limit, whose
+    /// token the write takes from the bucket kept with the customer
+    /// (refused: [`Accepted::RateLimited`], nothing else written). `None`:
+    /// the bridge limits in memory.
+    pub rate_limit: Option<RateLimit>,
     pub now: i64,
 }
 
@@ -58,12 +102,22 @@ pub enum Accepted {
     /// A message with this client message id was already stored: nothing
     /// new was written; this is the original.
     Duplicate { message: MessageRecord },
+    /// The message names a file another message carries already: nothing
+    /// was written.
+    AttachmentCarried,
+    /// The customer's bucket was empty (`rate_limit` given): nothing was
+    /// stored.
+    RateLimited,
 }
 
 /// What applying an inbound event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound<T> {
     Applied(T),
+    /// Not applied: the message comes after a position of its channel the
+    /// bridge has not seen (a webhook Flex never delivered); this
+    /// conversation is to be re-synced first.
+    Gap(Box<ConversationRecord>),
     /// Already applied (same idempotency key, or the state already says so).
     Duplicate,
     /// No conversation has this channel: not ours, or from before a reset.
@@ -91,16 +145,47 @@ pub struct StoredAgentMessage {
 #[derive(Debug, Clone)]
 pub struct AgentMessage {
     pub message: RemoteMessage,
+    /// Its position in the channel, if known.
+    pub index: Option<i64>,
+    /// Refuse it with [`Inbound::Gap`] when a position before it is
+    /// unknown (a webhook); a re-sync's messages are stored as they come.
+    pub check_gap: bool,
     /// The agent's display name.
     pub author: String,
     pub body: String,
+    /// The file it carries.
+    pub media: Option<RemoteMedia>,
+}
+
+/// A customer's file, checked, to store before its upload is answered.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub customer: CustomerId,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub now: i64,
+}
+
+/// A stored file as its customer downloads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub attachment: Attachment,
+    /// Whether a message carries it already.
+    pub carried: bool,
+    /// Its bytes (`None`: an agent's file not fetched from Flex yet).
+    pub content: Option<Vec<u8>>,
+    /// Its id at Flex, if it has one.
+    pub media: Option<String>,
+    /// The backend of the conversation of the message carrying it.
+    pub backend: Option<BackendName>,
 }
 
 /// A send's outcome in Flex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     /// In Flex as this message.
-    Delivered(RemoteMessage),
+    Delivered(Posted),
     /// Refused for good, with the reason the customer is told.
     Failed(String),
 }
@@ -149,6 +234,14 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<MessageRecord>>;
 
+    /// The customer's stored message with this client message id, if any
+    /// (a retry of it is answered with it, before any rate limit).
+    async fn customer_message(
+        &self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StorageResult<Option<MessageRecord>>;
+
     /// Stores a customer message with its delivery queued, in the live
     /// conversation (opening one, its "open" step queued first, when there
     /// is none); a retried client message id finds the original.
@@ -162,6 +255,21 @@ pub trait Storage: Send + Sync + 'static {
         customer: &CustomerId,
         now: i64,
     ) -> StorageResult<Option<ConversationRecord>>;
+
+    // ---- attachments ----
+    /// Stores an uploaded file with its bytes (before the upload is answered).
+    async fn store_upload(&self, upload: NewUpload) -> StorageResult<Attachment>;
+
+    /// `customer`'s file `id`; `None` for a file of another customer, as
+    /// for one that does not exist.
+    async fn customer_file(
+        &self,
+        customer: &CustomerId,
+        id: &AttachmentId,
+    ) -> StorageResult<Option<StoredFile>>;
+
+    /// Keeps the bytes of an agent's file fetched from Flex.
+    async fn keep_fetched(&self, id: &AttachmentId, bytes: &[u8]) -> StorageResult<()>;
 
     // ---- Flex side ----
     /// Stores an agent's message (once per remote message id) in the
@@ -209,6 +317,23 @@ pub trait Storage: Send + Sync + 'static {
 
     /// A job that is done (or has nothing to do).
     async fn finish_job(&self, job: &OutboxJob, begin: Begin) -> StorageResult<NextJob>;
+
+    /// The customer messages queued (a "send" job) for `conversation`,
+    /// oldest first.
+    async fn queued_messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> StorageResult<Vec<FailedMessage>>;
+
+    /// A re-sync of `conversation` looked at its channel up to
+    /// `through_index`: later gaps count from there; the periodic re-sync
+    /// comes back to it after its interval.
+    async fn resynced(
+        &self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StorageResult<()>;
 
     /// The conversation cannot go on in Flex: it closes (if it was not
     /// closed yet), every message queued for it fails, its queue empties.

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use super::attachment::Attachment;
 use super::backend::{BackendName, FlexRef};
 use super::conversation::ConversationState;
 use super::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
@@ -59,6 +60,17 @@ pub struct OutgoingMessage {
     pub body: String,
     /// When the customer's message was accepted (for the latency metric).
     pub accepted_at: i64,
+    /// The file it carries, uploaded to Flex before the message is posted.
+    pub attachment: Option<OutgoingAttachment>,
+}
+
+/// A customer's file on its way to Flex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub attachment: Attachment,
+    /// Its id at Flex once an attempt uploaded it (recorded, so a retry
+    /// posts the message without uploading the file again).
+    pub media: Option<String>,
 }
 
 /// The head row of a conversation, with what is needed to carry it out.
@@ -84,6 +96,9 @@ pub struct OutboxJob {
     pub maybe_landed: bool,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// When the conversation began (a re-sync leaves out what Flex dated
+    /// before it).
+    pub conversation_created_at: i64,
 }
 
 /// Which rows may begin when the next one is taken.
@@ -131,7 +146,8 @@ pub struct Abandoned {
     pub failed: Vec<FailedMessage>,
 }
 
-/// A message that will not reach Flex.
+/// A customer message queued for Flex that will not reach it (or, told
+/// as delayed, not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedMessage {
     pub customer_id: CustomerId,

@@ -31,11 +31,10 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 use tokio::sync::mpsc;
 use url::Url;
 
+use crate::telemetry::families::REDIS_PUBLISH_FAILURES;
+
 /// Namespace `/`'s adapter when several bridges share rooms.
 pub type ClusterAdapter = CustomRedisAdapter<Emitter, RedisFabric>;
-
-/// The metric of failed publishes.
-pub const PUBLISH_FAILURES: &str = "flexbridge_redis_publish_failures_total";
 
 /// Prefix of the adapter's Redis channels (one deployment per Redis
 /// database; another deployment on the same Redis would need its own).
@@ -104,11 +103,6 @@ impl RedisFabric {
         .await
         .map_err(|_| anyhow::anyhow!("Redis at {shown} did not answer within {START_TIMEOUT:?}"))?
         .with_context(|| format!("connecting to Redis at {shown}"))?;
-        metrics::describe_counter!(
-            PUBLISH_FAILURES,
-            "Fan-out messages this bridge could not publish to Redis (other bridges' sockets missed them until they reconnect)"
-        );
-        metrics::counter!(PUBLISH_FAILURES).absolute(0);
         Ok(Self {
             connection,
             handlers,
@@ -180,7 +174,7 @@ impl Driver for RedisFabric {
             .query_async::<i64>(&mut connection)
             .await;
         if let Err(error) = &published {
-            metrics::counter!(PUBLISH_FAILURES).increment(1);
+            metrics::counter!(REDIS_PUBLISH_FAILURES).increment(1);
             tracing::warn!(channel = chan, %error, "publishing a fan-out to Redis failed");
         }
         published.map(drop)

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::Session;
+use crate::core::attachment::Attachment;
 use crate::core::clock::format_ms;
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::DeliveryOutcome;
@@ -41,8 +42,7 @@ pub mod refusal {
 // ---- client → server ----
 
 /// The handshake `auth` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HandshakeAuth {
     pub token: Option<String>,
     pub last_seq: Option<i64>,
@@ -51,32 +51,31 @@ pub struct HandshakeAuth {
 /// `register`: the name, and the pre-engagement form's other fields
 /// (each optional in the payload; the configured form says which it
 /// requires).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterRequest {
     pub name: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub question: Option<String>,
-    #[serde(default)]
     pub topic: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRequest {
     pub client_message_id: String,
+    /// The text (absent or empty when the message carries a file).
     pub body: String,
+    /// The id of a file the customer uploaded (`POST /attachments`).
+    pub attachment: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryRequest {
     pub since: Option<i64>,
     pub limit: Option<i64>,
 }
 
 /// `chat:end {}`: no fields today (unknown ones are ignored).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndChatRequest {}
 
 // ---- acknowledgements ----
@@ -175,6 +174,7 @@ pub enum ErrorCode {
     NotRegistered,
     MessageTooLong,
     EmptyMessage,
+    UnknownAttachment,
     RateLimited,
     Internal,
 }
@@ -235,6 +235,30 @@ pub struct MessagePayload {
     pub body: String,
     pub client_message_id: Option<String>,
     pub created_at: String,
+    /// The file it carries (then `body` is its name); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentPayload>,
+}
+
+/// A file as customers see it; its bytes are at `GET /attachments/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentPayload {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    pub size: i64,
+}
+
+impl From<&Attachment> for AttachmentPayload {
+    fn from(a: &Attachment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -291,6 +315,7 @@ impl From<&MessageRecord> for MessagePayload {
             body: m.body.clone(),
             client_message_id: m.client_msg_id.clone(),
             created_at: format_ms(m.created_at),
+            attachment: m.attachment.as_ref().map(AttachmentPayload::from),
         }
     }
 }
@@ -325,6 +350,7 @@ impl DeliveryPayload {
         let (status, error) = match outcome {
             DeliveryOutcome::Delivered => ("delivered", None),
             DeliveryOutcome::Failed(error) => ("failed", Some(error.clone())),
+            DeliveryOutcome::Delayed(why) => ("delayed", Some(why.clone())),
         };
         Self {
             seq,
@@ -343,6 +369,7 @@ mod tests {
     use crate::core::conversation::ConversationState;
     use crate::core::ids::{ConversationId, CustomerId, Seq};
     use crate::core::model::Direction;
+    use crate::customer::payload::Payload as _;
 
     #[test]
     fn acks_are_ok_or_error_objects() {
@@ -377,20 +404,6 @@ mod tests {
     }
 
     #[test]
-    fn requests_read_the_documented_camel_case_fields() {
-        let m: MessageRequest =
-            serde_json::from_value(json!({"clientMessageId": "c1", "body": "hi"})).unwrap();
-        assert_eq!(m.client_message_id, "c1");
-        let auth: HandshakeAuth =
-            serde_json::from_value(json!({"token": "t", "lastSeq": 7})).unwrap();
-        assert_eq!((auth.token.as_deref(), auth.last_seq), (Some("t"), Some(7)));
-        let empty: HandshakeAuth = serde_json::from_value(json!({})).unwrap();
-        assert_eq!(empty, HandshakeAuth::default());
-        assert!(serde_json::from_value::<MessageRequest>(json!({"body": "hi"})).is_err());
-        assert!(serde_json::from_value::<RegisterRequest>(json!({"name": 5})).is_err());
-    }
-
-    #[test]
     fn a_message_serialises_as_in_the_protocol() {
         let record = MessageRecord {
             id: 1,
@@ -402,6 +415,7 @@ mod tests {
             body: "Hi".into(),
             client_msg_id: None,
             created_at: 1_795_627_200_123,
+            attachment: None,
         };
         assert_eq!(
             serde_json::to_value(MessagePayload::from(&record)).unwrap(),
@@ -493,14 +507,13 @@ mod tests {
 
     #[test]
     fn register_reads_the_form_and_its_errors_name_each_field() {
-        let request: RegisterRequest =
-            serde_json::from_value(json!({"name": "Ada", "email": "a@b.co", "topic": null}))
-                .unwrap();
+        let request = RegisterRequest::from_payload(
+            &json!({"name": "Ada", "email": "a@b.co", "topic": null}),
+        )
+        .unwrap();
         assert_eq!(request.email.as_deref(), Some("a@b.co"));
         assert_eq!((request.question, request.topic), (None, None));
-        assert!(
-            serde_json::from_value::<RegisterRequest>(json!({"name": "A", "email": 1})).is_err()
-        );
+        assert!(RegisterRequest::from_payload(&json!({"name": "A", "email": 1})).is_err());
         let mut errors = FieldErrors::new();
         errors.insert(
             Field::Email,
@@ -523,7 +536,7 @@ mod tests {
 
     #[test]
     fn chat_end_reads_an_empty_object_and_acks_the_documented_fields() {
-        let request: EndChatRequest = serde_json::from_value(json!({"why": "done"})).unwrap();
+        let request = EndChatRequest::from_payload(&json!({"why": "done"})).unwrap();
         assert_eq!(request, EndChatRequest {});
         assert_eq!(
             serde_json::to_value(ChatEndResult {

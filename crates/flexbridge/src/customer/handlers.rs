@@ -17,8 +17,11 @@ use super::events::{
     SessionPayload, name, refusal,
 };
 use super::order::{Ticket, Turnstile};
+use super::payload::Payload;
+use super::presence::{Presence, Present};
 use super::room_of;
-use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError};
+use crate::core::attachment::AttachmentId;
+use crate::core::bridge::{Bridge, BridgeError, MAX_REPLAY, RegisterError, Session};
 use crate::core::chain;
 use crate::core::clock::format_ms;
 use crate::core::ids::{ClientMessageId, IdError, MessageBody, ResumeToken, Seq};
@@ -29,11 +32,13 @@ use crate::core::pre_engagement::FormAnswers;
 #[derive(Debug, Clone)]
 pub(super) struct Bound(pub CustomerRecord);
 
-/// The session to send once connected: the client's cursor, and the first
-/// place in the socket's event order so `session` precedes every ack.
+/// The session to send once connected (loaded by the middleware, so a
+/// store that cannot answer refuses the connection with `unavailable`
+/// rather than leave a connected client without one), and the first place
+/// in the socket's event order so `session` precedes every ack.
 #[derive(Debug, Clone)]
 pub(super) struct PendingSession {
-    since: Seq,
+    session: Arc<SessionPayload>,
     ticket: Arc<Mutex<Option<Ticket>>>,
 }
 
@@ -71,14 +76,23 @@ fn internal(event: &str, error: BridgeError) -> AckError {
 }
 
 /// Connect middleware: checks the handshake `auth`, binds the socket to its
-/// customer (joining the customer's room) and registers the event
-/// handlers, all before the client is told it is connected.
+/// customer (joining the customer's room), loads its session and registers
+/// the event handlers, all before the client is told it is connected.
+/// While the bridge shuts down (`accepting` false) every connection is
+/// refused with `unavailable`.
 pub(super) async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
-    auth: Result<HandshakeAuth, ParserError>,
+    auth: Result<serde_json::Value, ParserError>,
     bridge: Bridge,
+    accepting: bool,
 ) -> Result<(), Refusal> {
-    let auth = auth.map_err(|_| Refusal(refusal::INVALID_AUTH))?;
+    if !accepting {
+        return Err(Refusal(refusal::UNAVAILABLE));
+    }
+    let auth = auth
+        .ok()
+        .and_then(|auth| HandshakeAuth::from_payload(&auth).ok())
+        .ok_or(Refusal(refusal::INVALID_AUTH))?;
     let since = match auth.last_seq {
         None => Seq(0),
         Some(seq) if seq >= 0 => Seq(seq),
@@ -96,18 +110,30 @@ pub(super) async fn authenticate<A: Adapter>(
                 Refusal(refusal::UNAVAILABLE)
             })?
             .ok_or(Refusal(refusal::INVALID_TOKEN))?;
+        // Joined before the session is read: what is committed after the
+        // read arrives live (the client ignores a `seq` seen twice).
+        bind(&socket, customer.clone());
+        let session = bridge.session(&customer.id, since).await.map_err(|error| {
+            tracing::error!(customer = %customer.id, error.cause_chain = %chain(&error), "loading a session");
+            Refusal(refusal::UNAVAILABLE)
+        })?;
         socket.extensions.insert(PendingSession {
-            since,
+            session: Arc::new(SessionPayload::from(&session)),
             ticket: Arc::new(Mutex::new(Some(turnstile.ticket()))),
         });
-        bind(&socket, customer);
     }
     super::register_handlers(&socket, &bridge);
     Ok(())
 }
 
-/// Connect handler: a socket that resumed gets its `session`.
-pub(super) async fn on_connect<A: Adapter>(socket: SocketRef<A>, bridge: Bridge) {
+/// Connect handler: the socket counts as connected ([`Presence`]), and
+/// one that resumed gets its `session`.
+pub(super) async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    _bridge: Bridge,
+    presence: Arc<Presence>,
+) {
+    presence.connected(&socket, bound(&socket).as_ref().map(|c| &c.id));
     let Some(pending) = socket.extensions.get::<PendingSession>() else {
         return;
     };
@@ -119,28 +145,12 @@ pub(super) async fn on_connect<A: Adapter>(socket: SocketRef<A>, bridge: Bridge)
         Some(ticket) => Some(ticket.wait().await),
         None => None,
     };
-    if let Some(customer) = bound(&socket) {
-        send_session(&socket, &bridge, &customer, pending.since).await;
-    }
+    send_session(&socket, &pending.session);
 }
 
-async fn send_session<A: Adapter>(
-    socket: &SocketRef<A>,
-    bridge: &Bridge,
-    customer: &CustomerRecord,
-    since: Seq,
-) {
-    match bridge.session(&customer.id, since).await {
-        Ok(session) => {
-            if let Err(error) = socket.emit(name::SESSION, &SessionPayload::from(&session)) {
-                tracing::debug!(%error, "could not send the session (client gone?)");
-            }
-        }
-        Err(error) => {
-            tracing::error!(error.cause_chain = %chain(&error), "loading a session");
-            // The client reconnects (and retries) rather than run without one.
-            socket.clone().disconnect().ok();
-        }
+fn send_session<A: Adapter>(socket: &SocketRef<A>, session: &SessionPayload) {
+    if let Err(error) = socket.emit(name::SESSION, session) {
+        tracing::debug!(%error, "could not send the session (client gone?)");
     }
 }
 
@@ -154,9 +164,11 @@ fn customer_of<A: Adapter>(socket: &SocketRef<A>) -> Result<CustomerRecord, AckE
     })
 }
 
-/// The decoded payload, or the `invalid_payload` error.
-fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
-    request.map_err(|error| AckError::new(ErrorCode::InvalidPayload, error.to_string()))
+/// The payload read as the protocol says (an object of its fields), or
+/// the `invalid_payload` error saying what is wrong with it.
+fn payload<T: Payload>(request: Result<serde_json::Value, ParserError>) -> Result<T, AckError> {
+    let value = request.map_err(|_| AckError::new(ErrorCode::InvalidPayload, T::missing()))?;
+    T::from_payload(&value).map_err(|message| AckError::new(ErrorCode::InvalidPayload, message))
 }
 
 /// `register { name, email?, question?, topic? }`: the pre-engagement
@@ -164,7 +176,7 @@ fn payload<T>(request: Result<T, ParserError>) -> Result<T, AckError> {
 pub(super) async fn register<A: Adapter>(
     socket: SocketRef<A>,
     ticket: Ticket,
-    request: Result<RegisterRequest, ParserError>,
+    request: Result<serde_json::Value, ParserError>,
     ack: AckSender<A>,
     bridge: Bridge,
 ) {
@@ -176,7 +188,7 @@ pub(super) async fn register<A: Adapter>(
                 "this connection already has a customer",
             ));
         }
-        let request = payload(request)?;
+        let request: RegisterRequest = payload(request)?;
         let answers = FormAnswers {
             name: &request.name,
             email: request.email.as_deref(),
@@ -192,6 +204,9 @@ pub(super) async fn register<A: Adapter>(
             })?;
         let customer = registration.customer;
         bind(&socket, customer.clone());
+        if let Some(Present(presence)) = socket.extensions.get::<Present>() {
+            presence.joined(&customer.id);
+        }
         let registered = Registered {
             customer_id: customer.id.to_string(),
             token: registration.token.expose().to_owned(),
@@ -203,7 +218,18 @@ pub(super) async fn register<A: Adapter>(
     match answer {
         Ok((registered, customer, first_message)) => {
             reply(ack, name::REGISTER, &Ack::Ok(registered));
-            send_session(&socket, &bridge, &customer, Seq(0)).await;
+            // A customer made just now has at most the conversation and
+            // the message their question started: nothing to read, nothing
+            // that can fail.
+            let session = Session {
+                customer: customer.clone(),
+                conversation: first_message.as_ref().and_then(|sent| sent.opened.clone()),
+                messages: first_message
+                    .iter()
+                    .map(|sent| sent.message.clone())
+                    .collect(),
+            };
+            send_session(&socket, &SessionPayload::from(&session));
             if let Some(sent) = first_message {
                 bridge.announce(&customer.id, &sent).await;
             }
@@ -212,18 +238,19 @@ pub(super) async fn register<A: Adapter>(
     }
 }
 
-/// `message { clientMessageId, body }`.
+/// `message { clientMessageId, body }` or `message { clientMessageId,
+/// attachment }`.
 pub(super) async fn message<A: Adapter>(
     socket: SocketRef<A>,
     ticket: Ticket,
-    request: Result<MessageRequest, ParserError>,
+    request: Result<serde_json::Value, ParserError>,
     ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
     let answer = async {
         let customer = customer_of(&socket)?;
-        let request = payload(request)?;
+        let request: MessageRequest = payload(request)?;
         let client_msg_id =
             ClientMessageId::parse(&request.client_message_id).map_err(|error| {
                 AckError::new(
@@ -231,22 +258,40 @@ pub(super) async fn message<A: Adapter>(
                     format!("clientMessageId: {error}"),
                 )
             })?;
-        let body = MessageBody::parse(&request.body).map_err(|error| {
-            let code = match error {
-                IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
-                _ => ErrorCode::EmptyMessage,
-            };
-            AckError::new(code, error.to_string())
+        let sent = match &request.attachment {
+            Some(_) if !request.body.trim().is_empty() => {
+                return Err(AckError::new(
+                    ErrorCode::InvalidPayload,
+                    "a message carries text or one attachment, not both",
+                ));
+            }
+            Some(id) => {
+                let id = AttachmentId::parse(id).map_err(|error| {
+                    AckError::new(ErrorCode::UnknownAttachment, format!("attachment: {error}"))
+                })?;
+                bridge.send_attachment(&customer, &client_msg_id, &id).await
+            }
+            None => {
+                let body = MessageBody::parse(&request.body).map_err(|error| {
+                    let code = match error {
+                        IdError::BodyTooLong { .. } => ErrorCode::MessageTooLong,
+                        _ => ErrorCode::EmptyMessage,
+                    };
+                    AckError::new(code, error.to_string())
+                })?;
+                bridge.send_message(&customer, &client_msg_id, &body).await
+            }
+        }
+        .map_err(|error| match error {
+            BridgeError::RateLimited => {
+                AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
+            }
+            BridgeError::UnknownAttachment => AckError::new(
+                ErrorCode::UnknownAttachment,
+                "no such attachment of yours, or another message carries it already",
+            ),
+            error => internal(name::MESSAGE, error),
         })?;
-        let sent = bridge
-            .send_message(&customer, &client_msg_id, &body)
-            .await
-            .map_err(|error| match error {
-                BridgeError::RateLimited => {
-                    AckError::new(ErrorCode::RateLimited, "too many messages; slow down")
-                }
-                error => internal(name::MESSAGE, error),
-            })?;
         let accepted = MessageAccepted {
             seq: sent.message.seq.0,
             client_message_id: client_msg_id.as_str().to_owned(),
@@ -269,20 +314,20 @@ pub(super) async fn message<A: Adapter>(
 pub(super) async fn history<A: Adapter>(
     socket: SocketRef<A>,
     ticket: Ticket,
-    request: Result<HistoryRequest, ParserError>,
+    request: Result<serde_json::Value, ParserError>,
     ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
     let answer = async {
         let customer = customer_of(&socket)?;
-        let request = payload(request)?;
+        let request: HistoryRequest = payload(request)?;
         let since = request.since.unwrap_or(0);
         let limit = request.limit.unwrap_or(i64::from(MAX_REPLAY));
         if since < 0 || limit < 1 {
             return Err(AckError::new(
                 ErrorCode::InvalidPayload,
-                "since must be ≥ 0 and limit ≥ 1",
+                "`since` must be ≥ 0 and `limit` ≥ 1",
             ));
         }
         let limit = u32::try_from(limit.min(i64::from(MAX_REPLAY))).unwrap_or(MAX_REPLAY);
@@ -304,14 +349,14 @@ pub(super) async fn history<A: Adapter>(
 pub(super) async fn chat_end<A: Adapter>(
     socket: SocketRef<A>,
     ticket: Ticket,
-    request: Result<EndChatRequest, ParserError>,
+    request: Result<serde_json::Value, ParserError>,
     ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
     let answer = async {
         let customer = customer_of(&socket)?;
-        payload(request)?;
+        let _: EndChatRequest = payload(request)?;
         let ended = bridge
             .end_chat(&customer.id)
             .await

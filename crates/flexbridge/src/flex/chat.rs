@@ -42,19 +42,22 @@ use super::client::{Product, TwilioClient};
 use super::form::header;
 use super::sid::{ChannelSid, ChatServiceSid, FlexFlowSid, FlexIdentity};
 use super::{
-    BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages, parse_sid,
+    BackendKind, FlexError, channel_sid, is_earlier_address, join_url, media, messages, parse_sid,
 };
 use crate::core::backend::{
-    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, MediaUpload, OpenRequest, Opened,
+    OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
-use crate::core::ids::{RemoteChannel, RemoteMessage};
+use crate::core::ids::RemoteChannel;
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/chat";
 
 /// The channel webhooks the bridge needs, one filter list per webhook.
-const WEBHOOKS: &[&[&str]] = &[&["onMessageSent"], &["onChannelUpdated", "onMemberAdded"]];
+const WEBHOOKS: &[&[&str]] = &[
+    &["onMessageSent", "onMediaMessageSent"],
+    &["onChannelUpdated", "onMemberAdded"],
+];
 
 /// How many times Twilio retries a channel webhook we answer with an error
 /// (`Configuration.RetryCount`, 0–3).
@@ -196,7 +199,8 @@ impl ChatBackend {
         &self,
         channel: &ChannelSid,
         identity: &FlexIdentity,
-    ) -> Result<Vec<FlexEvent>, FlexError> {
+        since: i64,
+    ) -> Result<Resynced, FlexError> {
         let members = self
             .client
             .list(
@@ -218,6 +222,7 @@ impl ChatBackend {
             channel,
             "onMessageSent",
             message_key,
+            since,
         ));
         let current: ChatChannel = self
             .client
@@ -228,7 +233,10 @@ impl ChatBackend {
                 header: header("onChannelUpdated", ended_key(channel), channel),
             });
         }
-        Ok(events)
+        Ok(Resynced {
+            events,
+            through_index: messages::through_index(&recent),
+        })
     }
 }
 
@@ -319,27 +327,34 @@ impl FlexBackend for ChatBackend {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError> {
+    ) -> Result<Posted, BackendError> {
         let path = self.channel_path(&channel_sid(channel)?, "/Messages");
-        let sent = messages::create(&self.client, Product::Chat, &path, "From", message).await?;
-        Ok(RemoteMessage::from(&sent))
+        Ok(messages::create(&self.client, Product::Chat, &path, "From", message).await?)
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let sid = media::upload(&self.client, &self.chat_service, upload).await?;
+        Ok(sid.as_str().to_owned())
+    }
+
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(media::fetch(&self.client, &self.chat_service, media).await?)
     }
 
     async fn find_sent(
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError> {
+    ) -> Result<Option<Posted>, BackendError> {
         let path = self.channel_path(&channel_sid(channel)?, "/Messages");
-        let found = messages::find_sent(&self.client, Product::Chat, &path, client_msg_id).await?;
-        Ok(found.as_ref().map(RemoteMessage::from))
+        Ok(messages::find_sent(&self.client, Product::Chat, &path, client_msg_id).await?)
     }
 
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Resynced, BackendError> {
         let channel = channel_sid(request.channel)?;
         self.ensure_webhooks(&channel).await?;
         let identity = FlexIdentity::for_customer(request.customer);
-        Ok(self.events_of(&channel, &identity).await?)
+        Ok(self.events_of(&channel, &identity, request.since).await?)
     }
 
     async fn close(

@@ -26,6 +26,8 @@ pub enum Product {
     Conversations,
     TaskRouter,
     Studio,
+    /// The Media Content Service (files of Chat and Conversations messages).
+    Media,
 }
 
 impl Product {
@@ -36,6 +38,7 @@ impl Product {
             Self::Conversations => "https://conversations.twilio.com",
             Self::TaskRouter => "https://taskrouter.twilio.com",
             Self::Studio => "https://studio.twilio.com",
+            Self::Media => "https://mcs.us1.twilio.com",
         }
     }
 }
@@ -187,6 +190,36 @@ impl TwilioClient {
             url.query_pairs_mut().extend_pairs(query);
         }
         self.execute(self.authorize(self.http.get(url))).await
+    }
+
+    /// `POST` a binary body of `content_type` (a Media upload), with the
+    /// file's name as `Content-Disposition` (docs/twilio-reference.md §10).
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        product: Product,
+        path: &str,
+        content_type: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, FlexError> {
+        let url = self.url(product, path)?;
+        let disposition = format!("attachment; filename=\"{}\"", filename.replace('"', "_"));
+        let request = self
+            .authorize(self.http.post(url))
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_DISPOSITION, disposition)
+            .body(bytes);
+        self.execute(request).await
+    }
+
+    /// `GET` a temporary URL Twilio handed out (a media's
+    /// `content_direct_temporary`): without our credentials, which it
+    /// does not need and which must not go to whatever host it names.
+    pub async fn get_temporary(&self, url: &str) -> Result<Vec<u8>, FlexError> {
+        let url = Url::parse(url)
+            .map_err(|e| FlexError::BadResponse(format!("a temporary URL {url:?}: {e}")))?;
+        let (_, bytes) = self.send(self.http.get(url)).await?;
+        Ok(bytes.to_vec())
     }
 
     /// `DELETE` (Twilio answers 204 with no body).

@@ -57,12 +57,12 @@ use super::sid::{
     ChannelSid, ChatServiceSid, FlexIdentity, InteractionChannelSid, InteractionSid, StudioFlowSid,
     TaskChannelName, WorkflowSid, WorkspaceSid,
 };
-use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, messages};
+use super::{BackendKind, FlexError, channel_sid, is_earlier_address, join_url, media, messages};
 use crate::core::backend::{
-    BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    BackendError, BackendName, Disposition, FlexBackend, FlexEvent, FlexRef, MediaUpload,
+    OpenRequest, Opened, OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
-use crate::core::ids::{RemoteChannel, RemoteMessage};
+use crate::core::ids::RemoteChannel;
 
 /// Where Flex posts this backend's webhooks, under `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
@@ -325,7 +325,8 @@ impl ConversationsBackend {
         &self,
         conversation: &ChannelSid,
         customer: &FlexIdentity,
-    ) -> Result<Vec<FlexEvent>, FlexError> {
+        since: i64,
+    ) -> Result<Resynced, FlexError> {
         let participants = self
             .client
             .list(
@@ -351,6 +352,7 @@ impl ConversationsBackend {
             conversation,
             "onMessageAdded",
             message_key,
+            since,
         ));
         let current: Conversation = self
             .client
@@ -369,7 +371,10 @@ impl ConversationsBackend {
                 ),
             });
         }
-        Ok(events)
+        Ok(Resynced {
+            events,
+            through_index: messages::through_index(&recent),
+        })
     }
 }
 
@@ -440,7 +445,7 @@ impl FlexBackend for ConversationsBackend {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError> {
+    ) -> Result<Posted, BackendError> {
         let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
         let sent = messages::create(
             &self.client,
@@ -450,25 +455,34 @@ impl FlexBackend for ConversationsBackend {
             message,
         )
         .await?;
-        Ok(RemoteMessage::from(&sent))
+        Ok(sent)
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let sid = media::upload(&self.client, &self.service, upload).await?;
+        Ok(sid.as_str().to_owned())
+    }
+
+    async fn fetch_media(&self, media: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(media::fetch(&self.client, &self.service, media).await?)
     }
 
     async fn find_sent(
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError> {
+    ) -> Result<Option<Posted>, BackendError> {
         let path = self.conversation_path(&channel_sid(channel)?, "/Messages");
-        let found =
-            messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await?;
-        Ok(found.as_ref().map(RemoteMessage::from))
+        Ok(messages::find_sent(&self.client, Product::Conversations, &path, client_msg_id).await?)
     }
 
-    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+    async fn resync(&self, request: &ResyncRequest<'_>) -> Result<Resynced, BackendError> {
         let conversation = channel_sid(request.channel)?;
         self.ensure_webhook(&conversation).await?;
         let identity = FlexIdentity::for_customer(request.customer);
-        Ok(self.events_of(&conversation, &identity).await?)
+        Ok(self
+            .events_of(&conversation, &identity, request.since)
+            .await?)
     }
 
     async fn close(

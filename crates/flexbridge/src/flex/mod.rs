@@ -13,12 +13,15 @@
 //!   (docs/twilio-reference.md §2–§3, §7.1).
 //! - [`conversations`]: the Flex Conversations backend, the default
 //!   (docs/twilio-reference.md §2, §4, §7.2).
+//! - [`media`]: files through Twilio's Media Content Service, for both.
 //! - [`messages`], [`form`], [`agents`]: what both backends do alike — our
 //!   mark in message attributes and finding it again, reading a webhook
 //!   form, telling agents from customers and looking up their names.
 //! - [`webhooks`]: the signed inbound routes (`/webhooks/{backend}`), one
 //!   code path for every backend.
 //! - [`provision`]: finding or creating what a backend needs in Twilio.
+//! - [`health`]: whether Twilio answers and takes the credentials (the
+//!   start-up check, `/readyz`).
 //!
 //! A new backend is a module here implementing `FlexBackend`, a variant of
 //! [`BackendKind`], its settings in `crate::config::flex`, and one line in
@@ -29,6 +32,8 @@ pub mod chat;
 pub mod client;
 pub mod conversations;
 pub mod form;
+pub mod health;
+pub mod media;
 pub mod messages;
 pub mod provision;
 pub mod sid;
@@ -174,9 +179,7 @@ impl FlexError {
             // Credentials are an operator's fix; keep the work until then.
             Self::Api {
                 status: 401 | 403, ..
-            } => Disposition::Transient {
-                maybe_landed: false,
-            },
+            } => Disposition::Unauthorized,
             Self::Api { .. } | Self::NotConfigured(_) => Disposition::Permanent,
             Self::Unreachable(_) => Disposition::Transient {
                 maybe_landed: false,
@@ -188,9 +191,27 @@ impl FlexError {
     }
 }
 
+impl FlexError {
+    /// The kind of failure, as metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Api { status: 401, .. } => "401",
+            Self::Api { status: 403, .. } => "403",
+            Self::Api { status: 404, .. } => "404",
+            Self::Api { status: 429, .. } => "429",
+            Self::Api { status, .. } if *status >= 500 => "5xx",
+            Self::Api { .. } => "4xx",
+            Self::Unreachable(_) => "unreachable",
+            Self::NoAnswer(_) => "timeout",
+            Self::BadResponse(_) | Self::NotConfigured(_) => "other",
+        }
+    }
+}
+
 impl From<FlexError> for BackendError {
     fn from(error: FlexError) -> Self {
-        BackendError::new(error.disposition(), error.is_not_found(), error)
+        let label = error.label();
+        BackendError::new(error.disposition(), error.is_not_found(), error).with_label(label)
     }
 }
 
@@ -227,11 +248,7 @@ mod tests {
         );
         assert_eq!(api(400).disposition(), Disposition::Permanent);
         assert_eq!(api(404).disposition(), Disposition::Permanent);
-        assert_eq!(
-            api(401).disposition(),
-            Disposition::Transient {
-                maybe_landed: false
-            }
-        );
+        assert_eq!(api(401).disposition(), Disposition::Unauthorized);
+        assert_eq!(api(403).disposition(), Disposition::Unauthorized);
     }
 }

@@ -12,6 +12,12 @@ use std::fmt;
 use crate::core::ids::{CustomerId, IdError, RemoteChannel, RemoteMessage, prefixed_id};
 
 prefixed_id!(
+    /// A file in Twilio's Media Content Service.
+    MediaSid,
+    "ME",
+    "a media SID"
+);
+prefixed_id!(
     /// A Twilio account.
     AccountSid,
     "AC",

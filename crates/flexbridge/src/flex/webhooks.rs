@@ -7,7 +7,8 @@
 //!    is the configured `PUBLIC_BASE_URL` + the request's path and query
 //!    (never the `Host` header, which a client controls), with the
 //!    `twilio-signature` crate (port tolerance, constant time). Missing or
-//!    bad → 403, and nothing is parsed, stored or delivered.
+//!    bad → 403, and nothing is stored or delivered (the form is decoded
+//!    once, for the signature and then the event).
 //! 3. The form becomes a typed [`FlexEvent`] at this edge (malformed → 400).
 //! 4. The core applies it; the answer (200, empty) comes only once the effect is
 //!    committed, so Twilio's retry of a failed delivery is meaningful
@@ -28,6 +29,7 @@ use url::Url;
 use crate::core::backend::{Backends, FlexBackend, FlexEvent, WebhookParseError};
 use crate::core::bridge::{Bridge, BridgeError, EventOutcome};
 use crate::core::chain;
+use crate::telemetry::families;
 
 /// Largest webhook body accepted.
 pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
@@ -64,11 +66,14 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    fn metric(&self) -> &'static str {
+    /// Why it was refused (`flexbridge_webhooks_rejected_total`'s
+    /// `reason`); `None` for a webhook that failed in the bridge.
+    fn rejection(&self) -> Option<&'static str> {
         match self {
-            Self::BadSignature(_) => "bad_signature",
-            Self::NotAForm | Self::Malformed(_) => "malformed",
-            Self::Internal(_) => "error",
+            Self::BadSignature(_) => Some("bad_signature"),
+            Self::NotAForm => Some("not_a_form"),
+            Self::Malformed(_) => Some("malformed"),
+            Self::Internal(_) => None,
         }
     }
 }
@@ -112,12 +117,18 @@ async fn receive(
 ) -> Response {
     match handle(&state, &uri, &headers, &body).await {
         Ok(outcome) => {
-            metrics::counter!("flexbridge_webhooks_total", "result" => outcome.as_str())
-                .increment(1);
+            metrics::counter!(families::WEBHOOKS, "result" => outcome.as_str()).increment(1);
             StatusCode::OK.into_response()
         }
         Err(error) => {
-            metrics::counter!("flexbridge_webhooks_total", "result" => error.metric()).increment(1);
+            let result = match error.rejection() {
+                Some(reason) => {
+                    metrics::counter!(families::WEBHOOKS_REJECTED, "reason" => reason).increment(1);
+                    "rejected"
+                }
+                None => "error",
+            };
+            metrics::counter!(families::WEBHOOKS, "result" => result).increment(1);
             if let WebhookError::Internal(_) = &error {
                 tracing::error!(path = uri.path(), error.cause_chain = %chain(&error), "webhook failed");
             } else {
@@ -144,7 +155,12 @@ async fn handle(
     let signature = headers
         .get(SIGNATURE_HEADER)
         .and_then(|value| value.to_str().ok());
-    state.validator.validate_request(&url, body, signature)?;
+    // Decoded once, for the signature and the event; nothing of it is
+    // used before the signature holds.
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    state
+        .validator
+        .validate_decoded(&url, body, &params, signature)?;
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -152,7 +168,6 @@ async fn handle(
     if !is_form {
         return Err(WebhookError::NotAForm);
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let event = route.backend.parse_webhook(&params)?;
     if let FlexEvent::Ignored { event_type, reason } = &event {
         tracing::debug!(%event_type, %reason, "webhook ignored");

@@ -5,15 +5,23 @@
 
 use super::{Outbox, Step, lock};
 use crate::core::backend::{
-    BackendError, Disposition, FlexBackend, OpenRequest, OutboundMessage, ResyncRequest,
+    BackendError, Disposition, FlexBackend, MediaUpload, OpenRequest, OutboundMessage,
+    ResyncRequest,
 };
 use crate::core::chain;
 use crate::core::clock::duration_ms;
 use crate::core::conversation::CloseReason;
 use crate::core::storage::{SendOutcome, StorageError};
-use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{JobKind, NextJob, OutboxJob, OutgoingAttachment, OutgoingMessage};
 
 type Attempt = Result<Step, StorageError>;
+
+/// What a customer is told of a message that waits for the operator.
+const DELAYED: &str =
+    "Flex is not accepting messages from the bridge right now; yours is kept and will be sent";
+
+/// What a customer is told of a message whose job was poison.
+const POISONED: &str = "the bridge could not record this message's delivery and stopped trying; its operator is alerted";
 
 impl Outbox {
     /// Carries out `job` (its conversation's head job, due).
@@ -86,11 +94,20 @@ impl Outbox {
                 Err(error) => return self.failed(job, error, true).await,
             }
         }
+        // A file goes to Flex first (once: its id there is recorded).
+        let media = match &message.attachment {
+            None => None,
+            Some(file) => match self.media_of(job, file, backend).await? {
+                Ok(media) => Some(media),
+                Err(failed) => return Ok(failed),
+            },
+        };
         let outbound = OutboundMessage {
             customer: &job.customer_id,
             client_msg_id: &message.client_msg_id,
             seq: message.seq,
             body: &message.body,
+            media: media.as_deref(),
         };
         match backend.send(channel, &outbound).await {
             Ok(sent) => {
@@ -98,6 +115,40 @@ impl Outbox {
                     .await
             }
             Err(error) => self.failed(job, error, false).await,
+        }
+    }
+
+    /// The Flex id of a message's file: recorded by an earlier attempt, or
+    /// uploaded now and recorded before the message is posted (a crash in
+    /// between uploads it again: an unused upload, never a second
+    /// message). `Err(step)`: the upload failed, and what that means.
+    async fn media_of(
+        &self,
+        job: &OutboxJob,
+        file: &OutgoingAttachment,
+        backend: &dyn FlexBackend,
+    ) -> Result<Result<String, Step>, StorageError> {
+        if let Some(media) = &file.media {
+            return Ok(Ok(media.clone()));
+        }
+        let attachments = self.inner.store.attachments();
+        let id = &file.attachment.id;
+        let Some(bytes) = attachments.content(id).await? else {
+            let missing = BackendError::not_configured(format!("the file {id} is not stored"));
+            return Ok(Err(self.failed(job, missing, false).await?));
+        };
+        let upload = MediaUpload {
+            filename: &file.attachment.filename,
+            content_type: &file.attachment.content_type,
+            bytes: &bytes,
+        };
+        match backend.upload_media(&upload).await {
+            Ok(media) => {
+                attachments.set_media(id, &media).await?;
+                tracing::info!(conversation = %job.conversation_id, attachment = %id, "file uploaded to Flex");
+                Ok(Ok(media))
+            }
+            Err(error) => Ok(Err(self.failed(job, error, false).await?)),
         }
     }
 
@@ -116,12 +167,16 @@ impl Outbox {
             channel,
             customer: &job.customer_id,
             flex_ref: job.flex_ref.as_ref(),
+            since: job.conversation_created_at,
         };
-        let events = match backend.resync(&request).await {
-            Ok(events) => events,
+        let resynced = match backend.resync(&request).await {
+            Ok(resynced) => resynced,
             Err(error) => return self.failed(job, error, false).await,
         };
-        let caught_up = self.inner.bridge.caught_up(&job.backend, events).await?;
+        let bridge = &self.inner.bridge;
+        let caught_up = bridge
+            .caught_up(&job.backend, &job.conversation_id, resynced)
+            .await?;
         if caught_up > 0 {
             tracing::info!(conversation = %job.conversation_id, caught_up, "caught up on what Flex said while the bridge was away");
         }
@@ -197,12 +252,31 @@ impl Outbox {
                     delay_ms = duration_ms(delay),
                     "Twilio rate limit (429); pausing deliveries"
                 );
-                (delay, still_maybe_landed)
+                // Twilio's 429 normally means "not executed", but exactly
+                // once does not rest on "normally": the retry of a send
+                // (the one create that is not idempotent) looks first,
+                // one lookup per 429'd message, after the pause.
+                let is_send = matches!(job.kind, JobKind::Send(_));
+                (delay, still_maybe_landed || is_send)
             }
             Disposition::Transient { maybe_landed } => {
                 (self.backoff(attempts), maybe_landed || still_maybe_landed)
             }
+            Disposition::Unauthorized => {
+                tracing::error!(
+                    conversation = %job.conversation_id, error = %error_text,
+                    "Twilio refuses the bridge's credentials: deliveries wait until an operator \
+                     fixes them (flexbridge doctor names the settings)"
+                );
+                metrics::counter!(crate::telemetry::families::TWILIO_AUTH_FAILURES).increment(1);
+                if job.attempts == 0 {
+                    inner.bridge.delayed(job, DELAYED).await?;
+                }
+                (self.backoff(attempts), still_maybe_landed)
+            }
         };
+        metrics::counter!(crate::telemetry::families::RETRIES, "status" => error.label())
+            .increment(1);
         tracing::warn!(
             conversation = %job.conversation_id, attempts, retry_in_ms = duration_ms(delay),
             maybe_landed, error = %error_text, "delivery failed; will retry"
@@ -215,6 +289,33 @@ impl Outbox {
             .await?;
         self.scan_at(next_attempt_at);
         Ok(Step::Wait)
+    }
+
+    /// A job whose outcome the store refuses for good (see the module
+    /// doc): settled as failed so the conversation's queue moves on.
+    pub(super) async fn poisoned(&self, job: &OutboxJob, error: &StorageError) -> Attempt {
+        let kind = job.kind.as_str();
+        tracing::error!(
+            conversation = %job.conversation_id, customer = %job.customer_id, job = job.id, kind,
+            error.cause_chain = %chain(error),
+            "poison job: the store refuses its outcome for good; settled as failed"
+        );
+        metrics::counter!(crate::telemetry::families::POISON_JOBS, "kind" => kind).increment(1);
+        let bridge = &self.inner.bridge;
+        match &job.kind {
+            JobKind::Send(message) => {
+                let reason = SendOutcome::Failed(POISONED.to_owned());
+                self.settle(job, message, reason).await
+            }
+            JobKind::Open => {
+                bridge
+                    .abandoned(job, CloseReason::OpenFailed, POISONED)
+                    .await?;
+                Ok(Step::Next(NextJob::Empty))
+            }
+            JobKind::Sync => self.done(job).await,
+            JobKind::Close => Ok(Step::Next(bridge.closed_in_flex(job, self.begin()).await?)),
+        }
     }
 
     /// A job that will never succeed: a message fails, a channel Flex

@@ -31,7 +31,7 @@ impl Outbox {
                         conversations = taken.len(),
                         "taking over the deliveries an earlier run left in flight"
                     );
-                    metrics::counter!("flexbridge_outbox_takeovers_total")
+                    metrics::counter!(crate::telemetry::families::TAKEOVERS)
                         .increment(taken.len() as u64);
                     lock(&inner.unsure).extend(taken);
                 }
@@ -93,7 +93,7 @@ impl Outbox {
                 () = tokio::time::sleep(every) => {}
             }
             let running: Vec<ConversationId> = lock(&inner.busy).keys().cloned().collect();
-            metrics::gauge!("flexbridge_outbox_leases_held").set(running.len() as f64);
+            metrics::gauge!(crate::telemetry::families::LEASES_HELD).set(running.len() as f64);
             let now = self.now();
             if running.is_empty() {
                 renewed_at = now;

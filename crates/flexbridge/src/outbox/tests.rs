@@ -4,6 +4,7 @@
 //! pauses and sweeps pass without the tests sleeping for them.
 
 mod fake;
+mod files;
 mod restarts;
 
 use std::sync::atomic::Ordering;
@@ -44,6 +45,7 @@ fn quick() -> OutboxConfig {
         sweep_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(60),
         alone: true,
+        resync_interval: Duration::from_secs(3600),
     }
 }
 
@@ -74,8 +76,10 @@ async fn harness() -> Harness {
             burst: 1000.0,
             per_second: 1000.0,
         },
+        limits_in_storage: false,
         clock,
         form: crate::core::pre_engagement::FormSpec::default(),
+        attachments: crate::core::attachment::AttachmentPolicy::default(),
     });
     let (customer, _) = bridge
         .register(&CustomerName::parse("Ada").expect("valid"))
@@ -234,6 +238,33 @@ async fn messages_reach_flex_in_order_and_exactly_once_through_500s_and_a_429() 
             .iter()
             .all(|(_, outcome)| *outcome == DeliveryOutcome::Delivered)
     );
+}
+
+#[tokio::test]
+async fn a_poison_job_fails_its_message_with_a_reason_and_the_queue_moves_on() {
+    let h = harness().await;
+    // Flex answers m1 with m0's SID: recording it breaks the uniqueness of
+    // a Flex message in its conversation, however often it is retried.
+    const REPEATED: &str = "IM000000000000000000000000000000aa";
+    lock(&h.flex.send_faults).extend([Fault::AnswersSid(REPEATED), Fault::AnswersSid(REPEATED)]);
+    for i in 0..3 {
+        h.send(&format!("m{i}")).await;
+    }
+
+    h.run_until("the three messages are settled", || {
+        h.fanout.deliveries().len() >= 3
+    })
+    .await;
+
+    let deliveries = h.fanout.deliveries();
+    assert_eq!(deliveries[0], ("m0".to_owned(), DeliveryOutcome::Delivered));
+    assert_eq!(deliveries[1].0, "m1");
+    let DeliveryOutcome::Failed(reason) = &deliveries[1].1 else {
+        panic!("m1 is failed: {deliveries:?}");
+    };
+    assert!(reason.contains("could not record"), "{reason}");
+    assert_eq!(deliveries[2], ("m2".to_owned(), DeliveryOutcome::Delivered));
+    assert_eq!(h.store.outbox().depth().await.unwrap(), 0);
 }
 
 #[tokio::test]

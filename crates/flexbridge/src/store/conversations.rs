@@ -276,6 +276,19 @@ impl Conversations<'_> {
         row.map(ConversationRecord::try_from).transpose()
     }
 
+    /// How many conversations are live (opening or open).
+    pub async fn count_live(self) -> StoreResult<i64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT COUNT(*) FROM conversations WHERE {}",
+                live("conversations")
+            )
+        });
+        Ok(sql::query_scalar(SQL.as_str())
+            .fetch_one(self.store.reader())
+            .await?)
+    }
+
     pub async fn get(self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {COLUMNS} FROM conversations WHERE id = $1"));
@@ -414,7 +427,7 @@ async fn claim(
     let Some(conversation) = newest_of_channel(&mut *conn, &key.channel).await? else {
         return Ok(Err(Inbound::UnknownChannel));
     };
-    if !receipts::claim(conn, key).await? {
+    if !receipts::claim(conn, &conversation.id, key).await? {
         return Ok(Err(Inbound::Duplicate));
     }
     Ok(Ok(conversation))

@@ -1,12 +1,15 @@
 //! `customers`: the identities the bridge issues. Only a SHA-256 of each
 //! resume token is stored; lookups go by that hash and the match is
 //! re-checked in constant time. Each customer's `last_seq` counts their
-//! messages; `advance_seq` is the one statement that moves it.
+//! messages; `advance_seq` is the one statement that moves it. Bridges
+//! sharing the database keep each customer's rate-limit bucket in their
+//! row (`take_rate_token`, in the write that accepts a message).
 
 use super::{Conn, Store, StoreError, StoreResult, corrupt, sql};
 use crate::core::ids::{CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::CustomerRecord;
 use crate::core::pre_engagement::PreEngagement;
+use crate::core::rate_limit::{Bucket, RateLimit};
 
 /// The `customers` table.
 #[derive(Clone, Copy)]
@@ -114,6 +117,37 @@ pub(super) async fn advance_seq(conn: &mut Conn<'_>, customer: &str, seq: Seq) -
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Takes one token of `customer`'s bucket under `limit` at `now`, inside
+/// the write that accepts their message (after its row lock: two bridges
+/// take from one bucket in turn); whether there was one.
+pub(super) async fn take_rate_token(
+    conn: &mut Conn<'_>,
+    customer: &CustomerId,
+    limit: RateLimit,
+    now: i64,
+) -> StoreResult<bool> {
+    let row: Option<(Option<i64>, Option<i64>)> =
+        sql::query_as("SELECT rate_tokens_milli, rate_counted_at FROM customers WHERE id = $1")
+            .bind(customer.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let bucket = row
+        .and_then(|(tokens, at)| tokens.zip(at))
+        .map(|(milli, updated)| Bucket {
+            tokens: milli as f64 / 1000.0,
+            updated,
+        });
+    let (taken, after) = limit.take(bucket, now);
+    sql::query("UPDATE customers SET rate_tokens_milli = $1, rate_counted_at = $2 WHERE id = $3")
+        // Rounded down: a bucket never holds more than it was given.
+        .bind((after.tokens * 1000.0).floor() as i64)
+        .bind(after.updated)
+        .bind(customer.as_str())
+        .execute(conn)
+        .await?;
+    Ok(taken)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! What differs between SQLite and PostgreSQL in the store, named once:
 //! which database a URL names, how its pools are opened, how a write
-//! transaction begins, its migrations, and the row locks PostgreSQL needs
-//! because several bridges write at once. Every statement elsewhere is SQL
+//! transaction begins, its migrations, the row locks PostgreSQL needs
+//! because several bridges write at once, and the lock that keeps a
+//! second bridge off a SQLite file ([`FileLock`]). Every statement elsewhere is SQL
 //! both accept, run through `super::sql`.
 //!
 //! - **SQLite** (the embedded default, one bridge per file): WAL with
@@ -20,6 +21,7 @@
 
 use std::borrow::Cow;
 use std::str::FromStr as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::SqlSafeStr as _;
@@ -176,6 +178,50 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A statement written once with `{lock}` where PostgreSQL's row-lock
+/// clause goes (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED`), and nothing on
+/// SQLite, whose write transaction already excludes every other writer;
+/// each dialect's text is built once.
+pub struct Locking {
+    template: &'static str,
+    lock: &'static str,
+    sqlite: OnceLock<String>,
+    postgres: OnceLock<String>,
+}
+
+/// Bridges sharing a database lock rows in one order (by `id`): two
+/// batches locking the same rows cannot deadlock.
+pub const FOR_UPDATE: &str = "FOR UPDATE";
+/// A lease claim never waits for a row another bridge's open transaction
+/// holds: claims of the same conversations in two batches, in other
+/// orders, would deadlock (PostgreSQL breaks it after a second, a second
+/// in which no lease is renewed). A row skipped counts as held, and the
+/// claim is tried again.
+pub const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+
+impl Locking {
+    pub const fn new(template: &'static str, lock: &'static str) -> Self {
+        Self {
+            template,
+            lock,
+            sqlite: OnceLock::new(),
+            postgres: OnceLock::new(),
+        }
+    }
+
+    /// The statement for `conn`'s database.
+    pub fn on(&'static self, conn: &Conn<'_>) -> &'static str {
+        match conn {
+            Conn::Sqlite(_) => self
+                .sqlite
+                .get_or_init(|| self.template.replace("{lock}", "")),
+            Conn::Postgres(_) => self
+                .postgres
+                .get_or_init(|| self.template.replace("{lock}", self.lock)),
+        }
+    }
+}
+
 /// Locks `customer`'s row until the write transaction ends, before a
 /// write that reads their counter or live conversation and writes from
 /// it. PostgreSQL only: SQLite's write transaction already excludes every
@@ -229,7 +275,11 @@ pub fn is_connection_error(error: &sqlx::Error) -> bool {
 }
 
 /// One migration: its number, description and SQL.
-type Step = (i64, &'static str, &'static str);
+///
+/// A migration that runs outside sqlx's transaction (SQLite's rebuild of
+/// a table turns foreign keys off first, which SQLite ignores inside a
+/// transaction) opens and commits its own.
+type Step = (i64, &'static str, &'static str, bool);
 
 /// The migrations, embedded in the binary; each folder says the same in
 /// its dialect, with the same numbers.
@@ -238,16 +288,31 @@ const SQLITE_MIGRATIONS: &[Step] = &[
         1,
         "baseline",
         include_str!("../../migrations/sqlite/0001_baseline.sql"),
+        false,
+    ),
+    (
+        2,
+        "reliability",
+        include_str!("../../migrations/sqlite/0002_reliability.sql"),
+        true,
     ),
     (
         3,
-        "outbox leases",
-        include_str!("../../migrations/sqlite/0003_outbox_leases.sql"),
+        "scale out",
+        include_str!("../../migrations/sqlite/0003_scale_out.sql"),
+        false,
     ),
     (
         4,
         "pre engagement",
         include_str!("../../migrations/sqlite/0004_pre_engagement.sql"),
+        false,
+    ),
+    (
+        5,
+        "attachments",
+        include_str!("../../migrations/sqlite/0005_attachments.sql"),
+        false,
     ),
 ];
 const POSTGRES_MIGRATIONS: &[Step] = &[
@@ -255,30 +320,56 @@ const POSTGRES_MIGRATIONS: &[Step] = &[
         1,
         "baseline",
         include_str!("../../migrations/postgres/0001_baseline.sql"),
+        false,
+    ),
+    (
+        2,
+        "reliability",
+        include_str!("../../migrations/postgres/0002_reliability.sql"),
+        false,
     ),
     (
         3,
-        "outbox leases",
-        include_str!("../../migrations/postgres/0003_outbox_leases.sql"),
+        "scale out",
+        include_str!("../../migrations/postgres/0003_scale_out.sql"),
+        false,
     ),
     (
         4,
         "pre engagement",
         include_str!("../../migrations/postgres/0004_pre_engagement.sql"),
+        false,
+    ),
+    (
+        5,
+        "attachments",
+        include_str!("../../migrations/postgres/0005_attachments.sql"),
+        false,
     ),
 ];
 
 fn migrator(steps: &[Step]) -> Migrator {
+    migrator_up_to(steps, i64::MAX)
+}
+
+/// The SQLite migrations up to `version` (tests build older schemas).
+#[cfg(test)]
+pub(crate) fn sqlite_migrator_up_to(version: i64) -> Migrator {
+    migrator_up_to(SQLITE_MIGRATIONS, version)
+}
+
+fn migrator_up_to(steps: &[Step], version: i64) -> Migrator {
     Migrator::with_migrations(
         steps
             .iter()
-            .map(|(version, description, sql)| {
+            .filter(|(v, ..)| *v <= version)
+            .map(|(version, description, sql, no_tx)| {
                 Migration::new(
                     *version,
                     Cow::Borrowed(*description),
                     MigrationType::Simple,
                     sqlx::AssertSqlSafe(*sql).into_sql_str(),
-                    false,
+                    *no_tx,
                 )
             })
             .collect(),
@@ -291,7 +382,7 @@ pub fn known_migrations(dialect: Dialect) -> Vec<i64> {
         Dialect::Sqlite => SQLITE_MIGRATIONS,
         Dialect::Postgres => POSTGRES_MIGRATIONS,
     };
-    steps.iter().map(|(version, _, _)| *version).collect()
+    steps.iter().map(|(version, ..)| *version).collect()
 }
 
 /// Brings the schema up to date (PostgreSQL: under sqlx's advisory lock,
@@ -307,7 +398,7 @@ pub async fn migrate(pool: &Pool) -> StoreResult<()> {
     match (ran, pool) {
         (Ok(()), _) => Ok(()),
         (
-            Err(MigrateError::VersionMismatch(1) | MigrateError::VersionMissing(2..=7)),
+            Err(MigrateError::VersionMismatch(1) | MigrateError::VersionMissing(5..=7)),
             Pool::Sqlite(_),
         ) => Err(StoreError::PreReleaseSchema),
         (Err(error), _) => Err(StoreError::Migrate(error)),
@@ -322,3 +413,64 @@ pub async fn applied_migrations(pool: &Pool) -> StoreResult<Vec<i64>> {
             .await?,
     )
 }
+
+/// A running bridge's claim on its SQLite file: an exclusive advisory
+/// lock (`flock`, through `std::fs::File::try_lock`) held until it is
+/// dropped. Two bridges on one file would both deliver its outbox to Flex
+/// (duplicates), so the second is refused at start. SQLite's own locks
+/// (`fcntl`) are separate from this one, so readers — `flexbridge
+/// doctor`, a test's own connection — still open the file. An in-memory
+/// database has nothing to lock. (Several instances share PostgreSQL
+/// instead, with leases; `super::lock` holds this one for SQLite.)
+#[derive(Debug)]
+pub struct FileLock {
+    _file: Option<std::fs::File>,
+}
+
+impl FileLock {
+    /// Takes the lock on the file `database_url` names (creating an empty
+    /// file, which SQLite then makes a database, if there is none yet).
+    pub fn acquire(database_url: &str) -> Result<Self, StoreError> {
+        let Some(path) = database_file(database_url)? else {
+            return Ok(Self { _file: None });
+        };
+        let path = path.as_path();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|error| StoreError::Lock {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+                path: path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Lock {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// The file `database_url` names (`None` for an in-memory SQLite
+/// database, or a server's: PostgreSQL).
+pub fn database_file(database_url: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+    if Dialect::of_url(database_url) != Some(Dialect::Sqlite) {
+        return Ok(None);
+    }
+    use std::str::FromStr as _;
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::from_str(database_url).map_err(StoreError::BadUrl)?;
+    let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+    let path = options.get_filename();
+    Ok((!in_memory && !path.as_os_str().is_empty()).then(|| path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests;

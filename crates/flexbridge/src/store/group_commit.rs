@@ -161,7 +161,8 @@ async fn run(
         if received == 0 {
             break;
         }
-        metrics::histogram!("flexbridge_store_batch_writes").record(batch.len() as f64);
+        metrics::histogram!(crate::telemetry::families::STORE_BATCH_WRITES)
+            .record(batch.len() as f64);
         match writer.commit(&mut batch, &commits).await {
             Ok(()) => batch.drain(..).for_each(|write| write.finish(Ok(()))),
             Err(error) if batch.len() == 1 => {
@@ -217,6 +218,7 @@ impl Writer {
             }),
         };
         let begin = self.dialect.begin_write();
+        let started = std::time::Instant::now();
         let outcome = match conn {
             WriterConn::Sqlite(conn) => {
                 async {
@@ -242,6 +244,8 @@ impl Writer {
         }
         if outcome.is_ok() {
             commits.fetch_add(1, Ordering::Relaxed);
+            metrics::histogram!(crate::telemetry::families::STORE_COMMIT)
+                .record(started.elapsed().as_secs_f64());
         }
         outcome
     }

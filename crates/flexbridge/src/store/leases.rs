@@ -29,8 +29,9 @@
 //! same statement on both databases, costs two statements per delivery in
 //! commits that happen anyway, and its expiry is a setting
 //! (`FLEXBRIDGE_OUTBOX_LEASE_MS`): how long a dead bridge's conversations
-//! wait for another. `docs/architecture.md` §4.6 has the rest.
+//! wait for another. `docs/architecture.md` §4.7 has the rest.
 
+use super::dialect::{Locking, SKIP_LOCKED};
 use super::{Conn, LeaseHolder, Store, StoreResult, corrupt, sql};
 use crate::core::ids::ConversationId;
 
@@ -45,6 +46,24 @@ pub(super) enum Claim {
     Held(i64),
 }
 
+/// Claims a free lease, or renews our own.
+static CLAIM_FREE: Locking = Locking::new(
+    "UPDATE conversations SET lease_owner = $1, lease_expires_at = $2
+     WHERE id = (SELECT id FROM conversations
+                 WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1) {lock})",
+    SKIP_LOCKED,
+);
+/// Takes over a lease that expired.
+static CLAIM_EXPIRED: Locking = Locking::new(
+    "UPDATE conversations SET lease_owner = $1, lease_expires_at = $2
+     WHERE id = (SELECT id FROM conversations WHERE id = $3 AND lease_expires_at <= $4 {lock})",
+    SKIP_LOCKED,
+);
+
+/// How soon a claim is tried again whose row another bridge's
+/// transaction had locked (it is claiming or releasing it just now).
+const LOCKED_RETRY_MS: i64 = 50;
+
 /// Claims `conversation` for `holder` at `now` (see the module doc).
 pub(super) async fn claim(
     conn: &mut Conn<'_>,
@@ -53,31 +72,25 @@ pub(super) async fn claim(
     now: i64,
 ) -> StoreResult<Claim> {
     let until = holder.until(now);
-    let free = sql::query(
-        "UPDATE conversations SET lease_owner = $1, lease_expires_at = $2
-         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1)",
-    )
-    .bind(&*holder.owner)
-    .bind(until)
-    .bind(conversation.as_str())
-    .execute(&mut *conn)
-    .await?;
+    let free = sql::query(CLAIM_FREE.on(conn))
+        .bind(&*holder.owner)
+        .bind(until)
+        .bind(conversation.as_str())
+        .execute(&mut *conn)
+        .await?;
     if free.rows_affected() == 1 {
         return Ok(Claim::Mine);
     }
-    let expired = sql::query(
-        "UPDATE conversations SET lease_owner = $1, lease_expires_at = $2
-         WHERE id = $3 AND lease_expires_at <= $4",
-    )
-    .bind(&*holder.owner)
-    .bind(until)
-    .bind(conversation.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let expired = sql::query(CLAIM_EXPIRED.on(conn))
+        .bind(&*holder.owner)
+        .bind(until)
+        .bind(conversation.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     if expired.rows_affected() == 1 {
         mark_head_unsure(conn, conversation).await?;
-        metrics::counter!("flexbridge_outbox_takeovers_total").increment(1);
+        metrics::counter!(crate::telemetry::families::TAKEOVERS).increment(1);
         tracing::warn!(%conversation, "took over a conversation whose bridge stopped renewing its lease; its next send looks in Flex first");
         return Ok(Claim::TakenOver);
     }
@@ -86,9 +99,15 @@ pub(super) async fn claim(
             .bind(conversation.as_str())
             .fetch_optional(conn)
             .await?;
-    // No such conversation: nothing to deliver; `Held(0)` lets the caller
-    // look again at once and find its queue empty.
-    Ok(Claim::Held(until.flatten().unwrap_or(0)))
+    Ok(match until {
+        // No such conversation: nothing to deliver; `Held(0)` lets the
+        // caller look again at once and find its queue empty.
+        None => Claim::Held(0),
+        Some(Some(until)) if until > now => Claim::Held(until),
+        // Free or expired, yet not claimed: another bridge's transaction
+        // has the row locked (PostgreSQL), deciding just now.
+        Some(_) => Claim::Held(now + LOCKED_RETRY_MS),
+    })
 }
 
 /// The head job of `conversation` may have been sent by an owner that is

@@ -13,8 +13,8 @@
 //!
 //! Holding the database alone is also what lets a bridge take over, at
 //! start, the outbox leases an earlier run left (`super::leases`). On
-//! SQLite, one bridge per file is the file's own lock (added beside this
-//! one); nothing is held here.
+//! SQLite, one bridge per file: the lock held is the file's
+//! ([`super::dialect::FileLock`], taken here too).
 //!
 //! The lock's connection is checked every second. When it breaks (the
 //! server restarted, the network dropped) the lock is gone with it: the
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::StoreError;
-use super::dialect::{self, Dialect};
+use super::dialect::{self, Dialect, FileLock};
 
 /// The advisory lock's key: two 32-bit halves ("flex", "brdg"), a space
 /// of its own (sqlx's migration lock uses a single 64-bit key).
@@ -67,7 +67,7 @@ pub enum LockError {
          it too (and restart it) before starting more bridges"
     )]
     HeldByOneAlone,
-    #[error("the database lock's connection")]
+    #[error(transparent)]
     Database(#[from] StoreError),
 }
 
@@ -75,6 +75,8 @@ pub enum LockError {
 pub struct DatabaseLock {
     /// `Some(error)` once the lock is gone for good.
     state: watch::Receiver<Option<String>>,
+    /// SQLite: the file's lock.
+    _file: Option<FileLock>,
     _keeper: Option<AbortOnDropHandle<()>>,
     stop: CancellationToken,
 }
@@ -101,6 +103,7 @@ impl DatabaseLock {
         if Dialect::of_url(url) != Some(Dialect::Postgres) {
             return Ok(Self {
                 state,
+                _file: Some(FileLock::acquire(url)?),
                 _keeper: None,
                 stop,
             });
@@ -109,6 +112,7 @@ impl DatabaseLock {
         let keeper = tokio::spawn(keep(url.to_owned(), sharing, conn, report, stop.clone()));
         Ok(Self {
             state,
+            _file: None,
             _keeper: Some(AbortOnDropHandle::new(keeper)),
             stop,
         })
@@ -132,10 +136,11 @@ async fn take(url: &str, sharing: Sharing) -> Result<PgConnection, LockError> {
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(StoreError::from)?;
-    let exclusive = try_lock(&mut conn, false).await?;
     match sharing {
-        Sharing::Alone if exclusive => Ok(conn),
         Sharing::Alone => {
+            if try_lock(&mut conn, false).await? {
+                return Ok(conn);
+            }
             // Held: by bridges with Redis (shared), or by one without.
             if try_lock(&mut conn, true).await? {
                 Err(LockError::HeldShared)
@@ -143,17 +148,10 @@ async fn take(url: &str, sharing: Sharing) -> Result<PgConnection, LockError> {
                 Err(LockError::HeldAlone)
             }
         }
-        Sharing::Shared => {
-            if exclusive {
-                // Nobody holds it; hold it shared instead.
-                unlock(&mut conn, false).await?;
-            }
-            if try_lock(&mut conn, true).await? {
-                Ok(conn)
-            } else {
-                Err(LockError::HeldByOneAlone)
-            }
-        }
+        // Shared at once, never exclusive first: bridges with Redis
+        // starting together must not see each other as one alone.
+        Sharing::Shared if try_lock(&mut conn, true).await? => Ok(conn),
+        Sharing::Shared => Err(LockError::HeldByOneAlone),
     }
 }
 
@@ -168,20 +166,6 @@ async fn try_lock(conn: &mut PgConnection, shared: bool) -> Result<bool, StoreEr
         .bind(KEY.1)
         .fetch_one(conn)
         .await?)
-}
-
-async fn unlock(conn: &mut PgConnection, shared: bool) -> Result<(), StoreError> {
-    let statement = if shared {
-        "SELECT pg_advisory_unlock_shared($1, $2)"
-    } else {
-        "SELECT pg_advisory_unlock($1, $2)"
-    };
-    sqlx::query(statement)
-        .bind(KEY.0)
-        .bind(KEY.1)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Keeps the lock: checks its connection, and after a break reconnects

@@ -6,7 +6,8 @@
 //!
 //! One room per table, each a handle on [`Store`] with every statement on
 //! its table: [`Store::customers`], [`Store::conversations`],
-//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`]. A write
+//! [`Store::messages`], [`Store::outbox`], [`Store::receipts`],
+//! [`Store::attachments`]. A write
 //! that spans tables (accepting a customer message, settling a job) is one
 //! transaction that calls each table's statements in turn; no triggers.
 //!
@@ -40,6 +41,7 @@
 //! until when) are columns of `conversations`, claimed in the name of this
 //! store's [`LeaseHolder`]; [`outbox`] says how.
 
+pub mod attachments;
 pub mod conversations;
 pub mod customers;
 pub mod dialect;
@@ -55,9 +57,10 @@ mod sql;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::attachments::Attachments;
 pub use self::conversations::Conversations;
 pub use self::customers::Customers;
-pub use self::dialect::Dialect;
+pub use self::dialect::{Dialect, database_file};
 use self::group_commit::GroupCommit;
 pub use self::leases::Leases;
 pub use self::messages::Messages;
@@ -88,13 +91,39 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error(
+        "another flexbridge is running on the database {path}: one bridge per SQLite file \
+         (stop the other one, or give this one its own DATABASE_URL; several instances \
+         share PostgreSQL)"
+    )]
+    InUse { path: String },
+    #[error("cannot lock the database {path}: {reason}")]
+    Lock { path: String, reason: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the same write would fail again: it breaks a constraint,
+    /// or reads a row this version cannot.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(error)) => {
+                !matches!(error.kind(), sqlx::error::ErrorKind::Other)
+            }
+            Self::Corrupt(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<StoreError> for StorageError {
     fn from(error: StoreError) -> Self {
-        StorageError::new(error)
+        if error.is_permanent() {
+            StorageError::permanent(error)
+        } else {
+            StorageError::new(error)
+        }
     }
 }
 
@@ -202,6 +231,10 @@ impl Store {
 
     pub fn outbox(&self) -> OutboxQueue<'_> {
         OutboxQueue { store: self }
+    }
+
+    pub fn attachments(&self) -> Attachments<'_> {
+        Attachments { store: self }
     }
 
     pub fn receipts(&self) -> Receipts<'_> {
@@ -406,7 +439,9 @@ pub(crate) mod test_support {
             author: "Ada".to_owned(),
             client_msg_id: ClientMessageId::parse(client_msg_id).expect("an id"),
             body: MessageBody::parse(body).expect("a body"),
+            attachment: None,
             backend,
+            rate_limit: None,
             now,
         }
     }

@@ -22,8 +22,9 @@
 use std::sync::LazyLock;
 
 use super::conversations::{self, Change, Which, parse_flex_ref, parse_state};
+use super::dialect::{FOR_UPDATE, Locking};
 use super::leases::{self, Claim};
-use super::{Conn, Store, StoreError, StoreResult, corrupt, messages, sql};
+use super::{Conn, Store, StoreError, StoreResult, attachments, corrupt, messages, sql};
 use crate::core::backend::{BackendName, Opened};
 use crate::core::conversation::{CloseReason, ConversationState};
 use crate::core::ids::{ConversationId, CustomerId, RemoteChannel, Seq};
@@ -31,7 +32,7 @@ use crate::core::model::ConversationRecord;
 use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::SendOutcome;
 use crate::core::work::{
-    Abandoned, Begin, JobKind, NextJob, OutboxJob, OutgoingMessage, QueueHead,
+    Abandoned, Begin, JobKind, NextJob, OutboxJob, OutgoingAttachment, OutgoingMessage, QueueHead,
 };
 
 /// The `outbox` table.
@@ -61,8 +62,13 @@ struct JobRow {
     client_msg_id: Option<String>,
     body: Option<String>,
     message_created_at: Option<i64>,
+    attachment_id: Option<String>,
+    media_sid: Option<String>,
+    #[sqlx(flatten)]
+    file: attachments::MessageFileRow,
     lease_owner: Option<String>,
     lease_expires_at: Option<i64>,
+    conversation_created_at: i64,
 }
 
 impl TryFrom<JobRow> for OutboxJob {
@@ -81,6 +87,15 @@ impl TryFrom<JobRow> for OutboxJob {
                     client_msg_id: row.client_msg_id.unwrap_or_default(),
                     body: row.body.ok_or_else(missing)?,
                     accepted_at: row.message_created_at.ok_or_else(missing)?,
+                    attachment: match &row.attachment_id {
+                        Some(id) => Some(OutgoingAttachment {
+                            attachment: row.file.attachment(id)?.ok_or_else(|| {
+                                corrupt("messages.attachment_id", "a file that is not stored")
+                            })?,
+                            media: row.media_sid.clone(),
+                        }),
+                        None => None,
+                    },
                 })
             }
             other => return Err(corrupt("outbox.kind", other)),
@@ -108,6 +123,7 @@ impl TryFrom<JobRow> for OutboxJob {
             maybe_landed: row.maybe_landed != 0,
             next_attempt_at: row.next_attempt_at,
             created_at: row.created_at,
+            conversation_created_at: row.conversation_created_at,
         })
     }
 }
@@ -148,12 +164,16 @@ async fn take_next(
                 o.next_attempt_at, o.created_at,
                 c.customer_id, c.state, c.backend, c.flex_channel, c.flex_ref,
                 c.lease_owner, c.lease_expires_at,
+                c.created_at AS conversation_created_at,
                 cu.name AS customer_name, cu.pre_engagement AS customer_pre_engagement,
-                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at
+                m.seq, m.client_msg_id, m.body, m.created_at AS message_created_at,
+                m.attachment_id, a.media_sid, a.filename AS att_filename,
+                a.content_type AS att_content_type, a.size AS att_size
          FROM outbox o
          JOIN conversations c ON c.id = o.conversation_id
          JOIN customers cu ON cu.id = c.customer_id
          LEFT JOIN messages m ON m.id = o.message_id
+         LEFT JOIN attachments a ON a.id = m.attachment_id
          WHERE o.conversation_id = $1
          ORDER BY o.id LIMIT 1",
     )
@@ -350,19 +370,28 @@ impl OutboxQueue<'_> {
     /// update of its row), so each is re-attached once. How many syncs
     /// were queued.
     pub async fn reattach(self, now: i64, since: i64) -> StoreResult<u64> {
-        static CLAIM: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "UPDATE conversations SET reattached_at = $1
-                 WHERE state = '{}' AND flex_channel IS NOT NULL
-                   AND (reattached_at IS NULL OR reattached_at <= $2)
-                 RETURNING id",
-                ConversationState::Open
+        // Rows locked in `id` order (PostgreSQL): bridges starting
+        // together wait for each other's claims rather than deadlock,
+        // and then find them stamped.
+        static CLAIM: LazyLock<Locking> = LazyLock::new(|| {
+            Locking::new(
+                format!(
+                    "UPDATE conversations SET reattached_at = $1
+                     WHERE id IN (SELECT id FROM conversations
+                                  WHERE state = '{}' AND flex_channel IS NOT NULL
+                                    AND (reattached_at IS NULL OR reattached_at <= $2)
+                                  ORDER BY id {{lock}})
+                     RETURNING id",
+                    ConversationState::Open
+                )
+                .leak(),
+                FOR_UPDATE,
             )
         });
         self.store
             .write((now, since), |(now, since), conn| {
                 Box::pin(async move {
-                    let claimed: Vec<String> = sql::query_scalar(CLAIM.as_str())
+                    let claimed: Vec<String> = sql::query_scalar(CLAIM.on(conn))
                         .bind(*now)
                         .bind(*since)
                         .fetch_all(&mut *conn)
@@ -383,6 +412,68 @@ impl OutboxQueue<'_> {
                         .rows_affected();
                     }
                     Ok(queued)
+                })
+            })
+            .await
+    }
+
+    /// Queues a "sync" job for every open conversation not re-synced since
+    /// `stale_before` (ms) that has none queued: the periodic re-sync, which
+    /// finds an agent message whose webhook Flex never delivered even when
+    /// no later message reveals the gap. How many it queued.
+    pub async fn queue_sync_of_stale(self, now: i64, stale_before: i64) -> StoreResult<u64> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "INSERT INTO outbox (conversation_id, kind, next_attempt_at, created_at)
+                 SELECT c.id, $1, $2, $2 FROM conversations c
+                 WHERE c.state = '{}' AND c.flex_channel IS NOT NULL
+                   AND COALESCE(c.synced_at, c.updated_at) < $3
+                   AND NOT EXISTS (SELECT 1 FROM outbox o
+                                   WHERE o.conversation_id = c.id AND o.kind = $1)",
+                ConversationState::Open
+            )
+        });
+        self.store
+            .write((now, stale_before), |(now, stale_before), conn| {
+                Box::pin(async move {
+                    Ok(sql::query(SQL.as_str())
+                        .bind(JobKind::SYNC)
+                        .bind(now)
+                        .bind(stale_before)
+                        .execute(conn)
+                        .await?
+                        .rows_affected())
+                })
+            })
+            .await
+    }
+
+    /// A re-sync looked at the conversation's channel up to
+    /// `through_index` (see `Storage::resynced`).
+    pub async fn resynced(
+        self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = (conversation.clone(), through_index, now);
+        self.store
+            .write(done, |(conversation, through_index, now), conn| {
+                Box::pin(async move {
+                    sql::query(
+                        "UPDATE conversations SET synced_at = $1,
+                            flex_synced_index = CASE
+                                WHEN $2 IS NULL THEN flex_synced_index
+                                WHEN flex_synced_index IS NULL OR flex_synced_index < $2 THEN $2
+                                ELSE flex_synced_index END
+                         WHERE id = $3",
+                    )
+                    .bind(*now)
+                    .bind(*through_index)
+                    .bind(conversation.as_str())
+                    .execute(conn)
+                    .await?;
+                    Ok(())
                 })
             })
             .await

@@ -2,16 +2,17 @@
 //! method is one statement or one transaction of one table's handle.
 
 use super::Store;
+use crate::core::attachment::{Attachment, AttachmentId};
 use crate::core::backend::Opened;
 use crate::core::conversation::CloseReason;
-use crate::core::ids::{ConversationId, CustomerId, CustomerName, Seq, TokenHash};
+use crate::core::ids::{ClientMessageId, ConversationId, CustomerId, CustomerName, Seq, TokenHash};
 use crate::core::model::{ConversationRecord, CustomerRecord, MessageRecord};
 use crate::core::pre_engagement::PreEngagement;
 use crate::core::storage::{
-    Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, SendOutcome, Storage,
-    StorageResult, StoredAgentMessage,
+    Accepted, AgentMessage, EventKey, Inbound, IncomingCustomerMessage, NewUpload, SendOutcome,
+    Storage, StorageResult, StoredAgentMessage, StoredFile,
 };
-use crate::core::work::{Abandoned, Begin, NextJob, OutboxJob, OutgoingMessage};
+use crate::core::work::{Abandoned, Begin, FailedMessage, NextJob, OutboxJob, OutgoingMessage};
 
 #[async_trait::async_trait]
 impl Storage for Store {
@@ -35,6 +36,22 @@ impl Storage for Store {
 
     async fn customer(&self, id: &CustomerId) -> StorageResult<Option<CustomerRecord>> {
         Ok(self.customers().get(id).await?)
+    }
+
+    async fn store_upload(&self, upload: NewUpload) -> StorageResult<Attachment> {
+        Ok(self.attachments().store_upload(upload).await?)
+    }
+
+    async fn customer_file(
+        &self,
+        customer: &CustomerId,
+        id: &AttachmentId,
+    ) -> StorageResult<Option<StoredFile>> {
+        Ok(self.attachments().customer_file(customer, id).await?)
+    }
+
+    async fn keep_fetched(&self, id: &AttachmentId, bytes: &[u8]) -> StorageResult<()> {
+        Ok(self.attachments().keep_fetched(id, bytes).await?)
     }
 
     async fn conversation(&self, id: &ConversationId) -> StorageResult<Option<ConversationRecord>> {
@@ -63,6 +80,17 @@ impl Storage for Store {
         limit: u32,
     ) -> StorageResult<Vec<MessageRecord>> {
         Ok(self.messages().since(customer, since, limit).await?)
+    }
+
+    async fn customer_message(
+        &self,
+        customer: &CustomerId,
+        client_msg_id: &ClientMessageId,
+    ) -> StorageResult<Option<MessageRecord>> {
+        Ok(self
+            .messages()
+            .by_client_id(customer, client_msg_id)
+            .await?)
     }
 
     async fn accept_customer_message(&self, m: IncomingCustomerMessage) -> StorageResult<Accepted> {
@@ -127,6 +155,25 @@ impl Storage for Store {
 
     async fn finish_job(&self, job: &OutboxJob, begin: Begin) -> StorageResult<NextJob> {
         Ok(self.outbox().finish(job, begin).await?)
+    }
+
+    async fn queued_messages(
+        &self,
+        conversation: &ConversationId,
+    ) -> StorageResult<Vec<FailedMessage>> {
+        Ok(self.messages().queued(conversation).await?)
+    }
+
+    async fn resynced(
+        &self,
+        conversation: &ConversationId,
+        through_index: Option<i64>,
+        now: i64,
+    ) -> StorageResult<()> {
+        Ok(self
+            .outbox()
+            .resynced(conversation, through_index, now)
+            .await?)
     }
 
     async fn abandon(

@@ -4,6 +4,7 @@
 //! its key in the same transaction as its effect.
 
 use super::{Conn, Store, StoreResult, sql};
+use crate::core::ids::ConversationId;
 use crate::core::storage::EventKey;
 
 /// The `webhook_receipts` table.
@@ -12,14 +13,21 @@ pub struct Receipts<'a> {
     pub(super) store: &'a Store,
 }
 
-/// Claims `key`'s idempotency key: `false` (and nothing written) when an
-/// earlier delivery of the event claimed it.
-pub(super) async fn claim(conn: &mut Conn<'_>, key: &EventKey) -> StoreResult<bool> {
+/// Claims `key`'s idempotency key for `conversation`: `false` (and nothing
+/// written) when an earlier delivery of the event claimed it. The key is
+/// kept per conversation (`{conversation}:{key}`), as a Flex message is:
+/// an event whose SIDs repeat another conversation's (a Flex account that
+/// repeats SIDs) is not that conversation's event.
+pub(super) async fn claim(
+    conn: &mut Conn<'_>,
+    conversation: &ConversationId,
+    key: &EventKey,
+) -> StoreResult<bool> {
     let claimed = sql::query(
         "INSERT INTO webhook_receipts (idempotency_key, event_type, received_at)
          VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
-    .bind(&key.idempotency_key)
+    .bind(format!("{conversation}:{}", key.idempotency_key))
     .bind(&key.event_type)
     .bind(key.now)
     .execute(conn)

@@ -80,7 +80,7 @@ pub enum Arg<'q> {
     Int(Option<i64>),
     Text(Option<&'q str>),
     String(Option<String>),
-    Bytes(&'q [u8]),
+    Bytes(Option<&'q [u8]>),
 }
 
 impl From<i64> for Arg<'_> {
@@ -119,6 +119,12 @@ impl<'q> From<Option<&'q str>> for Arg<'q> {
     }
 }
 
+impl From<String> for Arg<'_> {
+    fn from(value: String) -> Self {
+        Self::String(Some(value))
+    }
+}
+
 impl From<Option<String>> for Arg<'_> {
     fn from(value: Option<String>) -> Self {
         Self::String(value)
@@ -127,6 +133,12 @@ impl From<Option<String>> for Arg<'_> {
 
 impl<'q> From<&'q [u8]> for Arg<'q> {
     fn from(value: &'q [u8]) -> Self {
+        Self::Bytes(Some(value))
+    }
+}
+
+impl<'q> From<Option<&'q [u8]>> for Arg<'q> {
+    fn from(value: Option<&'q [u8]>) -> Self {
         Self::Bytes(value)
     }
 }

@@ -1,7 +1,8 @@
 //! Plain HTTP: the customer web chat (embedded at build time by `build.rs`
 //! from `widget/`), its settings as JSON, the embed loader, the
-//! transcript download, `/healthz`, `/readyz` and `/metrics` (and an empty
-//! `/favicon.ico`).
+//! transcript download, `/healthz`, `/readyz` (the database answers, Redis
+//! too when it joins several bridges, and Twilio did at its last probe:
+//! `crate::flex::health`) and `/metrics` (and an empty `/favicon.ico`).
 //!
 //! - `/` (the chat page), `/widget.js`, `/widget.css`: a strict
 //!   Content-Security-Policy (`default-src 'self'`; scripts, styles and
@@ -17,11 +18,14 @@
 //!   the listed sites only (the embed's launcher reads it), never `*`.
 //! - `/transcript`: one of the customer's conversations as text, for the
 //!   holder of their resume token ([`transcript`]).
+//! - `/attachments`, `/attachments/{id}`: a customer's uploads and the
+//!   files of their messages, for the holder of their token ([`attachments`]).
 //!
 //! Static files are served with `Cache-Control: no-cache` and an `ETag`,
 //! so a browser revalidates cheaply and never runs a stale widget.
 //! Socket.IO's own origin check is [`guard_sockets`].
 
+pub mod attachments;
 pub mod policy;
 pub mod transcript;
 pub mod widget_config;
@@ -41,6 +45,8 @@ pub use self::policy::{OriginPolicy, content_security_policy, guard_sockets};
 use crate::config::{AllowedOrigins, WidgetSettings};
 use crate::core::Bridge;
 use crate::core::ids::hex;
+use crate::customer::cluster::RedisFabric;
+use crate::flex::health::TwilioHealth;
 use crate::store::Store;
 
 /// One embedded file.
@@ -73,6 +79,11 @@ pub struct WebParts {
     pub public_base_url: Url,
     pub allowed_origins: AllowedOrigins,
     pub widget: WidgetSettings,
+    /// Twilio's last answer to the health probe (none: not checked, e.g.
+    /// a test's fake Flex).
+    pub twilio: Option<TwilioHealth>,
+    /// The Redis that joins this bridge's rooms to others' (none: alone).
+    pub redis: Option<RedisFabric>,
 }
 
 #[derive(Clone)]
@@ -89,6 +100,8 @@ struct Inner {
     widget_json: Bytes,
     /// For the transcript's heading.
     widget: WidgetSettings,
+    twilio: Option<TwilioHealth>,
+    redis: Option<RedisFabric>,
 }
 
 /// The widget, embed, transcript, health and metrics routes.
@@ -107,6 +120,8 @@ pub fn routes(parts: WebParts) -> Router {
             origins,
             widget_json: Bytes::from(widget_config::to_json(&parts.widget).to_string()),
             widget: parts.widget,
+            twilio: parts.twilio,
+            redis: parts.redis,
         }),
     };
     Router::new()
@@ -119,6 +134,8 @@ pub fn routes(parts: WebParts) -> Router {
             get(widget_json).options(widget_json_preflight),
         )
         .route("/transcript", get(transcript::download))
+        .route("/attachments", axum::routing::post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route("/favicon.ico", get(favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -252,23 +269,51 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready: the database answers, Redis too (with several bridges: without
+/// it their customers miss each other's fan-out), and Twilio did at its
+/// last probe (and took the credentials); otherwise 503 with the reason.
 async fn readyz(State(state): State<WebState>) -> Response {
-    match state.inner.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => {
-            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+    if let Err(error) = state.inner.store.ping().await {
+        tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
+    if let Some(redis) = &state.inner.redis
+        && let Err(error) = redis.ping().await
+    {
+        tracing::warn!(%error, "not ready: Redis does not answer");
+        return (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable").into_response();
+    }
+    let twilio = state.inner.twilio.as_ref();
+    if let Some(why) = twilio.and_then(|t| t.status().not_ready()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    "ready".into_response()
 }
 
-async fn metrics() -> Response {
+/// The metrics, with the store's counts (live conversations, outbox
+/// depth) read now: exact at every scrape, whatever queued or settled
+/// since. A store that cannot answer leaves the last values.
+async fn metrics(State(state): State<WebState>) -> Response {
+    use crate::telemetry::families::{CONVERSATIONS_OPEN, OUTBOX_DEPTH};
+    let store = &state.inner.store;
+    match store.conversations().count_live().await {
+        Ok(live) => metrics::gauge!(CONVERSATIONS_OPEN).set(live as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting live conversations")
+        }
+    }
+    match store.outbox().depth().await {
+        Ok(depth) => metrics::gauge!(OUTBOX_DEPTH).set(depth as f64),
+        Err(error) => {
+            tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "counting the outbox")
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        crate::telemetry::metrics().render(),
+        crate::telemetry::render(),
     )
         .into_response()
 }

@@ -92,7 +92,7 @@ pub fn content_security_policy(
         .map(|url| format!(" {}", url.origin().ascii_serialization()))
         .unwrap_or_default();
     let csp = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{images}; \
          connect-src 'self'{sockets}; base-uri 'none'; form-action 'self'; \
          frame-ancestors {}; object-src 'none'",
         policy.frame_ancestors()
@@ -114,7 +114,7 @@ async fn guard(State(policy): State<Arc<OriginPolicy>>, request: Request, next: 
     let refused = is_socket_path(request.uri().path())
         && origin_of(headers).is_some_and(|origin| !policy.allows(origin, host_of(headers)));
     if refused {
-        metrics::counter!("flexbridge_socket_origin_refused_total").increment(1);
+        metrics::counter!(crate::telemetry::families::SOCKET_ORIGIN_REFUSED).increment(1);
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -184,7 +184,7 @@ mod tests {
         let csp = csp.to_str().unwrap();
         assert!(csp.starts_with("default-src 'self';"));
         assert!(csp.contains("connect-src 'self' ws://chat.example.com wss://chat.example.com;"));
-        assert!(csp.contains("img-src 'self' data: https://cdn.example.net;"));
+        assert!(csp.contains("img-src 'self' data: blob: https://cdn.example.net;"));
         assert!(csp.contains("frame-ancestors 'self';"));
         assert!(!csp.contains("unsafe-inline"));
         let local = content_security_policy(

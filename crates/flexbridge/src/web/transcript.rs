@@ -38,7 +38,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
         .into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -143,7 +143,13 @@ pub fn render(title: &str, customer: &CustomerRecord, transcript: &Transcript) -
             Direction::Customer => format!("{} (you)", message.author),
             Direction::Agent => message.author.clone(),
         };
-        let body = message.body.replace('\n', "\n    ");
+        let body = match &message.attachment {
+            Some(file) => format!(
+                "[attachment] {} ({}, {} bytes)",
+                file.filename, file.content_type, file.size
+            ),
+            None => message.body.replace('\n', "\n    "),
+        };
         out.push_str(&format!(
             "[{}] {author}: {body}\n",
             when(message.created_at)
@@ -194,6 +200,7 @@ mod tests {
             body: body.into(),
             client_msg_id: None,
             created_at: 1_795_627_200_000 + seq * 1000,
+            attachment: None,
         };
         let transcript = Transcript {
             messages: vec![

@@ -66,6 +66,10 @@ pub fn to_json(widget: &WidgetSettings) -> Value {
             "questionAsFirstMessage": form.question_first,
         },
         "hours": hours,
+        "attachments": {
+            "types": widget.attachments.types,
+            "maxBytes": widget.attachments.max_bytes,
+        },
     })
 }
 

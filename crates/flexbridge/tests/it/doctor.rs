@@ -1,7 +1,8 @@
 //! `flexbridge doctor` against the emulator: a working configuration of
 //! both backends passes every check; each kind of mistake fails (or, for
 //! an unreachable public URL, warns) with words naming it; the command's
-//! exit code follows.
+//! exit code follows. On PostgreSQL the database lock is checked as
+//! `serve` would take it, and Redis (with `REDIS_URL`) answers `PING`.
 
 use flexbridge::config::{PublicBaseUrl, Settings};
 use flexbridge::doctor::{self, Check, Status};
@@ -94,12 +95,53 @@ async fn wrong_credentials_fail_the_twilio_checks() {
 }
 
 #[tokio::test]
+async fn a_401_names_the_settings_to_check() {
+    let app = spawn_app(BackendKind::Conversations).await;
+    let mut settings = app.settings.clone();
+    settings.twilio.rest_auth =
+        flexbridge::flex::client::RestAuth::AuthToken("not-the-token".to_owned().into());
+
+    let checks = doctor::check(&settings).await;
+
+    for what in ["conversations", "chat"] {
+        let check = the(&checks, what);
+        assert!(
+            check.detail.contains("TWILIO_ACCOUNT_SID")
+                && check.detail.contains("TWILIO_AUTH_TOKEN"),
+            "{check:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_mistyped_database_url_creates_no_database_and_is_reported() {
+    let app = spawn_app(BackendKind::Conversations).await;
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("flexbrige.db");
+    let mut settings = app.settings.clone();
+    settings.database_url = format!("sqlite://{}", typo.display());
+
+    let checks = doctor::check(&settings).await;
+
+    assert!(!typo.exists(), "doctor created {}", typo.display());
+    let database = the(&checks, "database");
+    assert_eq!(database.status, Status::Warn, "{database:?}");
+    assert!(database.detail.contains("DATABASE_URL"), "{database:?}");
+}
+
+#[tokio::test]
 async fn the_command_exits_non_zero_when_a_check_fails_and_zero_when_none_does() {
     let app = spawn_app(BackendKind::Conversations).await;
     let bootstrap = app.emulator.emulator.bootstrap().clone();
     let credentials = app.emulator.emulator.credentials();
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("doctor.db").display());
+    // An existing database (doctor creates none).
+    flexbridge::store::Store::connect(&database)
+        .await
+        .unwrap()
+        .close()
+        .await;
     let run = |workflow: String| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_flexbridge"));
         command
@@ -134,4 +176,95 @@ async fn the_command_exits_non_zero_when_a_check_fails_and_zero_when_none_does()
             .any(|l| l.starts_with("FAIL  conversations") && l.contains("TASKROUTER_WORKFLOW_SID")),
         "{bad_out}"
     );
+}
+
+/// A `redis-server` of the test's own on a free loopback port (stopped
+/// when dropped).
+struct RedisServer {
+    child: std::process::Child,
+    url: url::Url,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/setup installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < deadline, "redis-server listens");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let url = format!("redis://127.0.0.1:{port}").parse().unwrap();
+        Self { child, url }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn on_postgres_the_database_lock_and_redis_are_checked() {
+    crate::Database::Postgres
+        .run(async {
+            let mut app = spawn_app(BackendKind::Conversations).await;
+            let redis = RedisServer::start().await;
+
+            // The bridge runs without REDIS_URL: it holds the database
+            // alone, which its own configuration's doctor only notes.
+            let checks = doctor::check(&app.settings).await;
+            let database = the(&checks, "database");
+            assert_eq!(database.status, Status::Warn, "{database:?}");
+            assert!(
+                database.detail.contains("PostgreSQL")
+                    && database.detail.contains("holds it alone"),
+                "{database:?}"
+            );
+            assert!(checks.iter().all(|c| c.what != "redis"), "{checks:#?}");
+
+            // With REDIS_URL, this bridge could not join the one running.
+            let mut shared = app.settings.clone();
+            shared.redis_url = Some(redis.url.clone());
+            let checks = doctor::check(&shared).await;
+            let database = the(&checks, "database");
+            assert_eq!(database.status, Status::Fail, "{database:?}");
+            assert!(
+                database.detail.contains("without REDIS_URL"),
+                "{database:?}"
+            );
+            let check = the(&checks, "redis");
+            assert_eq!(check.status, Status::Ok, "{check:?}");
+            assert!(check.detail.contains("answers PING"), "{check:?}");
+
+            // Once it stops, both configurations pass; a Redis that does
+            // not answer fails.
+            app.crash().await;
+            let checks = doctor::check(&app.settings).await;
+            assert_eq!(the(&checks, "database").status, Status::Ok, "{checks:#?}");
+            let checks = doctor::check(&shared).await;
+            assert_eq!(the(&checks, "database").status, Status::Ok, "{checks:#?}");
+            let port = redis.url.port().unwrap();
+            drop(redis);
+            shared.redis_url = Some(format!("redis://127.0.0.1:{port}").parse().unwrap());
+            let checks = doctor::check(&shared).await;
+            let check = the(&checks, "redis");
+            assert_eq!(check.status, Status::Fail, "{check:?}");
+            assert!(check.detail.contains("cannot connect"), "{check:?}");
+        })
+        .await;
 }

@@ -3,7 +3,7 @@
 //! injects faults), customers over a real Socket.IO connection
 //! (long-polling) or the core's API. One binary, several modules.
 //!
-//! Every scenario that involves Flex runs against both backends and both
+//! Every scenario that involves Flex or the store runs against both backends and both
 //! databases: [`on_both_backends!`] turns `async fn scenario(backend:
 //! BackendKind)` into the tests `scenario::chat` and
 //! `scenario::conversations` (on SQLite) and `scenario::chat_on_postgres`
@@ -14,6 +14,7 @@
 //! is a fresh database on the run's throwaway server (`testbed`). The
 //! helpers in [`flex`] read the emulator in the backend's terms.
 
+mod attachments;
 mod conversations;
 mod conversations_only;
 mod delivery;
@@ -21,7 +22,10 @@ mod doctor;
 mod ending;
 mod flex;
 mod http;
+mod metrics;
 mod migration;
+mod protocol;
+mod reliability;
 mod scale;
 mod socketio;
 mod webchat;
@@ -371,6 +375,31 @@ impl TestApp {
         self.settings.public_base_url =
             PublicBaseUrl::Fixed(url::Url::parse(&self.url).expect("a URL"));
         self.bridge = Some(RunningBridge::start(self.settings.clone(), listener).await);
+    }
+
+    /// Stops the emulator and starts a fresh one made from `config` (a
+    /// Flex account that knows nothing of the old one's channels), with
+    /// the bridge's settings pointed at it; the bridge, when it runs,
+    /// keeps the old settings until [`TestApp::restart`].
+    pub async fn replace_emulator(&mut self, config: EmulatorConfig) {
+        self.emulator_shutdown.cancel();
+        self.emulator_shutdown = CancellationToken::new();
+        self.emulator = start_emulator("127.0.0.1", 0, config, &self.emulator_shutdown)
+            .await
+            .expect("the emulator starts");
+        self.emulator_url = format!("http://{}", self.emulator.addr);
+        self.auth_token = self.emulator.emulator.credentials().auth_token.clone();
+        let addr = std::net::SocketAddr::new([127, 0, 0, 1].into(), self.settings.port);
+        let flex = DevFlex {
+            backend: self.backend,
+            routing: RoutingKind::Interactions,
+        };
+        let fresh = bridge_settings(&self.emulator, addr, &self.settings.database_url, flex)
+            .await
+            .expect("provisioning the new emulator");
+        self.settings.twilio = fresh.twilio;
+        self.settings.auth_token = fresh.auth_token;
+        self.settings.flex = fresh.flex;
     }
 
     /// A new customer over Socket.IO (its `session` already read).

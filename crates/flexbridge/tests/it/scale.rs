@@ -181,6 +181,27 @@ async fn a_crashed_bridges_conversations_are_taken_over_within_the_lease_exactly
                 assert_eq!(holder.expect("read"), None, "the lease is released");
             }
             assert_eq!(a.store.outbox().depth().await.expect("depth"), 0);
+            // The takeovers are counted (the bridges of this test process
+            // share one metrics registry), and the leases held reported.
+            let metrics = a
+                .http
+                .get(format!("{}/metrics", b.url))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("a body");
+            let takeovers: f64 = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("flexbridge_outbox_takeovers_total "))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no takeovers counted in {metrics}"));
+            assert!(takeovers >= customers.len() as f64, "{takeovers}");
+            assert!(
+                metrics.contains("flexbridge_outbox_leases_held"),
+                "{metrics}"
+            );
             drop(b);
         })
         .await;
@@ -351,4 +372,105 @@ async fn postgres_stopped_for_a_few_seconds_makes_acks_internal_loses_nothing_ac
     assert_eq!(app.bodies_of(&ada.id).await, bodies(0..3));
     drop(app);
     drop(server);
+}
+
+/// A customer with a tab on each bridge: the second resumes with the
+/// token issued by the first (resume tokens live in the database).
+async fn tab_on(
+    node: &Node,
+    token: &str,
+    customer: &flexbridge::core::ids::CustomerId,
+) -> SioClient {
+    let mut tab = SioClient::connect(&node.url, json!({"token": token, "lastSeq": 0}))
+        .await
+        .expect("the other bridge takes the token");
+    let session = tab.next_event("session").await;
+    assert_eq!(session["customer"]["id"], json!(customer.to_string()));
+    tab
+}
+
+#[tokio::test]
+async fn five_first_messages_from_tabs_on_two_bridges_open_one_flex_conversation() {
+    Database::Postgres
+        .run(async {
+            let a = shared_app().await;
+            let b = a.another_bridge(|_| {}).await.expect("bridge B starts");
+            let ada = a.customer("Ada").await;
+            let mut tabs = vec![ada.socket];
+            tabs.push(tab_on(&b, &ada.token, &ada.id).await);
+            tabs.push(a.tab(&ada.token, 0).await);
+            tabs.push(tab_on(&b, &ada.token, &ada.id).await);
+            tabs.push(a.tab(&ada.token, 0).await);
+
+            // Three tabs on A, two on B, each sending its first message at
+            // once: one conversation takes all five.
+            let acks =
+                futures::future::join_all(tabs.iter_mut().enumerate().map(|(i, tab)| async move {
+                    tab.emit_with_ack(
+                        "message",
+                        json!({"clientMessageId": format!("t{i}"), "body": format!("tab {i}")}),
+                    )
+                    .await
+                }))
+                .await;
+            let conversations: std::collections::HashSet<String> = acks
+                .iter()
+                .map(|ack| {
+                    assert!(ack["ok"].is_object(), "{ack}");
+                    ack["ok"]["conversationId"].to_string()
+                })
+                .collect();
+            assert_eq!(conversations.len(), 1, "{acks:?}");
+
+            eventually("all five messages are in Flex", || async {
+                a.bodies_of(&ada.id).await.len() >= 5
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut sent = a.bodies_of(&ada.id).await;
+            sent.sort();
+            let want: Vec<String> = (0..5).map(|i| format!("tab {i}")).collect();
+            assert_eq!(sent, want, "each once");
+            assert_eq!(a.channels().await.len(), 1, "one Flex conversation");
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_customers_rate_limit_holds_across_bridges() {
+    Database::Postgres
+        .run(async {
+            let a = spawn_app_with(DevFlex::default(), |settings| {
+                settings.redis_url = Some(redis_url());
+                settings.outbox.lease = LEASE;
+                settings.rate_limit = flexbridge::core::rate_limit::RateLimit {
+                    burst: 4.0,
+                    per_second: 0.01,
+                };
+            })
+            .await;
+            let b = a.another_bridge(|_| {}).await.expect("bridge B starts");
+            let mut ada = a.customer("Ada").await;
+            let mut on_b = tab_on(&b, &ada.token, &ada.id).await;
+
+            // Four tokens in all: two taken on A, two on B.
+            send(&mut ada.socket, 0..2).await;
+            for i in 2..4 {
+                say(&mut on_b, &format!("m{i}"), &format!("message {i}")).await;
+            }
+            for socket in [&mut on_b, &mut ada.socket] {
+                let ack = socket
+                    .emit_with_ack(
+                        "message",
+                        json!({"clientMessageId": "m4", "body": "message 4"}),
+                    )
+                    .await;
+                assert_eq!(ack["error"]["code"], json!("rate_limited"), "{ack}");
+            }
+            eventually("the four accepted are in Flex", || async {
+                a.bodies_of(&ada.id).await == bodies(0..4)
+            })
+            .await;
+        })
+        .await;
 }

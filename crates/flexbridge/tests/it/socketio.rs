@@ -85,6 +85,14 @@ impl SioClient {
         }
     }
 
+    /// Leaves the namespace (a Socket.IO disconnect packet), as a client
+    /// that closes its tab cleanly does.
+    pub async fn disconnect(self) {
+        post(&self.http, &self.session_url, "41".to_owned())
+            .await
+            .expect("disconnect");
+    }
+
     /// Emits `event` with `data` and waits for the ack's first argument.
     pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
         let id = self.next_ack;

@@ -37,7 +37,14 @@ const PARTICIPANT_PARAMS: &[&str] = &[
     "RoleSid",
 ];
 
-const MESSAGE_PARAMS: &[&str] = &["Author", "Body", "DateCreated", "DateUpdated", "Attributes"];
+const MESSAGE_PARAMS: &[&str] = &[
+    "Author",
+    "Body",
+    "DateCreated",
+    "DateUpdated",
+    "Attributes",
+    "MediaSid",
+];
 
 const WEBHOOK_PARAMS: &[&str] = &[
     "Target",

@@ -308,7 +308,14 @@ const CHAT_ERA: &[Route] = &[
         Post,
         MESSAGES,
         "CreateMessage",
-        &["From", "Attributes", "DateCreated", "DateUpdated", "Body"],
+        &[
+            "From",
+            "Attributes",
+            "DateCreated",
+            "DateUpdated",
+            "Body",
+            "MediaSid",
+        ],
         messaging::create_message,
     )),
     list(

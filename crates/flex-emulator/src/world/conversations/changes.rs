@@ -90,6 +90,8 @@ pub(crate) struct NewConversationMessage {
     pub attributes: Option<String>,
     /// `DateCreated` / `DateUpdated`, when sent.
     pub dates: SentDates,
+    /// `MediaSid`: an uploaded file the message carries.
+    pub media_sid: Option<String>,
 }
 
 impl World {
@@ -338,8 +340,15 @@ impl World {
         actor: &Actor,
     ) -> Result<String, WorldError> {
         let now = Instant::now();
+        if let Some(media) = &new.media_sid {
+            self.check_media(media)?;
+        }
         self.conversation_activity(conversation_sid, now, actor)?;
         let sid = self.sid(Prefix::Message);
+        let media = match &new.media_sid {
+            Some(media) => Some(self.attach_media(media, conversation_sid, &sid)?),
+            None => None,
+        };
         let conversation = self
             .conversations
             .require_mut("Conversation", conversation_sid)?;
@@ -360,6 +369,7 @@ impl World {
             created,
             updated,
             received_at_us: unix_micros(),
+            media,
         };
         let fired = message_event(conversation, &message);
         conversation.messages.push(message);

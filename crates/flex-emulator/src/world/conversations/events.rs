@@ -12,6 +12,8 @@
 //! timers and Flex itself always fire. Conversation-scoped webhooks get no
 //! retries (the Conversations API has no `RetryCount` setting for them).
 
+use serde_json::json;
+
 use super::model::{Conversation, ConversationMessage, Participant};
 use super::state::{ConversationState, StateReason};
 use crate::clock::Instant;
@@ -120,6 +122,9 @@ pub(crate) fn message_event(conversation: &Conversation, message: &ConversationM
     fired.push("Author", message.author.clone());
     fired.push_some("ParticipantSid", message.participant_sid.as_deref());
     fired.push("Attributes", message.attributes.clone());
+    if let Some(media) = &message.media {
+        fired.push("Media", json!([media.to_webhook_json()]).to_string());
+    }
     fired.with_message(message.body.clone(), message.author.clone())
 }
 

@@ -5,6 +5,7 @@
 //! and the service-scoped one (`/v1/Services/{IS}/Conversations/…`, whose
 //! participants, messages and webhooks also carry `chat_service_sid`).
 
+use crate::world::media::MediaRef;
 use serde_json::{Value, json};
 
 use super::state::ConversationState;
@@ -193,6 +194,8 @@ pub(crate) struct ConversationMessage {
     /// When the emulator stored it (µs since the Unix epoch), whatever
     /// `DateCreated` says: the benchmark's receive instant.
     pub received_at_us: u64,
+    /// Its file (`MediaSid`).
+    pub media: Option<MediaRef>,
 }
 
 impl ConversationMessage {
@@ -212,7 +215,7 @@ impl ConversationMessage {
             "index": self.index,
             "author": self.author,
             "body": self.body,
-            "media": null,
+            "media": self.media.as_ref().map(|m| json!([m.to_conversations_json()])),
             "attributes": self.attributes,
             "participant_sid": self.participant_sid,
             "date_created": self.created.rest(),

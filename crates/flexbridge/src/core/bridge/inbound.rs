@@ -1,11 +1,23 @@
 //! What Flex tells the bridge, from a webhook or found by a re-attachment:
 //! one path for both, so an event seen twice is applied once. Agents are
 //! named for display here, whichever way their event came.
+//!
+//! Flex's order is the customer's: an agent message from a webhook whose
+//! position in the channel comes after one the bridge never saw (a
+//! webhook Twilio dropped, or one that failed all its retries) waits while
+//! the conversation is re-synced from Flex, whose missed messages are
+//! stored first (oldest first); then it is. If Flex cannot be asked, it is
+//! stored as it came (never lost; the periodic re-sync still brings the
+//! missed one).
 
 use std::time::Duration;
 
 use super::{Bridge, BridgeError};
-use crate::core::backend::{BackendName, EventHeader, FlexBackend, FlexEvent};
+use crate::core::attachment::safe_filename;
+use crate::core::backend::{
+    BackendName, EventHeader, FlexBackend, FlexEvent, ResyncRequest, Resynced,
+};
+use crate::core::chain;
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::Notice;
 use crate::core::model::ConversationRecord;
@@ -43,6 +55,17 @@ impl Bridge {
         from: &BackendName,
         event: FlexEvent,
     ) -> Result<EventOutcome, BridgeError> {
+        self.apply(from, event, true).await
+    }
+
+    /// Applies `event`; with `check_gap`, an agent message after an unseen
+    /// position first has its conversation re-synced (the module doc).
+    async fn apply(
+        &self,
+        from: &BackendName,
+        event: FlexEvent,
+        check_gap: bool,
+    ) -> Result<EventOutcome, BridgeError> {
         let storage = &self.inner.storage;
         let now = self.now();
         let key = |header: EventHeader| EventKey {
@@ -56,26 +79,46 @@ impl Bridge {
             FlexEvent::AgentMessage {
                 header,
                 message,
+                index,
                 author,
                 body,
+                media,
             } => {
                 let author = self.agent_name(from, author).await;
-                let stored = storage
-                    .record_agent_message(
-                        key(header),
-                        AgentMessage {
-                            message,
-                            author,
-                            body,
-                        },
-                    )
+                // A file without text reads as its name (as a customer's does).
+                let body = match &media {
+                    Some(media) if body.trim().is_empty() => {
+                        safe_filename(media.filename.as_deref().unwrap_or_default(), "attachment")
+                    }
+                    _ => body,
+                };
+                let message = AgentMessage {
+                    message,
+                    index,
+                    author,
+                    body,
+                    check_gap,
+                    media,
+                };
+                let mut stored = storage
+                    .record_agent_message(key(header.clone()), message.clone())
                     .await?;
+                if let Inbound::Gap(conversation) = stored {
+                    self.fill_gap(from, &conversation).await;
+                    let message = AgentMessage {
+                        check_gap: false,
+                        ..message
+                    };
+                    stored = storage.record_agent_message(key(header), message).await?;
+                }
                 Ok(match stored {
                     Inbound::Applied(stored) => {
                         metrics::counter!("flexbridge_messages_in_total", "from" => "agent")
                             .increment(1);
                         self.tell(&stored.customer, Notice::Message(stored.message))
                             .await;
+                        metrics::histogram!("flexbridge_agent_message_latency_seconds")
+                            .record((self.now() - now).max(0) as f64 / 1000.0);
                         EventOutcome::Applied
                     }
                     other => other_outcome(&other),
@@ -105,6 +148,60 @@ impl Bridge {
                     .await)
             }
         }
+    }
+
+    /// Re-syncs `conversation` from Flex because a message revealed a gap:
+    /// what Flex has that the bridge missed is applied, oldest first.
+    async fn fill_gap(&self, from: &BackendName, conversation: &ConversationRecord) {
+        let (Some(backend), Some(channel)) =
+            (self.inner.backends.get(from), &conversation.flex_channel)
+        else {
+            return;
+        };
+        tracing::info!(conversation = %conversation.id, customer = %conversation.customer_id, "an agent message came after one the bridge never got; re-syncing from Flex first");
+        let request = ResyncRequest {
+            channel,
+            customer: &conversation.customer_id,
+            flex_ref: conversation.flex_ref.as_ref(),
+            since: conversation.created_at,
+        };
+        let filled = match backend.resync(&request).await {
+            Ok(resynced) => self
+                .caught_up(from, &conversation.id, resynced)
+                .await
+                .map_err(|error| chain(&error)),
+            Err(error) => Err(chain(&error)),
+        };
+        if let Err(error) = filled {
+            tracing::warn!(conversation = %conversation.id, %error, "could not fill the gap from Flex; storing the message as it came (the periodic re-sync looks again)");
+        }
+    }
+
+    /// What a re-sync found in Flex, applied as webhooks are (no gap
+    /// check: the listing is Flex's order), then recorded as the
+    /// conversation's last re-sync; how many events changed something.
+    pub async fn caught_up(
+        &self,
+        from: &BackendName,
+        conversation: &crate::core::ids::ConversationId,
+        resynced: Resynced,
+    ) -> crate::core::storage::StorageResult<usize> {
+        let mut applied = 0;
+        for event in resynced.events {
+            match Box::pin(self.apply(from, event, false)).await {
+                Ok(EventOutcome::Applied) => applied += 1,
+                Ok(_) => {}
+                Err(BridgeError::Storage(error)) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(error.cause_chain = %chain(&error), "applying a missed event")
+                }
+            }
+        }
+        self.inner
+            .storage
+            .resynced(conversation, resynced.through_index, self.now())
+            .await?;
+        Ok(applied)
     }
 
     /// The name customers see for the agent `identity` of backend `from`
@@ -138,6 +235,8 @@ fn other_outcome<T>(inbound: &Inbound<T>) -> EventOutcome {
     match inbound {
         Inbound::Applied(_) => EventOutcome::Applied,
         Inbound::Duplicate => EventOutcome::Duplicate,
+        // Only a gap-checked message is refused so, and is stored after.
+        Inbound::Gap(_) => EventOutcome::Ignored,
         Inbound::UnknownChannel => EventOutcome::UnknownChannel,
     }
 }

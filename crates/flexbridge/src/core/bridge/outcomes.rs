@@ -3,16 +3,13 @@
 //! to the customer. The outbox only schedules and calls Flex.
 
 use super::Bridge;
-use crate::core::backend::{BackendName, FlexEvent, Opened};
+use crate::core::backend::Opened;
 use crate::core::chain;
 use crate::core::conversation::CloseReason;
 use crate::core::fanout::{DeliveryOutcome, Notice};
 use crate::core::ids::CustomerId;
 use crate::core::storage::{SendOutcome, StorageResult};
-use crate::core::work::{Begin, NextJob, OutboxJob, OutgoingMessage};
-
-use super::BridgeError;
-use super::inbound::EventOutcome;
+use crate::core::work::{Begin, JobKind, NextJob, OutboxJob, OutgoingMessage};
 
 impl Bridge {
     /// The conversation's channel exists in Flex: it is open (the
@@ -54,11 +51,17 @@ impl Bridge {
         let outcome = match outcome {
             SendOutcome::Delivered(_) => {
                 metrics::counter!("flexbridge_messages_out_total").increment(1);
+                metrics::counter!("flexbridge_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
                 metrics::histogram!("flexbridge_delivery_latency_seconds")
                     .record((now - message.accepted_at).max(0) as f64 / 1000.0);
                 DeliveryOutcome::Delivered
             }
-            SendOutcome::Failed(error) => DeliveryOutcome::Failed(error),
+            SendOutcome::Failed(error) => {
+                metrics::counter!("flexbridge_deliveries_total", "outcome" => "failed")
+                    .increment(1);
+                DeliveryOutcome::Failed(error)
+            }
         };
         let notice = Notice::Delivery {
             seq: message.seq,
@@ -67,6 +70,36 @@ impl Bridge {
         };
         self.tell(&job.customer_id, notice).await;
         Ok(next)
+    }
+
+    /// A job held back by something only the operator can fix (Flex
+    /// refuses the bridge's credentials): its messages stay queued, and
+    /// the customer hears they are delayed (`delivery` `delayed`) rather
+    /// than nothing. A send tells its message; an "open" the messages
+    /// queued behind it.
+    pub async fn delayed(&self, job: &OutboxJob, why: &str) -> StorageResult<()> {
+        let messages = match &job.kind {
+            JobKind::Send(message) => vec![(message.seq, message.client_msg_id.clone())],
+            JobKind::Open => self
+                .inner
+                .storage
+                .queued_messages(&job.conversation_id)
+                .await?
+                .into_iter()
+                .map(|m| (m.seq, m.client_msg_id))
+                .collect(),
+            JobKind::Sync | JobKind::Close => Vec::new(),
+        };
+        for (seq, client_msg_id) in messages {
+            metrics::counter!("flexbridge_deliveries_total", "outcome" => "delayed").increment(1);
+            let notice = Notice::Delivery {
+                seq,
+                client_msg_id,
+                outcome: DeliveryOutcome::Delayed(why.to_owned()),
+            };
+            self.tell(&job.customer_id, notice).await;
+        }
+        Ok(())
     }
 
     /// A job that is done, or has nothing to do.
@@ -96,27 +129,6 @@ impl Bridge {
         }
     }
 
-    /// What a re-attachment found in Flex, applied as webhooks are; how
-    /// many events changed something.
-    pub async fn caught_up(
-        &self,
-        from: &BackendName,
-        events: Vec<FlexEvent>,
-    ) -> StorageResult<usize> {
-        let mut applied = 0;
-        for event in events {
-            match self.apply_flex_event(from, event).await {
-                Ok(EventOutcome::Applied) => applied += 1,
-                Ok(_) => {}
-                Err(BridgeError::Storage(error)) => return Err(error),
-                Err(error) => {
-                    tracing::warn!(error.cause_chain = %chain(&error), "applying a missed event")
-                }
-            }
-        }
-        Ok(applied)
-    }
-
     /// The conversation cannot go on in Flex (its channel cannot be
     /// created, or is gone): it closes, each of its queued messages fails,
     /// and the customer is told (their next message opens a new
@@ -133,6 +145,7 @@ impl Bridge {
             .abandon(&job.conversation_id, reason, error, self.now())
             .await?;
         for message in abandoned.failed {
+            metrics::counter!("flexbridge_deliveries_total", "outcome" => "failed").increment(1);
             let notice = Notice::Delivery {
                 seq: message.seq,
                 client_msg_id: message.client_msg_id,

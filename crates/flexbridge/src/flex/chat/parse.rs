@@ -5,6 +5,7 @@
 //! is ignored; a form that names a malformed SID or JSON is an error.
 //! The idempotency keys are shared with the catch-up after a restart.
 
+use crate::core::attachment::RemoteMedia;
 use crate::core::backend::{FlexEvent, WebhookParseError};
 use crate::core::ids::RemoteMessage;
 use crate::flex::form::{Form, header};
@@ -36,7 +37,10 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
         })
     };
     match event_type {
-        "onMessageSent" => {
+        // A file's message comes as `onMediaMessageSent` (whether Chat
+        // also sends `onMessageSent` for it is not documented; both are
+        // keyed by the message, so one is applied).
+        "onMessageSent" | "onMediaMessageSent" => {
             let channel = form.sid("ChannelSid", ChannelSid::parse)?;
             let message_sid = form.sid("MessageSid", MessageSid::parse)?;
             let author = form.require("From")?;
@@ -47,14 +51,31 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("a customer's message");
             }
             let body = form.get("Body").unwrap_or_default();
-            if body.trim().is_empty() {
-                return ignored("an empty message (media is not relayed)");
+            let media = form
+                .get("MediaSid")
+                .filter(|sid| !sid.is_empty())
+                .map(|sid| RemoteMedia {
+                    sid: sid.to_owned(),
+                    filename: form.get("MediaFilename").map(str::to_owned),
+                    content_type: form
+                        .get("MediaContentType")
+                        .unwrap_or("application/octet-stream")
+                        .to_ascii_lowercase(),
+                    size: form
+                        .get("MediaSize")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                });
+            if body.trim().is_empty() && media.is_none() {
+                return ignored("an empty message");
             }
             Ok(FlexEvent::AgentMessage {
                 header: header(event_type, message_key(&message_sid), &channel),
                 message: RemoteMessage::from(&message_sid),
+                index: form.get("Index").and_then(|i| i.trim().parse().ok()),
                 author: author.to_owned(),
                 body: body.to_owned(),
+                media,
             })
         }
         "onChannelUpdated" => {

@@ -35,8 +35,10 @@ fn an_agent_message_becomes_an_agent_message_event_keyed_by_its_sid() {
     let FlexEvent::AgentMessage {
         header,
         message,
+        index,
         author,
         body,
+        media: None,
     } = event
     else {
         panic!("expected an agent message, got {event:?}");
@@ -44,6 +46,7 @@ fn an_agent_message_becomes_an_agent_message_event_keyed_by_its_sid() {
     assert_eq!(header.channel.as_str(), CH);
     assert_eq!(header.idempotency_key, format!("chat:message:{IM}"));
     assert_eq!(message.as_str(), IM);
+    assert!(index.is_some(), "the webhook's Index is read");
     assert_eq!(
         (author.as_str(), body.as_str()),
         ("alice", "Hello, how can I help?")

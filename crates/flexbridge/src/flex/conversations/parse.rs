@@ -16,9 +16,9 @@
 
 use crate::core::backend::{FlexEvent, WebhookParseError};
 use crate::core::ids::RemoteMessage;
-use crate::flex::agents;
 use crate::flex::form::{Form, header};
 use crate::flex::sid::{ChannelSid, MemberSid, MessageSid};
+use crate::flex::{agents, messages};
 
 /// The idempotency key of an agent message (webhook or catch-up alike).
 pub(super) fn message_key(sid: &MessageSid) -> String {
@@ -54,14 +54,18 @@ pub fn parse_webhook(params: &[(String, String)]) -> Result<FlexEvent, WebhookPa
                 return ignored("the customer's own message (or Flex's)");
             }
             let body = form.get("Body").unwrap_or_default();
-            if body.trim().is_empty() {
-                return ignored("an empty message (media is not relayed)");
+            // `Media`: a JSON array of `{Sid, Filename, ContentType, Size}`.
+            let media = messages::media_of(form.json("Media")?.as_ref());
+            if body.trim().is_empty() && media.is_none() {
+                return ignored("an empty message");
             }
             Ok(FlexEvent::AgentMessage {
                 header: header(event_type, message_key(&message_sid), &conversation),
                 message: RemoteMessage::from(&message_sid),
+                index: form.get("Index").and_then(|i| i.trim().parse().ok()),
                 author: author.to_owned(),
                 body: body.to_owned(),
+                media,
             })
         }
         "onParticipantAdded" => {

@@ -39,8 +39,10 @@ fn a_message_by_an_agent_is_an_agent_message_keyed_by_its_sid() {
     let FlexEvent::AgentMessage {
         header,
         message,
+        index,
         author,
         body,
+        media: None,
     } = event
     else {
         panic!("expected an agent message, got {event:?}");
@@ -52,6 +54,7 @@ fn a_message_by_an_agent_is_an_agent_message_keyed_by_its_sid() {
         format!("conversations:message:{IM}")
     );
     assert_eq!(message.as_str(), IM);
+    assert!(index.is_some(), "the webhook's Index is read");
     assert_eq!(
         (author.as_str(), body.as_str()),
         ("alice", "How can I help?")

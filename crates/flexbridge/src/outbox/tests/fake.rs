@@ -10,8 +10,8 @@ use rand::Rng as _;
 use tokio::time::Instant;
 
 use crate::core::backend::{
-    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, OpenRequest, Opened,
-    OutboundMessage, ResyncRequest, WebhookParseError,
+    BackendError, BackendName, FlexBackend, FlexEvent, FlexRef, MediaUpload, OpenRequest, Opened,
+    OutboundMessage, Posted, ResyncRequest, Resynced, WebhookParseError,
 };
 use crate::core::fanout::{DeliveryOutcome, Fanout, Notice};
 use crate::core::ids::{CustomerId, RemoteChannel, RemoteMessage, hex};
@@ -34,6 +34,8 @@ pub(super) enum Fault {
     /// Do the work, then the caller's task dies (a panic) before it can
     /// record the outcome.
     LandsThenDies,
+    /// Succeed, answering this message SID (a Flex that repeats SIDs).
+    AnswersSid(&'static str),
 }
 
 #[derive(Default)]
@@ -42,6 +44,11 @@ pub(super) struct FakeFlex {
     pub(super) channels: Mutex<HashMap<CustomerId, RemoteChannel>>,
     /// Everything posted: (channel, client message id, body).
     pub(super) posted: Mutex<Vec<(RemoteChannel, String, String)>>,
+    /// Every file message posted: (client message id, media).
+    pub(super) posted_media: Mutex<Vec<(String, String)>>,
+    /// Every upload: its file name.
+    pub(super) uploads: Mutex<Vec<String>>,
+    pub(super) upload_faults: Mutex<VecDeque<Fault>>,
     pub(super) open_faults: Mutex<VecDeque<Fault>>,
     pub(super) send_faults: Mutex<VecDeque<Fault>>,
     pub(super) opens: AtomicUsize,
@@ -52,6 +59,9 @@ pub(super) struct FakeFlex {
     pub(super) missed: Mutex<Vec<FlexEvent>>,
     pub(super) sync_faults: Mutex<VecDeque<Fault>>,
     pub(super) resyncs: AtomicUsize,
+    /// The SID each posted message was answered with (client message id →
+    /// SID), as Flex keeps it: `find_sent` finds the same.
+    pub(super) answered: Mutex<HashMap<String, RemoteMessage>>,
     /// Closed until [`FakeFlex::open_gate`]: where `Fault::Held` waits.
     pub(super) gate: Gate,
 }
@@ -102,6 +112,7 @@ impl FakeFlex {
             Some(Fault::Status(status)) => Err(api_error(status, None)),
             Some(Fault::RateLimited(after)) => Err(api_error(429, Some(after))),
             Some(Fault::Lands(_) | Fault::LandsThenDies) => Ok(true),
+            Some(Fault::AnswersSid(_)) => Ok(false),
             Some(Fault::Held) => {
                 let _open = self.gate.0.acquire().await;
                 Ok(false)
@@ -145,7 +156,7 @@ impl FlexBackend for FakeFlex {
         &self,
         channel: &RemoteChannel,
         message: &OutboundMessage<'_>,
-    ) -> Result<RemoteMessage, BackendError> {
+    ) -> Result<Posted, BackendError> {
         self.send_calls.fetch_add(1, Ordering::SeqCst);
         lock(&self.send_times).push(Instant::now());
         let fault = lock(&self.send_faults).pop_front();
@@ -155,29 +166,64 @@ impl FlexBackend for FakeFlex {
             message.client_msg_id.to_owned(),
             message.body.to_owned(),
         ));
+        if let Some(media) = message.media {
+            lock(&self.posted_media).push((message.client_msg_id.to_owned(), media.to_owned()));
+        }
+        let answer = match fault {
+            Some(Fault::AnswersSid(sid)) => RemoteMessage::new(sid),
+            _ => RemoteMessage::new(sid("IM")),
+        };
+        lock(&self.answered).insert(message.client_msg_id.to_owned(), answer.clone());
         match (lands, fault) {
             (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
             (true, Some(Fault::LandsThenDies)) => panic!("the fake kills the task after the send"),
-            _ => Ok(RemoteMessage::new(sid("IM"))),
+            _ => Ok(Posted {
+                message: answer,
+                index: None,
+            }),
         }
+    }
+
+    async fn upload_media(&self, upload: &MediaUpload<'_>) -> Result<String, BackendError> {
+        let fault = lock(&self.upload_faults).pop_front();
+        let lands = self.apply(fault).await?;
+        lock(&self.uploads).push(upload.filename.to_owned());
+        match (lands, fault) {
+            (true, Some(Fault::Lands(status))) => Err(api_error(status, None).into()),
+            (true, Some(Fault::LandsThenDies)) => {
+                panic!("the fake kills the task after the upload")
+            }
+            _ => Ok(sid("ME")),
+        }
+    }
+
+    async fn fetch_media(&self, _: &str) -> Result<Vec<u8>, BackendError> {
+        Ok(b"%PDF-1.7\n".to_vec())
     }
 
     async fn find_sent(
         &self,
         channel: &RemoteChannel,
         client_msg_id: &str,
-    ) -> Result<Option<RemoteMessage>, BackendError> {
+    ) -> Result<Option<Posted>, BackendError> {
         let found = lock(&self.posted)
             .iter()
             .any(|(ch, id, _)| ch == channel && id == client_msg_id);
-        Ok(found.then(|| RemoteMessage::new(sid("IM"))))
+        let answered = lock(&self.answered).get(client_msg_id).cloned();
+        Ok(found.then(|| Posted {
+            message: answered.unwrap_or_else(|| RemoteMessage::new(sid("IM"))),
+            index: None,
+        }))
     }
 
-    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Vec<FlexEvent>, BackendError> {
+    async fn resync(&self, _request: &ResyncRequest<'_>) -> Result<Resynced, BackendError> {
         self.resyncs.fetch_add(1, Ordering::SeqCst);
         let fault = lock(&self.sync_faults).pop_front();
         self.apply(fault).await?;
-        Ok(lock(&self.missed).clone())
+        Ok(Resynced {
+            events: lock(&self.missed).clone(),
+            through_index: None,
+        })
     }
 
     async fn close(&self, _: &RemoteChannel, _: Option<&FlexRef>) -> Result<(), BackendError> {

@@ -68,8 +68,10 @@ async fn a_sync_row_applies_what_flex_said_while_the_bridge_was_away_once() {
     let missed_reply = FlexEvent::AgentMessage {
         header: header("chat:message:IM1", "onMessageSent"),
         message: RemoteMessage::new(sid("IM")),
+        index: None,
         author: "alice".into(),
         body: "sorry for the wait".into(),
+        media: None,
     };
     lock(&h.flex.missed).push(missed_reply);
 

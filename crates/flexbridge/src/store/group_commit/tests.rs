@@ -58,6 +58,8 @@ async fn hold_writer(store: &Store) -> oneshot::Sender<()> {
 fn seq_of(accepted: &Accepted) -> Seq {
     match accepted {
         Accepted::New { message, .. } | Accepted::Duplicate { message } => message.seq,
+        Accepted::AttachmentCarried => panic!("no attachments here"),
+        Accepted::RateLimited => panic!("no rate limit here"),
     }
 }
 

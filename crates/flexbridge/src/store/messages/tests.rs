@@ -1,7 +1,9 @@
 //! Messages over a real SQLite store: the first message opens a
 //! conversation, retries are stored once and take no `seq`, concurrent
 //! first messages share one conversation, replay follows the cursor, and
-//! an agent's message is stored once per Flex message.
+//! an agent's message is stored once per Flex message; a rate limit kept
+//! with the customer holds across two stores on one database (a retry of
+//! a stored message takes no token).
 
 use super::*;
 use crate::core::backend::Opened;
@@ -22,6 +24,7 @@ on_both_databases!(
     replay_returns_only_messages_after_the_cursor,
     an_agent_message_is_stored_once_per_message_sid_and_queues_nothing_for_flex,
     an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere,
+    a_rate_limit_kept_with_the_customer_holds_across_stores_and_refills,
 );
 
 async fn accept(store: &Store, customer: &CustomerId, client_id: &str) -> Accepted {
@@ -141,7 +144,7 @@ async fn concurrent_first_messages_share_one_conversation(db: TestDb) {
         .into_iter()
         .map(|r| match r.unwrap() {
             Accepted::New { message, .. } => message.conversation_id,
-            Accepted::Duplicate { .. } => panic!("no duplicates here"),
+            other => panic!("no duplicates or limits here: {other:?}"),
         })
         .collect();
     conversations.dedup();
@@ -218,8 +221,11 @@ fn key(idempotency_key: &str, event_type: &str, channel: &RemoteChannel) -> Even
 fn agent_says(message: &RemoteMessage, body: &str) -> AgentMessage {
     AgentMessage {
         message: message.clone(),
+        index: None,
+        check_gap: false,
         author: "alice".to_owned(),
         body: body.to_owned(),
+        media: None,
     }
 }
 
@@ -294,4 +300,60 @@ async fn an_agent_message_for_a_channel_no_conversation_has_is_stored_nowhere(db
         messages.iter().all(|m| m.direction != Direction::Agent),
         "nothing stored"
     );
+}
+
+async fn a_rate_limit_kept_with_the_customer_holds_across_stores_and_refills(db: TestDb) {
+    let (a, guard) = temp_store(db).await;
+    let b = crate::store::test_support::reopen(&guard).await;
+    let cus = customer(&a).await;
+    let limit = crate::core::rate_limit::RateLimit {
+        burst: 2.0,
+        per_second: 1.0,
+    };
+    let limited = |id: &str, now: i64| {
+        let mut m = incoming(&cus, id, "hello", CHAT, now);
+        m.rate_limit = Some(limit);
+        m
+    };
+
+    // Two tokens: one taken through each store, then none left for either.
+    assert!(matches!(
+        a.messages().accept(limited("a", 1_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    assert!(matches!(
+        b.messages().accept(limited("b", 1_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    assert_eq!(
+        b.messages().accept(limited("c", 1_500)).await.unwrap(),
+        Accepted::RateLimited
+    );
+    assert_eq!(
+        a.messages().accept(limited("c", 1_900)).await.unwrap(),
+        Accepted::RateLimited
+    );
+    assert_eq!(
+        a.messages().since(&cus, Seq(0), 10).await.unwrap().len(),
+        2,
+        "a refused message is not stored"
+    );
+    // A retry of a stored message gets its original, empty bucket or not.
+    assert!(matches!(
+        b.messages().accept(limited("a", 1_900)).await.unwrap(),
+        Accepted::Duplicate { .. }
+    ));
+    // Refilled at a token a second: 0.5 at 1.5 s, 0.9 at 1.9 s, one at 2 s.
+    assert!(matches!(
+        a.messages().accept(limited("c", 2_000)).await.unwrap(),
+        Accepted::New { .. }
+    ));
+    // Without a limit (a bridge limiting in memory), the bucket is not read.
+    assert!(matches!(
+        b.messages()
+            .accept(incoming(&cus, "d", "hi", CHAT, 2_000))
+            .await
+            .unwrap(),
+        Accepted::New { .. }
+    ));
 }

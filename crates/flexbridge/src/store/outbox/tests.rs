@@ -3,6 +3,7 @@
 //! a customer's end (closed at once, its close job last).
 
 use super::*;
+use crate::core::backend::Posted;
 use crate::core::ids::RemoteMessage;
 use crate::store::test_support::{
     CHAT, CONVERSATIONS, TestDb, on_both_databases, opening, temp_store, writes,
@@ -40,7 +41,10 @@ fn opened() -> Opened {
 }
 
 fn delivered() -> SendOutcome {
-    SendOutcome::Delivered(RemoteMessage::new("IM00000000000000000000000000000001"))
+    SendOutcome::Delivered(Posted {
+        message: RemoteMessage::new("IM00000000000000000000000000000001"),
+        index: Some(0),
+    })
 }
 
 async fn conversations_not_yet_tried_in_flex_move_to_the_configured_backend_and_tried_ones_stay(
