@@ -18,12 +18,15 @@
 //!    refused with `unavailable` (docs/protocol.md: retry later).
 //! 2. **Drain**: the outbox starts no new job and finishes the ones in
 //!    flight (`shutdown_grace`; what is cut short stays queued for the
-//!    next start); webhook requests in flight finish ([`HTTP_GRACE`]).
+//!    next start; each finished one releases its conversation's lease,
+//!    so another bridge takes it on at once); webhook requests in flight
+//!    finish ([`HTTP_GRACE`]).
 //!    Connected customers keep their sockets meanwhile, so:
 //! 3. **Tell customers**: what the drained work decided (a `delivery`, an
 //!    agent's message) has reached their sockets by now.
 //! 4. **Close sockets**: every customer transport closes (a transport
-//!    close: socket.io-client reconnects by itself, to another instance
+//!    close: socket.io-client reconnects by itself, through the load
+//!    balancer to another instance
 //!    or to this one restarted); a notice after this is dropped (the
 //!    customer replays it from the store), never a panic.
 //! 5. **HTTP**: the server's last connections end ([`HTTP_GRACE`]).
@@ -49,7 +52,7 @@ use crate::core::backend::{Backends, FlexBackend};
 use crate::core::clock::Clock;
 use crate::core::work::Wakeups;
 use crate::core::{Bridge, BridgeParts};
-use crate::customer::{self, SocketFanout};
+use crate::customer::Customers;
 use crate::flex::BackendKind;
 use crate::flex::chat::ChatBackend;
 use crate::flex::client::{Timeouts, TwilioClient};
@@ -71,7 +74,7 @@ pub struct Application {
     addr: SocketAddr,
     public_base_url: Url,
     router: Router,
-    sockets: SocketFanout,
+    customers: Customers,
     /// The webhook requests in flight (shutdown waits for them).
     webhooks: TaskTracker,
     outbox: Outbox,
@@ -139,13 +142,16 @@ impl Application {
         let store = Store::connect_with(&settings.database_url, holder)
             .await
             .with_context(|| format!("opening the database {shown_url}"))?;
-        let (layer, io) = customer::socket_io();
-        let sockets = SocketFanout::new(io.clone());
+        let customers = match &settings.redis_url {
+            Some(url) if sharing == Sharing::Shared => Customers::cluster(url).await?,
+            // SQLite, or PostgreSQL alone: this bridge holds every socket.
+            _ => Customers::local(),
+        };
         let wakeups = Arc::new(Wakeups::default());
         let clock = Clock::system();
         let bridge = Bridge::new(BridgeParts {
             storage: Arc::new(store.clone()),
-            fanout: Arc::new(sockets.clone()),
+            fanout: customers.fanout(),
             backends: backends.clone(),
             wakeups: wakeups.clone(),
             rate_limit: settings.rate_limit,
@@ -154,7 +160,7 @@ impl Application {
             form: settings.widget.form.clone(),
             attachments: settings.widget.attachments.clone(),
         });
-        customer::attach(&io, bridge.clone(), &sockets);
+        customers.attach(bridge.clone()).await?;
         let outbox = Outbox::new(OutboxParts {
             bridge: bridge.clone(),
             store: store.clone(),
@@ -192,16 +198,17 @@ impl Application {
                 allowed_origins: settings.allowed_origins.clone(),
                 widget: settings.widget.clone(),
                 twilio: twilio.clone(),
+                redis: customers.redis().cloned(),
             }))
-            .merge(webhook_routes)
-            .layer(layer);
+            .merge(webhook_routes);
+        let router = customers.serve(router);
         let router = web::guard_sockets(router, &public_base_url, &settings.allowed_origins);
         Ok(Self {
             listener,
             addr,
             public_base_url,
             router,
-            sockets,
+            customers,
             webhooks: tracker,
             outbox,
             store,
@@ -236,7 +243,7 @@ impl Application {
         let Self {
             listener,
             router,
-            sockets,
+            customers,
             webhooks,
             outbox,
             store,
@@ -282,7 +289,7 @@ impl Application {
 
         // 1. Stop accepting.
         stop.cancel();
-        sockets.stop_accepting();
+        customers.stop_accepting();
 
         // 2. Drain: the outbox's deliveries in flight, then the webhooks.
         if !worked && let Some(error) = worker_failure(worker.await, true) {
@@ -300,7 +307,7 @@ impl Application {
         //    settled (their sockets were open all along).
         // 4. Close sockets.
         tracing::info!("shutting down: closing customer connections");
-        sockets.close(HTTP_GRACE).await;
+        customers.close(HTTP_GRACE).await;
 
         // 5. HTTP: the server's last connections.
         if !served

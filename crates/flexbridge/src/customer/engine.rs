@@ -22,9 +22,10 @@ use std::task::{Context, Poll};
 use axum::extract::OriginalUri;
 use http::header::HeaderMap;
 use http::{HeaderValue, Request, Uri};
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::service::SocketIoService;
-use socketioxide::{SocketIo, TransportType};
+use socketioxide::{SocketIo, SocketIoBuilder, TransportType};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -37,25 +38,35 @@ const ENGINE_PATH: &str = "/socket.io/";
 /// Bytes tungstenite reads at a time (engineioxide's default is 4 KiB).
 pub const WS_READ_BUFFER_BYTES: usize = 1024;
 
-/// The Socket.IO layer and its handle. Attach the namespace with
-/// [`super::attach`] once the core exists (the core needs the handle to emit).
-pub fn socket_io() -> (CustomerLayer, SocketIo) {
-    let (layer, io) = SocketIo::builder()
+/// socketioxide's settings, whatever the adapter.
+pub fn builder() -> SocketIoBuilder {
+    SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES as u64)
         .ws_max_message_size(MAX_PACKET_BYTES)
         .ws_max_frame_size(MAX_PACKET_BYTES)
         .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .transports([TransportType::Polling, TransportType::Websocket])
-        .build_layer();
+}
+
+/// The Socket.IO layer and its handle, rooms in this process. Attach the
+/// namespace with [`super::attach`] once the core exists (the core needs
+/// the handle to emit).
+pub fn socket_io() -> (CustomerLayer, SocketIo) {
+    let (layer, io) = builder().build_layer();
     (CustomerLayer(layer), io)
 }
 
-/// socketioxide's layer behind [`OwnedHead`].
-#[derive(Clone)]
-pub struct CustomerLayer(SocketIoLayer);
+/// socketioxide's layer (on adapter `A`) behind [`OwnedHead`].
+pub struct CustomerLayer<A: Adapter = LocalAdapter>(pub(super) SocketIoLayer<A>);
 
-impl<S: Clone> Layer<S> for CustomerLayer {
-    type Service = OwnedHead<SocketIoService<S>>;
+impl<A: Adapter> Clone for CustomerLayer<A> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S: Clone, A: Adapter> Layer<S> for CustomerLayer<A> {
+    type Service = OwnedHead<SocketIoService<S, A>>;
 
     fn layer(&self, inner: S) -> Self::Service {
         OwnedHead(self.0.layer(inner))

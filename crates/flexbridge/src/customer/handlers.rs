@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use socketioxide::ParserError;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::events::{
@@ -51,16 +52,16 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-fn bound(socket: &SocketRef) -> Option<CustomerRecord> {
+fn bound<A: Adapter>(socket: &SocketRef<A>) -> Option<CustomerRecord> {
     socket.extensions.get::<Bound>().map(|b| b.0)
 }
 
-fn bind(socket: &SocketRef, customer: CustomerRecord) {
+fn bind<A: Adapter>(socket: &SocketRef<A>, customer: CustomerRecord) {
     socket.join(room_of(&customer.id));
     socket.extensions.insert(Bound(customer));
 }
 
-fn reply<T: serde::Serialize>(ack: AckSender, event: &str, answer: &Ack<T>) {
+fn reply<A: Adapter, T: serde::Serialize>(ack: AckSender<A>, event: &str, answer: &Ack<T>) {
     if let Err(error) = ack.send(answer) {
         tracing::debug!(event, %error, "could not send an ack (client gone?)");
     }
@@ -79,8 +80,8 @@ fn internal(event: &str, error: BridgeError) -> AckError {
 /// the event handlers, all before the client is told it is connected.
 /// While the bridge shuts down (`accepting` false) every connection is
 /// refused with `unavailable`.
-pub(super) async fn authenticate(
-    socket: SocketRef,
+pub(super) async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
     auth: Result<serde_json::Value, ParserError>,
     bridge: Bridge,
     accepting: bool,
@@ -127,7 +128,11 @@ pub(super) async fn authenticate(
 
 /// Connect handler: the socket counts as connected ([`Presence`]), and
 /// one that resumed gets its `session`.
-pub(super) async fn on_connect(socket: SocketRef, _bridge: Bridge, presence: Arc<Presence>) {
+pub(super) async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    _bridge: Bridge,
+    presence: Arc<Presence>,
+) {
     presence.connected(&socket, bound(&socket).as_ref().map(|c| &c.id));
     let Some(pending) = socket.extensions.get::<PendingSession>() else {
         return;
@@ -143,14 +148,14 @@ pub(super) async fn on_connect(socket: SocketRef, _bridge: Bridge, presence: Arc
     send_session(&socket, &pending.session);
 }
 
-fn send_session(socket: &SocketRef, session: &SessionPayload) {
+fn send_session<A: Adapter>(socket: &SocketRef<A>, session: &SessionPayload) {
     if let Err(error) = socket.emit(name::SESSION, session) {
         tracing::debug!(%error, "could not send the session (client gone?)");
     }
 }
 
 /// The customer this socket is bound to, or the `not_registered` error.
-fn customer_of(socket: &SocketRef) -> Result<CustomerRecord, AckError> {
+fn customer_of<A: Adapter>(socket: &SocketRef<A>) -> Result<CustomerRecord, AckError> {
     bound(socket).ok_or_else(|| {
         AckError::new(
             ErrorCode::NotRegistered,
@@ -168,11 +173,11 @@ fn payload<T: Payload>(request: Result<serde_json::Value, ParserError>) -> Resul
 
 /// `register { name, email?, question?, topic? }`: the pre-engagement
 /// form, checked field by field (`core::pre_engagement`).
-pub(super) async fn register(
-    socket: SocketRef,
+pub(super) async fn register<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<serde_json::Value, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -235,11 +240,11 @@ pub(super) async fn register(
 
 /// `message { clientMessageId, body }` or `message { clientMessageId,
 /// attachment }`.
-pub(super) async fn message(
-    socket: SocketRef,
+pub(super) async fn message<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<serde_json::Value, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -306,11 +311,11 @@ pub(super) async fn message(
 }
 
 /// `history { since?, limit? }`.
-pub(super) async fn history(
-    socket: SocketRef,
+pub(super) async fn history<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<serde_json::Value, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;
@@ -341,11 +346,11 @@ pub(super) async fn history(
 /// `chat:end {}`: the customer ends their open conversation (an ok no-op
 /// when there is none). Acked once the end is committed; then every tab
 /// hears `chat:ended`.
-pub(super) async fn chat_end(
-    socket: SocketRef,
+pub(super) async fn chat_end<A: Adapter>(
+    socket: SocketRef<A>,
     ticket: Ticket,
     request: Result<serde_json::Value, ParserError>,
-    ack: AckSender,
+    ack: AckSender<A>,
     bridge: Bridge,
 ) {
     let _turn = ticket.wait().await;

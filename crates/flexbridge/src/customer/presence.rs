@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::core::ids::CustomerId;
@@ -25,14 +26,18 @@ pub(super) struct Present(pub Arc<Presence>);
 impl Presence {
     /// A socket connected, bound to `customer` already if it resumed;
     /// counted until it disconnects (whoever it is bound to by then).
-    pub(super) fn connected(self: &Arc<Self>, socket: &SocketRef, customer: Option<&CustomerId>) {
+    pub(super) fn connected<A: Adapter>(
+        self: &Arc<Self>,
+        socket: &SocketRef<A>,
+        customer: Option<&CustomerId>,
+    ) {
         metrics::gauge!(SOCKETS_CONNECTED).increment(1.0);
         if let Some(customer) = customer {
             self.joined(customer);
         }
         socket.extensions.insert(Present(self.clone()));
         let presence = self.clone();
-        socket.on_disconnect(async move |socket: SocketRef| {
+        socket.on_disconnect(async move |socket: SocketRef<A>| {
             metrics::gauge!(SOCKETS_CONNECTED).decrement(1.0);
             if let Some(bound) = socket.extensions.get::<super::handlers::Bound>() {
                 presence.left(&bound.0.id);

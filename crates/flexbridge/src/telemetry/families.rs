@@ -25,6 +25,7 @@ pub const STORE_COMMIT: &str = "flexbridge_store_commit_seconds";
 pub const STORE_BATCH_WRITES: &str = "flexbridge_store_batch_writes";
 pub const LEASES_HELD: &str = "flexbridge_outbox_leases_held";
 pub const TAKEOVERS: &str = "flexbridge_outbox_takeovers_total";
+pub const REDIS_PUBLISH_FAILURES: &str = "flexbridge_redis_publish_failures_total";
 
 /// `flexbridge_deliveries_total`'s `outcome`s.
 pub const DELIVERY_OUTCOMES: [&str; 3] = ["delivered", "failed", "delayed"];
@@ -135,6 +136,12 @@ fn counters() {
          from an earlier run of its own."
     );
     metrics::counter!(TAKEOVERS).absolute(0);
+    describe_counter!(
+        REDIS_PUBLISH_FAILURES,
+        "Fan-out messages this bridge could not publish to Redis (other bridges' sockets \
+         missed them until they reconnect); zero without REDIS_URL."
+    );
+    metrics::counter!(REDIS_PUBLISH_FAILURES).absolute(0);
 }
 
 fn gauges() {

@@ -1,8 +1,8 @@
 //! Plain HTTP: the customer web chat (embedded at build time by `build.rs`
 //! from `widget/`), its settings as JSON, the embed loader, the
-//! transcript download, `/healthz`, `/readyz` (the database answers, and
-//! Twilio did at its last probe: `crate::flex::health`) and `/metrics` (and
-//! an empty `/favicon.ico`).
+//! transcript download, `/healthz`, `/readyz` (the database answers, Redis
+//! too when it joins several bridges, and Twilio did at its last probe:
+//! `crate::flex::health`) and `/metrics` (and an empty `/favicon.ico`).
 //!
 //! - `/` (the chat page), `/widget.js`, `/widget.css`: a strict
 //!   Content-Security-Policy (`default-src 'self'`; scripts, styles and
@@ -45,6 +45,7 @@ pub use self::policy::{OriginPolicy, content_security_policy, guard_sockets};
 use crate::config::{AllowedOrigins, WidgetSettings};
 use crate::core::Bridge;
 use crate::core::ids::hex;
+use crate::customer::cluster::RedisFabric;
 use crate::flex::health::TwilioHealth;
 use crate::store::Store;
 
@@ -81,6 +82,8 @@ pub struct WebParts {
     /// Twilio's last answer to the health probe (none: not checked, e.g.
     /// a test's fake Flex).
     pub twilio: Option<TwilioHealth>,
+    /// The Redis that joins this bridge's rooms to others' (none: alone).
+    pub redis: Option<RedisFabric>,
 }
 
 #[derive(Clone)]
@@ -98,6 +101,7 @@ struct Inner {
     /// For the transcript's heading.
     widget: WidgetSettings,
     twilio: Option<TwilioHealth>,
+    redis: Option<RedisFabric>,
 }
 
 /// The widget, embed, transcript, health and metrics routes.
@@ -117,6 +121,7 @@ pub fn routes(parts: WebParts) -> Router {
             widget_json: Bytes::from(widget_config::to_json(&parts.widget).to_string()),
             widget: parts.widget,
             twilio: parts.twilio,
+            redis: parts.redis,
         }),
     };
     Router::new()
@@ -264,12 +269,19 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: the database answers, and Twilio did at its last probe (and took
-/// the credentials); otherwise 503 with the reason.
+/// Ready: the database answers, Redis too (with several bridges: without
+/// it their customers miss each other's fan-out), and Twilio did at its
+/// last probe (and took the credentials); otherwise 503 with the reason.
 async fn readyz(State(state): State<WebState>) -> Response {
     if let Err(error) = state.inner.store.ping().await {
         tracing::warn!(error.cause_chain = %crate::telemetry::chain(&error), "not ready");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    }
+    if let Some(redis) = &state.inner.redis
+        && let Err(error) = redis.ping().await
+    {
+        tracing::warn!(%error, "not ready: Redis does not answer");
+        return (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable").into_response();
     }
     let twilio = state.inner.twilio.as_ref();
     if let Some(why) = twilio.and_then(|t| t.status().not_ready()) {

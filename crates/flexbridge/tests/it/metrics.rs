@@ -55,6 +55,7 @@ const AT_ZERO: &[&str] = &[
     "flexbridge_outbox_depth",
     "flexbridge_delivery_latency_seconds_count",
     "flexbridge_agent_message_latency_seconds_count",
+    "flexbridge_redis_publish_failures_total",
 ];
 
 async fn a_fresh_bridge_lists_every_family_with_help_text_at_zero() {
@@ -77,6 +78,7 @@ async fn a_fresh_bridge_lists_every_family_with_help_text_at_zero() {
         "flexbridge_delivery_latency_seconds",
         "flexbridge_agent_message_latency_seconds",
         "flexbridge_store_commit_seconds",
+        "flexbridge_redis_publish_failures_total",
         "process_resident_memory_bytes",
         "process_open_fds",
     ] {

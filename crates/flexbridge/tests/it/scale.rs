@@ -6,9 +6,9 @@
 //! few seconds makes the bridge unready and its acks `internal`, loses
 //! nothing acknowledged, and the bridge recovers by itself.
 //!
-//! `REDIS_URL` is set where several bridges run, as a deployment must; the
-//! fan-out through Redis is not wired yet, so nothing connects to it and
-//! these tests need no Redis server. Customers stay on one bridge here.
+//! `REDIS_URL` is set where several bridges run, as a deployment must: a
+//! real Redis (`testbed`), one per test process, since the bridges' rooms
+//! go through it. Customers stay on one bridge here.
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,13 @@ use crate::{
     Database, RunningBridge, SioClient, TestApp, eventually, say, spawn_app_with, wait_for,
 };
 
-/// A Redis URL for settings only (see the module doc).
-const REDIS: &str = "redis://127.0.0.1:6379";
+/// This test process's Redis (see the module doc): started on first use,
+/// stopped when the process ends.
+fn redis_url() -> url::Url {
+    static REDIS: std::sync::OnceLock<testbed::redis::Redis> = std::sync::OnceLock::new();
+    let redis = REDIS.get_or_init(|| testbed::redis::Redis::start().expect("a Redis"));
+    url::Url::parse(&redis.url()).expect("a URL")
+}
 
 /// The lease these tests run with: short, so takeovers come quickly.
 const LEASE: Duration = Duration::from_millis(1_000);
@@ -76,7 +81,7 @@ impl TestApp {
 /// short lease.
 async fn shared_app() -> TestApp {
     spawn_app_with(DevFlex::default(), |settings| {
-        settings.redis_url = Some(url::Url::parse(REDIS).expect("a URL"));
+        settings.redis_url = Some(redis_url());
         settings.outbox.lease = LEASE;
     })
     .await
@@ -263,7 +268,7 @@ async fn a_second_bridge_without_redis_refuses_to_start_on_a_database_one_holds(
             );
             let with = a
                 .another_bridge(|settings| {
-                    settings.redis_url = Some(url::Url::parse(REDIS).expect("a URL"));
+                    settings.redis_url = Some(redis_url());
                 })
                 .await;
             let error = with.err().expect("refused too");
@@ -436,7 +441,7 @@ async fn a_customers_rate_limit_holds_across_bridges() {
     Database::Postgres
         .run(async {
             let a = spawn_app_with(DevFlex::default(), |settings| {
-                settings.redis_url = Some(url::Url::parse(REDIS).expect("a URL"));
+                settings.redis_url = Some(redis_url());
                 settings.outbox.lease = LEASE;
                 settings.rate_limit = flexbridge::core::rate_limit::RateLimit {
                     burst: 4.0,
